@@ -1,0 +1,272 @@
+//! The command line: every verb, its flags, its environment variables and its
+//! `--help` example. Environment variables are `SIGNALBOX_*`; a flag beats its
+//! variable, which beats the config file, which beats the default.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::logging::LogFormat;
+
+/// signalbox: a signal router over NATS.
+#[derive(Debug, Parser)]
+#[command(name = "signalbox", version, about, long_about = None)]
+pub struct Cli {
+    /// Log format on stderr.
+    #[arg(long, global = true, value_enum, default_value = "text", env = "SIGNALBOX_LOG_FORMAT")]
+    pub log_format: LogFormat,
+    /// Debug logging.
+    #[arg(short, long, global = true)]
+    pub verbose: bool,
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The verbs.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the router against a NATS server.
+    #[command(after_help = "Example:\n  signalbox serve --config signalbox.toml\n  SIGNALBOX_NATS_URL=nats://10.0.0.5:4222 signalbox serve --data-dir /var/lib/signalbox")]
+    Serve(ServeArgs),
+    /// Run the embedded default: a local nats-server child, the example subscriptions, the router.
+    #[command(after_help = "Example:\n  signalbox dev\n  signalbox dev --data-dir /tmp/sb --port 4333")]
+    Dev(DevArgs),
+    /// Publish a signal and wait for its acknowledgement.
+    #[command(after_help = "Example:\n  signalbox publish table_updated --id run-1 --param table=prod.events --param partition=20261126\n  signalbox publish --file signal.json")]
+    Publish(PublishArgs),
+    /// Manage subscriptions (through a running router).
+    #[command(subcommand)]
+    Sub(SubCommand),
+    /// Inspect stored signals (through a running router).
+    #[command(subcommand)]
+    Signals(SignalsCommand),
+    /// Show a firing and its delivery state.
+    #[command(subcommand)]
+    Firing(FiringCommand),
+    /// Explain why a stored signal did or did not match a subscription.
+    #[command(after_help = "Example:\n  signalbox explain --sub big-tables --signal table_updated:3")]
+    Explain(ExplainArgs),
+    /// Test and check patterns locally (no router needed).
+    #[command(subcommand)]
+    Pattern(PatternCommand),
+}
+
+/// How a client verb reaches NATS and the router.
+#[derive(Debug, Clone, Args)]
+pub struct ClientArgs {
+    /// NATS server URL(s), comma-separated.
+    #[arg(long = "nats-url", env = "SIGNALBOX_NATS_URL", value_delimiter = ',', default_value = "nats://127.0.0.1:4222")]
+    pub nats_urls: Vec<String>,
+    /// NATS creds file.
+    #[arg(long, env = "SIGNALBOX_NATS_CREDS")]
+    pub creds: Option<PathBuf>,
+    /// NATS user (with --password).
+    #[arg(long, env = "SIGNALBOX_NATS_USER")]
+    pub user: Option<String>,
+    /// NATS password (with --user).
+    #[arg(long, env = "SIGNALBOX_NATS_PASSWORD", hide_env_values = true)]
+    pub password: Option<String>,
+    /// NATS token.
+    #[arg(long, env = "SIGNALBOX_NATS_TOKEN", hide_env_values = true)]
+    pub token: Option<String>,
+    /// Subject prefix signals are published under.
+    #[arg(long, env = "SIGNALBOX_SUBJECT_PREFIX", default_value = "signals")]
+    pub subject_prefix: String,
+    /// Subject prefix of the router's admin API.
+    #[arg(long, env = "SIGNALBOX_ADMIN_PREFIX", default_value = "signalbox.admin")]
+    pub admin_prefix: String,
+    /// How long to wait for a reply, e.g. 5s.
+    #[arg(long, env = "SIGNALBOX_TIMEOUT", default_value = "5s", value_parser = humantime_duration)]
+    pub timeout: std::time::Duration,
+}
+
+/// `serve` flags (each overrides the config file).
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// TOML config file.
+    #[arg(long, short, env = "SIGNALBOX_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// NATS server URL(s), comma-separated.
+    #[arg(long = "nats-url", env = "SIGNALBOX_NATS_URL", value_delimiter = ',')]
+    pub nats_urls: Option<Vec<String>>,
+    /// NATS creds file.
+    #[arg(long, env = "SIGNALBOX_NATS_CREDS")]
+    pub creds: Option<PathBuf>,
+    /// NATS user (with --password).
+    #[arg(long, env = "SIGNALBOX_NATS_USER")]
+    pub user: Option<String>,
+    /// NATS password (with --user).
+    #[arg(long, env = "SIGNALBOX_NATS_PASSWORD", hide_env_values = true)]
+    pub password: Option<String>,
+    /// NATS token.
+    #[arg(long, env = "SIGNALBOX_NATS_TOKEN", hide_env_values = true)]
+    pub token: Option<String>,
+    /// Require TLS to NATS.
+    #[arg(long, env = "SIGNALBOX_NATS_TLS")]
+    pub tls: bool,
+    /// Extra CA certificate (PEM) for NATS TLS.
+    #[arg(long, env = "SIGNALBOX_NATS_TLS_CA")]
+    pub tls_ca: Option<PathBuf>,
+    /// Data directory (holds signalbox.redb).
+    #[arg(long, env = "SIGNALBOX_DATA_DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// Subject prefix signals arrive under.
+    #[arg(long, env = "SIGNALBOX_SUBJECT_PREFIX")]
+    pub subject_prefix: Option<String>,
+    /// Queue group of the ingest subscription.
+    #[arg(long, env = "SIGNALBOX_QUEUE_GROUP")]
+    pub queue_group: Option<String>,
+    /// Subscription files or directories to load at start (repeatable).
+    #[arg(long = "subscriptions", env = "SIGNALBOX_SUBSCRIPTIONS", value_delimiter = ',')]
+    pub subscriptions: Vec<PathBuf>,
+}
+
+/// `dev` flags.
+#[derive(Debug, Args)]
+pub struct DevArgs {
+    /// Data directory for nats-server's JetStream store and signalbox.redb.
+    #[arg(long, env = "SIGNALBOX_DATA_DIR", default_value = ".signalbox/dev")]
+    pub data_dir: PathBuf,
+    /// Client port for the embedded nats-server (default 4222, or a free one if taken).
+    #[arg(long, env = "SIGNALBOX_DEV_PORT")]
+    pub port: Option<u16>,
+    /// Subscription files or directories to load (default: ./examples/subscriptions).
+    #[arg(long = "subscriptions", value_delimiter = ',')]
+    pub subscriptions: Vec<PathBuf>,
+}
+
+/// `publish` flags.
+#[derive(Debug, Args)]
+pub struct PublishArgs {
+    /// Signal name (or give it in --file).
+    pub name: Option<String>,
+    /// Signal id (idempotency key); a fresh one is assigned when absent.
+    #[arg(long)]
+    pub id: Option<String>,
+    /// A param, `key=value`; the value is read as JSON when it parses (numbers, true, "quoted"), else as a string. Dotted keys nest.
+    #[arg(long = "param", short = 'p')]
+    pub params: Vec<String>,
+    /// The payload, as JSON.
+    #[arg(long)]
+    pub payload: Option<String>,
+    /// A whole signal as a JSON file (`-` for stdin); flags override its fields.
+    #[arg(long, short)]
+    pub file: Option<PathBuf>,
+    #[command(flatten)]
+    pub client: ClientArgs,
+}
+
+/// `sub` verbs.
+#[derive(Debug, Subcommand)]
+pub enum SubCommand {
+    /// Add or update subscriptions from YAML/JSON files.
+    #[command(after_help = "Example:\n  signalbox sub add examples/subscriptions/big-tables.yaml")]
+    Add {
+        /// Files to add.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+    /// List subscriptions.
+    #[command(after_help = "Example:\n  signalbox sub ls")]
+    Ls {
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+    /// Show one subscription.
+    #[command(after_help = "Example:\n  signalbox sub show big-tables")]
+    Show {
+        /// Subscription id.
+        id: String,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+    /// Remove a subscription.
+    #[command(after_help = "Example:\n  signalbox sub rm big-tables")]
+    Rm {
+        /// Subscription id.
+        id: String,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+}
+
+/// `signals` verbs.
+#[derive(Debug, Subcommand)]
+pub enum SignalsCommand {
+    /// List signal names, or the instances of one name.
+    #[command(after_help = "Example:\n  signalbox signals ls\n  signalbox signals ls table_updated --after 10 --limit 20")]
+    Ls {
+        /// Signal name.
+        name: Option<String>,
+        /// Only instances with a larger seq.
+        #[arg(long, default_value_t = 0)]
+        after: u64,
+        /// At most this many.
+        #[arg(long, default_value_t = 100)]
+        limit: usize,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+    /// Show one stored instance, `NAME:SEQ`.
+    #[command(after_help = "Example:\n  signalbox signals show table_updated:1")]
+    Show {
+        /// `NAME:SEQ`.
+        signal: String,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+}
+
+/// `firing` verbs.
+#[derive(Debug, Subcommand)]
+pub enum FiringCommand {
+    /// Show a firing by id.
+    #[command(after_help = "Example:\n  signalbox firing show 3f2a…")]
+    Show {
+        /// Firing id.
+        id: String,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+}
+
+/// `explain` flags.
+#[derive(Debug, Args)]
+pub struct ExplainArgs {
+    /// Subscription id.
+    #[arg(long)]
+    pub sub: String,
+    /// Stored signal, `NAME:SEQ`.
+    #[arg(long)]
+    pub signal: String,
+    #[command(flatten)]
+    pub client: ClientArgs,
+}
+
+/// `pattern` verbs.
+#[derive(Debug, Subcommand)]
+pub enum PatternCommand {
+    /// Test a pattern against a signal (like EventBridge's TestEventPattern); prints {"matches", "explain"}.
+    #[command(after_help = "Example:\n  signalbox pattern test --pattern pattern.json --signal signal.json")]
+    Test {
+        /// Pattern file (JSON or YAML).
+        #[arg(long)]
+        pattern: PathBuf,
+        /// Signal file (a whole signal, or just its params object).
+        #[arg(long)]
+        signal: PathBuf,
+    },
+    /// Check that a pattern is valid.
+    #[command(after_help = "Example:\n  signalbox pattern check pattern.json")]
+    Check {
+        /// Pattern file (JSON or YAML).
+        pattern: PathBuf,
+    },
+}
+
+fn humantime_duration(s: &str) -> Result<std::time::Duration, String> {
+    signalbox_model::subscription::parse_duration(s).map(std::time::Duration::from_millis)
+}

@@ -1,0 +1,44 @@
+//! `sub`, `signals`, `firing` and `explain`: requests to the router's admin API.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{Context, Result};
+
+use super::client::{connect_client, print_reply, request as send};
+use crate::cli::ClientArgs;
+
+/// Sends one admin request and prints the reply.
+pub async fn request(args: &ClientArgs, verb: &str, body: &str) -> Result<ExitCode> {
+    let client = connect_client(args).await?;
+    let reply = send(
+        &client,
+        format!("{}.{verb}", args.admin_prefix),
+        body.as_bytes().to_vec(),
+        args.timeout,
+    )
+    .await?;
+    print_reply(&reply)
+}
+
+/// Adds each file; exit 1 if any was refused.
+pub async fn sub_add(args: &ClientArgs, files: &[PathBuf]) -> Result<ExitCode> {
+    let client = connect_client(args).await?;
+    let mut code = ExitCode::SUCCESS;
+    for file in files {
+        let text = std::fs::read_to_string(file)
+            .with_context(|| format!("cannot read {}", file.display()))?;
+        let reply = send(
+            &client,
+            format!("{}.sub.add", args.admin_prefix),
+            text.into_bytes(),
+            args.timeout,
+        )
+        .await?;
+        eprintln!("{}:", file.display());
+        if print_reply(&reply)? != ExitCode::SUCCESS {
+            code = ExitCode::from(1);
+        }
+    }
+    Ok(code)
+}

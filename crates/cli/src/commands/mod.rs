@@ -1,0 +1,48 @@
+//! One module per verb; [`run`] dispatches. Each returns the process exit code.
+
+mod client;
+mod dev;
+mod manage;
+mod pattern;
+mod publish;
+mod serve;
+
+use std::process::ExitCode;
+
+use crate::cli::{Command, FiringCommand, PatternCommand, SignalsCommand, SubCommand};
+
+/// Runs one verb.
+pub async fn run(command: Command) -> anyhow::Result<ExitCode> {
+    match command {
+        Command::Serve(args) => serve::run(args).await,
+        Command::Dev(args) => dev::run(args).await,
+        Command::Publish(args) => publish::run(args).await,
+        Command::Sub(SubCommand::Add { files, client }) => manage::sub_add(&client, &files).await,
+        Command::Sub(SubCommand::Ls { client }) => manage::request(&client, "sub.ls", "").await,
+        Command::Sub(SubCommand::Show { id, client }) => {
+            manage::request(&client, "sub.show", &id).await
+        }
+        Command::Sub(SubCommand::Rm { id, client }) => manage::request(&client, "sub.rm", &id).await,
+        Command::Signals(SignalsCommand::Ls {
+            name,
+            after,
+            limit,
+            client,
+        }) => {
+            let body = serde_json::json!({"name": name, "after": after, "limit": limit});
+            manage::request(&client, "signals.ls", &body.to_string()).await
+        }
+        Command::Signals(SignalsCommand::Show { signal, client }) => {
+            manage::request(&client, "signals.show", &signal).await
+        }
+        Command::Firing(FiringCommand::Show { id, client }) => {
+            manage::request(&client, "firing.show", &id).await
+        }
+        Command::Explain(args) => {
+            let body = serde_json::json!({"sub": args.sub, "signal": args.signal});
+            manage::request(&args.client, "explain", &body.to_string()).await
+        }
+        Command::Pattern(PatternCommand::Test { pattern, signal }) => pattern::test(&pattern, &signal),
+        Command::Pattern(PatternCommand::Check { pattern }) => pattern::check(&pattern),
+    }
+}

@@ -1,0 +1,81 @@
+//! `serve`: the router against a NATS server, until SIGINT or SIGTERM.
+
+use std::process::ExitCode;
+
+use anyhow::{Context, Result};
+use signalbox_router::{Router, RouterConfig};
+
+use crate::cli::ServeArgs;
+
+/// Builds the configuration: defaults, then the file, then env/flags.
+pub fn config(args: &ServeArgs) -> Result<RouterConfig> {
+    let mut cfg = match &args.config {
+        Some(path) => RouterConfig::from_file(path)?,
+        None => RouterConfig::default(),
+    };
+    if let Some(urls) = &args.nats_urls {
+        cfg.nats.urls = urls.clone();
+    }
+    if let Some(c) = &args.creds {
+        cfg.nats.creds_file = Some(c.clone());
+    }
+    if let Some(u) = &args.user {
+        cfg.nats.user = Some(u.clone());
+    }
+    if let Some(p) = &args.password {
+        cfg.nats.password = Some(p.clone());
+    }
+    if let Some(t) = &args.token {
+        cfg.nats.token = Some(t.clone());
+    }
+    if args.tls {
+        cfg.nats.tls_required = true;
+    }
+    if let Some(ca) = &args.tls_ca {
+        cfg.nats.tls_ca_file = Some(ca.clone());
+    }
+    if let Some(d) = &args.data_dir {
+        cfg.data_dir = d.clone();
+    }
+    if let Some(p) = &args.subject_prefix {
+        cfg.subject_prefix = p.clone();
+    }
+    if let Some(q) = &args.queue_group {
+        cfg.queue_group = q.clone();
+    }
+    cfg.subscriptions.extend(args.subscriptions.iter().cloned());
+    cfg.validate()?;
+    Ok(cfg)
+}
+
+/// Runs `serve`.
+pub async fn run(args: ServeArgs) -> Result<ExitCode> {
+    let cfg = config(&args)?;
+    let router = Router::start(cfg).await.context("cannot start the router")?;
+    wait_for_stop().await;
+    router.shutdown().await;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Waits for SIGINT (Ctrl-C) or SIGTERM.
+pub async fn wait_for_stop() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}

@@ -1,0 +1,37 @@
+//! The `signalbox` binary: argument parsing and dispatch, nothing else.
+//!
+//! Each verb lives in its own module under `commands/`; they call into
+//! `signalbox-router` (serve, dev), the admin API over NATS (sub, signals,
+//! explain, firing, publish) or `signalbox-matcher` (pattern). Exit codes: 0 on
+//! success, 1 when the request was refused (an error reply, a failed check),
+//! 2 when signalbox or NATS could not be reached or the input could not be read.
+
+mod cli;
+mod commands;
+mod logging;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+fn main() -> ExitCode {
+    let cli = cli::Cli::parse();
+    logging::init(cli.log_format, cli.verbose);
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    match runtime.block_on(commands::run(cli.command)) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}

@@ -1,0 +1,254 @@
+//! The `signalbox` binary, run as a process: `dev` end to end, the client verbs
+//! against a real router, and the errors a user sees when NATS is down.
+
+use std::io::{BufRead, BufReader};
+use std::path::PathBuf;
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail, ensure};
+use serde_json::Value;
+use signalbox_testkit::{TestNats, TestRouter, WAIT, init_logs, next_message};
+
+fn bin() -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_signalbox"));
+    cmd.current_dir(repo_root());
+    cmd.env_remove("RUST_LOG");
+    cmd
+}
+
+fn repo_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+fn run(args: &[&str], url: &str) -> Result<Output> {
+    let mut cmd = bin();
+    cmd.args(args).env("SIGNALBOX_NATS_URL", url);
+    cmd.output().context("running signalbox")
+}
+
+fn stdout_json(out: &Output) -> Result<Value> {
+    serde_json::from_slice(&out.stdout).with_context(|| {
+        format!(
+            "stdout is not JSON: {}\nstderr: {}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        )
+    })
+}
+
+fn pid_alive(pid: u32) -> bool {
+    PathBuf::from(format!("/proc/{pid}")).exists()
+        && std::fs::read_to_string(format!("/proc/{pid}/stat"))
+            .map(|s| !s.contains(") Z "))
+            .unwrap_or(false)
+}
+
+#[test]
+fn every_verb_has_help_with_an_example() -> Result<()> {
+    for verb in [
+        vec!["serve"],
+        vec!["dev"],
+        vec!["publish"],
+        vec!["sub", "add"],
+        vec!["sub", "ls"],
+        vec!["sub", "show"],
+        vec!["sub", "rm"],
+        vec!["signals", "ls"],
+        vec!["signals", "show"],
+        vec!["explain"],
+        vec!["pattern", "test"],
+        vec!["pattern", "check"],
+    ] {
+        let mut args = verb.clone();
+        args.push("--help");
+        let out = bin().args(&args).output()?;
+        ensure!(out.status.success(), "{verb:?} --help failed");
+        let text = String::from_utf8_lossy(&out.stdout);
+        ensure!(
+            text.contains("Example:\n  signalbox"),
+            "{verb:?} --help has no example:\n{text}"
+        );
+    }
+    Ok(())
+}
+
+#[test]
+fn publish_while_nats_is_down_says_so() -> Result<()> {
+    let port = signalbox_router::embedded::free_port()?;
+    let out = run(
+        &["publish", "table_updated", "--param", "x=1"],
+        &format!("nats://127.0.0.1:{port}"),
+    )?;
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("cannot connect to NATS"), "{err}");
+    assert!(err.contains(&port.to_string()), "{err}");
+    Ok(())
+}
+
+#[tokio::test]
+async fn client_verbs_against_a_running_router() -> Result<()> {
+    init_logs();
+    let nats = TestNats::start()?;
+    let _router = TestRouter::start(&nats).await?;
+    let url = nats.url();
+    let client = nats.client().await?;
+    let mut firings = client.subscribe("runs.>").await?;
+    client.flush().await?;
+
+    let out = run(&["sub", "add", "examples/subscriptions/big-tables.yaml"], &url)?;
+    ensure!(out.status.success(), "sub add: {out:?}");
+    assert_eq!(stdout_json(&out)?["outcome"], "created");
+
+    let out = run(&["sub", "ls"], &url)?;
+    assert_eq!(stdout_json(&out)?["subscriptions"][0]["id"], "big-tables");
+    let out = run(&["sub", "show", "big-tables"], &url)?;
+    assert_eq!(stdout_json(&out)?["subscription"]["version"], 1);
+
+    let out = run(
+        &["publish", "--file", "examples/signals/table_updated.json"],
+        &url,
+    )?;
+    ensure!(out.status.success(), "publish: {out:?}");
+    let ack = stdout_json(&out)?;
+    assert_eq!(ack["matched"][0], "big-tables", "{ack}");
+    next_message(&mut firings, WAIT).await?;
+
+    let out = run(
+        &[
+            "publish",
+            "table_updated",
+            "--id",
+            "flags-1",
+            "-p",
+            "table=prod.events",
+            "-p",
+            "rows=5",
+            "-p",
+            "owner.team=data",
+        ],
+        &url,
+    )?;
+    let ack = stdout_json(&out)?;
+    assert_eq!(ack["seq"], 2, "{ack}");
+    assert_eq!(ack["matched"].as_array().map(Vec::len), Some(0), "{ack}");
+
+    let out = run(&["signals", "ls"], &url)?;
+    assert_eq!(stdout_json(&out)?["names"][0]["last_seq"], 2);
+    let out = run(&["signals", "show", "table_updated:2"], &url)?;
+    let shown = stdout_json(&out)?;
+    assert_eq!(shown["signal"]["signal"]["params"]["owner"]["team"], "data");
+    assert_eq!(shown["signal"]["signal"]["params"]["rows"], 5);
+
+    let out = run(
+        &["explain", "--sub", "big-tables", "--signal", "table_updated:2"],
+        &url,
+    )?;
+    let explained = stdout_json(&out)?;
+    assert_eq!(explained["matches"], false, "{explained}");
+
+    // An error reply is exit code 1 and names the field.
+    let out = run(&["publish", "bad name"], &url)?;
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    assert_eq!(stdout_json(&out)?["error"]["field"], "name");
+
+    let out = run(&["sub", "rm", "big-tables"], &url)?;
+    assert_eq!(stdout_json(&out)?["removed"], true);
+    let out = run(&["sub", "show", "big-tables"], &url)?;
+    assert_eq!(out.status.code(), Some(1));
+    Ok(())
+}
+
+/// Reads the child's stdout until a line contains `needle`.
+fn wait_for_line(child: &mut Child, needle: &str, timeout: Duration) -> Result<Vec<String>> {
+    let stdout = child.stdout.take().context("piped stdout")?;
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let start = Instant::now();
+    let mut lines = Vec::new();
+    while start.elapsed() < timeout {
+        match rx.recv_timeout(Duration::from_millis(100)) {
+            Ok(line) => {
+                let found = line.contains(needle);
+                lines.push(line);
+                if found {
+                    return Ok(lines);
+                }
+            }
+            Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {}
+            Err(_) => break,
+        }
+    }
+    bail!("never printed {needle:?}; printed:\n{}", lines.join("\n"))
+}
+
+#[tokio::test]
+async fn dev_routes_an_example_end_to_end_and_exits_cleanly_on_sigint() -> Result<()> {
+    init_logs();
+    let dir = tempfile::tempdir()?;
+    let port = signalbox_router::embedded::free_port()?;
+    let url = format!("nats://127.0.0.1:{port}");
+    let mut child = bin()
+        .args(["dev", "--port", &port.to_string(), "--data-dir"])
+        .arg(dir.path())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()?;
+    let lines = wait_for_line(&mut child, "nats-server pid", Duration::from_secs(30))?;
+    let nats_pid: u32 = lines
+        .iter()
+        .find_map(|l| {
+            l.split("nats-server pid ")
+                .nth(1)
+                .and_then(|r| r.split(|c: char| !c.is_ascii_digit()).next())
+                .and_then(|d| d.parse().ok())
+        })
+        .context("dev prints the nats-server pid")?;
+    ensure!(pid_alive(nats_pid), "nats-server {nats_pid} runs");
+
+    let client = async_nats::connect(&url).await?;
+    let mut firings = client.subscribe("runs.>").await?;
+    client.flush().await?;
+    let out = run(
+        &["publish", "--file", "examples/signals/table_updated.json"],
+        &url,
+    )?;
+    ensure!(out.status.success(), "publish via dev: {out:?}");
+    let ack = stdout_json(&out)?;
+    assert_eq!(ack["matched"][0], "big-tables", "{ack}");
+    let firing = next_message(&mut firings, WAIT).await?;
+    let body: Value = serde_json::from_slice(&firing.payload)?;
+    assert_eq!(body["params"]["location"], "s3://bucket/events/20261126/");
+
+    // SIGINT: the router drains, nats-server stops, the process exits 0.
+    let pid = i32::try_from(child.id())?;
+    #[allow(unsafe_code)]
+    // SAFETY: sending a signal to our own child process.
+    let rc = unsafe { libc::kill(pid, libc::SIGINT) };
+    ensure!(rc == 0, "kill(SIGINT) failed");
+    let start = Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait()? {
+            break status;
+        }
+        if start.elapsed() > Duration::from_secs(20) {
+            let _ = child.kill();
+            bail!("signalbox dev did not exit after SIGINT");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(status.success(), "dev exit status {status:?}");
+    let start = Instant::now();
+    while pid_alive(nats_pid) && start.elapsed() < Duration::from_secs(5) {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    ensure!(!pid_alive(nats_pid), "nats-server {nats_pid} left behind");
+    Ok(())
+}

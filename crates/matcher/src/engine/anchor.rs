@@ -1,0 +1,149 @@
+//! Anchors: for each pattern, a set of index entries such that the pattern can
+//! only match a signal that hits at least one of them (a necessary condition).
+//!
+//! A leaf field's anchor set holds one entry per alternative (the most selective
+//! condition of that alternative); a nested field's is its node's; an `$or`
+//! group's is the union of its branches'. A node picks, among its fields and its
+//! `$or` group, the set whose worst entry is most selective. A pattern with no
+//! anchorable part (only `exists: false`, or empty) is checked on every signal
+//! ("always" list).
+//!
+//! Invariants: anchors are a pure function of the pattern (so `remove` recomputes
+//! them instead of storing them); they are sorted and deduplicated; a field that
+//! can hold without a leaf value (`exists: false`) is never used as an anchor.
+
+use crate::numeric::{NumKey, ordered_key};
+use crate::numeric::NumericCond;
+use crate::pattern::Pattern;
+use crate::pattern::ast::{Alt, Cond, FieldBody, Lit, Node};
+
+/// One index key inside a path's index.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub(crate) enum Key {
+    /// Exact string.
+    Str(Box<str>),
+    /// Exact number.
+    Num(NumKey),
+    /// `null`.
+    Null,
+    /// `true` / `false`.
+    Bool(bool),
+    /// Case-folded exact string.
+    Folded(Box<str>),
+    /// String prefix.
+    Prefix(Box<str>),
+    /// Case-folded prefix.
+    PrefixFolded(Box<str>),
+    /// String suffix.
+    Suffix(Box<str>),
+    /// Case-folded suffix.
+    SuffixFolded(Box<str>),
+    /// CIDR block.
+    Cidr(bool, u8, u128),
+    /// Numeric range over ordered keys, inclusive.
+    Range(Option<u64>, Option<u64>),
+    /// Any leaf value at the path.
+    Present,
+}
+
+/// Where a pattern is filed in the index.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Anchors {
+    /// Checked on every signal.
+    Always,
+    /// Filed under these (path, key) entries.
+    Keys(Vec<(Vec<Box<str>>, Key)>),
+}
+
+type Set = (u8, Vec<(Vec<Box<str>>, Key)>);
+
+/// Computes a pattern's anchors.
+pub(crate) fn anchors(p: &Pattern) -> Anchors {
+    match node(&p.root, &[]) {
+        Some((_, mut keys)) => {
+            keys.sort();
+            keys.dedup();
+            Anchors::Keys(keys)
+        }
+        None => Anchors::Always,
+    }
+}
+
+fn node(n: &Node, path: &[Box<str>]) -> Option<Set> {
+    let mut best: Option<Set> = None;
+    let mut consider = |cand: Option<Set>| {
+        if let Some(c) = cand
+            && best.as_ref().is_none_or(|b| (c.0, c.1.len()) < (b.0, b.1.len()))
+        {
+            best = Some(c);
+        }
+    };
+    for f in &n.fields {
+        let mut p = path.to_vec();
+        p.push(f.name.as_str().into());
+        consider(match &f.body {
+            FieldBody::Leaf(alts) => leaf(alts, &p),
+            FieldBody::Nested(child) => node(child, &p),
+        });
+    }
+    if let Some(branches) = &n.or {
+        let mut score = 0;
+        let mut keys = Vec::new();
+        let mut all = true;
+        for b in branches {
+            match node(b, path) {
+                Some((s, k)) => {
+                    score = score.max(s);
+                    keys.extend(k);
+                }
+                None => {
+                    all = false;
+                    break;
+                }
+            }
+        }
+        if all {
+            consider(Some((score, keys)));
+        }
+    }
+    best
+}
+
+fn leaf(alts: &[Alt], path: &[Box<str>]) -> Option<Set> {
+    let mut score = 0;
+    let mut keys = Vec::with_capacity(alts.len());
+    for alt in alts {
+        let (s, k) = alt.conds.iter().filter_map(cond).min_by_key(|(s, _)| *s)?;
+        score = score.max(s);
+        keys.push((path.to_vec(), k));
+    }
+    Some((score, keys))
+}
+
+fn cond(c: &Cond) -> Option<(u8, Key)> {
+    Some(match c {
+        Cond::Exact(Lit::Str(s)) => (0, Key::Str(s.as_str().into())),
+        Cond::Exact(Lit::Num(n)) => (0, Key::Num(n.key())),
+        Cond::Exact(Lit::Null) => (3, Key::Null),
+        Cond::Exact(Lit::Bool(b)) => (3, Key::Bool(*b)),
+        Cond::EqualsIgnoreCase(_, f) => (1, Key::Folded(f.as_str().into())),
+        Cond::Prefix(a) if a.key.is_empty() => (9, Key::Present),
+        Cond::Prefix(a) if a.ignore_case => (2, Key::PrefixFolded(a.key.as_str().into())),
+        Cond::Prefix(a) => (2, Key::Prefix(a.key.as_str().into())),
+        Cond::Suffix(a) if a.key.is_empty() => (9, Key::Present),
+        Cond::Suffix(a) if a.ignore_case => (2, Key::SuffixFolded(a.key.as_str().into())),
+        Cond::Suffix(a) => (2, Key::Suffix(a.key.as_str().into())),
+        Cond::Wildcard(w) if w.is_literal() => (0, Key::Str(w.pieces[0].as_str().into())),
+        Cond::Wildcard(w) if !w.literal_prefix().is_empty() => (3, Key::Prefix(w.literal_prefix().into())),
+        Cond::Wildcard(w) if !w.literal_suffix().is_empty() => (3, Key::Suffix(w.literal_suffix().into())),
+        Cond::Wildcard(_) => (9, Key::Present),
+        Cond::Numeric(NumericCond::Eq(n)) => (0, Key::Num(n.key())),
+        Cond::Numeric(NumericCond::Range { lower, upper }) => (
+            4,
+            Key::Range(lower.map(|b| ordered_key(b.value.approx())), upper.map(|b| ordered_key(b.value.approx()))),
+        ),
+        Cond::Cidr(c) => (2, Key::Cidr(c.v6, c.len, c.network)),
+        Cond::Exists(true) | Cond::AnythingBut(_) | Cond::Custom(_) => (9, Key::Present),
+        Cond::Exists(false) => return None,
+    })
+}

@@ -1,0 +1,260 @@
+//! The index of one field path: every anchor key filed at that path, and the
+//! lookup of one leaf value against all of them at once.
+//!
+//! Lookup cost per leaf value: one hash probe for exact strings/numbers, one
+//! probe per distinct prefix (suffix, CIDR) length in use at this path, one
+//! range query for numbers; never proportional to the number of patterns.
+//! Invariant: a lookup returns every slot whose anchor key the value satisfies.
+
+use std::collections::BTreeMap;
+
+use signalbox_model::Value;
+
+use super::anchor::Key;
+use super::hash::FxMap;
+use super::postings::Postings;
+use super::ranges::RangeIndex;
+use crate::casefold::fold;
+use crate::cidr::{mask, parse_ip};
+use crate::numeric::{Num, NumKey, ordered_key};
+
+/// Strings by prefix (or suffix), with the distinct lengths in use.
+#[derive(Debug, Default)]
+struct AffixMap {
+    map: FxMap<Box<str>, Postings>,
+    lens: BTreeMap<usize, u32>,
+}
+
+impl AffixMap {
+    fn insert(&mut self, k: &str, slot: u32) {
+        let p = self.map.entry(k.into()).or_default();
+        if p.is_empty() {
+            *self.lens.entry(k.len()).or_default() += 1;
+        }
+        p.insert(slot);
+    }
+
+    fn remove(&mut self, k: &str, slot: u32) {
+        if let Some(p) = self.map.get_mut(k) {
+            p.remove(slot);
+            if p.is_empty() {
+                self.map.remove(k);
+                if let Some(n) = self.lens.get_mut(&k.len()) {
+                    *n -= 1;
+                    if *n == 0 {
+                        self.lens.remove(&k.len());
+                    }
+                }
+            }
+        }
+    }
+
+    fn lookup(&self, s: &str, suffix: bool, out: &mut Vec<u32>, probes: &mut u64) {
+        for &len in self.lens.keys() {
+            if len > s.len() {
+                break;
+            }
+            let part = if suffix {
+                let at = s.len() - len;
+                if !s.is_char_boundary(at) {
+                    continue;
+                }
+                &s[at..]
+            } else {
+                if !s.is_char_boundary(len) {
+                    continue;
+                }
+                &s[..len]
+            };
+            *probes += 1;
+            if let Some(p) = self.map.get(part) {
+                p.extend_into(out);
+            }
+        }
+    }
+
+    fn heap_bytes(&self) -> usize {
+        self.map.capacity() * (std::mem::size_of::<(Box<str>, Postings)>() + 1)
+            + self.map.iter().map(|(k, p)| k.len() + p.heap_bytes()).sum::<usize>()
+    }
+}
+
+/// All anchor keys at one path.
+#[derive(Debug, Default)]
+pub(crate) struct PathIndex {
+    strs: FxMap<Box<str>, Postings>,
+    nums: FxMap<NumKey, Postings>,
+    nulls: Postings,
+    trues: Postings,
+    falses: Postings,
+    folded: FxMap<Box<str>, Postings>,
+    prefix: AffixMap,
+    prefix_folded: AffixMap,
+    suffix: AffixMap,
+    suffix_folded: AffixMap,
+    cidr: FxMap<(bool, u8, u128), Postings>,
+    cidr_lens: BTreeMap<(bool, u8), u32>,
+    ranges: RangeIndex,
+    /// Slots that only need some leaf value here.
+    pub(crate) present: Postings,
+    entries: usize,
+}
+
+fn remove_from<K: std::hash::Hash + Eq, Q>(map: &mut FxMap<K, Postings>, k: &Q, slot: u32)
+where
+    K: std::borrow::Borrow<Q>,
+    Q: std::hash::Hash + Eq + ?Sized,
+{
+    if let Some(p) = map.get_mut(k) {
+        p.remove(slot);
+        if p.is_empty() {
+            map.remove(k);
+        }
+    }
+}
+
+impl PathIndex {
+    pub(crate) fn is_empty(&self) -> bool {
+        self.entries == 0
+    }
+
+    pub(crate) fn insert(&mut self, key: &Key, slot: u32) {
+        self.entries += 1;
+        match key {
+            Key::Str(s) => self.strs.entry(s.clone()).or_default().insert(slot),
+            Key::Num(n) => self.nums.entry(*n).or_default().insert(slot),
+            Key::Null => self.nulls.insert(slot),
+            Key::Bool(true) => self.trues.insert(slot),
+            Key::Bool(false) => self.falses.insert(slot),
+            Key::Folded(s) => self.folded.entry(s.clone()).or_default().insert(slot),
+            Key::Prefix(s) => self.prefix.insert(s, slot),
+            Key::PrefixFolded(s) => self.prefix_folded.insert(s, slot),
+            Key::Suffix(s) => self.suffix.insert(s, slot),
+            Key::SuffixFolded(s) => self.suffix_folded.insert(s, slot),
+            Key::Cidr(v6, len, net) => {
+                let p = self.cidr.entry((*v6, *len, *net)).or_default();
+                if p.is_empty() {
+                    *self.cidr_lens.entry((*v6, *len)).or_default() += 1;
+                }
+                p.insert(slot);
+            }
+            Key::Range(lo, hi) => self.ranges.insert(*lo, *hi, slot),
+            Key::Present => self.present.insert(slot),
+        }
+    }
+
+    pub(crate) fn remove(&mut self, key: &Key, slot: u32) {
+        self.entries = self.entries.saturating_sub(1);
+        match key {
+            Key::Str(s) => remove_from(&mut self.strs, &**s, slot),
+            Key::Num(n) => remove_from(&mut self.nums, n, slot),
+            Key::Null => {
+                self.nulls.remove(slot);
+            }
+            Key::Bool(true) => {
+                self.trues.remove(slot);
+            }
+            Key::Bool(false) => {
+                self.falses.remove(slot);
+            }
+            Key::Folded(s) => remove_from(&mut self.folded, &**s, slot),
+            Key::Prefix(s) => self.prefix.remove(s, slot),
+            Key::PrefixFolded(s) => self.prefix_folded.remove(s, slot),
+            Key::Suffix(s) => self.suffix.remove(s, slot),
+            Key::SuffixFolded(s) => self.suffix_folded.remove(s, slot),
+            Key::Cidr(v6, len, net) => {
+                let k = (*v6, *len, *net);
+                if let Some(p) = self.cidr.get_mut(&k) {
+                    p.remove(slot);
+                    if p.is_empty() {
+                        self.cidr.remove(&k);
+                        if let Some(n) = self.cidr_lens.get_mut(&(*v6, *len)) {
+                            *n -= 1;
+                            if *n == 0 {
+                                self.cidr_lens.remove(&(*v6, *len));
+                            }
+                        }
+                    }
+                }
+            }
+            Key::Range(lo, hi) => {
+                self.ranges.remove(*lo, *hi, slot);
+            }
+            Key::Present => {
+                self.present.remove(slot);
+            }
+        }
+    }
+
+    /// Appends the slots whose key the leaf value `v` satisfies (not `present`).
+    pub(crate) fn lookup(&self, v: &Value, out: &mut Vec<u32>, probes: &mut u64) {
+        *probes += 1;
+        match v {
+            Value::String(s) => {
+                if let Some(p) = self.strs.get(s.as_str()) {
+                    p.extend_into(out);
+                }
+                self.prefix.lookup(s, false, out, probes);
+                self.suffix.lookup(s, true, out, probes);
+                if !self.folded.is_empty() || !self.prefix_folded.map.is_empty() || !self.suffix_folded.map.is_empty() {
+                    let f = fold(s);
+                    if let Some(p) = self.folded.get(f.as_str()) {
+                        p.extend_into(out);
+                    }
+                    self.prefix_folded.lookup(&f, false, out, probes);
+                    self.suffix_folded.lookup(&f, true, out, probes);
+                }
+                if !self.cidr.is_empty()
+                    && let Some((v6, bits)) = parse_ip(s)
+                {
+                    for &(fam, len) in self.cidr_lens.keys() {
+                        if fam == v6 {
+                            *probes += 1;
+                            let net = bits & mask(len, if v6 { 128 } else { 32 });
+                            if let Some(p) = self.cidr.get(&(v6, len, net)) {
+                                p.extend_into(out);
+                            }
+                        }
+                    }
+                }
+            }
+            Value::Int(_) | Value::Float(_) => {
+                if let Some(n) = Num::of(v) {
+                    if let Some(p) = self.nums.get(&n.key()) {
+                        p.extend_into(out);
+                    }
+                    if !self.ranges.is_empty() {
+                        self.ranges.query(ordered_key(n.approx()), out);
+                    }
+                }
+            }
+            Value::Null => self.nulls.extend_into(out),
+            Value::Bool(true) => self.trues.extend_into(out),
+            Value::Bool(false) => self.falses.extend_into(out),
+            Value::Array(_) | Value::Object(_) => {}
+        }
+    }
+
+    /// Approximate heap bytes.
+    pub(crate) fn heap_bytes(&self) -> usize {
+        let entry = std::mem::size_of::<(Box<str>, Postings)>() + 1;
+        let strs = |m: &FxMap<Box<str>, Postings>| {
+            m.capacity() * entry + m.iter().map(|(k, p)| k.len() + p.heap_bytes()).sum::<usize>()
+        };
+        std::mem::size_of::<PathIndex>()
+            + strs(&self.strs)
+            + strs(&self.folded)
+            + self.nums.capacity() * (std::mem::size_of::<(NumKey, Postings)>() + 1)
+            + self.nums.values().map(Postings::heap_bytes).sum::<usize>()
+            + self.prefix.heap_bytes()
+            + self.prefix_folded.heap_bytes()
+            + self.suffix.heap_bytes()
+            + self.suffix_folded.heap_bytes()
+            + self.cidr.capacity() * 48
+            + self.ranges.heap_bytes()
+            + self.present.heap_bytes()
+            + self.nulls.heap_bytes()
+            + self.trues.heap_bytes()
+            + self.falses.heap_bytes()
+    }
+}

@@ -1,0 +1,29 @@
+//! signalbox's matching engine: EventBridge-style patterns over a signal's
+//! `params`, compiled into one index per engine so that matching cost depends on
+//! the signal, not on how many subscriptions exist. No I/O.
+//!
+//! - [`Pattern`]: parse and validate pattern JSON (or Maestro's `match_params`);
+//! - [`Engine`]: add / remove patterns by id, match params to ids, explain;
+//! - [`naive`]: the obviously-correct oracle, pattern by pattern;
+//! - [`OperatorRegistry`], [`CustomOperator`]: custom operators (Wasm plugins in
+//!   the router, native ones in tests).
+//!
+//! See `docs/MATCHING.md` for the language as implemented and the engine design.
+
+mod casefold;
+mod cidr;
+mod engine;
+mod error;
+mod eval;
+mod explain;
+pub mod naive;
+mod numeric;
+mod operators;
+mod pattern;
+mod wildcard;
+
+pub use engine::{Engine, MatchStats};
+pub use error::PatternError;
+pub use explain::{ConditionVerdict, Explanation, Verdict, explain};
+pub use operators::{BUILTIN_OPERATORS, CustomOperator, OperatorRegistry, PreparedOperator};
+pub use pattern::{MAX_DEPTH, MAX_FIELDS, MAX_VALUES, Pattern};

@@ -1,0 +1,261 @@
+//! The admin API over NATS request/reply: `<admin_prefix>.<verb>`.
+//!
+//! | subject suffix | request body | reply |
+//! |---|---|---|
+//! | `sub.add` | a subscription, YAML or JSON | `{"outcome": "created"\|"updated"\|"unchanged", "subscription": {...}}` |
+//! | `sub.ls` | empty | `{"subscriptions": [...]}` |
+//! | `sub.show` | the id | `{"subscription": {...}}` |
+//! | `sub.rm` | the id | `{"removed": true\|false}` |
+//! | `signals.ls` | `{"name"?, "after"?, "limit"?}` | `{"names": [{"name", "last_seq"}]}` or `{"signals": [...]}` |
+//! | `signals.show` | `NAME:SEQ` or `{"name", "seq"}` or `{"name", "id"}` | `{"signal": {...}}` |
+//! | `firing.show` | the firing id | `{"firing": {...}}` |
+//! | `explain` | `{"sub": ID, "signal": "NAME:SEQ"}` | `{"matches": bool, "explain": [...]}` |
+//!
+//! Every failure is `{"error": {"code", "field", "rule", "message"}}`; `code` is
+//! `invalid` (fix the request), `not_found`, or `unavailable` (try again). A
+//! subscription is compiled before it is stored, so one that does not parse is
+//! rejected without touching the store or the live catalog.
+
+use std::sync::Arc;
+
+use async_nats::Message;
+use serde_json::json;
+use signalbox_model::{ErrorReply, FieldError, Subscription};
+use signalbox_store::PutOutcome;
+
+use crate::ingest::respond;
+use crate::shared::Shared;
+
+/// Handles one admin request.
+pub(crate) async fn handle(shared: &Arc<Shared>, msg: Message) {
+    let Some(reply) = msg.reply.clone() else {
+        return;
+    };
+    let verb = msg
+        .subject
+        .as_str()
+        .strip_prefix(shared.config.admin_prefix.as_str())
+        .and_then(|v| v.strip_prefix('.'))
+        .unwrap_or_default()
+        .to_string();
+    let body = String::from_utf8_lossy(&msg.payload).trim().to_string();
+    let result = match verb.as_str() {
+        "sub.add" => sub_add(shared, &body).await,
+        "sub.ls" => blocking(shared, |s| {
+            Ok(json!({"subscriptions": s.store.subscriptions().map_err(unavailable)?}))
+        })
+        .await,
+        "sub.show" => blocking(shared, move |s| match s.store.subscription(&body).map_err(unavailable)? {
+            Some(sub) => Ok(json!({"subscription": sub})),
+            None => Err(not_found("id", format!("no subscription {body:?}"))),
+        })
+        .await,
+        "sub.rm" => sub_rm(shared, body).await,
+        "signals.ls" => signals_ls(shared, &body).await,
+        "signals.show" => signals_show(shared, &body).await,
+        "firing.show" => blocking(shared, move |s| match s.store.firing(&body).map_err(unavailable)? {
+            Some(f) => Ok(json!({"firing": f})),
+            None => Err(not_found("id", format!("no firing {body:?}"))),
+        })
+        .await,
+        "explain" => explain(shared, &body).await,
+        other => Err(ErrorReply::invalid(&FieldError::new(
+            "subject",
+            format!(
+                "unknown admin verb {other:?}; verbs are sub.add, sub.ls, sub.show, sub.rm, signals.ls, signals.show, firing.show, explain"
+            ),
+        ))),
+    };
+    match result {
+        Ok(v) => respond(shared, reply, &v).await,
+        Err(e) => respond(shared, reply, &e).await,
+    }
+}
+
+type AdminResult = Result<serde_json::Value, ErrorReply>;
+
+async fn blocking<F>(shared: &Arc<Shared>, f: F) -> AdminResult
+where
+    F: FnOnce(&Shared) -> AdminResult + Send + 'static,
+{
+    let shared = shared.clone();
+    tokio::task::spawn_blocking(move || f(&shared))
+        .await
+        .unwrap_or_else(|e| Err(ErrorReply::unavailable(format!("internal error: {e}"))))
+}
+
+fn unavailable(e: impl std::fmt::Display) -> ErrorReply {
+    ErrorReply::unavailable(e.to_string())
+}
+
+fn not_found(field: &str, rule: String) -> ErrorReply {
+    let mut reply = ErrorReply::invalid(&FieldError::new(field, rule));
+    reply.error.code = "not_found".into();
+    reply
+}
+
+fn invalid(e: FieldError) -> ErrorReply {
+    ErrorReply::invalid(&e)
+}
+
+async fn sub_add(shared: &Arc<Shared>, body: &str) -> AdminResult {
+    let sub = Subscription::from_yaml(body).map_err(invalid)?;
+    add_subscription(shared, sub).await
+}
+
+/// Compiles, stores and activates a subscription (used by `sub.add` and at start).
+pub(crate) async fn add_subscription(shared: &Arc<Shared>, sub: Subscription) -> AdminResult {
+    shared.catalog.compile(&sub).map_err(invalid)?;
+    blocking(shared, move |s| {
+        let outcome = s.store.put_subscription(sub.clone()).map_err(unavailable)?;
+        let (word, version) = match outcome {
+            PutOutcome::Created(v) => ("created", v),
+            PutOutcome::Updated(v) => ("updated", v),
+            PutOutcome::Unchanged(v) => ("unchanged", v),
+        };
+        let mut stored = sub;
+        stored.version = version;
+        let compiled = s.catalog.compile(&stored).map_err(invalid)?;
+        s.catalog.insert(compiled);
+        tracing::info!(subscription = %stored.id, version, outcome = word, "subscription saved");
+        Ok(json!({"outcome": word, "subscription": stored}))
+    })
+    .await
+}
+
+async fn sub_rm(shared: &Arc<Shared>, id: String) -> AdminResult {
+    blocking(shared, move |s| {
+        let removed = s.store.delete_subscription(&id).map_err(unavailable)?;
+        s.catalog.remove(&id);
+        if removed {
+            tracing::info!(subscription = %id, "subscription removed");
+            Ok(json!({"removed": true}))
+        } else {
+            Err(not_found("id", format!("no subscription {id:?}")))
+        }
+    })
+    .await
+}
+
+#[derive(serde::Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct SignalsQuery {
+    name: Option<String>,
+    #[serde(default)]
+    after: u64,
+    limit: Option<usize>,
+}
+
+async fn signals_ls(shared: &Arc<Shared>, body: &str) -> AdminResult {
+    let q: SignalsQuery = if body.is_empty() {
+        SignalsQuery::default()
+    } else {
+        serde_json::from_str(body)
+            .map_err(|e| invalid(FieldError::new("", format!("expected {{\"name\", \"after\", \"limit\"}}: {e}"))))?
+    };
+    blocking(shared, move |s| match q.name {
+        None => {
+            let names = s.store.signal_names().map_err(unavailable)?;
+            Ok(json!({"names": names.into_iter().map(|(name, last_seq)| json!({"name": name, "last_seq": last_seq})).collect::<Vec<_>>()}))
+        }
+        Some(name) => {
+            let list = s
+                .store
+                .signals(&name, q.after, q.limit.unwrap_or(100).min(10_000))
+                .map_err(unavailable)?;
+            Ok(json!({"signals": list}))
+        }
+    })
+    .await
+}
+
+/// A reference to one stored signal: `NAME:SEQ`, or a JSON object.
+enum SignalKey {
+    Seq(String, u64),
+    Id(String, String),
+}
+
+fn parse_signal_key(body: &str) -> Result<SignalKey, ErrorReply> {
+    if body.starts_with('{') {
+        let v: serde_json::Value = serde_json::from_str(body)
+            .map_err(|e| invalid(FieldError::new("", format!("not valid JSON: {e}"))))?;
+        let name = v
+            .get("name")
+            .and_then(|n| n.as_str())
+            .ok_or_else(|| invalid(FieldError::new("name", "required")))?
+            .to_string();
+        if let Some(seq) = v.get("seq").and_then(serde_json::Value::as_u64) {
+            return Ok(SignalKey::Seq(name, seq));
+        }
+        if let Some(id) = v.get("id").and_then(|i| i.as_str()) {
+            return Ok(SignalKey::Id(name, id.to_string()));
+        }
+        return Err(invalid(FieldError::new("seq", "give seq or id")));
+    }
+    let (name, seq) = body
+        .rsplit_once(':')
+        .ok_or_else(|| invalid(FieldError::new("signal", "expected NAME:SEQ, e.g. table_updated:42")))?;
+    let seq = seq
+        .parse::<u64>()
+        .map_err(|_| invalid(FieldError::new("signal", format!("{seq:?} is not a sequence number"))))?;
+    Ok(SignalKey::Seq(name.to_string(), seq))
+}
+
+fn load_signal(
+    s: &Shared,
+    key: &SignalKey,
+) -> Result<signalbox_model::SignalInstance, ErrorReply> {
+    let found = match key {
+        SignalKey::Seq(name, seq) => s.store.signal(name, *seq),
+        SignalKey::Id(name, id) => s.store.signal_by_id(name, id),
+    }
+    .map_err(unavailable)?;
+    found.ok_or_else(|| {
+        let what = match key {
+            SignalKey::Seq(n, q) => format!("{n}:{q}"),
+            SignalKey::Id(n, i) => format!("{n} with id {i:?}"),
+        };
+        not_found("signal", format!("no stored signal {what}"))
+    })
+}
+
+async fn signals_show(shared: &Arc<Shared>, body: &str) -> AdminResult {
+    let key = parse_signal_key(body)?;
+    blocking(shared, move |s| Ok(json!({"signal": load_signal(s, &key)?}))).await
+}
+
+async fn explain(shared: &Arc<Shared>, body: &str) -> AdminResult {
+    let v: serde_json::Value = serde_json::from_str(body)
+        .map_err(|e| invalid(FieldError::new("", format!("expected {{\"sub\", \"signal\"}}: {e}"))))?;
+    let sub = v
+        .get("sub")
+        .and_then(|s| s.as_str())
+        .ok_or_else(|| invalid(FieldError::new("sub", "required")))?
+        .to_string();
+    let signal = v
+        .get("signal")
+        .and_then(|s| s.as_str())
+        .ok_or_else(|| invalid(FieldError::new("signal", "required: NAME:SEQ")))?;
+    let key = parse_signal_key(signal)?;
+    blocking(shared, move |s| {
+        let instance = load_signal(s, &key)?;
+        let compiled = s
+            .catalog
+            .get(&sub)
+            .ok_or_else(|| not_found("sub", format!("no subscription {sub:?}")))?;
+        let wanted = &compiled.subscription.signals[0].name;
+        if *wanted != instance.signal.name {
+            return Ok(json!({
+                "matches": false,
+                "reason": format!("subscription {sub:?} waits for signal {wanted:?}, not {:?}", instance.signal.name),
+                "explain": [],
+            }));
+        }
+        let explanation = s
+            .catalog
+            .explain(&sub, &instance)
+            .ok_or_else(|| not_found("sub", format!("no subscription {sub:?}")))?;
+        Ok(json!({"matches": explanation.matched, "explain": explanation.conditions}))
+    })
+    .await
+}

@@ -1,0 +1,237 @@
+//! Router configuration: the TOML file, with defaults for everything.
+//!
+//! The CLI layers flags and `SIGNALBOX_*` environment variables over this file;
+//! this module only defines the shape, the defaults and the checks. Unknown keys
+//! are rejected (a typo in a config file is an error, not a silent default).
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use signalbox_model::Limits;
+
+/// Everything the router needs to run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RouterConfig {
+    /// How to reach NATS.
+    pub nats: NatsConfig,
+    /// Signals arrive on `<subject_prefix>.<name>`.
+    pub subject_prefix: String,
+    /// Queue group of the ingest subscription (several routers share the load).
+    pub queue_group: String,
+    /// Admin requests arrive on `<admin_prefix>.<verb>`.
+    pub admin_prefix: String,
+    /// Bad messages are copied here with the reason in a `Signalbox-Error` header.
+    pub rejected_subject: String,
+    /// Directory of the redb file (`signalbox.redb`).
+    pub data_dir: PathBuf,
+    /// Files or directories of subscriptions (YAML/JSON) loaded at start.
+    pub subscriptions: Vec<PathBuf>,
+    /// Limits on each signal message.
+    pub limits: Limits,
+    /// How long `(name, id)` pairs are remembered for dedup, e.g. `7d`.
+    #[serde(with = "humantime_serde_compat")]
+    pub dedup_retention: Duration,
+    /// Most signals per store transaction.
+    pub batch_size: usize,
+}
+
+/// NATS connection settings.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct NatsConfig {
+    /// Server URLs; several for a cluster.
+    pub urls: Vec<String>,
+    /// User name (with `password`).
+    pub user: Option<String>,
+    /// Password (with `user`).
+    pub password: Option<String>,
+    /// Token authentication.
+    pub token: Option<String>,
+    /// A `.creds` file (JWT + NKey seed).
+    pub creds_file: Option<PathBuf>,
+    /// Require TLS.
+    pub tls_required: bool,
+    /// Extra root certificate (PEM) to trust.
+    pub tls_ca_file: Option<PathBuf>,
+    /// Client certificate (PEM), with `tls_key_file`.
+    pub tls_cert_file: Option<PathBuf>,
+    /// Client key (PEM), with `tls_cert_file`.
+    pub tls_key_file: Option<PathBuf>,
+    /// Connection name shown by the server.
+    pub name: String,
+}
+
+impl Default for NatsConfig {
+    fn default() -> Self {
+        NatsConfig {
+            urls: vec!["nats://127.0.0.1:4222".into()],
+            user: None,
+            password: None,
+            token: None,
+            creds_file: None,
+            tls_required: false,
+            tls_ca_file: None,
+            tls_cert_file: None,
+            tls_key_file: None,
+            name: "signalbox".into(),
+        }
+    }
+}
+
+impl Default for RouterConfig {
+    fn default() -> Self {
+        RouterConfig {
+            nats: NatsConfig::default(),
+            subject_prefix: "signals".into(),
+            queue_group: "signalbox".into(),
+            admin_prefix: "signalbox.admin".into(),
+            rejected_subject: "signalbox.rejected".into(),
+            data_dir: PathBuf::from(".signalbox"),
+            subscriptions: Vec::new(),
+            limits: Limits::default(),
+            dedup_retention: Duration::from_secs(7 * 24 * 3600),
+            batch_size: 256,
+        }
+    }
+}
+
+/// A configuration that cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// The OS error.
+        source: std::io::Error,
+    },
+    /// The file is not valid TOML of the right shape.
+    #[error("config file {path}: {message}")]
+    Parse {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong, with the key.
+        message: String,
+    },
+    /// A value breaks a rule.
+    #[error("config {field}: {rule}")]
+    Invalid {
+        /// The key.
+        field: String,
+        /// The rule.
+        rule: String,
+    },
+}
+
+impl RouterConfig {
+    /// Reads a TOML file.
+    pub fn from_file(path: &std::path::Path) -> Result<RouterConfig, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        RouterConfig::from_toml(&text).map_err(|e| match e {
+            ConfigError::Parse { message, .. } => ConfigError::Parse {
+                path: path.to_path_buf(),
+                message,
+            },
+            other => other,
+        })
+    }
+
+    /// Parses TOML text.
+    pub fn from_toml(text: &str) -> Result<RouterConfig, ConfigError> {
+        let cfg: RouterConfig = toml::from_str(text).map_err(|e| ConfigError::Parse {
+            path: PathBuf::new(),
+            message: e.to_string(),
+        })?;
+        cfg.validate()?;
+        Ok(cfg)
+    }
+
+    /// Checks the rules that serde cannot.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let invalid = |field: &str, rule: &str| ConfigError::Invalid {
+            field: field.into(),
+            rule: rule.into(),
+        };
+        if self.nats.urls.is_empty() {
+            return Err(invalid("nats.urls", "must list at least one server URL"));
+        }
+        if self.nats.user.is_some() != self.nats.password.is_some() {
+            return Err(invalid("nats.user", "user and password go together"));
+        }
+        if self.nats.tls_cert_file.is_some() != self.nats.tls_key_file.is_some() {
+            return Err(invalid(
+                "nats.tls_cert_file",
+                "tls_cert_file and tls_key_file go together",
+            ));
+        }
+        for (field, subject) in [
+            ("subject_prefix", &self.subject_prefix),
+            ("admin_prefix", &self.admin_prefix),
+            ("rejected_subject", &self.rejected_subject),
+        ] {
+            signalbox_model::subscription::validate_subject(subject)
+                .map_err(|r| invalid(field, &r))?;
+        }
+        if self.batch_size == 0 {
+            return Err(invalid("batch_size", "must be at least 1"));
+        }
+        if self.limits.max_message_bytes == 0 {
+            return Err(invalid("limits.max_message_bytes", "must be at least 1"));
+        }
+        Ok(())
+    }
+
+    /// Path of the redb file.
+    pub fn store_path(&self) -> PathBuf {
+        self.data_dir.join("signalbox.redb")
+    }
+}
+
+/// Durations in the config file are strings like `7d` or `90s`.
+mod humantime_serde_compat {
+    use std::time::Duration;
+
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&humantime::format_duration(*d).to_string())
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+        let text = String::deserialize(d)?;
+        humantime::parse_duration(&text).map_err(serde::de::Error::custom)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_and_overrides() {
+        let cfg = RouterConfig::from_toml(
+            "subject_prefix = \"sig\"\ndedup_retention = \"1h\"\n[nats]\nurls = [\"nats://a:4222\", \"nats://b:4222\"]\n",
+        )
+        .expect("valid");
+        assert_eq!(cfg.subject_prefix, "sig");
+        assert_eq!(cfg.dedup_retention, Duration::from_secs(3600));
+        assert_eq!(cfg.nats.urls.len(), 2);
+        assert_eq!(cfg.queue_group, "signalbox");
+    }
+
+    #[test]
+    fn rejects_unknown_keys_and_bad_values() {
+        let err = RouterConfig::from_toml("subjet_prefix = \"x\"").expect_err("typo");
+        assert!(err.to_string().contains("subjet_prefix"), "{err}");
+        let err = RouterConfig::from_toml("[nats]\nuser = \"u\"").expect_err("no password");
+        assert!(err.to_string().contains("nats.user"), "{err}");
+        let err = RouterConfig::from_toml("subject_prefix = \"a..b\"").expect_err("bad subject");
+        assert!(err.to_string().contains("subject_prefix"), "{err}");
+    }
+}

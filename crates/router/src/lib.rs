@@ -1,0 +1,25 @@
+//! The signalbox service: takes signals from NATS, stores them in redb, matches
+//! them against subscriptions, and delivers firings, exactly once per firing id.
+//!
+//! Follow one signal: [`ingest`] decodes and validates the message, the store
+//! transaction (crate `signalbox-store`) dedups and stores it while [`catalog`]
+//! plans the firings, the reply goes out after commit, and [`outbox`] publishes
+//! the firings with `Nats-Msg-Id`. [`admin`] serves the management API over NATS
+//! and [`service`] wires the tasks together. [`embedded`] runs a `nats-server`
+//! child for `signalbox dev` and the test kit. All I/O of signalbox lives here;
+//! the model and matcher crates stay pure.
+
+pub mod admin;
+pub mod catalog;
+pub mod clock;
+pub mod config;
+pub mod connect;
+pub mod embedded;
+pub mod ingest;
+pub mod outbox;
+pub mod service;
+mod shared;
+
+pub use config::{ConfigError, NatsConfig, RouterConfig};
+pub use connect::{ConnectError, Persistence, connect};
+pub use service::{Router, StartError};

@@ -1,0 +1,330 @@
+//! Starting and stopping the router: open the store, load subscriptions, connect
+//! to NATS, and run the ingest, outbox, admin and retention tasks.
+//!
+//! Start order: store → catalog (from the store, then from subscription files) →
+//! NATS (retrying in the background if the server is down) → subscriptions →
+//! tasks. Shutdown order: stop taking new messages (unsubscribe), finish the
+//! batches already received, drain the outbox once, flush the client. Nothing
+//! that was acknowledged is lost by a shutdown; firings still in the outbox at
+//! exit go out on the next start.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::{FutureExt, StreamExt};
+use signalbox_matcher::OperatorRegistry;
+use signalbox_model::Subscription;
+use signalbox_store::{Store, StoreOptions};
+use tokio::sync::{Notify, watch};
+use tokio::task::JoinSet;
+
+use crate::catalog::Catalog;
+use crate::config::RouterConfig;
+use crate::connect::{ConnectError, Persistence, connect};
+use crate::shared::Shared;
+
+/// Why the router could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// The configuration breaks a rule.
+    #[error(transparent)]
+    Config(#[from] crate::config::ConfigError),
+    /// The data directory could not be created.
+    #[error("cannot create data directory {path}: {source}")]
+    DataDir {
+        /// The directory.
+        path: PathBuf,
+        /// The OS error.
+        source: std::io::Error,
+    },
+    /// The store could not be opened.
+    #[error("cannot open store {path}: {source}")]
+    Store {
+        /// The redb file.
+        path: PathBuf,
+        /// The store's error.
+        source: signalbox_store::OpenError,
+    },
+    /// A stored subscription could not be read.
+    #[error("cannot read stored subscriptions: {0}")]
+    Subscriptions(String),
+    /// A subscription file is invalid.
+    #[error("subscription file {path}: {message}")]
+    SubscriptionFile {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong, naming the field.
+        message: String,
+    },
+    /// NATS settings are unusable.
+    #[error(transparent)]
+    Connect(#[from] ConnectError),
+    /// A NATS subscription could not be made.
+    #[error("cannot subscribe to {subject}: {message}")]
+    Subscribe {
+        /// The subject.
+        subject: String,
+        /// The client's error.
+        message: String,
+    },
+}
+
+/// A running router.
+pub struct Router {
+    shared: Arc<Shared>,
+    shutdown: watch::Sender<bool>,
+    tasks: JoinSet<()>,
+}
+
+impl Router {
+    /// Starts a router with this configuration and no custom operators.
+    pub async fn start(config: RouterConfig) -> Result<Router, StartError> {
+        Router::start_with(config, OperatorRegistry::default()).await
+    }
+
+    /// Starts a router with custom operators.
+    pub async fn start_with(
+        config: RouterConfig,
+        operators: OperatorRegistry,
+    ) -> Result<Router, StartError> {
+        config.validate()?;
+        std::fs::create_dir_all(&config.data_dir).map_err(|source| StartError::DataDir {
+            path: config.data_dir.clone(),
+            source,
+        })?;
+        let path = config.store_path();
+        let store = Store::open(
+            &path,
+            StoreOptions {
+                dedup_retention: config.dedup_retention,
+                ..StoreOptions::default()
+            },
+        )
+        .map_err(|source| StartError::Store {
+            path: path.clone(),
+            source,
+        })?;
+        let catalog = Catalog::new(operators);
+        load_stored(&store, &catalog)?;
+        let file_subs = read_subscription_files(&config.subscriptions)?;
+        let client = connect(&config.nats, Persistence::Service).await?;
+        let shared = Arc::new(Shared {
+            config,
+            store: Arc::new(store),
+            catalog: Arc::new(catalog),
+            client,
+            outbox_wake: Notify::new(),
+        });
+        for (path, sub) in file_subs {
+            crate::admin::add_subscription(&shared, sub)
+                .await
+                .map_err(|e| StartError::SubscriptionFile {
+                    path,
+                    message: e.error.message,
+                })?;
+        }
+        let signals_subject = format!("{}.>", shared.config.subject_prefix);
+        let ingest_sub = shared
+            .client
+            .queue_subscribe(signals_subject.clone(), shared.config.queue_group.clone())
+            .await
+            .map_err(|e| StartError::Subscribe {
+                subject: signals_subject.clone(),
+                message: e.to_string(),
+            })?;
+        let admin_subject = format!("{}.>", shared.config.admin_prefix);
+        let admin_sub = shared
+            .client
+            .subscribe(admin_subject.clone())
+            .await
+            .map_err(|e| StartError::Subscribe {
+                subject: admin_subject.clone(),
+                message: e.to_string(),
+            })?;
+        let (shutdown, rx) = watch::channel(false);
+        let mut tasks = JoinSet::new();
+        tasks.spawn(run_ingest(shared.clone(), ingest_sub, rx.clone()));
+        tasks.spawn(crate::outbox::run(shared.clone(), rx.clone()));
+        tasks.spawn(run_admin(shared.clone(), admin_sub, rx.clone()));
+        tasks.spawn(run_retention(shared.clone(), rx));
+        tracing::info!(
+            signals = %signals_subject,
+            admin = %admin_subject,
+            store = %path.display(),
+            subscriptions = shared.catalog.len(),
+            "signalbox router started"
+        );
+        Ok(Router {
+            shared,
+            shutdown,
+            tasks,
+        })
+    }
+
+    /// The router's NATS client (for tests and embedding).
+    pub fn client(&self) -> async_nats::Client {
+        self.shared.client.clone()
+    }
+
+    /// The store (for tests and embedding).
+    pub fn store(&self) -> Arc<Store> {
+        self.shared.store.clone()
+    }
+
+    /// The live configuration.
+    pub fn config(&self) -> &RouterConfig {
+        &self.shared.config
+    }
+
+    /// Stops taking messages, finishes in-flight work, drains the outbox, flushes.
+    pub async fn shutdown(mut self) {
+        tracing::info!("signalbox router shutting down");
+        let _ = self.shutdown.send(true);
+        while let Some(res) = self.tasks.join_next().await {
+            if let Err(e) = res {
+                tracing::error!(error = %e, "router task failed");
+            }
+        }
+        if let Err(e) = self.shared.client.flush().await {
+            tracing::warn!(error = %e, "final flush failed");
+        }
+        tracing::info!("signalbox router stopped");
+    }
+}
+
+fn load_stored(store: &Store, catalog: &Catalog) -> Result<(), StartError> {
+    let subs = store
+        .subscriptions()
+        .map_err(|e| StartError::Subscriptions(e.to_string()))?;
+    for sub in subs {
+        match catalog.compile(&sub) {
+            Ok(c) => catalog.insert(c),
+            // A stored subscription that no longer compiles (e.g. an operator was
+            // removed) is reported, not fatal: the others keep working.
+            Err(e) => {
+                tracing::error!(subscription = %sub.id, error = %e, "stored subscription does not compile; skipped")
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Reads subscription files: each path is a file or a directory of `*.yaml`,
+/// `*.yml` and `*.json` files (read in name order).
+pub fn read_subscription_files(
+    paths: &[PathBuf],
+) -> Result<Vec<(PathBuf, Subscription)>, StartError> {
+    let mut files = Vec::new();
+    for path in paths {
+        if path.is_dir() {
+            let entries = std::fs::read_dir(path).map_err(|e| StartError::SubscriptionFile {
+                path: path.clone(),
+                message: e.to_string(),
+            })?;
+            let mut found: Vec<PathBuf> = entries
+                .filter_map(Result::ok)
+                .map(|e| e.path())
+                .filter(|p| is_subscription_file(p))
+                .collect();
+            found.sort();
+            files.extend(found);
+        } else {
+            files.push(path.clone());
+        }
+    }
+    files
+        .into_iter()
+        .map(|path| {
+            let text =
+                std::fs::read_to_string(&path).map_err(|e| StartError::SubscriptionFile {
+                    path: path.clone(),
+                    message: e.to_string(),
+                })?;
+            let sub = Subscription::from_yaml(&text).map_err(|e| StartError::SubscriptionFile {
+                path: path.clone(),
+                message: e.to_string(),
+            })?;
+            Ok((path, sub))
+        })
+        .collect()
+}
+
+fn is_subscription_file(p: &Path) -> bool {
+    matches!(
+        p.extension().and_then(|e| e.to_str()),
+        Some("yaml" | "yml" | "json")
+    )
+}
+
+async fn run_ingest(
+    shared: Arc<Shared>,
+    mut sub: async_nats::Subscriber,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let batch_size = shared.config.batch_size;
+    loop {
+        let first = tokio::select! {
+            m = sub.next() => m,
+            _ = shutdown.changed() => None,
+        };
+        let Some(first) = first else {
+            break;
+        };
+        let mut batch = vec![first];
+        while batch.len() < batch_size {
+            match sub.next().now_or_never() {
+                Some(Some(m)) => batch.push(m),
+                _ => break,
+            }
+        }
+        crate::ingest::process_batch(&shared, batch).await;
+    }
+    // Stop new deliveries, then finish what the client already buffered.
+    if let Err(e) = sub.unsubscribe().await {
+        tracing::warn!(error = %e, "unsubscribe failed during shutdown");
+    }
+    let mut rest = Vec::new();
+    while let Some(Some(m)) = sub.next().now_or_never() {
+        rest.push(m);
+    }
+    for chunk in rest.chunks(batch_size) {
+        crate::ingest::process_batch(&shared, chunk.to_vec()).await;
+    }
+}
+
+async fn run_admin(
+    shared: Arc<Shared>,
+    mut sub: async_nats::Subscriber,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    loop {
+        let msg = tokio::select! {
+            m = sub.next() => m,
+            _ = shutdown.changed() => None,
+        };
+        let Some(msg) = msg else {
+            break;
+        };
+        crate::admin::handle(&shared, msg).await;
+    }
+    let _ = sub.unsubscribe().await;
+}
+
+async fn run_retention(shared: Arc<Shared>, mut shutdown: watch::Receiver<bool>) {
+    let every = Duration::from_secs(600);
+    loop {
+        let store = shared.store.clone();
+        let now = crate::clock::now_ms();
+        match tokio::task::spawn_blocking(move || store.compact_dedup(now)).await {
+            Ok(Ok(n)) if n > 0 => tracing::info!(removed = n, "expired dedup entries removed"),
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => tracing::warn!(error = %e, "dedup compaction failed"),
+            Err(e) => tracing::warn!(error = %e, "dedup compaction task failed"),
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(every) => {}
+            _ = shutdown.changed() => return,
+        }
+    }
+}

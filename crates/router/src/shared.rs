@@ -1,0 +1,20 @@
+//! The state every router task shares: configuration, store, catalog, the NATS
+//! client and the outbox wake-up. Built once by [`crate::Router::start`]; the
+//! tasks hold it in an `Arc` and never mutate it except through the store and the
+//! catalog, which are safe for concurrent use.
+
+use std::sync::Arc;
+
+use tokio::sync::Notify;
+
+use crate::catalog::Catalog;
+use crate::config::RouterConfig;
+
+/// State shared by the ingest, outbox and admin tasks.
+pub(crate) struct Shared {
+    pub config: RouterConfig,
+    pub store: Arc<signalbox_store::Store>,
+    pub catalog: Arc<Catalog>,
+    pub client: async_nats::Client,
+    pub outbox_wake: Notify,
+}

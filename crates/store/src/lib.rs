@@ -1,0 +1,30 @@
+//! The redb store of a signalbox node: signal instances with per-name sequence
+//! numbers, dedup by `(name, id)` with a retention, subscriptions and their
+//! versions, firings, the outbox and lineage — one file per node.
+//!
+//! The API is synchronous and [`Store`] is `Send + Sync`: the router shares it in
+//! an `Arc` and calls it from `spawn_blocking`. The heart is [`Store::ingest`],
+//! the transaction of DESIGN section 4: a whole batch of signals is deduplicated,
+//! stored, planned (the caller's matcher runs inside) and its firings written to
+//! the outbox in one write transaction committed once; an `Err` means nothing of
+//! the batch was written. Tables, key encodings and what each write transaction
+//! touches are documented in `docs/STORAGE.md`.
+
+mod codec;
+pub mod error;
+mod ingest;
+mod outbox;
+mod retention;
+mod signals;
+mod store;
+mod subscriptions;
+mod tables;
+
+pub use error::{
+    CompactError, Corrupt, IngestError, OpenError, OutboxError, ReadError, SubscriptionError,
+};
+pub use ingest::{Incoming, IngestOutcome};
+pub use outbox::{FiringRecord, FiringState};
+pub use store::{CommitDurability, Store, StoreOptions, StoreStats};
+pub use subscriptions::PutOutcome;
+pub use tables::SCHEMA_VERSION;

@@ -1,0 +1,198 @@
+//! Firings and the outbox: what the drain task reads, and its bookkeeping.
+//!
+//! A firing is written once, by the ingest transaction, in state
+//! [`FiringState::Pending`] with an `outbox` row keyed by its `firing_seq` (a
+//! store-wide counter, so the outbox is in creation order). The drain task reads
+//! [`Store::pending`], publishes each firing with `Nats-Msg-Id: <firing id>`, and
+//! calls [`Store::mark_delivered`], which removes the outbox row and sets the
+//! state to [`FiringState::Delivered`] in one transaction.
+//!
+//! Invariant: a firing is `Pending` iff its outbox row exists. A crash between
+//! publish and `mark_delivered` leaves it pending, so it is published again after
+//! a restart with the same id — harmless for a receiver that deduplicates by
+//! `Nats-Msg-Id` (JetStream).
+
+use redb::ReadableTable;
+use serde::{Deserialize, Serialize};
+use signalbox_model::Firing;
+
+use crate::codec;
+use crate::error::{AtTable, Corrupt, OutboxError, ReadError, TableFailure};
+use crate::store::Store;
+use crate::tables::{self, names};
+
+/// Delivery state of a firing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "state")]
+pub enum FiringState {
+    /// In the outbox, not yet acknowledged by the target.
+    Pending,
+    /// Acknowledged by the target.
+    Delivered {
+        /// When it was marked delivered, ms since the Unix epoch.
+        at_ms: i64,
+    },
+}
+
+/// A stored firing with its delivery state.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FiringRecord {
+    /// The firing as planned.
+    pub firing: Firing,
+    /// Pending or delivered.
+    pub state: FiringState,
+    /// Delivery attempts recorded: failed ones ([`Store::record_failed_attempts`])
+    /// plus the successful one ([`Store::mark_delivered`]).
+    pub attempts: u32,
+    /// Store-wide creation order of the firing; its outbox key while pending.
+    pub firing_seq: u64,
+}
+
+impl Store {
+    /// The firing with this id.
+    pub fn firing(&self, firing_id: &str) -> Result<Option<FiringRecord>, ReadError> {
+        let txn = self.begin_read()?;
+        let firings = tables::read(&txn, tables::FIRINGS, names::FIRINGS)?;
+        read_record::<ReadError>(&firings, firing_id)
+    }
+
+    /// Up to `limit` undelivered firings, oldest first.
+    pub fn pending(&self, limit: usize) -> Result<Vec<Firing>, ReadError> {
+        let txn = self.begin_read()?;
+        let outbox = tables::read(&txn, tables::OUTBOX, names::OUTBOX)?;
+        let firings = tables::read(&txn, tables::FIRINGS, names::FIRINGS)?;
+        let mut out = Vec::new();
+        for row in outbox.range::<u64>(..).at::<ReadError>(names::OUTBOX)?.take(limit) {
+            let (k, v) = row.at::<ReadError>(names::OUTBOX)?;
+            let record = read_record::<ReadError>(&firings, v.value())?.ok_or_else(|| Corrupt {
+                table: names::OUTBOX,
+                key: k.value().to_string(),
+                reason: format!("names firing {} which does not exist", v.value()),
+            })?;
+            out.push(record.firing);
+        }
+        Ok(out)
+    }
+
+    /// Marks these firings delivered at `at_ms`: removes their outbox rows and sets
+    /// the state, in one transaction. A firing already delivered is left as it
+    /// is; an unknown id fails the whole call ([`OutboxError::UnknownFiring`]).
+    pub fn mark_delivered(&self, firing_ids: &[String], at_ms: i64) -> Result<(), OutboxError> {
+        self.update_firings(firing_ids, |record| {
+            if record.state != FiringState::Pending {
+                return false;
+            }
+            record.state = FiringState::Delivered { at_ms };
+            record.attempts = record.attempts.saturating_add(1);
+            true
+        })
+    }
+
+    /// Counts one failed delivery attempt for each of these pending firings
+    /// (delivered ones are left as they are). They stay in the outbox.
+    pub fn record_failed_attempts(&self, firing_ids: &[String]) -> Result<(), OutboxError> {
+        self.update_firings(firing_ids, |record| {
+            if record.state != FiringState::Pending {
+                return false;
+            }
+            record.attempts = record.attempts.saturating_add(1);
+            true
+        })
+    }
+
+    /// Applies `change` to each firing (it returns whether it changed anything)
+    /// and keeps the outbox in step with the state.
+    fn update_firings(
+        &self,
+        firing_ids: &[String],
+        mut change: impl FnMut(&mut FiringRecord) -> bool,
+    ) -> Result<(), OutboxError> {
+        if firing_ids.is_empty() {
+            return Ok(());
+        }
+        let txn = self.begin_write::<OutboxError>()?;
+        {
+            let mut firings = tables::write::<OutboxError, _, _>(&txn, tables::FIRINGS, names::FIRINGS)?;
+            let mut outbox = tables::write::<OutboxError, _, _>(&txn, tables::OUTBOX, names::OUTBOX)?;
+            for fid in firing_ids {
+                let mut record = read_record::<OutboxError>(&firings, fid)?
+                    .ok_or_else(|| OutboxError::UnknownFiring(fid.clone()))?;
+                if !change(&mut record) {
+                    continue;
+                }
+                if record.state != FiringState::Pending {
+                    outbox
+                        .remove(record.firing_seq)
+                        .at::<OutboxError>(names::OUTBOX)?;
+                }
+                let bytes = codec::encode(&record).map_err(|source| OutboxError::Encode {
+                    firing_id: fid.clone(),
+                    source,
+                })?;
+                firings
+                    .insert(fid.as_str(), bytes.as_slice())
+                    .at::<OutboxError>(names::FIRINGS)?;
+            }
+        }
+        txn.commit().map_err(OutboxError::Commit)
+    }
+
+    /// The last `limit` firings of a subscription, newest first (all versions).
+    pub fn firings_for(
+        &self,
+        subscription: &str,
+        limit: usize,
+    ) -> Result<Vec<FiringRecord>, ReadError> {
+        let txn = self.begin_read()?;
+        let index = tables::read(
+            &txn,
+            tables::SUBSCRIPTION_FIRINGS,
+            names::SUBSCRIPTION_FIRINGS,
+        )?;
+        let firings = tables::read(&txn, tables::FIRINGS, names::FIRINGS)?;
+        let mut out = Vec::new();
+        let rows = index
+            .range((subscription, 0)..=(subscription, u64::MAX))
+            .at::<ReadError>(names::SUBSCRIPTION_FIRINGS)?;
+        for row in rows.rev().take(limit) {
+            let (k, v) = row.at::<ReadError>(names::SUBSCRIPTION_FIRINGS)?;
+            let record = read_record::<ReadError>(&firings, v.value())?.ok_or_else(|| Corrupt {
+                table: names::SUBSCRIPTION_FIRINGS,
+                key: format!("{:?}", k.value()),
+                reason: format!("names firing {} which does not exist", v.value()),
+            })?;
+            out.push(record);
+        }
+        Ok(out)
+    }
+
+    /// The firings that signal instance `(name, seq)` fed (lineage), by firing id.
+    pub fn firings_of_signal(&self, name: &str, seq: u64) -> Result<Vec<FiringRecord>, ReadError> {
+        let txn = self.begin_read()?;
+        let links = tables::read_multimap(&txn, tables::SIGNAL_FIRINGS, names::SIGNAL_FIRINGS)?;
+        let firings = tables::read(&txn, tables::FIRINGS, names::FIRINGS)?;
+        let mut out = Vec::new();
+        for fid in links.get((name, seq)).at::<ReadError>(names::SIGNAL_FIRINGS)? {
+            let fid = fid.at::<ReadError>(names::SIGNAL_FIRINGS)?;
+            let record = read_record::<ReadError>(&firings, fid.value())?.ok_or_else(|| Corrupt {
+                table: names::SIGNAL_FIRINGS,
+                key: format!("({name:?}, {seq})"),
+                reason: format!("names firing {} which does not exist", fid.value()),
+            })?;
+            out.push(record);
+        }
+        Ok(out)
+    }
+}
+
+/// Reads and decodes one firing record from an open `firings` table.
+fn read_record<E: TableFailure + From<Corrupt>>(
+    firings: &impl ReadableTable<&'static str, &'static [u8]>,
+    firing_id: &str,
+) -> Result<Option<FiringRecord>, E> {
+    let Some(guard) = firings.get(firing_id).at::<E>(names::FIRINGS)? else {
+        return Ok(None);
+    };
+    let record = codec::decode(names::FIRINGS, guard.value(), || firing_id.to_string())?;
+    Ok(Some(record))
+}

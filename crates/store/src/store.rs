@@ -1,0 +1,246 @@
+//! The [`Store`] handle: opening the file, its options, and the transaction
+//! helpers every operation family uses.
+//!
+//! One redb file per node. Opening creates every table (so readers never meet a
+//! missing one) and checks, or on a fresh file writes, `meta["schema_version"]`.
+//! The handle is `Send + Sync` and all methods take `&self`: redb runs one write
+//! transaction at a time (a second `begin_write` waits) and any number of read
+//! transactions beside it, each reading the last committed state. Share it in an
+//! `Arc` and call it from `spawn_blocking`.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use redb::{
+    Database, Durability, ReadTransaction, ReadableDatabase, ReadableTable, ReadableTableMetadata,
+    WriteTransaction,
+};
+
+use crate::error::{AtTable, OpenError, ReadError, TableFailure, WriteFailure};
+use crate::tables::{self, names};
+
+/// How commits reach the disk.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum CommitDurability {
+    /// Each commit is durable when it returns (fsync). The default, and what
+    /// "ack only after commit" needs.
+    #[default]
+    Immediate,
+    /// Commits are atomic but not flushed until a later immediate commit; a crash
+    /// returns the file to an earlier consistent state. For tests and benchmarks.
+    None,
+}
+
+/// Options of a store.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoreOptions {
+    /// How long a `(name, id)` is remembered for dedup (default 7 days).
+    pub dedup_retention: Duration,
+    /// Durability of write transactions (default [`CommitDurability::Immediate`]).
+    pub durability: CommitDurability,
+}
+
+impl Default for StoreOptions {
+    fn default() -> Self {
+        StoreOptions {
+            dedup_retention: Duration::from_secs(7 * 24 * 60 * 60),
+            durability: CommitDurability::Immediate,
+        }
+    }
+}
+
+impl StoreOptions {
+    /// The retention in milliseconds, saturated to `i64`.
+    pub(crate) fn retention_ms(&self) -> i64 {
+        i64::try_from(self.dedup_retention.as_millis()).unwrap_or(i64::MAX)
+    }
+}
+
+/// Row counts per table and the file size.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct StoreStats {
+    /// Stored signal instances.
+    pub signals: u64,
+    /// Distinct signal names.
+    pub signal_names: u64,
+    /// Live (not yet compacted) dedup entries.
+    pub dedup_entries: u64,
+    /// Firings, pending and delivered.
+    pub firings: u64,
+    /// Firings still in the outbox.
+    pub pending: u64,
+    /// Current subscriptions.
+    pub subscriptions: u64,
+    /// Stored subscription versions (current and past).
+    pub subscription_versions: u64,
+    /// Lineage rows signal → firing.
+    pub signal_firing_links: u64,
+    /// Size of the store file in bytes.
+    pub file_bytes: u64,
+}
+
+/// The redb-backed store of one node.
+pub struct Store {
+    pub(crate) db: Database,
+    pub(crate) options: StoreOptions,
+    path: PathBuf,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store")
+            .field("path", &self.path)
+            .field("options", &self.options)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Store {
+    /// Opens (or creates) the store file at `path`, creates the tables and checks
+    /// the schema version.
+    pub fn open(path: &Path, options: StoreOptions) -> Result<Store, OpenError> {
+        let path_buf = path.to_path_buf();
+        let db = Database::create(path).map_err(|source| OpenError::Database {
+            path: path_buf.clone(),
+            source,
+        })?;
+        let store = Store {
+            db,
+            options,
+            path: path_buf,
+        };
+        store.setup()?;
+        tracing::debug!(path = %store.path.display(), "store opened");
+        Ok(store)
+    }
+
+    /// The store file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The options the store was opened with.
+    pub fn options(&self) -> &StoreOptions {
+        &self.options
+    }
+
+    fn setup(&self) -> Result<(), OpenError> {
+        let path = &self.path;
+        let txn = self.db.begin_write().map_err(|source| OpenError::Transaction {
+            path: path.clone(),
+            source,
+        })?;
+        let table_err = |table: &'static str| {
+            move |source| OpenError::Table {
+                path: path.clone(),
+                table,
+                source,
+            }
+        };
+        let storage_err = |table: &'static str| {
+            move |source| OpenError::Storage {
+                path: path.clone(),
+                table,
+                source,
+            }
+        };
+        txn.open_table(tables::SIGNAL_SEQ)
+            .map_err(table_err(names::SIGNAL_SEQ))?;
+        txn.open_table(tables::SIGNALS)
+            .map_err(table_err(names::SIGNALS))?;
+        txn.open_table(tables::SIGNAL_IDS)
+            .map_err(table_err(names::SIGNAL_IDS))?;
+        txn.open_table(tables::DEDUP).map_err(table_err(names::DEDUP))?;
+        txn.open_table(tables::DEDUP_BY_TIME)
+            .map_err(table_err(names::DEDUP_BY_TIME))?;
+        txn.open_table(tables::FIRINGS)
+            .map_err(table_err(names::FIRINGS))?;
+        txn.open_table(tables::OUTBOX).map_err(table_err(names::OUTBOX))?;
+        txn.open_multimap_table(tables::SIGNAL_FIRINGS)
+            .map_err(table_err(names::SIGNAL_FIRINGS))?;
+        txn.open_table(tables::SUBSCRIPTION_FIRINGS)
+            .map_err(table_err(names::SUBSCRIPTION_FIRINGS))?;
+        txn.open_table(tables::SUBSCRIPTIONS)
+            .map_err(table_err(names::SUBSCRIPTIONS))?;
+        txn.open_table(tables::SUBSCRIPTION_VERSIONS)
+            .map_err(table_err(names::SUBSCRIPTION_VERSIONS))?;
+        {
+            let mut meta = txn
+                .open_table(tables::META)
+                .map_err(table_err(names::META))?;
+            let found = meta
+                .get(tables::META_SCHEMA_VERSION)
+                .map_err(storage_err(names::META))?
+                .map(|g| g.value());
+            match found {
+                Some(v) if v == tables::SCHEMA_VERSION => {}
+                Some(found) => {
+                    return Err(OpenError::SchemaMismatch {
+                        path: path.clone(),
+                        found,
+                        expected: tables::SCHEMA_VERSION,
+                    });
+                }
+                None => {
+                    meta.insert(tables::META_SCHEMA_VERSION, tables::SCHEMA_VERSION)
+                        .map_err(storage_err(names::META))?;
+                }
+            }
+        }
+        txn.commit().map_err(|source| OpenError::Commit {
+            path: path.clone(),
+            source,
+        })
+    }
+
+    /// Begins a write transaction with the configured durability.
+    pub(crate) fn begin_write<E: WriteFailure>(&self) -> Result<WriteTransaction, E> {
+        let mut txn = self.db.begin_write().map_err(E::transaction)?;
+        let durability = match self.options.durability {
+            CommitDurability::Immediate => Durability::Immediate,
+            CommitDurability::None => Durability::None,
+        };
+        txn.set_durability(durability).map_err(E::durability)?;
+        Ok(txn)
+    }
+
+    /// Begins a read transaction.
+    pub(crate) fn begin_read(&self) -> Result<ReadTransaction, ReadError> {
+        self.db.begin_read().map_err(ReadError::Transaction)
+    }
+
+    /// Row counts per table and the file size.
+    pub fn stats(&self) -> Result<StoreStats, ReadError> {
+        let txn = self.begin_read()?;
+        fn count<T: ReadableTableMetadata>(
+            table: Result<T, redb::TableError>,
+            name: &'static str,
+        ) -> Result<u64, ReadError> {
+            let table = table.map_err(|e| ReadError::table(name, e))?;
+            table.len().at(name)
+        }
+        let file_bytes = std::fs::metadata(&self.path)
+            .map_err(|source| ReadError::FileSize {
+                path: self.path.clone(),
+                source,
+            })?
+            .len();
+        Ok(StoreStats {
+            signals: count(txn.open_table(tables::SIGNALS), names::SIGNALS)?,
+            signal_names: count(txn.open_table(tables::SIGNAL_SEQ), names::SIGNAL_SEQ)?,
+            dedup_entries: count(txn.open_table(tables::DEDUP), names::DEDUP)?,
+            firings: count(txn.open_table(tables::FIRINGS), names::FIRINGS)?,
+            pending: count(txn.open_table(tables::OUTBOX), names::OUTBOX)?,
+            subscriptions: count(txn.open_table(tables::SUBSCRIPTIONS), names::SUBSCRIPTIONS)?,
+            subscription_versions: count(
+                txn.open_table(tables::SUBSCRIPTION_VERSIONS),
+                names::SUBSCRIPTION_VERSIONS,
+            )?,
+            signal_firing_links: count(
+                txn.open_multimap_table(tables::SIGNAL_FIRINGS),
+                names::SIGNAL_FIRINGS,
+            )?,
+            file_bytes,
+        })
+    }
+}

@@ -1,0 +1,120 @@
+//! Every redb table of the store: its name, key type and value type.
+//!
+//! Keys are redb's typed keys, never hand-encoded bytes: integers compare
+//! numerically, `&str` compares by its UTF-8 bytes, and tuples compare element
+//! by element, so `(&str, u64)` orders by name, then by seq. Values are either
+//! small fixed types (`u64`, `(u64, i64)`, `()`) or the format-byte-plus-JSON
+//! encoding of `codec`. `docs/STORAGE.md` describes each table and its
+//! invariants; the short form:
+//!
+//! - `signal_seq[name]` is the last seq given to `name`; `signals` holds
+//!   `(name, 1..=signal_seq[name])` (no gaps: rows are never deleted yet).
+//! - `dedup[(name, id)] = (seq, received_at_ms)` iff
+//!   `dedup_by_time[(received_at_ms, name, id)]` exists (same transaction).
+//! - `signal_ids[(name, id)]` is the seq of the latest instance with that id.
+//! - every `outbox[firing_seq]` names a `firings` row in state `Pending` with that
+//!   `firing_seq`, and every `Pending` firing has its outbox row.
+//! - `meta["firing_seq"]` is the largest firing seq ever assigned.
+//!
+//! All tables are created when the store is opened, so readers never meet a
+//! missing table.
+
+use redb::{MultimapTableDefinition, TableDefinition};
+
+/// The schema version this build reads and writes (`meta["schema_version"]`).
+pub const SCHEMA_VERSION: u64 = 1;
+
+/// `meta` key: the schema version.
+pub(crate) const META_SCHEMA_VERSION: &str = "schema_version";
+/// `meta` key: the last firing seq assigned (outbox order).
+pub(crate) const META_FIRING_SEQ: &str = "firing_seq";
+
+/// Table names, used in error messages.
+pub(crate) mod names {
+    pub(crate) const META: &str = "meta";
+    pub(crate) const SIGNAL_SEQ: &str = "signal_seq";
+    pub(crate) const SIGNALS: &str = "signals";
+    pub(crate) const SIGNAL_IDS: &str = "signal_ids";
+    pub(crate) const DEDUP: &str = "dedup";
+    pub(crate) const DEDUP_BY_TIME: &str = "dedup_by_time";
+    pub(crate) const FIRINGS: &str = "firings";
+    pub(crate) const OUTBOX: &str = "outbox";
+    pub(crate) const SIGNAL_FIRINGS: &str = "signal_firings";
+    pub(crate) const SUBSCRIPTION_FIRINGS: &str = "subscription_firings";
+    pub(crate) const SUBSCRIPTIONS: &str = "subscriptions";
+    pub(crate) const SUBSCRIPTION_VERSIONS: &str = "subscription_versions";
+}
+
+/// Store-wide counters and the schema version: `&str -> u64`.
+pub(crate) const META: TableDefinition<&str, u64> = TableDefinition::new(names::META);
+/// Last seq per signal name: `name -> seq`.
+pub(crate) const SIGNAL_SEQ: TableDefinition<&str, u64> = TableDefinition::new(names::SIGNAL_SEQ);
+/// Signal instances: `(name, seq) -> SignalInstance` (codec JSON).
+pub(crate) const SIGNALS: TableDefinition<(&str, u64), &[u8]> =
+    TableDefinition::new(names::SIGNALS);
+/// Lookup by producer id: `(name, id) -> seq` of the latest instance with that id.
+pub(crate) const SIGNAL_IDS: TableDefinition<(&str, &str), u64> =
+    TableDefinition::new(names::SIGNAL_IDS);
+/// Dedup window: `(name, id) -> (seq, received_at_ms)`.
+pub(crate) const DEDUP: TableDefinition<(&str, &str), (u64, i64)> =
+    TableDefinition::new(names::DEDUP);
+/// Time index of `dedup` for compaction: `(received_at_ms, name, id) -> ()`.
+pub(crate) const DEDUP_BY_TIME: TableDefinition<(i64, &str, &str), ()> =
+    TableDefinition::new(names::DEDUP_BY_TIME);
+/// Firings: `firing_id -> FiringRecord` (codec JSON).
+pub(crate) const FIRINGS: TableDefinition<&str, &[u8]> = TableDefinition::new(names::FIRINGS);
+/// Undelivered firings in creation order: `firing_seq -> firing_id`.
+pub(crate) const OUTBOX: TableDefinition<u64, &str> = TableDefinition::new(names::OUTBOX);
+/// Lineage, signal side: `(name, seq) ->> firing_id` (multimap).
+pub(crate) const SIGNAL_FIRINGS: MultimapTableDefinition<(&str, u64), &str> =
+    MultimapTableDefinition::new(names::SIGNAL_FIRINGS);
+/// Lineage, subscription side: `(subscription, firing_seq) -> firing_id`.
+pub(crate) const SUBSCRIPTION_FIRINGS: TableDefinition<(&str, u64), &str> =
+    TableDefinition::new(names::SUBSCRIPTION_FIRINGS);
+/// Current subscriptions: `id -> Subscription` (codec JSON).
+pub(crate) const SUBSCRIPTIONS: TableDefinition<&str, &[u8]> =
+    TableDefinition::new(names::SUBSCRIPTIONS);
+/// Every version ever stored: `(id, version) -> Subscription` (codec JSON).
+pub(crate) const SUBSCRIPTION_VERSIONS: TableDefinition<(&str, u64), &[u8]> =
+    TableDefinition::new(names::SUBSCRIPTION_VERSIONS);
+
+use redb::{Key, MultimapTable, ReadOnlyMultimapTable, ReadOnlyTable, ReadTransaction, Table, Value, WriteTransaction};
+
+use crate::error::{ReadError, TableFailure};
+
+/// Opens `def` for writing, mapping the error to the family `E`.
+pub(crate) fn write<'t, E: TableFailure, K: Key + 'static, V: Value + 'static>(
+    txn: &'t WriteTransaction,
+    def: TableDefinition<'static, K, V>,
+    name: &'static str,
+) -> Result<Table<'t, K, V>, E> {
+    txn.open_table(def).map_err(|e| E::table(name, e))
+}
+
+/// Opens the multimap `def` for writing, mapping the error to the family `E`.
+pub(crate) fn write_multimap<'t, E: TableFailure, K: Key + 'static, V: Key + 'static>(
+    txn: &'t WriteTransaction,
+    def: MultimapTableDefinition<'static, K, V>,
+    name: &'static str,
+) -> Result<MultimapTable<'t, K, V>, E> {
+    txn.open_multimap_table(def).map_err(|e| E::table(name, e))
+}
+
+/// Opens `def` for reading.
+pub(crate) fn read<K: Key + 'static, V: Value + 'static>(
+    txn: &ReadTransaction,
+    def: TableDefinition<'static, K, V>,
+    name: &'static str,
+) -> Result<ReadOnlyTable<K, V>, ReadError> {
+    txn.open_table(def).map_err(|e| ReadError::table(name, e))
+}
+
+/// Opens the multimap `def` for reading.
+pub(crate) fn read_multimap<K: Key + 'static, V: Key + 'static>(
+    txn: &ReadTransaction,
+    def: MultimapTableDefinition<'static, K, V>,
+    name: &'static str,
+) -> Result<ReadOnlyMultimapTable<K, V>, ReadError> {
+    txn.open_multimap_table(def)
+        .map_err(|e| ReadError::table(name, e))
+}

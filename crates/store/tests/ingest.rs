@@ -1,0 +1,249 @@
+//! The ingest transaction: seqs, dedup, firing dedup, atomicity.
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use common::*;
+use signalbox_model::{Firing, SignalInstance};
+use signalbox_store::{IngestError, IngestOutcome, Store};
+
+#[test]
+fn store_is_send_sync() {
+    fn assert_send_sync<T: Send + Sync + 'static>() {}
+    assert_send_sync::<Store>();
+    assert_send_sync::<IngestError>();
+    assert_send_sync::<signalbox_store::ReadError>();
+    assert_send_sync::<signalbox_store::OpenError>();
+}
+
+#[test]
+fn seq_per_name_continues_across_reopen() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = db_path(&dir);
+    {
+        let store = open(&path);
+        let out = store
+            .ingest(
+                vec![incoming("a", "1", T0), incoming("b", "1", T0), incoming("a", "2", T0)],
+                &mut no_plan(),
+            )
+            .unwrap();
+        let seqs: Vec<_> = out.iter().map(seq_of).collect();
+        assert_eq!(seqs, vec![(false, 1), (false, 1), (false, 2)]);
+    }
+    let store = open(&path);
+    let out = store
+        .ingest(vec![incoming("a", "3", T0), incoming("b", "2", T0)], &mut no_plan())
+        .unwrap();
+    assert_eq!(out.iter().map(seq_of).collect::<Vec<_>>(), vec![(false, 3), (false, 2)]);
+    assert_eq!(
+        store.signal_names().unwrap(),
+        vec![("a".to_string(), 3), ("b".to_string(), 2)]
+    );
+    let a: Vec<u64> = store.signals("a", 0, 10).unwrap().iter().map(|i| i.seq).collect();
+    assert_eq!(a, vec![1, 2, 3]);
+    let after: Vec<u64> = store.signals("a", 1, 1).unwrap().iter().map(|i| i.seq).collect();
+    assert_eq!(after, vec![2]);
+    assert!(store.signals("a", u64::MAX, 10).unwrap().is_empty());
+    let inst = store.signal("a", 2).unwrap().unwrap();
+    assert_eq!(inst.id, "2");
+    assert_eq!(inst.signal.id.as_deref(), Some("2"));
+    assert_eq!(inst.origin.transport, "nats");
+    assert_eq!(store.signal_by_id("a", "3").unwrap().unwrap().seq, 3);
+    assert!(store.signal_by_id("a", "nope").unwrap().is_none());
+    assert!(store.signal("a", 4).unwrap().is_none());
+}
+
+#[test]
+fn dedup_within_batch_across_batches_and_reopen() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = db_path(&dir);
+    {
+        let store = open(&path);
+        let out = store
+            .ingest(
+                vec![incoming("a", "x", T0), incoming("a", "y", T0), incoming("a", "x", T0 + 1)],
+                &mut no_plan(),
+            )
+            .unwrap();
+        assert_eq!(
+            out.iter().map(seq_of).collect::<Vec<_>>(),
+            vec![(false, 1), (false, 2), (true, 1)]
+        );
+        let out = store.ingest(vec![incoming("a", "y", T0 + 5)], &mut no_plan()).unwrap();
+        assert_eq!(
+            out,
+            vec![IngestOutcome::Duplicate {
+                name: "a".into(),
+                id: "y".into(),
+                seq: 2
+            }]
+        );
+        // Same id under another name is another signal.
+        let out = store.ingest(vec![incoming("b", "x", T0)], &mut no_plan()).unwrap();
+        assert_eq!(seq_of(&out[0]), (false, 1));
+    }
+    let store = open(&path);
+    let out = store
+        .ingest(vec![incoming("a", "x", T0 + 10), incoming("a", "z", T0 + 10)], &mut no_plan())
+        .unwrap();
+    assert_eq!(out.iter().map(seq_of).collect::<Vec<_>>(), vec![(true, 1), (false, 3)]);
+    assert_eq!(store.stats().unwrap().signals, 4);
+}
+
+#[test]
+fn duplicate_is_not_planned() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&db_path(&dir));
+    let mut calls = Vec::new();
+    let mut plan = |inst: &SignalInstance| {
+        calls.push(inst.seq);
+        Vec::new()
+    };
+    store
+        .ingest(vec![incoming("a", "x", T0), incoming("a", "x", T0)], &mut plan)
+        .unwrap();
+    assert_eq!(calls, vec![1]);
+}
+
+#[test]
+fn plan_returning_nothing_stores_the_signal_only() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&db_path(&dir));
+    let out = store.ingest(vec![incoming("a", "x", T0)], &mut no_plan()).unwrap();
+    match &out[0] {
+        IngestOutcome::Stored { instance, firings } => {
+            assert_eq!(instance.seq, 1);
+            assert!(firings.is_empty());
+        }
+        other => panic!("unexpected {other:?}"),
+    }
+    let stats = store.stats().unwrap();
+    assert_eq!((stats.signals, stats.firings, stats.pending), (1, 0, 0));
+    assert!(store.pending(10).unwrap().is_empty());
+    assert!(store.ingest(Vec::new(), &mut no_plan()).unwrap().is_empty());
+}
+
+#[test]
+fn firing_dedup_by_id() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&db_path(&dir));
+    // A dedup-template style plan: every signal maps to the same firing id.
+    let mut plan = |inst: &SignalInstance| {
+        let mut f = firing("daily", inst);
+        f.firing_id = signalbox_model::dedup_firing_id("daily", "20261126");
+        vec![f]
+    };
+    let out = store
+        .ingest(vec![incoming("t", "1", T0), incoming("t", "2", T0)], &mut plan)
+        .unwrap();
+    let written: Vec<usize> = out
+        .iter()
+        .map(|o| match o {
+            IngestOutcome::Stored { firings, .. } => firings.len(),
+            IngestOutcome::Duplicate { .. } => 99,
+        })
+        .collect();
+    assert_eq!(written, vec![1, 0]);
+    let out = store.ingest(vec![incoming("t", "3", T0)], &mut plan).unwrap();
+    assert!(matches!(&out[0], IngestOutcome::Stored { firings, .. } if firings.is_empty()));
+    let stats = store.stats().unwrap();
+    assert_eq!((stats.signals, stats.firings, stats.pending), (3, 1, 1));
+    // The one firing's lineage points at the signal that made it.
+    let fid = signalbox_model::dedup_firing_id("daily", "20261126");
+    assert_eq!(store.firings_of_signal("t", 1).unwrap()[0].firing.firing_id, fid);
+    assert!(store.firings_of_signal("t", 2).unwrap().is_empty());
+    assert_eq!(store.firings_for("daily", 10).unwrap().len(), 1);
+}
+
+#[test]
+fn missing_id_is_an_error_and_writes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&db_path(&dir));
+    let mut no_id = incoming("a", "x", T0);
+    no_id.signal.id = None;
+    let err = store
+        .ingest(vec![incoming("a", "ok", T0), no_id], &mut no_plan())
+        .unwrap_err();
+    assert!(matches!(&err, IngestError::MissingId { index: 1, name } if name == "a"), "{err}");
+    assert!(err.to_string().contains("no id"), "{err}");
+    let mut empty_id = incoming("a", "x", T0);
+    empty_id.signal.id = Some(String::new());
+    assert!(matches!(
+        store.ingest(vec![empty_id], &mut no_plan()),
+        Err(IngestError::MissingId { index: 0, .. })
+    ));
+    assert_eq!(store.stats().unwrap().signals, 0);
+}
+
+/// "Crash-ish": data committed before a failed batch is there, after a reopen;
+/// nothing of the failed batch is, and seqs carry on as if it never happened.
+#[test]
+fn failed_batch_is_rolled_back_and_committed_data_survives() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = db_path(&dir);
+    {
+        let store = open(&path);
+        ingest_firing(&store, vec![incoming("a", "1", T0)], "s");
+        // The plan breaks on the second signal, after the first one of the batch
+        // and its firing were written inside the transaction.
+        let mut plan = |inst: &SignalInstance| -> Vec<Firing> {
+            let mut f = firing("s", inst);
+            if inst.seq == 3 {
+                f.firing_id = String::new();
+            }
+            vec![f]
+        };
+        let err = store
+            .ingest(vec![incoming("a", "2", T0), incoming("a", "3", T0)], &mut plan)
+            .unwrap_err();
+        assert!(matches!(err, IngestError::EmptyFiringId { seq: 3, .. }), "{err}");
+        // Dropped here without anything else: no close, no flush.
+    }
+    let store = open(&path);
+    assert_eq!(store.signal_names().unwrap(), vec![("a".to_string(), 1)]);
+    assert!(store.signal("a", 2).unwrap().is_none());
+    assert!(store.signal_by_id("a", "2").unwrap().is_none());
+    assert_eq!(store.pending(10).unwrap().len(), 1);
+    let stats = store.stats().unwrap();
+    assert_eq!((stats.signals, stats.dedup_entries, stats.firings), (1, 1, 1));
+    // The ids of the failed batch are not taken: they store now, with the next seqs.
+    let out = store
+        .ingest(vec![incoming("a", "2", T0), incoming("a", "3", T0)], &mut no_plan())
+        .unwrap();
+    assert_eq!(out.iter().map(seq_of).collect::<Vec<_>>(), vec![(false, 2), (false, 3)]);
+}
+
+/// A panic in the plan (a matcher bug) unwinds through the transaction: it is
+/// rolled back and the store keeps working.
+#[test]
+fn panic_in_plan_rolls_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&db_path(&dir));
+    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        let mut plan = |_: &SignalInstance| -> Vec<Firing> { panic!("matcher bug") };
+        let _ = store.ingest(vec![incoming("a", "1", T0)], &mut plan);
+    }));
+    assert!(result.is_err());
+    assert_eq!(store.stats().unwrap().signals, 0);
+    let out = store.ingest(vec![incoming("a", "1", T0)], &mut no_plan()).unwrap();
+    assert_eq!(seq_of(&out[0]), (false, 1));
+}
+
+#[test]
+fn join_firing_links_every_input_signal() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&db_path(&dir));
+    store.ingest(vec![incoming("t", "1", T0)], &mut no_plan()).unwrap();
+    let first = store.signal("t", 1).unwrap().unwrap();
+    let mut plan = |inst: &SignalInstance| {
+        let mut f = firing("join", inst);
+        f.signals.insert(0, firing("join", &first).signals[0].clone());
+        f.firing_id = signalbox_model::firing_id("join", 1, &f.signals);
+        vec![f]
+    };
+    store.ingest(vec![incoming("m", "1", T0)], &mut plan).unwrap();
+    assert_eq!(store.firings_of_signal("t", 1).unwrap().len(), 1);
+    assert_eq!(store.firings_of_signal("m", 1).unwrap().len(), 1);
+    assert_eq!(store.stats().unwrap().signal_firing_links, 2);
+}

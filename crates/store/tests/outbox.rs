@@ -1,0 +1,99 @@
+//! The outbox: pending → delivered, attempts, survival across reopen.
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use common::*;
+use signalbox_store::{FiringState, OutboxError};
+
+#[test]
+fn pending_then_delivered() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&db_path(&dir));
+    ingest_firing(
+        &store,
+        vec![incoming("a", "1", T0), incoming("a", "2", T0), incoming("a", "3", T0)],
+        "s",
+    );
+    let pending = store.pending(10).unwrap();
+    assert_eq!(pending.len(), 3);
+    // Oldest first.
+    let seqs: Vec<u64> = pending.iter().map(|f| f.signals[0].seq).collect();
+    assert_eq!(seqs, vec![1, 2, 3]);
+    assert_eq!(store.pending(2).unwrap().len(), 2);
+
+    let first = pending[0].firing_id.clone();
+    let record = store.firing(&first).unwrap().unwrap();
+    assert_eq!(record.state, FiringState::Pending);
+    assert_eq!(record.attempts, 0);
+    assert_eq!(record.firing, pending[0]);
+
+    store.record_failed_attempts(std::slice::from_ref(&first)).unwrap();
+    store.mark_delivered(std::slice::from_ref(&first), T0 + 7).unwrap();
+    let record = store.firing(&first).unwrap().unwrap();
+    assert_eq!(record.state, FiringState::Delivered { at_ms: T0 + 7 });
+    assert_eq!(record.attempts, 2);
+    let left: Vec<String> = store.pending(10).unwrap().into_iter().map(|f| f.firing_id).collect();
+    assert_eq!(left, vec![pending[1].firing_id.clone(), pending[2].firing_id.clone()]);
+
+    // Marking again is a no-op: the first delivery time stays.
+    store.mark_delivered(std::slice::from_ref(&first), T0 + 99).unwrap();
+    assert_eq!(
+        store.firing(&first).unwrap().unwrap().state,
+        FiringState::Delivered { at_ms: T0 + 7 }
+    );
+
+    // An unknown id fails the whole call; the known one in it stays pending.
+    let err = store
+        .mark_delivered(&[pending[1].firing_id.clone(), "nope".into()], T0)
+        .unwrap_err();
+    assert!(matches!(&err, OutboxError::UnknownFiring(id) if id == "nope"), "{err}");
+    assert_eq!(store.pending(10).unwrap().len(), 2);
+
+    store.mark_delivered(&left, T0 + 8).unwrap();
+    assert!(store.pending(10).unwrap().is_empty());
+    let stats = store.stats().unwrap();
+    assert_eq!((stats.firings, stats.pending), (3, 0));
+    assert!(store.mark_delivered(&[], T0).is_ok());
+}
+
+#[test]
+fn pending_survives_reopen() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = db_path(&dir);
+    let ids: Vec<String> = {
+        let store = open(&path);
+        ingest_firing(&store, vec![incoming("a", "1", T0), incoming("a", "2", T0)], "s");
+        let ids = store.pending(10).unwrap().into_iter().map(|f| f.firing_id).collect();
+        store.mark_delivered(&[store.pending(1).unwrap()[0].firing_id.clone()], T0).unwrap();
+        ids
+    };
+    let store = open(&path);
+    let pending: Vec<String> = store.pending(10).unwrap().into_iter().map(|f| f.firing_id).collect();
+    assert_eq!(pending, vec![ids[1].clone()]);
+    // New firings after the reopen queue behind the old ones.
+    ingest_firing(&store, vec![incoming("a", "3", T0)], "s");
+    let pending = store.pending(10).unwrap();
+    assert_eq!(pending.len(), 2);
+    assert_eq!(pending[0].firing_id, ids[1]);
+    assert_eq!(pending[1].signals[0].seq, 3);
+}
+
+#[test]
+fn firings_for_is_newest_first() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&db_path(&dir));
+    ingest_firing(&store, vec![incoming("a", "1", T0), incoming("a", "2", T0)], "s");
+    ingest_firing(&store, vec![incoming("a", "3", T0)], "other");
+    let seqs: Vec<u64> = store
+        .firings_for("s", 10)
+        .unwrap()
+        .iter()
+        .map(|r| r.firing.signals[0].seq)
+        .collect();
+    assert_eq!(seqs, vec![2, 1]);
+    assert_eq!(store.firings_for("s", 1).unwrap().len(), 1);
+    assert_eq!(store.firings_for("other", 10).unwrap().len(), 1);
+    assert!(store.firings_for("none", 10).unwrap().is_empty());
+    assert!(store.firing("none").unwrap().is_none());
+}

@@ -1,0 +1,90 @@
+//! Dedup retention and compaction; opening checks.
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use std::time::Duration;
+
+use common::*;
+use signalbox_store::{OpenError, Store, StoreOptions};
+
+#[test]
+fn dedup_entry_expires_after_retention() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = db_path(&dir);
+    let store = open_with_retention(&path, Duration::from_secs(24 * 60 * 60));
+    ingest_firing(&store, vec![incoming("a", "x", T0), incoming("a", "y", T0 + DAY_MS / 2)], "s");
+
+    // Nothing has expired yet.
+    assert_eq!(store.compact_dedup(T0 + DAY_MS - 1).unwrap(), 0);
+    let out = store.ingest(vec![incoming("a", "x", T0 + 10)], &mut no_plan()).unwrap();
+    assert_eq!(seq_of(&out[0]), (true, 1));
+
+    // A day later "x" has expired, "y" has not.
+    assert_eq!(store.compact_dedup(T0 + DAY_MS).unwrap(), 1);
+    assert_eq!(store.stats().unwrap().dedup_entries, 1);
+    drop(store);
+    let store = open_with_retention(&path, Duration::from_secs(24 * 60 * 60));
+    let out = ingest_firing(
+        &store,
+        vec![incoming("a", "x", T0 + DAY_MS), incoming("a", "y", T0 + DAY_MS)],
+        "s",
+    );
+    assert_eq!(out.iter().map(seq_of).collect::<Vec<_>>(), vec![(false, 3), (true, 2)]);
+    // The new instance is a new signal: it fires again (different firing id).
+    assert_eq!(store.pending(10).unwrap().len(), 3);
+    assert_eq!(store.signal_by_id("a", "x").unwrap().unwrap().seq, 3);
+    // Both instances are still stored.
+    assert_eq!(store.signal("a", 1).unwrap().unwrap().id, "x");
+}
+
+#[test]
+fn expired_entry_is_not_a_duplicate_even_before_compaction() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open_with_retention(&db_path(&dir), Duration::from_secs(60));
+    store.ingest(vec![incoming("a", "x", T0)], &mut no_plan()).unwrap();
+    let out = store
+        .ingest(vec![incoming("a", "x", T0 + 60_000)], &mut no_plan())
+        .unwrap();
+    assert_eq!(seq_of(&out[0]), (false, 2));
+    // The replaced entry's time-index row went with it: compaction removes
+    // exactly one entry later, the new one.
+    assert_eq!(store.stats().unwrap().dedup_entries, 1);
+    assert_eq!(store.compact_dedup(T0 + 60_000).unwrap(), 0);
+    assert_eq!(store.compact_dedup(T0 + 120_000).unwrap(), 1);
+    assert_eq!(store.stats().unwrap().dedup_entries, 0);
+}
+
+#[test]
+fn default_retention_is_seven_days() {
+    assert_eq!(
+        StoreOptions::default().dedup_retention,
+        Duration::from_secs(7 * 24 * 60 * 60)
+    );
+}
+
+#[test]
+fn open_twice_in_one_process_is_a_clear_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = db_path(&dir);
+    let _store = open(&path);
+    let err = Store::open(&path, StoreOptions::default()).unwrap_err();
+    assert!(matches!(err, OpenError::Database { .. }), "{err}");
+    assert!(err.to_string().contains("node.redb"), "{err}");
+}
+
+#[test]
+fn not_a_redb_file_is_a_clear_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = db_path(&dir);
+    std::fs::write(&path, b"this is not a database, just some text of some length").unwrap();
+    let err = Store::open(&path, StoreOptions::default()).unwrap_err();
+    assert!(matches!(err, OpenError::Database { .. }), "{err}");
+}
+
+#[test]
+fn stats_report_file_size() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&db_path(&dir));
+    assert!(store.stats().unwrap().file_bytes > 0);
+}

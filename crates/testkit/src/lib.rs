@@ -1,0 +1,239 @@
+//! The test harness of signalbox: real parts, cleaned up on drop.
+//!
+//! - [`TestNats`]: a real `nats-server` with JetStream on a free loopback port and
+//!   a temp store directory; [`TestNats::stop`] and [`TestNats::restart`] (same
+//!   port, same store) simulate an outage; dropping it kills the process.
+//! - [`TestRouter`]: a router on a temp data directory (a real redb file) connected
+//!   to a [`TestNats`]; [`TestRouter::restart`] stops it gracefully and starts a
+//!   new one on the same data directory.
+//! - [`Producer`] helpers: publish a signal as a request and decode the reply, and
+//!   wait for a firing on a subject with a timeout.
+//!
+//! Every wait here is bounded (a few seconds); a test that waits for something
+//! that never comes fails with a message saying what it waited for.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail};
+use futures::StreamExt;
+use signalbox_router::embedded::NatsProcess;
+use signalbox_router::{Router, RouterConfig};
+
+/// How long a test waits for a reply or a firing before failing.
+pub const WAIT: Duration = Duration::from_secs(10);
+
+/// Installs a test log subscriber once (`RUST_LOG` to see router logs).
+pub fn init_logs() {
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
+        .with_test_writer()
+        .try_init();
+}
+
+/// A real nats-server on a free port with a temp JetStream store.
+pub struct TestNats {
+    process: NatsProcess,
+    _dir: tempfile::TempDir,
+}
+
+impl TestNats {
+    /// Starts the server and waits until it accepts clients.
+    pub fn start() -> Result<TestNats> {
+        let dir = tempfile::tempdir().context("temp dir for nats-server")?;
+        let process = NatsProcess::start(&dir.path().join("jetstream"), None)
+            .context("starting nats-server (run scripts/setup.sh to install it)")?;
+        Ok(TestNats { process, _dir: dir })
+    }
+
+    /// The client URL.
+    pub fn url(&self) -> String {
+        self.process.url()
+    }
+
+    /// A plain client connected to this server.
+    pub async fn client(&self) -> Result<async_nats::Client> {
+        async_nats::connect(self.url())
+            .await
+            .with_context(|| format!("connecting to {}", self.url()))
+    }
+
+    /// Kills the server (an outage).
+    pub fn stop(&mut self) {
+        self.process.stop();
+    }
+
+    /// Starts it again on the same port and store.
+    pub fn restart(&mut self) -> Result<()> {
+        self.process.restart().context("restarting nats-server")
+    }
+
+    /// The server's process id, while it runs.
+    pub fn pid(&self) -> Option<u32> {
+        self.process.pid()
+    }
+}
+
+/// A router on a temp data directory, connected to a test server.
+pub struct TestRouter {
+    router: Option<Router>,
+    config: RouterConfig,
+    _dir: Option<tempfile::TempDir>,
+}
+
+impl TestRouter {
+    /// The configuration a test router uses: the server's URL, a data directory,
+    /// everything else default.
+    pub fn config(nats_url: &str, data_dir: &Path) -> RouterConfig {
+        let mut cfg = RouterConfig::default();
+        cfg.nats.urls = vec![nats_url.to_string()];
+        cfg.data_dir = data_dir.to_path_buf();
+        cfg
+    }
+
+    /// Starts a router with default settings on a fresh temp data directory.
+    pub async fn start(nats: &TestNats) -> Result<TestRouter> {
+        let dir = tempfile::tempdir().context("temp data dir")?;
+        let config = TestRouter::config(&nats.url(), dir.path());
+        let mut r = TestRouter::start_with(config).await?;
+        r._dir = Some(dir);
+        Ok(r)
+    }
+
+    /// Starts a router with the given configuration.
+    pub async fn start_with(config: RouterConfig) -> Result<TestRouter> {
+        let router = Router::start(config.clone())
+            .await
+            .context("starting the router")?;
+        Ok(TestRouter {
+            router: Some(router),
+            config,
+            _dir: None,
+        })
+    }
+
+    /// The router's data directory.
+    pub fn data_dir(&self) -> PathBuf {
+        self.config.data_dir.clone()
+    }
+
+    /// The running router.
+    pub fn router(&self) -> &Router {
+        self.router
+            .as_ref()
+            .unwrap_or_else(|| unreachable!("the router is always running between calls"))
+    }
+
+    /// Stops the router gracefully and starts a new one on the same data directory.
+    pub async fn restart(&mut self) -> Result<()> {
+        if let Some(r) = self.router.take() {
+            r.shutdown().await;
+        }
+        self.router = Some(
+            Router::start(self.config.clone())
+                .await
+                .context("restarting the router")?,
+        );
+        Ok(())
+    }
+
+    /// Stops the router gracefully.
+    pub async fn shutdown(mut self) {
+        if let Some(r) = self.router.take() {
+            r.shutdown().await;
+        }
+    }
+
+    /// Adds a subscription (YAML or JSON) through the admin API; returns the reply.
+    pub async fn add_subscription(
+        &self,
+        client: &async_nats::Client,
+        doc: &str,
+    ) -> Result<serde_json::Value> {
+        let reply = admin(client, &self.config.admin_prefix, "sub.add", doc).await?;
+        if reply.get("error").is_some() {
+            bail!("sub.add failed: {reply}");
+        }
+        Ok(reply)
+    }
+
+    /// The subject prefix signals are published under.
+    pub fn subject_prefix(&self) -> &str {
+        &self.config.subject_prefix
+    }
+
+    /// The admin subject prefix.
+    pub fn admin_prefix(&self) -> &str {
+        &self.config.admin_prefix
+    }
+}
+
+/// Sends an admin request and decodes the JSON reply (errors included).
+pub async fn admin(
+    client: &async_nats::Client,
+    prefix: &str,
+    verb: &str,
+    body: &str,
+) -> Result<serde_json::Value> {
+    let msg = tokio::time::timeout(
+        WAIT,
+        client.request(format!("{prefix}.{verb}"), body.to_string().into()),
+    )
+    .await
+    .with_context(|| format!("admin {verb}: no reply within {WAIT:?}"))?
+    .with_context(|| format!("admin {verb}"))?;
+    serde_json::from_slice(&msg.payload).with_context(|| format!("admin {verb}: reply is not JSON"))
+}
+
+/// Publishes `body` to `signals.<name>` as a request and decodes the reply.
+pub async fn publish_signal(
+    client: &async_nats::Client,
+    name: &str,
+    body: &str,
+) -> Result<serde_json::Value> {
+    publish_raw(client, &format!("signals.{name}"), body.as_bytes()).await
+}
+
+/// Sends raw bytes as a request to `subject` and decodes the JSON reply.
+pub async fn publish_raw(
+    client: &async_nats::Client,
+    subject: &str,
+    body: &[u8],
+) -> Result<serde_json::Value> {
+    let msg = tokio::time::timeout(
+        WAIT,
+        client.request(subject.to_string(), body.to_vec().into()),
+    )
+    .await
+    .with_context(|| format!("no reply on {subject} within {WAIT:?}"))?
+    .with_context(|| format!("request to {subject}"))?;
+    serde_json::from_slice(&msg.payload).context("reply is not JSON")
+}
+
+/// Waits for the next message on a subscription, failing after `timeout`.
+pub async fn next_message(
+    sub: &mut async_nats::Subscriber,
+    timeout: Duration,
+) -> Result<async_nats::Message> {
+    match tokio::time::timeout(timeout, sub.next()).await {
+        Ok(Some(m)) => Ok(m),
+        Ok(None) => bail!("subscription closed while waiting for a message"),
+        Err(_) => bail!("no message within {timeout:?}"),
+    }
+}
+
+/// Asserts that no message arrives on a subscription within `quiet`.
+pub async fn expect_silence(sub: &mut async_nats::Subscriber, quiet: Duration) -> Result<()> {
+    match tokio::time::timeout(quiet, sub.next()).await {
+        Err(_) => Ok(()),
+        Ok(Some(m)) => bail!(
+            "expected no message, got one on {}: {}",
+            m.subject,
+            String::from_utf8_lossy(&m.payload)
+        ),
+        Ok(None) => Ok(()),
+    }
+}

@@ -1,0 +1,9 @@
+#!/usr/bin/env bash
+# The embedded default: installs what is missing, builds signalbox, and runs
+# `signalbox dev` (a local nats-server it starts itself, the example
+# subscriptions, the router). Extra arguments go to `signalbox dev`.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/setup.sh
+cargo build --release --locked -p signalbox-cli
+exec target/release/signalbox dev "$@"

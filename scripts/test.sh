@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# Runs the whole test suite: installs what is missing, checks formatting and
+# lints, builds everything, and runs every test (unit, property, case files,
+# conformance data, and end-to-end against real nats-server processes).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/setup.sh
+
+export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
+echo "== cargo fmt --check"
+cargo fmt --all -- --check
+echo "== cargo clippy"
+cargo clippy --workspace --all-targets --locked -- -D warnings
+echo "== cargo build"
+cargo build --workspace --all-targets --locked
+echo "== cargo test"
+cargo test --workspace --locked --no-fail-fast
