@@ -380,8 +380,30 @@ async fn firing_to_a_jetstream_stream_is_acked_and_deduplicated() -> Result<()> 
         ensure!(std::time::Instant::now() < deadline, "stream never got the firing");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    let store = router.router().store();
-    let pending = tokio::task::spawn_blocking(move || store.pending(10)).await??;
-    assert!(pending.is_empty(), "outbox drained: {pending:?}");
+    // ... and the outbox marks it delivered once the stream acked it.
+    let deadline = std::time::Instant::now() + WAIT;
+    loop {
+        let store = router.router().store();
+        let pending = tokio::task::spawn_blocking(move || store.pending(10)).await??;
+        if pending.is_empty() {
+            break;
+        }
+        ensure!(std::time::Instant::now() < deadline, "outbox never drained: {pending:?}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // A second publish of the same firing (as after a crash) is dropped by the stream.
+    let fid = {
+        let store = router.router().store();
+        let records = tokio::task::spawn_blocking(move || store.firings_for("big-tables", 10)).await??;
+        ensure!(records.len() == 1, "one firing recorded: {records:?}");
+        records[0].firing.clone()
+    };
+    let mut headers = async_nats::HeaderMap::new();
+    headers.insert("Nats-Msg-Id", fid.firing_id.as_str());
+    js.publish_with_headers(fid.subject.clone(), headers, fid.message_bytes().into())
+        .await?
+        .await?;
+    let mut info = stream.clone();
+    assert_eq!(info.info().await?.state.messages, 1, "duplicate window drops the re-publish");
     Ok(())
 }

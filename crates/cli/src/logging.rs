@@ -1,6 +1,6 @@
 //! Log setup for the binary: human-readable text by default, JSON lines with
 //! `--log-format json`; the level comes from `RUST_LOG`, else `info` for the
-//! router and `warn` for everything else (or `debug` with `-v`).
+//! router when serving, `warn` for one-shot commands (or `debug` with `-v`).
 
 use clap::ValueEnum;
 
@@ -13,12 +13,15 @@ pub enum LogFormat {
     Json,
 }
 
-/// Installs the global subscriber.
-pub fn init(format: LogFormat, verbose: bool) {
+/// Installs the global subscriber. A service (`serve`, `dev`) logs the router at
+/// `info`; a one-shot command only warnings, so its stdout/stderr stay readable.
+pub fn init(format: LogFormat, verbose: bool, service: bool) {
     let default = if verbose {
         "debug"
-    } else {
+    } else if service {
         "warn,signalbox_router=info,signalbox=info"
+    } else {
+        "warn"
     };
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));

@@ -16,7 +16,8 @@ use clap::Parser;
 
 fn main() -> ExitCode {
     let cli = cli::Cli::parse();
-    logging::init(cli.log_format, cli.verbose);
+    let service = matches!(cli.command, cli::Command::Serve(_) | cli::Command::Dev(_));
+    logging::init(cli.log_format, cli.verbose, service);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

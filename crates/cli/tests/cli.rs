@@ -87,7 +87,7 @@ fn publish_while_nats_is_down_says_so() -> Result<()> {
     Ok(())
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn client_verbs_against_a_running_router() -> Result<()> {
     init_logs();
     let nats = TestNats::start()?;
@@ -189,7 +189,7 @@ fn wait_for_line(child: &mut Child, needle: &str, timeout: Duration) -> Result<V
     bail!("never printed {needle:?}; printed:\n{}", lines.join("\n"))
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dev_routes_an_example_end_to_end_and_exits_cleanly_on_sigint() -> Result<()> {
     init_logs();
     let dir = tempfile::tempdir()?;

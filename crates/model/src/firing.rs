@@ -1,8 +1,9 @@
 //! Firings: one execution of a subscription's action, with its deterministic id.
 //!
-//! The firing id is the hex SHA-256 of the subscription id, its version and the ids
-//! of the signal instances it consumed (each `name/id`, in the subscription's
-//! signal order), or of the subscription id and the rendered `dedup` template when
+//! The firing id is the hex SHA-256 of the subscription id, its version and the
+//! signal instances it consumed (each `name/id#seq`, in the subscription's signal
+//! order; the `seq` makes a signal re-announced after its dedup entry expired a
+//! new instance with a new firing), or of the subscription id and the rendered `dedup` template when
 //! one is given. The same inputs always give the same id, so a firing that is
 //! written twice, or published twice after a crash, is one firing for any
 //! receiver that deduplicates by the `Nats-Msg-Id` header (JetStream does).
@@ -70,6 +71,8 @@ pub fn firing_id(subscription: &str, version: u64, signals: &[SignalRef]) -> Str
         h.update(s.name.as_bytes());
         h.update(b"/");
         h.update(s.id.as_bytes());
+        h.update(b"#");
+        h.update(s.seq.to_be_bytes());
     }
     hex::encode(h.finalize())
 }
@@ -103,6 +106,9 @@ mod tests {
         assert_eq!(a, firing_id("s", 1, &[r("t", "1")]));
         assert_ne!(a, firing_id("s", 2, &[r("t", "1")]));
         assert_ne!(a, firing_id("s", 1, &[r("t", "2")]));
+        let mut later = r("t", "1");
+        later.seq = 2;
+        assert_ne!(a, firing_id("s", 1, &[later]));
         assert_ne!(a, firing_id("s2", 1, &[r("t", "1")]));
         assert_eq!(a.len(), 64);
         assert_ne!(dedup_firing_id("s", "1"), dedup_firing_id("s", "2"));

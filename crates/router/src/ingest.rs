@@ -173,6 +173,8 @@ fn parse_with_subject_name(
                 obj.insert("name".into(), serde_json::Value::String(subject_name.into()));
             }
             Some(serde_json::Value::String(n)) if !subject_name.is_empty() && n != subject_name => {
+                signalbox_model::signal::validate_name(n)
+                    .map_err(|rule| FieldError::new("name", rule))?;
                 return Err(FieldError::new(
                     "name",
                     format!(

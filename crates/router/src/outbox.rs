@@ -1,7 +1,8 @@
 //! The outbox drainer: publishes committed firings and marks them delivered.
 //!
 //! Each firing is published with header `Nats-Msg-Id: <firing id>`. When a
-//! JetStream stream captures the target subject, the publish waits for the
+//! JetStream stream captures the target subject (asked of the server with
+//! `STREAM.NAMES` by subject, cached for 30 s), the publish waits for the
 //! stream's ack and JetStream's duplicate window turns a re-publish after a crash
 //! into a no-op: exactly once at the target. When no stream captures it, the
 //! firing is published on core NATS and flushed: at least once, and a receiver
@@ -17,7 +18,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use async_nats::HeaderMap;
-use async_nats::jetstream::context::PublishErrorKind;
+use async_nats::jetstream::context::{GetStreamByNameErrorKind, PublishErrorKind};
 use signalbox_model::{ActionKind, Firing};
 
 use crate::ingest::MSG_ID_HEADER;
@@ -25,17 +26,16 @@ use crate::shared::Shared;
 
 /// How many firings one drain pass takes from the outbox.
 const DRAIN_BATCH: usize = 256;
-/// How long a subject found to have no JetStream stream is published on core NATS
-/// before JetStream is tried again.
-const CORE_SUBJECT_TTL: Duration = Duration::from_secs(30);
+/// How long the answer to "does a JetStream stream capture this subject?" is kept.
+const ROUTE_TTL: Duration = Duration::from_secs(30);
 
 /// Runs until `shutdown` fires, then drains once more and returns.
 pub(crate) async fn run(shared: Arc<Shared>, mut shutdown: tokio::sync::watch::Receiver<bool>) {
     let js = async_nats::jetstream::new(shared.client.clone());
-    let mut core_subjects: HashMap<String, Instant> = HashMap::new();
+    let mut routes: HashMap<String, (Route, Instant)> = HashMap::new();
     let mut backoff = Duration::from_millis(100);
     loop {
-        let outcome = drain_once(&shared, &js, &mut core_subjects).await;
+        let outcome = drain_once(&shared, &js, &mut routes).await;
         let wait = match outcome {
             DrainOutcome::More => Duration::ZERO,
             DrainOutcome::Empty => {
@@ -58,7 +58,7 @@ pub(crate) async fn run(shared: Arc<Shared>, mut shutdown: tokio::sync::watch::R
             _ = tokio::time::sleep(wait) => {}
             _ = shutdown.changed() => {
                 // One last pass so that work committed before shutdown goes out.
-                drain_once(&shared, &js, &mut core_subjects).await;
+                drain_once(&shared, &js, &mut routes).await;
                 return;
             }
         }
@@ -78,7 +78,7 @@ enum DrainOutcome {
 async fn drain_once(
     shared: &Arc<Shared>,
     js: &async_nats::jetstream::Context,
-    core_subjects: &mut HashMap<String, Instant>,
+    routes: &mut HashMap<String, (Route, Instant)>,
 ) -> DrainOutcome {
     let store = shared.store.clone();
     let pending = match tokio::task::spawn_blocking(move || store.pending(DRAIN_BATCH)).await {
@@ -100,7 +100,7 @@ async fn drain_once(
     let mut failed = false;
     let mut core_used = false;
     for firing in &pending {
-        match publish(shared, js, core_subjects, firing).await {
+        match publish(shared, js, routes, firing).await {
             Ok(Route::JetStream) => delivered.push(firing.firing_id.clone()),
             Ok(Route::Core) => {
                 core_used = true;
@@ -108,6 +108,13 @@ async fn drain_once(
             }
             Err(e) => {
                 tracing::warn!(firing = %firing.firing_id, subject = %firing.subject, error = %e, "firing not published; will retry");
+                let store = shared.store.clone();
+                let ids = vec![firing.firing_id.clone()];
+                if let Ok(Err(e)) =
+                    tokio::task::spawn_blocking(move || store.record_failed_attempts(&ids)).await
+                {
+                    tracing::warn!(error = %e, "cannot count the failed attempt");
+                }
                 failed = true;
                 break;
             }
@@ -146,8 +153,12 @@ async fn drain_once(
     }
 }
 
+/// How a subject's firings are published.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Route {
+    /// A stream captures the subject: publish and wait for its ack.
     JetStream,
+    /// No stream: publish on core NATS and flush.
     Core,
 }
 
@@ -162,36 +173,71 @@ enum PublishFailure {
 async fn publish(
     shared: &Shared,
     js: &async_nats::jetstream::Context,
-    core_subjects: &mut HashMap<String, Instant>,
+    routes: &mut HashMap<String, (Route, Instant)>,
     firing: &Firing,
 ) -> Result<Route, PublishFailure> {
     let headers = firing_headers(firing);
     let body = bytes::Bytes::from(firing.message_bytes());
-    let use_core = core_subjects
-        .get(&firing.subject)
-        .is_some_and(|since| since.elapsed() < CORE_SUBJECT_TTL);
-    if !use_core {
-        let ack = js
-            .publish_with_headers(firing.subject.clone(), headers.clone(), body.clone())
-            .await;
-        let result = match ack {
-            Ok(future) => future.await,
-            Err(e) => Err(e),
-        };
-        match result {
-            Ok(_) => return Ok(Route::JetStream),
-            Err(e) if e.kind() == PublishErrorKind::StreamNotFound => {
-                core_subjects.insert(firing.subject.clone(), Instant::now());
+    let route = resolve_route(js, routes, &firing.subject).await;
+    match route {
+        Route::JetStream => {
+            let ack = js
+                .publish_with_headers(firing.subject.clone(), headers, body)
+                .await;
+            let result = match ack {
+                Ok(future) => future.await,
+                Err(e) => Err(e),
+            };
+            match result {
+                Ok(_) => Ok(Route::JetStream),
+                Err(e) => {
+                    if e.kind() == PublishErrorKind::StreamNotFound {
+                        // The stream went away: look again next time.
+                        routes.remove(&firing.subject);
+                    }
+                    Err(PublishFailure::JetStream(e.to_string()))
+                }
             }
-            Err(e) => return Err(PublishFailure::JetStream(e.to_string())),
+        }
+        Route::Core => {
+            shared
+                .client
+                .publish_with_headers(firing.subject.clone(), headers, body)
+                .await
+                .map_err(|e| PublishFailure::Core(e.to_string()))?;
+            Ok(Route::Core)
         }
     }
-    shared
-        .client
-        .publish_with_headers(firing.subject.clone(), headers, body)
-        .await
-        .map_err(|e| PublishFailure::Core(e.to_string()))?;
-    Ok(Route::Core)
+}
+
+/// Whether a JetStream stream captures `subject` (asked of the server, cached for
+/// [`ROUTE_TTL`]). Without JetStream, or when the server cannot say, core NATS.
+async fn resolve_route(
+    js: &async_nats::jetstream::Context,
+    routes: &mut HashMap<String, (Route, Instant)>,
+    subject: &str,
+) -> Route {
+    if let Some((route, since)) = routes.get(subject)
+        && since.elapsed() < ROUTE_TTL
+    {
+        return *route;
+    }
+    match js.stream_by_subject(subject).await {
+        Ok(stream) => {
+            tracing::debug!(%subject, %stream, "firings go to a JetStream stream");
+            routes.insert(subject.to_string(), (Route::JetStream, Instant::now()));
+            Route::JetStream
+        }
+        Err(e) if e.kind() == GetStreamByNameErrorKind::NotFound => {
+            routes.insert(subject.to_string(), (Route::Core, Instant::now()));
+            Route::Core
+        }
+        Err(e) => {
+            // JetStream disabled or not answering: core NATS this time, ask again next time.
+            tracing::debug!(%subject, error = %e, "cannot look up a stream; publishing on core NATS");
+            Route::Core
+        }
+    }
 }
 
 /// Headers of a firing message.

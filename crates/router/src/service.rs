@@ -142,6 +142,13 @@ impl Router {
                 subject: admin_subject.clone(),
                 message: e.to_string(),
             })?;
+        // Make sure the server has our subscriptions before we say we are started
+        // (bounded: if NATS is down, the client subscribes when it reconnects).
+        if let Ok(Err(e)) =
+            tokio::time::timeout(Duration::from_secs(2), shared.client.flush()).await
+        {
+            tracing::warn!(error = %e, "flush after subscribing failed");
+        }
         let (shutdown, rx) = watch::channel(false);
         let mut tasks = JoinSet::new();
         tasks.spawn(run_ingest(shared.clone(), ingest_sub, rx.clone()));

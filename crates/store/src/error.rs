@@ -56,9 +56,9 @@ pub enum OpenError {
         path: PathBuf,
         /// The table.
         table: &'static str,
-        /// redb's error.
+        /// redb's error (boxed: it is large and rare).
         #[source]
-        source: redb::TableError,
+        source: Box<redb::TableError>,
     },
     /// Reading or writing the meta table failed.
     #[error("store file {path}: table {table}: {source}")]
@@ -110,7 +110,9 @@ pub enum IngestError {
         name: String,
     },
     /// The plan returned a firing with an empty `firing_id`.
-    #[error("the plan for signal {name}#{seq} returned a firing of subscription {subscription:?} with an empty firing id")]
+    #[error(
+        "the plan for signal {name}#{seq} returned a firing of subscription {subscription:?} with an empty firing id"
+    )]
     EmptyFiringId {
         /// Signal name.
         name: String,

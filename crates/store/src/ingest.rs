@@ -42,6 +42,10 @@ pub struct Incoming {
 
 /// What happened to one [`Incoming`] of a batch (same order as the batch).
 #[derive(Debug, Clone, PartialEq)]
+#[expect(
+    clippy::large_enum_variant,
+    reason = "short-lived, one per incoming signal; boxing would cost an allocation per stored signal"
+)]
 pub enum IngestOutcome {
     /// Stored with a new seq.
     Stored {
@@ -89,11 +93,23 @@ impl Store {
         let outcomes = {
             let mut t = IngestTables {
                 meta: tables::write::<IngestError, _, _>(&txn, tables::META, names::META)?,
-                signal_seq: tables::write::<IngestError, _, _>(&txn, tables::SIGNAL_SEQ, names::SIGNAL_SEQ)?,
+                signal_seq: tables::write::<IngestError, _, _>(
+                    &txn,
+                    tables::SIGNAL_SEQ,
+                    names::SIGNAL_SEQ,
+                )?,
                 signals: tables::write::<IngestError, _, _>(&txn, tables::SIGNALS, names::SIGNALS)?,
-                signal_ids: tables::write::<IngestError, _, _>(&txn, tables::SIGNAL_IDS, names::SIGNAL_IDS)?,
+                signal_ids: tables::write::<IngestError, _, _>(
+                    &txn,
+                    tables::SIGNAL_IDS,
+                    names::SIGNAL_IDS,
+                )?,
                 dedup: tables::write::<IngestError, _, _>(&txn, tables::DEDUP, names::DEDUP)?,
-                dedup_by_time: tables::write::<IngestError, _, _>(&txn, tables::DEDUP_BY_TIME, names::DEDUP_BY_TIME)?,
+                dedup_by_time: tables::write::<IngestError, _, _>(
+                    &txn,
+                    tables::DEDUP_BY_TIME,
+                    names::DEDUP_BY_TIME,
+                )?,
                 firings: tables::write::<IngestError, _, _>(&txn, tables::FIRINGS, names::FIRINGS)?,
                 outbox: tables::write::<IngestError, _, _>(&txn, tables::OUTBOX, names::OUTBOX)?,
                 signal_firings: tables::write_multimap::<IngestError, _, _>(

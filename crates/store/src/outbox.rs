@@ -62,7 +62,11 @@ impl Store {
         let outbox = tables::read(&txn, tables::OUTBOX, names::OUTBOX)?;
         let firings = tables::read(&txn, tables::FIRINGS, names::FIRINGS)?;
         let mut out = Vec::new();
-        for row in outbox.range::<u64>(..).at::<ReadError>(names::OUTBOX)?.take(limit) {
+        for row in outbox
+            .range::<u64>(..)
+            .at::<ReadError>(names::OUTBOX)?
+            .take(limit)
+        {
             let (k, v) = row.at::<ReadError>(names::OUTBOX)?;
             let record = read_record::<ReadError>(&firings, v.value())?.ok_or_else(|| Corrupt {
                 table: names::OUTBOX,
@@ -112,8 +116,10 @@ impl Store {
         }
         let txn = self.begin_write::<OutboxError>()?;
         {
-            let mut firings = tables::write::<OutboxError, _, _>(&txn, tables::FIRINGS, names::FIRINGS)?;
-            let mut outbox = tables::write::<OutboxError, _, _>(&txn, tables::OUTBOX, names::OUTBOX)?;
+            let mut firings =
+                tables::write::<OutboxError, _, _>(&txn, tables::FIRINGS, names::FIRINGS)?;
+            let mut outbox =
+                tables::write::<OutboxError, _, _>(&txn, tables::OUTBOX, names::OUTBOX)?;
             for fid in firing_ids {
                 let mut record = read_record::<OutboxError>(&firings, fid)?
                     .ok_or_else(|| OutboxError::UnknownFiring(fid.clone()))?;
@@ -172,13 +178,17 @@ impl Store {
         let links = tables::read_multimap(&txn, tables::SIGNAL_FIRINGS, names::SIGNAL_FIRINGS)?;
         let firings = tables::read(&txn, tables::FIRINGS, names::FIRINGS)?;
         let mut out = Vec::new();
-        for fid in links.get((name, seq)).at::<ReadError>(names::SIGNAL_FIRINGS)? {
+        for fid in links
+            .get((name, seq))
+            .at::<ReadError>(names::SIGNAL_FIRINGS)?
+        {
             let fid = fid.at::<ReadError>(names::SIGNAL_FIRINGS)?;
-            let record = read_record::<ReadError>(&firings, fid.value())?.ok_or_else(|| Corrupt {
-                table: names::SIGNAL_FIRINGS,
-                key: format!("({name:?}, {seq})"),
-                reason: format!("names firing {} which does not exist", fid.value()),
-            })?;
+            let record =
+                read_record::<ReadError>(&firings, fid.value())?.ok_or_else(|| Corrupt {
+                    table: names::SIGNAL_FIRINGS,
+                    key: format!("({name:?}, {seq})"),
+                    reason: format!("names firing {} which does not exist", fid.value()),
+                })?;
             out.push(record);
         }
         Ok(out)

@@ -25,8 +25,7 @@ impl Store {
                 tables::DEDUP_BY_TIME,
                 names::DEDUP_BY_TIME,
             )?;
-            let mut dedup =
-                tables::write::<CompactError, _, _>(&txn, tables::DEDUP, names::DEDUP)?;
+            let mut dedup = tables::write::<CompactError, _, _>(&txn, tables::DEDUP, names::DEDUP)?;
             // Names are never empty, so `(cutoff + 1, "", "")` is above every
             // entry received at or before the cutoff and below every later one.
             let upper = (cutoff.saturating_add(1), "", "");

@@ -126,15 +126,18 @@ impl Store {
 
     fn setup(&self) -> Result<(), OpenError> {
         let path = &self.path;
-        let txn = self.db.begin_write().map_err(|source| OpenError::Transaction {
-            path: path.clone(),
-            source,
-        })?;
+        let txn = self
+            .db
+            .begin_write()
+            .map_err(|source| OpenError::Transaction {
+                path: path.clone(),
+                source,
+            })?;
         let table_err = |table: &'static str| {
             move |source| OpenError::Table {
                 path: path.clone(),
                 table,
-                source,
+                source: Box::new(source),
             }
         };
         let storage_err = |table: &'static str| {
@@ -150,12 +153,14 @@ impl Store {
             .map_err(table_err(names::SIGNALS))?;
         txn.open_table(tables::SIGNAL_IDS)
             .map_err(table_err(names::SIGNAL_IDS))?;
-        txn.open_table(tables::DEDUP).map_err(table_err(names::DEDUP))?;
+        txn.open_table(tables::DEDUP)
+            .map_err(table_err(names::DEDUP))?;
         txn.open_table(tables::DEDUP_BY_TIME)
             .map_err(table_err(names::DEDUP_BY_TIME))?;
         txn.open_table(tables::FIRINGS)
             .map_err(table_err(names::FIRINGS))?;
-        txn.open_table(tables::OUTBOX).map_err(table_err(names::OUTBOX))?;
+        txn.open_table(tables::OUTBOX)
+            .map_err(table_err(names::OUTBOX))?;
         txn.open_multimap_table(tables::SIGNAL_FIRINGS)
             .map_err(table_err(names::SIGNAL_FIRINGS))?;
         txn.open_table(tables::SUBSCRIPTION_FIRINGS)

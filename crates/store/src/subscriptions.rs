@@ -60,8 +60,9 @@ impl Store {
             )?;
             let existing: Option<Subscription> = match current
                 .get(sub.id.as_str())
-                .at::<SubscriptionError>(names::SUBSCRIPTIONS)?
-            {
+                .at::<SubscriptionError>(
+                names::SUBSCRIPTIONS,
+            )? {
                 Some(g) => Some(codec::decode(names::SUBSCRIPTIONS, g.value(), || {
                     sub.id.clone()
                 })?),
@@ -99,8 +100,7 @@ impl Store {
         };
         if let PutOutcome::Unchanged(_) = outcome {
             // Nothing was written: roll back instead of paying for a commit.
-            txn.abort()
-                .at::<SubscriptionError>(names::SUBSCRIPTIONS)?;
+            txn.abort().at::<SubscriptionError>(names::SUBSCRIPTIONS)?;
         } else {
             txn.commit().map_err(SubscriptionError::Commit)?;
         }
@@ -114,9 +114,11 @@ impl Store {
         let Some(g) = current.get(id).at::<ReadError>(names::SUBSCRIPTIONS)? else {
             return Ok(None);
         };
-        Ok(Some(codec::decode(names::SUBSCRIPTIONS, g.value(), || {
-            id.to_string()
-        })?))
+        Ok(Some(codec::decode(
+            names::SUBSCRIPTIONS,
+            g.value(),
+            || id.to_string(),
+        )?))
     }
 
     /// Every current subscription, ordered by id.

@@ -78,7 +78,10 @@ pub(crate) const SUBSCRIPTIONS: TableDefinition<&str, &[u8]> =
 pub(crate) const SUBSCRIPTION_VERSIONS: TableDefinition<(&str, u64), &[u8]> =
     TableDefinition::new(names::SUBSCRIPTION_VERSIONS);
 
-use redb::{Key, MultimapTable, ReadOnlyMultimapTable, ReadOnlyTable, ReadTransaction, Table, Value, WriteTransaction};
+use redb::{
+    Key, MultimapTable, ReadOnlyMultimapTable, ReadOnlyTable, ReadTransaction, Table, Value,
+    WriteTransaction,
+};
 
 use crate::error::{ReadError, TableFailure};
 

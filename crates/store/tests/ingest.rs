@@ -24,7 +24,11 @@ fn seq_per_name_continues_across_reopen() {
         let store = open(&path);
         let out = store
             .ingest(
-                vec![incoming("a", "1", T0), incoming("b", "1", T0), incoming("a", "2", T0)],
+                vec![
+                    incoming("a", "1", T0),
+                    incoming("b", "1", T0),
+                    incoming("a", "2", T0),
+                ],
                 &mut no_plan(),
             )
             .unwrap();
@@ -33,16 +37,32 @@ fn seq_per_name_continues_across_reopen() {
     }
     let store = open(&path);
     let out = store
-        .ingest(vec![incoming("a", "3", T0), incoming("b", "2", T0)], &mut no_plan())
+        .ingest(
+            vec![incoming("a", "3", T0), incoming("b", "2", T0)],
+            &mut no_plan(),
+        )
         .unwrap();
-    assert_eq!(out.iter().map(seq_of).collect::<Vec<_>>(), vec![(false, 3), (false, 2)]);
+    assert_eq!(
+        out.iter().map(seq_of).collect::<Vec<_>>(),
+        vec![(false, 3), (false, 2)]
+    );
     assert_eq!(
         store.signal_names().unwrap(),
         vec![("a".to_string(), 3), ("b".to_string(), 2)]
     );
-    let a: Vec<u64> = store.signals("a", 0, 10).unwrap().iter().map(|i| i.seq).collect();
+    let a: Vec<u64> = store
+        .signals("a", 0, 10)
+        .unwrap()
+        .iter()
+        .map(|i| i.seq)
+        .collect();
     assert_eq!(a, vec![1, 2, 3]);
-    let after: Vec<u64> = store.signals("a", 1, 1).unwrap().iter().map(|i| i.seq).collect();
+    let after: Vec<u64> = store
+        .signals("a", 1, 1)
+        .unwrap()
+        .iter()
+        .map(|i| i.seq)
+        .collect();
     assert_eq!(after, vec![2]);
     assert!(store.signals("a", u64::MAX, 10).unwrap().is_empty());
     let inst = store.signal("a", 2).unwrap().unwrap();
@@ -62,7 +82,11 @@ fn dedup_within_batch_across_batches_and_reopen() {
         let store = open(&path);
         let out = store
             .ingest(
-                vec![incoming("a", "x", T0), incoming("a", "y", T0), incoming("a", "x", T0 + 1)],
+                vec![
+                    incoming("a", "x", T0),
+                    incoming("a", "y", T0),
+                    incoming("a", "x", T0 + 1),
+                ],
                 &mut no_plan(),
             )
             .unwrap();
@@ -70,7 +94,9 @@ fn dedup_within_batch_across_batches_and_reopen() {
             out.iter().map(seq_of).collect::<Vec<_>>(),
             vec![(false, 1), (false, 2), (true, 1)]
         );
-        let out = store.ingest(vec![incoming("a", "y", T0 + 5)], &mut no_plan()).unwrap();
+        let out = store
+            .ingest(vec![incoming("a", "y", T0 + 5)], &mut no_plan())
+            .unwrap();
         assert_eq!(
             out,
             vec![IngestOutcome::Duplicate {
@@ -80,14 +106,22 @@ fn dedup_within_batch_across_batches_and_reopen() {
             }]
         );
         // Same id under another name is another signal.
-        let out = store.ingest(vec![incoming("b", "x", T0)], &mut no_plan()).unwrap();
+        let out = store
+            .ingest(vec![incoming("b", "x", T0)], &mut no_plan())
+            .unwrap();
         assert_eq!(seq_of(&out[0]), (false, 1));
     }
     let store = open(&path);
     let out = store
-        .ingest(vec![incoming("a", "x", T0 + 10), incoming("a", "z", T0 + 10)], &mut no_plan())
+        .ingest(
+            vec![incoming("a", "x", T0 + 10), incoming("a", "z", T0 + 10)],
+            &mut no_plan(),
+        )
         .unwrap();
-    assert_eq!(out.iter().map(seq_of).collect::<Vec<_>>(), vec![(true, 1), (false, 3)]);
+    assert_eq!(
+        out.iter().map(seq_of).collect::<Vec<_>>(),
+        vec![(true, 1), (false, 3)]
+    );
     assert_eq!(store.stats().unwrap().signals, 4);
 }
 
@@ -101,7 +135,10 @@ fn duplicate_is_not_planned() {
         Vec::new()
     };
     store
-        .ingest(vec![incoming("a", "x", T0), incoming("a", "x", T0)], &mut plan)
+        .ingest(
+            vec![incoming("a", "x", T0), incoming("a", "x", T0)],
+            &mut plan,
+        )
         .unwrap();
     assert_eq!(calls, vec![1]);
 }
@@ -110,7 +147,9 @@ fn duplicate_is_not_planned() {
 fn plan_returning_nothing_stores_the_signal_only() {
     let dir = tempfile::tempdir().unwrap();
     let store = open(&db_path(&dir));
-    let out = store.ingest(vec![incoming("a", "x", T0)], &mut no_plan()).unwrap();
+    let out = store
+        .ingest(vec![incoming("a", "x", T0)], &mut no_plan())
+        .unwrap();
     match &out[0] {
         IngestOutcome::Stored { instance, firings } => {
             assert_eq!(instance.seq, 1);
@@ -135,7 +174,10 @@ fn firing_dedup_by_id() {
         vec![f]
     };
     let out = store
-        .ingest(vec![incoming("t", "1", T0), incoming("t", "2", T0)], &mut plan)
+        .ingest(
+            vec![incoming("t", "1", T0), incoming("t", "2", T0)],
+            &mut plan,
+        )
         .unwrap();
     let written: Vec<usize> = out
         .iter()
@@ -145,13 +187,18 @@ fn firing_dedup_by_id() {
         })
         .collect();
     assert_eq!(written, vec![1, 0]);
-    let out = store.ingest(vec![incoming("t", "3", T0)], &mut plan).unwrap();
+    let out = store
+        .ingest(vec![incoming("t", "3", T0)], &mut plan)
+        .unwrap();
     assert!(matches!(&out[0], IngestOutcome::Stored { firings, .. } if firings.is_empty()));
     let stats = store.stats().unwrap();
     assert_eq!((stats.signals, stats.firings, stats.pending), (3, 1, 1));
     // The one firing's lineage points at the signal that made it.
     let fid = signalbox_model::dedup_firing_id("daily", "20261126");
-    assert_eq!(store.firings_of_signal("t", 1).unwrap()[0].firing.firing_id, fid);
+    assert_eq!(
+        store.firings_of_signal("t", 1).unwrap()[0].firing.firing_id,
+        fid
+    );
     assert!(store.firings_of_signal("t", 2).unwrap().is_empty());
     assert_eq!(store.firings_for("daily", 10).unwrap().len(), 1);
 }
@@ -165,7 +212,10 @@ fn missing_id_is_an_error_and_writes_nothing() {
     let err = store
         .ingest(vec![incoming("a", "ok", T0), no_id], &mut no_plan())
         .unwrap_err();
-    assert!(matches!(&err, IngestError::MissingId { index: 1, name } if name == "a"), "{err}");
+    assert!(
+        matches!(&err, IngestError::MissingId { index: 1, name } if name == "a"),
+        "{err}"
+    );
     assert!(err.to_string().contains("no id"), "{err}");
     let mut empty_id = incoming("a", "x", T0);
     empty_id.signal.id = Some(String::new());
@@ -195,9 +245,15 @@ fn failed_batch_is_rolled_back_and_committed_data_survives() {
             vec![f]
         };
         let err = store
-            .ingest(vec![incoming("a", "2", T0), incoming("a", "3", T0)], &mut plan)
+            .ingest(
+                vec![incoming("a", "2", T0), incoming("a", "3", T0)],
+                &mut plan,
+            )
             .unwrap_err();
-        assert!(matches!(err, IngestError::EmptyFiringId { seq: 3, .. }), "{err}");
+        assert!(
+            matches!(err, IngestError::EmptyFiringId { seq: 3, .. }),
+            "{err}"
+        );
         // Dropped here without anything else: no close, no flush.
     }
     let store = open(&path);
@@ -206,12 +262,21 @@ fn failed_batch_is_rolled_back_and_committed_data_survives() {
     assert!(store.signal_by_id("a", "2").unwrap().is_none());
     assert_eq!(store.pending(10).unwrap().len(), 1);
     let stats = store.stats().unwrap();
-    assert_eq!((stats.signals, stats.dedup_entries, stats.firings), (1, 1, 1));
+    assert_eq!(
+        (stats.signals, stats.dedup_entries, stats.firings),
+        (1, 1, 1)
+    );
     // The ids of the failed batch are not taken: they store now, with the next seqs.
     let out = store
-        .ingest(vec![incoming("a", "2", T0), incoming("a", "3", T0)], &mut no_plan())
+        .ingest(
+            vec![incoming("a", "2", T0), incoming("a", "3", T0)],
+            &mut no_plan(),
+        )
         .unwrap();
-    assert_eq!(out.iter().map(seq_of).collect::<Vec<_>>(), vec![(false, 2), (false, 3)]);
+    assert_eq!(
+        out.iter().map(seq_of).collect::<Vec<_>>(),
+        vec![(false, 2), (false, 3)]
+    );
 }
 
 /// A panic in the plan (a matcher bug) unwinds through the transaction: it is
@@ -226,7 +291,9 @@ fn panic_in_plan_rolls_back() {
     }));
     assert!(result.is_err());
     assert_eq!(store.stats().unwrap().signals, 0);
-    let out = store.ingest(vec![incoming("a", "1", T0)], &mut no_plan()).unwrap();
+    let out = store
+        .ingest(vec![incoming("a", "1", T0)], &mut no_plan())
+        .unwrap();
     assert_eq!(seq_of(&out[0]), (false, 1));
 }
 
@@ -234,15 +301,20 @@ fn panic_in_plan_rolls_back() {
 fn join_firing_links_every_input_signal() {
     let dir = tempfile::tempdir().unwrap();
     let store = open(&db_path(&dir));
-    store.ingest(vec![incoming("t", "1", T0)], &mut no_plan()).unwrap();
+    store
+        .ingest(vec![incoming("t", "1", T0)], &mut no_plan())
+        .unwrap();
     let first = store.signal("t", 1).unwrap().unwrap();
     let mut plan = |inst: &SignalInstance| {
         let mut f = firing("join", inst);
-        f.signals.insert(0, firing("join", &first).signals[0].clone());
+        f.signals
+            .insert(0, firing("join", &first).signals[0].clone());
         f.firing_id = signalbox_model::firing_id("join", 1, &f.signals);
         vec![f]
     };
-    store.ingest(vec![incoming("m", "1", T0)], &mut plan).unwrap();
+    store
+        .ingest(vec![incoming("m", "1", T0)], &mut plan)
+        .unwrap();
     assert_eq!(store.firings_of_signal("t", 1).unwrap().len(), 1);
     assert_eq!(store.firings_of_signal("m", 1).unwrap().len(), 1);
     assert_eq!(store.stats().unwrap().signal_firing_links, 2);

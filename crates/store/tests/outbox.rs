@@ -12,7 +12,11 @@ fn pending_then_delivered() {
     let store = open(&db_path(&dir));
     ingest_firing(
         &store,
-        vec![incoming("a", "1", T0), incoming("a", "2", T0), incoming("a", "3", T0)],
+        vec![
+            incoming("a", "1", T0),
+            incoming("a", "2", T0),
+            incoming("a", "3", T0),
+        ],
         "s",
     );
     let pending = store.pending(10).unwrap();
@@ -28,16 +32,30 @@ fn pending_then_delivered() {
     assert_eq!(record.attempts, 0);
     assert_eq!(record.firing, pending[0]);
 
-    store.record_failed_attempts(std::slice::from_ref(&first)).unwrap();
-    store.mark_delivered(std::slice::from_ref(&first), T0 + 7).unwrap();
+    store
+        .record_failed_attempts(std::slice::from_ref(&first))
+        .unwrap();
+    store
+        .mark_delivered(std::slice::from_ref(&first), T0 + 7)
+        .unwrap();
     let record = store.firing(&first).unwrap().unwrap();
     assert_eq!(record.state, FiringState::Delivered { at_ms: T0 + 7 });
     assert_eq!(record.attempts, 2);
-    let left: Vec<String> = store.pending(10).unwrap().into_iter().map(|f| f.firing_id).collect();
-    assert_eq!(left, vec![pending[1].firing_id.clone(), pending[2].firing_id.clone()]);
+    let left: Vec<String> = store
+        .pending(10)
+        .unwrap()
+        .into_iter()
+        .map(|f| f.firing_id)
+        .collect();
+    assert_eq!(
+        left,
+        vec![pending[1].firing_id.clone(), pending[2].firing_id.clone()]
+    );
 
     // Marking again is a no-op: the first delivery time stays.
-    store.mark_delivered(std::slice::from_ref(&first), T0 + 99).unwrap();
+    store
+        .mark_delivered(std::slice::from_ref(&first), T0 + 99)
+        .unwrap();
     assert_eq!(
         store.firing(&first).unwrap().unwrap().state,
         FiringState::Delivered { at_ms: T0 + 7 }
@@ -47,7 +65,10 @@ fn pending_then_delivered() {
     let err = store
         .mark_delivered(&[pending[1].firing_id.clone(), "nope".into()], T0)
         .unwrap_err();
-    assert!(matches!(&err, OutboxError::UnknownFiring(id) if id == "nope"), "{err}");
+    assert!(
+        matches!(&err, OutboxError::UnknownFiring(id) if id == "nope"),
+        "{err}"
+    );
     assert_eq!(store.pending(10).unwrap().len(), 2);
 
     store.mark_delivered(&left, T0 + 8).unwrap();
@@ -63,13 +84,29 @@ fn pending_survives_reopen() {
     let path = db_path(&dir);
     let ids: Vec<String> = {
         let store = open(&path);
-        ingest_firing(&store, vec![incoming("a", "1", T0), incoming("a", "2", T0)], "s");
-        let ids = store.pending(10).unwrap().into_iter().map(|f| f.firing_id).collect();
-        store.mark_delivered(&[store.pending(1).unwrap()[0].firing_id.clone()], T0).unwrap();
+        ingest_firing(
+            &store,
+            vec![incoming("a", "1", T0), incoming("a", "2", T0)],
+            "s",
+        );
+        let ids = store
+            .pending(10)
+            .unwrap()
+            .into_iter()
+            .map(|f| f.firing_id)
+            .collect();
+        store
+            .mark_delivered(&[store.pending(1).unwrap()[0].firing_id.clone()], T0)
+            .unwrap();
         ids
     };
     let store = open(&path);
-    let pending: Vec<String> = store.pending(10).unwrap().into_iter().map(|f| f.firing_id).collect();
+    let pending: Vec<String> = store
+        .pending(10)
+        .unwrap()
+        .into_iter()
+        .map(|f| f.firing_id)
+        .collect();
     assert_eq!(pending, vec![ids[1].clone()]);
     // New firings after the reopen queue behind the old ones.
     ingest_firing(&store, vec![incoming("a", "3", T0)], "s");
@@ -83,7 +120,11 @@ fn pending_survives_reopen() {
 fn firings_for_is_newest_first() {
     let dir = tempfile::tempdir().unwrap();
     let store = open(&db_path(&dir));
-    ingest_firing(&store, vec![incoming("a", "1", T0), incoming("a", "2", T0)], "s");
+    ingest_firing(
+        &store,
+        vec![incoming("a", "1", T0), incoming("a", "2", T0)],
+        "s",
+    );
     ingest_firing(&store, vec![incoming("a", "3", T0)], "other");
     let seqs: Vec<u64> = store
         .firings_for("s", 10)

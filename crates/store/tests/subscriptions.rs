@@ -13,12 +13,21 @@ fn versions() {
     {
         let store = open(&path);
         let sub = subscription("s1", "out.a");
-        assert_eq!(store.put_subscription(sub.clone()).unwrap(), PutOutcome::Created(1));
+        assert_eq!(
+            store.put_subscription(sub.clone()).unwrap(),
+            PutOutcome::Created(1)
+        );
         // Same content, whatever version the caller passes.
         let mut again = sub.clone();
         again.version = 42;
-        assert_eq!(store.put_subscription(again).unwrap(), PutOutcome::Unchanged(1));
-        assert_eq!(store.put_subscription(sub).unwrap(), PutOutcome::Unchanged(1));
+        assert_eq!(
+            store.put_subscription(again).unwrap(),
+            PutOutcome::Unchanged(1)
+        );
+        assert_eq!(
+            store.put_subscription(sub).unwrap(),
+            PutOutcome::Unchanged(1)
+        );
         assert_eq!(
             store.put_subscription(subscription("s1", "out.b")).unwrap(),
             PutOutcome::Updated(2)
@@ -52,7 +61,12 @@ fn versions() {
     assert!(store.subscription("s1").unwrap().is_none());
     // The old version is still resolvable (firings refer to it).
     assert_eq!(
-        store.subscription_version("s1", 1).unwrap().unwrap().action.subject,
+        store
+            .subscription_version("s1", 1)
+            .unwrap()
+            .unwrap()
+            .action
+            .subject,
         "out.a"
     );
     // Re-created after a delete: the version continues, never reused.
@@ -71,5 +85,8 @@ fn empty_id_is_rejected() {
     let store = open(&db_path(&dir));
     let mut sub = subscription("s1", "out.a");
     sub.id = String::new();
-    assert!(matches!(store.put_subscription(sub), Err(SubscriptionError::EmptyId)));
+    assert!(matches!(
+        store.put_subscription(sub),
+        Err(SubscriptionError::EmptyId)
+    ));
 }

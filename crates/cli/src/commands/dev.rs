@@ -10,11 +10,12 @@ use anyhow::{Context, Result};
 use signalbox_router::embedded::{NatsProcess, free_port};
 use signalbox_router::{Router, RouterConfig};
 
-use super::serve::wait_for_stop;
+use super::serve::StopSignal;
 use crate::cli::DevArgs;
 
 /// Runs `dev`.
 pub async fn run(args: DevArgs) -> Result<ExitCode> {
+    let stop = StopSignal::install()?;
     let port = match args.port {
         Some(p) => p,
         None if std::net::TcpListener::bind("127.0.0.1:4222").is_ok() => 4222,
@@ -55,7 +56,7 @@ pub async fn run(args: DevArgs) -> Result<ExitCode> {
             .collect::<Vec<_>>()
             .join(", "),
     );
-    wait_for_stop().await;
+    stop.wait().await;
     router.shutdown().await;
     drop(nats);
     println!("signalbox dev stopped.");

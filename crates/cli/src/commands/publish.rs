@@ -17,6 +17,12 @@ pub async fn run(args: PublishArgs) -> Result<ExitCode> {
         .and_then(Value::as_str)
         .map(str::to_string)
         .ok_or_else(|| anyhow!("give the signal name as an argument or in --file"))?;
+    if let Err(rule) = signalbox_model::signal::validate_name(&name) {
+        let err = signalbox_model::FieldError::new("name", rule);
+        let reply = signalbox_model::ErrorReply::invalid(&err);
+        println!("{}", serde_json::to_string_pretty(&reply)?);
+        return Ok(ExitCode::from(1));
+    }
     let client = connect_client(&args.client).await?;
     let reply = request(
         &client,

@@ -34,6 +34,7 @@ impl Postings {
         matches!(self, Postings::Empty)
     }
 
+    #[cfg(test)]
     pub(crate) fn len(&self) -> usize {
         match self {
             Postings::Empty => 0,

@@ -6,7 +6,7 @@
 //! `ops` holds the custom operators `p` uses.
 
 pub(crate) mod ast;
-mod json;
+pub(crate) mod json;
 mod maestro;
 pub(crate) mod parse;
 

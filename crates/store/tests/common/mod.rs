@@ -5,7 +5,9 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use signalbox_model::{ActionKind, Firing, Origin, Signal, SignalInstance, SignalRef, Subscription};
+use signalbox_model::{
+    ActionKind, Firing, Origin, Signal, SignalInstance, SignalRef, Subscription,
+};
 use signalbox_store::{Incoming, IngestOutcome, Store, StoreOptions};
 
 /// A day in milliseconds.
@@ -80,7 +82,11 @@ pub fn no_plan() -> impl FnMut(&SignalInstance) -> Vec<Firing> {
 }
 
 /// Ingest with a plan that fires `subscription` once per instance.
-pub fn ingest_firing(store: &Store, batch: Vec<Incoming>, subscription: &str) -> Vec<IngestOutcome> {
+pub fn ingest_firing(
+    store: &Store,
+    batch: Vec<Incoming>,
+    subscription: &str,
+) -> Vec<IngestOutcome> {
     store
         .ingest(batch, &mut |inst| vec![firing(subscription, inst)])
         .unwrap()

@@ -1,0 +1,157 @@
+//! [`Engine`]: many patterns, one index; match a signal's params to the ids of
+//! the patterns it satisfies.
+//!
+//! Concurrency ("left-right"): the engine keeps two identical copies of its
+//! index. Readers use the copy named by `active`, through `try_read`: a reader
+//! never waits for a writer — if the copy it picked is being written (it loaded
+//! `active` just before a switch), it picks again and lands on the other copy.
+//! A writer (one at a time) applies its change to the inactive copy, switches
+//! `active`, waits for the readers still on the old copy to leave, then applies
+//! the same change to it. Patterns and ids are shared between the copies
+//! (`Arc`), only the index structures are doubled.
+//!
+//! Invariants: both copies hold the same patterns under the same slots whenever
+//! no write is in progress; a reader sees the state before or after a write,
+//! never a mix; `matches` returns ids sorted and without duplicates.
+
+mod anchor;
+mod hash;
+mod index;
+pub(crate) mod memory;
+mod path_index;
+mod postings;
+mod ranges;
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, RwLock, TryLockError};
+
+use signalbox_model::Map;
+
+use crate::explain::{Explanation, explain};
+use crate::pattern::Pattern;
+use index::Index;
+
+/// Work counters of one `matches` call (for tests of linear behaviour; never timing).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct MatchStats {
+    /// Hash probes and leaf lookups made while walking the params.
+    pub index_probes: u64,
+    /// Patterns selected by the index for verification.
+    pub candidates: u64,
+    /// Evaluation steps spent verifying candidates.
+    pub eval_steps: u64,
+}
+
+/// The matching engine. `Send + Sync`; readers never block on writers.
+#[derive(Debug)]
+pub struct Engine {
+    copies: [RwLock<Index>; 2],
+    active: AtomicUsize,
+    writer: Mutex<()>,
+}
+
+impl Default for Engine {
+    fn default() -> Self {
+        Engine::new()
+    }
+}
+
+impl Engine {
+    /// An empty engine.
+    pub fn new() -> Engine {
+        Engine { copies: [RwLock::new(Index::default()), RwLock::new(Index::default())], active: AtomicUsize::new(0), writer: Mutex::new(()) }
+    }
+
+    fn read<R>(&self, f: impl FnOnce(&Index) -> R) -> R {
+        let mut spins = 0u32;
+        loop {
+            let a = self.active.load(Ordering::Acquire);
+            match self.copies[a].try_read() {
+                Ok(guard) => return f(&guard),
+                Err(TryLockError::Poisoned(p)) => return f(&p.into_inner()),
+                Err(TryLockError::WouldBlock) => {
+                    spins += 1;
+                    if spins < 64 {
+                        std::hint::spin_loop();
+                    } else {
+                        std::thread::yield_now();
+                    }
+                }
+            }
+        }
+    }
+
+    fn write<R>(&self, op: impl Fn(&mut Index) -> R) -> R {
+        let _one_writer = self.writer.lock().unwrap_or_else(|p| p.into_inner());
+        let old = self.active.load(Ordering::Acquire);
+        let new = 1 - old;
+        let result = {
+            let mut g = self.copies[new].write().unwrap_or_else(|p| p.into_inner());
+            op(&mut g)
+        };
+        self.active.store(new, Ordering::Release);
+        let mut g = self.copies[old].write().unwrap_or_else(|p| p.into_inner());
+        op(&mut g);
+        result
+    }
+
+    /// Adds `pattern` under `id`, replacing any pattern with that id.
+    pub fn add(&self, id: &str, pattern: Pattern) {
+        let id: Arc<str> = Arc::from(id);
+        let anchors = anchor::anchors(&pattern);
+        self.write(|ix| ix.add(&id, &pattern, &anchors));
+    }
+
+    /// Removes the pattern with this id; returns whether there was one.
+    pub fn remove(&self, id: &str) -> bool {
+        self.write(|ix| ix.remove(id).is_some())
+    }
+
+    /// The ids of the patterns that match `params`, sorted, without duplicates.
+    pub fn matches(&self, params: &Map) -> Vec<String> {
+        self.read(|ix| ix.matches(params, &mut MatchStats::default()))
+    }
+
+    /// Like [`matches`](Engine::matches), also returning work counters.
+    pub fn matches_with_stats(&self, params: &Map) -> (Vec<String>, MatchStats) {
+        let mut stats = MatchStats::default();
+        let ids = self.read(|ix| ix.matches(params, &mut stats));
+        (ids, stats)
+    }
+
+    /// Explains the pattern `id` against `params`; `None` if there is no such id.
+    pub fn explain(&self, id: &str, params: &Map) -> Option<Explanation> {
+        let pattern = self.read(|ix| ix.get(id).cloned())?;
+        Some(explain(&pattern, params))
+    }
+
+    /// The pattern stored under `id`.
+    pub fn get(&self, id: &str) -> Option<Pattern> {
+        self.read(|ix| ix.get(id).cloned())
+    }
+
+    /// Every id, sorted.
+    pub fn ids(&self) -> Vec<String> {
+        self.read(Index::ids)
+    }
+
+    /// Number of patterns.
+    pub fn len(&self) -> usize {
+        self.read(Index::len)
+    }
+
+    /// Whether there are no patterns.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Number of leaf conditions over all patterns.
+    pub fn condition_count(&self) -> usize {
+        self.read(Index::conditions)
+    }
+
+    /// Approximate heap bytes held: both index copies plus the shared patterns.
+    pub fn memory_bytes(&self) -> usize {
+        self.read(|ix| 2 * ix.index_bytes() + ix.pattern_bytes())
+    }
+}
