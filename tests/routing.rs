@@ -407,3 +407,52 @@ async fn firing_to_a_jetstream_stream_is_acked_and_deduplicated() -> Result<()> 
     assert_eq!(info.info().await?.state.messages, 1, "duplicate window drops the re-publish");
     Ok(())
 }
+
+#[tokio::test]
+async fn router_started_before_nats_connects_when_it_appears() -> Result<()> {
+    init_logs();
+    let port = signalbox_router::embedded::free_port()?;
+    let dir = tempfile::tempdir()?;
+    let config = TestRouter::config(&format!("nats://127.0.0.1:{port}"), dir.path());
+    // NATS is not there yet: the router starts anyway and keeps retrying.
+    let router = tokio::time::timeout(Duration::from_secs(15), TestRouter::start_with(config))
+        .await
+        .context("router start must not hang while NATS is down")??;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let nats = TestNats::start_with(Some(port), "")?;
+    let client = nats.client().await?;
+    let deadline = std::time::Instant::now() + Duration::from_secs(15);
+    loop {
+        match admin(&client, router.admin_prefix(), "sub.add", BIG_TABLES).await {
+            Ok(reply) if reply.get("error").is_none() => break,
+            Ok(reply) => anyhow::bail!("sub.add refused: {reply}"),
+            Err(_) if std::time::Instant::now() < deadline => {
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+            Err(e) => return Err(e.context("router never connected")),
+        }
+    }
+    let ack = publish_signal(&client, "table_updated", &table_signal("late", 2_000_000)).await?;
+    assert_eq!(ack["matched"], json!(["big-tables"]), "{ack}");
+    Ok(())
+}
+
+#[tokio::test]
+async fn token_authentication_is_used() -> Result<()> {
+    init_logs();
+    let nats = TestNats::start_with(None, "authorization { token: \"s3cret\" }")?;
+    let dir = tempfile::tempdir()?;
+    let mut config = TestRouter::config(&nats.url(), dir.path());
+    config.nats.token = Some("s3cret".into());
+    let router = TestRouter::start_with(config).await?;
+    // Without the token a client is refused; with it, the router answers.
+    assert!(async_nats::connect(nats.url()).await.is_err(), "server requires the token");
+    let client = async_nats::ConnectOptions::with_token("s3cret".into())
+        .connect(nats.url())
+        .await?;
+    let reply = admin(&client, router.admin_prefix(), "sub.add", BIG_TABLES).await?;
+    assert_eq!(reply["outcome"], "created", "{reply}");
+    let ack = publish_signal(&client, "table_updated", &table_signal("tok", 2_000_000)).await?;
+    assert_eq!(ack["seq"], 1, "{ack}");
+    Ok(())
+}

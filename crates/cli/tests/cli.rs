@@ -252,3 +252,60 @@ async fn dev_routes_an_example_end_to_end_and_exits_cleanly_on_sigint() -> Resul
     ensure!(!pid_alive(nats_pid), "nats-server {nats_pid} left behind");
     Ok(())
 }
+
+#[test]
+fn pattern_test_and_check_work_locally() -> Result<()> {
+    let dir = tempfile::tempdir()?;
+    let pattern = dir.path().join("pattern.json");
+    let bad = dir.path().join("bad.json");
+    std::fs::write(
+        &pattern,
+        r#"{"table": ["prod.events"], "rows": [{"numeric": [">=", 1000000]}]}"#,
+    )?;
+    std::fs::write(&bad, r#"{"rows": [{"numeric": ["=>", 1]}]}"#)?;
+    let signal = repo_root().join("examples/signals/table_updated.json");
+    let small = dir.path().join("small.json");
+    std::fs::write(&small, r#"{"table": "prod.events", "rows": 5}"#)?;
+
+    let out = bin()
+        .args(["pattern", "test", "--pattern"])
+        .arg(&pattern)
+        .arg("--signal")
+        .arg(&signal)
+        .output()?;
+    assert!(out.status.success(), "{out:?}");
+    let v = stdout_json(&out)?;
+    assert_eq!(v["matches"], true, "{v}");
+    assert!(v["explain"].as_array().is_some_and(|a| a.len() == 2), "{v}");
+
+    // A params-only file that does not match: still exit 0, matches false, and
+    // the failed condition is named with the value seen.
+    let out = bin()
+        .args(["pattern", "test", "--pattern"])
+        .arg(&pattern)
+        .arg("--signal")
+        .arg(&small)
+        .output()?;
+    assert!(out.status.success(), "{out:?}");
+    let v = stdout_json(&out)?;
+    assert_eq!(v["matches"], false, "{v}");
+    let failed: Vec<&Value> = v["explain"]
+        .as_array()
+        .map(|a| a.iter().filter(|c| c["verdict"] == "failed").collect())
+        .unwrap_or_default();
+    assert_eq!(failed.len(), 1, "{v}");
+    assert_eq!(failed[0]["path"], "rows");
+    assert_eq!(failed[0]["seen"], 5);
+
+    let out = bin().args(["pattern", "check"]).arg(&pattern).output()?;
+    assert!(out.status.success(), "{out:?}");
+    assert_eq!(stdout_json(&out)?["valid"], true);
+
+    let out = bin().args(["pattern", "check"]).arg(&bad).output()?;
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    let v = stdout_json(&out)?;
+    let message = v["error"]["message"].as_str().unwrap_or_default();
+    assert!(message.starts_with("rows"), "{v}");
+    assert!(message.contains("=>"), "{v}");
+    Ok(())
+}

@@ -188,7 +188,7 @@ fn int_eq_float(i: i64, f: f64) -> bool {
         return false;
     }
     // f is integral; compare in i128 when it is in range, else it cannot be equal.
-    if f < -9.3e18 || f > 9.3e18 {
+    if !(-9.3e18..=9.3e18).contains(&f) {
         return false;
     }
     (f as i128) == i128::from(i)

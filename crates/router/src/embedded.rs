@@ -51,12 +51,23 @@ pub struct NatsProcess {
     port: u16,
     store_dir: PathBuf,
     log_file: PathBuf,
+    extra_config: String,
 }
 
 impl NatsProcess {
     /// Starts a server on `port` (a free one when `None`) storing JetStream data
     /// under `store_dir`, and waits until it accepts clients.
     pub fn start(store_dir: &Path, port: Option<u16>) -> Result<NatsProcess, EmbeddedError> {
+        NatsProcess::start_with(store_dir, port, "")
+    }
+
+    /// Like [`NatsProcess::start`], with extra lines appended to the server's
+    /// config file (e.g. `authorization { token: "s3cret" }`).
+    pub fn start_with(
+        store_dir: &Path,
+        port: Option<u16>,
+        extra_config: &str,
+    ) -> Result<NatsProcess, EmbeddedError> {
         let binary = find_binary().ok_or(EmbeddedError::NotFound)?;
         let port = match port {
             Some(p) => p,
@@ -69,7 +80,7 @@ impl NatsProcess {
         // signalbox with a clear error, instead of by the client library.
         let config_file = store_dir.join("nats-server.conf");
         let config = format!(
-            "listen: \"127.0.0.1:{port}\"\nmax_payload: 8388608\njetstream {{\n  store_dir: {store:?}\n}}\n",
+            "listen: \"127.0.0.1:{port}\"\nmax_payload: 8388608\njetstream {{\n  store_dir: {store:?}\n}}\n{extra_config}\n",
             store = store_dir.join("jetstream").display().to_string(),
         );
         std::fs::write(&config_file, config).map_err(EmbeddedError::Prepare)?;
@@ -90,6 +101,7 @@ impl NatsProcess {
             port,
             store_dir: store_dir.to_path_buf(),
             log_file,
+            extra_config: extra_config.to_string(),
         };
         process.wait_ready(Duration::from_secs(15))?;
         Ok(process)
@@ -126,7 +138,7 @@ impl NatsProcess {
     /// Starts the server again on the same port and store (after [`NatsProcess::stop`]).
     pub fn restart(&mut self) -> Result<(), EmbeddedError> {
         self.stop();
-        let fresh = NatsProcess::start(&self.store_dir, Some(self.port))?;
+        let fresh = NatsProcess::start_with(&self.store_dir, Some(self.port), &self.extra_config)?;
         *self = fresh;
         Ok(())
     }

@@ -43,8 +43,14 @@ pub struct TestNats {
 impl TestNats {
     /// Starts the server and waits until it accepts clients.
     pub fn start() -> Result<TestNats> {
+        TestNats::start_with(None, "")
+    }
+
+    /// Starts the server on `port` (a free one when `None`) with extra config
+    /// lines, e.g. `authorization { token: "s3cret" }`.
+    pub fn start_with(port: Option<u16>, extra_config: &str) -> Result<TestNats> {
         let dir = tempfile::tempdir().context("temp dir for nats-server")?;
-        let process = NatsProcess::start(&dir.path().join("jetstream"), None)
+        let process = NatsProcess::start_with(&dir.path().join("jetstream"), port, extra_config)
             .context("starting nats-server (run scripts/setup.sh to install it)")?;
         Ok(TestNats { process, _dir: dir })
     }

@@ -1,0 +1,104 @@
+//! citylots benchmark: a fresh engine per operator type holding 5 rules of that
+//! type, matched against seeded citylots-shaped records; side by side with the
+//! `quamina` crate and the naive evaluator, on the same events and rules, in
+//! the same run. `signalbox` matches pre-parsed params; `signalbox+parse` also
+//! parses each record's JSON bytes into params (quamina always parses).
+
+#![allow(missing_docs, clippy::unwrap_used)]
+
+mod matcher_support;
+
+use std::hint::black_box;
+use std::time::Duration;
+
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use matcher_support::{Rng, citylot, parse_params, to_params};
+use serde_json::Value as Json;
+use signalbox_matcher::{Engine, OperatorRegistry, Pattern, naive};
+
+const EVENTS: usize = 2000;
+
+fn rules(events: &[Json]) -> Vec<(&'static str, Vec<String>)> {
+    let lot = |i: usize| events[i * 97]["properties"]["MAPBLKLOT"].as_str().unwrap().to_string();
+    let coord = |i: usize| events[i * 131]["geometry"]["firstCoordinates"]["x"].clone();
+    let ring_lon = |i: usize| {
+        let g = &events[i * 53]["geometry"];
+        let ring = if g["type"] == "Polygon" { &g["coordinates"][0] } else { &g["coordinates"][0][0] };
+        ring[1][0].clone()
+    };
+    let street = |s: &str| format!(r#"{{"properties": {{"STREET": [{s}]}}}}"#);
+    vec![
+        ("exact", (0..5).map(|i| format!(r#"{{"properties": {{"MAPBLKLOT": ["{}"]}}}}"#, lot(i))).collect()),
+        ("prefix", ["AC", "BE", "FI", "JE", "OC"].iter().map(|p| street(&format!(r#"{{"prefix": "{p}"}}"#))).collect()),
+        ("suffix", ["ICH", "TON", "IA", "AY", "ERO"].iter().map(|p| street(&format!(r#"{{"suffix": "{p}"}}"#))).collect()),
+        (
+            "equals-ignore-case",
+            ["greenwich", "Fulton", "mission", "BeAcH", "polk"].iter().map(|p| street(&format!(r#"{{"equals-ignore-case": "{p}"}}"#))).collect(),
+        ),
+        (
+            "wildcard",
+            ["G*ICH", "*TON", "M*N", "J*S*N", "*ER*"].iter().map(|p| street(&format!(r#"{{"wildcard": "{p}"}}"#))).collect(),
+        ),
+        (
+            "anything-but",
+            ["FULTON", "MISSION", "CLAY", "EDDY", "POLK"].iter().map(|p| street(&format!(r#"{{"anything-but": ["{p}"]}}"#))).collect(),
+        ),
+        (
+            "numeric",
+            vec![
+                format!(r#"{{"geometry": {{"type": ["Polygon"], "firstCoordinates": {{"x": [{{"numeric": ["=", {}]}}]}}}}}}"#, coord(1)),
+                r#"{"geometry": {"type": ["MultiPolygon"], "firstCoordinates": {"z": [{"numeric": ["=", 0]}]}}}"#.to_string(),
+                r#"{"geometry": {"firstCoordinates": {"x": [{"numeric": ["<", -122.51]}]}}}"#.to_string(),
+                r#"{"geometry": {"firstCoordinates": {"x": [{"numeric": [">", -122.37]}]}}}"#.to_string(),
+                r#"{"geometry": {"firstCoordinates": {"x": [{"numeric": [">", -122.46, "<", -122.45]}]}}}"#.to_string(),
+            ],
+        ),
+        ("arrays", (0..5).map(|i| format!(r#"{{"geometry": {{"coordinates": [{}]}}}}"#, ring_lon(i + 1))).collect()),
+    ]
+}
+
+fn bench(c: &mut Criterion) {
+    let mut rng = Rng::new(0xC171_7075);
+    let events: Vec<Json> = (0..EVENTS).map(|_| citylot(&mut rng)).collect();
+    let bytes: Vec<Vec<u8>> = events.iter().map(|e| serde_json::to_vec(e).unwrap()).collect();
+    let params: Vec<_> = events.iter().map(to_params).collect();
+    let ops = OperatorRegistry::default();
+    for (kind, rule_texts) in rules(&events) {
+        let patterns: Vec<Pattern> =
+            rule_texts.iter().map(|r| Pattern::parse(&serde_json::from_str(r).unwrap(), &ops).unwrap()).collect();
+        let engine = Engine::new();
+        for (i, p) in patterns.iter().enumerate() {
+            engine.add(&format!("r{i}"), p.clone());
+        }
+        let mut q = quamina::Quamina::<usize>::new();
+        let mut quamina_ok = true;
+        for (i, r) in rule_texts.iter().enumerate() {
+            if let Err(e) = q.add_pattern(i, r) {
+                eprintln!("citylots/{kind}: quamina rejects rule {r}: {e}");
+                quamina_ok = false;
+            }
+        }
+        let ours: usize = params.iter().map(|p| engine.matches(p).len()).sum();
+        let naive_count: usize = params.iter().map(|p| patterns.iter().filter(|r| naive::matches(r, p)).count()).sum();
+        let theirs: usize = if quamina_ok { bytes.iter().map(|b| q.matches_for_event(b).unwrap().len()).sum() } else { 0 };
+        println!("citylots/{kind}: matches over {EVENTS} events: signalbox {ours}, naive {naive_count}, quamina {theirs}");
+
+        let mut g = c.benchmark_group(format!("citylots/{kind}"));
+        g.throughput(Throughput::Elements(EVENTS as u64));
+        g.sample_size(10).warm_up_time(Duration::from_millis(500)).measurement_time(Duration::from_secs(2));
+        g.bench_function("signalbox", |b| b.iter(|| params.iter().map(|p| engine.matches(black_box(p)).len()).sum::<usize>()));
+        g.bench_function("signalbox+parse", |b| {
+            b.iter(|| bytes.iter().map(|by| engine.matches(&parse_params(black_box(by))).len()).sum::<usize>())
+        });
+        if quamina_ok {
+            g.bench_function("quamina", |b| b.iter(|| bytes.iter().map(|by| q.matches_for_event(black_box(by)).unwrap().len()).sum::<usize>()));
+        }
+        g.bench_function("naive", |b| {
+            b.iter(|| params.iter().map(|p| patterns.iter().filter(|r| naive::matches(r, black_box(p))).count()).sum::<usize>())
+        });
+        g.finish();
+    }
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);
