@@ -20,7 +20,7 @@
 
 use signalbox_model::{Map, Value};
 
-use crate::casefold::fold;
+use crate::casefold::with_folded;
 use crate::numeric::Num;
 use crate::pattern::ast::{Alt, AnythingBut, Cond, FieldBody, Lit, Node, Step};
 
@@ -111,18 +111,15 @@ pub(crate) fn cond_test(c: &Cond, v: &Value, steps: &mut u64) -> Result<bool, St
     let s = v.as_str();
     Ok(match c {
         Cond::Exact(lit) => lit_eq(lit, v),
-        Cond::Prefix(a) => s.is_some_and(|s| if a.ignore_case { fold(s).starts_with(&a.key) } else { s.starts_with(&a.key) }),
-        Cond::Suffix(a) => s.is_some_and(|s| if a.ignore_case { fold(s).ends_with(&a.key) } else { s.ends_with(&a.key) }),
-        Cond::EqualsIgnoreCase(_, folded) => s.is_some_and(|s| fold(s) == *folded),
+        Cond::Prefix(a) => s.is_some_and(|s| if a.ignore_case { with_folded(s, |f| f.starts_with(&a.key)) } else { s.starts_with(&a.key) }),
+        Cond::Suffix(a) => s.is_some_and(|s| if a.ignore_case { with_folded(s, |f| f.ends_with(&a.key)) } else { s.ends_with(&a.key) }),
+        Cond::EqualsIgnoreCase(_, folded) => s.is_some_and(|s| with_folded(s, |f| f == folded)),
         Cond::Wildcard(w) => s.is_some_and(|s| w.matches(s)),
         Cond::AnythingBut(ab) => match ab {
             AnythingBut::Values(list) => !list.iter().any(|l| lit_eq(l, v)),
             AnythingBut::Prefix(p) => !s.is_some_and(|s| s.starts_with(p.as_str())),
             AnythingBut::Suffix(p) => !s.is_some_and(|s| s.ends_with(p.as_str())),
-            AnythingBut::EqualsIgnoreCase(list) => !s.is_some_and(|s| {
-                let f = fold(s);
-                list.iter().any(|(_, k)| *k == f)
-            }),
+            AnythingBut::EqualsIgnoreCase(list) => !s.is_some_and(|s| with_folded(s, |f| list.iter().any(|(_, k)| k == f))),
             AnythingBut::Wildcard(list) => !s.is_some_and(|s| list.iter().any(|w| w.matches(s))),
         },
         Cond::Numeric(n) => Num::of(v).is_some_and(|x| n.test(x)),

@@ -35,6 +35,53 @@ pub struct RouterConfig {
     pub dedup_retention: Duration,
     /// Most signals per store transaction.
     pub batch_size: usize,
+    /// Where signals are taken from: `core` (a queue subscription; requests get
+    /// signalbox's ack) or `jetstream` (a durable pull consumer on a stream; acked
+    /// after commit, so nothing is lost while the router is down).
+    pub ingest: IngestMode,
+    /// The stream and consumer of `ingest = "jetstream"`.
+    pub jetstream: JetStreamIngest,
+}
+
+/// How signals are taken in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum IngestMode {
+    /// Core NATS queue subscription on `<prefix>.>`.
+    Core,
+    /// A durable pull consumer on a JetStream stream over `<prefix>.>`.
+    Jetstream,
+}
+
+/// JetStream ingest settings.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct JetStreamIngest {
+    /// Stream name; created over `<subject_prefix>.>` if missing.
+    pub stream: String,
+    /// Durable consumer name.
+    pub consumer: String,
+    /// The stream's `Nats-Msg-Id` duplicate window, e.g. `2m`.
+    #[serde(with = "humantime_serde_compat")]
+    pub duplicate_window: Duration,
+    /// How long the server waits for an ack before redelivering, e.g. `30s`.
+    #[serde(with = "humantime_serde_compat")]
+    pub ack_wait: Duration,
+    /// How long a batch waits to fill up once its first message is in, e.g. `5ms`.
+    #[serde(with = "humantime_serde_compat")]
+    pub batch_max_wait: Duration,
+}
+
+impl Default for JetStreamIngest {
+    fn default() -> Self {
+        JetStreamIngest {
+            stream: "SIGNALS".into(),
+            consumer: "signalbox".into(),
+            duplicate_window: Duration::from_secs(120),
+            ack_wait: Duration::from_secs(30),
+            batch_max_wait: Duration::from_millis(5),
+        }
+    }
 }
 
 /// NATS connection settings.
@@ -93,6 +140,8 @@ impl Default for RouterConfig {
             limits: Limits::default(),
             dedup_retention: Duration::from_secs(7 * 24 * 3600),
             batch_size: 256,
+            ingest: IngestMode::Core,
+            jetstream: JetStreamIngest::default(),
         }
     }
 }
@@ -177,6 +226,21 @@ impl RouterConfig {
         ] {
             signalbox_model::subscription::validate_subject(subject)
                 .map_err(|r| invalid(field, &r))?;
+        }
+        for (field, name) in [
+            ("jetstream.stream", &self.jetstream.stream),
+            ("jetstream.consumer", &self.jetstream.consumer),
+        ] {
+            if name.is_empty()
+                || name
+                    .chars()
+                    .any(|c| c.is_whitespace() || matches!(c, '.' | '*' | '>' | '/' | '\\'))
+            {
+                return Err(invalid(
+                    field,
+                    "must be a non-empty name without whitespace, '.', '*', '>', '/' or '\\'",
+                ));
+            }
         }
         if self.batch_size == 0 {
             return Err(invalid("batch_size", "must be at least 1"));

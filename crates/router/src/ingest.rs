@@ -22,30 +22,133 @@ use crate::shared::Shared;
 /// Header carrying the JetStream message id, used as the signal id when absent.
 pub const MSG_ID_HEADER: &str = "Nats-Msg-Id";
 
-/// A decoded message waiting for the transaction, with where to reply.
-struct Pending {
-    incoming: Incoming,
-    reply: Option<async_nats::Subject>,
+/// One message taken from NATS, and how to settle it once it was handled.
+pub(crate) enum Inbound {
+    /// From the core-NATS queue subscription: settled by a reply, if asked for.
+    Core(Message),
+    /// From the JetStream consumer: settled by an ack (or a nak to retry).
+    JetStream(async_nats::jetstream::Message),
+}
+
+impl Inbound {
+    fn message(&self) -> &Message {
+        match self {
+            Inbound::Core(m) => m,
+            Inbound::JetStream(m) => &m.message,
+        }
+    }
+
+    /// The id a signal gets when it names none: the `Nats-Msg-Id` header, else
+    /// (JetStream) the stream position, which a redelivery keeps, else a fresh id.
+    fn default_id(&self) -> String {
+        let header_id = self
+            .message()
+            .headers
+            .as_ref()
+            .and_then(|h| h.get(MSG_ID_HEADER))
+            .map(|v| v.as_str().to_string())
+            .filter(|s| !s.is_empty());
+        if let Some(id) = header_id {
+            return id;
+        }
+        if let Inbound::JetStream(m) = self
+            && let Ok(info) = m.info()
+        {
+            return format!("jetstream/{}/{}", info.stream, info.stream_sequence);
+        }
+        uuid::Uuid::now_v7().to_string()
+    }
+
+    fn origin(&self) -> Origin {
+        let mut details = std::collections::BTreeMap::new();
+        let transport = match self {
+            Inbound::Core(_) => "nats",
+            Inbound::JetStream(m) => {
+                if let Ok(info) = m.info() {
+                    details.insert("stream".into(), info.stream.to_string());
+                    details.insert("stream_seq".into(), info.stream_sequence.to_string());
+                }
+                "jetstream"
+            }
+        };
+        Origin {
+            transport: transport.into(),
+            address: Some(self.message().subject.to_string()),
+            adapter: None,
+            details,
+        }
+    }
+
+    /// Settles a message that was stored (or found to be a duplicate).
+    async fn done<T: serde::Serialize>(self, shared: &Shared, ack: &T) {
+        match self {
+            Inbound::Core(m) => {
+                if let Some(subject) = m.reply {
+                    respond(shared, subject, ack).await;
+                }
+            }
+            Inbound::JetStream(m) => {
+                if let Err(e) = m.ack().await {
+                    tracing::warn!(error = %e, "JetStream ack failed; the message will be redelivered and deduplicated");
+                }
+            }
+        }
+    }
+
+    /// Settles a message that is bad and will never be good: reply or terminate.
+    async fn refuse(self, shared: &Shared, reply: &ErrorReply) {
+        match self {
+            Inbound::Core(m) => {
+                if let Some(subject) = m.reply {
+                    respond(shared, subject, reply).await;
+                }
+            }
+            Inbound::JetStream(m) => {
+                if let Err(e) = m.ack_with(async_nats::jetstream::AckKind::Term).await {
+                    tracing::warn!(error = %e, "JetStream term failed");
+                }
+            }
+        }
+    }
+
+    /// Settles a message that could not be handled now: tell the producer or retry.
+    async fn retry_later(self, shared: &Shared, reply: &ErrorReply) {
+        match self {
+            Inbound::Core(m) => {
+                if let Some(subject) = m.reply {
+                    respond(shared, subject, reply).await;
+                }
+            }
+            Inbound::JetStream(m) => {
+                let nak = async_nats::jetstream::AckKind::Nak(Some(std::time::Duration::from_secs(1)));
+                if let Err(e) = m.ack_with(nak).await {
+                    tracing::warn!(error = %e, "JetStream nak failed; redelivery after ack_wait");
+                }
+            }
+        }
+    }
 }
 
 /// Processes one batch of messages end to end.
-pub(crate) async fn process_batch(shared: &Arc<Shared>, messages: Vec<Message>) {
+pub(crate) async fn process_batch(shared: &Arc<Shared>, messages: Vec<Inbound>) {
     let now = crate::clock::now_ms();
-    let mut pending = Vec::with_capacity(messages.len());
+    let mut inbound = Vec::with_capacity(messages.len());
+    let mut batch = Vec::with_capacity(messages.len());
     for msg in messages {
         match decode(shared, &msg, now) {
-            Ok(incoming) => pending.push(Pending {
-                incoming,
-                reply: msg.reply.clone(),
-            }),
-            Err(err) => reject(shared, &msg, &err).await,
+            Ok(incoming) => {
+                inbound.push(msg);
+                batch.push(incoming);
+            }
+            Err(err) => {
+                reject(shared, msg.message(), &err).await;
+                msg.refuse(shared, &ErrorReply::invalid(&err)).await;
+            }
         }
     }
-    if pending.is_empty() {
+    if batch.is_empty() {
         return;
     }
-    let (replies, batch): (Vec<_>, Vec<_>) =
-        pending.into_iter().map(|p| (p.reply, p.incoming)).unzip();
     let store = shared.store.clone();
     let catalog = shared.catalog.clone();
     let result = tokio::task::spawn_blocking(move || {
@@ -66,22 +169,22 @@ pub(crate) async fn process_batch(shared: &Arc<Shared>, messages: Vec<Message>) 
         Ok((Err(e), _)) => {
             tracing::error!(error = %e, "store transaction failed; batch not stored");
             let reply = ErrorReply::unavailable(format!("signal not stored: {e}"));
-            for subject in replies.into_iter().flatten() {
-                respond(shared, subject, &reply).await;
+            for msg in inbound {
+                msg.retry_later(shared, &reply).await;
             }
             return;
         }
         Err(join) => {
             tracing::error!(error = %join, "ingest worker failed; batch not stored");
             let reply = ErrorReply::unavailable("signal not stored: internal error");
-            for subject in replies.into_iter().flatten() {
-                respond(shared, subject, &reply).await;
+            for msg in inbound {
+                msg.retry_later(shared, &reply).await;
             }
             return;
         }
     };
     let mut fired = false;
-    for (outcome, reply) in outcomes.into_iter().zip(replies) {
+    for (outcome, msg) in outcomes.into_iter().zip(inbound) {
         let ack = match outcome {
             IngestOutcome::Stored { instance, firings } => {
                 fired |= !firings.is_empty();
@@ -115,9 +218,7 @@ pub(crate) async fn process_batch(shared: &Arc<Shared>, messages: Vec<Message>) 
                 }
             }
         };
-        if let Some(subject) = reply {
-            respond(shared, subject, &ack).await;
-        }
+        msg.done(shared, &ack).await;
     }
     if fired {
         shared.outbox_wake.notify_one();
@@ -125,7 +226,8 @@ pub(crate) async fn process_batch(shared: &Arc<Shared>, messages: Vec<Message>) 
 }
 
 /// Turns one message into a validated signal with its id resolved.
-fn decode(shared: &Shared, msg: &Message, now_ms: i64) -> Result<Incoming, FieldError> {
+fn decode(shared: &Shared, inbound: &Inbound, now_ms: i64) -> Result<Incoming, FieldError> {
+    let msg = inbound.message();
     let subject_name = msg
         .subject
         .as_str()
@@ -134,22 +236,11 @@ fn decode(shared: &Shared, msg: &Message, now_ms: i64) -> Result<Incoming, Field
         .unwrap_or_default();
     let mut signal = parse_with_subject_name(&msg.payload, subject_name, shared)?;
     if signal.id.is_none() {
-        let header_id = msg
-            .headers
-            .as_ref()
-            .and_then(|h| h.get(MSG_ID_HEADER))
-            .map(|v| v.as_str().to_string())
-            .filter(|s| !s.is_empty());
-        signal.id = Some(header_id.unwrap_or_else(|| uuid::Uuid::now_v7().to_string()));
+        signal.id = Some(inbound.default_id());
     }
     Ok(Incoming {
         signal,
-        origin: Origin {
-            transport: "nats".into(),
-            address: Some(msg.subject.to_string()),
-            adapter: None,
-            details: Default::default(),
-        },
+        origin: inbound.origin(),
         received_at_ms: now_ms,
     })
 }
@@ -189,13 +280,9 @@ fn parse_with_subject_name(
     Signal::from_json(json, limits)
 }
 
-/// Answers a bad message and records it on the rejected subject.
+/// Logs a bad message and records it on the rejected subject.
 async fn reject(shared: &Shared, msg: &Message, err: &FieldError) {
     tracing::warn!(subject = %msg.subject, field = %err.field, rule = %err.rule, "signal rejected");
-    let reply = ErrorReply::invalid(err);
-    if let Some(subject) = msg.reply.clone() {
-        respond(shared, subject, &reply).await;
-    }
     let mut headers = HeaderMap::new();
     headers.insert("Signalbox-Subject", msg.subject.as_str());
     headers.insert("Signalbox-Error", err.to_string().as_str());

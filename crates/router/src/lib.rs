@@ -16,10 +16,11 @@ pub mod config;
 pub mod connect;
 pub mod embedded;
 pub mod ingest;
+pub mod jetstream_ingest;
 pub mod outbox;
 pub mod service;
 mod shared;
 
-pub use config::{ConfigError, NatsConfig, RouterConfig};
+pub use config::{ConfigError, IngestMode, JetStreamIngest, NatsConfig, RouterConfig};
 pub use connect::{ConnectError, Persistence, connect};
 pub use service::{Router, StartError};

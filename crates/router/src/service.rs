@@ -20,7 +20,7 @@ use tokio::sync::{Notify, watch};
 use tokio::task::JoinSet;
 
 use crate::catalog::Catalog;
-use crate::config::RouterConfig;
+use crate::config::{IngestMode, RouterConfig};
 use crate::connect::{ConnectError, Persistence, connect};
 use crate::shared::Shared;
 
@@ -57,6 +57,9 @@ pub enum StartError {
         /// What is wrong, naming the field.
         message: String,
     },
+    /// The JetStream stream or consumer could not be set up.
+    #[error(transparent)]
+    JetStream(#[from] crate::jetstream_ingest::JetStreamSetupError),
     /// NATS settings are unusable.
     #[error(transparent)]
     Connect(#[from] ConnectError),
@@ -68,6 +71,18 @@ pub enum StartError {
         /// The client's error.
         message: String,
     },
+}
+
+/// The ingest source chosen by the configuration.
+enum Ingest {
+    Core(async_nats::Subscriber),
+    JetStream(
+        Option<
+            async_nats::jetstream::consumer::Consumer<
+                async_nats::jetstream::consumer::pull::Config,
+            >,
+        >,
+    ),
 }
 
 /// A running router.
@@ -109,6 +124,15 @@ impl Router {
         load_stored(&store, &catalog)?;
         let file_subs = read_subscription_files(&config.subscriptions)?;
         let client = connect(&config.nats, Persistence::Service).await?;
+        // With retry-on-initial-connect the client returns before it is connected;
+        // wait a little so that a reachable server has our subscriptions when
+        // `start` returns. An unreachable one is retried in the background.
+        let connected_by = tokio::time::Instant::now() + Duration::from_secs(5);
+        while client.connection_state() != async_nats::connection::State::Connected
+            && tokio::time::Instant::now() < connected_by
+        {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
         let shared = Arc::new(Shared {
             config,
             store: Arc::new(store),
@@ -125,14 +149,41 @@ impl Router {
                 })?;
         }
         let signals_subject = format!("{}.>", shared.config.subject_prefix);
-        let ingest_sub = shared
-            .client
-            .queue_subscribe(signals_subject.clone(), shared.config.queue_group.clone())
-            .await
-            .map_err(|e| StartError::Subscribe {
-                subject: signals_subject.clone(),
-                message: e.to_string(),
-            })?;
+        let ingest = match shared.config.ingest {
+            IngestMode::Core => Ingest::Core(
+                shared
+                    .client
+                    .queue_subscribe(signals_subject.clone(), shared.config.queue_group.clone())
+                    .await
+                    .map_err(|e| StartError::Subscribe {
+                        subject: signals_subject.clone(),
+                        message: e.to_string(),
+                    })?,
+            ),
+            IngestMode::Jetstream => {
+                // A stream that exists with the wrong subjects is a configuration
+                // error; a server that is not reachable yet is retried in the background.
+                match tokio::time::timeout(
+                    Duration::from_secs(5),
+                    crate::jetstream_ingest::setup(&shared),
+                )
+                .await
+                {
+                    Ok(Ok(consumer)) => Ingest::JetStream(Some(consumer)),
+                    Ok(Err(e @ crate::jetstream_ingest::JetStreamSetupError::Subjects { .. })) => {
+                        return Err(e.into());
+                    }
+                    Ok(Err(e)) => {
+                        tracing::warn!(error = %e, "JetStream ingest not ready; retrying in the background");
+                        Ingest::JetStream(None)
+                    }
+                    Err(_) => {
+                        tracing::warn!("JetStream ingest setup timed out; retrying in the background");
+                        Ingest::JetStream(None)
+                    }
+                }
+            }
+        };
         let admin_subject = format!("{}.>", shared.config.admin_prefix);
         let admin_sub = shared
             .client
@@ -144,19 +195,29 @@ impl Router {
             })?;
         // Make sure the server has our subscriptions before we say we are started
         // (bounded: if NATS is down, the client subscribes when it reconnects).
-        if let Ok(Err(e)) =
-            tokio::time::timeout(Duration::from_secs(2), shared.client.flush()).await
-        {
-            tracing::warn!(error = %e, "flush after subscribing failed");
+        if let Err(e) = round_trip(&shared.client, Duration::from_secs(2)).await {
+            tracing::warn!(error = %e, "NATS round trip after subscribing failed");
         }
         let (shutdown, rx) = watch::channel(false);
         let mut tasks = JoinSet::new();
-        tasks.spawn(run_ingest(shared.clone(), ingest_sub, rx.clone()));
+        match ingest {
+            Ingest::Core(sub) => {
+                tasks.spawn(run_ingest(shared.clone(), sub, rx.clone()));
+            }
+            Ingest::JetStream(consumer) => {
+                tasks.spawn(crate::jetstream_ingest::run(
+                    shared.clone(),
+                    consumer,
+                    rx.clone(),
+                ));
+            }
+        }
         tasks.spawn(crate::outbox::run(shared.clone(), rx.clone()));
         tasks.spawn(run_admin(shared.clone(), admin_sub, rx.clone()));
         tasks.spawn(run_retention(shared.clone(), rx));
         tracing::info!(
             signals = %signals_subject,
+            ingest = ?shared.config.ingest,
             admin = %admin_subject,
             store = %path.display(),
             subscriptions = shared.catalog.len(),
@@ -197,6 +258,25 @@ impl Router {
             tracing::warn!(error = %e, "final flush failed");
         }
         tracing::info!("signalbox router stopped");
+    }
+}
+
+/// Sends a message to ourselves and waits for it: when it arrives, the server has
+/// processed everything this connection sent before it (subscriptions included).
+async fn round_trip(client: &async_nats::Client, timeout: Duration) -> Result<(), String> {
+    let inbox = client.new_inbox();
+    let mut sub = client
+        .subscribe(inbox.clone())
+        .await
+        .map_err(|e| e.to_string())?;
+    client
+        .publish(inbox, bytes::Bytes::new())
+        .await
+        .map_err(|e| e.to_string())?;
+    match tokio::time::timeout(timeout, sub.next()).await {
+        Ok(Some(_)) => Ok(()),
+        Ok(None) => Err("subscription closed".into()),
+        Err(_) => Err(format!("no echo within {timeout:?}")),
     }
 }
 
@@ -278,10 +358,10 @@ async fn run_ingest(
         let Some(first) = first else {
             break;
         };
-        let mut batch = vec![first];
+        let mut batch = vec![crate::ingest::Inbound::Core(first)];
         while batch.len() < batch_size {
             match sub.next().now_or_never() {
-                Some(Some(m)) => batch.push(m),
+                Some(Some(m)) => batch.push(crate::ingest::Inbound::Core(m)),
                 _ => break,
             }
         }
@@ -293,10 +373,12 @@ async fn run_ingest(
     }
     let mut rest = Vec::new();
     while let Some(Some(m)) = sub.next().now_or_never() {
-        rest.push(m);
+        rest.push(crate::ingest::Inbound::Core(m));
     }
-    for chunk in rest.chunks(batch_size) {
-        crate::ingest::process_batch(&shared, chunk.to_vec()).await;
+    while !rest.is_empty() {
+        let tail = rest.split_off(rest.len().min(batch_size));
+        crate::ingest::process_batch(&shared, rest).await;
+        rest = tail;
     }
 }
 

@@ -26,6 +26,11 @@ use super::MatchStats;
 use crate::eval;
 use crate::pattern::Pattern;
 
+thread_local! {
+    /// Per-thread candidate buffer, reused across `matches` calls.
+    static SCRATCH: std::cell::RefCell<Vec<u32>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
 /// A stored pattern.
 #[derive(Debug)]
 pub(crate) struct Slot {
@@ -119,16 +124,25 @@ impl Index {
 
     /// The ids of the patterns matching `params`, sorted.
     pub(crate) fn matches(&self, params: &Map, stats: &mut MatchStats) -> Vec<String> {
-        let mut cands: Vec<u32> = Vec::new();
-        walk_map(&self.root, params, &mut cands, &mut stats.index_probes);
-        self.always.extend_into(&mut cands);
+        SCRATCH.with(|cell| match cell.try_borrow_mut() {
+            Ok(mut buf) => {
+                buf.clear();
+                self.matches_with(params, stats, &mut buf)
+            }
+            Err(_) => self.matches_with(params, stats, &mut Vec::new()),
+        })
+    }
+
+    fn matches_with(&self, params: &Map, stats: &mut MatchStats, cands: &mut Vec<u32>) -> Vec<String> {
+        walk_map(&self.root, params, cands, &mut stats.index_probes);
+        self.always.extend_into(cands);
         if cands.len() > 1 {
             cands.sort_unstable();
             cands.dedup();
         }
         stats.candidates += cands.len() as u64;
         let mut out: Vec<String> = Vec::new();
-        for slot in cands {
+        for &slot in cands.iter() {
             if let Some(s) = &self.slots[slot as usize]
                 && eval::node_on_map(&s.pattern.root, Some(params), &mut stats.eval_steps)
             {

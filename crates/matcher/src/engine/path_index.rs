@@ -14,7 +14,7 @@ use super::anchor::Key;
 use super::hash::FxMap;
 use super::postings::Postings;
 use super::ranges::RangeIndex;
-use crate::casefold::fold;
+use crate::casefold::with_folded;
 use crate::cidr::{mask, parse_ip};
 use crate::numeric::{Num, NumKey, ordered_key};
 
@@ -197,12 +197,13 @@ impl PathIndex {
                 self.prefix.lookup(s, false, out, probes);
                 self.suffix.lookup(s, true, out, probes);
                 if !self.folded.is_empty() || !self.prefix_folded.map.is_empty() || !self.suffix_folded.map.is_empty() {
-                    let f = fold(s);
-                    if let Some(p) = self.folded.get(f.as_str()) {
-                        p.extend_into(out);
-                    }
-                    self.prefix_folded.lookup(&f, false, out, probes);
-                    self.suffix_folded.lookup(&f, true, out, probes);
+                    with_folded(s, |f| {
+                        if let Some(p) = self.folded.get(f) {
+                            p.extend_into(out);
+                        }
+                        self.prefix_folded.lookup(f, false, out, probes);
+                        self.suffix_folded.lookup(f, true, out, probes);
+                    });
                 }
                 if !self.cidr.is_empty()
                     && let Some((v6, bits)) = parse_ip(s)

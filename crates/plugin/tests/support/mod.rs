@@ -1,0 +1,72 @@
+//! Test support: builds the guest workspace in `plugins/` once per test process
+//! and hands out the components' bytes.
+//!
+//! `cargo build --release --target wasm32-wasip2` runs at most once per process
+//! (a `OnceLock`); concurrent test processes are serialised by cargo's own lock
+//! on `plugins/target`. Set `SIGNALBOX_PLUGINS_DIR` to a directory of prebuilt
+//! components (e.g. from `scripts/build-plugins.sh`) to skip the build.
+
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use signalbox_plugin::{HostConfig, PluginHost};
+
+/// The repository root.
+pub fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+/// The directory holding the built components, building them on first use.
+pub fn components_dir() -> &'static Path {
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
+    DIR.get_or_init(|| {
+        if let Some(dir) = std::env::var_os("SIGNALBOX_PLUGINS_DIR") {
+            return PathBuf::from(dir);
+        }
+        let root = repo_root();
+        let target = root.join("plugins/target");
+        let status = Command::new(env!("CARGO"))
+            .args(["build", "--release", "--target", "wasm32-wasip2", "--manifest-path"])
+            .arg(root.join("plugins/Cargo.toml"))
+            .arg("--target-dir")
+            .arg(&target)
+            .env_remove("CARGO_TARGET_DIR")
+            .env_remove("CARGO_BUILD_TARGET")
+            .env_remove("CARGO_ENCODED_RUSTFLAGS")
+            .env_remove("RUSTFLAGS")
+            .status()
+            .expect("cannot run cargo to build the guest plugins");
+        assert!(
+            status.success(),
+            "building plugins/ for wasm32-wasip2 failed (is the target installed? rustup target add wasm32-wasip2)"
+        );
+        target.join("wasm32-wasip2/release")
+    })
+}
+
+/// The bytes of a built component, e.g. `operator_semver`.
+pub fn component(name: &str) -> Vec<u8> {
+    let path = components_dir().join(format!("{name}.wasm"));
+    std::fs::read(&path).unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()))
+}
+
+/// A config for functional tests: generous deadlines, because a loaded test
+/// machine may stall a thread for a while and these tests are about results.
+pub fn relaxed_config() -> HostConfig {
+    HostConfig {
+        operator_deadline: Duration::from_secs(2),
+        prepare_deadline: Duration::from_secs(2),
+        adapter_deadline: Duration::from_secs(2),
+        max_instances: 32,
+        ..HostConfig::default()
+    }
+}
+
+/// A host with [`relaxed_config`].
+pub fn relaxed_host() -> PluginHost {
+    PluginHost::new(relaxed_config()).unwrap()
+}
