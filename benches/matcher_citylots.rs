@@ -12,18 +12,27 @@ use std::hint::black_box;
 use std::time::Duration;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use matcher_support::{Rng, citylot, parse_params, to_params};
+use matcher_support::{Rng, citylot, parse_params};
 use serde_json::Value as Json;
 use signalbox_matcher::{Engine, OperatorRegistry, Pattern, naive};
 
 const EVENTS: usize = 2000;
 
 fn rules(events: &[Json]) -> Vec<(&'static str, Vec<String>)> {
-    let lot = |i: usize| events[i * 97]["properties"]["MAPBLKLOT"].as_str().unwrap().to_string();
+    let lot = |i: usize| {
+        events[i * 97]["properties"]["MAPBLKLOT"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
     let coord = |i: usize| events[i * 131]["geometry"]["firstCoordinates"]["x"].clone();
     let ring_lon = |i: usize| {
         let g = &events[i * 53]["geometry"];
-        let ring = if g["type"] == "Polygon" { &g["coordinates"][0] } else { &g["coordinates"][0][0] };
+        let ring = if g["type"] == "Polygon" {
+            &g["coordinates"][0]
+        } else {
+            &g["coordinates"][0][0]
+        };
         ring[1][0].clone()
     };
     let street = |s: &str| format!(r#"{{"properties": {{"STREET": [{s}]}}}}"#);
@@ -60,12 +69,17 @@ fn rules(events: &[Json]) -> Vec<(&'static str, Vec<String>)> {
 fn bench(c: &mut Criterion) {
     let mut rng = Rng::new(0xC171_7075);
     let events: Vec<Json> = (0..EVENTS).map(|_| citylot(&mut rng)).collect();
-    let bytes: Vec<Vec<u8>> = events.iter().map(|e| serde_json::to_vec(e).unwrap()).collect();
-    let params: Vec<_> = events.iter().map(to_params).collect();
+    let bytes: Vec<Vec<u8>> = events
+        .iter()
+        .map(|e| serde_json::to_vec(e).unwrap())
+        .collect();
+    let params: Vec<_> = bytes.iter().map(|b| parse_params(b)).collect();
     let ops = OperatorRegistry::default();
     for (kind, rule_texts) in rules(&events) {
-        let patterns: Vec<Pattern> =
-            rule_texts.iter().map(|r| Pattern::parse(&serde_json::from_str(r).unwrap(), &ops).unwrap()).collect();
+        let patterns: Vec<Pattern> = rule_texts
+            .iter()
+            .map(|r| Pattern::parse(&serde_json::from_str(r).unwrap(), &ops).unwrap())
+            .collect();
         let engine = Engine::new();
         for (i, p) in patterns.iter().enumerate() {
             engine.add(&format!("r{i}"), p.clone());
@@ -79,22 +93,76 @@ fn bench(c: &mut Criterion) {
             }
         }
         let ours: usize = params.iter().map(|p| engine.matches(p).len()).sum();
-        let naive_count: usize = params.iter().map(|p| patterns.iter().filter(|r| naive::matches(r, p)).count()).sum();
-        let theirs: usize = if quamina_ok { bytes.iter().map(|b| q.matches_for_event(b).unwrap().len()).sum() } else { 0 };
-        println!("citylots/{kind}: matches over {EVENTS} events: signalbox {ours}, naive {naive_count}, quamina {theirs}");
+        let naive_count: usize = params
+            .iter()
+            .map(|p| patterns.iter().filter(|r| naive::matches(r, p)).count())
+            .sum();
+        let theirs: usize = if quamina_ok {
+            bytes
+                .iter()
+                .map(|b| q.matches_for_event(b).unwrap().len())
+                .sum()
+        } else {
+            0
+        };
+        println!(
+            "citylots/{kind}: matches over {EVENTS} events: signalbox {ours}, naive {naive_count}, quamina {theirs}"
+        );
+        if quamina_ok && ours != theirs {
+            for (i, (p, b)) in params.iter().zip(&bytes).enumerate() {
+                let (a, q2) = (engine.matches(p), q.matches_for_event(b).unwrap());
+                if a.len() != q2.len() {
+                    println!(
+                        "  event {i} differs: signalbox {a:?}, quamina {q2:?}; rules {rule_texts:?}; event {}",
+                        String::from_utf8_lossy(b)
+                    );
+                }
+            }
+        }
 
         let mut g = c.benchmark_group(format!("citylots/{kind}"));
         g.throughput(Throughput::Elements(EVENTS as u64));
-        g.sample_size(10).warm_up_time(Duration::from_millis(500)).measurement_time(Duration::from_secs(2));
-        g.bench_function("signalbox", |b| b.iter(|| params.iter().map(|p| engine.matches(black_box(p)).len()).sum::<usize>()));
+        g.sample_size(10)
+            .warm_up_time(Duration::from_millis(500))
+            .measurement_time(Duration::from_secs(2));
+        g.bench_function("signalbox", |b| {
+            b.iter(|| {
+                params
+                    .iter()
+                    .map(|p| engine.matches(black_box(p)).len())
+                    .sum::<usize>()
+            })
+        });
         g.bench_function("signalbox+parse", |b| {
-            b.iter(|| bytes.iter().map(|by| engine.matches(&parse_params(black_box(by))).len()).sum::<usize>())
+            b.iter(|| {
+                bytes
+                    .iter()
+                    .map(|by| engine.matches(&parse_params(black_box(by))).len())
+                    .sum::<usize>()
+            })
         });
         if quamina_ok {
-            g.bench_function("quamina", |b| b.iter(|| bytes.iter().map(|by| q.matches_for_event(black_box(by)).unwrap().len()).sum::<usize>()));
+            g.bench_function("quamina", |b| {
+                b.iter(|| {
+                    bytes
+                        .iter()
+                        .map(|by| q.matches_for_event(black_box(by)).unwrap().len())
+                        .sum::<usize>()
+                })
+            });
         }
         g.bench_function("naive", |b| {
-            b.iter(|| params.iter().map(|p| patterns.iter().filter(|r| naive::matches(r, black_box(p))).count()).sum::<usize>())
+            b.iter(|| {
+                params
+                    .iter()
+                    .map(|p| {
+                        patterns
+                            .iter()
+                            .filter(|r| naive::matches(r, black_box(p)))
+                            .count()
+                    })
+                    .sum::<usize>()
+            })
         });
         g.finish();
     }

@@ -29,7 +29,9 @@ fn pattern(kind: &str, i: u64) -> Json {
             4 | 5 => json!({"x": [{"numeric": [">=", i * 10, "<", i * 10 + 5]}]}),
             6 | 7 => json!({"path": [{"prefix": format!("/p{i}/")}]}),
             8 => json!({"id": [format!("v{i}")], "region": [format!("r{}", i % 50)]}),
-            _ => json!({"id": [format!("v{i}")], "region": [{"anything-but": "r0"}], "n": [{"numeric": [">", 0]}]}),
+            _ => {
+                json!({"id": [format!("v{i}")], "region": [{"anything-but": "r0"}], "n": [{"numeric": [">", 0]}]})
+            }
         },
     }
 }
@@ -48,24 +50,37 @@ fn percentile(mut v: Vec<Duration>, p: f64) -> Duration {
 }
 
 fn bench(c: &mut Criterion) {
-    let max: u64 = std::env::var("SCALE_MAX").ok().and_then(|s| s.parse().ok()).unwrap_or(1_000_000);
+    let max: u64 = std::env::var("SCALE_MAX")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(1_000_000);
     let ops = OperatorRegistry::default();
     for kind in ["equality", "ranges", "prefixes", "mix"] {
         let mut g = c.benchmark_group(format!("scale/{kind}"));
         g.throughput(Throughput::Elements(EVENTS as u64));
-        g.sample_size(10).warm_up_time(Duration::from_millis(300)).measurement_time(Duration::from_secs(2));
-        for n in [1_000u64, 10_000, 100_000, 1_000_000].into_iter().filter(|n| *n <= max) {
+        g.sample_size(10)
+            .warm_up_time(Duration::from_millis(300))
+            .measurement_time(Duration::from_secs(2));
+        for n in [1_000u64, 10_000, 100_000, 1_000_000]
+            .into_iter()
+            .filter(|n| *n <= max)
+        {
             let rss0 = rss_bytes();
             let engine = Engine::new();
             let t = Instant::now();
             for i in 0..n {
-                engine.add(&format!("s{i}"), Pattern::parse(&pattern(kind, i), &ops).unwrap());
+                engine.add(
+                    &format!("s{i}"),
+                    Pattern::parse(&pattern(kind, i), &ops).unwrap(),
+                );
             }
             let build = t.elapsed();
             let rss = rss_bytes().saturating_sub(rss0);
             let conds = engine.condition_count().max(1);
             // add / remove latency at this size (new ids, then removed again).
-            let extra: Vec<Pattern> = (n..n + 2000).map(|i| Pattern::parse(&pattern(kind, i), &ops).unwrap()).collect();
+            let extra: Vec<Pattern> = (n..n + 2000)
+                .map(|i| Pattern::parse(&pattern(kind, i), &ops).unwrap())
+                .collect();
             let mut adds = Vec::with_capacity(extra.len());
             for (k, p) in extra.into_iter().enumerate() {
                 let id = format!("s{}", n + k as u64);
@@ -95,7 +110,12 @@ fn bench(c: &mut Criterion) {
                 percentile(removes.clone(), 0.99),
             );
             g.bench_with_input(BenchmarkId::from_parameter(n), &events, |b, events| {
-                b.iter(|| events.iter().map(|e| engine.matches(black_box(e)).len()).sum::<usize>())
+                b.iter(|| {
+                    events
+                        .iter()
+                        .map(|e| engine.matches(black_box(e)).len())
+                        .sum::<usize>()
+                })
             });
             drop(engine);
         }

@@ -17,8 +17,14 @@ use serde_json::json;
 use signalbox_matcher::{Engine, OperatorRegistry, Pattern};
 
 fn bench(c: &mut Criterion) {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/conformance/quamina/wwords.txt");
-    let words: Vec<String> = std::fs::read_to_string(path).unwrap().lines().map(str::to_string).filter(|w| !w.is_empty()).collect();
+    let path =
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/conformance/quamina/wwords.txt");
+    let words: Vec<String> = std::fs::read_to_string(path)
+        .unwrap()
+        .lines()
+        .map(str::to_string)
+        .filter(|w| !w.is_empty())
+        .collect();
     let mut rng = Rng::new(12959);
     let patterns: Vec<String> = words
         .iter()
@@ -34,21 +40,34 @@ fn bench(c: &mut Criterion) {
     let t = Instant::now();
     let engine = Engine::new();
     for (i, p) in patterns.iter().enumerate() {
-        engine.add(&i.to_string(), Pattern::parse(&json!({"word": [{"wildcard": p}]}), &ops).unwrap());
+        engine.add(
+            &i.to_string(),
+            Pattern::parse(&json!({"word": [{"wildcard": p}]}), &ops).unwrap(),
+        );
     }
     let ours_build = t.elapsed();
 
     let t = Instant::now();
     let mut q = quamina::Quamina::<usize>::new();
     for (i, p) in patterns.iter().enumerate() {
-        q.add_pattern(i, &format!(r#"{{"word": [{{"wildcard": "{p}"}}]}}"#)).unwrap();
+        q.add_pattern(i, &format!(r#"{{"word": [{{"wildcard": "{p}"}}]}}"#))
+            .unwrap();
     }
     let theirs_build = t.elapsed();
 
-    let params: Vec<_> = words.iter().map(|w| to_params(&json!({"word": w}))).collect();
-    let bytes: Vec<Vec<u8>> = words.iter().map(|w| serde_json::to_vec(&json!({"word": w})).unwrap()).collect();
+    let params: Vec<_> = words
+        .iter()
+        .map(|w| to_params(&json!({"word": w})))
+        .collect();
+    let bytes: Vec<Vec<u8>> = words
+        .iter()
+        .map(|w| serde_json::to_vec(&json!({"word": w})).unwrap())
+        .collect();
     let ours: usize = params.iter().map(|p| engine.matches(p).len()).sum();
-    let theirs: usize = bytes.iter().map(|b| q.matches_for_event(b).unwrap().len()).sum();
+    let theirs: usize = bytes
+        .iter()
+        .map(|b| q.matches_for_event(b).unwrap().len())
+        .sum();
     println!(
         "wildcards: {} patterns; build signalbox {:?}, quamina {:?}; matches over {} words: signalbox {ours}, quamina {theirs}; signalbox memory {} bytes",
         patterns.len(),
@@ -60,9 +79,25 @@ fn bench(c: &mut Criterion) {
 
     let mut g = c.benchmark_group("wildcards");
     g.throughput(Throughput::Elements(words.len() as u64));
-    g.sample_size(10).warm_up_time(Duration::from_millis(500)).measurement_time(Duration::from_secs(3));
-    g.bench_function("signalbox", |b| b.iter(|| params.iter().map(|p| engine.matches(black_box(p)).len()).sum::<usize>()));
-    g.bench_function("quamina", |b| b.iter(|| bytes.iter().map(|by| q.matches_for_event(black_box(by)).unwrap().len()).sum::<usize>()));
+    g.sample_size(10)
+        .warm_up_time(Duration::from_millis(500))
+        .measurement_time(Duration::from_secs(3));
+    g.bench_function("signalbox", |b| {
+        b.iter(|| {
+            params
+                .iter()
+                .map(|p| engine.matches(black_box(p)).len())
+                .sum::<usize>()
+        })
+    });
+    g.bench_function("quamina", |b| {
+        b.iter(|| {
+            bytes
+                .iter()
+                .map(|by| q.matches_for_event(black_box(by)).unwrap().len())
+                .sum::<usize>()
+        })
+    });
     g.finish();
 }
 

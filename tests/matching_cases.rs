@@ -40,12 +40,19 @@ fn to_map(j: &serde_json::Value) -> Map {
 
 fn load() -> Vec<(String, Entry)> {
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/cases/matching");
-    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().path()).collect();
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
     files.sort();
     let mut out = Vec::new();
-    for f in files.into_iter().filter(|f| f.extension().is_some_and(|e| e == "yaml")) {
+    for f in files
+        .into_iter()
+        .filter(|f| f.extension().is_some_and(|e| e == "yaml"))
+    {
         let text = std::fs::read_to_string(&f).unwrap();
-        let entries: Vec<Entry> = serde_yaml::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", f.display()));
+        let entries: Vec<Entry> =
+            serde_yaml::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", f.display()));
         let stem = f.file_stem().unwrap().to_string_lossy().to_string();
         out.extend(entries.into_iter().map(|e| (stem.clone(), e)));
     }
@@ -67,11 +74,18 @@ fn case_files() {
                 assert!(!e.problem.is_empty());
                 checked += 1;
             }
-            (Some(path), Ok(_)) => panic!("{label}: expected an error at {path}, but the pattern parsed"),
+            (Some(path), Ok(_)) => {
+                panic!("{label}: expected an error at {path}, but the pattern parsed")
+            }
             (None, Err(e)) => panic!("{label}: pattern rejected: {e}"),
             (None, Ok(p)) => {
-                let again = Pattern::parse(&p.to_json(), &ops).unwrap_or_else(|e| panic!("{label}: to_json does not re-parse: {e}"));
-                assert_eq!(again.to_json(), p.to_json(), "{label}: to_json is not canonical");
+                let again = Pattern::parse(&p.to_json(), &ops)
+                    .unwrap_or_else(|e| panic!("{label}: to_json does not re-parse: {e}"));
+                assert_eq!(
+                    again.to_json(),
+                    p.to_json(),
+                    "{label}: to_json is not canonical"
+                );
                 let id = format!("{i:04}");
                 all.add(&id, p.clone());
                 parsed.push((label, id, p, &entry.cases));
@@ -85,9 +99,21 @@ fn case_files() {
             let params = to_map(&case.params);
             let what = format!("{label} case {k} {}", case.params);
             assert_eq!(naive::matches(p, &params), case.expected, "naive: {what}");
-            assert_eq!(!single.matches(&params).is_empty(), case.expected, "engine: {what}");
-            assert_eq!(all.matches(&params).contains(id), case.expected, "shared engine: {what}");
-            assert_eq!(explain(p, &params).matched, case.expected, "explain: {what}");
+            assert_eq!(
+                !single.matches(&params).is_empty(),
+                case.expected,
+                "engine: {what}"
+            );
+            assert_eq!(
+                all.matches(&params).contains(id),
+                case.expected,
+                "shared engine: {what}"
+            );
+            assert_eq!(
+                explain(p, &params).matched,
+                case.expected,
+                "explain: {what}"
+            );
             checked += 1;
         }
     }

@@ -13,7 +13,9 @@ use signalbox_matcher::{Engine, OperatorRegistry, Pattern, naive};
 use signalbox_model::{Map, Value};
 
 fn data(name: &str) -> Json {
-    let p = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/conformance/event-ruler").join(name);
+    let p = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../shared/conformance/event-ruler")
+        .join(name);
     let text = std::fs::read_to_string(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
     serde_json::from_str(&text).unwrap()
 }
@@ -68,11 +70,25 @@ fn flattened_match(rule: &Json, event: &Json) -> bool {
 
 #[test]
 fn array_rules_are_array_consistent() {
-    let rules: Vec<Json> = (1..=4).map(|i| data(&format!("arrayRule{i}.json"))).collect();
-    let events: Vec<Json> = (1..=4).map(|i| data(&format!("arrayEvent{i}.json"))).collect();
+    let rules: Vec<Json> = (1..=4)
+        .map(|i| data(&format!("arrayRule{i}.json")))
+        .collect();
+    let events: Vec<Json> = (1..=4)
+        .map(|i| data(&format!("arrayEvent{i}.json")))
+        .collect();
     // expected[rule][event], worked out from the semantics (see docs/MATCHING.md).
-    let consistent = [[true, false, false, false], [true, false, false, false], [false, false, false, true], [false, false, true, true]];
-    let flattened = [[true, false, false, false], [true, false, false, false], [false, false, true, true], [false, false, true, true]];
+    let consistent = [
+        [true, false, false, false],
+        [true, false, false, false],
+        [false, false, false, true],
+        [false, false, true, true],
+    ];
+    let flattened = [
+        [true, false, false, false],
+        [true, false, false, false],
+        [false, false, true, true],
+        [false, false, true, true],
+    ];
     let engine = Engine::new();
     for (r, rule) in rules.iter().enumerate() {
         engine.add(&format!("rule{}", r + 1), parse(rule));
@@ -82,9 +98,19 @@ fn array_rules_are_array_consistent() {
         let got = engine.matches(&params);
         for (r, rule) in rules.iter().enumerate() {
             let id = format!("rule{}", r + 1);
-            assert_eq!(got.contains(&id), consistent[r][e], "{id} vs arrayEvent{}", e + 1);
+            assert_eq!(
+                got.contains(&id),
+                consistent[r][e],
+                "{id} vs arrayEvent{}",
+                e + 1
+            );
             assert_eq!(naive::matches(&parse(rule), &params), consistent[r][e]);
-            assert_eq!(flattened_match(rule, event), flattened[r][e], "flattened reading of {id} vs arrayEvent{}", e + 1);
+            assert_eq!(
+                flattened_match(rule, event),
+                flattened[r][e],
+                "flattened reading of {id} vs arrayEvent{}",
+                e + 1
+            );
         }
     }
 }
@@ -117,18 +143,40 @@ fn or_relationship_rules_parse_and_match() {
     let cases = [
         (json!({"metricName": "CPUUtilization"}), vec!["or0"]),
         (json!({"namespace": "AWS/ES"}), vec!["or0"]),
-        (json!({"metricName": "ReadLatency", "detail": {"source": "aws.cloudwatch"}}), vec!["or0", "or1"]),
-        (json!({"source": "aws.cloudwatch", "scope": "Service"}), vec!["or2", "or3"]),
-        (json!({"source": "aws.cloudwatch", "metricType": "MetricType", "namespace": "AWS/EC2"}), vec!["or0", "or2"]),
-        (json!({"source": "aws.cloudwatch", "metricType": "MetricType", "namespace": "AWS/EC2", "spaceId": 1000}), vec!["or0", "or2", "or3"]),
-        (json!({"source": "aws.cloudwatch", "detail": {"state": {"value": "ALARM"}}, "withoutConfiguration": {"metric": {"name": "AWS/Default"}}}), vec!["or4"]),
-        (json!({"source": "aws.cloudwatch", "detail": {"state": {"value": "OK"}}, "withoutConfiguration": {"metric": {"name": "AWS/Default"}}}), vec![]),
+        (
+            json!({"metricName": "ReadLatency", "detail": {"source": "aws.cloudwatch"}}),
+            vec!["or0", "or1"],
+        ),
+        (
+            json!({"source": "aws.cloudwatch", "scope": "Service"}),
+            vec!["or2", "or3"],
+        ),
+        (
+            json!({"source": "aws.cloudwatch", "metricType": "MetricType", "namespace": "AWS/EC2"}),
+            vec!["or0", "or2"],
+        ),
+        (
+            json!({"source": "aws.cloudwatch", "metricType": "MetricType", "namespace": "AWS/EC2", "spaceId": 1000}),
+            vec!["or0", "or2", "or3"],
+        ),
+        (
+            json!({"source": "aws.cloudwatch", "detail": {"state": {"value": "ALARM"}}, "withoutConfiguration": {"metric": {"name": "AWS/Default"}}}),
+            vec!["or4"],
+        ),
+        (
+            json!({"source": "aws.cloudwatch", "detail": {"state": {"value": "OK"}}, "withoutConfiguration": {"metric": {"name": "AWS/Default"}}}),
+            vec![],
+        ),
     ];
     for (event, want) in cases {
         let params = to_map(&event);
         assert_eq!(engine.matches(&params), want, "{event}");
         for (i, r) in rules.iter().enumerate() {
-            assert_eq!(naive::matches(r, &params), want.contains(&format!("or{i}").as_str()), "naive or{i} on {event}");
+            assert_eq!(
+                naive::matches(r, &params),
+                want.contains(&format!("or{i}").as_str()),
+                "naive or{i} on {event}"
+            );
         }
     }
 }
@@ -139,14 +187,40 @@ fn or_wording_as_field_name() {
     let rules: Vec<Pattern> = rules.as_array().unwrap().iter().map(parse).collect();
     assert_eq!(rules.len(), 4);
     assert!(rules[0].to_json()["$or"].is_array());
-    assert!(rules[1].to_json()["$or"].is_object(), "an object under $or is a nested field");
-    assert!(naive::matches(&rules[0], &to_map(&json!({"$or": "10.0.0.7"}))));
-    assert!(!naive::matches(&rules[0], &to_map(&json!({"$or": "10.0.1.7"}))));
-    assert!(naive::matches(&rules[1], &to_map(&json!({"source": "aws.cloudwatch", "$or": {"metricType": "MetricType", "namespace": "AWS/ES"}}))));
-    assert!(naive::matches(&rules[2], &to_map(&json!({"time": "2017-10-02T00:00:00Z", "detail": {"$or": 3}}))));
-    assert!(naive::matches(&rules[2], &to_map(&json!({"time": "2017-10-02T00:00:00Z", "detail": {"$or": "10.9.9.9"}}))));
-    assert!(!naive::matches(&rules[3], &to_map(&json!({"detail": {"$or": 7}}))));
-    assert!(naive::matches(&rules[3], &to_map(&json!({"detail": {"$or": 11}}))));
+    assert!(
+        rules[1].to_json()["$or"].is_object(),
+        "an object under $or is a nested field"
+    );
+    assert!(naive::matches(
+        &rules[0],
+        &to_map(&json!({"$or": "10.0.0.7"}))
+    ));
+    assert!(!naive::matches(
+        &rules[0],
+        &to_map(&json!({"$or": "10.0.1.7"}))
+    ));
+    assert!(naive::matches(
+        &rules[1],
+        &to_map(
+            &json!({"source": "aws.cloudwatch", "$or": {"metricType": "MetricType", "namespace": "AWS/ES"}})
+        )
+    ));
+    assert!(naive::matches(
+        &rules[2],
+        &to_map(&json!({"time": "2017-10-02T00:00:00Z", "detail": {"$or": 3}}))
+    ));
+    assert!(naive::matches(
+        &rules[2],
+        &to_map(&json!({"time": "2017-10-02T00:00:00Z", "detail": {"$or": "10.9.9.9"}}))
+    ));
+    assert!(!naive::matches(
+        &rules[3],
+        &to_map(&json!({"detail": {"$or": 7}}))
+    ));
+    assert!(naive::matches(
+        &rules[3],
+        &to_map(&json!({"detail": {"$or": 11}}))
+    ));
 }
 
 #[test]
@@ -156,10 +230,22 @@ fn wrong_or_rules_are_rejected_with_a_path() {
         .as_array()
         .unwrap()
         .iter()
-        .map(|r| Pattern::parse(r, &OperatorRegistry::default()).expect_err("must be rejected").to_string())
+        .map(|r| {
+            Pattern::parse(r, &OperatorRegistry::default())
+                .expect_err("must be rejected")
+                .to_string()
+        })
         .collect();
-    assert!(errors[0].starts_with("$or: $or must be an array of at least two sub-patterns"), "{}", errors[0]);
-    assert!(errors[1].starts_with("detail.$or[2]: expected an object"), "{}", errors[1]);
+    assert!(
+        errors[0].starts_with("$or: $or must be an array of at least two sub-patterns"),
+        "{}",
+        errors[0]
+    );
+    assert!(
+        errors[1].starts_with("detail.$or[2]: expected an object"),
+        "{}",
+        errors[1]
+    );
 }
 
 #[test]
@@ -177,7 +263,13 @@ fn correctness_cases_engine_agrees_with_naive() {
         let params = to_map(&c["event"]);
         let got = engine.matches(&params);
         for (j, r) in rules.iter().enumerate() {
-            assert_eq!(got.contains(&format!("{j:02}")), naive::matches(r, &params), "rule of {:?} on event of {:?}", cases[j]["name"], c["name"]);
+            assert_eq!(
+                got.contains(&format!("{j:02}")),
+                naive::matches(r, &params),
+                "rule of {:?} on event of {:?}",
+                cases[j]["name"],
+                c["name"]
+            );
         }
         if got.contains(&format!("{i:02}")) {
             matched += 1;
@@ -185,8 +277,16 @@ fn correctness_cases_engine_agrees_with_naive() {
     }
     // A few whose answer follows directly from array consistency and exists semantics.
     let expect = |name: &str, want: bool| {
-        let (i, c) = cases.iter().enumerate().find(|(_, c)| c["name"] == name).unwrap();
-        assert_eq!(naive::matches(&rules[i], &to_map(&c["event"])), want, "{name}");
+        let (i, c) = cases
+            .iter()
+            .enumerate()
+            .find(|(_, c)| c["name"] == name)
+            .unwrap();
+        assert_eq!(
+            naive::matches(&rules[i], &to_map(&c["event"])),
+            want,
+            "{name}"
+        );
     };
     expect("objarray: same element", true);
     expect("objarray: split", false);
@@ -196,8 +296,14 @@ fn correctness_cases_engine_agrees_with_naive() {
     expect("exists-false: present", false);
     expect("empty array", false);
     expect("primarray: empty prim array", false);
-    expect("N emails, only last element has name \u{2014} dedup loses the only valid match", true);
-    assert!(matched > 20 && matched < 51, "{matched} of 51 matched their own event");
+    expect(
+        "N emails, only last element has name \u{2014} dedup loses the only valid match",
+        true,
+    );
+    assert!(
+        matched > 20 && matched < 51,
+        "{matched} of 51 matched their own event"
+    );
 }
 
 fn strs(prefix: &str, n: usize) -> Json {
@@ -209,22 +315,30 @@ fn generate(generator: &str, n: usize) -> Json {
     match generator {
         "primArrayPlusScalar" => json!({"d": {"tags": strs("t", n), "type": "GROUP"}}),
         "primArrayOnly" => json!({"d": {"tags": strs("t", n)}}),
-        "objArrayBothFields" => json!({"d": (0..n).map(|i| json!({"a": i, "b": i})).collect::<Vec<_>>()}),
+        "objArrayBothFields" => {
+            json!({"d": (0..n).map(|i| json!({"a": i, "b": i})).collect::<Vec<_>>()})
+        }
         "objArrayLastValid" => {
             let mut d: Vec<Json> = (0..n - 1).map(|i| json!({"a": i})).collect();
             d.push(json!({"a": n, "b": n}));
             json!({ "d": d })
         }
-        "objArrayAllPartial" => json!({"d": (0..n).map(|i| if i % 2 == 0 { json!({"a": i}) } else { json!({"b": i}) }).collect::<Vec<_>>()}),
+        "objArrayAllPartial" => {
+            json!({"d": (0..n).map(|i| if i % 2 == 0 { json!({"a": i}) } else { json!({"b": i}) }).collect::<Vec<_>>()})
+        }
         "customerLike" => json!({"detail": {
             "data": (0..n).map(|i| json!({"name": format!("n{i}"), "type": "USER", "domains": [{"email": format!("e{i}@x")}]})).collect::<Vec<_>>(),
             "context": {"companyId": "c1", "userId": "u1", "email": "u1@x"}}}),
-        "primInsideObjArray" => json!({"detail": {"data": (0..3).map(|k| json!({"name": strs(&format!("n{k}-"), n / 3), "type": "T"})).collect::<Vec<_>>()}}),
+        "primInsideObjArray" => {
+            json!({"detail": {"data": (0..3).map(|k| json!({"name": strs(&format!("n{k}-"), n / 3), "type": "T"})).collect::<Vec<_>>()}})
+        }
         "noObjArrayLargePrim" => json!({"detail": {"data": {"name": strs("n", n), "type": "T"}}}),
         "nested2Level" => json!({"a": (0..n).map(|i| json!({"b": (0..10).map(|j| {
             if i == n - 1 && j == 9 { json!({"x": j, "y": j}) } else if j % 2 == 0 { json!({"x": j}) } else { json!({"y": j}) }
         }).collect::<Vec<_>>()})).collect::<Vec<_>>()}),
-        "deepNestedPrim" => json!({"a": (0..3).map(|_| json!({"b": {"tags": strs("t", n), "type": "T"}})).collect::<Vec<_>>()}),
+        "deepNestedPrim" => {
+            json!({"a": (0..3).map(|_| json!({"b": {"tags": strs("t", n), "type": "T"}})).collect::<Vec<_>>()})
+        }
         "wideRulePrimArray" => json!({"d": {"a": strs("a", n), "b": "x", "c": "y"}}),
         "twoPrimArrays" => json!({"tags": strs("t", n), "cats": strs("c", n), "v": "1"}),
         "controlScalar" => json!({"a": 1, "b": 2}),
@@ -242,19 +356,34 @@ fn perf_scenarios_match_and_stay_linear() {
         engine.add("r", rule.clone());
         let expected = s["expectedMatches"].as_u64().unwrap() as usize;
         let mut per_element: Vec<(usize, f64)> = Vec::new();
-        for size in s["sizes"].as_array().unwrap().iter().map(|v| v.as_u64().unwrap() as usize) {
+        for size in s["sizes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_u64().unwrap() as usize)
+        {
             let event = generate(s["generator"].as_str().unwrap(), size);
             let params = to_map(&event);
             let (ids, stats) = engine.matches_with_stats(&params);
             assert_eq!(ids.len(), expected, "{name} at size {size}");
-            assert_eq!(naive::matches(&rule, &params), expected == 1, "naive: {name} at size {size}");
+            assert_eq!(
+                naive::matches(&rule, &params),
+                expected == 1,
+                "naive: {name} at size {size}"
+            );
             let work = stats.index_probes + stats.candidates + stats.eval_steps;
             per_element.push((size, work as f64 / size as f64));
         }
         if per_element.len() > 1 {
-            let lo = per_element.iter().map(|p| p.1).fold(f64::INFINITY, f64::min);
+            let lo = per_element
+                .iter()
+                .map(|p| p.1)
+                .fold(f64::INFINITY, f64::min);
             let hi = per_element.iter().map(|p| p.1).fold(0.0, f64::max);
-            assert!(hi <= 2.0 * lo + 1.0, "{name}: work per array element grows with size: {per_element:?}");
+            assert!(
+                hi <= 2.0 * lo + 1.0,
+                "{name}: work per array element grows with size: {per_element:?}"
+            );
         }
     }
 }

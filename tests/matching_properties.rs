@@ -51,18 +51,30 @@ fn leaf() -> impl Strategy<Value = Json> {
 
 fn fields(depth: u32) -> BoxedStrategy<Json> {
     let keys = prop::sample::select(vec!["a", "b", "n", "o.x", "tags"]);
-    let flat = prop::collection::btree_map(keys, leaf(), 1..3).prop_map(|m| Json::Object(m.into_iter().map(|(k, v)| (k.to_string(), v)).collect()));
-    let nested = (flat, prop::option::of(prop::collection::btree_map(prop::sample::select(vec!["k", "v"]), leaf(), 1..3)))
+    let flat = prop::collection::btree_map(keys, leaf(), 1..3)
+        .prop_map(|m| Json::Object(m.into_iter().map(|(k, v)| (k.to_string(), v)).collect()));
+    let nested = (
+        flat,
+        prop::option::of(prop::collection::btree_map(
+            prop::sample::select(vec!["k", "v"]),
+            leaf(),
+            1..3,
+        )),
+    )
         .prop_map(|(mut base, arr)| {
             if let Some(arr) = arr {
-                base["arr"] = Json::Object(arr.into_iter().map(|(k, v)| (k.to_string(), v)).collect());
+                base["arr"] =
+                    Json::Object(arr.into_iter().map(|(k, v)| (k.to_string(), v)).collect());
             }
             base
         });
     if depth == 0 {
         return nested.boxed();
     }
-    (nested, prop::option::of(prop::collection::vec(fields(depth - 1), 2..4)))
+    (
+        nested,
+        prop::option::of(prop::collection::vec(fields(depth - 1), 2..4)),
+    )
         .prop_map(|(mut base, or)| {
             if let Some(branches) = or {
                 base["$or"] = Json::Array(branches);
@@ -73,13 +85,20 @@ fn fields(depth: u32) -> BoxedStrategy<Json> {
 }
 
 fn pattern() -> impl Strategy<Value = Pattern> {
-    fields(1).prop_map(|j| Pattern::parse(&j, &OperatorRegistry::default()).unwrap_or_else(|e| panic!("generated an invalid pattern {j}: {e}")))
+    fields(1).prop_map(|j| {
+        Pattern::parse(&j, &OperatorRegistry::default())
+            .unwrap_or_else(|e| panic!("generated an invalid pattern {j}: {e}"))
+    })
 }
 
 fn scalar() -> impl Strategy<Value = Json> {
     prop_oneof![
-        prop::sample::select(vec!["", "a", "ab", "abc", "AB", "Abc", "ß", "SS", "ss", "x", "10.1.2.3", "10.2.0.1", "::1"]).prop_map(|s| json!(s)),
-        prop::sample::select(vec![0.0, 1.0, 1.5, -1.0, 35.0, 2.0, -0.0, 10.5]).prop_map(|n| json!(n)),
+        prop::sample::select(vec![
+            "", "a", "ab", "abc", "AB", "Abc", "ß", "SS", "ss", "x", "10.1.2.3", "10.2.0.1", "::1"
+        ])
+        .prop_map(|s| json!(s)),
+        prop::sample::select(vec![0.0, 1.0, 1.5, -1.0, 35.0, 2.0, -0.0, 10.5])
+            .prop_map(|n| json!(n)),
         (-3i64..45).prop_map(|n| json!(n)),
         Just(json!(null)),
         any::<bool>().prop_map(|b| json!(b)),
@@ -101,12 +120,21 @@ fn object_of(keys: Vec<&'static str>) -> impl Strategy<Value = Json> {
 
 fn params() -> impl Strategy<Value = Map> {
     (
-        prop::collection::btree_map(prop::sample::select(vec!["a", "b", "n", "tags", "z"]), value(), 0..5),
-        prop::option::of(prop_oneof![object_of(vec!["x", "y"]), prop::collection::vec(object_of(vec!["x", "y"]), 0..3).prop_map(Json::Array), scalar()]),
+        prop::collection::btree_map(
+            prop::sample::select(vec!["a", "b", "n", "tags", "z"]),
+            value(),
+            0..5,
+        ),
+        prop::option::of(prop_oneof![
+            object_of(vec!["x", "y"]),
+            prop::collection::vec(object_of(vec!["x", "y"]), 0..3).prop_map(Json::Array),
+            scalar()
+        ]),
         prop::option::of(prop::collection::vec(object_of(vec!["k", "v"]), 0..4)),
     )
         .prop_map(|(flat, o, arr)| {
-            let mut m: serde_json::Map<String, Json> = flat.into_iter().map(|(k, v)| (k.to_string(), v)).collect();
+            let mut m: serde_json::Map<String, Json> =
+                flat.into_iter().map(|(k, v)| (k.to_string(), v)).collect();
             if let Some(o) = o {
                 m.insert("o".into(), o);
             }
@@ -131,7 +159,11 @@ fn op() -> impl Strategy<Value = Op> {
 }
 
 fn expected(model: &BTreeMap<String, Pattern>, params: &Map) -> Vec<String> {
-    model.iter().filter(|(_, p)| naive::matches(p, params)).map(|(id, _)| id.clone()).collect()
+    model
+        .iter()
+        .filter(|(_, p)| naive::matches(p, params))
+        .map(|(id, _)| id.clone())
+        .collect()
 }
 
 proptest! {

@@ -29,9 +29,30 @@ impl Rng {
 }
 
 pub const STREETS: [&str; 24] = [
-    "GREENWICH", "FULTON", "MISSION", "VALENCIA", "JACKSON", "WASHINGTON", "ACADIA", "ALEMANY", "BEACH", "BEALE",
-    "CLAY", "DIVISADERO", "EDDY", "FILLMORE", "GEARY", "HAIGHT", "JEFFERSON", "JONES", "LARKIN", "MASON", "OCTAVIA",
-    "POLK", "SUTTER", "TAYLOR",
+    "GREENWICH",
+    "FULTON",
+    "MISSION",
+    "VALENCIA",
+    "JACKSON",
+    "WASHINGTON",
+    "ACADIA",
+    "ALEMANY",
+    "BEACH",
+    "BEALE",
+    "CLAY",
+    "DIVISADERO",
+    "EDDY",
+    "FILLMORE",
+    "GEARY",
+    "HAIGHT",
+    "JEFFERSON",
+    "JONES",
+    "LARKIN",
+    "MASON",
+    "OCTAVIA",
+    "POLK",
+    "SUTTER",
+    "TAYLOR",
 ];
 pub const ST_TYPES: [&str; 5] = ["ST", "AVE", "BLVD", "WAY", "TER"];
 
@@ -43,11 +64,21 @@ pub fn citylot(rng: &mut Rng) -> Json {
     let mapblklot = format!("{block:04}{lot:03}");
     let from = rng.below(3000);
     let street = STREETS[rng.below(STREETS.len() as u64) as usize];
-    let st_type = if rng.below(10) == 0 { Json::Null } else { json!(ST_TYPES[rng.below(5) as usize]) };
+    let st_type = if rng.below(10) == 0 {
+        Json::Null
+    } else {
+        json!(ST_TYPES[rng.below(5) as usize])
+    };
     let (lon0, lat0) = (-122.52 + rng.unit() * 0.16, 37.70 + rng.unit() * 0.11);
     let points = 4 + rng.below(12) as usize;
     let ring: Vec<Json> = (0..points)
-        .map(|_| json!([lon0 + (rng.unit() - 0.5) * 0.0005, lat0 + (rng.unit() - 0.5) * 0.0005, 0]))
+        .map(|_| {
+            json!([
+                lon0 + (rng.unit() - 0.5) * 0.0005,
+                lat0 + (rng.unit() - 0.5) * 0.0005,
+                0
+            ])
+        })
         .collect();
     let polygon = rng.below(20) != 0;
     json!({
@@ -85,6 +116,10 @@ pub fn to_params(j: &Json) -> Map {
 pub fn rss_bytes() -> usize {
     std::fs::read_to_string("/proc/self/statm")
         .ok()
-        .and_then(|s| s.split_whitespace().nth(1).and_then(|p| p.parse::<usize>().ok()))
+        .and_then(|s| {
+            s.split_whitespace()
+                .nth(1)
+                .and_then(|p| p.parse::<usize>().ok())
+        })
         .map_or(0, |pages| pages * 4096)
 }

@@ -13,14 +13,18 @@ fuzz_target!(|data: &[u8]| {
         Some(at) => (&data[..at], &data[at + 1..]),
         None => (data, &b"{}"[..]),
     };
-    let Ok(pattern_json) = serde_json::from_slice::<serde_json::Value>(pattern_bytes) else { return };
+    let Ok(pattern_json) = serde_json::from_slice::<serde_json::Value>(pattern_bytes) else {
+        return;
+    };
     let ops = OperatorRegistry::default();
     let parsed = Pattern::parse(&pattern_json, &ops);
     let _ = Pattern::from_match_params(&pattern_json);
     let Ok(pattern) = parsed else { return };
     let again = Pattern::parse(&pattern.to_json(), &ops).expect("to_json must re-parse");
     assert_eq!(again.to_json(), pattern.to_json());
-    let Ok(Value::Object(params)) = serde_json::from_slice::<Value>(params_bytes) else { return };
+    let Ok(Value::Object(params)) = serde_json::from_slice::<Value>(params_bytes) else {
+        return;
+    };
     let engine = Engine::new();
     engine.add("p", pattern.clone());
     let want = naive::matches(&pattern, &params);

@@ -32,7 +32,11 @@ pub(crate) fn mask(len: u8, width: u8) -> u128 {
     if len == 0 {
         0
     } else {
-        let all = if width == 128 { u128::MAX } else { (1u128 << width) - 1 };
+        let all = if width == 128 {
+            u128::MAX
+        } else {
+            (1u128 << width) - 1
+        };
         all & !((1u128 << (width - len)) - 1)
     }
 }
@@ -44,16 +48,27 @@ impl Cidr {
             Some((a, l)) => (a, Some(l)),
             None => (source, None),
         };
-        let (v6, bits) = parse_ip(addr).ok_or_else(|| format!("\"{source}\" is not a CIDR block: \"{addr}\" is not an IP address"))?;
+        let (v6, bits) = parse_ip(addr).ok_or_else(|| {
+            format!("\"{source}\" is not a CIDR block: \"{addr}\" is not an IP address")
+        })?;
         let width: u8 = if v6 { 128 } else { 32 };
         let len = match len {
             None => width,
             Some(l) => match l.parse::<u8>() {
                 Ok(n) if n <= width && !l.starts_with('+') => n,
-                _ => return Err(format!("\"{source}\" is not a CIDR block: prefix length must be 0..={width}")),
+                _ => {
+                    return Err(format!(
+                        "\"{source}\" is not a CIDR block: prefix length must be 0..={width}"
+                    ));
+                }
             },
         };
-        Ok(Cidr { source: source.to_string(), v6, len, network: bits & mask(len, width) })
+        Ok(Cidr {
+            source: source.to_string(),
+            v6,
+            len,
+            network: bits & mask(len, width),
+        })
     }
 
     /// Whether the address `(v6, bits)` lies in the block.
@@ -81,7 +96,11 @@ mod tests {
         assert!(c6.matches_str("2001:db8:ffff::1"));
         assert!(!c6.matches_str("2001:db9::1"));
         assert!(!c6.matches_str("10.0.0.1"));
-        assert!(Cidr::parse("0.0.0.0/0").expect("valid").matches_str("1.2.3.4"));
+        assert!(
+            Cidr::parse("0.0.0.0/0")
+                .expect("valid")
+                .matches_str("1.2.3.4")
+        );
         assert!(Cidr::parse("10.0.0.0/33").is_err());
         assert!(Cidr::parse("10.0.0/8").is_err());
     }

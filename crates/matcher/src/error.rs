@@ -17,7 +17,11 @@ impl PatternError {
     /// A new error at `path` (the root when empty).
     pub(crate) fn new(path: &str, problem: impl Into<String>) -> PatternError {
         PatternError {
-            path: if path.is_empty() { "(pattern)".to_string() } else { path.to_string() },
+            path: if path.is_empty() {
+                "(pattern)".to_string()
+            } else {
+                path.to_string()
+            },
             problem: problem.into(),
         }
     }

@@ -36,7 +36,10 @@ pub(crate) fn node_on_map(node: &Node, m: Option<&Map>, steps: &mut u64) -> bool
                 FieldBody::Nested(child) => node_on_value(child, v, steps),
             }
         }
-        Step::Or => node.or.as_ref().is_some_and(|branches| branches.iter().any(|b| node_on_map(b, m, steps))),
+        Step::Or => node
+            .or
+            .as_ref()
+            .is_some_and(|branches| branches.iter().any(|b| node_on_map(b, m, steps))),
     })
 }
 
@@ -46,7 +49,10 @@ pub(crate) fn node_on_value(node: &Node, v: Option<&Value>, steps: &mut u64) -> 
         Some(Value::Object(m)) => node_on_map(node, Some(m), steps),
         Some(Value::Array(items)) => {
             if has_structure(items) {
-                items.iter().any(|it| matches!(it, Value::Object(_) | Value::Array(_)) && node_on_value(node, Some(it), steps))
+                items.iter().any(|it| {
+                    matches!(it, Value::Object(_) | Value::Array(_))
+                        && node_on_value(node, Some(it), steps)
+                })
             } else {
                 node_on_map(node, None, steps)
             }
@@ -57,7 +63,9 @@ pub(crate) fn node_on_value(node: &Node, v: Option<&Value>, steps: &mut u64) -> 
 
 /// Whether an array holds objects or arrays (otherwise it is matched as absent).
 pub(crate) fn has_structure(items: &[Value]) -> bool {
-    items.iter().any(|it| matches!(it, Value::Object(_) | Value::Array(_)))
+    items
+        .iter()
+        .any(|it| matches!(it, Value::Object(_) | Value::Array(_)))
 }
 
 /// Calls `f` on each leaf value of `v` until it returns true; returns whether it did.
@@ -89,7 +97,11 @@ pub(crate) fn leaf_matches(alts: &[Alt], v: Option<&Value>, steps: &mut u64) -> 
     let Some(v) = v else { return false };
     any_leaf(v, &mut |lv| {
         alts.iter().any(|alt| {
-            !matches!(alt.conds.as_slice(), [Cond::Exists(_)]) && alt.conds.iter().all(|c| cond_test(c, lv, steps).unwrap_or(false))
+            !matches!(alt.conds.as_slice(), [Cond::Exists(_)])
+                && alt
+                    .conds
+                    .iter()
+                    .all(|c| cond_test(c, lv, steps).unwrap_or(false))
         })
     })
 }
@@ -111,15 +123,29 @@ pub(crate) fn cond_test(c: &Cond, v: &Value, steps: &mut u64) -> Result<bool, St
     let s = v.as_str();
     Ok(match c {
         Cond::Exact(lit) => lit_eq(lit, v),
-        Cond::Prefix(a) => s.is_some_and(|s| if a.ignore_case { with_folded(s, |f| f.starts_with(&a.key)) } else { s.starts_with(&a.key) }),
-        Cond::Suffix(a) => s.is_some_and(|s| if a.ignore_case { with_folded(s, |f| f.ends_with(&a.key)) } else { s.ends_with(&a.key) }),
+        Cond::Prefix(a) => s.is_some_and(|s| {
+            if a.ignore_case {
+                with_folded(s, |f| f.starts_with(&a.key))
+            } else {
+                s.starts_with(&a.key)
+            }
+        }),
+        Cond::Suffix(a) => s.is_some_and(|s| {
+            if a.ignore_case {
+                with_folded(s, |f| f.ends_with(&a.key))
+            } else {
+                s.ends_with(&a.key)
+            }
+        }),
         Cond::EqualsIgnoreCase(_, folded) => s.is_some_and(|s| with_folded(s, |f| f == folded)),
         Cond::Wildcard(w) => s.is_some_and(|s| w.matches(s)),
         Cond::AnythingBut(ab) => match ab {
             AnythingBut::Values(list) => !list.iter().any(|l| lit_eq(l, v)),
             AnythingBut::Prefix(p) => !s.is_some_and(|s| s.starts_with(p.as_str())),
             AnythingBut::Suffix(p) => !s.is_some_and(|s| s.ends_with(p.as_str())),
-            AnythingBut::EqualsIgnoreCase(list) => !s.is_some_and(|s| with_folded(s, |f| list.iter().any(|(_, k)| k == f))),
+            AnythingBut::EqualsIgnoreCase(list) => {
+                !s.is_some_and(|s| with_folded(s, |f| list.iter().any(|(_, k)| k == f)))
+            }
             AnythingBut::Wildcard(list) => !s.is_some_and(|s| list.iter().any(|w| w.matches(s))),
         },
         Cond::Numeric(n) => Num::of(v).is_some_and(|x| n.test(x)),

@@ -59,15 +59,28 @@ pub struct Explanation {
 pub fn explain(pattern: &Pattern, params: &Map) -> Explanation {
     let mut conditions = Vec::new();
     let matched = node(&pattern.root, Some(params), "", true, &mut conditions);
-    Explanation { matched, conditions }
+    Explanation {
+        matched,
+        conditions,
+    }
 }
 
 fn join(prefix: &str, name: &str) -> String {
-    if prefix.is_empty() { name.to_string() } else { format!("{prefix}.{name}") }
+    if prefix.is_empty() {
+        name.to_string()
+    } else {
+        format!("{prefix}.{name}")
+    }
 }
 
 /// Explains a node on an object; `reach` false marks everything not reached.
-fn node(n: &Node, m: Option<&Map>, prefix: &str, reach: bool, out: &mut Vec<ConditionVerdict>) -> bool {
+fn node(
+    n: &Node,
+    m: Option<&Map>,
+    prefix: &str,
+    reach: bool,
+    out: &mut Vec<ConditionVerdict>,
+) -> bool {
     let mut ok = reach;
     for step in &n.order {
         match step {
@@ -96,7 +109,13 @@ fn node(n: &Node, m: Option<&Map>, prefix: &str, reach: bool, out: &mut Vec<Cond
     ok
 }
 
-fn nested(child: &Node, v: Option<&Value>, path: &str, reach: bool, out: &mut Vec<ConditionVerdict>) -> bool {
+fn nested(
+    child: &Node,
+    v: Option<&Value>,
+    path: &str,
+    reach: bool,
+    out: &mut Vec<ConditionVerdict>,
+) -> bool {
     if !reach {
         return node(child, None, path, false, out);
     }
@@ -104,14 +123,20 @@ fn nested(child: &Node, v: Option<&Value>, path: &str, reach: bool, out: &mut Ve
         Some(Value::Object(m)) => node(child, Some(m), path, true, out),
         Some(Value::Array(items)) if has_structure(items) => {
             let mut best: Option<(usize, Vec<ConditionVerdict>)> = None;
-            for it in items.iter().filter(|it| matches!(it, Value::Object(_) | Value::Array(_))) {
+            for it in items
+                .iter()
+                .filter(|it| matches!(it, Value::Object(_) | Value::Array(_)))
+            {
                 let mut local = Vec::new();
                 let passed = nested(child, Some(it), path, true, &mut local);
                 if passed {
                     out.extend(local);
                     return true;
                 }
-                let score = local.iter().filter(|c| c.verdict == Verdict::Passed).count();
+                let score = local
+                    .iter()
+                    .filter(|c| c.verdict == Verdict::Passed)
+                    .count();
                 if best.as_ref().is_none_or(|(s, _)| score > *s) {
                     best = Some((score, local));
                 }
@@ -123,18 +148,34 @@ fn nested(child: &Node, v: Option<&Value>, path: &str, reach: bool, out: &mut Ve
     }
 }
 
-fn leaf(alts: &[Alt], v: Option<&Value>, path: String, reach: bool, out: &mut Vec<ConditionVerdict>) -> bool {
+fn leaf(
+    alts: &[Alt],
+    v: Option<&Value>,
+    path: String,
+    reach: bool,
+    out: &mut Vec<ConditionVerdict>,
+) -> bool {
     let condition = leaf_to_json(alts);
     let seen = v.map(Value::to_json);
     if !reach {
-        out.push(ConditionVerdict { path, condition, verdict: Verdict::NotReached, seen, error: None });
+        out.push(ConditionVerdict {
+            path,
+            condition,
+            verdict: Verdict::NotReached,
+            seen,
+            error: None,
+        });
         return false;
     }
     let passed = eval::leaf_matches(alts, v, &mut 0);
     let mut error = None;
     if !passed && let Some(v) = v {
         any_leaf(v, &mut |lv| {
-            for c in alts.iter().flat_map(|a| a.conds.iter()).filter(|c| matches!(c, Cond::Custom(_))) {
+            for c in alts
+                .iter()
+                .flat_map(|a| a.conds.iter())
+                .filter(|c| matches!(c, Cond::Custom(_)))
+            {
                 if let Err(e) = eval::cond_test(c, lv, &mut 0) {
                     error = Some(e);
                     return true;
@@ -143,7 +184,17 @@ fn leaf(alts: &[Alt], v: Option<&Value>, path: String, reach: bool, out: &mut Ve
             false
         });
     }
-    let verdict = if passed { Verdict::Passed } else { Verdict::Failed };
-    out.push(ConditionVerdict { path, condition, verdict, seen, error });
+    let verdict = if passed {
+        Verdict::Passed
+    } else {
+        Verdict::Failed
+    };
+    out.push(ConditionVerdict {
+        path,
+        condition,
+        verdict,
+        seen,
+        error,
+    });
     passed
 }

@@ -14,6 +14,9 @@ use std::cmp::Ordering;
 
 use signalbox_model::Value;
 
+/// 2^63: the first float above every `i64`.
+const TWO_POW_63: f64 = 9_223_372_036_854_775_808.0;
+
 /// An integer or a finite float, compared exactly.
 #[derive(Debug, Clone, Copy)]
 pub(crate) enum Num {
@@ -80,7 +83,7 @@ impl Num {
         match self {
             Num::Int(i) => NumKey::Int(i),
             Num::Float(f) => {
-                if f.fract() == 0.0 && (-9.223_372_036_854_775_808e18..9.223_372_036_854_775_808e18).contains(&f) {
+                if f.fract() == 0.0 && (-TWO_POW_63..TWO_POW_63).contains(&f) {
                     NumKey::Int(f as i64)
                 } else {
                     NumKey::Bits(f.to_bits())
@@ -126,7 +129,11 @@ fn cmp_int_float(i: i64, f: f64) -> Ordering {
 pub(crate) fn ordered_key(f: f64) -> u64 {
     let f = if f == 0.0 { 0.0 } else { f };
     let bits = f.to_bits();
-    if bits >> 63 == 1 { !bits } else { bits | (1 << 63) }
+    if bits >> 63 == 1 {
+        !bits
+    } else {
+        bits | (1 << 63)
+    }
 }
 
 /// One bound of a numeric range.
@@ -203,11 +210,17 @@ mod tests {
     #[test]
     fn exact_comparison_does_not_round_integers() {
         let big = Num::Int(9_007_199_254_740_993);
-        assert_eq!(big.cmp_exact(Num::Float(9_007_199_254_740_992.0)), Ordering::Greater);
+        assert_eq!(
+            big.cmp_exact(Num::Float(9_007_199_254_740_992.0)),
+            Ordering::Greater
+        );
         assert!(Num::Int(5).eq_exact(Num::Float(5.0)));
         assert!(Num::Float(-0.0).eq_exact(Num::Int(0)));
         assert_eq!(Num::Int(-5).cmp_exact(Num::Float(-5.5)), Ordering::Greater);
-        assert_eq!(Num::Int(i64::MAX).cmp_exact(Num::Float(1e300)), Ordering::Less);
+        assert_eq!(
+            Num::Int(i64::MAX).cmp_exact(Num::Float(1e300)),
+            Ordering::Less
+        );
     }
 
     #[test]

@@ -15,8 +15,16 @@ use std::sync::Arc;
 use signalbox_model::Value;
 
 /// The built-in operator names, sorted.
-pub const BUILTIN_OPERATORS: [&str; 8] =
-    ["anything-but", "cidr", "equals-ignore-case", "exists", "numeric", "prefix", "suffix", "wildcard"];
+pub const BUILTIN_OPERATORS: [&str; 8] = [
+    "anything-but",
+    "cidr",
+    "equals-ignore-case",
+    "exists",
+    "numeric",
+    "prefix",
+    "suffix",
+    "wildcard",
+];
 
 /// A custom operator: a name and a way to prepare its argument.
 pub trait CustomOperator: Send + Sync {
@@ -40,7 +48,9 @@ pub struct OperatorRegistry {
 
 impl Debug for OperatorRegistry {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("OperatorRegistry").field("custom", &self.custom.keys().collect::<Vec<_>>()).finish()
+        f.debug_struct("OperatorRegistry")
+            .field("custom", &self.custom.keys().collect::<Vec<_>>())
+            .finish()
     }
 }
 
@@ -55,7 +65,9 @@ impl OperatorRegistry {
     pub fn register(&mut self, op: Arc<dyn CustomOperator>) -> Result<(), String> {
         let name = op.name().to_string();
         if BUILTIN_OPERATORS.contains(&name.as_str()) {
-            return Err(format!("\"{name}\" is a built-in operator and cannot be replaced"));
+            return Err(format!(
+                "\"{name}\" is a built-in operator and cannot be replaced"
+            ));
         }
         if name.is_empty() || name.starts_with('$') {
             return Err(format!("\"{name}\" is not a valid operator name"));

@@ -29,9 +29,13 @@ impl Wildcard {
             match c {
                 '\\' => {
                     match chars.next() {
-                        Some(e @ ('*' | '\\')) => pieces.last_mut().map(|p| p.push(e)).unwrap_or(()),
+                        Some(e @ ('*' | '\\')) => {
+                            pieces.last_mut().map(|p| p.push(e)).unwrap_or(())
+                        }
                         Some(other) => {
-                            return Err(format!("invalid escape \"\\{other}\" in wildcard (only \\* and \\\\ are allowed)"));
+                            return Err(format!(
+                                "invalid escape \"\\{other}\" in wildcard (only \\* and \\\\ are allowed)"
+                            ));
                         }
                         None => return Err("wildcard ends with a lone backslash".to_string()),
                     }
@@ -39,7 +43,9 @@ impl Wildcard {
                 }
                 '*' => {
                     if prev_star {
-                        return Err("consecutive wildcard characters (\"**\") are not allowed".to_string());
+                        return Err(
+                            "consecutive wildcard characters (\"**\") are not allowed".to_string()
+                        );
                     }
                     pieces.push(String::new());
                     prev_star = true;
@@ -52,7 +58,12 @@ impl Wildcard {
         }
         let star_start = pieces.len() > 1 && pieces.first().is_some_and(String::is_empty);
         let star_end = pieces.len() > 1 && pieces.last().is_some_and(String::is_empty);
-        Ok(Wildcard { source: source.to_string(), pieces, star_start, star_end })
+        Ok(Wildcard {
+            source: source.to_string(),
+            pieces,
+            star_start,
+            star_end,
+        })
     }
 
     /// Whether the pattern has no star at all (then it is an exact string).
@@ -67,7 +78,11 @@ impl Wildcard {
 
     /// The literal text after the last star (empty if the pattern ends with one).
     pub(crate) fn literal_suffix(&self) -> &str {
-        if self.pieces.len() < 2 { "" } else { self.pieces.last().map(String::as_str).unwrap_or("") }
+        if self.pieces.len() < 2 {
+            ""
+        } else {
+            self.pieces.last().map(String::as_str).unwrap_or("")
+        }
     }
 
     /// Whether `s` matches the pattern.
@@ -77,7 +92,10 @@ impl Wildcard {
         }
         let first = &self.pieces[0];
         let last = &self.pieces[self.pieces.len() - 1];
-        if s.len() < first.len() + last.len() || !s.starts_with(first.as_str()) || !s.ends_with(last.as_str()) {
+        if s.len() < first.len() + last.len()
+            || !s.starts_with(first.as_str())
+            || !s.ends_with(last.as_str())
+        {
             return false;
         }
         let mut rest = &s[first.len()..s.len() - last.len()];

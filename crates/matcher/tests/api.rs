@@ -8,7 +8,8 @@ use std::sync::{Arc, Mutex};
 
 use serde_json::json;
 use signalbox_matcher::{
-    CustomOperator, Engine, OperatorRegistry, Pattern, PatternError, PreparedOperator, Verdict, naive,
+    CustomOperator, Engine, OperatorRegistry, Pattern, PatternError, PreparedOperator, Verdict,
+    naive,
 };
 use signalbox_model::{Map, Value};
 
@@ -39,23 +40,75 @@ fn numeric_operator_error_names_path_and_choices() {
 #[test]
 fn errors_name_path_and_problem() {
     let cases = vec![
-        (json!({"a": "x"}), "a", "expected an array of values or an object of fields"),
+        (
+            json!({"a": "x"}),
+            "a",
+            "expected an array of values or an object of fields",
+        ),
         (json!({"a": []}), "a", "empty array"),
-        (json!({"a": [{"prefix": 5}]}), "a[0].prefix", "expected a string"),
-        (json!({"a": [{"numeric": [">", 5, ">", 6]}]}), "a[0].numeric", "unbalanced range"),
-        (json!({"a": [{"numeric": [">", 10, "<", 5]}]}), "a[0].numeric", "empty range"),
-        (json!({"a": [{"numeric": ["=", 5, "<", 6]}]}), "a[0].numeric", "cannot be combined"),
-        (json!({"a": [{"cidr": "10.0.0.0/33"}]}), "a[0].cidr", "prefix length"),
-        (json!({"a": [{"cidr": "nope"}]}), "a[0].cidr", "not an IP address"),
-        (json!({"a": [{"wildcard": "a**b"}]}), "a[0].wildcard", "consecutive"),
-        (json!({"a": [{"exists": "yes"}]}), "a[0].exists", "expected true or false"),
-        (json!({"a": [{"exists": true, "prefix": "x"}]}), "a[0]", "cannot be combined"),
-        (json!({"b": {"c": [{"regex": "x"}]}}), "b.c[0].regex", "unknown operator \"regex\""),
+        (
+            json!({"a": [{"prefix": 5}]}),
+            "a[0].prefix",
+            "expected a string",
+        ),
+        (
+            json!({"a": [{"numeric": [">", 5, ">", 6]}]}),
+            "a[0].numeric",
+            "unbalanced range",
+        ),
+        (
+            json!({"a": [{"numeric": [">", 10, "<", 5]}]}),
+            "a[0].numeric",
+            "empty range",
+        ),
+        (
+            json!({"a": [{"numeric": ["=", 5, "<", 6]}]}),
+            "a[0].numeric",
+            "cannot be combined",
+        ),
+        (
+            json!({"a": [{"cidr": "10.0.0.0/33"}]}),
+            "a[0].cidr",
+            "prefix length",
+        ),
+        (
+            json!({"a": [{"cidr": "nope"}]}),
+            "a[0].cidr",
+            "not an IP address",
+        ),
+        (
+            json!({"a": [{"wildcard": "a**b"}]}),
+            "a[0].wildcard",
+            "consecutive",
+        ),
+        (
+            json!({"a": [{"exists": "yes"}]}),
+            "a[0].exists",
+            "expected true or false",
+        ),
+        (
+            json!({"a": [{"exists": true, "prefix": "x"}]}),
+            "a[0]",
+            "cannot be combined",
+        ),
+        (
+            json!({"b": {"c": [{"regex": "x"}]}}),
+            "b.c[0].regex",
+            "unknown operator \"regex\"",
+        ),
         (json!({"$or": [{"a": ["x"]}]}), "$or", "at least two"),
-        (json!({"$or": [{"a": ["x"]}, [{"b": ["y"]}]]}), "$or[1]", "expected an object"),
+        (
+            json!({"$or": [{"a": ["x"]}, [{"b": ["y"]}]]}),
+            "$or[1]",
+            "expected an object",
+        ),
         (json!([1]), "(pattern)", "must be a JSON object"),
         (json!({"a": [["x"]]}), "a[0]", "nested arrays"),
-        (json!({"a": [{"anything-but": {"prefix": ""}}]}), "a[0].anything-but.prefix", "must not be empty"),
+        (
+            json!({"a": [{"anything-but": {"prefix": ""}}]}),
+            "a[0].anything-but.prefix",
+            "must not be empty",
+        ),
     ];
     for (pattern, path, problem) in cases {
         let e = err(pattern.clone());
@@ -73,7 +126,11 @@ fn too_deep_and_too_many_fields_are_rejected() {
     assert!(err(deep).problem.contains("deeper"));
     let wide: serde_json::Map<String, serde_json::Value> =
         (0..300).map(|i| (format!("f{i}"), json!(["x"]))).collect();
-    assert!(err(serde_json::Value::Object(wide)).problem.contains("more than 256 fields"));
+    assert!(
+        err(serde_json::Value::Object(wide))
+            .problem
+            .contains("more than 256 fields")
+    );
 }
 
 #[test]
@@ -111,12 +168,22 @@ fn maestro_form_translates() {
         "limit": {"value": "10", "operator": "<"}
     }))
     .unwrap();
-    assert!(naive::matches(&p, &params(json!({"watermark": 12345, "env": "prod", "region": "us", "limit": 9.5}))));
-    assert!(!naive::matches(&p, &params(json!({"watermark": 12344, "env": "prod", "region": "us", "limit": 9}))));
-    assert!(!naive::matches(&p, &params(json!({"watermark": 20000, "env": "prod", "region": "eu", "limit": 9}))));
+    assert!(naive::matches(
+        &p,
+        &params(json!({"watermark": 12345, "env": "prod", "region": "us", "limit": 9.5}))
+    ));
+    assert!(!naive::matches(
+        &p,
+        &params(json!({"watermark": 12344, "env": "prod", "region": "us", "limit": 9}))
+    ));
+    assert!(!naive::matches(
+        &p,
+        &params(json!({"watermark": 20000, "env": "prod", "region": "eu", "limit": 9}))
+    ));
     let e = Pattern::from_match_params(&json!({"w": {"value": 1, "operator": "=>"}})).unwrap_err();
     assert_eq!(e.path, "w.operator");
-    let e = Pattern::from_match_params(&json!({"w": {"value": "abc", "operator": ">"}})).unwrap_err();
+    let e =
+        Pattern::from_match_params(&json!({"w": {"value": "abc", "operator": ">"}})).unwrap_err();
     assert_eq!(e.path, "w.value");
 }
 
@@ -144,8 +211,14 @@ impl CustomOperator for Semver {
     }
     fn prepare(&self, arg: &serde_json::Value) -> Result<Box<dyn PreparedOperator>, String> {
         let s = arg.as_str().ok_or("expected a string like \">=1.2.3\"")?;
-        let v = s.strip_prefix(">=").and_then(version).ok_or(format!("cannot parse \"{s}\""))?;
-        Ok(Box::new(SemverAtLeast { min: v, calls: self.calls.clone() }))
+        let v = s
+            .strip_prefix(">=")
+            .and_then(version)
+            .ok_or(format!("cannot parse \"{s}\""))?;
+        Ok(Box::new(SemverAtLeast {
+            min: v,
+            calls: self.calls.clone(),
+        }))
     }
 }
 
@@ -163,18 +236,39 @@ fn custom_operators_run_only_after_indexed_conditions_pass() {
     let calls = op.calls.clone();
     let mut ops = OperatorRegistry::default();
     ops.register(Arc::new(op)).unwrap();
-    let p = Pattern::parse(&json!({"version": [{"semver": ">=2.1.0"}], "model": ["ranker"]}), &ops).unwrap();
+    let p = Pattern::parse(
+        &json!({"version": [{"semver": ">=2.1.0"}], "model": ["ranker"]}),
+        &ops,
+    )
+    .unwrap();
     let engine = Engine::new();
     engine.add("m", p.clone());
 
-    assert!(engine.matches(&params(json!({"model": "other", "version": "3.0.0"}))).is_empty());
-    assert_eq!(calls.load(Ordering::SeqCst), 0, "custom operator must not run when the indexed condition fails");
+    assert!(
+        engine
+            .matches(&params(json!({"model": "other", "version": "3.0.0"})))
+            .is_empty()
+    );
+    assert_eq!(
+        calls.load(Ordering::SeqCst),
+        0,
+        "custom operator must not run when the indexed condition fails"
+    );
 
-    assert_eq!(engine.matches(&params(json!({"model": "ranker", "version": "3.0.0"}))), vec!["m"]);
+    assert_eq!(
+        engine.matches(&params(json!({"model": "ranker", "version": "3.0.0"}))),
+        vec!["m"]
+    );
     assert_eq!(calls.load(Ordering::SeqCst), 1);
-    assert!(engine.matches(&params(json!({"model": "ranker", "version": "2.0.9"}))).is_empty());
+    assert!(
+        engine
+            .matches(&params(json!({"model": "ranker", "version": "2.0.9"})))
+            .is_empty()
+    );
 
-    let ex = engine.explain("m", &params(json!({"model": "ranker", "version": "v2"}))).unwrap();
+    let ex = engine
+        .explain("m", &params(json!({"model": "ranker", "version": "v2"})))
+        .unwrap();
     assert!(!ex.matched);
     let v = ex.conditions.iter().find(|c| c.path == "version").unwrap();
     assert_eq!(v.verdict, Verdict::Failed);
@@ -189,19 +283,39 @@ fn custom_operators_run_only_after_indexed_conditions_pass() {
 
 #[test]
 fn explain_reports_passed_failed_not_reached_and_seen() {
-    let p = parse(json!({"table": ["prod.events"], "partition": [{"numeric": [">=", 20261101]}], "owner": {"team": [{"prefix": "data-"}]}}));
-    let ex = signalbox_matcher::explain(&p, &params(json!({"table": "dev.events", "partition": 20261126, "owner": {"team": "data-eng"}})));
+    let p = parse(
+        json!({"table": ["prod.events"], "partition": [{"numeric": [">=", 20261101]}], "owner": {"team": [{"prefix": "data-"}]}}),
+    );
+    let ex = signalbox_matcher::explain(
+        &p,
+        &params(
+            json!({"table": "dev.events", "partition": 20261126, "owner": {"team": "data-eng"}}),
+        ),
+    );
     assert!(!ex.matched);
     let by_path = |p: &str| ex.conditions.iter().find(|c| c.path == p).unwrap().clone();
     assert_eq!(by_path("table").verdict, Verdict::Failed);
     assert_eq!(by_path("table").seen, Some(json!("dev.events")));
     assert_eq!(by_path("partition").verdict, Verdict::NotReached);
     assert_eq!(by_path("owner.team").verdict, Verdict::NotReached);
-    let ok = signalbox_matcher::explain(&p, &params(json!({"table": "prod.events", "partition": 20261126, "owner": {"team": "data-eng"}})));
+    let ok = signalbox_matcher::explain(
+        &p,
+        &params(
+            json!({"table": "prod.events", "partition": 20261126, "owner": {"team": "data-eng"}}),
+        ),
+    );
     assert!(ok.matched);
     assert!(ok.conditions.iter().all(|c| c.verdict == Verdict::Passed));
     let missing = signalbox_matcher::explain(&p, &params(json!({"table": "prod.events"})));
-    assert_eq!(missing.conditions.iter().find(|c| c.path == "partition").unwrap().seen, None);
+    assert_eq!(
+        missing
+            .conditions
+            .iter()
+            .find(|c| c.path == "partition")
+            .unwrap()
+            .seen,
+        None
+    );
     let as_json = serde_json::to_value(&ok).unwrap();
     assert_eq!(as_json["conditions"][0]["verdict"], json!("passed"));
 }
@@ -239,7 +353,10 @@ fn readers_run_while_writers_churn() {
             let mut n = 0u64;
             while !*stop.lock().unwrap() {
                 let ids = e.matches(&m);
-                assert!(ids.iter().any(|i| i == "stable"), "stable pattern vanished: {ids:?}");
+                assert!(
+                    ids.iter().any(|i| i == "stable"),
+                    "stable pattern vanished: {ids:?}"
+                );
                 n += 1;
             }
             n

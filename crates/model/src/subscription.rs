@@ -156,6 +156,9 @@ impl Subscription {
             None | Some(serde_json::Value::Null) => None,
             Some(j) => Some(parse_join(j, &signals)?),
         };
+        if let Some(j) = &join {
+            check_join_covers(j, &signals)?;
+        }
         if signals.len() > 1 && join.is_none() {
             return Err(FieldError::new(
                 "join",
@@ -230,6 +233,63 @@ impl Action {
     }
 }
 
+/// Every alias must appear in `join.on` the same number of times: the `k`-th
+/// field of each alias is compared with the `k`-th field of every other alias.
+fn check_join_covers(join: &Join, signals: &[SignalSpec]) -> Result<(), FieldError> {
+    let counts: Vec<(&str, usize)> = signals
+        .iter()
+        .map(|s| (s.alias.as_str(), join.paths_for(&s.alias).count()))
+        .collect();
+    let first = counts.first().map_or(0, |c| c.1);
+    if let Some((alias, n)) = counts.iter().find(|(_, n)| *n != first || *n == 0) {
+        return Err(FieldError::new(
+            "join.on",
+            format!(
+                "every signal must appear in join.on the same number of times (the k-th key of each alias is compared); {alias} appears {n} times, {} appears {first}",
+                counts[0].0
+            ),
+        ));
+    }
+    Ok(())
+}
+
+impl Join {
+    /// The param paths `alias` contributes to the join key, in `on` order.
+    pub fn paths_for<'a>(&'a self, alias: &'a str) -> impl Iterator<Item = &'a str> + 'a {
+        self.on.iter().filter_map(move |k| {
+            k.split_once('.')
+                .filter(|(a, _)| *a == alias)
+                .map(|(_, path)| path)
+        })
+    }
+
+    /// The canonical join key of an instance of `alias`: its `on` values in
+    /// order, as JSON, with integral floats written as integers (so `5` and
+    /// `5.0` join). `None` when a key param is missing or not a scalar.
+    pub fn key_for(&self, alias: &str, params: &crate::value::Map) -> Option<String> {
+        let mut parts = Vec::new();
+        for path in self.paths_for(alias) {
+            let mut segments = path.split('.');
+            let first = segments.next()?;
+            let mut cur = params.get(first)?;
+            for seg in segments {
+                cur = cur.as_object()?.get(seg)?;
+            }
+            let canonical = match cur {
+                crate::value::Value::Float(f)
+                    if f.fract() == 0.0 && (-9.0e15..=9.0e15).contains(f) =>
+                {
+                    serde_json::Value::from(*f as i64)
+                }
+                crate::value::Value::Array(_) | crate::value::Value::Object(_) => return None,
+                other => other.to_json(),
+            };
+            parts.push(canonical);
+        }
+        serde_json::to_string(&parts).ok()
+    }
+}
+
 fn parse_signals(
     obj: &serde_json::Map<String, serde_json::Value>,
 ) -> Result<Vec<SignalSpec>, FieldError> {
@@ -249,7 +309,7 @@ fn parse_signals(
             let (pattern, match_params) = parse_pattern_fields(obj, "")?;
             Ok(vec![SignalSpec {
                 name: name.to_string(),
-                alias: name.to_string(),
+                alias: name.replace(|c: char| !c.is_ascii_alphanumeric(), "_"),
                 pattern,
                 match_params,
             }])
@@ -278,11 +338,14 @@ fn parse_signals(
                 }
                 let name = required_str(e, "name", &path)?;
                 validate_name(&name).map_err(|r| FieldError::new(format!("{path}.name"), r))?;
-                let alias = optional_str(e, "as", &path)?.unwrap_or_else(|| name.clone());
-                if alias.is_empty() || alias.contains('.') || alias.contains('{') {
+                let alias = optional_str(e, "as", &path)?
+                    .unwrap_or_else(|| name.replace(|c: char| !c.is_ascii_alphanumeric(), "_"));
+                if alias.is_empty()
+                    || !alias.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+                {
                     return Err(FieldError::new(
                         format!("{path}.as"),
-                        "must be a non-empty name without '.', '{' or '}'",
+                        "must be a non-empty word of A-Z a-z 0-9 _ (it is used in templates and join keys)",
                     ));
                 }
                 if specs.iter().any(|s: &SignalSpec| s.alias == alias) {
@@ -570,6 +633,27 @@ dedup: "{t.partition}"
             assert_eq!(err.field, field, "{doc}: {err}");
             assert!(err.rule.contains(rule), "{doc}: {err}");
         }
+    }
+
+    #[test]
+    fn join_keys_are_canonical() {
+        let s = Subscription::from_yaml(
+            "id: j\nsignals: [{name: a, as: t}, {name: b, as: m}]\njoin: {on: [t.day, m.date]}\naction: {publish: {subject: x}}",
+        )
+        .expect("valid");
+        let join = s.join.expect("join");
+        let mut p = crate::value::Map::new();
+        p.insert("day".into(), crate::value::Value::Int(5));
+        let mut q = crate::value::Map::new();
+        q.insert("date".into(), crate::value::Value::Float(5.0));
+        assert_eq!(join.key_for("t", &p), join.key_for("m", &q));
+        assert_eq!(join.key_for("t", &p).as_deref(), Some("[5]"));
+        assert_eq!(join.key_for("m", &p), None, "missing key param");
+        let err = Subscription::from_yaml(
+            "id: j\nsignals: [{name: a, as: t}, {name: b, as: m}]\njoin: {on: [t.day, t.hour, m.date]}\naction: {publish: {subject: x}}",
+        )
+        .expect_err("uneven");
+        assert_eq!(err.field, "join.on");
     }
 
     #[test]

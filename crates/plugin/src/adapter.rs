@@ -78,7 +78,9 @@ impl WasmAdapter {
     pub fn decode(&self, envelope: &Envelope) -> Result<Vec<Signal>, DecodeError> {
         let env = to_wit(envelope);
         let verdict = self.pool.call(self.pool.config.adapter_deadline, |slot| {
-            slot.bindings.signalbox_plugin_adapter().call_decode(&mut slot.store, &env)
+            slot.bindings
+                .signalbox_plugin_adapter()
+                .call_decode(&mut slot.store, &env)
         })?;
         let signals = match verdict {
             Ok(signals) => signals,
@@ -97,23 +99,29 @@ impl WasmAdapter {
             .into_iter()
             .enumerate()
             .map(|(index, s)| {
-                self.validate(s).map_err(|error| DecodeError::InvalidSignal {
-                    plugin: self.name().to_string(),
-                    index,
-                    error,
-                })
+                self.validate(s)
+                    .map_err(|error| DecodeError::InvalidSignal {
+                        plugin: self.name().to_string(),
+                        index,
+                        error,
+                    })
             })
             .collect()
     }
 
     fn validate(&self, s: wit::Signal) -> Result<Signal, FieldError> {
         let limits = &self.pool.config.signal_limits;
-        let size = s.name.len() + s.id.as_ref().map_or(0, String::len) + s.params.len()
+        let size = s.name.len()
+            + s.id.as_ref().map_or(0, String::len)
+            + s.params.len()
             + s.payload.as_ref().map_or(0, String::len);
         if size > limits.max_message_bytes {
             return Err(FieldError::new(
                 "",
-                format!("signal is {size} bytes, more than the limit of {} bytes", limits.max_message_bytes),
+                format!(
+                    "signal is {size} bytes, more than the limit of {} bytes",
+                    limits.max_message_bytes
+                ),
             ));
         }
         let params: serde_json::Value = serde_json::from_str(&s.params)
@@ -121,7 +129,8 @@ impl WasmAdapter {
         let payload: Option<serde_json::Value> = match &s.payload {
             None => None,
             Some(p) => Some(
-                serde_json::from_str(p).map_err(|e| FieldError::new("payload", format!("not valid JSON: {e}")))?,
+                serde_json::from_str(p)
+                    .map_err(|e| FieldError::new("payload", format!("not valid JSON: {e}")))?,
             ),
         };
         let mut obj = json!({ "name": s.name, "params": params });

@@ -81,12 +81,19 @@ impl ArtifactCache {
 
     /// The cache file of a component with this content hash, if there is a directory.
     pub(crate) fn path_for(&self, content: &str) -> Option<PathBuf> {
-        self.dir.as_ref().map(|d| d.join(format!("{content}-{}.cwasm", self.engine_hash)))
+        self.dir
+            .as_ref()
+            .map(|d| d.join(format!("{content}-{}.cwasm", self.engine_hash)))
     }
 
     /// The compiled component for `bytes` (whose hash is `content`), compiling
     /// it on a miss. Errors are the compiler's message.
-    pub(crate) fn get_or_compile(&self, engine: &Engine, content: &str, bytes: &[u8]) -> Result<Component, String> {
+    pub(crate) fn get_or_compile(
+        &self,
+        engine: &Engine,
+        content: &str,
+        bytes: &[u8],
+    ) -> Result<Component, String> {
         let key = format!("{content}-{}", self.engine_hash);
         if let Some(c) = self.memory.lock().ok().and_then(|m| m.get(&key).cloned()) {
             self.memory_hits.fetch_add(1, Ordering::Relaxed);
@@ -116,17 +123,17 @@ impl ArtifactCache {
 
 /// Loads a cached artefact; a missing file is a miss, a bad one is removed.
 fn load_file(engine: &Engine, path: &Path) -> Option<Component> {
-    if !path.is_file() {
-        return None;
-    }
-    // SAFETY: `deserialize_file` requires trusted input: the file is in the
+    // Read, not mmap: a file truncated or replaced under a mapping would crash
+    // the process (SIGBUS); a copy in memory cannot change under us.
+    let bytes = std::fs::read(path).ok()?;
+    // SAFETY: `deserialize` requires trusted input: the file is in the
     // host's own cache directory, was written by `store_file` below from a
     // component this host compiled, and its name carries the content hash and
     // the engine compatibility hash; wasmtime also checks the artefact's header
     // against the engine and refuses a mismatch. The cache directory must be
     // writable only by the router's user (see docs/PLUGINS.md).
     #[allow(unsafe_code)]
-    let loaded = unsafe { Component::deserialize_file(engine, path) };
+    let loaded = unsafe { Component::deserialize(engine, &bytes) };
     match loaded {
         Ok(c) => Some(c),
         Err(e) => {
@@ -143,7 +150,9 @@ fn store_file(component: &Component, path: &Path) {
         let bytes = component.serialize().map_err(|e| format!("{e:#}"))?;
         let dir = path.parent().ok_or("no parent directory")?;
         std::fs::create_dir_all(dir).map_err(|e| e.to_string())?;
-        let tmp = path.with_extension(format!("tmp{}", std::process::id()));
+        static NEXT: AtomicU64 = AtomicU64::new(0);
+        let n = NEXT.fetch_add(1, Ordering::Relaxed);
+        let tmp = path.with_extension(format!("tmp.{}.{n}", std::process::id()));
         std::fs::write(&tmp, bytes).map_err(|e| e.to_string())?;
         std::fs::rename(&tmp, path).map_err(|e| e.to_string())
     })();

@@ -36,7 +36,8 @@ pub(crate) fn build_engine(config: &HostConfig) -> Result<Engine, LoadError> {
     if let Some(bytes) = config.memory_reservation {
         wasm.memory_reservation(bytes);
     }
-    Engine::new(&wasm).map_err(|e| LoadError::Host(format!("cannot create the wasmtime engine: {e:#}")))
+    Engine::new(&wasm)
+        .map_err(|e| LoadError::Host(format!("cannot create the wasmtime engine: {e:#}")))
 }
 
 /// Advances an engine's epoch from a background thread while it is alive.

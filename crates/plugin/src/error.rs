@@ -12,7 +12,9 @@ use signalbox_model::FieldError;
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum CallError {
     /// The call ran past its epoch deadline and was interrupted.
-    #[error("plugin {plugin}: the call ran longer than its deadline of {deadline_ms} ms and was stopped")]
+    #[error(
+        "plugin {plugin}: the call ran longer than its deadline of {deadline_ms} ms and was stopped"
+    )]
     Timeout {
         /// The plugin's name.
         plugin: String,

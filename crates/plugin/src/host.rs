@@ -16,8 +16,8 @@ use wasmtime::component::{Component, Linker};
 
 use crate::adapter::WasmAdapter;
 use crate::bindings::adapter::{SourceAdapter, SourceAdapterPre};
-use crate::bindings::operator::{Operator, OperatorPre};
 use crate::bindings::operator::signalbox::plugin::types::Description as WitDescription;
+use crate::bindings::operator::{Operator, OperatorPre};
 use crate::cache::{ArtifactCache, CacheStats, content_hash};
 use crate::engine::{Ticker, build_engine};
 use crate::error::LoadError;
@@ -45,7 +45,9 @@ pub struct PluginHost {
 
 impl std::fmt::Debug for PluginHost {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("PluginHost").field("config", &self.config).finish_non_exhaustive()
+        f.debug_struct("PluginHost")
+            .field("config", &self.config)
+            .finish_non_exhaustive()
     }
 }
 
@@ -58,6 +60,9 @@ pub struct LoadedPlugin {
     pub content_hash: String,
     /// What the plugin said about itself.
     pub description: Description,
+    /// The interfaces the component imports (`signalbox:plugin/host@0.1.0`,
+    /// the WASI interfaces its toolchain needs …), for inspection.
+    pub imports: Vec<String>,
     /// The plugin itself.
     pub kind: PluginKind,
 }
@@ -117,7 +122,9 @@ fn from_wit(d: WitDescription) -> Description {
 fn valid_name(name: &str) -> bool {
     !name.is_empty()
         && name.len() <= 64
-        && name.chars().all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c))
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c))
 }
 
 impl PluginHost {
@@ -125,15 +132,19 @@ impl PluginHost {
     pub fn new(config: HostConfig) -> Result<PluginHost, LoadError> {
         let engine = build_engine(&config)?;
         let ticker = Arc::new(Ticker::start(&engine, &config)?);
-        let link_err = |e: wasmtime::Error| LoadError::Host(format!("cannot set up the linker: {e:#}"));
+        let link_err =
+            |e: wasmtime::Error| LoadError::Host(format!("cannot set up the linker: {e:#}"));
         let mut operator_linker = Linker::new(&engine);
-        wasmtime_wasi::p2::add_to_linker_sync(&mut operator_linker).map_err(link_err)?;
+        crate::wasi::add_minimal_wasi(&mut operator_linker).map_err(link_err)?;
         Operator::add_to_linker::<_, wasmtime::component::HasSelf<_>>(&mut operator_linker, |s| s)
             .map_err(link_err)?;
         let mut adapter_linker = Linker::new(&engine);
-        wasmtime_wasi::p2::add_to_linker_sync(&mut adapter_linker).map_err(link_err)?;
-        SourceAdapter::add_to_linker::<_, wasmtime::component::HasSelf<_>>(&mut adapter_linker, |s| s)
-            .map_err(link_err)?;
+        crate::wasi::add_minimal_wasi(&mut adapter_linker).map_err(link_err)?;
+        SourceAdapter::add_to_linker::<_, wasmtime::component::HasSelf<_>>(
+            &mut adapter_linker,
+            |s| s,
+        )
+        .map_err(link_err)?;
         Ok(PluginHost {
             cache: ArtifactCache::new(&engine, config.cache_dir.clone()),
             engine,
@@ -184,6 +195,11 @@ impl PluginHost {
                 message,
             })?;
         let world = self.world_of(&component, name)?;
+        let imports: Vec<String> = component
+            .component_type()
+            .imports(&self.engine)
+            .map(|(n, _)| n.to_string())
+            .collect();
         let link = |e: wasmtime::Error| LoadError::Link {
             name: name.to_string(),
             world: world.wit_name(),
@@ -196,25 +212,52 @@ impl PluginHost {
         let deadline = self.config.adapter_deadline;
         let (description, kind) = match world {
             World::Operator => {
-                let pre = self.operator_linker.instantiate_pre(&component).map_err(link)?;
+                let pre = self
+                    .operator_linker
+                    .instantiate_pre(&component)
+                    .map_err(link)?;
                 let pre = OperatorPre::new(pre).map_err(link)?;
-                let pool = Pool::new(name, &self.engine, pre, self.config.clone(), settings, self.ticker.clone());
+                let pool = Pool::new(
+                    name,
+                    &self.engine,
+                    pre,
+                    self.config.clone(),
+                    settings,
+                    self.ticker.clone(),
+                );
                 let d = pool
-                    .call(deadline, |slot| slot.bindings.call_describe(&mut slot.store))
+                    .call(deadline, |slot| {
+                        slot.bindings.call_describe(&mut slot.store)
+                    })
                     .map_err(describe_failed)?;
                 let description = from_wit(d);
                 let inner = Arc::new(OperatorInner {
                     pool,
                     description: description.clone(),
                 });
-                (description, PluginKind::Operator(Arc::new(WasmOperator { inner })))
+                (
+                    description,
+                    PluginKind::Operator(Arc::new(WasmOperator { inner })),
+                )
             }
             World::SourceAdapter => {
-                let pre = self.adapter_linker.instantiate_pre(&component).map_err(link)?;
+                let pre = self
+                    .adapter_linker
+                    .instantiate_pre(&component)
+                    .map_err(link)?;
                 let pre = SourceAdapterPre::new(pre).map_err(link)?;
-                let pool = Pool::new(name, &self.engine, pre, self.config.clone(), settings, self.ticker.clone());
+                let pool = Pool::new(
+                    name,
+                    &self.engine,
+                    pre,
+                    self.config.clone(),
+                    settings,
+                    self.ticker.clone(),
+                );
                 let d = pool
-                    .call(deadline, |slot| slot.bindings.call_describe(&mut slot.store))
+                    .call(deadline, |slot| {
+                        slot.bindings.call_describe(&mut slot.store)
+                    })
                     .map_err(describe_failed)?;
                 let description = from_wit(d);
                 let adapter = WasmAdapter {
@@ -229,13 +272,17 @@ impl PluginHost {
             name: name.to_string(),
             content_hash: hash,
             description,
+            imports,
             kind,
         })
     }
 
     fn world_of(&self, component: &Component, name: &str) -> Result<World, LoadError> {
         let ty = component.component_type();
-        let exports: Vec<String> = ty.exports(&self.engine).map(|(n, _)| n.to_string()).collect();
+        let exports: Vec<String> = ty
+            .exports(&self.engine)
+            .map(|(n, _)| n.to_string())
+            .collect();
         if exports.iter().any(|e| e == OPERATOR_EXPORT) {
             Ok(World::Operator)
         } else if exports.iter().any(|e| e == ADAPTER_EXPORT) {

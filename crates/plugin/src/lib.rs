@@ -25,6 +25,7 @@ mod pool;
 pub mod quarantine;
 mod state;
 pub mod types;
+mod wasi;
 
 pub use adapter::WasmAdapter;
 pub use cache::{CacheStats, content_hash};

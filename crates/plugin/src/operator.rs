@@ -122,11 +122,17 @@ impl WasmOperator {
 
     /// Prepares a condition from its JSON argument: `Ok(Err(_))` is the
     /// plugin's refusal of the argument, `Err(_)` a failed call.
-    pub fn prepare_condition(&self, argument: &serde_json::Value) -> Result<Result<WasmCondition, String>, CallError> {
+    pub fn prepare_condition(
+        &self,
+        argument: &serde_json::Value,
+    ) -> Result<Result<WasmCondition, String>, CallError> {
         let argument = argument.to_string();
         let max = self.inner.pool.config.max_conditions_per_instance;
         let deadline = self.inner.pool.config.prepare_deadline;
-        let verdict = self.inner.pool.call(deadline, |slot| condition_in(slot, &argument, max))?;
+        let verdict = self
+            .inner
+            .pool
+            .call(deadline, |slot| condition_in(slot, &argument, max))?;
         Ok(verdict.map(|_| WasmCondition {
             inner: self.inner.clone(),
             argument,

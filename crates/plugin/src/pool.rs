@@ -141,7 +141,11 @@ impl<P: Instantiator> Pool<P> {
             }),
             Err(e) => {
                 let error = if e.downcast_ref::<Trap>().is_some() || store.data().limiter.refused {
-                    self.classify(&e, store.data().limiter.refused, self.config.adapter_deadline)
+                    self.classify(
+                        &e,
+                        store.data().limiter.refused,
+                        self.config.adapter_deadline,
+                    )
                 } else {
                     CallError::Instantiate {
                         plugin: self.plugin.to_string(),

@@ -87,7 +87,10 @@ impl Health {
             CallError::Quarantined { .. } | CallError::Instantiate { .. } => return,
         };
         counter.fetch_add(1, Ordering::Relaxed);
-        let n = self.consecutive.fetch_add(1, Ordering::AcqRel).saturating_add(1);
+        let n = self
+            .consecutive
+            .fetch_add(1, Ordering::AcqRel)
+            .saturating_add(1);
         tracing::warn!(plugin = %self.plugin, kind = error.kind(), consecutive = n, "plugin call failed: {error}");
         if n >= self.threshold && !self.quarantined.swap(true, Ordering::AcqRel) {
             tracing::error!(plugin = %self.plugin, failures = n, "plugin quarantined after {n} consecutive failed calls");

@@ -2,9 +2,9 @@
 //!
 //! A [`HostState`] holds the plugin's name and settings (for `config-get`), the
 //! memory limiter, and a WASI context with nothing in it: no preopened
-//! directories, no environment, no arguments, no network (sockets and name
-//! lookups denied), stdin empty and stdout/stderr discarded. WASI is linked only
-//! because components built for `wasm32-wasip2` import parts of it to start.
+//! directories, no environment, no arguments, stdin empty and stdout/stderr
+//! discarded; sockets and name lookups are denied too, although the host does
+//! not even link `wasi:sockets` or `wasi:filesystem` (see `wasi.rs`).
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -28,7 +28,11 @@ pub struct HostState {
 
 impl HostState {
     /// A state with an empty WASI context.
-    pub(crate) fn new(plugin: Arc<str>, settings: Arc<BTreeMap<String, String>>, config: &HostConfig) -> HostState {
+    pub(crate) fn new(
+        plugin: Arc<str>,
+        settings: Arc<BTreeMap<String, String>>,
+        config: &HostConfig,
+    ) -> HostState {
         let wasi = WasiCtx::builder()
             .allow_tcp(false)
             .allow_udp(false)

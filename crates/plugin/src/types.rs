@@ -67,7 +67,11 @@ pub struct Envelope {
 impl Envelope {
     /// An envelope with just a transport, topic and body; the rest empty and
     /// the receive time now.
-    pub fn new(transport: Transport, topic: impl Into<String>, body: impl Into<Vec<u8>>) -> Envelope {
+    pub fn new(
+        transport: Transport,
+        topic: impl Into<String>,
+        body: impl Into<Vec<u8>>,
+    ) -> Envelope {
         Envelope {
             transport,
             topic: topic.into(),

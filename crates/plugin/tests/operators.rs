@@ -43,7 +43,11 @@ fn semver_ranges() {
     assert_eq!(alt.test(&s("2.0.0")), Ok(false));
     assert_eq!(alt.test(&s("3.1.0")), Ok(true));
     // Bad arguments are refused at prepare time.
-    assert!(op.prepare(&json!(">=banana")).unwrap_err().contains("not a version range"));
+    assert!(
+        op.prepare(&json!(">=banana"))
+            .unwrap_err()
+            .contains("not a version range")
+    );
     assert!(op.prepare(&json!(3)).unwrap_err().contains("string"));
     assert!(op.prepare(&json!("")).is_err());
 }
@@ -60,8 +64,16 @@ fn regex_is_anchored() {
     assert_eq!(c.test(&Value::Int(1)), Ok(false));
     let alt = op.prepare(&json!("a|b")).unwrap();
     assert_eq!(alt.test(&s("a")), Ok(true));
-    assert_eq!(alt.test(&s("ab")), Ok(false), "alternation stays inside the anchors");
-    assert!(op.prepare(&json!("(unclosed")).unwrap_err().contains("regular expression"));
+    assert_eq!(
+        alt.test(&s("ab")),
+        Ok(false),
+        "alternation stays inside the anchors"
+    );
+    assert!(
+        op.prepare(&json!("(unclosed"))
+            .unwrap_err()
+            .contains("regular expression")
+    );
     assert!(op.prepare(&json!({"re": "x"})).is_err());
 }
 
@@ -70,12 +82,18 @@ fn geo_radius_and_polygon() {
     let host = support::relaxed_host();
     let op = operator(&host, "operator_geo", "geo");
     // Berlin, Alexanderplatz; the Brandenburg Gate is about 2.3 km away.
-    let near = op.prepare(&json!({"within_radius": {"lat": 52.5219, "lon": 13.4132, "meters": 3000}})).unwrap();
+    let near = op
+        .prepare(&json!({"within_radius": {"lat": 52.5219, "lon": 13.4132, "meters": 3000}}))
+        .unwrap();
     assert_eq!(near.test(&s("52.5163,13.3777")), Ok(true));
-    let tight = op.prepare(&json!({"within_radius": {"lat": 52.5219, "lon": 13.4132, "meters": 1000}})).unwrap();
+    let tight = op
+        .prepare(&json!({"within_radius": {"lat": 52.5219, "lon": 13.4132, "meters": 1000}}))
+        .unwrap();
     assert_eq!(tight.test(&s("52.5163,13.3777")), Ok(false));
     // The exact centre, radius 0.
-    let zero = op.prepare(&json!({"within_radius": {"lat": 10.0, "lon": 20.0, "meters": 0}})).unwrap();
+    let zero = op
+        .prepare(&json!({"within_radius": {"lat": 10.0, "lon": 20.0, "meters": 0}}))
+        .unwrap();
     assert_eq!(zero.test(&s("10,20")), Ok(true));
     let square = op
         .prepare(&json!({"within_polygon": [[0, 0], [0, 10], [10, 10], [10, 0]]}))
@@ -92,10 +110,36 @@ fn geo_radius_and_polygon() {
     assert!(square.test(&s("north")).is_err());
     assert!(square.test(&s("95,0")).unwrap_err().contains("lat must be"));
     // Bad arguments.
-    assert!(op.prepare(&json!({"within_polygon": [[0, 0], [1, 1]]})).unwrap_err().contains("at least 3"));
-    assert!(op.prepare(&json!({"within_radius": {"lat": 0, "lon": 0}})).unwrap_err().contains("meters"));
+    assert!(
+        op.prepare(&json!({"within_polygon": [[0, 0], [1, 1]]}))
+            .unwrap_err()
+            .contains("at least 3")
+    );
+    assert!(
+        op.prepare(&json!({"within_radius": {"lat": 0, "lon": 0}}))
+            .unwrap_err()
+            .contains("meters")
+    );
     assert!(op.prepare(&json!({"near": 1})).is_err());
     assert!(op.prepare(&json!("52,13")).is_err());
+}
+
+#[test]
+fn imports_only_signalbox_and_minimal_wasi() {
+    let host = support::relaxed_host();
+    for file in ["operator_semver", "operator_regex", "operator_geo"] {
+        let loaded = host.load(&support::component(file), "op").unwrap();
+        for import in &loaded.imports {
+            assert!(
+                import.starts_with("wasi:") || import.starts_with("signalbox:plugin/"),
+                "{file} imports {import}"
+            );
+            assert!(
+                !import.starts_with("wasi:sockets") && !import.starts_with("wasi:filesystem"),
+                "{file} imports {import}"
+            );
+        }
+    }
 }
 
 #[test]
@@ -105,7 +149,11 @@ fn registers_in_the_matcher() {
     let mut registry = OperatorRegistry::new();
     registry.register(op).unwrap();
     assert!(registry.is_operator("semver"));
-    let prepared = registry.get("semver").unwrap().prepare(&json!(">=1")).unwrap();
+    let prepared = registry
+        .get("semver")
+        .unwrap()
+        .prepare(&json!(">=1"))
+        .unwrap();
     assert_eq!(prepared.test(&s("1.0.0")), Ok(true));
 }
 

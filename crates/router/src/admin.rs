@@ -243,19 +243,96 @@ async fn explain(shared: &Arc<Shared>, body: &str) -> AdminResult {
             .catalog
             .get(&sub)
             .ok_or_else(|| not_found("sub", format!("no subscription {sub:?}")))?;
-        let wanted = &compiled.subscription.signals[0].name;
-        if *wanted != instance.signal.name {
+        let Some((alias, explanation)) = s.catalog.explain(&sub, &instance) else {
+            let wanted: Vec<&str> = compiled
+                .subscription
+                .signals
+                .iter()
+                .map(|sp| sp.name.as_str())
+                .collect();
             return Ok(json!({
                 "matches": false,
-                "reason": format!("subscription {sub:?} waits for signal {wanted:?}, not {:?}", instance.signal.name),
+                "verdict": format!(
+                    "{}:{} cannot fire {sub}: the subscription waits for {wanted:?}, not {:?}",
+                    instance.signal.name, instance.seq, instance.signal.name
+                ),
                 "explain": [],
             }));
+        };
+        let fed: Vec<String> = s
+            .store
+            .firings_of_signal(&instance.signal.name, instance.seq)
+            .map_err(unavailable)?
+            .into_iter()
+            .filter(|f| f.firing.subscription == sub)
+            .map(|f| f.firing.firing_id)
+            .collect();
+        let mut out = json!({
+            "matches": explanation.matched,
+            "alias": alias,
+            "explain": explanation.conditions,
+            "firings": fed,
+        });
+        let name = format!("{}:{}", instance.signal.name, instance.seq);
+        let mut verdict = if !explanation.matched {
+            let failed: Vec<String> = explanation
+                .conditions
+                .iter()
+                .filter(|c| c.verdict == signalbox_matcher::Verdict::Failed)
+                .map(|c| c.path.clone())
+                .collect();
+            format!("{name} does not match {sub}: the condition(s) on {} failed", failed.join(", "))
+        } else if !fed.is_empty() {
+            format!("{name} matched {sub} and fed firing {}", fed.join(", "))
+        } else {
+            format!("{name} matched {sub} but fed no firing")
+        };
+        if let Some(join) = &compiled.subscription.join {
+            let key = join.key_for(&alias, &instance.signal.params);
+            let pending = s
+                .store
+                .pending_joins(&sub, compiled.subscription.version)
+                .map_err(unavailable)?;
+            let waiting_here: Vec<_> = pending
+                .iter()
+                .filter(|p| Some(&p.key) == key.as_ref())
+                .collect();
+            let present: std::collections::BTreeSet<&str> =
+                waiting_here.iter().map(|p| p.alias.as_str()).collect();
+            let missing: Vec<&str> = compiled
+                .subscription
+                .signals
+                .iter()
+                .map(|sp| sp.alias.as_str())
+                .filter(|a| !present.contains(a))
+                .collect();
+            let this_waits = waiting_here
+                .iter()
+                .any(|p| p.name == instance.signal.name && p.seq == instance.seq);
+            out["join"] = json!({
+                "key": key,
+                "within_ms": join.within_ms,
+                "waiting": waiting_here,
+                "missing": missing,
+            });
+            if explanation.matched && fed.is_empty() {
+                verdict = match (&key, this_waits) {
+                    (None, _) => format!("{name} matched {sub} but lacks its join key ({})", join.paths_for(&alias).collect::<Vec<_>>().join(", ")),
+                    (Some(k), true) => format!("{name} matched {sub} and waits to join on key {k}: still missing {}", missing.join(", ")),
+                    (Some(k), false) => format!("{name} matched {sub} on key {k} but is no longer waiting (consumed by another firing, expired after within, or from an older version)"),
+                };
+            }
         }
-        let explanation = s
-            .catalog
-            .explain(&sub, &instance)
-            .ok_or_else(|| not_found("sub", format!("no subscription {sub:?}")))?;
-        Ok(json!({"matches": explanation.matched, "explain": explanation.conditions}))
+        if let Some(value) = compiled.dedup_value(&[(alias.as_str(), &instance)]) {
+            let fid = signalbox_model::dedup_firing_id(&sub, &value);
+            let existing = s.store.firing(&fid).map_err(unavailable)?;
+            out["dedup"] = json!({"value": value, "firing_id": fid, "fired": existing.is_some()});
+            if explanation.matched && fed.is_empty() && existing.is_some() && compiled.subscription.join.is_none() {
+                verdict = format!("{name} matched {sub} but dedup value {value:?} already fired as {fid}");
+            }
+        }
+        out["verdict"] = json!(verdict);
+        Ok(out)
     })
     .await
 }

@@ -1,12 +1,17 @@
 //! The live set of subscriptions, compiled for matching, and the planning of
-//! firings for one stored signal instance.
+//! firings for one stored signal instance (single signals and joins).
 //!
-//! The catalog keeps one matcher [`Engine`] per signal name, so a signal is only
-//! matched against subscriptions that name it. Subscriptions are compiled when
-//! they are added (pattern and templates); a subscription that does not compile is
-//! rejected then, with the error naming the field, and never reaches the engine.
-//! Readers ([`Catalog::plan`]) take a read lock on the name map only long enough to
-//! clone an `Arc` to the engine; the engine itself never blocks readers.
+//! The catalog keeps one matcher [`Engine`] per signal name. Each signal of a
+//! subscription is an engine entry with id `<subscription>#<alias>`, so a
+//! self-join (two aliases of one signal name) has two entries. Subscriptions are
+//! compiled when they are added (patterns and templates); one that does not
+//! compile is rejected then, with the error naming the field, and never reaches
+//! an engine. [`Catalog::plan`] runs inside the store's ingest transaction: a
+//! single-signal match fires at once; a join side records an offer through the
+//! store's [`JoinContext`] and fires when the join completes.
+//!
+//! Readers take a read lock on the name map only long enough to clone an `Arc`
+//! to the engine; the engines themselves never block readers.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, RwLock};
@@ -16,14 +21,16 @@ use signalbox_model::{
     Binding, FieldError, Firing, SignalInstance, SignalRef, Subscription, Template,
     dedup_firing_id, firing_id,
 };
+use signalbox_store::{JoinContext, JoinOffer};
 
 /// A subscription compiled for matching.
 #[derive(Debug)]
 pub struct Compiled {
     /// The subscription as stored.
     pub subscription: Subscription,
-    /// The compiled pattern of its (single) signal.
-    pub pattern: Pattern,
+    /// The compiled pattern of each of its signals, in `signals` order.
+    pub patterns: Vec<Pattern>,
+    aliases: Vec<String>,
     params: Vec<(String, Template)>,
     dedup: Option<Template>,
 }
@@ -44,10 +51,15 @@ struct Inner {
 /// What matching one instance produced.
 #[derive(Debug, Default)]
 pub struct Plan {
-    /// Ids of the subscriptions that matched.
+    /// Ids of the subscriptions that matched (a join side counts).
     pub matched: Vec<String>,
-    /// One firing per matched subscription.
+    /// The firings: one per single-signal match, one per completed join.
     pub firings: Vec<Firing>,
+}
+
+/// The engine entry id of one signal of a subscription.
+fn entry_id(subscription: &str, alias: &str) -> String {
+    format!("{subscription}#{alias}")
 }
 
 impl Catalog {
@@ -71,13 +83,17 @@ impl Catalog {
         if let Some(old) = inner.subs.remove(&compiled.subscription.id) {
             remove_from_engines(&mut inner, &old);
         }
-        let name = compiled.subscription.signals[0].name.clone();
-        let engine = inner
-            .engines
-            .entry(name)
-            .or_insert_with(|| Arc::new(Engine::new()))
-            .clone();
-        engine.add(&compiled.subscription.id, compiled.pattern.clone());
+        for (spec, pattern) in compiled.subscription.signals.iter().zip(&compiled.patterns) {
+            let engine = inner
+                .engines
+                .entry(spec.name.clone())
+                .or_insert_with(|| Arc::new(Engine::new()))
+                .clone();
+            engine.add(
+                &entry_id(&compiled.subscription.id, &spec.alias),
+                pattern.clone(),
+            );
+        }
         inner
             .subs
             .insert(compiled.subscription.id.clone(), compiled);
@@ -103,7 +119,11 @@ impl Catalog {
 
     /// How many subscriptions are live.
     pub fn len(&self) -> usize {
-        self.inner.read().unwrap_or_else(|e| e.into_inner()).subs.len()
+        self.inner
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .subs
+            .len()
     }
 
     /// True when no subscription is live.
@@ -111,8 +131,14 @@ impl Catalog {
         self.len() == 0
     }
 
-    /// Matches one stored instance and builds its firings.
-    pub fn plan(&self, instance: &SignalInstance, now_ms: i64) -> Plan {
+    /// Matches one stored instance and builds its firings; join sides go
+    /// through `joins` (the open ingest transaction).
+    pub fn plan(
+        &self,
+        instance: &SignalInstance,
+        joins: &mut JoinContext<'_, '_>,
+        now_ms: i64,
+    ) -> Plan {
         let engine = {
             let inner = self.inner.read().unwrap_or_else(|e| e.into_inner());
             match inner.engines.get(&instance.signal.name) {
@@ -125,42 +151,88 @@ impl Catalog {
         if ids.is_empty() {
             return plan;
         }
-        let inner = self.inner.read().unwrap_or_else(|e| e.into_inner());
-        for id in ids {
-            // A subscription removed between matching and here is simply skipped.
-            let Some(compiled) = inner.subs.get(&id) else {
-                continue;
-            };
-            plan.firings.push(compiled.firing(instance, now_ms));
-            plan.matched.push(id);
+        let subs: Vec<(Arc<Compiled>, String)> = {
+            let inner = self.inner.read().unwrap_or_else(|e| e.into_inner());
+            ids.iter()
+                .filter_map(|entry| {
+                    let (sub, alias) = entry.split_once('#')?;
+                    // A subscription removed between matching and here is skipped.
+                    Some((inner.subs.get(sub)?.clone(), alias.to_string()))
+                })
+                .collect()
+        };
+        for (compiled, alias) in subs {
+            let sub = &compiled.subscription;
+            if plan.matched.last() != Some(&sub.id) {
+                plan.matched.push(sub.id.clone());
+            }
+            match &sub.join {
+                None => plan
+                    .firings
+                    .push(compiled.firing(&[(alias.as_str(), instance)], now_ms)),
+                Some(join) => {
+                    let Some(key) = join.key_for(&alias, &instance.signal.params) else {
+                        tracing::debug!(subscription = %sub.id, %alias, seq = instance.seq, "join key missing; not offered");
+                        continue;
+                    };
+                    let offer = JoinOffer {
+                        subscription: &sub.id,
+                        version: sub.version,
+                        key: &key,
+                        alias: &alias,
+                        aliases: &compiled.aliases,
+                        within_ms: join.within_ms,
+                    };
+                    if let Some(complete) = joins.offer(offer, instance) {
+                        let bindings: Vec<(&str, &SignalInstance)> =
+                            complete.iter().map(|(a, i)| (a.as_str(), i)).collect();
+                        plan.firings.push(compiled.firing(&bindings, now_ms));
+                    }
+                }
+            }
         }
+        plan.matched.sort();
+        plan.matched.dedup();
         plan
     }
 
-    /// Explains, condition by condition, why `instance` does or does not match `id`.
-    pub fn explain(&self, id: &str, instance: &SignalInstance) -> Option<Explanation> {
+    /// Explains, condition by condition, why `instance` does or does not match
+    /// the side of subscription `id` that waits for its signal name (the first
+    /// such side). `None` if the subscription does not exist or has no side for
+    /// that name.
+    pub fn explain(&self, id: &str, instance: &SignalInstance) -> Option<(String, Explanation)> {
         let compiled = self.get(id)?;
+        let (spec, pattern) = compiled
+            .subscription
+            .signals
+            .iter()
+            .zip(&compiled.patterns)
+            .find(|(s, _)| s.name == instance.signal.name)?;
         let engine = Engine::new();
-        engine.add(id, compiled.pattern.clone());
-        engine.explain(id, &instance.signal.params)
+        engine.add(id, pattern.clone());
+        let explanation = engine.explain(id, &instance.signal.params)?;
+        Some((spec.alias.clone(), explanation))
     }
 }
 
 impl Compiled {
-    /// Builds the firing of this subscription for one matched instance.
-    pub fn firing(&self, instance: &SignalInstance, now_ms: i64) -> Firing {
+    /// Builds the firing for the matched instances, given as `(alias, instance)`
+    /// in the subscription's signal order.
+    pub fn firing(&self, matched: &[(&str, &SignalInstance)], now_ms: i64) -> Firing {
         let sub = &self.subscription;
-        let spec = &sub.signals[0];
-        let bindings = [Binding {
-            alias: &spec.alias,
-            instance,
-        }];
-        let signals = vec![SignalRef {
-            alias: spec.alias.clone(),
-            name: instance.signal.name.clone(),
-            id: instance.id.clone(),
-            seq: instance.seq,
-        }];
+        let bindings: Vec<Binding<'_>> = matched
+            .iter()
+            .map(|(alias, instance)| Binding { alias, instance })
+            .collect();
+        let signals: Vec<SignalRef> = matched
+            .iter()
+            .map(|(alias, instance)| SignalRef {
+                alias: (*alias).to_string(),
+                name: instance.signal.name.clone(),
+                id: instance.id.clone(),
+                seq: instance.seq,
+            })
+            .collect();
         let id = match &self.dedup {
             Some(t) => dedup_firing_id(&sub.id, &t.render(&bindings).render()),
             None => firing_id(&sub.id, sub.version, &signals),
@@ -171,8 +243,10 @@ impl Compiled {
             .map(|(k, t)| (k.clone(), t.render(&bindings)))
             .collect();
         let mut payloads = serde_json::Map::new();
-        if let Some(p) = &instance.signal.payload {
-            payloads.insert(spec.alias.clone(), p.clone());
+        for (alias, instance) in matched {
+            if let Some(p) = &instance.signal.payload {
+                payloads.insert((*alias).to_string(), p.clone());
+            }
         }
         Firing {
             firing_id: id,
@@ -186,39 +260,54 @@ impl Compiled {
             created_at_ms: now_ms,
         }
     }
+
+    /// The rendered dedup value for these instances, when the subscription has one.
+    pub fn dedup_value(&self, matched: &[(&str, &SignalInstance)]) -> Option<String> {
+        let bindings: Vec<Binding<'_>> = matched
+            .iter()
+            .map(|(alias, instance)| Binding { alias, instance })
+            .collect();
+        self.dedup.as_ref().map(|t| t.render(&bindings).render())
+    }
 }
 
 fn remove_from_engines(inner: &mut Inner, old: &Compiled) {
-    let name = &old.subscription.signals[0].name;
-    if let Some(engine) = inner.engines.get(name) {
-        engine.remove(&old.subscription.id);
-        if engine.is_empty() {
-            inner.engines.remove(name);
+    for spec in &old.subscription.signals {
+        if let Some(engine) = inner.engines.get(&spec.name).cloned() {
+            engine.remove(&entry_id(&old.subscription.id, &spec.alias));
+            if engine.is_empty() {
+                inner.engines.remove(&spec.name);
+            }
         }
     }
 }
 
 fn compile(sub: &Subscription, operators: &OperatorRegistry) -> Result<Compiled, FieldError> {
-    if sub.signals.len() != 1 {
-        return Err(FieldError::new(
-            "signals",
-            "joins of several signals are not supported by this router version yet; name one signal",
-        ));
+    let mut patterns = Vec::with_capacity(sub.signals.len());
+    for (i, spec) in sub.signals.iter().enumerate() {
+        // Paths name the field as written: `where` for the shorthand, `signals[i].where` for lists.
+        let base = if sub.signals.len() == 1 {
+            String::new()
+        } else {
+            format!("signals[{i}].")
+        };
+        let has_where = spec.pattern.as_object().is_some_and(|o| !o.is_empty());
+        let pattern = match (&spec.match_params, has_where) {
+            (Some(_), true) => {
+                return Err(FieldError::new(
+                    format!("{base}match_params"),
+                    "give either `where` or `match_params`, not both",
+                ));
+            }
+            (Some(mp), false) => Pattern::from_match_params(mp).map_err(|e| {
+                FieldError::new(prefixed(&format!("{base}match_params"), &e.path), e.problem)
+            })?,
+            (None, _) => Pattern::parse(&spec.pattern, operators).map_err(|e| {
+                FieldError::new(prefixed(&format!("{base}where"), &e.path), e.problem)
+            })?,
+        };
+        patterns.push(pattern);
     }
-    let spec = &sub.signals[0];
-    let has_where = spec.pattern.as_object().is_some_and(|o| !o.is_empty());
-    let pattern = match (&spec.match_params, has_where) {
-        (Some(_), true) => {
-            return Err(FieldError::new(
-                "match_params",
-                "give either `where` or `match_params`, not both",
-            ));
-        }
-        (Some(mp), false) => Pattern::from_match_params(mp)
-            .map_err(|e| FieldError::new(prefixed("match_params", &e.path), e.problem))?,
-        (None, _) => Pattern::parse(&spec.pattern, operators)
-            .map_err(|e| FieldError::new(prefixed("where", &e.path), e.problem))?,
-    };
     let params = sub
         .params
         .iter()
@@ -236,7 +325,8 @@ fn compile(sub: &Subscription, operators: &OperatorRegistry) -> Result<Compiled,
         .map_err(|r| FieldError::new("dedup", r))?;
     Ok(Compiled {
         subscription: sub.clone(),
-        pattern,
+        patterns,
+        aliases: sub.signals.iter().map(|s| s.alias.clone()).collect(),
         params,
         dedup,
     })

@@ -153,8 +153,8 @@ pub(crate) async fn process_batch(shared: &Arc<Shared>, messages: Vec<Inbound>) 
     let catalog = shared.catalog.clone();
     let result = tokio::task::spawn_blocking(move || {
         let mut matched: HashMap<(String, String), Vec<String>> = HashMap::new();
-        let outcomes = store.ingest(batch, &mut |instance| {
-            let plan = catalog.plan(instance, crate::clock::now_ms());
+        let outcomes = store.ingest(batch, &mut |instance, joins| {
+            let plan = catalog.plan(instance, joins, crate::clock::now_ms());
             matched.insert(
                 (instance.signal.name.clone(), instance.id.clone()),
                 plan.matched,

@@ -9,7 +9,9 @@
 //!    earlier in the same batch are visible, so in-batch duplicates are caught;
 //! 2. the next seq for the name, the instance row, `signal_ids`, the dedup entry
 //!    and its time-index row;
-//! 3. `plan(&instance)` returns the firings (the router matches there);
+//! 3. `plan(&instance, &mut joins)` returns the firings (the router matches
+//!    there, and records join offers / consumes complete joins through the
+//!    [`JoinContext`], in this same transaction);
 //! 4. each firing whose id is not stored yet gets a firing seq, a `firings` row in
 //!    state `Pending`, an `outbox` row and lineage rows; a firing id that already
 //!    exists is skipped (firing dedup).
@@ -25,6 +27,7 @@ use signalbox_model::{Firing, Origin, Signal, SignalInstance};
 
 use crate::codec;
 use crate::error::{AtTable, IngestError};
+use crate::joins::JoinContext;
 use crate::outbox::{FiringRecord, FiringState};
 use crate::store::Store;
 use crate::tables::{self, names};
@@ -75,7 +78,7 @@ impl Store {
     pub fn ingest(
         &self,
         batch: Vec<Incoming>,
-        plan: &mut dyn FnMut(&SignalInstance) -> Vec<Firing>,
+        plan: &mut dyn FnMut(&SignalInstance, &mut JoinContext<'_, '_>) -> Vec<Firing>,
     ) -> Result<Vec<IngestOutcome>, IngestError> {
         for (index, incoming) in batch.iter().enumerate() {
             if incoming.signal.id.as_deref().is_none_or(str::is_empty) {
@@ -122,6 +125,11 @@ impl Store {
                     tables::SUBSCRIPTION_FIRINGS,
                     names::SUBSCRIPTION_FIRINGS,
                 )?,
+                join_offers: tables::write::<IngestError, _, _>(
+                    &txn,
+                    tables::JOIN_OFFERS,
+                    names::JOIN_OFFERS,
+                )?,
             };
             let mut firing_seq = t
                 .meta
@@ -154,6 +162,7 @@ struct IngestTables<'t> {
     outbox: redb::Table<'t, u64, &'static str>,
     signal_firings: redb::MultimapTable<'t, (&'static str, u64), &'static str>,
     subscription_firings: redb::Table<'t, (&'static str, u64), &'static str>,
+    join_offers: redb::Table<'t, (&'static str, u64, &'static str, &'static str, u64), &'static [u8]>,
 }
 
 impl IngestTables<'_> {
@@ -163,7 +172,7 @@ impl IngestTables<'_> {
         incoming: Incoming,
         retention_ms: i64,
         firing_seq: &mut u64,
-        plan: &mut dyn FnMut(&SignalInstance) -> Vec<Firing>,
+        plan: &mut dyn FnMut(&SignalInstance, &mut JoinContext<'_, '_>) -> Vec<Firing>,
     ) -> Result<IngestOutcome, IngestError> {
         let Incoming {
             signal,
@@ -226,8 +235,17 @@ impl IngestTables<'_> {
             .at::<IngestError>(names::DEDUP_BY_TIME)?;
 
         // 3. Plan, 4./5. write the new firings.
+        let mut ctx = JoinContext {
+            offers: &mut self.join_offers,
+            signals: &self.signals,
+            error: None,
+        };
+        let planned = plan(&instance, &mut ctx);
+        if let Some(e) = ctx.error {
+            return Err(e);
+        }
         let mut written = Vec::new();
-        for firing in plan(&instance) {
+        for firing in planned {
             if firing.firing_id.is_empty() {
                 return Err(IngestError::EmptyFiringId {
                     name,

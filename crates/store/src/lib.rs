@@ -13,6 +13,7 @@
 mod codec;
 pub mod error;
 mod ingest;
+mod joins;
 mod outbox;
 mod retention;
 mod signals;
@@ -24,6 +25,7 @@ pub use error::{
     CompactError, Corrupt, IngestError, OpenError, OutboxError, ReadError, SubscriptionError,
 };
 pub use ingest::{Incoming, IngestOutcome};
+pub use joins::{JoinContext, JoinOffer, PendingOffer};
 pub use outbox::{FiringRecord, FiringState};
 pub use store::{CommitDurability, Store, StoreOptions, StoreStats};
 pub use subscriptions::PutOutcome;

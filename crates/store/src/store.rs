@@ -169,6 +169,8 @@ impl Store {
             .map_err(table_err(names::SUBSCRIPTIONS))?;
         txn.open_table(tables::SUBSCRIPTION_VERSIONS)
             .map_err(table_err(names::SUBSCRIPTION_VERSIONS))?;
+        txn.open_table(tables::JOIN_OFFERS)
+            .map_err(table_err(names::JOIN_OFFERS))?;
         {
             let mut meta = txn
                 .open_table(tables::META)

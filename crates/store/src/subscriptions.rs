@@ -98,6 +98,13 @@ impl Store {
             }
             outcome
         };
+        if let PutOutcome::Updated(v) = outcome {
+            // Partial joins of the old version are dropped, never mixed into the new one.
+            let dropped = crate::joins::drop_offers::<SubscriptionError>(&txn, &sub.id, Some(v))?;
+            if dropped > 0 {
+                tracing::info!(subscription = %sub.id, version = v, dropped, "partial joins of the previous version dropped");
+            }
+        }
         if let PutOutcome::Unchanged(_) = outcome {
             // Nothing was written: roll back instead of paying for a commit.
             txn.abort().at::<SubscriptionError>(names::SUBSCRIPTIONS)?;
@@ -199,6 +206,7 @@ impl Store {
                 .at::<SubscriptionError>(names::SUBSCRIPTIONS)?
                 .is_some()
         };
+        crate::joins::drop_offers::<SubscriptionError>(&txn, id, None)?;
         txn.commit().map_err(SubscriptionError::Commit)?;
         Ok(existed)
     }

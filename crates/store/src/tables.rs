@@ -15,6 +15,8 @@
 //! - every `outbox[firing_seq]` names a `firings` row in state `Pending` with that
 //!   `firing_seq`, and every `Pending` firing has its outbox row.
 //! - `meta["firing_seq"]` is the largest firing seq ever assigned.
+//! - `join_offers` rows exist only for the current version of a subscription; a
+//!   new version or a delete removes the old version's rows in its transaction.
 //!
 //! All tables are created when the store is opened, so readers never meet a
 //! missing table.
@@ -43,6 +45,7 @@ pub(crate) mod names {
     pub(crate) const SUBSCRIPTION_FIRINGS: &str = "subscription_firings";
     pub(crate) const SUBSCRIPTIONS: &str = "subscriptions";
     pub(crate) const SUBSCRIPTION_VERSIONS: &str = "subscription_versions";
+    pub(crate) const JOIN_OFFERS: &str = "join_offers";
 }
 
 /// Store-wide counters and the schema version: `&str -> u64`.
@@ -77,6 +80,11 @@ pub(crate) const SUBSCRIPTIONS: TableDefinition<&str, &[u8]> =
 /// Every version ever stored: `(id, version) -> Subscription` (codec JSON).
 pub(crate) const SUBSCRIPTION_VERSIONS: TableDefinition<(&str, u64), &[u8]> =
     TableDefinition::new(names::SUBSCRIPTION_VERSIONS);
+/// Partial joins: `(subscription, version, join key, alias, seq)` -> document:
+/// the offered instance's name and receive time. A row is an instance that
+/// matched its side of a join and has not been consumed yet.
+pub(crate) const JOIN_OFFERS: TableDefinition<(&str, u64, &str, &str, u64), &[u8]> =
+    TableDefinition::new(names::JOIN_OFFERS);
 
 use redb::{
     Key, MultimapTable, ReadOnlyMultimapTable, ReadOnlyTable, ReadTransaction, Table, Value,

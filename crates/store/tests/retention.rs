@@ -43,13 +43,13 @@ fn dedup_entry_expires_after_retention() {
         out.iter().map(seq_of).collect::<Vec<_>>(),
         vec![(false, 3), (true, 2)]
     );
-    // The model's firing id hashes `name/id`, not the seq, so the re-accepted
-    // instance plans the same firing id as the first one: firing dedup skips it.
+    // The firing id hashes `name/id#seq`, so the re-accepted instance (a new
+    // seq) is a new firing, not swallowed by the first one's.
     match &out[0] {
-        signalbox_store::IngestOutcome::Stored { firings, .. } => assert!(firings.is_empty()),
+        signalbox_store::IngestOutcome::Stored { firings, .. } => assert_eq!(firings.len(), 1),
         other => panic!("unexpected {other:?}"),
     }
-    assert_eq!(store.pending(10).unwrap().len(), 2);
+    assert_eq!(store.pending(10).unwrap().len(), 3);
     assert_eq!(store.signal_by_id("a", "x").unwrap().unwrap().seq, 3);
     // Both instances are still stored.
     assert_eq!(store.signal("a", 1).unwrap().unwrap().id, "x");

@@ -12,8 +12,8 @@
 //! them instead of storing them); they are sorted and deduplicated; a field that
 //! can hold without a leaf value (`exists: false`) is never used as an anchor.
 
-use crate::numeric::{NumKey, ordered_key};
 use crate::numeric::NumericCond;
+use crate::numeric::{NumKey, ordered_key};
 use crate::pattern::Pattern;
 use crate::pattern::ast::{Alt, Cond, FieldBody, Lit, Node};
 
@@ -73,7 +73,9 @@ fn node(n: &Node, path: &[Box<str>]) -> Option<Set> {
     let mut best: Option<Set> = None;
     let mut consider = |cand: Option<Set>| {
         if let Some(c) = cand
-            && best.as_ref().is_none_or(|b| (c.0, c.1.len()) < (b.0, b.1.len()))
+            && best
+                .as_ref()
+                .is_none_or(|b| (c.0, c.1.len()) < (b.0, b.1.len()))
         {
             best = Some(c);
         }
@@ -134,13 +136,20 @@ fn cond(c: &Cond) -> Option<(u8, Key)> {
         Cond::Suffix(a) if a.ignore_case => (2, Key::SuffixFolded(a.key.as_str().into())),
         Cond::Suffix(a) => (2, Key::Suffix(a.key.as_str().into())),
         Cond::Wildcard(w) if w.is_literal() => (0, Key::Str(w.pieces[0].as_str().into())),
-        Cond::Wildcard(w) if !w.literal_prefix().is_empty() => (3, Key::Prefix(w.literal_prefix().into())),
-        Cond::Wildcard(w) if !w.literal_suffix().is_empty() => (3, Key::Suffix(w.literal_suffix().into())),
+        Cond::Wildcard(w) if !w.literal_prefix().is_empty() => {
+            (3, Key::Prefix(w.literal_prefix().into()))
+        }
+        Cond::Wildcard(w) if !w.literal_suffix().is_empty() => {
+            (3, Key::Suffix(w.literal_suffix().into()))
+        }
         Cond::Wildcard(_) => (9, Key::Present),
         Cond::Numeric(NumericCond::Eq(n)) => (0, Key::Num(n.key())),
         Cond::Numeric(NumericCond::Range { lower, upper }) => (
             4,
-            Key::Range(lower.map(|b| ordered_key(b.value.approx())), upper.map(|b| ordered_key(b.value.approx()))),
+            Key::Range(
+                lower.map(|b| ordered_key(b.value.approx())),
+                upper.map(|b| ordered_key(b.value.approx())),
+            ),
         ),
         Cond::Cidr(c) => (2, Key::Cidr(c.v6, c.len, c.network)),
         Cond::Exists(true) | Cond::AnythingBut(_) | Cond::Custom(_) => (9, Key::Present),

@@ -18,11 +18,11 @@ use std::sync::Arc;
 
 use signalbox_model::{Map, Value};
 
+use super::MatchStats;
 use super::anchor::{Anchors, Key};
 use super::hash::FxMap;
 use super::path_index::PathIndex;
 use super::postings::Postings;
-use super::MatchStats;
 use crate::eval;
 use crate::pattern::Pattern;
 
@@ -99,7 +99,10 @@ impl Index {
             }
         }
         self.conditions += pattern.condition_count();
-        self.slots[slot as usize] = Some(Slot { id: id.clone(), pattern: pattern.clone() });
+        self.slots[slot as usize] = Some(Slot {
+            id: id.clone(),
+            pattern: pattern.clone(),
+        });
         self.ids.insert(id.clone(), slot);
     }
 
@@ -133,7 +136,12 @@ impl Index {
         })
     }
 
-    fn matches_with(&self, params: &Map, stats: &mut MatchStats, cands: &mut Vec<u32>) -> Vec<String> {
+    fn matches_with(
+        &self,
+        params: &Map,
+        stats: &mut MatchStats,
+        cands: &mut Vec<u32>,
+    ) -> Vec<String> {
         walk_map(&self.root, params, cands, &mut stats.index_probes);
         self.always.extend_into(cands);
         if cands.len() > 1 {
@@ -164,20 +172,30 @@ impl Index {
 
     /// Approximate heap bytes of the stored patterns and ids (shared by both copies).
     pub(crate) fn pattern_bytes(&self) -> usize {
-        self.slots.iter().flatten().map(|s| 16 + s.id.len() + super::memory::pattern_bytes(&s.pattern)).sum()
+        self.slots
+            .iter()
+            .flatten()
+            .map(|s| 16 + s.id.len() + super::memory::pattern_bytes(&s.pattern))
+            .sum()
     }
 }
 
 fn trie_bytes(n: &TrieNode) -> usize {
     n.children.capacity() * (std::mem::size_of::<(Box<str>, TrieNode)>() + 1)
-        + n.children.iter().map(|(k, c)| k.len() + trie_bytes(c)).sum::<usize>()
+        + n.children
+            .iter()
+            .map(|(k, c)| k.len() + trie_bytes(c))
+            .sum::<usize>()
         + n.index.as_ref().map_or(0, |ix| ix.heap_bytes())
 }
 
 fn insert(node: &mut TrieNode, path: &[Box<str>], key: &Key, slot: u32) {
     node.refs += 1;
     match path.split_first() {
-        None => node.index.get_or_insert_with(Default::default).insert(key, slot),
+        None => node
+            .index
+            .get_or_insert_with(Default::default)
+            .insert(key, slot),
         Some((first, rest)) => {
             let child = node.children.entry(first.clone()).or_default();
             insert(child, rest, key, slot);

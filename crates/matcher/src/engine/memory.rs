@@ -21,7 +21,9 @@ fn node(n: &Node) -> usize {
     for f in &n.fields {
         b += ALLOC + f.name.capacity();
         b += match &f.body {
-            FieldBody::Leaf(alts) => ALLOC + alts.capacity() * size_of::<Alt>() + alts.iter().map(alt).sum::<usize>(),
+            FieldBody::Leaf(alts) => {
+                ALLOC + alts.capacity() * size_of::<Alt>() + alts.iter().map(alt).sum::<usize>()
+            }
             FieldBody::Nested(c) => node(c),
         };
     }
@@ -47,11 +49,23 @@ fn cond(c: &Cond) -> usize {
         Cond::Exact(l) => lit(l),
         Cond::Prefix(a) | Cond::Suffix(a) => 2 * ALLOC + a.text.capacity() + a.key.capacity(),
         Cond::EqualsIgnoreCase(a, b) => 2 * ALLOC + a.capacity() + b.capacity(),
-        Cond::Wildcard(w) => ALLOC + w.source.capacity() + w.pieces.iter().map(|p| ALLOC + 24 + p.capacity()).sum::<usize>(),
+        Cond::Wildcard(w) => {
+            ALLOC
+                + w.source.capacity()
+                + w.pieces
+                    .iter()
+                    .map(|p| ALLOC + 24 + p.capacity())
+                    .sum::<usize>()
+        }
         Cond::AnythingBut(ab) => match ab {
             AnythingBut::Values(v) => ALLOC + v.iter().map(|l| 32 + lit(l)).sum::<usize>(),
             AnythingBut::Prefix(s) | AnythingBut::Suffix(s) => ALLOC + s.capacity(),
-            AnythingBut::EqualsIgnoreCase(v) => ALLOC + v.iter().map(|(a, b)| 48 + 2 * ALLOC + a.capacity() + b.capacity()).sum::<usize>(),
+            AnythingBut::EqualsIgnoreCase(v) => {
+                ALLOC
+                    + v.iter()
+                        .map(|(a, b)| 48 + 2 * ALLOC + a.capacity() + b.capacity())
+                        .sum::<usize>()
+            }
             AnythingBut::Wildcard(v) => ALLOC + v.len() * 128,
         },
         Cond::Cidr(c) => ALLOC + c.source.capacity(),

@@ -59,7 +59,11 @@ impl Default for Engine {
 impl Engine {
     /// An empty engine.
     pub fn new() -> Engine {
-        Engine { copies: [RwLock::new(Index::default()), RwLock::new(Index::default())], active: AtomicUsize::new(0), writer: Mutex::new(()) }
+        Engine {
+            copies: [RwLock::new(Index::default()), RwLock::new(Index::default())],
+            active: AtomicUsize::new(0),
+            writer: Mutex::new(()),
+        }
     }
 
     fn read<R>(&self, f: impl FnOnce(&Index) -> R) -> R {

@@ -75,7 +75,11 @@ impl AffixMap {
 
     fn heap_bytes(&self) -> usize {
         self.map.capacity() * (std::mem::size_of::<(Box<str>, Postings)>() + 1)
-            + self.map.iter().map(|(k, p)| k.len() + p.heap_bytes()).sum::<usize>()
+            + self
+                .map
+                .iter()
+                .map(|(k, p)| k.len() + p.heap_bytes())
+                .sum::<usize>()
     }
 }
 
@@ -100,9 +104,9 @@ pub(crate) struct PathIndex {
     entries: usize,
 }
 
-fn remove_from<K: std::hash::Hash + Eq, Q>(map: &mut FxMap<K, Postings>, k: &Q, slot: u32)
+fn remove_from<K, Q>(map: &mut FxMap<K, Postings>, k: &Q, slot: u32)
 where
-    K: std::borrow::Borrow<Q>,
+    K: std::hash::Hash + Eq + std::borrow::Borrow<Q>,
     Q: std::hash::Hash + Eq + ?Sized,
 {
     if let Some(p) = map.get_mut(k) {
@@ -196,7 +200,10 @@ impl PathIndex {
                 }
                 self.prefix.lookup(s, false, out, probes);
                 self.suffix.lookup(s, true, out, probes);
-                if !self.folded.is_empty() || !self.prefix_folded.map.is_empty() || !self.suffix_folded.map.is_empty() {
+                if !self.folded.is_empty()
+                    || !self.prefix_folded.map.is_empty()
+                    || !self.suffix_folded.map.is_empty()
+                {
                     with_folded(s, |f| {
                         if let Some(p) = self.folded.get(f) {
                             p.extend_into(out);
@@ -240,7 +247,10 @@ impl PathIndex {
     pub(crate) fn heap_bytes(&self) -> usize {
         let entry = std::mem::size_of::<(Box<str>, Postings)>() + 1;
         let strs = |m: &FxMap<Box<str>, Postings>| {
-            m.capacity() * entry + m.iter().map(|(k, p)| k.len() + p.heap_bytes()).sum::<usize>()
+            m.capacity() * entry
+                + m.iter()
+                    .map(|(k, p)| k.len() + p.heap_bytes())
+                    .sum::<usize>()
         };
         std::mem::size_of::<PathIndex>()
             + strs(&self.strs)

@@ -48,14 +48,23 @@ impl Postings {
             Postings::Empty => *self = Postings::One(slot),
             Postings::One(s) => {
                 let first = *s;
-                *self = Postings::Many(Box::new(Many { items: vec![first, slot], pos: None }));
+                *self = Postings::Many(Box::new(Many {
+                    items: vec![first, slot],
+                    pos: None,
+                }));
             }
             Postings::Many(m) => {
                 m.items.push(slot);
                 if let Some(pos) = &mut m.pos {
                     pos.insert(slot, (m.items.len() - 1) as u32);
                 } else if m.items.len() > POSITION_MAP_AT {
-                    m.pos = Some(m.items.iter().enumerate().map(|(i, s)| (*s, i as u32)).collect());
+                    m.pos = Some(
+                        m.items
+                            .iter()
+                            .enumerate()
+                            .map(|(i, s)| (*s, i as u32))
+                            .collect(),
+                    );
                 }
             }
         }

@@ -59,7 +59,10 @@ impl RangeIndex {
             (lo, hi) => {
                 let (lo, hi) = (lo.unwrap_or(0), hi.unwrap_or(u64::MAX));
                 let c = class_of(lo, hi);
-                let removed = self.classes.get_mut(c).is_some_and(|set| set.remove(&(lo, hi, slot)));
+                let removed = self
+                    .classes
+                    .get_mut(c)
+                    .is_some_and(|set| set.remove(&(lo, hi, slot)));
                 if removed && self.classes[c].is_empty() {
                     self.nonempty &= !(1 << c);
                 }
@@ -110,8 +113,14 @@ mod tests {
     #[test]
     fn finds_exactly_the_containing_ranges() {
         let mut ix = RangeIndex::default();
-        let ranges: Vec<(Option<u64>, Option<u64>)> =
-            vec![(Some(10), Some(20)), (Some(15), Some(15)), (Some(0), Some(1000)), (Some(18), None), (None, Some(12)), (Some(30), Some(31))];
+        let ranges: Vec<(Option<u64>, Option<u64>)> = vec![
+            (Some(10), Some(20)),
+            (Some(15), Some(15)),
+            (Some(0), Some(1000)),
+            (Some(18), None),
+            (None, Some(12)),
+            (Some(30), Some(31)),
+        ];
         for (i, (lo, hi)) in ranges.iter().enumerate() {
             ix.insert(*lo, *hi, i as u32);
         }

@@ -147,7 +147,11 @@ impl Cond {
 impl Node {
     /// Whether any condition below this node is a custom operator.
     pub(crate) fn has_custom(&self) -> bool {
-        self.fields.iter().any(Field::has_custom) || self.or.as_ref().is_some_and(|b| b.iter().any(Node::has_custom))
+        self.fields.iter().any(Field::has_custom)
+            || self
+                .or
+                .as_ref()
+                .is_some_and(|b| b.iter().any(Node::has_custom))
     }
 
     /// Number of leaf fields below this node (a measure of conditions).
@@ -159,7 +163,10 @@ impl Node {
                 FieldBody::Nested(n) => n.leaf_count(),
             })
             .sum::<usize>()
-            + self.or.as_ref().map_or(0, |b| b.iter().map(Node::leaf_count).sum())
+            + self
+                .or
+                .as_ref()
+                .map_or(0, |b| b.iter().map(Node::leaf_count).sum())
     }
 
     /// Computes `order`: plain fields, nested fields, the `$or` group, then
@@ -171,7 +178,11 @@ impl Node {
             .iter()
             .enumerate()
             .map(|(i, f)| {
-                let base = if matches!(f.body, FieldBody::Leaf(_)) { 0 } else { 1 };
+                let base = if matches!(f.body, FieldBody::Leaf(_)) {
+                    0
+                } else {
+                    1
+                };
                 (rank(f.has_custom(), base), Step::Field(i))
             })
             .collect();

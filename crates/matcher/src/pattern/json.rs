@@ -20,7 +20,10 @@ pub(crate) fn node_to_json(node: &Node) -> Json {
         })
         .collect();
     if let Some(branches) = &node.or {
-        entries.push(("$or".to_string(), Json::Array(branches.iter().map(node_to_json).collect())));
+        entries.push((
+            "$or".to_string(),
+            Json::Array(branches.iter().map(node_to_json).collect()),
+        ));
     }
     entries.sort_by(|a, b| a.0.cmp(&b.0));
     Json::Object(entries.into_iter().collect::<Map<String, Json>>())
@@ -62,7 +65,11 @@ fn affix_to_json(a: &Affix) -> Json {
 }
 
 fn one_or_many(items: Vec<Json>) -> Json {
-    if items.len() == 1 { items.into_iter().next().unwrap_or(Json::Null) } else { Json::Array(items) }
+    if items.len() == 1 {
+        items.into_iter().next().unwrap_or(Json::Null)
+    } else {
+        Json::Array(items)
+    }
 }
 
 /// One condition as `(operator name, argument)`; exact literals use the name "=".

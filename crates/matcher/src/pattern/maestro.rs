@@ -14,26 +14,54 @@ use crate::error::PatternError;
 
 pub(crate) fn translate(json: &Json) -> Result<Json, PatternError> {
     let Json::Object(params) = json else {
-        return Err(PatternError::new("", format!("match_params must be a JSON object, found {}", describe(json))));
+        return Err(PatternError::new(
+            "",
+            format!(
+                "match_params must be a JSON object, found {}",
+                describe(json)
+            ),
+        ));
     };
     let mut out = Map::new();
     for (key, spec) in params {
         let Json::Object(spec) = spec else {
-            return Err(PatternError::new(key, format!("expected {{\"value\": ..., \"operator\": ...}}, found {}", describe(spec))));
+            return Err(PatternError::new(
+                key,
+                format!(
+                    "expected {{\"value\": ..., \"operator\": ...}}, found {}",
+                    describe(spec)
+                ),
+            ));
         };
         if let Some(extra) = spec.keys().find(|k| *k != "value" && *k != "operator") {
-            return Err(PatternError::new(key, format!("unexpected key \"{extra}\"; expected \"value\" and \"operator\"")));
+            return Err(PatternError::new(
+                key,
+                format!("unexpected key \"{extra}\"; expected \"value\" and \"operator\""),
+            ));
         }
-        let value = spec.get("value").ok_or_else(|| PatternError::new(key, "missing \"value\""))?;
+        let value = spec
+            .get("value")
+            .ok_or_else(|| PatternError::new(key, "missing \"value\""))?;
         let op = match spec.get("operator") {
             None => "=",
             Some(Json::String(s)) => s.as_str(),
-            Some(other) => return Err(PatternError::new(&format!("{key}.operator"), format!("expected a string, found {}", describe(other)))),
+            Some(other) => {
+                return Err(PatternError::new(
+                    &format!("{key}.operator"),
+                    format!("expected a string, found {}", describe(other)),
+                ));
+            }
         };
         let cond = match op {
             "=" => match value {
                 Json::Array(_) | Json::Object(_) => {
-                    return Err(PatternError::new(&format!("{key}.value"), format!("expected a number, string or boolean, found {}", describe(value))));
+                    return Err(PatternError::new(
+                        &format!("{key}.value"),
+                        format!(
+                            "expected a number, string or boolean, found {}",
+                            describe(value)
+                        ),
+                    ));
                 }
                 v => v.clone(),
             },
@@ -45,9 +73,20 @@ pub(crate) fn translate(json: &Json) -> Result<Json, PatternError> {
                         .trim()
                         .parse::<serde_json::Number>()
                         .map(Json::Number)
-                        .map_err(|_| PatternError::new(&format!("{key}.value"), format!("operator \"{op}\" needs a number, found string \"{s}\"")))?,
+                        .map_err(|_| {
+                            PatternError::new(
+                                &format!("{key}.value"),
+                                format!("operator \"{op}\" needs a number, found string \"{s}\""),
+                            )
+                        })?,
                     other => {
-                        return Err(PatternError::new(&format!("{key}.value"), format!("operator \"{op}\" needs a number, found {}", describe(other))));
+                        return Err(PatternError::new(
+                            &format!("{key}.value"),
+                            format!(
+                                "operator \"{op}\" needs a number, found {}",
+                                describe(other)
+                            ),
+                        ));
                     }
                 };
                 serde_json::json!({"numeric": [op, n]})
@@ -55,7 +94,9 @@ pub(crate) fn translate(json: &Json) -> Result<Json, PatternError> {
             other => {
                 return Err(PatternError::new(
                     &format!("{key}.operator"),
-                    format!("unknown operator \"{other}\"; expected one of \"=\", \"!=\", \">\", \">=\", \"<\", \"<=\""),
+                    format!(
+                        "unknown operator \"{other}\"; expected one of \"=\", \"!=\", \">\", \">=\", \"<\", \"<=\""
+                    ),
                 ));
             }
         };

@@ -26,9 +26,14 @@ pub struct Pattern {
 impl Pattern {
     /// Parses EventBridge pattern JSON over params, e.g.
     /// `{"table": ["prod.events"], "partition": [{"numeric": [">=", 1]}]}`.
-    pub fn parse(json: &serde_json::Value, ops: &OperatorRegistry) -> Result<Pattern, PatternError> {
+    pub fn parse(
+        json: &serde_json::Value,
+        ops: &OperatorRegistry,
+    ) -> Result<Pattern, PatternError> {
         let root = parse::Parser::new(ops).root(json)?;
-        Ok(Pattern { root: Arc::new(root) })
+        Ok(Pattern {
+            root: Arc::new(root),
+        })
     }
 
     /// Parses Maestro's form: `{"watermark": {"value": 12345, "operator": ">="}}`

@@ -62,8 +62,15 @@ pub fn relaxed_config() -> HostConfig {
         prepare_deadline: Duration::from_secs(2),
         adapter_deadline: Duration::from_secs(2),
         max_instances: 32,
+        cache_dir: Some(shared_cache_dir()),
         ..HostConfig::default()
     }
+}
+
+/// A compiled-artefact cache shared by the functional tests, so only the first
+/// run compiles each component.
+pub fn shared_cache_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("signalbox-plugin-cache")
 }
 
 /// A host with [`relaxed_config`].

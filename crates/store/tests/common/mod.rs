@@ -8,7 +8,7 @@ use std::time::Duration;
 use signalbox_model::{
     ActionKind, Firing, Origin, Signal, SignalInstance, SignalRef, Subscription,
 };
-use signalbox_store::{Incoming, IngestOutcome, Store, StoreOptions};
+use signalbox_store::{Incoming, IngestOutcome, JoinContext, Store, StoreOptions};
 
 /// A day in milliseconds.
 pub const DAY_MS: i64 = 24 * 60 * 60 * 1000;
@@ -77,8 +77,8 @@ pub fn firing(subscription: &str, inst: &SignalInstance) -> Firing {
     }
 }
 
-pub fn no_plan() -> impl FnMut(&SignalInstance) -> Vec<Firing> {
-    |_| Vec::new()
+pub fn no_plan() -> impl FnMut(&SignalInstance, &mut JoinContext<'_, '_>) -> Vec<Firing> {
+    |_, _| Vec::new()
 }
 
 /// Ingest with a plan that fires `subscription` once per instance.
@@ -88,7 +88,7 @@ pub fn ingest_firing(
     subscription: &str,
 ) -> Vec<IngestOutcome> {
     store
-        .ingest(batch, &mut |inst| vec![firing(subscription, inst)])
+        .ingest(batch, &mut |inst, _| vec![firing(subscription, inst)])
         .unwrap()
 }
 

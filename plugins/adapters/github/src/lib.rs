@@ -25,26 +25,34 @@ impl Guest for Plugin {
     fn describe() -> Description {
         Description {
             name: "github".into(),
-            argument_shape: "settings: secret (the webhook secret); events push, pull_request, release".into(),
+            argument_shape:
+                "settings: secret (the webhook secret); events push, pull_request, release".into(),
             version: env!("CARGO_PKG_VERSION").into(),
         }
     }
 }
 
 fn header<'a>(envelope: &'a Envelope, name: &str) -> Option<&'a str> {
-    envelope.headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+    envelope
+        .headers
+        .iter()
+        .find(|(k, _)| k.eq_ignore_ascii_case(name))
+        .map(|(_, v)| v.as_str())
 }
 
 fn verify(secret: &str, body: &[u8], signature: Option<&str>) -> Result<(), DecodeError> {
-    let signature = signature.ok_or_else(|| DecodeError::Reject("missing X-Hub-Signature-256 header".into()))?;
+    let signature = signature
+        .ok_or_else(|| DecodeError::Reject("missing X-Hub-Signature-256 header".into()))?;
     let hex_sig = signature
         .strip_prefix("sha256=")
         .ok_or_else(|| DecodeError::Reject("X-Hub-Signature-256 must start with sha256=".into()))?;
-    let expected = hex::decode(hex_sig).map_err(|_| DecodeError::Reject("X-Hub-Signature-256 is not hex".into()))?;
+    let expected = hex::decode(hex_sig)
+        .map_err(|_| DecodeError::Reject("X-Hub-Signature-256 is not hex".into()))?;
     let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes())
         .map_err(|e| DecodeError::Retry(format!("bad secret: {e}")))?;
     mac.update(body);
-    mac.verify_slice(&expected).map_err(|_| DecodeError::Reject("signature mismatch".into()))
+    mac.verify_slice(&expected)
+        .map_err(|_| DecodeError::Reject("signature mismatch".into()))
 }
 
 fn s(v: &Value, pointer: &str) -> Value {
@@ -55,7 +63,10 @@ fn params_for(event: &str, body: &Value) -> Option<(String, Map<String, Value>)>
     let repository = s(body, "/repository/full_name");
     let params = match event {
         "push" => {
-            let git_ref = body.pointer("/ref").and_then(Value::as_str).unwrap_or_default();
+            let git_ref = body
+                .pointer("/ref")
+                .and_then(Value::as_str)
+                .unwrap_or_default();
             let mut p = json!({
                 "repository": repository,
                 "ref": git_ref,
@@ -90,15 +101,22 @@ fn params_for(event: &str, body: &Value) -> Option<(String, Map<String, Value>)>
         }),
         _ => return None,
     };
-    let Value::Object(mut map) = params else { return None };
+    let Value::Object(mut map) = params else {
+        return None;
+    };
     map.retain(|_, v| !v.is_null());
     Some((format!("github.{event}"), map))
 }
 
 impl exports::signalbox::plugin::adapter::Guest for Plugin {
     fn decode(envelope: Envelope) -> Result<Vec<Signal>, DecodeError> {
-        let secret = config_get("secret").ok_or_else(|| DecodeError::Retry("setting secret is not configured".into()))?;
-        verify(&secret, &envelope.body, header(&envelope, "x-hub-signature-256"))?;
+        let secret = config_get("secret")
+            .ok_or_else(|| DecodeError::Retry("setting secret is not configured".into()))?;
+        verify(
+            &secret,
+            &envelope.body,
+            header(&envelope, "x-hub-signature-256"),
+        )?;
         let event = header(&envelope, "x-github-event")
             .ok_or_else(|| DecodeError::Reject("missing X-GitHub-Event header".into()))?;
         let body: Value = serde_json::from_slice(&envelope.body)

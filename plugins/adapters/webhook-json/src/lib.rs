@@ -46,12 +46,15 @@ fn mapping() -> Result<Mapping, DecodeError> {
     let params = match config_get("params") {
         None => Vec::new(),
         Some(text) => {
-            let obj: Map<String, Value> = serde_json::from_str(&text)
-                .map_err(|e| DecodeError::Retry(format!("setting params is not a JSON object: {e}")))?;
+            let obj: Map<String, Value> = serde_json::from_str(&text).map_err(|e| {
+                DecodeError::Retry(format!("setting params is not a JSON object: {e}"))
+            })?;
             obj.into_iter()
                 .map(|(k, v)| match v {
                     Value::String(p) => Ok((k, p)),
-                    _ => Err(DecodeError::Retry(format!("setting params.{k} must be a JSON pointer string"))),
+                    _ => Err(DecodeError::Retry(format!(
+                        "setting params.{k} must be a JSON pointer string"
+                    ))),
                 })
                 .collect::<Result<_, _>>()?
         }
@@ -65,7 +68,9 @@ fn mapping() -> Result<Mapping, DecodeError> {
         items_pointer: config_get("items-pointer"),
     };
     if m.name_pointer.is_none() && m.name.is_none() {
-        return Err(DecodeError::Retry("setting name-pointer or name is required".into()));
+        return Err(DecodeError::Retry(
+            "setting name-pointer or name is required".into(),
+        ));
     }
     Ok(m)
 }
@@ -78,7 +83,11 @@ fn one(m: &Mapping, item: &Value, index: Option<usize>) -> Result<Signal, Decode
     let name = match (&m.name_pointer, &m.name) {
         (Some(p), fallback) => match item.pointer(p) {
             Some(Value::String(s)) => s.clone(),
-            Some(other) => return Err(DecodeError::Reject(at(&format!("name at {p} is not a string: {other}")))),
+            Some(other) => {
+                return Err(DecodeError::Reject(at(&format!(
+                    "name at {p} is not a string: {other}"
+                ))));
+            }
             None => match fallback {
                 Some(f) => f.clone(),
                 None => return Err(DecodeError::Reject(at(&format!("no name at {p}")))),
@@ -93,7 +102,11 @@ fn one(m: &Mapping, item: &Value, index: Option<usize>) -> Result<Signal, Decode
             None | Some(Value::Null) => None,
             Some(Value::String(s)) => Some(s.clone()),
             Some(Value::Number(n)) => Some(n.to_string()),
-            Some(other) => return Err(DecodeError::Reject(at(&format!("id at {p} is not a string: {other}")))),
+            Some(other) => {
+                return Err(DecodeError::Reject(at(&format!(
+                    "id at {p} is not a string: {other}"
+                ))));
+            }
         },
     };
     let mut params = Map::new();
@@ -102,8 +115,17 @@ fn one(m: &Mapping, item: &Value, index: Option<usize>) -> Result<Signal, Decode
             params.insert(key.clone(), v.clone());
         }
     }
-    let payload = m.payload_pointer.as_ref().and_then(|p| item.pointer(p)).map(Value::to_string);
-    Ok(Signal { name, id, params: Value::Object(params).to_string(), payload })
+    let payload = m
+        .payload_pointer
+        .as_ref()
+        .and_then(|p| item.pointer(p))
+        .map(Value::to_string);
+    Ok(Signal {
+        name,
+        id,
+        params: Value::Object(params).to_string(),
+        payload,
+    })
 }
 
 impl exports::signalbox::plugin::adapter::Guest for Plugin {
@@ -114,9 +136,11 @@ impl exports::signalbox::plugin::adapter::Guest for Plugin {
         match &m.items_pointer {
             None => Ok(vec![one(&m, &body, None)?]),
             Some(p) => match body.pointer(p) {
-                Some(Value::Array(items)) => {
-                    items.iter().enumerate().map(|(i, item)| one(&m, item, Some(i))).collect()
-                }
+                Some(Value::Array(items)) => items
+                    .iter()
+                    .enumerate()
+                    .map(|(i, item)| one(&m, item, Some(i)))
+                    .collect(),
                 _ => Err(DecodeError::Reject(format!("no array at {p}"))),
             },
         }

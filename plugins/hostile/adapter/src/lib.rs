@@ -11,19 +11,33 @@ struct Plugin;
 
 impl Guest for Plugin {
     fn describe() -> Description {
-        Description { name: "hostile-adapter".into(), argument_shape: "topic: huge | big-params | garbage | loop | retry".into(), version: "0".into() }
+        Description {
+            name: "hostile-adapter".into(),
+            argument_shape: "topic: huge | big-params | garbage | loop | retry".into(),
+            version: "0".into(),
+        }
     }
 }
 
 fn signal(name: &str, params: String) -> Signal {
-    Signal { name: name.into(), id: None, params, payload: None }
+    Signal {
+        name: name.into(),
+        id: None,
+        params,
+        payload: None,
+    }
 }
 
 impl exports::signalbox::plugin::adapter::Guest for Plugin {
     fn decode(envelope: Envelope) -> Result<Vec<Signal>, DecodeError> {
         match envelope.topic.as_str() {
-            "huge" => Ok((0..100_000).map(|i| signal("flood", format!("{{\"i\":{i}}}"))).collect()),
-            "big-params" => Ok(vec![signal("big", format!("{{\"x\":\"{}\"}}", "a".repeat(4 << 20)))]),
+            "huge" => Ok((0..100_000)
+                .map(|i| signal("flood", format!("{{\"i\":{i}}}")))
+                .collect()),
+            "big-params" => Ok(vec![signal(
+                "big",
+                format!("{{\"x\":\"{}\"}}", "a".repeat(4 << 20)),
+            )]),
             "garbage" => Ok(vec![signal("-bad name-", "[1,2".into())]),
             "loop" => {
                 let mut n: u64 = 0;

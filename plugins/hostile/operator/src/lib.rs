@@ -3,7 +3,9 @@
 //! `"trap"` panics (a Wasm trap), `"ok"` returns true. `"loop-prepare"` spins in
 //! `prepare` itself. Any other argument is rejected.
 
-use exports::signalbox::plugin::conditions::{Condition, Guest as ConditionsGuest, GuestCondition, Value};
+use exports::signalbox::plugin::conditions::{
+    Condition, Guest as ConditionsGuest, GuestCondition, Value,
+};
 
 wit_bindgen::generate!({ world: "operator", path: "../../../wit" });
 
@@ -11,7 +13,11 @@ struct Plugin;
 
 impl Guest for Plugin {
     fn describe() -> Description {
-        Description { name: "hostile".into(), argument_shape: "\"loop\" | \"bomb\" | \"trap\" | \"ok\"".into(), version: "0".into() }
+        Description {
+            name: "hostile".into(),
+            argument_shape: "\"loop\" | \"bomb\" | \"trap\" | \"ok\"".into(),
+            version: "0".into(),
+        }
     }
 }
 

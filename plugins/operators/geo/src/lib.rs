@@ -12,7 +12,9 @@
 //! `{"lat": .., "lon": ..}` / array `[lat, lon]` when the host passes one. A value
 //! of another type does not match; a malformed or out-of-range point is an error.
 
-use exports::signalbox::plugin::conditions::{Condition, Guest as ConditionsGuest, GuestCondition, Value};
+use exports::signalbox::plugin::conditions::{
+    Condition, Guest as ConditionsGuest, GuestCondition, Value,
+};
 use serde_json::Value as Json;
 
 wit_bindgen::generate!({ world: "operator", path: "../../../wit" });
@@ -43,26 +45,37 @@ enum Area {
 
 fn check_point(lat: f64, lon: f64) -> Result<(f64, f64), String> {
     if !(-90.0..=90.0).contains(&lat) || !(-180.0..=180.0).contains(&lon) {
-        return Err(format!("({lat}, {lon}) is not a point: lat must be in [-90, 90], lon in [-180, 180]"));
+        return Err(format!(
+            "({lat}, {lon}) is not a point: lat must be in [-90, 90], lon in [-180, 180]"
+        ));
     }
     Ok((lat, lon))
 }
 
 fn number(v: Option<&Json>, what: &str) -> Result<f64, String> {
-    v.and_then(Json::as_f64).ok_or_else(|| format!("{what} must be a number"))
+    v.and_then(Json::as_f64)
+        .ok_or_else(|| format!("{what} must be a number"))
 }
 
 fn point_from_json(v: &Json) -> Result<(f64, f64), String> {
     match v {
         Json::Object(o) => check_point(number(o.get("lat"), "lat")?, number(o.get("lon"), "lon")?),
-        Json::Array(a) if a.len() == 2 => check_point(number(a.first(), "lat")?, number(a.get(1), "lon")?),
+        Json::Array(a) if a.len() == 2 => {
+            check_point(number(a.first(), "lat")?, number(a.get(1), "lon")?)
+        }
         _ => Err("a point is {\"lat\": .., \"lon\": ..} or [lat, lon]".into()),
     }
 }
 
 fn point_from_text(text: &str) -> Result<(f64, f64), String> {
-    let (lat, lon) = text.split_once(',').ok_or_else(|| format!("{text:?} is not \"lat,lon\""))?;
-    let parse = |s: &str| s.trim().parse::<f64>().map_err(|_| format!("{text:?} is not \"lat,lon\""));
+    let (lat, lon) = text
+        .split_once(',')
+        .ok_or_else(|| format!("{text:?} is not \"lat,lon\""))?;
+    let parse = |s: &str| {
+        s.trim()
+            .parse::<f64>()
+            .map_err(|_| format!("{text:?} is not \"lat,lon\""))
+    };
     check_point(parse(lat)?, parse(lon)?)
 }
 
@@ -90,12 +103,17 @@ fn in_polygon(ring: &[(f64, f64)], (lat, lon): (f64, f64)) -> bool {
 
 impl GuestCondition for Area {
     fn prepare(argument: String) -> Result<Condition, String> {
-        let arg: Json = serde_json::from_str(&argument).map_err(|e| format!("the argument is not JSON: {e}"))?;
+        let arg: Json = serde_json::from_str(&argument)
+            .map_err(|e| format!("the argument is not JSON: {e}"))?;
         let Json::Object(obj) = arg else {
-            return Err("the argument must be an object with within_radius or within_polygon".into());
+            return Err(
+                "the argument must be an object with within_radius or within_polygon".into(),
+            );
         };
         if obj.len() != 1 {
-            return Err("the argument must have exactly one key: within_radius or within_polygon".into());
+            return Err(
+                "the argument must have exactly one key: within_radius or within_polygon".into(),
+            );
         }
         let area = if let Some(r) = obj.get("within_radius") {
             let (lat, lon) = point_from_json(r).map_err(|e| format!("within_radius: {e}"))?;
@@ -109,7 +127,10 @@ impl GuestCondition for Area {
                 return Err("within_polygon must be an array of [lat, lon] vertices".into());
             };
             if vertices.len() < 3 {
-                return Err(format!("within_polygon needs at least 3 vertices, found {}", vertices.len()));
+                return Err(format!(
+                    "within_polygon needs at least 3 vertices, found {}",
+                    vertices.len()
+                ));
             }
             let ring = vertices
                 .iter()
@@ -127,7 +148,8 @@ impl GuestCondition for Area {
         let point = match value {
             Value::Text(t) => point_from_text(&t)?,
             Value::Object(json) | Value::Array(json) => {
-                let v: Json = serde_json::from_str(&json).map_err(|e| format!("bad JSON from host: {e}"))?;
+                let v: Json =
+                    serde_json::from_str(&json).map_err(|e| format!("bad JSON from host: {e}"))?;
                 point_from_json(&v)?
             }
             _ => return Ok(false),

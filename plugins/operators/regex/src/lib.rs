@@ -6,7 +6,9 @@
 //! once, when the condition is prepared; its compiled size is capped at 1 MiB.
 //! Value: a string; any other value does not match.
 
-use exports::signalbox::plugin::conditions::{Condition, Guest as ConditionsGuest, GuestCondition, Value};
+use exports::signalbox::plugin::conditions::{
+    Condition, Guest as ConditionsGuest, GuestCondition, Value,
+};
 use regex::{Regex, RegexBuilder};
 
 wit_bindgen::generate!({ world: "operator", path: "../../../wit" });
@@ -34,8 +36,8 @@ struct Pattern {
 
 impl GuestCondition for Pattern {
     fn prepare(argument: String) -> Result<Condition, String> {
-        let arg: serde_json::Value =
-            serde_json::from_str(&argument).map_err(|e| format!("the argument is not JSON: {e}"))?;
+        let arg: serde_json::Value = serde_json::from_str(&argument)
+            .map_err(|e| format!("the argument is not JSON: {e}"))?;
         let serde_json::Value::String(pattern) = arg else {
             return Err("the argument must be a regular expression string".into());
         };

@@ -6,7 +6,9 @@
 //! (`"2.3.1"`, `"v2.3.1"`; a missing minor or patch counts as 0). A value that is
 //! not a string does not match; a string that is not a version is an error.
 
-use exports::signalbox::plugin::conditions::{Condition, Guest as ConditionsGuest, GuestCondition, Value};
+use exports::signalbox::plugin::conditions::{
+    Condition, Guest as ConditionsGuest, GuestCondition, Value,
+};
 use semver::{Version, VersionReq};
 
 wit_bindgen::generate!({ world: "operator", path: "../../../wit" });
@@ -66,17 +68,22 @@ fn parse_version(text: &str) -> Result<Version, String> {
 
 impl GuestCondition for Range {
     fn prepare(argument: String) -> Result<Condition, String> {
-        let arg: serde_json::Value =
-            serde_json::from_str(&argument).map_err(|e| format!("the argument is not JSON: {e}"))?;
+        let arg: serde_json::Value = serde_json::from_str(&argument)
+            .map_err(|e| format!("the argument is not JSON: {e}"))?;
         let serde_json::Value::String(text) = arg else {
             return Err("the argument must be a string range like \">=2.1.0 <3\"".into());
         };
-        let alternatives = text.split("||").map(parse_req).collect::<Result<Vec<_>, _>>()?;
+        let alternatives = text
+            .split("||")
+            .map(parse_req)
+            .collect::<Result<Vec<_>, _>>()?;
         Ok(Condition::new(Range { alternatives }))
     }
 
     fn test(&self, value: Value) -> Result<bool, String> {
-        let Value::Text(text) = value else { return Ok(false) };
+        let Value::Text(text) = value else {
+            return Ok(false);
+        };
         let version = parse_version(&text)?;
         Ok(self.alternatives.iter().any(|r| r.matches(&version)))
     }

@@ -1,0 +1,248 @@
+//! Partial-join state: signal instances that matched one side of a join and wait
+//! for the other sides, and the consumption of a complete join.
+//!
+//! A row of `join_offers` is `(subscription, version, join key, alias, seq)`: the
+//! instance `seq` of the alias's signal matched its side and carries `join key`
+//! (the canonical rendering of its `join.on` values). Invariants:
+//! - [`JoinContext::offer`] runs inside the ingest transaction, so an offer and
+//!   the firing of the join it completes commit together or not at all;
+//! - among the live offers of each alias with the same key, the one with the
+//!   lowest seq is consumed first (deterministic); a consumed offer is deleted,
+//!   so each instance joins at most once per subscription version;
+//! - an offer older than `within` (relative to the arriving instance's receive
+//!   time) is expired: it is deleted when met and never joins;
+//! - offers exist only for a subscription's current version: a new version or a
+//!   delete removes the old ones ([`drop_offers`]).
+
+use redb::ReadableTable;
+use serde::{Deserialize, Serialize};
+use signalbox_model::SignalInstance;
+
+use crate::codec;
+use crate::error::{AtTable, IngestError, ReadError, TableFailure};
+use crate::store::Store;
+use crate::tables::{self, names};
+
+/// The stored value of an offer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+struct OfferValue {
+    name: String,
+    received_at_ms: i64,
+}
+
+/// One side of a join, offered by an arriving instance.
+#[derive(Debug, Clone, Copy)]
+pub struct JoinOffer<'a> {
+    /// Subscription id.
+    pub subscription: &'a str,
+    /// Subscription version.
+    pub version: u64,
+    /// Canonical join key of the instance.
+    pub key: &'a str,
+    /// The alias whose pattern the instance matched.
+    pub alias: &'a str,
+    /// Every alias of the subscription, in its signal order.
+    pub aliases: &'a [String],
+    /// How long a partial join waits, if bounded.
+    pub within_ms: Option<u64>,
+}
+
+/// A partial join as [`Store::pending_joins`] reports it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PendingOffer {
+    /// The join key.
+    pub key: String,
+    /// The alias of the waiting instance.
+    pub alias: String,
+    /// Its signal name.
+    pub name: String,
+    /// Its seq.
+    pub seq: u64,
+    /// When it was received.
+    pub received_at_ms: i64,
+}
+
+/// Join operations available to the plan while the ingest transaction is open.
+pub struct JoinContext<'a, 't> {
+    pub(crate) offers: &'a mut redb::Table<'t, (&'static str, u64, &'static str, &'static str, u64), &'static [u8]>,
+    pub(crate) signals: &'a redb::Table<'t, (&'static str, u64), &'static [u8]>,
+    pub(crate) error: Option<IngestError>,
+}
+
+impl JoinContext<'_, '_> {
+    /// Records `instance` as an offer for its alias and, if every alias now has
+    /// a live offer with the same key, consumes the earliest of each and returns
+    /// them in `aliases` order. `None` while the join is still partial (or after
+    /// a storage error, which fails the whole ingest transaction).
+    pub fn offer(
+        &mut self,
+        offer: JoinOffer<'_>,
+        instance: &SignalInstance,
+    ) -> Option<Vec<(String, SignalInstance)>> {
+        if self.error.is_some() {
+            return None;
+        }
+        match self.try_offer(offer, instance) {
+            Ok(done) => done,
+            Err(e) => {
+                self.error = Some(e);
+                None
+            }
+        }
+    }
+
+    fn try_offer(
+        &mut self,
+        o: JoinOffer<'_>,
+        instance: &SignalInstance,
+    ) -> Result<Option<Vec<(String, SignalInstance)>>, IngestError> {
+        let value = codec::encode(&OfferValue {
+            name: instance.signal.name.clone(),
+            received_at_ms: instance.received_at_ms,
+        })
+        .map_err(|source| IngestError::Encode {
+            what: "join offer",
+            source,
+        })?;
+        self.offers
+            .insert(
+                (o.subscription, o.version, o.key, o.alias, instance.seq),
+                value.as_slice(),
+            )
+            .at::<IngestError>(names::JOIN_OFFERS)?;
+        let horizon = o
+            .within_ms
+            .map(|w| instance.received_at_ms.saturating_sub(i64::try_from(w).unwrap_or(i64::MAX)));
+        let mut chosen = Vec::with_capacity(o.aliases.len());
+        for alias in o.aliases {
+            match self.earliest(o, alias, horizon)? {
+                Some(found) => chosen.push((alias.clone(), found)),
+                None => return Ok(None),
+            }
+        }
+        let mut complete = Vec::with_capacity(chosen.len());
+        for (alias, (seq, value)) in chosen {
+            self.offers
+                .remove((o.subscription, o.version, o.key, alias.as_str(), seq))
+                .at::<IngestError>(names::JOIN_OFFERS)?;
+            let inst = self.load(&value.name, seq)?;
+            complete.push((alias, inst));
+        }
+        Ok(Some(complete))
+    }
+
+    /// The live offer with the lowest seq for `alias`, deleting expired ones met.
+    fn earliest(
+        &mut self,
+        o: JoinOffer<'_>,
+        alias: &str,
+        horizon: Option<i64>,
+    ) -> Result<Option<(u64, OfferValue)>, IngestError> {
+        let mut expired = Vec::new();
+        let mut found = None;
+        {
+            let range = self
+                .offers
+                .range(
+                    (o.subscription, o.version, o.key, alias, 0)
+                        ..=(o.subscription, o.version, o.key, alias, u64::MAX),
+                )
+                .at::<IngestError>(names::JOIN_OFFERS)?;
+            for row in range {
+                let (k, v) = row.at::<IngestError>(names::JOIN_OFFERS)?;
+                let seq = k.value().4;
+                let value: OfferValue = codec::decode(names::JOIN_OFFERS, v.value(), || {
+                    format!("{}/{}/{}/{alias}/{seq}", o.subscription, o.version, o.key)
+                })?;
+                if horizon.is_some_and(|h| value.received_at_ms < h) {
+                    expired.push(seq);
+                    continue;
+                }
+                found = Some((seq, value));
+                break;
+            }
+        }
+        for seq in expired {
+            tracing::debug!(subscription = o.subscription, alias, seq, "join offer expired");
+            self.offers
+                .remove((o.subscription, o.version, o.key, alias, seq))
+                .at::<IngestError>(names::JOIN_OFFERS)?;
+        }
+        Ok(found)
+    }
+
+    fn load(&self, name: &str, seq: u64) -> Result<SignalInstance, IngestError> {
+        let bytes = self
+            .signals
+            .get((name, seq))
+            .at::<IngestError>(names::SIGNALS)?
+            .ok_or_else(|| crate::error::Corrupt {
+                table: names::JOIN_OFFERS,
+                key: format!("{name}#{seq}"),
+                reason: "offers an instance that is not stored".into(),
+            })?;
+        Ok(codec::decode(names::SIGNALS, bytes.value(), || {
+            format!("{name}#{seq}")
+        })?)
+    }
+}
+
+/// Deletes every offer of `subscription` with a version other than `keep`
+/// (all of them when `keep` is `None`); returns how many were deleted.
+pub(crate) fn drop_offers<E: TableFailure>(
+    txn: &redb::WriteTransaction,
+    subscription: &str,
+    keep: Option<u64>,
+) -> Result<usize, E> {
+    let mut offers = tables::write::<E, _, _>(txn, tables::JOIN_OFFERS, names::JOIN_OFFERS)?;
+    let doomed: Vec<(u64, String, String, u64)> = offers
+        .range((subscription, 0, "", "", 0)..=(subscription, u64::MAX, "\u{10ffff}", "\u{10ffff}", u64::MAX))
+        .at::<E>(names::JOIN_OFFERS)?
+        .filter_map(Result::ok)
+        .map(|(k, _)| {
+            let (_, version, key, alias, seq) = k.value();
+            (version, key.to_string(), alias.to_string(), seq)
+        })
+        .filter(|(version, ..)| Some(*version) != keep)
+        .collect();
+    for (version, key, alias, seq) in &doomed {
+        offers
+            .remove((subscription, *version, key.as_str(), alias.as_str(), *seq))
+            .at::<E>(names::JOIN_OFFERS)?;
+    }
+    Ok(doomed.len())
+}
+
+impl Store {
+    /// The partial joins of a subscription version, by key then alias then seq.
+    pub fn pending_joins(
+        &self,
+        subscription: &str,
+        version: u64,
+    ) -> Result<Vec<PendingOffer>, ReadError> {
+        let txn = self.begin_read()?;
+        let offers = tables::read(&txn, tables::JOIN_OFFERS, names::JOIN_OFFERS)?;
+        let mut out = Vec::new();
+        for row in offers
+            .range(
+                (subscription, version, "", "", 0)
+                    ..=(subscription, version, "\u{10ffff}", "\u{10ffff}", u64::MAX),
+            )
+            .at::<ReadError>(names::JOIN_OFFERS)?
+        {
+            let (k, v) = row.at::<ReadError>(names::JOIN_OFFERS)?;
+            let (_, _, key, alias, seq) = k.value();
+            let value: OfferValue = codec::decode(names::JOIN_OFFERS, v.value(), || {
+                format!("{subscription}/{version}/{key}/{alias}/{seq}")
+            })?;
+            out.push(PendingOffer {
+                key: key.to_string(),
+                alias: alias.to_string(),
+                name: value.name,
+                seq,
+                received_at_ms: value.received_at_ms,
+            });
+        }
+        Ok(out)
+    }
+}
