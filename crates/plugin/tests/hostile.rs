@@ -259,6 +259,19 @@ fn wrong_world_is_a_load_error_naming_the_worlds() {
 }
 
 #[test]
+fn a_plugin_importing_the_filesystem_does_not_load() {
+    let host = PluginHost::new(config()).unwrap();
+    let err = host.load(&support::component("hostile_filesystem"), "fs").unwrap_err();
+    match &err {
+        LoadError::Link { world, message, .. } => {
+            assert_eq!(*world, "signalbox:plugin/operator@0.1.0");
+            assert!(message.contains("wasi:filesystem"), "{message}");
+        }
+        other => panic!("expected a link error, got {other}"),
+    }
+}
+
+#[test]
 fn garbage_bytes_and_bad_names_are_load_errors() {
     let host = PluginHost::new(config()).unwrap();
     let err = host.load(b"\0asm not really", "junk").unwrap_err();

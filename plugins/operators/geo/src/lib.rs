@@ -118,7 +118,7 @@ impl GuestCondition for Area {
         let area = if let Some(r) = obj.get("within_radius") {
             let (lat, lon) = point_from_json(r).map_err(|e| format!("within_radius: {e}"))?;
             let meters = number(r.get("meters"), "within_radius.meters")?;
-            if !(meters >= 0.0) {
+            if meters.is_nan() || meters < 0.0 {
                 return Err("within_radius.meters must not be negative".into());
             }
             Area::Radius { lat, lon, meters }
