@@ -1,26 +1,56 @@
 #!/usr/bin/env bash
-# Builds the guest plugins in plugins/ (their own Cargo workspace) as
-# WebAssembly components for wasm32-wasip2, release profile, and prints where
-# the components are. The .wasm files are build output: never commit them.
-#   scripts/build-plugins.sh            # build all
-#   scripts/build-plugins.sh -p operator-semver   # extra args go to cargo build
+# Builds the guest plugins in plugins/ and prints where the components are.
+#   - Rust (plugins/ is its own Cargo workspace): wasm32-wasip2, release, into
+#     plugins/target/wasm32-wasip2/release/*.wasm
+#   - Python (plugins/python/<name>/app.py), when componentize-py is installed
+#     (pip install componentize-py==0.25.1): into plugins/target/python/<name>.wasm
+# The .wasm files are build output: never commit them.
+#   scripts/build-plugins.sh                 # everything
+#   scripts/build-plugins.sh --python-only   # only the Python plugins
+#   scripts/build-plugins.sh -p operator-semver   # other args go to cargo build
 set -euo pipefail
 cd "$(dirname "$0")/.."
+say() { printf '[build-plugins] %s\n' "$*" >&2; }
 
-if command -v rustup >/dev/null 2>&1 && ! rustup target list --installed 2>/dev/null | grep -qx wasm32-wasip2; then
-  echo "[build-plugins] the wasm32-wasip2 target is missing: run scripts/setup.sh (or rustup target add wasm32-wasip2)" >&2
-  exit 1
+python_only=0
+if [ "${1:-}" = "--python-only" ]; then python_only=1; shift; fi
+
+if [ "$python_only" = 0 ]; then
+  if command -v rustup >/dev/null 2>&1 && ! rustup target list --installed 2>/dev/null | grep -qx wasm32-wasip2; then
+    say "the wasm32-wasip2 target is missing: run scripts/setup.sh (or rustup target add wasm32-wasip2)"
+    exit 1
+  fi
+  # The guests must not inherit the host workspace's target settings.
+  (
+    unset CARGO_TARGET_DIR CARGO_BUILD_TARGET RUSTFLAGS CARGO_ENCODED_RUSTFLAGS
+    cargo build --release --target wasm32-wasip2 --manifest-path plugins/Cargo.toml --target-dir plugins/target "$@"
+  )
+  out="plugins/target/wasm32-wasip2/release"
+  say "Rust components in $out:"
+  for f in "$out"/*.wasm; do
+    [ -e "$f" ] || continue
+    printf '  %s (%s bytes)\n' "$f" "$(wc -c <"$f" | tr -d ' ')"
+  done
 fi
 
-# The guests must not inherit the host workspace's target settings.
-unset CARGO_TARGET_DIR CARGO_BUILD_TARGET RUSTFLAGS CARGO_ENCODED_RUSTFLAGS
-
-cargo build --release --target wasm32-wasip2 --manifest-path plugins/Cargo.toml --target-dir plugins/target "$@"
-
-out="plugins/target/wasm32-wasip2/release"
-echo "[build-plugins] components in $out:" >&2
-for f in "$out"/*.wasm; do
-  [ -e "$f" ] || continue
-  printf '  %s (%s bytes)\n' "$f" "$(wc -c <"$f" | tr -d ' ')"
-done
-echo "[build-plugins] run the host tests against them with: SIGNALBOX_PLUGINS_DIR=$PWD/$out cargo test -p signalbox-plugin" >&2
+if command -v componentize-py >/dev/null 2>&1; then
+  mkdir -p plugins/target/python
+  for dir in plugins/python/*/; do
+    name="$(basename "$dir")"
+    world="$(cat "$dir/WORLD")"
+    out="$PWD/plugins/target/python/$name.wasm"
+    # Rebuild only when a source file is newer than the component.
+    if [ -e "$out" ] && [ -z "$(find "$dir" wit -newer "$out" -type f | head -1)" ]; then
+      printf '  %s (up to date)\n' "plugins/target/python/$name.wasm"
+      continue
+    fi
+    (cd "$dir" && PYTHONDONTWRITEBYTECODE=1 componentize-py -d ../../../wit -w "$world" componentize app -o "$out.tmp" >/dev/null)
+    mv "$out.tmp" "$out"
+    printf '  %s (%s bytes)\n' "plugins/target/python/$name.wasm" "$(wc -c <"$out" | tr -d ' ')"
+  done
+elif [ "$python_only" = 1 ]; then
+  say "componentize-py is not installed (pip install componentize-py==0.25.1)"
+  exit 1
+else
+  say "componentize-py is not installed: skipping the Python plugins"
+fi

@@ -86,7 +86,7 @@ pub fn citylot(rng: &mut Rng) -> Json {
         "properties": {
             "MAPBLKLOT": mapblklot, "BLKLOT": mapblklot, "BLOCK_NUM": format!("{block:04}"), "LOT_NUM": format!("{lot:03}"),
             "FROM_ST": from.to_string(), "TO_ST": (from + rng.below(40)).to_string(),
-            "STREET": street, "ST_TYPE": st_type, "ODD_EVEN": if from % 2 == 0 { "E" } else { "O" }
+            "STREET": street, "ST_TYPE": st_type, "ODD_EVEN": if from.is_multiple_of(2) { "E" } else { "O" }
         },
         "geometry": {
             "type": if polygon { "Polygon" } else { "MultiPolygon" },

@@ -47,6 +47,9 @@ pub enum Command {
     /// Explain why a stored signal did or did not match a subscription.
     #[command(after_help = "Example:\n  signalbox explain --sub big-tables --signal table_updated:3")]
     Explain(ExplainArgs),
+    /// Wait for signals (a step dependency): blocks until satisfied (exit 0), timed out (3) or cancelled (4).
+    #[command(after_help = "Example:\n  signalbox wait --id etl/8812/train --signal table_updated --where '{\"table\": [\"prod.events\"]}' --timeout 1h\n  signalbox wait --file wait.yaml\n\nExit codes: 0 satisfied, 1 invalid request, 2 NATS or the router unreachable, 3 timed out, 4 cancelled.\nRunning it again with the same id re-attaches to the same wait (it never waits twice).")]
+    Wait(WaitArgs),
     /// Test and check patterns locally (no router needed).
     #[command(subcommand)]
     Pattern(PatternCommand),
@@ -76,9 +79,9 @@ pub struct ClientArgs {
     /// Subject prefix of the router's admin API.
     #[arg(long, env = "SIGNALBOX_ADMIN_PREFIX", default_value = "signalbox.admin")]
     pub admin_prefix: String,
-    /// How long to wait for a reply, e.g. 5s.
-    #[arg(long, env = "SIGNALBOX_TIMEOUT", default_value = "5s", value_parser = humantime_duration)]
-    pub timeout: std::time::Duration,
+    /// How long to wait for the router's reply, e.g. 5s.
+    #[arg(long = "request-timeout", env = "SIGNALBOX_REQUEST_TIMEOUT", default_value = "5s", value_parser = humantime_duration)]
+    pub request_timeout: std::time::Duration,
 }
 
 /// `serve` flags (each overrides the config file).
@@ -233,6 +236,40 @@ pub enum FiringCommand {
     },
 }
 
+/// `wait` flags.
+#[derive(Debug, Args)]
+pub struct WaitArgs {
+    /// A whole wait document (YAML or JSON); flags override its fields.
+    #[arg(long, short)]
+    pub file: Option<PathBuf>,
+    /// Wait id: the idempotency key (e.g. workflow/run/step).
+    #[arg(long)]
+    pub id: Option<String>,
+    /// Signal name to wait for.
+    #[arg(long)]
+    pub signal: Option<String>,
+    /// Pattern over the signal's params (JSON, EventBridge form).
+    #[arg(long = "where")]
+    pub pattern: Option<String>,
+    /// Which stored signals count: a duration (`24h`), an RFC 3339 time, `all` (default) or `none`.
+    #[arg(long)]
+    pub lookback: Option<String>,
+    /// Give up after this long, e.g. `1h`.
+    #[arg(long)]
+    pub timeout: Option<String>,
+    /// Who waits, `key=value` (workflow=etl, run=8812, step=train); repeatable.
+    #[arg(long = "consumer")]
+    pub consumer: Vec<String>,
+    /// Subject waits are registered on.
+    #[arg(long, env = "SIGNALBOX_WAIT_SUBJECT", default_value = "signalbox.wait")]
+    pub wait_subject: String,
+    /// Prefix of the subjects answers are published to.
+    #[arg(long, env = "SIGNALBOX_WAIT_PREFIX", default_value = "signalbox.waits")]
+    pub wait_prefix: String,
+    #[command(flatten)]
+    pub client: ClientArgs,
+}
+
 /// `explain` flags.
 #[derive(Debug, Args)]
 pub struct ExplainArgs {
@@ -269,4 +306,14 @@ pub enum PatternCommand {
 
 fn humantime_duration(s: &str) -> Result<std::time::Duration, String> {
     signalbox_model::subscription::parse_duration(s).map(std::time::Duration::from_millis)
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    #[test]
+    fn the_command_line_is_consistent() {
+        super::Cli::command().debug_assert();
+    }
 }

@@ -57,6 +57,8 @@ fn every_verb_has_help_with_an_example() -> Result<()> {
         vec!["signals", "ls"],
         vec!["signals", "show"],
         vec!["explain"],
+        vec!["wait"],
+        vec!["firing", "show"],
         vec!["pattern", "test"],
         vec!["pattern", "check"],
     ] {
@@ -195,11 +197,13 @@ async fn dev_routes_an_example_end_to_end_and_exits_cleanly_on_sigint() -> Resul
     let dir = tempfile::tempdir()?;
     let port = signalbox_router::embedded::free_port()?;
     let url = format!("nats://127.0.0.1:{port}");
+    let stderr_path = dir.path().join("dev.stderr");
     let mut child = bin()
         .args(["dev", "--port", &port.to_string(), "--data-dir"])
         .arg(dir.path())
+        .env("RUST_BACKTRACE", "1")
         .stdout(Stdio::piped())
-        .stderr(Stdio::null())
+        .stderr(std::fs::File::create(&stderr_path)?)
         .spawn()?;
     let lines = wait_for_line(&mut child, "nats-server pid", Duration::from_secs(30))?;
     let nats_pid: u32 = lines
@@ -244,7 +248,11 @@ async fn dev_routes_an_example_end_to_end_and_exits_cleanly_on_sigint() -> Resul
         }
         std::thread::sleep(Duration::from_millis(50));
     };
-    assert!(status.success(), "dev exit status {status:?}");
+    assert!(
+        status.success(),
+        "dev exit status {status:?}; stderr:\n{}",
+        std::fs::read_to_string(&stderr_path).unwrap_or_default()
+    );
     let start = Instant::now();
     while pid_alive(nats_pid) && start.elapsed() < Duration::from_secs(5) {
         std::thread::sleep(Duration::from_millis(50));

@@ -13,6 +13,7 @@ pub mod signal;
 pub mod subscription;
 pub mod template;
 pub mod value;
+pub mod wait;
 
 pub use ack::{Ack, ErrorReply};
 pub use error::FieldError;
@@ -22,3 +23,4 @@ pub use signal::{Origin, Producer, Signal, SignalInstance};
 pub use subscription::{Action, ActionKind, Join, SignalSpec, Subscription};
 pub use template::{Binding, Template};
 pub use value::{Map, Value, ValueError};
+pub use wait::{Lookback, Wait, WaitRecord, WaitState};

@@ -235,7 +235,7 @@ impl Action {
 
 /// Every alias must appear in `join.on` the same number of times: the `k`-th
 /// field of each alias is compared with the `k`-th field of every other alias.
-fn check_join_covers(join: &Join, signals: &[SignalSpec]) -> Result<(), FieldError> {
+pub(crate) fn check_join_covers(join: &Join, signals: &[SignalSpec]) -> Result<(), FieldError> {
     let counts: Vec<(&str, usize)> = signals
         .iter()
         .map(|s| (s.alias.as_str(), join.paths_for(&s.alias).count()))
@@ -290,7 +290,7 @@ impl Join {
     }
 }
 
-fn parse_signals(
+pub(crate) fn parse_signals(
     obj: &serde_json::Map<String, serde_json::Value>,
 ) -> Result<Vec<SignalSpec>, FieldError> {
     match (obj.get("signal"), obj.get("signals")) {
@@ -409,7 +409,7 @@ fn parse_pattern_fields(
     Ok((pattern, match_params))
 }
 
-fn parse_join(j: &serde_json::Value, signals: &[SignalSpec]) -> Result<Join, FieldError> {
+pub(crate) fn parse_join(j: &serde_json::Value, signals: &[SignalSpec]) -> Result<Join, FieldError> {
     let obj = j
         .as_object()
         .ok_or_else(|| FieldError::new("join", format!("expected an object, found {}", json_kind(j))))?;
@@ -542,7 +542,7 @@ fn check_template(text: &str, signals: &[SignalSpec], path: &str) -> Result<(), 
     Ok(())
 }
 
-fn required_str(
+pub(crate) fn required_str(
     obj: &serde_json::Map<String, serde_json::Value>,
     field: &str,
     parent: &str,
@@ -550,7 +550,7 @@ fn required_str(
     optional_str(obj, field, parent)?.ok_or_else(|| FieldError::new(join(parent, field), "required"))
 }
 
-fn optional_str(
+pub(crate) fn optional_str(
     obj: &serde_json::Map<String, serde_json::Value>,
     field: &str,
     parent: &str,

@@ -2,10 +2,10 @@
 //! signalbox that runs `bindgen!`) and the host side of the `host` interface.
 //!
 //! `operator` and `source-adapter` are generated separately; the second reuses
-//! the first's `host` and `types` modules, so one `Host` implementation on
-//! [`HostState`] serves both worlds. Guest log lines go to `tracing` under the
-//! target `signalbox_plugin::guest`, tagged with the plugin name and cut at
-//! 4 KiB.
+//! the first's `host` and `types` modules, so one `Host` implementation on the
+//! store data (`HostState`) serves both worlds. Guest log lines go to `tracing`
+//! under the target `signalbox_plugin::guest`, tagged with the plugin name and
+//! cut at 4 KiB.
 
 use crate::state::HostState;
 

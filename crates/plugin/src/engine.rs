@@ -51,7 +51,9 @@ impl Ticker {
     /// Starts ticking `engine` every `config.epoch_tick`.
     pub(crate) fn start(engine: &Engine, config: &HostConfig) -> Result<Ticker, LoadError> {
         let stop = Arc::new(AtomicBool::new(false));
-        let (engine, flag, tick) = (engine.clone(), stop.clone(), config.epoch_tick);
+        // A zero tick would spin a core; 100 µs is the floor.
+        let tick = config.epoch_tick.max(std::time::Duration::from_micros(100));
+        let (engine, flag) = (engine.clone(), stop.clone());
         let thread = std::thread::Builder::new()
             .name("signalbox-plugin-epoch".into())
             .spawn(move || {

@@ -135,11 +135,11 @@ impl PluginHost {
         let link_err =
             |e: wasmtime::Error| LoadError::Host(format!("cannot set up the linker: {e:#}"));
         let mut operator_linker = Linker::new(&engine);
-        crate::wasi::add_minimal_wasi(&mut operator_linker).map_err(link_err)?;
+        crate::wasi::add_wasi(&mut operator_linker, config.wasi).map_err(link_err)?;
         Operator::add_to_linker::<_, wasmtime::component::HasSelf<_>>(&mut operator_linker, |s| s)
             .map_err(link_err)?;
         let mut adapter_linker = Linker::new(&engine);
-        crate::wasi::add_minimal_wasi(&mut adapter_linker).map_err(link_err)?;
+        crate::wasi::add_wasi(&mut adapter_linker, config.wasi).map_err(link_err)?;
         SourceAdapter::add_to_linker::<_, wasmtime::component::HasSelf<_>>(
             &mut adapter_linker,
             |s| s,

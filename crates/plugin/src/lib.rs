@@ -25,7 +25,7 @@ mod pool;
 pub mod quarantine;
 mod state;
 pub mod types;
-mod wasi;
+pub mod wasi;
 
 pub use adapter::WasmAdapter;
 pub use cache::{CacheStats, content_hash};
@@ -35,3 +35,4 @@ pub use limits::HostConfig;
 pub use operator::{WasmCondition, WasmOperator};
 pub use quarantine::PluginStats;
 pub use types::{Description, Envelope, Transport, World};
+pub use wasi::WasiLinking;

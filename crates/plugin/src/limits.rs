@@ -13,6 +13,8 @@ use std::time::Duration;
 use signalbox_model::Limits;
 use wasmtime::ResourceLimiter;
 
+use crate::wasi::WasiLinking;
+
 /// Every limit and default of the plugin host.
 #[derive(Debug, Clone)]
 pub struct HostConfig {
@@ -25,7 +27,7 @@ pub struct HostConfig {
     /// an instance (default 50 ms).
     pub adapter_deadline: Duration,
     /// How often the background ticker advances the engine's epoch (default
-    /// 1 ms); deadlines are rounded up to whole ticks, plus one.
+    /// 1 ms, at least 100 µs); deadlines are rounded up to whole ticks, plus one.
     pub epoch_tick: Duration,
     /// Largest linear memory of one instance, in bytes (default 64 MiB).
     pub max_memory_bytes: usize,
@@ -55,6 +57,9 @@ pub struct HostConfig {
     /// Virtual memory reserved per linear memory; `None` keeps wasmtime's
     /// default (4 GiB on 64-bit hosts, which lets it elide bounds checks).
     pub memory_reservation: Option<u64>,
+    /// Which WASI interfaces plugins may import (default: inert filesystem and
+    /// sockets included, nothing granted behind them).
+    pub wasi: WasiLinking,
 }
 
 impl Default for HostConfig {
@@ -76,6 +81,7 @@ impl Default for HostConfig {
             signal_limits: Limits::default(),
             cache_dir: None,
             memory_reservation: None,
+            wasi: WasiLinking::default(),
         }
     }
 }
@@ -84,7 +90,7 @@ impl HostConfig {
     /// The number of epoch ticks that covers `deadline`: rounded up, plus one
     /// because the current tick may end at any moment.
     pub(crate) fn ticks(&self, deadline: Duration) -> u64 {
-        let tick = self.epoch_tick.as_nanos().max(1);
+        let tick = self.epoch_tick.as_nanos().max(100_000);
         let n = deadline.as_nanos().div_ceil(tick);
         u64::try_from(n).unwrap_or(u64::MAX / 2).saturating_add(1)
     }
@@ -140,5 +146,40 @@ impl ResourceLimiter for MemoryLimiter {
             self.refused = true;
         }
         Ok(ok)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn deadlines_round_up_to_ticks_plus_one() {
+        let c = HostConfig::default();
+        assert_eq!(c.ticks(Duration::from_millis(5)), 6);
+        assert_eq!(c.ticks(Duration::from_micros(4500)), 6);
+        assert_eq!(c.ticks(Duration::ZERO), 1);
+        assert!(c.ticks(Duration::MAX) > 1_000_000);
+        let zero_tick = HostConfig {
+            epoch_tick: Duration::ZERO,
+            ..HostConfig::default()
+        };
+        assert_eq!(zero_tick.ticks(Duration::from_millis(1)), 11);
+    }
+
+    #[test]
+    fn the_limiter_refuses_and_remembers() {
+        let mut l = MemoryLimiter::new(&HostConfig {
+            max_memory_bytes: 1 << 20,
+            ..HostConfig::default()
+        });
+        assert!(l.memory_growing(0, 1 << 20, None).unwrap_or(false));
+        assert!(!l.refused);
+        assert!(!l.memory_growing(1 << 20, 2 << 20, None).unwrap_or(true));
+        assert!(l.refused);
+        l.reset();
+        assert!(!l.refused);
+        assert!(!l.table_growing(0, 1_000_000, None).unwrap_or(true));
+        assert!(l.refused);
     }
 }

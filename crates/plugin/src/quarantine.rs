@@ -4,7 +4,8 @@
 //! adds to the consecutive-failure count; a successful call resets it. When it
 //! reaches `quarantine_after`, the plugin is quarantined: every call fails fast
 //! with [`CallError::Quarantined`] without touching the plugin, and an error is
-//! logged once. Only [`Health::reset`] (or loading the plugin again) lifts it.
+//! logged once. Only the plugin's `reset_quarantine` (or loading it again)
+//! lifts it.
 //! Errors the plugin returns as values (`test` → `err`, `decode` → `reject`) are
 //! answers, not failures, and do not count.
 

@@ -3,8 +3,8 @@
 //! A [`HostState`] holds the plugin's name and settings (for `config-get`), the
 //! memory limiter, and a WASI context with nothing in it: no preopened
 //! directories, no environment, no arguments, stdin empty and stdout/stderr
-//! discarded; sockets and name lookups are denied too, although the host does
-//! not even link `wasi:sockets` or `wasi:filesystem` (see `wasi.rs`).
+//! discarded; TCP, UDP and name lookups disabled and every socket address
+//! denied (the default socket check). What is linked is decided in `wasi.rs`.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;

@@ -1,12 +1,16 @@
-//! The minimal WASI a plugin gets: only what a `wasm32-wasip2` guest built with
-//! Rust's standard library imports to start.
+//! The WASI a plugin gets, in one of two shapes ([`WasiLinking`]).
 //!
-//! Linked: `wasi:io` (error, poll, streams), `wasi:cli` (environment, exit,
-//! stdin/stdout/stderr, terminal-*), `wasi:clocks` (wall, monotonic) and
-//! `wasi:random`. Not linked: `wasi:filesystem` and `wasi:sockets`, so a
-//! component that imports them fails to load with an error naming the import.
-//! The WASI context behind them is empty (no arguments, no environment, stdin
-//! empty, stdout/stderr discarded), see `state.rs`.
+//! `Minimal` links only what a `wasm32-wasip2` guest built with Rust's standard
+//! library imports to start: `wasi:io` (error, poll, streams), `wasi:cli`
+//! (environment, exit, stdin/stdout/stderr, terminal-*), `wasi:clocks` (wall,
+//! monotonic) and `wasi:random`; a component importing `wasi:filesystem` or
+//! `wasi:sockets` then fails to load with an error naming the import. `Inert`
+//! (the default) also links `wasi:filesystem` and `wasi:sockets`, which runtimes
+//! such as componentize-py's Python import unconditionally, but with nothing
+//! behind them: no preopened directory (so no file can be opened), TCP, UDP and
+//! name lookups disabled and every socket address denied. Either way the WASI
+//! context is empty (no arguments, no environment, stdin empty, stdout/stderr
+//! discarded), see `state.rs`.
 
 use wasmtime::component::{HasData, Linker, ResourceTable};
 use wasmtime_wasi::WasiView;
@@ -23,8 +27,31 @@ impl HasData for HasIo {
     type Data<'a> = &'a mut ResourceTable;
 }
 
+/// Which WASI interfaces the host links for plugins.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum WasiLinking {
+    /// io, cli, clocks, random: enough for Rust guests; components importing
+    /// the filesystem or sockets are refused at load.
+    Minimal,
+    /// Also filesystem and sockets, inert (no preopens, no network): needed by
+    /// Python and JavaScript guests.
+    #[default]
+    Inert,
+}
+
+/// Adds the WASI interfaces of `linking` to `linker`.
+pub(crate) fn add_wasi<T: WasiView>(
+    linker: &mut Linker<T>,
+    linking: WasiLinking,
+) -> wasmtime::Result<()> {
+    match linking {
+        WasiLinking::Minimal => add_minimal_wasi(linker),
+        WasiLinking::Inert => wasmtime_wasi::p2::add_to_linker_sync(linker),
+    }
+}
+
 /// Adds the minimal WASI to `linker`.
-pub(crate) fn add_minimal_wasi<T: WasiView>(linker: &mut Linker<T>) -> wasmtime::Result<()> {
+fn add_minimal_wasi<T: WasiView>(linker: &mut Linker<T>) -> wasmtime::Result<()> {
     let l = linker;
     wasmtime_wasi::p2::bindings::io::error::add_to_linker::<T, HasIo>(l, |t| t.ctx().table)?;
     sync::io::poll::add_to_linker::<T, HasIo>(l, |t| t.ctx().table)?;

@@ -32,7 +32,9 @@ fn a_default_host_loads_and_describes() {
         ..HostConfig::default()
     })
     .unwrap();
-    let p = host.load(&support::component("adapter_github"), "github").unwrap();
+    let p = host
+        .load(&support::component("adapter_github"), "github")
+        .unwrap();
     assert_eq!(p.world(), World::SourceAdapter);
     assert_eq!(p.description.name, "github");
     assert_eq!(p.content_hash.len(), 64);

@@ -14,8 +14,8 @@ use serde_json::json;
 use signalbox_matcher::CustomOperator;
 use signalbox_model::Value;
 use signalbox_plugin::{
-    CallError, DecodeError, Envelope, HostConfig, LoadError, PluginHost, Transport, WasmAdapter,
-    WasmOperator,
+    CallError, DecodeError, Envelope, HostConfig, LoadError, PluginHost, Transport, WasiLinking,
+    WasmAdapter, WasmOperator,
 };
 
 fn config() -> HostConfig {
@@ -259,9 +259,32 @@ fn wrong_world_is_a_load_error_naming_the_worlds() {
 }
 
 #[test]
-fn a_plugin_importing_the_filesystem_does_not_load() {
+fn a_plugin_importing_the_filesystem_finds_nothing() {
+    // Default (inert) WASI: it loads, but there is no directory to open.
     let host = PluginHost::new(config()).unwrap();
-    let err = host.load(&support::component("hostile_filesystem"), "fs").unwrap_err();
+    let op = host
+        .load(&support::component("hostile_filesystem"), "fs")
+        .unwrap()
+        .operator()
+        .unwrap();
+    for path in ["/etc/passwd", "Cargo.toml", "."] {
+        let c = op.prepare_condition(&json!(path)).unwrap().unwrap();
+        let verdict = c.test_value(&any()).unwrap();
+        assert!(verdict.is_err(), "{path}: {verdict:?}");
+    }
+    assert_eq!(op.stats().consecutive_failures, 0);
+}
+
+#[test]
+fn with_minimal_wasi_a_plugin_importing_the_filesystem_does_not_load() {
+    let host = PluginHost::new(HostConfig {
+        wasi: WasiLinking::Minimal,
+        ..config()
+    })
+    .unwrap();
+    let err = host
+        .load(&support::component("hostile_filesystem"), "fs")
+        .unwrap_err();
     match &err {
         LoadError::Link { world, message, .. } => {
             assert_eq!(*world, "signalbox:plugin/operator@0.1.0");

@@ -9,7 +9,10 @@
 //! | `signals.ls` | `{"name"?, "after"?, "limit"?}` | `{"names": [{"name", "last_seq"}]}` or `{"signals": [...]}` |
 //! | `signals.show` | `NAME:SEQ` or `{"name", "seq"}` or `{"name", "id"}` | `{"signal": {...}}` |
 //! | `firing.show` | the firing id | `{"firing": {...}}` |
-//! | `explain` | `{"sub": ID, "signal": "NAME:SEQ"}` | `{"matches": bool, "explain": [...]}` |
+//! | `explain` | `{"sub": ID, "signal": "NAME:SEQ"}` | `{"matches", "explain", "verdict", "join"?, "dedup"?}` |
+//! | `wait.show` | the wait id | `{"wait": {...}}` |
+//! | `wait.ls` | empty, or `waiting` | `{"waits": [...]}` |
+//! | `wait.cancel` | the wait id | `{"wait": {...}}` (answered `cancelled` unless already answered) |
 //!
 //! Every failure is `{"error": {"code", "field", "rule", "message"}}`; `code` is
 //! `invalid` (fix the request), `not_found`, or `unavailable` (try again). A
@@ -59,10 +62,21 @@ pub(crate) async fn handle(shared: &Arc<Shared>, msg: Message) {
         })
         .await,
         "explain" => explain(shared, &body).await,
+        "wait.show" => blocking(shared, move |s| match s.store.wait(&body).map_err(unavailable)? {
+            Some(w) => Ok(json!({"wait": w})),
+            None => Err(not_found("id", format!("no wait {body:?}"))),
+        })
+        .await,
+        "wait.ls" => blocking(shared, move |s| {
+            let waiting_only = body == "waiting";
+            Ok(json!({"waits": s.store.waits(waiting_only).map_err(unavailable)?}))
+        })
+        .await,
+        "wait.cancel" => crate::waits::cancel(shared, body).await,
         other => Err(ErrorReply::invalid(&FieldError::new(
             "subject",
             format!(
-                "unknown admin verb {other:?}; verbs are sub.add, sub.ls, sub.show, sub.rm, signals.ls, signals.show, firing.show, explain"
+                "unknown admin verb {other:?}; verbs are sub.add, sub.ls, sub.show, sub.rm, signals.ls, signals.show, firing.show, explain, wait.show, wait.ls, wait.cancel"
             ),
         ))),
     };

@@ -8,7 +8,7 @@
 //! compile is rejected then, with the error naming the field, and never reaches
 //! an engine. [`Catalog::plan`] runs inside the store's ingest transaction: a
 //! single-signal match fires at once; a join side records an offer through the
-//! store's [`JoinContext`] and fires when the join completes.
+//! store's [`PlanContext`] and fires when the join completes.
 //!
 //! Readers take a read lock on the name map only long enough to clone an `Arc`
 //! to the engine; the engines themselves never block readers.
@@ -18,10 +18,10 @@ use std::sync::{Arc, RwLock};
 
 use signalbox_matcher::{Engine, Explanation, OperatorRegistry, Pattern};
 use signalbox_model::{
-    Binding, FieldError, Firing, SignalInstance, SignalRef, Subscription, Template,
-    dedup_firing_id, firing_id,
+    Binding, FieldError, Firing, SignalInstance, SignalRef, SignalSpec, Subscription, Template,
+    WaitRecord, WaitState, dedup_firing_id, firing_id,
 };
-use signalbox_store::{JoinContext, JoinOffer};
+use signalbox_store::{PlanContext, JoinOffer};
 
 /// A subscription compiled for matching.
 #[derive(Debug)]
@@ -35,16 +35,29 @@ pub struct Compiled {
     dedup: Option<Template>,
 }
 
-/// Subscriptions by id, and an engine per signal name.
+/// A live wait compiled for matching.
+#[derive(Debug)]
+pub struct CompiledWait {
+    /// The wait as stored.
+    pub record: WaitRecord,
+    /// The compiled pattern of each of its signals, in `signals` order.
+    pub patterns: Vec<Pattern>,
+    /// Its aliases, in `signals` order.
+    pub aliases: Vec<String>,
+}
+
+/// Subscriptions and live waits by id, and an engine per signal name.
 #[derive(Default)]
 pub struct Catalog {
     operators: OperatorRegistry,
+    wait_prefix: String,
     inner: RwLock<Inner>,
 }
 
 #[derive(Default)]
 struct Inner {
     subs: BTreeMap<String, Arc<Compiled>>,
+    waits: BTreeMap<String, Arc<CompiledWait>>,
     engines: HashMap<String, Arc<Engine>>,
 }
 
@@ -53,8 +66,11 @@ struct Inner {
 pub struct Plan {
     /// Ids of the subscriptions that matched (a join side counts).
     pub matched: Vec<String>,
-    /// The firings: one per single-signal match, one per completed join.
+    /// The firings: one per single-signal match, one per completed join, one
+    /// answer per wait satisfied.
     pub firings: Vec<Firing>,
+    /// Waits this instance satisfied (to be dropped from the catalog after commit).
+    pub settled_waits: Vec<String>,
 }
 
 /// The engine entry id of one signal of a subscription.
@@ -62,13 +78,78 @@ fn entry_id(subscription: &str, alias: &str) -> String {
     format!("{subscription}#{alias}")
 }
 
+/// The engine entry id of one signal of a wait (`@` never starts a subscription id).
+fn wait_entry_id(wait: &str, alias: &str) -> String {
+    format!("@{wait}#{alias}")
+}
+
 impl Catalog {
-    /// An empty catalog with the given custom operators.
-    pub fn new(operators: OperatorRegistry) -> Catalog {
+    /// An empty catalog with the given custom operators; wait answers go to
+    /// `<wait_prefix>.<wait id>`.
+    pub fn new(operators: OperatorRegistry, wait_prefix: &str) -> Catalog {
         Catalog {
             operators,
+            wait_prefix: wait_prefix.to_string(),
             inner: RwLock::default(),
         }
+    }
+
+    /// Where wait answers are published.
+    pub fn wait_prefix(&self) -> &str {
+        &self.wait_prefix
+    }
+
+    /// Compiles a wait's patterns (the check run before storing it).
+    pub fn compile_wait(&self, record: &WaitRecord) -> Result<CompiledWait, FieldError> {
+        Ok(CompiledWait {
+            patterns: compile_patterns(&record.wait.signals, &self.operators)?,
+            aliases: record.wait.signals.iter().map(|s| s.alias.clone()).collect(),
+            record: record.clone(),
+        })
+    }
+
+    /// Makes a wait live: arriving signals are matched against it.
+    pub fn insert_wait(&self, compiled: CompiledWait) {
+        let compiled = Arc::new(compiled);
+        let mut inner = self.inner.write().unwrap_or_else(|e| e.into_inner());
+        let id = compiled.record.wait.id.clone();
+        if let Some(old) = inner.waits.remove(&id) {
+            remove_wait_entries(&mut inner, &old);
+        }
+        for (spec, pattern) in compiled.record.wait.signals.iter().zip(&compiled.patterns) {
+            let engine = inner
+                .engines
+                .entry(spec.name.clone())
+                .or_insert_with(|| Arc::new(Engine::new()))
+                .clone();
+            engine.add(&wait_entry_id(&id, &spec.alias), pattern.clone());
+        }
+        inner.waits.insert(id, compiled);
+    }
+
+    /// Drops a wait from matching (it was answered).
+    pub fn remove_wait(&self, id: &str) {
+        let mut inner = self.inner.write().unwrap_or_else(|e| e.into_inner());
+        if let Some(old) = inner.waits.remove(id) {
+            remove_wait_entries(&mut inner, &old);
+        }
+    }
+
+    /// The live wait with this id.
+    pub fn get_wait(&self, id: &str) -> Option<Arc<CompiledWait>> {
+        let inner = self.inner.read().unwrap_or_else(|e| e.into_inner());
+        inner.waits.get(id).cloned()
+    }
+
+    /// Ids of live waits whose deadline is at or before `now_ms`.
+    pub fn waits_due(&self, now_ms: i64) -> Vec<String> {
+        let inner = self.inner.read().unwrap_or_else(|e| e.into_inner());
+        inner
+            .waits
+            .values()
+            .filter(|w| w.record.deadline_ms.is_some_and(|d| d <= now_ms))
+            .map(|w| w.record.wait.id.clone())
+            .collect()
     }
 
     /// Compiles a subscription without adding it: the check run before storing.
@@ -136,7 +217,7 @@ impl Catalog {
     pub fn plan(
         &self,
         instance: &SignalInstance,
-        joins: &mut JoinContext<'_, '_>,
+        joins: &mut PlanContext<'_, '_>,
         now_ms: i64,
     ) -> Plan {
         let engine = {
@@ -151,16 +232,31 @@ impl Catalog {
         if ids.is_empty() {
             return plan;
         }
-        let subs: Vec<(Arc<Compiled>, String)> = {
+        let (subs, waits) = {
             let inner = self.inner.read().unwrap_or_else(|e| e.into_inner());
-            ids.iter()
-                .filter_map(|entry| {
-                    let (sub, alias) = entry.split_once('#')?;
-                    // A subscription removed between matching and here is skipped.
-                    Some((inner.subs.get(sub)?.clone(), alias.to_string()))
-                })
-                .collect()
+            let mut subs: Vec<(Arc<Compiled>, String)> = Vec::new();
+            let mut waits: Vec<(Arc<CompiledWait>, String)> = Vec::new();
+            for entry in &ids {
+                let Some((owner, alias)) = entry.split_once('#') else {
+                    continue;
+                };
+                // Anything removed between matching and here is skipped.
+                if let Some(wait) = owner.strip_prefix('@') {
+                    if let Some(w) = inner.waits.get(wait) {
+                        waits.push((w.clone(), alias.to_string()));
+                    }
+                } else if let Some(c) = inner.subs.get(owner) {
+                    subs.push((c.clone(), alias.to_string()));
+                }
+            }
+            (subs, waits)
         };
+        for (wait, alias) in waits {
+            if let Some(answer) = self.offer_to_wait(&wait, &alias, instance, joins, now_ms) {
+                plan.settled_waits.push(wait.record.wait.id.clone());
+                plan.firings.push(answer);
+            }
+        }
         for (compiled, alias) in subs {
             let sub = &compiled.subscription;
             if plan.matched.last() != Some(&sub.id) {
@@ -194,6 +290,57 @@ impl Catalog {
         plan.matched.sort();
         plan.matched.dedup();
         plan
+    }
+
+    /// Offers `instance` (which matched side `alias`) to a wait; returns the
+    /// answer firing when this completes and settles the wait.
+    pub fn offer_to_wait(
+        &self,
+        wait: &CompiledWait,
+        alias: &str,
+        instance: &SignalInstance,
+        joins: &mut PlanContext<'_, '_>,
+        now_ms: i64,
+    ) -> Option<Firing> {
+        let id = &wait.record.wait.id;
+        let complete: Vec<(String, SignalInstance)> = match &wait.record.wait.join {
+            None => vec![(alias.to_string(), instance.clone())],
+            Some(join) => {
+                let key = join.key_for(alias, &instance.signal.params)?;
+                let owner = format!("@{id}");
+                joins.offer(
+                    JoinOffer {
+                        subscription: &owner,
+                        version: 0,
+                        key: &key,
+                        alias,
+                        aliases: &wait.aliases,
+                        within_ms: None,
+                    },
+                    instance,
+                )?
+            }
+        };
+        let refs: Vec<SignalRef> = complete
+            .iter()
+            .map(|(a, i)| SignalRef {
+                alias: a.clone(),
+                name: i.signal.name.clone(),
+                id: i.id.clone(),
+                seq: i.seq,
+            })
+            .collect();
+        if !joins.satisfy_wait(id, &refs, now_ms) {
+            return None;
+        }
+        let mut record = wait.record.clone();
+        record.state = WaitState::Satisfied {
+            at_ms: now_ms,
+            signals: refs,
+        };
+        let matched: Vec<(&str, &SignalInstance)> =
+            complete.iter().map(|(a, i)| (a.as_str(), i)).collect();
+        Some(record.answer(&self.wait_prefix, &matched, now_ms))
     }
 
     /// Explains, condition by condition, why `instance` does or does not match
@@ -282,32 +429,19 @@ fn remove_from_engines(inner: &mut Inner, old: &Compiled) {
     }
 }
 
-fn compile(sub: &Subscription, operators: &OperatorRegistry) -> Result<Compiled, FieldError> {
-    let mut patterns = Vec::with_capacity(sub.signals.len());
-    for (i, spec) in sub.signals.iter().enumerate() {
-        // Paths name the field as written: `where` for the shorthand, `signals[i].where` for lists.
-        let base = if sub.signals.len() == 1 {
-            String::new()
-        } else {
-            format!("signals[{i}].")
-        };
-        let has_where = spec.pattern.as_object().is_some_and(|o| !o.is_empty());
-        let pattern = match (&spec.match_params, has_where) {
-            (Some(_), true) => {
-                return Err(FieldError::new(
-                    format!("{base}match_params"),
-                    "give either `where` or `match_params`, not both",
-                ));
+fn remove_wait_entries(inner: &mut Inner, old: &CompiledWait) {
+    for spec in &old.record.wait.signals {
+        if let Some(engine) = inner.engines.get(&spec.name).cloned() {
+            engine.remove(&wait_entry_id(&old.record.wait.id, &spec.alias));
+            if engine.is_empty() {
+                inner.engines.remove(&spec.name);
             }
-            (Some(mp), false) => Pattern::from_match_params(mp).map_err(|e| {
-                FieldError::new(prefixed(&format!("{base}match_params"), &e.path), e.problem)
-            })?,
-            (None, _) => Pattern::parse(&spec.pattern, operators).map_err(|e| {
-                FieldError::new(prefixed(&format!("{base}where"), &e.path), e.problem)
-            })?,
-        };
-        patterns.push(pattern);
+        }
     }
+}
+
+fn compile(sub: &Subscription, operators: &OperatorRegistry) -> Result<Compiled, FieldError> {
+    let patterns = compile_patterns(&sub.signals, operators)?;
     let params = sub
         .params
         .iter()
@@ -330,6 +464,39 @@ fn compile(sub: &Subscription, operators: &OperatorRegistry) -> Result<Compiled,
         params,
         dedup,
     })
+}
+
+/// Compiles the pattern of each signal; error paths name the field as written:
+/// `where` for the one-signal shorthand, `signals[i].where` for lists.
+fn compile_patterns(
+    signals: &[SignalSpec],
+    operators: &OperatorRegistry,
+) -> Result<Vec<Pattern>, FieldError> {
+    let mut patterns = Vec::with_capacity(signals.len());
+    for (i, spec) in signals.iter().enumerate() {
+        let base = if signals.len() == 1 {
+            String::new()
+        } else {
+            format!("signals[{i}].")
+        };
+        let has_where = spec.pattern.as_object().is_some_and(|o| !o.is_empty());
+        let pattern = match (&spec.match_params, has_where) {
+            (Some(_), true) => {
+                return Err(FieldError::new(
+                    format!("{base}match_params"),
+                    "give either `where` or `match_params`, not both",
+                ));
+            }
+            (Some(mp), false) => Pattern::from_match_params(mp).map_err(|e| {
+                FieldError::new(prefixed(&format!("{base}match_params"), &e.path), e.problem)
+            })?,
+            (None, _) => Pattern::parse(&spec.pattern, operators).map_err(|e| {
+                FieldError::new(prefixed(&format!("{base}where"), &e.path), e.problem)
+            })?,
+        };
+        patterns.push(pattern);
+    }
+    Ok(patterns)
 }
 
 fn prefixed(root: &str, path: &str) -> String {

@@ -22,6 +22,10 @@ pub struct RouterConfig {
     pub queue_group: String,
     /// Admin requests arrive on `<admin_prefix>.<verb>`.
     pub admin_prefix: String,
+    /// Waits are registered by requests to this subject.
+    pub wait_subject: String,
+    /// A wait's answer is published to `<wait_prefix>.<wait id>`.
+    pub wait_prefix: String,
     /// Bad messages are copied here with the reason in a `Signalbox-Error` header.
     pub rejected_subject: String,
     /// Directory of the redb file (`signalbox.redb`).
@@ -135,6 +139,8 @@ impl Default for RouterConfig {
             queue_group: "signalbox".into(),
             admin_prefix: "signalbox.admin".into(),
             rejected_subject: "signalbox.rejected".into(),
+            wait_subject: "signalbox.wait".into(),
+            wait_prefix: "signalbox.waits".into(),
             data_dir: PathBuf::from(".signalbox"),
             subscriptions: Vec::new(),
             limits: Limits::default(),
@@ -223,6 +229,8 @@ impl RouterConfig {
             ("subject_prefix", &self.subject_prefix),
             ("admin_prefix", &self.admin_prefix),
             ("rejected_subject", &self.rejected_subject),
+            ("wait_subject", &self.wait_subject),
+            ("wait_prefix", &self.wait_prefix),
         ] {
             signalbox_model::subscription::validate_subject(subject)
                 .map_err(|r| invalid(field, &r))?;

@@ -92,6 +92,10 @@ impl NatsProcess {
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null());
+        // Its own process group: a Ctrl-C in the terminal reaches `signalbox dev`,
+        // which stops the router first and then this server, not both at once.
+        #[cfg(unix)]
+        std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
         let child = cmd.spawn().map_err(|source| EmbeddedError::Spawn {
             binary: binary.clone(),
             source,

@@ -153,14 +153,22 @@ pub(crate) async fn process_batch(shared: &Arc<Shared>, messages: Vec<Inbound>) 
     let catalog = shared.catalog.clone();
     let result = tokio::task::spawn_blocking(move || {
         let mut matched: HashMap<(String, String), Vec<String>> = HashMap::new();
+        let mut settled_waits: Vec<String> = Vec::new();
         let outcomes = store.ingest(batch, &mut |instance, joins| {
             let plan = catalog.plan(instance, joins, crate::clock::now_ms());
+            settled_waits.extend(plan.settled_waits);
             matched.insert(
                 (instance.signal.name.clone(), instance.id.clone()),
                 plan.matched,
             );
             plan.firings
         });
+        if outcomes.is_ok() {
+            for id in &settled_waits {
+                tracing::info!(wait = %id, "wait satisfied");
+                catalog.remove_wait(id);
+            }
+        }
         (outcomes, matched)
     })
     .await;

@@ -20,6 +20,7 @@ pub mod jetstream_ingest;
 pub mod outbox;
 pub mod service;
 mod shared;
+mod waits;
 
 pub use config::{ConfigError, IngestMode, JetStreamIngest, NatsConfig, RouterConfig};
 pub use connect::{ConnectError, Persistence, connect};

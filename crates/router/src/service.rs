@@ -73,6 +73,9 @@ pub enum StartError {
     },
 }
 
+/// How long a graceful shutdown may take before the remaining tasks are aborted.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
+
 /// The ingest source chosen by the configuration.
 enum Ingest {
     Core(async_nats::Subscriber),
@@ -120,7 +123,7 @@ impl Router {
             path: path.clone(),
             source,
         })?;
-        let catalog = Catalog::new(operators);
+        let catalog = Catalog::new(operators, &config.wait_prefix);
         load_stored(&store, &catalog)?;
         let file_subs = read_subscription_files(&config.subscriptions)?;
         let client = connect(&config.nats, Persistence::Service).await?;
@@ -140,6 +143,7 @@ impl Router {
             client,
             outbox_wake: Notify::new(),
         });
+        let waiting = crate::waits::load_waiting(&shared).map_err(StartError::Subscriptions)?;
         for (path, sub) in file_subs {
             crate::admin::add_subscription(&shared, sub)
                 .await
@@ -193,6 +197,17 @@ impl Router {
                 subject: admin_subject.clone(),
                 message: e.to_string(),
             })?;
+        let wait_sub = shared
+            .client
+            .queue_subscribe(
+                shared.config.wait_subject.clone(),
+                shared.config.queue_group.clone(),
+            )
+            .await
+            .map_err(|e| StartError::Subscribe {
+                subject: shared.config.wait_subject.clone(),
+                message: e.to_string(),
+            })?;
         // Make sure the server has our subscriptions before we say we are started
         // (bounded: if NATS is down, the client subscribes when it reconnects).
         if let Err(e) = round_trip(&shared.client, Duration::from_secs(2)).await {
@@ -214,13 +229,16 @@ impl Router {
         }
         tasks.spawn(crate::outbox::run(shared.clone(), rx.clone()));
         tasks.spawn(run_admin(shared.clone(), admin_sub, rx.clone()));
-        tasks.spawn(run_retention(shared.clone(), rx));
+        tasks.spawn(run_retention(shared.clone(), rx.clone()));
+        tasks.spawn(run_wait_requests(shared.clone(), wait_sub, rx.clone()));
+        tasks.spawn(crate::waits::run_timeouts(shared.clone(), rx));
         tracing::info!(
             signals = %signals_subject,
             ingest = ?shared.config.ingest,
             admin = %admin_subject,
             store = %path.display(),
             subscriptions = shared.catalog.len(),
+            waiting,
             "signalbox router started"
         );
         Ok(Router {
@@ -249,13 +267,24 @@ impl Router {
     pub async fn shutdown(mut self) {
         tracing::info!("signalbox router shutting down");
         let _ = self.shutdown.send(true);
-        while let Some(res) = self.tasks.join_next().await {
-            if let Err(e) = res {
-                tracing::error!(error = %e, "router task failed");
+        // Bounded: with NATS gone, a last publish or flush could wait forever.
+        // Work not finished by then is safe in the store and resumes on restart.
+        let drain = async {
+            while let Some(res) = self.tasks.join_next().await {
+                if let Err(e) = res {
+                    tracing::error!(error = %e, "router task failed");
+                }
             }
-        }
-        if let Err(e) = self.shared.client.flush().await {
-            tracing::warn!(error = %e, "final flush failed");
+            if let Err(e) = self.shared.client.flush().await {
+                tracing::warn!(error = %e, "final flush failed");
+            }
+        };
+        if tokio::time::timeout(SHUTDOWN_GRACE, drain).await.is_err() {
+            tracing::warn!(
+                grace = ?SHUTDOWN_GRACE,
+                "shutdown grace period over; stopping with work left in the outbox (it resumes on restart)"
+            );
+            self.tasks.abort_all();
         }
         tracing::info!("signalbox router stopped");
     }
@@ -396,6 +425,24 @@ async fn run_admin(
             break;
         };
         crate::admin::handle(&shared, msg).await;
+    }
+    let _ = sub.unsubscribe().await;
+}
+
+async fn run_wait_requests(
+    shared: Arc<Shared>,
+    mut sub: async_nats::Subscriber,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    loop {
+        let msg = tokio::select! {
+            m = sub.next() => m,
+            _ = shutdown.changed() => None,
+        };
+        let Some(msg) = msg else {
+            break;
+        };
+        crate::waits::handle_register(&shared, msg).await;
     }
     let _ = sub.unsubscribe().await;
 }

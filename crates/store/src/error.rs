@@ -338,6 +338,50 @@ pub enum CompactError {
     Commit(#[source] redb::CommitError),
 }
 
+/// A wait operation failed; nothing was written.
+#[derive(Debug, thiserror::Error)]
+pub enum WaitError {
+    /// The write transaction could not start.
+    #[error("cannot begin the wait transaction: {0}")]
+    Transaction(#[source] redb::TransactionError),
+    /// The configured durability was refused.
+    #[error("cannot set the wait transaction's durability: {0}")]
+    Durability(#[source] redb::SetDurabilityError),
+    /// A table could not be opened.
+    #[error("waits: cannot open table {table}: {source}")]
+    Table {
+        /// The table.
+        table: &'static str,
+        /// redb's error.
+        #[source]
+        source: redb::TableError,
+    },
+    /// A read or write in a table failed.
+    #[error("waits: table {table}: {source}")]
+    Storage {
+        /// The table.
+        table: &'static str,
+        /// redb's error.
+        #[source]
+        source: redb::StorageError,
+    },
+    /// A stored value could not be decoded.
+    #[error("waits: {0}")]
+    Corrupt(#[from] Corrupt),
+    /// A wait record or its answer could not be encoded.
+    #[error("cannot encode wait {id}: {source}")]
+    Encode {
+        /// The wait id.
+        id: String,
+        /// serde_json's error.
+        #[source]
+        source: serde_json::Error,
+    },
+    /// The commit failed.
+    #[error("cannot commit the wait transaction: {0}")]
+    Commit(#[source] redb::CommitError),
+}
+
 /// Failures that any operation on open tables can meet, so that the table
 /// helpers can serve every family.
 pub(crate) trait TableFailure: Sized {
@@ -385,7 +429,8 @@ table_failure!(
     ReadError,
     SubscriptionError,
     OutboxError,
-    CompactError
+    CompactError,
+    WaitError
 );
 
 macro_rules! write_failure {
@@ -400,4 +445,10 @@ macro_rules! write_failure {
         }
     )*};
 }
-write_failure!(IngestError, SubscriptionError, OutboxError, CompactError);
+write_failure!(
+    IngestError,
+    SubscriptionError,
+    OutboxError,
+    CompactError,
+    WaitError
+);

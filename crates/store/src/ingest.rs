@@ -11,7 +11,7 @@
 //!    and its time-index row;
 //! 3. `plan(&instance, &mut joins)` returns the firings (the router matches
 //!    there, and records join offers / consumes complete joins through the
-//!    [`JoinContext`], in this same transaction);
+//!    [`PlanContext`], in this same transaction);
 //! 4. each firing whose id is not stored yet gets a firing seq, a `firings` row in
 //!    state `Pending`, an `outbox` row and lineage rows; a firing id that already
 //!    exists is skipped (firing dedup).
@@ -27,8 +27,8 @@ use signalbox_model::{Firing, Origin, Signal, SignalInstance};
 
 use crate::codec;
 use crate::error::{AtTable, IngestError};
-use crate::joins::JoinContext;
-use crate::outbox::{FiringRecord, FiringState};
+use crate::firing_rows::FiringTables;
+use crate::joins::PlanContext;
 use crate::store::Store;
 use crate::tables::{self, names};
 
@@ -78,7 +78,7 @@ impl Store {
     pub fn ingest(
         &self,
         batch: Vec<Incoming>,
-        plan: &mut dyn FnMut(&SignalInstance, &mut JoinContext<'_, '_>) -> Vec<Firing>,
+        plan: &mut dyn FnMut(&SignalInstance, &mut PlanContext<'_, '_>) -> Vec<Firing>,
     ) -> Result<Vec<IngestOutcome>, IngestError> {
         for (index, incoming) in batch.iter().enumerate() {
             if incoming.signal.id.as_deref().is_none_or(str::is_empty) {
@@ -113,17 +113,12 @@ impl Store {
                     tables::DEDUP_BY_TIME,
                     names::DEDUP_BY_TIME,
                 )?,
-                firings: tables::write::<IngestError, _, _>(&txn, tables::FIRINGS, names::FIRINGS)?,
-                outbox: tables::write::<IngestError, _, _>(&txn, tables::OUTBOX, names::OUTBOX)?,
-                signal_firings: tables::write_multimap::<IngestError, _, _>(
+                fire: FiringTables::open::<IngestError>(&txn)?,
+                waits: tables::write::<IngestError, _, _>(&txn, tables::WAITS, names::WAITS)?,
+                signal_waits: tables::write_multimap::<IngestError, _, _>(
                     &txn,
-                    tables::SIGNAL_FIRINGS,
-                    names::SIGNAL_FIRINGS,
-                )?,
-                subscription_firings: tables::write::<IngestError, _, _>(
-                    &txn,
-                    tables::SUBSCRIPTION_FIRINGS,
-                    names::SUBSCRIPTION_FIRINGS,
+                    tables::SIGNAL_WAITS,
+                    names::SIGNAL_WAITS,
                 )?,
                 join_offers: tables::write::<IngestError, _, _>(
                     &txn,
@@ -158,10 +153,9 @@ struct IngestTables<'t> {
     signal_ids: redb::Table<'t, (&'static str, &'static str), u64>,
     dedup: redb::Table<'t, (&'static str, &'static str), (u64, i64)>,
     dedup_by_time: redb::Table<'t, (i64, &'static str, &'static str), ()>,
-    firings: redb::Table<'t, &'static str, &'static [u8]>,
-    outbox: redb::Table<'t, u64, &'static str>,
-    signal_firings: redb::MultimapTable<'t, (&'static str, u64), &'static str>,
-    subscription_firings: redb::Table<'t, (&'static str, u64), &'static str>,
+    fire: FiringTables<'t>,
+    waits: redb::Table<'t, &'static str, &'static [u8]>,
+    signal_waits: redb::MultimapTable<'t, (&'static str, u64), &'static str>,
     join_offers: redb::Table<'t, (&'static str, u64, &'static str, &'static str, u64), &'static [u8]>,
 }
 
@@ -172,7 +166,7 @@ impl IngestTables<'_> {
         incoming: Incoming,
         retention_ms: i64,
         firing_seq: &mut u64,
-        plan: &mut dyn FnMut(&SignalInstance, &mut JoinContext<'_, '_>) -> Vec<Firing>,
+        plan: &mut dyn FnMut(&SignalInstance, &mut PlanContext<'_, '_>) -> Vec<Firing>,
     ) -> Result<IngestOutcome, IngestError> {
         let Incoming {
             signal,
@@ -235,9 +229,11 @@ impl IngestTables<'_> {
             .at::<IngestError>(names::DEDUP_BY_TIME)?;
 
         // 3. Plan, 4./5. write the new firings.
-        let mut ctx = JoinContext {
+        let mut ctx = PlanContext {
             offers: &mut self.join_offers,
             signals: &self.signals,
+            waits: &mut self.waits,
+            signal_waits: &mut self.signal_waits,
             error: None,
         };
         let planned = plan(&instance, &mut ctx);
@@ -253,7 +249,12 @@ impl IngestTables<'_> {
                     subscription: firing.subscription,
                 });
             }
-            if self.write_firing(&firing, (&name, seq), firing_seq)? {
+            if self.fire.write(&firing, Some((&name, seq)), firing_seq, |source| {
+                IngestError::Encode {
+                    what: "firing record",
+                    source,
+                }
+            })? {
                 written.push(firing);
             }
         }
@@ -262,52 +263,59 @@ impl IngestTables<'_> {
             firings: written,
         })
     }
+}
 
-    /// Writes a firing unless its id exists; returns whether it was written.
-    fn write_firing(
-        &mut self,
-        firing: &Firing,
-        trigger: (&str, u64),
-        firing_seq: &mut u64,
-    ) -> Result<bool, IngestError> {
-        let fid = firing.firing_id.as_str();
-        if self
-            .firings
-            .get(fid)
-            .at::<IngestError>(names::FIRINGS)?
-            .is_some()
-        {
-            tracing::debug!(firing_id = fid, "firing exists; skipped");
-            return Ok(false);
-        }
-        *firing_seq = firing_seq.saturating_add(1);
-        let record = FiringRecord {
-            firing: firing.clone(),
-            state: FiringState::Pending,
-            attempts: 0,
-            firing_seq: *firing_seq,
+impl Store {
+    /// Runs `plan` in a write transaction of its own, with the same context the
+    /// ingest plan gets (join offers, wait answers, a scan of stored signals), and
+    /// writes the firings it returns. Used for work that must not interleave with
+    /// ingest, such as a new wait's lookback. Returns the firings written.
+    pub fn run_plan(
+        &self,
+        plan: &mut dyn FnMut(&mut PlanContext<'_, '_>) -> Vec<Firing>,
+    ) -> Result<Vec<Firing>, IngestError> {
+        let txn = self.begin_write::<IngestError>()?;
+        let written = {
+            let mut meta = tables::write::<IngestError, _, _>(&txn, tables::META, names::META)?;
+            let signals = tables::write::<IngestError, _, _>(&txn, tables::SIGNALS, names::SIGNALS)?;
+            let mut offers =
+                tables::write::<IngestError, _, _>(&txn, tables::JOIN_OFFERS, names::JOIN_OFFERS)?;
+            let mut waits = tables::write::<IngestError, _, _>(&txn, tables::WAITS, names::WAITS)?;
+            let mut signal_waits = tables::write_multimap::<IngestError, _, _>(
+                &txn,
+                tables::SIGNAL_WAITS,
+                names::SIGNAL_WAITS,
+            )?;
+            let mut ctx = PlanContext {
+                offers: &mut offers,
+                signals: &signals,
+                waits: &mut waits,
+                signal_waits: &mut signal_waits,
+                error: None,
+            };
+            let planned = plan(&mut ctx);
+            if let Some(e) = ctx.error {
+                return Err(e);
+            }
+            let mut firing_seq = meta
+                .get(tables::META_FIRING_SEQ)
+                .at::<IngestError>(names::META)?
+                .map_or(0, |g| g.value());
+            let mut fire = FiringTables::open::<IngestError>(&txn)?;
+            let mut written = Vec::new();
+            for firing in planned {
+                if fire.write(&firing, None, &mut firing_seq, |source| IngestError::Encode {
+                    what: "firing record",
+                    source,
+                })? {
+                    written.push(firing);
+                }
+            }
+            meta.insert(tables::META_FIRING_SEQ, firing_seq)
+                .at::<IngestError>(names::META)?;
+            written
         };
-        let bytes = codec::encode(&record).map_err(|source| IngestError::Encode {
-            what: "firing record",
-            source,
-        })?;
-        self.firings
-            .insert(fid, bytes.as_slice())
-            .at::<IngestError>(names::FIRINGS)?;
-        self.outbox
-            .insert(*firing_seq, fid)
-            .at::<IngestError>(names::OUTBOX)?;
-        self.subscription_firings
-            .insert((firing.subscription.as_str(), *firing_seq), fid)
-            .at::<IngestError>(names::SUBSCRIPTION_FIRINGS)?;
-        self.signal_firings
-            .insert(trigger, fid)
-            .at::<IngestError>(names::SIGNAL_FIRINGS)?;
-        for input in &firing.signals {
-            self.signal_firings
-                .insert((input.name.as_str(), input.seq), fid)
-                .at::<IngestError>(names::SIGNAL_FIRINGS)?;
-        }
-        Ok(true)
+        txn.commit().map_err(IngestError::Commit)?;
+        Ok(written)
     }
 }

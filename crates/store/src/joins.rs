@@ -4,7 +4,7 @@
 //! A row of `join_offers` is `(subscription, version, join key, alias, seq)`: the
 //! instance `seq` of the alias's signal matched its side and carries `join key`
 //! (the canonical rendering of its `join.on` values). Invariants:
-//! - [`JoinContext::offer`] runs inside the ingest transaction, so an offer and
+//! - [`PlanContext::offer`] runs inside the ingest transaction, so an offer and
 //!   the firing of the join it completes commit together or not at all;
 //! - among the live offers of each alias with the same key, the one with the
 //!   lowest seq is consumed first (deterministic); a consumed offer is deleted,
@@ -16,7 +16,7 @@
 
 use redb::ReadableTable;
 use serde::{Deserialize, Serialize};
-use signalbox_model::SignalInstance;
+use signalbox_model::{SignalInstance, SignalRef, WaitState};
 
 use crate::codec;
 use crate::error::{AtTable, IngestError, ReadError, TableFailure};
@@ -62,14 +62,17 @@ pub struct PendingOffer {
     pub received_at_ms: i64,
 }
 
-/// Join operations available to the plan while the ingest transaction is open.
-pub struct JoinContext<'a, 't> {
+/// What the plan may do in the open ingest transaction besides returning
+/// firings: offer join sides and answer waits.
+pub struct PlanContext<'a, 't> {
     pub(crate) offers: &'a mut redb::Table<'t, (&'static str, u64, &'static str, &'static str, u64), &'static [u8]>,
     pub(crate) signals: &'a redb::Table<'t, (&'static str, u64), &'static [u8]>,
+    pub(crate) waits: &'a mut redb::Table<'t, &'static str, &'static [u8]>,
+    pub(crate) signal_waits: &'a mut redb::MultimapTable<'t, (&'static str, u64), &'static str>,
     pub(crate) error: Option<IngestError>,
 }
 
-impl JoinContext<'_, '_> {
+impl PlanContext<'_, '_> {
     /// Records `instance` as an offer for its alias and, if every alias now has
     /// a live offer with the same key, consumes the earliest of each and returns
     /// them in `aliases` order. `None` while the join is still partial (or after
@@ -129,6 +132,70 @@ impl JoinContext<'_, '_> {
             complete.push((alias, inst));
         }
         Ok(Some(complete))
+    }
+
+    /// Marks wait `id` satisfied by `signals` if it is still waiting, with
+    /// lineage rows; returns whether it was (the caller then returns the wait's
+    /// answer firing). A wait answered earlier — in this batch or before — is
+    /// left as it is: a wait is answered exactly once.
+    pub fn satisfy_wait(&mut self, id: &str, signals: &[SignalRef], at_ms: i64) -> bool {
+        if self.error.is_some() {
+            return false;
+        }
+        match crate::waits::settle_in::<IngestError>(
+            self.waits,
+            self.signal_waits,
+            id,
+            WaitState::Satisfied {
+                at_ms,
+                signals: signals.to_vec(),
+            },
+        ) {
+            Ok(settled) => settled.is_some(),
+            Err(e) => {
+                self.error = Some(e);
+                false
+            }
+        }
+    }
+
+    /// Stored instances of `name` with seq greater than `after_seq`, ascending,
+    /// at most `limit` (read inside the open transaction, so nothing committed
+    /// by a concurrent ingest can slip between a scan and what follows it).
+    pub fn stored(&mut self, name: &str, after_seq: u64, limit: usize) -> Vec<SignalInstance> {
+        if self.error.is_some() {
+            return Vec::new();
+        }
+        match self.try_stored(name, after_seq, limit) {
+            Ok(v) => v,
+            Err(e) => {
+                self.error = Some(e);
+                Vec::new()
+            }
+        }
+    }
+
+    fn try_stored(
+        &self,
+        name: &str,
+        after_seq: u64,
+        limit: usize,
+    ) -> Result<Vec<SignalInstance>, IngestError> {
+        let mut out = Vec::new();
+        let start = after_seq.saturating_add(1);
+        for row in self
+            .signals
+            .range((name, start)..=(name, u64::MAX))
+            .at::<IngestError>(names::SIGNALS)?
+            .take(limit)
+        {
+            let (k, v) = row.at::<IngestError>(names::SIGNALS)?;
+            let seq = k.value().1;
+            out.push(codec::decode(names::SIGNALS, v.value(), || {
+                format!("{name}#{seq}")
+            })?);
+        }
+        Ok(out)
     }
 
     /// The live offer with the lowest seq for `alias`, deleting expired ones met.

@@ -13,6 +13,7 @@
 mod codec;
 pub mod error;
 mod ingest;
+mod firing_rows;
 mod joins;
 mod outbox;
 mod retention;
@@ -20,12 +21,15 @@ mod signals;
 mod store;
 mod subscriptions;
 mod tables;
+mod waits;
 
 pub use error::{
     CompactError, Corrupt, IngestError, OpenError, OutboxError, ReadError, SubscriptionError,
+    WaitError,
 };
 pub use ingest::{Incoming, IngestOutcome};
-pub use joins::{JoinContext, JoinOffer, PendingOffer};
+pub use joins::{JoinOffer, PendingOffer, PlanContext};
+pub use waits::Registered;
 pub use outbox::{FiringRecord, FiringState};
 pub use store::{CommitDurability, Store, StoreOptions, StoreStats};
 pub use subscriptions::PutOutcome;

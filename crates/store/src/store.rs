@@ -171,6 +171,10 @@ impl Store {
             .map_err(table_err(names::SUBSCRIPTION_VERSIONS))?;
         txn.open_table(tables::JOIN_OFFERS)
             .map_err(table_err(names::JOIN_OFFERS))?;
+        txn.open_table(tables::WAITS)
+            .map_err(table_err(names::WAITS))?;
+        txn.open_multimap_table(tables::SIGNAL_WAITS)
+            .map_err(table_err(names::SIGNAL_WAITS))?;
         {
             let mut meta = txn
                 .open_table(tables::META)

@@ -46,6 +46,8 @@ pub(crate) mod names {
     pub(crate) const SUBSCRIPTIONS: &str = "subscriptions";
     pub(crate) const SUBSCRIPTION_VERSIONS: &str = "subscription_versions";
     pub(crate) const JOIN_OFFERS: &str = "join_offers";
+    pub(crate) const WAITS: &str = "waits";
+    pub(crate) const SIGNAL_WAITS: &str = "signal_waits";
 }
 
 /// Store-wide counters and the schema version: `&str -> u64`.
@@ -85,6 +87,11 @@ pub(crate) const SUBSCRIPTION_VERSIONS: TableDefinition<(&str, u64), &[u8]> =
 /// matched its side of a join and has not been consumed yet.
 pub(crate) const JOIN_OFFERS: TableDefinition<(&str, u64, &str, &str, u64), &[u8]> =
     TableDefinition::new(names::JOIN_OFFERS);
+/// Waits: id -> document: `WaitRecord` (the wait, its deadline and its state).
+pub(crate) const WAITS: TableDefinition<&str, &[u8]> = TableDefinition::new(names::WAITS);
+/// Lineage: which waits a signal instance satisfied.
+pub(crate) const SIGNAL_WAITS: MultimapTableDefinition<(&str, u64), &str> =
+    MultimapTableDefinition::new(names::SIGNAL_WAITS);
 
 use redb::{
     Key, MultimapTable, ReadOnlyMultimapTable, ReadOnlyTable, ReadTransaction, Table, Value,

@@ -5,7 +5,7 @@ mod common;
 
 use common::*;
 use signalbox_model::{Firing, SignalInstance};
-use signalbox_store::{IngestError, IngestOutcome, JoinContext, Store};
+use signalbox_store::{IngestError, IngestOutcome, PlanContext, Store};
 
 #[test]
 fn store_is_send_sync() {
@@ -130,7 +130,7 @@ fn duplicate_is_not_planned() {
     let dir = tempfile::tempdir().unwrap();
     let store = open(&db_path(&dir));
     let mut calls = Vec::new();
-    let mut plan = |inst: &SignalInstance, _: &mut JoinContext<'_, '_>| {
+    let mut plan = |inst: &SignalInstance, _: &mut PlanContext<'_, '_>| {
         calls.push(inst.seq);
         Vec::new()
     };
@@ -168,7 +168,7 @@ fn firing_dedup_by_id() {
     let dir = tempfile::tempdir().unwrap();
     let store = open(&db_path(&dir));
     // A dedup-template style plan: every signal maps to the same firing id.
-    let mut plan = |inst: &SignalInstance, _: &mut JoinContext<'_, '_>| {
+    let mut plan = |inst: &SignalInstance, _: &mut PlanContext<'_, '_>| {
         let mut f = firing("daily", inst);
         f.firing_id = signalbox_model::dedup_firing_id("daily", "20261126");
         vec![f]
@@ -237,7 +237,7 @@ fn failed_batch_is_rolled_back_and_committed_data_survives() {
         ingest_firing(&store, vec![incoming("a", "1", T0)], "s");
         // The plan breaks on the second signal, after the first one of the batch
         // and its firing were written inside the transaction.
-        let mut plan = |inst: &SignalInstance, _: &mut JoinContext<'_, '_>| -> Vec<Firing> {
+        let mut plan = |inst: &SignalInstance, _: &mut PlanContext<'_, '_>| -> Vec<Firing> {
             let mut f = firing("s", inst);
             if inst.seq == 3 {
                 f.firing_id = String::new();
@@ -286,7 +286,7 @@ fn panic_in_plan_rolls_back() {
     let dir = tempfile::tempdir().unwrap();
     let store = open(&db_path(&dir));
     let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        let mut plan = |_: &SignalInstance, _: &mut JoinContext<'_, '_>| -> Vec<Firing> { panic!("matcher bug") };
+        let mut plan = |_: &SignalInstance, _: &mut PlanContext<'_, '_>| -> Vec<Firing> { panic!("matcher bug") };
         let _ = store.ingest(vec![incoming("a", "1", T0)], &mut plan);
     }));
     assert!(result.is_err());
@@ -305,7 +305,7 @@ fn join_firing_links_every_input_signal() {
         .ingest(vec![incoming("t", "1", T0)], &mut no_plan())
         .unwrap();
     let first = store.signal("t", 1).unwrap().unwrap();
-    let mut plan = |inst: &SignalInstance, _: &mut JoinContext<'_, '_>| {
+    let mut plan = |inst: &SignalInstance, _: &mut PlanContext<'_, '_>| {
         let mut f = firing("join", inst);
         f.signals
             .insert(0, firing("join", &first).signals[0].clone());

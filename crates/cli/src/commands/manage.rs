@@ -15,7 +15,7 @@ pub async fn request(args: &ClientArgs, verb: &str, body: &str) -> Result<ExitCo
         &client,
         format!("{}.{verb}", args.admin_prefix),
         body.as_bytes().to_vec(),
-        args.timeout,
+        args.request_timeout,
     )
     .await?;
     print_reply(&reply)
@@ -32,7 +32,7 @@ pub async fn sub_add(args: &ClientArgs, files: &[PathBuf]) -> Result<ExitCode> {
             &client,
             format!("{}.sub.add", args.admin_prefix),
             text.into_bytes(),
-            args.timeout,
+            args.request_timeout,
         )
         .await?;
         eprintln!("{}:", file.display());

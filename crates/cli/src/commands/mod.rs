@@ -6,6 +6,7 @@ mod manage;
 mod pattern;
 mod publish;
 mod serve;
+mod wait;
 
 use std::process::ExitCode;
 
@@ -42,6 +43,7 @@ pub async fn run(command: Command) -> anyhow::Result<ExitCode> {
             let body = serde_json::json!({"sub": args.sub, "signal": args.signal});
             manage::request(&args.client, "explain", &body.to_string()).await
         }
+        Command::Wait(args) => wait::run(args).await,
         Command::Pattern(PatternCommand::Test { pattern, signal }) => pattern::test(&pattern, &signal),
         Command::Pattern(PatternCommand::Check { pattern }) => pattern::check(&pattern),
     }

@@ -28,7 +28,7 @@ pub async fn run(args: PublishArgs) -> Result<ExitCode> {
         &client,
         format!("{}.{name}", args.client.subject_prefix),
         serde_json::to_vec(&signal)?,
-        args.client.timeout,
+        args.client.request_timeout,
     )
     .await?;
     print_reply(&reply)

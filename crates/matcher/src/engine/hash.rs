@@ -1,4 +1,5 @@
-//! A small, fast, non-cryptographic hasher (FxHash-style) for the engine's maps.
+//! A small, fast, non-cryptographic hasher (FxHash-style mixing with a Murmur3
+//! finalizer) for the engine's maps.
 //!
 //! Keys inserted into these maps come from subscriptions (written by operators
 //! of the router, not by signal producers); signal values are only looked up,
@@ -56,7 +57,14 @@ impl Hasher for FxHasher {
     }
     #[inline]
     fn finish(&self) -> u64 {
-        self.hash
+        // Murmur3's fmix64: spreads every input bit over the low bits, which
+        // hashbrown uses for the bucket index (plain Fx leaves them weak).
+        let mut h = self.hash;
+        h ^= h >> 33;
+        h = h.wrapping_mul(0xff51_afd7_ed55_8ccd);
+        h ^= h >> 33;
+        h = h.wrapping_mul(0xc4ce_b9fe_1a85_ec53);
+        h ^ (h >> 33)
     }
 }
 

@@ -8,7 +8,7 @@ use std::time::Duration;
 use signalbox_model::{
     ActionKind, Firing, Origin, Signal, SignalInstance, SignalRef, Subscription,
 };
-use signalbox_store::{Incoming, IngestOutcome, JoinContext, Store, StoreOptions};
+use signalbox_store::{Incoming, IngestOutcome, PlanContext, Store, StoreOptions};
 
 /// A day in milliseconds.
 pub const DAY_MS: i64 = 24 * 60 * 60 * 1000;
@@ -77,7 +77,7 @@ pub fn firing(subscription: &str, inst: &SignalInstance) -> Firing {
     }
 }
 
-pub fn no_plan() -> impl FnMut(&SignalInstance, &mut JoinContext<'_, '_>) -> Vec<Firing> {
+pub fn no_plan() -> impl FnMut(&SignalInstance, &mut PlanContext<'_, '_>) -> Vec<Firing> {
     |_, _| Vec::new()
 }
 

@@ -2,7 +2,9 @@
 //! the host does not link, so loading it must fail with an error naming the
 //! import.
 
-use exports::signalbox::plugin::conditions::{Condition, Guest as ConditionsGuest, GuestCondition, Value};
+use exports::signalbox::plugin::conditions::{
+    Condition, Guest as ConditionsGuest, GuestCondition, Value,
+};
 
 wit_bindgen::generate!({ world: "operator", path: "../../../wit" });
 
@@ -31,7 +33,9 @@ impl GuestCondition for ReadFile {
     }
 
     fn test(&self, _value: Value) -> Result<bool, String> {
-        std::fs::read(&self.0).map(|b| !b.is_empty()).map_err(|e| e.to_string())
+        std::fs::read(&self.0)
+            .map(|b| !b.is_empty())
+            .map_err(|e| e.to_string())
     }
 }
 

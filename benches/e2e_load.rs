@@ -1,0 +1,807 @@
+//! End-to-end load tool for signalbox (issue 5, "Benchmark"): one run starts a
+//! local `nats-server` (loopback, JetStream on) and measures on it, in this order:
+//! the raw JetStream async publish rate (publish to a file stream, PubAcks awaited
+//! pipelined) and the raw core pub/sub rate (one publisher connection, one
+//! subscriber connection) as the baselines; then signalbox's end-to-end rate in
+//! JetStream mode (signals published into the `SIGNALS` stream, taken by the
+//! router's durable consumer, one redb commit per batch, each firing published to
+//! the JetStream stream `RUNS` and acked; counted by an ordered consumer on `RUNS`)
+//! and in core-NATS mode (signals as plain publishes, firings on a core subject
+//! counted by a subscriber); the rate is signals per second from the first publish
+//! to the last firing received. Finally p50/p99 latency (signal publish → firing
+//! received) with signals paced at half of each row's measured maximum rate.
+//!
+//! Rows: each router mode with `batch_size` 256 (the default) and 1024, with the
+//! default store durability (fsync on every commit), plus a diagnostic row with
+//! the data directory on tmpfs (fsync free) and a diagnostic JetStream publish
+//! that awaits each ack before the next (what the outbox drainer does). A last
+//! diagnostic measures the latency floor at a light 200 signals/s. Every
+//! measurement is repeated (3 times by default) and the median reported; the
+//! router runs in this process, on the same 2-core machine as the server.
+//!
+//! Run: `cargo bench --bench e2e_load` (options after `--`: `--signals N`,
+//! `--raw N`, `--reps N`, `--latency-secs S`, `--batch-sizes 256,1024`,
+//! `--no-tmpfs`, `--only jetstream|core`). The run is bounded: every wait has a
+//! timeout, a run budget stops further repetitions, and the tool exits by itself.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+use async_nats::jetstream::{self, consumer, stream};
+use bytes::Bytes;
+use futures::StreamExt;
+use futures::stream::{BoxStream, FuturesUnordered};
+use signalbox_router::IngestMode;
+use signalbox_testkit::{TestNats, TestRouter};
+
+/// A receiver gives up when no firing arrived for this long.
+const IDLE_TIMEOUT: Duration = Duration::from_secs(15);
+/// The whole run stops starting new measurements after this long.
+const RUN_BUDGET: Duration = Duration::from_secs(300);
+/// The signal name used by the load.
+const SIGNAL_SUBJECT: &str = "signals.load";
+/// Where firings go in JetStream mode (captured by the `RUNS` stream).
+const JS_TARGET: &str = "runs.load";
+/// Where firings go in core mode (no stream captures it).
+const CORE_TARGET: &str = "fired.load";
+/// Signals per second of the light-load (latency floor) runs.
+const LIGHT_RATE: f64 = 200.0;
+/// Marks "not sent yet" in the send-time table.
+const NOT_SENT: u64 = u64::MAX;
+
+/// Command-line options.
+#[derive(Debug, Clone)]
+struct Args {
+    /// Signals per router throughput run.
+    signals: usize,
+    /// Messages per raw baseline run.
+    raw: usize,
+    /// Repetitions of every measurement (the median is reported).
+    reps: usize,
+    /// Length of a paced latency run.
+    latency_secs: f64,
+    /// Router `batch_size` values to measure (the first is the default 256).
+    batch_sizes: Vec<usize>,
+    /// Also measure the first batch size with the data directory on tmpfs.
+    tmpfs: bool,
+    /// Only this router mode (`jetstream` or `core`); both when `None`.
+    only: Option<Mode>,
+}
+
+impl Args {
+    fn parse() -> Result<Args> {
+        let mut args = Args {
+            signals: 20_000,
+            raw: 100_000,
+            reps: 3,
+            latency_secs: 3.0,
+            batch_sizes: vec![256, 1024],
+            tmpfs: true,
+            only: None,
+        };
+        let mut it = std::env::args().skip(1);
+        while let Some(arg) = it.next() {
+            let mut value = |name: &str| it.next().with_context(|| format!("{name} needs a value"));
+            match arg.as_str() {
+                "--signals" => args.signals = value("--signals")?.parse()?,
+                "--raw" => args.raw = value("--raw")?.parse()?,
+                "--reps" => args.reps = value("--reps")?.parse()?,
+                "--latency-secs" => args.latency_secs = value("--latency-secs")?.parse()?,
+                "--batch-sizes" => {
+                    args.batch_sizes = value("--batch-sizes")?
+                        .split(',')
+                        .map(|s| s.trim().parse::<usize>())
+                        .collect::<Result<_, _>>()?;
+                }
+                "--no-tmpfs" => args.tmpfs = false,
+                "--only" => {
+                    args.only = match value("--only")?.as_str() {
+                        "jetstream" => Some(Mode::JetStream),
+                        "core" => Some(Mode::Core),
+                        other => bail!("--only takes jetstream or core, not {other:?}"),
+                    };
+                }
+                // `cargo bench` passes `--bench`; anything else is ignored with a note.
+                "--bench" => {}
+                other => eprintln!("e2e_load: ignoring argument {other:?}"),
+            }
+        }
+        if args.signals == 0 || args.raw == 0 || args.reps == 0 || args.batch_sizes.is_empty() {
+            bail!("--signals, --raw, --reps and --batch-sizes must be positive");
+        }
+        if args.batch_sizes.contains(&0) {
+            bail!("batch sizes must be at least 1");
+        }
+        Ok(args)
+    }
+}
+
+/// What a receiver saw.
+#[derive(Debug, Default, Clone)]
+struct Received {
+    /// Distinct firings received.
+    count: usize,
+    /// Firings received for an index already seen.
+    duplicates: usize,
+    /// When the last distinct firing arrived.
+    last: Option<Instant>,
+    /// Signal publish → firing received, per firing.
+    latencies: Vec<Duration>,
+}
+
+/// The outcome of one end-to-end run.
+#[derive(Debug, Clone)]
+struct RunResult {
+    /// Signals per second, first publish to last firing.
+    rate: f64,
+    /// Firings received / signals sent.
+    received: usize,
+    sent: usize,
+    duplicates: usize,
+    p50: Duration,
+    p99: Duration,
+    max: Duration,
+}
+
+/// One measured configuration of the router.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+struct Row {
+    mode: Mode,
+    batch_size: usize,
+    /// Data directory on tmpfs, where fsync costs nothing (a diagnostic, not a
+    /// durable setup).
+    tmpfs: bool,
+}
+
+impl Row {
+    fn label(self) -> String {
+        format!(
+            "signalbox {} mode, batch_size {}{}",
+            self.mode.label(),
+            self.batch_size,
+            if self.tmpfs { ", tmpfs*" } else { "" }
+        )
+    }
+
+    fn key(self) -> String {
+        format!(
+            "{}{}{}",
+            if self.mode == Mode::JetStream {
+                "j"
+            } else {
+                "c"
+            },
+            self.batch_size,
+            if self.tmpfs { "t" } else { "" }
+        )
+    }
+}
+
+/// The router mode under test.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Mode {
+    JetStream,
+    Core,
+}
+
+impl Mode {
+    fn label(self) -> &'static str {
+        match self {
+            Mode::JetStream => "JetStream",
+            Mode::Core => "core NATS",
+        }
+    }
+}
+
+fn signal_body(tag: &str, i: usize) -> Bytes {
+    Bytes::from(format!(r#"{{"id":"{tag}-{i}","params":{{"n":{i}}}}}"#))
+}
+
+fn median(values: &[f64]) -> f64 {
+    let mut v = values.to_vec();
+    v.sort_by(f64::total_cmp);
+    if v.is_empty() { 0.0 } else { v[v.len() / 2] }
+}
+
+fn median_duration(values: &[Duration]) -> Duration {
+    let mut v = values.to_vec();
+    v.sort();
+    v.get(v.len() / 2).copied().unwrap_or_default()
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    if sorted.is_empty() {
+        return Duration::ZERO;
+    }
+    let rank = ((p / 100.0) * sorted.len() as f64).ceil() as usize;
+    sorted[rank.clamp(1, sorted.len()) - 1]
+}
+
+fn ms(d: Duration) -> String {
+    format!("{:.2} ms", d.as_secs_f64() * 1000.0)
+}
+
+/// A client whose subscriptions can buffer a whole run (no slow-consumer drops).
+async fn big_client(url: &str) -> Result<async_nats::Client> {
+    async_nats::ConnectOptions::new()
+        .subscription_capacity(1 << 20)
+        .connect(url)
+        .await
+        .with_context(|| format!("connecting to {url}"))
+}
+
+/// Awaits JetStream PubAcks concurrently while the producer keeps publishing;
+/// returns how many were acked. The client bounds the acks in flight (5 000).
+fn spawn_acker(
+    mut rx: tokio::sync::mpsc::UnboundedReceiver<jetstream::context::PublishAckFuture>,
+) -> tokio::task::JoinHandle<Result<u64>> {
+    tokio::spawn(async move {
+        let mut pending = FuturesUnordered::new();
+        let mut acked = 0u64;
+        let mut open = true;
+        loop {
+            tokio::select! {
+                m = rx.recv(), if open => match m {
+                    Some(f) => pending.push(f.into_future()),
+                    None => open = false,
+                },
+                Some(r) = pending.next(), if !pending.is_empty() => {
+                    r.context("JetStream publish ack")?;
+                    acked += 1;
+                }
+                else => break,
+            }
+        }
+        Ok(acked)
+    })
+}
+
+async fn delete_stream_if_any(js: &jetstream::Context, name: &str) {
+    // Absent is fine: every run starts from a clean server state.
+    let _ = js.delete_stream(name).await;
+}
+
+/// Baseline 1: raw JetStream async publish to a file stream, acks pipelined.
+async fn raw_jetstream(nats: &TestNats, n: usize) -> Result<f64> {
+    let client = nats.client().await?;
+    let js = jetstream::new(client.clone());
+    delete_stream_if_any(&js, "RAWJS").await;
+    js.create_stream(stream::Config {
+        name: "RAWJS".into(),
+        subjects: vec!["raw.js".into()],
+        storage: stream::StorageType::File,
+        ..Default::default()
+    })
+    .await
+    .context("creating RAWJS")?;
+    let bodies: Vec<Bytes> = (0..n).map(|i| signal_body("raw", i)).collect();
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    let acker = spawn_acker(rx);
+    let start = Instant::now();
+    for body in bodies {
+        let ack = js.publish("raw.js", body).await.context("raw JS publish")?;
+        tx.send(ack).context("acker stopped")?;
+    }
+    drop(tx);
+    let acked = tokio::time::timeout(Duration::from_secs(60), acker)
+        .await
+        .context("raw JS acks timed out")???;
+    let elapsed = start.elapsed();
+    if acked as usize != n {
+        bail!("raw JS: {acked} of {n} acked");
+    }
+    delete_stream_if_any(&js, "RAWJS").await;
+    Ok(n as f64 / elapsed.as_secs_f64())
+}
+
+/// Diagnostic: JetStream publish awaiting each ack before the next publish, the
+/// way the router's outbox drainer publishes firings today.
+async fn sequential_jetstream(nats: &TestNats, n: usize) -> Result<f64> {
+    let client = nats.client().await?;
+    let js = jetstream::new(client.clone());
+    delete_stream_if_any(&js, "RAWJS").await;
+    js.create_stream(stream::Config {
+        name: "RAWJS".into(),
+        subjects: vec!["raw.js".into()],
+        storage: stream::StorageType::File,
+        ..Default::default()
+    })
+    .await
+    .context("creating RAWJS")?;
+    let bodies: Vec<Bytes> = (0..n).map(|i| signal_body("seq", i)).collect();
+    let start = Instant::now();
+    for body in bodies {
+        js.publish("raw.js", body)
+            .await
+            .context("sequential JS publish")?
+            .await
+            .context("sequential JS ack")?;
+    }
+    let elapsed = start.elapsed();
+    delete_stream_if_any(&js, "RAWJS").await;
+    Ok(n as f64 / elapsed.as_secs_f64())
+}
+
+/// Baseline 2: raw core pub/sub, publisher → server → subscriber.
+async fn raw_core(nats: &TestNats, n: usize) -> Result<f64> {
+    let sub_client = big_client(&nats.url()).await?;
+    let publisher = nats.client().await?;
+    let mut sub = sub_client.subscribe("raw.core").await?;
+    sub_client.flush().await?;
+    let receiver = tokio::spawn(async move {
+        let mut count = 0usize;
+        let mut last = None;
+        while count < n {
+            match tokio::time::timeout(IDLE_TIMEOUT, sub.next()).await {
+                Ok(Some(_)) => {
+                    count += 1;
+                    last = Some(Instant::now());
+                }
+                _ => break,
+            }
+        }
+        (count, last)
+    });
+    let bodies: Vec<Bytes> = (0..n).map(|i| signal_body("raw", i)).collect();
+    let start = Instant::now();
+    for body in bodies {
+        publisher.publish("raw.core", body).await?;
+    }
+    publisher.flush().await?;
+    let (count, last) = receiver.await?;
+    if count != n {
+        bail!("raw core: {count} of {n} received (slow consumer?)");
+    }
+    let last = last.context("no message received")?;
+    Ok(n as f64 / (last - start).as_secs_f64())
+}
+
+/// Turns a firing body into the index of the signal that caused it.
+fn firing_index(payload: &[u8]) -> Option<usize> {
+    let v: serde_json::Value = serde_json::from_slice(payload).ok()?;
+    let n = &v["params"]["n"];
+    n.as_u64()
+        .or_else(|| n.as_str().and_then(|s| s.parse().ok()))
+        .and_then(|n| usize::try_from(n).ok())
+}
+
+/// Counts firings until `n` distinct ones arrived or none came for [`IDLE_TIMEOUT`].
+fn spawn_receiver(
+    mut firings: BoxStream<'static, Result<Bytes>>,
+    n: usize,
+    base: Instant,
+    sent_at: Arc<Vec<AtomicU64>>,
+) -> tokio::task::JoinHandle<Result<Received>> {
+    tokio::spawn(async move {
+        let mut seen = vec![false; n];
+        let mut got = Received {
+            latencies: Vec::with_capacity(n),
+            ..Received::default()
+        };
+        while got.count < n {
+            let payload = match tokio::time::timeout(IDLE_TIMEOUT, firings.next()).await {
+                Ok(Some(p)) => p?,
+                Ok(None) | Err(_) => break,
+            };
+            let now = Instant::now();
+            let Some(i) = firing_index(&payload).filter(|i| *i < n) else {
+                bail!("unexpected firing: {}", String::from_utf8_lossy(&payload));
+            };
+            if seen[i] {
+                got.duplicates += 1;
+                continue;
+            }
+            seen[i] = true;
+            got.count += 1;
+            got.last = Some(now);
+            let sent = sent_at[i].load(Ordering::Acquire);
+            if sent != NOT_SENT {
+                let at = (now - base).as_nanos() as u64;
+                got.latencies
+                    .push(Duration::from_nanos(at.saturating_sub(sent)));
+            }
+        }
+        Ok(got)
+    })
+}
+
+/// One end-to-end run: fresh streams, a fresh router on a fresh data directory,
+/// `n` signals published as fast as possible (`rate == None`) or paced.
+async fn router_run(
+    nats: &TestNats,
+    row: Row,
+    n: usize,
+    rate: Option<f64>,
+    tag: &str,
+) -> Result<RunResult> {
+    let mode = row.mode;
+    let client = nats.client().await?;
+    let js = jetstream::new(client.clone());
+    delete_stream_if_any(&js, "SIGNALS").await;
+    delete_stream_if_any(&js, "RUNS").await;
+    let dir = if row.tmpfs {
+        tempfile::tempdir_in("/dev/shm").context("a data directory on /dev/shm")?
+    } else {
+        tempfile::tempdir()?
+    };
+    let mut config = TestRouter::config(&nats.url(), dir.path());
+    config.batch_size = row.batch_size;
+    let target = match mode {
+        Mode::JetStream => {
+            js.create_stream(stream::Config {
+                name: "RUNS".into(),
+                subjects: vec!["runs.>".into()],
+                storage: stream::StorageType::File,
+                ..Default::default()
+            })
+            .await
+            .context("creating RUNS")?;
+            config.ingest = IngestMode::Jetstream;
+            JS_TARGET
+        }
+        Mode::Core => {
+            config.ingest = IngestMode::Core;
+            CORE_TARGET
+        }
+    };
+    let router = TestRouter::start_with(config).await?;
+    let sub = format!(
+        "id: b\nsignal: load\nwhere: {{n: [{{numeric: [\">=\", 0]}}]}}\naction: {{publish: {{subject: {target}}}}}\nparams: {{n: \"{{n}}\"}}\n"
+    );
+    router.add_subscription(&client, &sub).await?;
+
+    let recv_client = big_client(&nats.url()).await?;
+    let firings: BoxStream<'static, Result<Bytes>> = match mode {
+        Mode::JetStream => {
+            let runs = jetstream::new(recv_client.clone())
+                .get_stream("RUNS")
+                .await
+                .context("RUNS stream")?;
+            let consumer = runs
+                .create_consumer(consumer::pull::OrderedConfig::default())
+                .await
+                .context("ordered consumer on RUNS")?;
+            consumer
+                .messages()
+                .await
+                .context("RUNS messages")?
+                .map(|m| m.map(|m| m.message.payload).map_err(anyhow::Error::from))
+                .boxed()
+        }
+        Mode::Core => {
+            let s = recv_client.subscribe(CORE_TARGET).await?;
+            recv_client.flush().await?;
+            s.map(|m| Ok(m.payload)).boxed()
+        }
+    };
+    let sent_at: Arc<Vec<AtomicU64>> = Arc::new((0..n).map(|_| AtomicU64::new(NOT_SENT)).collect());
+    let bodies: Vec<Bytes> = (0..n).map(|i| signal_body(tag, i)).collect();
+    let base = Instant::now();
+    let receiver = spawn_receiver(firings, n, base, sent_at.clone());
+
+    let producer = nats.client().await?;
+    let pjs = jetstream::new(producer.clone());
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    let acker = spawn_acker(rx);
+    let start = Instant::now();
+    let mut next = 0usize;
+    while next < n {
+        let due = match rate {
+            None => n,
+            Some(r) => (((start.elapsed().as_secs_f64()) * r) as usize + 1).min(n),
+        };
+        while next < due {
+            sent_at[next].store((Instant::now() - base).as_nanos() as u64, Ordering::Release);
+            let body = bodies[next].clone();
+            match mode {
+                Mode::JetStream => {
+                    let ack = pjs.publish(SIGNAL_SUBJECT, body).await?;
+                    tx.send(ack).context("acker stopped")?;
+                }
+                Mode::Core => producer.publish(SIGNAL_SUBJECT, body).await?,
+            }
+            next += 1;
+        }
+        if rate.is_some() && next < n {
+            producer.flush().await?;
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+    }
+    producer.flush().await?;
+    drop(tx);
+    let acked = tokio::time::timeout(Duration::from_secs(60), acker)
+        .await
+        .context("signal acks timed out")???;
+    if mode == Mode::JetStream && acked as usize != n {
+        bail!("{acked} of {n} signals acked by SIGNALS");
+    }
+    let got = receiver.await??;
+    router.shutdown().await;
+    delete_stream_if_any(&js, "SIGNALS").await;
+    delete_stream_if_any(&js, "RUNS").await;
+
+    let last = got.last.context("no firing received at all")?;
+    let mut lat = got.latencies;
+    lat.sort();
+    Ok(RunResult {
+        rate: got.count as f64 / (last - start).as_secs_f64(),
+        received: got.count,
+        sent: n,
+        duplicates: got.duplicates,
+        p50: percentile(&lat, 50.0),
+        p99: percentile(&lat, 99.0),
+        max: lat.last().copied().unwrap_or_default(),
+    })
+}
+
+fn check_complete(label: &str, r: &RunResult) {
+    if r.received != r.sent || r.duplicates != 0 {
+        println!(
+            "   WARNING {label}: {} of {} firings received, {} duplicates",
+            r.received, r.sent, r.duplicates
+        );
+    }
+}
+
+fn fmt_rate(r: f64) -> String {
+    format!("{r:.0}")
+}
+
+fn fmt_runs(rs: &[f64]) -> String {
+    rs.iter()
+        .map(|r| fmt_rate(*r))
+        .collect::<Vec<_>>()
+        .join(" / ")
+}
+
+fn verdict(met: bool) -> &'static str {
+    if met { "MET" } else { "MISSED" }
+}
+
+#[tokio::main]
+async fn main() -> Result<()> {
+    let args = Args::parse()?;
+    let started = Instant::now();
+    let nats = TestNats::start()?;
+    let over_budget = || started.elapsed() > RUN_BUDGET;
+    let mut rows = Vec::new();
+    for mode in [Mode::JetStream, Mode::Core] {
+        if args.only.is_some_and(|m| m != mode) {
+            continue;
+        }
+        for &batch_size in &args.batch_sizes {
+            rows.push(Row {
+                mode,
+                batch_size,
+                tmpfs: false,
+            });
+        }
+        if args.tmpfs && std::path::Path::new("/dev/shm").is_dir() {
+            rows.push(Row {
+                mode,
+                batch_size: args.batch_sizes[0],
+                tmpfs: true,
+            });
+        }
+    }
+    println!(
+        "e2e_load: {} signals per router run, {} messages per raw run, {} repetitions (median), \
+         latency runs of {} s at half the median max rate, store durability: default (fsync per \
+         commit), {} CPUs",
+        args.signals,
+        args.raw,
+        args.reps,
+        args.latency_secs,
+        std::thread::available_parallelism().map_or(0, |n| n.get()),
+    );
+
+    // Throughput, interleaved so that background noise hits every row alike.
+    let mut raw_js = Vec::new();
+    let mut raw_core_rates = Vec::new();
+    let mut seq_js = Vec::new();
+    let mut rates: BTreeMap<Row, Vec<f64>> = BTreeMap::new();
+    for rep in 0..args.reps {
+        if over_budget() {
+            println!("run budget reached; stopping throughput repetitions");
+            break;
+        }
+        let r = raw_jetstream(&nats, args.raw).await?;
+        println!(
+            "[rep {rep}] raw JetStream async publish: {} msg/s",
+            fmt_rate(r)
+        );
+        raw_js.push(r);
+        let r = sequential_jetstream(&nats, args.raw.min(5_000)).await?;
+        println!(
+            "[rep {rep}] JetStream publish, one ack at a time: {} msg/s",
+            fmt_rate(r)
+        );
+        seq_js.push(r);
+        let r = raw_core(&nats, args.raw).await?;
+        println!("[rep {rep}] raw core pub/sub: {} msg/s", fmt_rate(r));
+        raw_core_rates.push(r);
+        for &row in &rows {
+            let tag = format!("t{rep}-{}", row.key());
+            let r = router_run(&nats, row, args.signals, None, &tag).await?;
+            println!(
+                "[rep {rep}] {}: {} signals/s ({} of {} firings, {} duplicates; under saturation p50 {} p99 {})",
+                row.label(),
+                fmt_rate(r.rate),
+                r.received,
+                r.sent,
+                r.duplicates,
+                ms(r.p50),
+                ms(r.p99)
+            );
+            check_complete("throughput", &r);
+            rates.entry(row).or_default().push(r.rate);
+        }
+    }
+
+    // Latency at half of each row's median maximum rate.
+    let half_of = |rates: &BTreeMap<Row, Vec<f64>>, row: &Row| {
+        median(rates.get(row).map_or(&[][..], |v| &v[..])) / 2.0
+    };
+    let mut lat: BTreeMap<Row, Vec<RunResult>> = BTreeMap::new();
+    for rep in 0..args.reps {
+        if over_budget() {
+            println!("run budget reached; stopping latency repetitions");
+            break;
+        }
+        for &row in &rows {
+            let half = half_of(&rates, &row);
+            if half <= 0.0 {
+                continue;
+            }
+            let n = ((half * args.latency_secs) as usize).max(200);
+            let tag = format!("l{rep}-{}", row.key());
+            let r = router_run(&nats, row, n, Some(half), &tag).await?;
+            println!(
+                "[rep {rep}] latency {}, paced {} signals/s ({n} signals): p50 {} p99 {} max {}",
+                row.label(),
+                fmt_rate(half),
+                ms(r.p50),
+                ms(r.p99),
+                ms(r.max)
+            );
+            check_complete("latency", &r);
+            lat.entry(row).or_default().push(r);
+        }
+    }
+
+    // Diagnostic: the latency floor at light load, for the default batch size.
+    let mut floor: BTreeMap<Row, Vec<RunResult>> = BTreeMap::new();
+    for rep in 0..args.reps {
+        if over_budget() {
+            println!("run budget reached; stopping light-load repetitions");
+            break;
+        }
+        for &row in rows.iter().filter(|r| r.batch_size == args.batch_sizes[0]) {
+            let n = (LIGHT_RATE * 2.0) as usize;
+            let tag = format!("f{rep}-{}", row.key());
+            let r = router_run(&nats, row, n, Some(LIGHT_RATE), &tag).await?;
+            println!(
+                "[rep {rep}] light load {}, paced {LIGHT_RATE} signals/s ({n} signals): p50 {} p99 {} max {}",
+                row.label(),
+                ms(r.p50),
+                ms(r.p99),
+                ms(r.max)
+            );
+            check_complete("light load", &r);
+            floor.entry(row).or_default().push(r);
+        }
+    }
+
+    // The table.
+    let js_base = median(&raw_js);
+    let core_base = median(&raw_core_rates);
+    println!();
+    println!(
+        "== signalbox end-to-end load: medians of {} runs each ==",
+        raw_js.len()
+    );
+    println!(
+        "{:<48} {:>9}  {:<26} {:>7}  goal",
+        "throughput", "rate/s", "runs", "ratio"
+    );
+    println!(
+        "{:<48} {:>9}  {:<26} {:>7}  baseline",
+        "raw JetStream async publish",
+        fmt_rate(js_base),
+        fmt_runs(&raw_js),
+        "100%"
+    );
+    println!(
+        "{:<48} {:>9}  {:<26} {:>6.1}%  diagnostic",
+        "JetStream publish, one ack at a time",
+        fmt_rate(median(&seq_js)),
+        fmt_runs(&seq_js),
+        if js_base > 0.0 {
+            median(&seq_js) / js_base * 100.0
+        } else {
+            0.0
+        }
+    );
+    println!(
+        "{:<48} {:>9}  {:<26} {:>7}  baseline",
+        "raw core pub/sub",
+        fmt_rate(core_base),
+        fmt_runs(&raw_core_rates),
+        "100%"
+    );
+    for &row in &rows {
+        let (base, goal) = match row.mode {
+            Mode::JetStream => (js_base, 0.40),
+            Mode::Core => (core_base, 0.50),
+        };
+        let runs = rates.get(&row).cloned().unwrap_or_default();
+        let m = median(&runs);
+        let ratio = if base > 0.0 { m / base } else { 0.0 };
+        println!(
+            "{:<48} {:>9}  {:<26} {:>6.1}%  >= {:.0}%: {}",
+            row.label(),
+            fmt_rate(m),
+            fmt_runs(&runs),
+            ratio * 100.0,
+            goal * 100.0,
+            verdict(ratio >= goal)
+        );
+    }
+    println!();
+    println!(
+        "{:<48} {:>9}  {:>9} {:>9} {:>9}  goal",
+        "latency at half load", "paced/s", "p50", "p99", "max"
+    );
+    for &row in &rows {
+        let Some(runs) = lat.get(&row) else { continue };
+        let p50 = median_duration(&runs.iter().map(|r| r.p50).collect::<Vec<_>>());
+        let p99 = median_duration(&runs.iter().map(|r| r.p99).collect::<Vec<_>>());
+        let max = median_duration(&runs.iter().map(|r| r.max).collect::<Vec<_>>());
+        println!(
+            "{:<48} {:>9}  {:>9} {:>9} {:>9}  p99 <= 5 ms: {} (p99 of runs: {})",
+            row.label(),
+            fmt_rate(half_of(&rates, &row)),
+            ms(p50),
+            ms(p99),
+            ms(max),
+            verdict(p99 <= Duration::from_millis(5)),
+            runs.iter()
+                .map(|r| ms(r.p99))
+                .collect::<Vec<_>>()
+                .join(" / ")
+        );
+    }
+    println!();
+    println!(
+        "{:<48} {:>9}  {:>9} {:>9} {:>9}  diagnostic",
+        "latency at light load", "paced/s", "p50", "p99", "max"
+    );
+    for (row, runs) in &floor {
+        let p50 = median_duration(&runs.iter().map(|r| r.p50).collect::<Vec<_>>());
+        let p99 = median_duration(&runs.iter().map(|r| r.p99).collect::<Vec<_>>());
+        let max = median_duration(&runs.iter().map(|r| r.max).collect::<Vec<_>>());
+        println!(
+            "{:<48} {:>9}  {:>9} {:>9} {:>9}  (p99 of runs: {})",
+            row.label(),
+            fmt_rate(LIGHT_RATE),
+            ms(p50),
+            ms(p99),
+            ms(max),
+            runs.iter()
+                .map(|r| ms(r.p99))
+                .collect::<Vec<_>>()
+                .join(" / ")
+        );
+    }
+    if rows.iter().any(|r| r.tmpfs) {
+        println!(
+            "* tmpfs: data directory on /dev/shm, where fsync is free; a diagnostic of what the \
+             per-commit fsync costs, not a durable setup."
+        );
+    }
+    println!("total time: {:.1} s", started.elapsed().as_secs_f64());
+    Ok(())
+}

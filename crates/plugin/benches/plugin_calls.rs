@@ -1,0 +1,157 @@
+//! Benchmarks of plugin calls: an operator `test` through signalbox (pool,
+//! deadline, limiter, counters) against the bare typed wasmtime call on the same
+//! component, and an adapter `decode` (webhook-json) against the same mapping
+//! done natively with serde_json. Run: `cargo bench -p signalbox-plugin`.
+
+#![allow(missing_docs, clippy::unwrap_used, clippy::expect_used)]
+
+#[path = "../tests/support/mod.rs"]
+mod support;
+
+use std::collections::BTreeMap;
+use std::hint::black_box;
+
+use criterion::{Criterion, criterion_group, criterion_main};
+use serde_json::json;
+use signalbox_model::{Limits, Signal, Value};
+use signalbox_plugin::bindings::operator::Operator;
+use signalbox_plugin::bindings::operator::exports::signalbox::plugin::conditions::Value as WitValue;
+use signalbox_plugin::bindings::operator::signalbox::plugin::{host, types};
+use signalbox_plugin::{Envelope, HostConfig, PluginHost, Transport};
+use wasmtime::component::{Component, HasSelf, Linker, ResourceTable};
+use wasmtime::{Config, Engine, Store};
+use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+
+/// Store data for the bare wasmtime baseline.
+struct Bare {
+    ctx: WasiCtx,
+    table: ResourceTable,
+}
+
+impl WasiView for Bare {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView {
+            ctx: &mut self.ctx,
+            table: &mut self.table,
+        }
+    }
+}
+
+impl host::Host for Bare {
+    fn log(&mut self, _level: host::Level, _message: String) {}
+    fn config_get(&mut self, _key: String) -> Option<String> {
+        None
+    }
+    fn now_ms(&mut self) -> i64 {
+        0
+    }
+}
+
+impl types::Host for Bare {}
+
+fn config() -> HostConfig {
+    HostConfig {
+        cache_dir: Some(support::shared_cache_dir()),
+        ..HostConfig::default()
+    }
+}
+
+fn operator_call(c: &mut Criterion) {
+    let bytes = support::component("operator_semver");
+    let host = PluginHost::new(config()).unwrap();
+    let op = host.load(&bytes, "semver").unwrap().operator().unwrap();
+    let cond = op.prepare_condition(&json!(">=2.1.0 <3")).unwrap().unwrap();
+    let value = Value::String("2.4.1".into());
+    assert_eq!(cond.test_value(&value), Ok(Ok(true)));
+
+    let engine = Engine::new(Config::new().wasm_component_model(true)).unwrap();
+    let component = Component::new(&engine, &bytes).unwrap();
+    let mut linker: Linker<Bare> = Linker::new(&engine);
+    wasmtime_wasi::p2::add_to_linker_sync(&mut linker).unwrap();
+    Operator::add_to_linker::<_, HasSelf<_>>(&mut linker, |s| s).unwrap();
+    let mut store = Store::new(
+        &engine,
+        Bare {
+            ctx: WasiCtx::builder().build(),
+            table: ResourceTable::new(),
+        },
+    );
+    let bindings = Operator::instantiate(&mut store, &component, &linker).unwrap();
+    let guest = bindings.signalbox_plugin_conditions().condition();
+    let resource = guest
+        .call_prepare(&mut store, "\">=2.1.0 <3\"")
+        .unwrap()
+        .unwrap();
+    let wit = WitValue::Text("2.4.1".into());
+
+    let mut group = c.benchmark_group("operator_test_semver");
+    group.bench_function("signalbox", |b| {
+        b.iter(|| black_box(cond.test_value(black_box(&value))))
+    });
+    group.bench_function("bare_wasmtime", |b| {
+        b.iter(|| {
+            black_box(
+                guest
+                    .call_test(&mut store, resource, black_box(&wit))
+                    .unwrap(),
+            )
+        })
+    });
+    group.finish();
+}
+
+fn native_decode(body: &[u8], limits: &Limits) -> Vec<Signal> {
+    let v: serde_json::Value = serde_json::from_slice(body).unwrap();
+    let mut params = serde_json::Map::new();
+    for (k, p) in [("table", "/data/table"), ("rows", "/data/rows")] {
+        if let Some(x) = v.pointer(p) {
+            params.insert(k.into(), x.clone());
+        }
+    }
+    let s = json!({"name": v.pointer("/event/type").unwrap(), "id": v.pointer("/event/id").unwrap().to_string(), "params": params});
+    vec![Signal::from_json(s, limits).unwrap()]
+}
+
+fn adapter_decode(c: &mut Criterion) {
+    let host = PluginHost::new(config()).unwrap();
+    let settings: BTreeMap<String, String> = [
+        ("name-pointer", "/event/type"),
+        ("id-pointer", "/event/id"),
+        (
+            "params",
+            r#"{"table": "/data/table", "rows": "/data/rows"}"#,
+        ),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect();
+    let adapter = host
+        .load_with_settings(
+            &support::component("adapter_webhook_json"),
+            "webhook",
+            settings,
+        )
+        .unwrap()
+        .adapter()
+        .unwrap();
+    let body = json!({"event": {"type": "table_updated", "id": 42}, "data": {"table": "sales", "rows": 7, "note": "x".repeat(200)}})
+        .to_string();
+    let envelope = Envelope::new(Transport::Http, "/ingest/webhook", body.clone());
+    let limits = Limits::default();
+    assert_eq!(
+        adapter.decode(&envelope).unwrap(),
+        native_decode(body.as_bytes(), &limits)
+    );
+
+    let mut group = c.benchmark_group("adapter_decode_webhook_json");
+    group.bench_function("signalbox", |b| {
+        b.iter(|| black_box(adapter.decode(black_box(&envelope)).unwrap()))
+    });
+    group.bench_function("native_serde_json", |b| {
+        b.iter(|| black_box(native_decode(black_box(body.as_bytes()), &limits)))
+    });
+    group.finish();
+}
+
+criterion_group!(benches, operator_call, adapter_decode);
+criterion_main!(benches);

@@ -1,0 +1,89 @@
+//! Writing one firing: its `firings` row (state `Pending`), its `outbox` row and
+//! its lineage rows, shared by every transaction that creates firings (ingest,
+//! wait answers).
+//!
+//! Invariant: a firing id is written at most once; [`FiringTables::write`]
+//! returns `false` and writes nothing when the id exists (firing dedup). The
+//! caller owns the firing-seq counter (`meta["firing_seq"]`) and stores it back
+//! in the same transaction.
+
+use redb::ReadableTable;
+use signalbox_model::Firing;
+
+use crate::codec;
+use crate::error::{AtTable, TableFailure};
+use crate::outbox::{FiringRecord, FiringState};
+use crate::tables::{self, names};
+
+/// The tables a new firing touches, opened in one write transaction.
+pub(crate) struct FiringTables<'t> {
+    pub(crate) firings: redb::Table<'t, &'static str, &'static [u8]>,
+    pub(crate) outbox: redb::Table<'t, u64, &'static str>,
+    pub(crate) signal_firings: redb::MultimapTable<'t, (&'static str, u64), &'static str>,
+    pub(crate) subscription_firings: redb::Table<'t, (&'static str, u64), &'static str>,
+}
+
+impl<'t> FiringTables<'t> {
+    /// Opens the tables in `txn`.
+    pub(crate) fn open<E: TableFailure>(txn: &'t redb::WriteTransaction) -> Result<Self, E> {
+        Ok(FiringTables {
+            firings: tables::write::<E, _, _>(txn, tables::FIRINGS, names::FIRINGS)?,
+            outbox: tables::write::<E, _, _>(txn, tables::OUTBOX, names::OUTBOX)?,
+            signal_firings: tables::write_multimap::<E, _, _>(
+                txn,
+                tables::SIGNAL_FIRINGS,
+                names::SIGNAL_FIRINGS,
+            )?,
+            subscription_firings: tables::write::<E, _, _>(
+                txn,
+                tables::SUBSCRIPTION_FIRINGS,
+                names::SUBSCRIPTION_FIRINGS,
+            )?,
+        })
+    }
+
+    /// Writes `firing` unless its id exists; returns whether it was written.
+    /// `trigger` is the instance whose arrival created it, if any; every input
+    /// in `firing.signals` gets a lineage row too.
+    pub(crate) fn write<E: TableFailure>(
+        &mut self,
+        firing: &Firing,
+        trigger: Option<(&str, u64)>,
+        firing_seq: &mut u64,
+        encode_err: impl FnOnce(serde_json::Error) -> E,
+    ) -> Result<bool, E> {
+        let fid = firing.firing_id.as_str();
+        if self.firings.get(fid).at::<E>(names::FIRINGS)?.is_some() {
+            tracing::debug!(firing_id = fid, "firing exists; skipped");
+            return Ok(false);
+        }
+        *firing_seq = firing_seq.saturating_add(1);
+        let record = FiringRecord {
+            firing: firing.clone(),
+            state: FiringState::Pending,
+            attempts: 0,
+            firing_seq: *firing_seq,
+        };
+        let bytes = codec::encode(&record).map_err(encode_err)?;
+        self.firings
+            .insert(fid, bytes.as_slice())
+            .at::<E>(names::FIRINGS)?;
+        self.outbox
+            .insert(*firing_seq, fid)
+            .at::<E>(names::OUTBOX)?;
+        self.subscription_firings
+            .insert((firing.subscription.as_str(), *firing_seq), fid)
+            .at::<E>(names::SUBSCRIPTION_FIRINGS)?;
+        if let Some(trigger) = trigger {
+            self.signal_firings
+                .insert(trigger, fid)
+                .at::<E>(names::SIGNAL_FIRINGS)?;
+        }
+        for input in &firing.signals {
+            self.signal_firings
+                .insert((input.name.as_str(), input.seq), fid)
+                .at::<E>(names::SIGNAL_FIRINGS)?;
+        }
+        Ok(true)
+    }
+}
