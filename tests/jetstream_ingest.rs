@@ -61,10 +61,24 @@ async fn signals_published_while_the_router_is_down_are_processed_on_restart() -
     for _ in 0..2 {
         let msg = next_message(&mut out, WAIT).await?;
         let body: Value = serde_json::from_slice(&msg.payload)?;
-        seen.insert(body["params"]["table"].as_str().unwrap_or_default().to_string());
+        seen.insert(
+            body["params"]["table"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string(),
+        );
     }
-    assert_eq!(seen, BTreeSet::from(["prod.b".to_string(), "prod.d".to_string()]));
-    let listed = admin(&client, "signalbox.admin", "signals.ls", r#"{"name": "table_updated"}"#).await?;
+    assert_eq!(
+        seen,
+        BTreeSet::from(["prod.b".to_string(), "prod.d".to_string()])
+    );
+    let listed = admin(
+        &client,
+        "signalbox.admin",
+        "signals.ls",
+        r#"{"name": "table_updated"}"#,
+    )
+    .await?;
     let ids: Vec<&str> = listed["signals"]
         .as_array()
         .context("list")?
@@ -88,7 +102,9 @@ async fn bad_messages_are_terminated_and_good_ones_flow() -> Result<()> {
     let mut rejected = client.subscribe("signalbox.rejected").await?;
     client.flush().await?;
 
-    js.publish("signals.table_updated", "not json".into()).await?.await?;
+    js.publish("signals.table_updated", "not json".into())
+        .await?
+        .await?;
     publish_js(&js, "good", "prod.good").await?;
     let copy = next_message(&mut rejected, WAIT).await?;
     let reason = copy
@@ -105,14 +121,16 @@ async fn bad_messages_are_terminated_and_good_ones_flow() -> Result<()> {
     // Nothing stays pending on the consumer: the bad one was terminated, the good one acked.
     let deadline = std::time::Instant::now() + WAIT;
     loop {
-        let mut consumer: async_nats::jetstream::consumer::PullConsumer = js
-            .get_consumer_from_stream("signalbox", "SIGNALS")
-            .await?;
+        let mut consumer: async_nats::jetstream::consumer::PullConsumer =
+            js.get_consumer_from_stream("signalbox", "SIGNALS").await?;
         let info = consumer.info().await?;
         if info.num_ack_pending == 0 && info.num_pending == 0 {
             break;
         }
-        ensure!(std::time::Instant::now() < deadline, "consumer still has work: {info:?}");
+        ensure!(
+            std::time::Instant::now() < deadline,
+            "consumer still has work: {info:?}"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     Ok(())
@@ -129,7 +147,13 @@ async fn signal_without_id_gets_its_stream_position() -> Result<()> {
     js.publish("signals.ping", "{}".into()).await?.await?;
     let deadline = std::time::Instant::now() + WAIT;
     loop {
-        let reply = admin(&client, "signalbox.admin", "signals.ls", r#"{"name": "ping"}"#).await?;
+        let reply = admin(
+            &client,
+            "signalbox.admin",
+            "signals.ls",
+            r#"{"name": "ping"}"#,
+        )
+        .await?;
         if let Some(first) = reply["signals"].as_array().and_then(|a| a.first()) {
             assert_eq!(first["id"], "jetstream/SIGNALS/1", "{reply}");
             assert_eq!(first["origin"]["transport"], "jetstream");

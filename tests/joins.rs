@@ -31,7 +31,14 @@ fn model(id: &str, date: f64) -> String {
     json!({"id": id, "params": {"model": "ranker", "date": date}}).to_string()
 }
 
-async fn setup(subs: &[&str]) -> Result<(TestNats, TestRouter, async_nats::Client, async_nats::Subscriber)> {
+async fn setup(
+    subs: &[&str],
+) -> Result<(
+    TestNats,
+    TestRouter,
+    async_nats::Client,
+    async_nats::Subscriber,
+)> {
     init_logs();
     let nats = TestNats::start()?;
     let router = TestRouter::start(&nats).await?;

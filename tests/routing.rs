@@ -69,10 +69,7 @@ async fn matching_signal_fires_once_with_params_and_msg_id() -> Result<()> {
     assert_eq!(body["action"], "trigger");
     assert_eq!(body["params"]["table"], "prod.events");
     assert_eq!(body["params"]["partition"], 20261126);
-    assert_eq!(
-        body["params"]["location"],
-        "s3://bucket/events/20261126/"
-    );
+    assert_eq!(body["params"]["location"], "s3://bucket/events/20261126/");
     assert_eq!(body["signals"][0]["name"], "table_updated");
     assert_eq!(body["signals"][0]["id"], "load-1");
     assert_eq!(body["signals"][0]["seq"], 1);
@@ -80,7 +77,10 @@ async fn matching_signal_fires_once_with_params_and_msg_id() -> Result<()> {
 
     // The firing is recorded as delivered in the store.
     let shown = admin(&client, router.admin_prefix(), "firing.show", &msg_id).await?;
-    assert_eq!(shown["firing"]["firing"]["subscription"], "big-tables", "{shown}");
+    assert_eq!(
+        shown["firing"]["firing"]["subscription"], "big-tables",
+        "{shown}"
+    );
     Ok(())
 }
 
@@ -93,7 +93,8 @@ async fn non_matching_signal_fires_nothing() -> Result<()> {
     let ack = publish_signal(&client, "table_updated", &table_signal("small", 10)).await?;
     assert_eq!(ack["matched"], json!([]), "{ack}");
     assert_eq!(ack["seq"], 1);
-    let other = json!({"name": "table_updated", "params": {"table": "dev.events", "rows": 5_000_000}});
+    let other =
+        json!({"name": "table_updated", "params": {"table": "dev.events", "rows": 5_000_000}});
     let ack = publish_signal(&client, "table_updated", &other.to_string()).await?;
     assert_eq!(ack["matched"], json!([]), "{ack}");
     assert_eq!(ack["seq"], 2);
@@ -107,10 +108,14 @@ async fn duplicate_name_and_id_is_stored_and_fired_once() -> Result<()> {
     client.flush().await?;
 
     let first = publish_signal(&client, "table_updated", &table_signal("dup-1", 2_000_000)).await?;
-    let second = publish_signal(&client, "table_updated", &table_signal("dup-1", 2_000_000)).await?;
+    let second =
+        publish_signal(&client, "table_updated", &table_signal("dup-1", 2_000_000)).await?;
     assert_eq!(first["duplicate"], false, "{first}");
     assert_eq!(second["duplicate"], true, "{second}");
-    assert_eq!(second["seq"], first["seq"], "duplicate points at the original");
+    assert_eq!(
+        second["seq"], first["seq"],
+        "duplicate points at the original"
+    );
 
     next_message(&mut firings, WAIT).await?;
     expect_silence(&mut firings, Duration::from_millis(500)).await?;
@@ -166,7 +171,12 @@ async fn each_bad_input_gets_a_named_error_and_good_signals_still_fire() -> Resu
     let big = json!({"name": "table_updated", "payload": "x".repeat(1_100_000)}).to_string();
     let cases: Vec<(&str, Vec<u8>, &str, &str)> = vec![
         ("not json", b"{not json".to_vec(), "", "not valid JSON"),
-        ("not an object", b"[1, 2, 3]".to_vec(), "", "expected a JSON object"),
+        (
+            "not an object",
+            b"[1, 2, 3]".to_vec(),
+            "",
+            "expected a JSON object",
+        ),
         (
             "invalid name",
             br#"{"name": "bad name!"}"#.to_vec(),
@@ -191,8 +201,18 @@ async fn each_bad_input_gets_a_named_error_and_good_signals_still_fire() -> Resu
             "params",
             "expected a JSON object",
         ),
-        ("too deep", deep.into_bytes(), "params.deep", "deeper than the limit"),
-        ("too many fields", many.into_bytes(), "params.f256", "more than the limit of 256 fields"),
+        (
+            "too deep",
+            deep.into_bytes(),
+            "params.deep",
+            "deeper than the limit",
+        ),
+        (
+            "too many fields",
+            many.into_bytes(),
+            "params.f256",
+            "more than the limit of 256 fields",
+        ),
         ("too big", big.into_bytes(), "", "more than the limit"),
         (
             "unknown signal field",
@@ -204,7 +224,10 @@ async fn each_bad_input_gets_a_named_error_and_good_signals_still_fire() -> Resu
     for (label, body, field, rule) in &cases {
         let reply = publish_raw(&client, "signals.table_updated", body).await?;
         let err = &reply["error"];
-        ensure!(err.is_object(), "{label}: expected an error reply, got {reply}");
+        ensure!(
+            err.is_object(),
+            "{label}: expected an error reply, got {reply}"
+        );
         assert_eq!(err["code"], "invalid", "{label}: {reply}");
         assert!(
             err["field"].as_str().unwrap_or_default().starts_with(field),
@@ -223,7 +246,10 @@ async fn each_bad_input_gets_a_named_error_and_good_signals_still_fire() -> Resu
             .and_then(|h| h.get("Signalbox-Error"))
             .map(|v| v.to_string())
             .unwrap_or_default();
-        assert!(reason.contains(rule), "{label}: rejected copy says {reason:?}");
+        assert!(
+            reason.contains(rule),
+            "{label}: rejected copy says {reason:?}"
+        );
 
         // A good signal right after still fires.
         let id = format!("after-{}", label.replace(' ', "-"));
@@ -244,7 +270,10 @@ async fn bad_signal_without_reply_does_not_block_the_stream() -> Result<()> {
     // Fire-and-forget publishes, a bad one in the middle of good ones.
     for i in 0..5 {
         client
-            .publish("signals.table_updated", table_signal(&format!("s{i}"), 5_000_000).into())
+            .publish(
+                "signals.table_updated",
+                table_signal(&format!("s{i}"), 5_000_000).into(),
+            )
             .await?;
         client
             .publish("signals.table_updated", "garbage".into())
@@ -255,7 +284,12 @@ async fn bad_signal_without_reply_does_not_block_the_stream() -> Result<()> {
     for _ in 0..5 {
         let msg = next_message(&mut firings, WAIT).await?;
         let body: Value = serde_json::from_slice(&msg.payload)?;
-        seen.push(body["signals"][0]["id"].as_str().unwrap_or_default().to_string());
+        seen.push(
+            body["signals"][0]["id"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string(),
+        );
     }
     seen.sort();
     assert_eq!(seen, vec!["s0", "s1", "s2", "s3", "s4"]);
@@ -298,7 +332,11 @@ async fn bad_subscriptions_are_rejected_with_the_field() -> Result<()> {
     }
     // None of them was stored.
     let listed = admin(&client, router.admin_prefix(), "sub.ls", "").await?;
-    assert_eq!(listed["subscriptions"].as_array().map(Vec::len), Some(1), "{listed}");
+    assert_eq!(
+        listed["subscriptions"].as_array().map(Vec::len),
+        Some(1),
+        "{listed}"
+    );
     Ok(())
 }
 
@@ -341,7 +379,12 @@ async fn router_rides_out_a_nats_outage() -> Result<()> {
     client.flush().await?;
     let deadline = std::time::Instant::now() + Duration::from_secs(15);
     let ack = loop {
-        match publish_signal(&client, "table_updated", &table_signal("after-outage", 7_000_000)).await
+        match publish_signal(
+            &client,
+            "table_updated",
+            &table_signal("after-outage", 7_000_000),
+        )
+        .await
         {
             Ok(ack) => break ack,
             Err(e) if std::time::Instant::now() < deadline => {
@@ -377,7 +420,10 @@ async fn firing_to_a_jetstream_stream_is_acked_and_deduplicated() -> Result<()> 
         if state == 1 {
             break;
         }
-        ensure!(std::time::Instant::now() < deadline, "stream never got the firing");
+        ensure!(
+            std::time::Instant::now() < deadline,
+            "stream never got the firing"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     // ... and the outbox marks it delivered once the stream acked it.
@@ -388,13 +434,17 @@ async fn firing_to_a_jetstream_stream_is_acked_and_deduplicated() -> Result<()> 
         if pending.is_empty() {
             break;
         }
-        ensure!(std::time::Instant::now() < deadline, "outbox never drained: {pending:?}");
+        ensure!(
+            std::time::Instant::now() < deadline,
+            "outbox never drained: {pending:?}"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     // A second publish of the same firing (as after a crash) is dropped by the stream.
     let fid = {
         let store = router.router().store();
-        let records = tokio::task::spawn_blocking(move || store.firings_for("big-tables", 10)).await??;
+        let records =
+            tokio::task::spawn_blocking(move || store.firings_for("big-tables", 10)).await??;
         ensure!(records.len() == 1, "one firing recorded: {records:?}");
         records[0].firing.clone()
     };
@@ -404,7 +454,11 @@ async fn firing_to_a_jetstream_stream_is_acked_and_deduplicated() -> Result<()> 
         .await?
         .await?;
     let mut info = stream.clone();
-    assert_eq!(info.info().await?.state.messages, 1, "duplicate window drops the re-publish");
+    assert_eq!(
+        info.info().await?.state.messages,
+        1,
+        "duplicate window drops the re-publish"
+    );
     Ok(())
 }
 
@@ -446,7 +500,10 @@ async fn token_authentication_is_used() -> Result<()> {
     config.nats.token = Some("s3cret".into());
     let router = TestRouter::start_with(config).await?;
     // Without the token a client is refused; with it, the router answers.
-    assert!(async_nats::connect(nats.url()).await.is_err(), "server requires the token");
+    assert!(
+        async_nats::connect(nats.url()).await.is_err(),
+        "server requires the token"
+    );
     let client = async_nats::ConnectOptions::with_token("s3cret".into())
         .connect(nats.url())
         .await?;

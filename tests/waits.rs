@@ -77,7 +77,10 @@ async fn a_wait_is_satisfied_at_once_by_a_stored_signal_and_retries_get_the_same
     let doc = json!({"id": "etl/2/load", "signal": "table_updated", "where": {"partition": [5]}});
     let reply = register(&client, doc.clone()).await?;
     assert_eq!(state(&reply), "satisfied", "{reply}");
-    assert_eq!(reply["wait"]["state"]["signals"][0]["id"], "first", "earliest stored");
+    assert_eq!(
+        reply["wait"]["state"]["signals"][0]["id"], "first",
+        "earliest stored"
+    );
     // A retried step registers the same id: same answer, no second wait.
     publish_signal(&client, "table_updated", &table("third", 5)).await?;
     let again = register(&client, doc).await?;
@@ -101,7 +104,11 @@ async fn lookback_none_and_within_limit_what_counts() -> Result<()> {
         json!({"id": "w-within", "signal": "table_updated", "lookback": {"within": "1s"}}),
     )
     .await?;
-    assert_eq!(state(&within), "waiting", "the stored signal is older than 1s: {within}");
+    assert_eq!(
+        state(&within),
+        "waiting",
+        "the stored signal is older than 1s: {within}"
+    );
     Ok(())
 }
 
@@ -122,7 +129,10 @@ async fn timeouts_and_cancels_answer_the_waiter() -> Result<()> {
 
     register(&client, json!({"id": "to-cancel", "signal": "never_sent"})).await?;
     let cancelled = admin(&client, router.admin_prefix(), "wait.cancel", "to-cancel").await?;
-    assert_eq!(cancelled["wait"]["state"]["state"], "cancelled", "{cancelled}");
+    assert_eq!(
+        cancelled["wait"]["state"]["state"], "cancelled",
+        "{cancelled}"
+    );
     let answer = next_message(&mut answers, WAIT).await?;
     assert_eq!(answer.subject.as_str(), "signalbox.waits.to-cancel");
     // A signal after the cancel does not revive it.
@@ -145,9 +155,19 @@ async fn a_joined_wait_completes_across_a_stored_and_an_arriving_signal() -> Res
     )
     .await?;
     assert_eq!(state(&reply), "waiting", "{reply}");
-    publish_signal(&client, "model_published", &json!({"params": {"date": 41}}).to_string()).await?;
+    publish_signal(
+        &client,
+        "model_published",
+        &json!({"params": {"date": 41}}).to_string(),
+    )
+    .await?;
     expect_silence(&mut answers, Duration::from_millis(300)).await?;
-    publish_signal(&client, "model_published", &json!({"params": {"date": 42}}).to_string()).await?;
+    publish_signal(
+        &client,
+        "model_published",
+        &json!({"params": {"date": 42}}).to_string(),
+    )
+    .await?;
     let answer = next_message(&mut answers, WAIT).await?;
     let body: Value = serde_json::from_slice(&answer.payload)?;
     assert_eq!(body["signals"][0]["id"], "t", "{body}");
@@ -160,8 +180,14 @@ async fn bad_wait_documents_are_rejected_with_the_field() -> Result<()> {
     let (_nats, _router, client) = setup().await?;
     for (doc, field) in [
         (json!({"signal": "x"}), "id"),
-        (json!({"id": "a", "signal": "x", "timeout": "soon"}), "timeout"),
-        (json!({"id": "a", "signal": "x", "where": {"n": [{"numeric": ["=>", 1]}]}}), "where.n"),
+        (
+            json!({"id": "a", "signal": "x", "timeout": "soon"}),
+            "timeout",
+        ),
+        (
+            json!({"id": "a", "signal": "x", "where": {"n": [{"numeric": ["=>", 1]}]}}),
+            "where.n",
+        ),
         (json!({"id": "a", "signal": "x", "then": 1}), "then"),
     ] {
         let reply = register(&client, doc.clone()).await?;

@@ -13,7 +13,13 @@ use crate::logging::LogFormat;
 #[command(name = "signalbox", version, about, long_about = None)]
 pub struct Cli {
     /// Log format on stderr.
-    #[arg(long, global = true, value_enum, default_value = "text", env = "SIGNALBOX_LOG_FORMAT")]
+    #[arg(
+        long,
+        global = true,
+        value_enum,
+        default_value = "text",
+        env = "SIGNALBOX_LOG_FORMAT"
+    )]
     pub log_format: LogFormat,
     /// Debug logging.
     #[arg(short, long, global = true)]
@@ -27,13 +33,19 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run the router against a NATS server.
-    #[command(after_help = "Example:\n  signalbox serve --config signalbox.toml\n  SIGNALBOX_NATS_URL=nats://10.0.0.5:4222 signalbox serve --data-dir /var/lib/signalbox")]
+    #[command(
+        after_help = "Example:\n  signalbox serve --config signalbox.toml\n  SIGNALBOX_NATS_URL=nats://10.0.0.5:4222 signalbox serve --data-dir /var/lib/signalbox"
+    )]
     Serve(ServeArgs),
     /// Run the embedded default: a local nats-server child, the example subscriptions, the router.
-    #[command(after_help = "Example:\n  signalbox dev\n  signalbox dev --data-dir /tmp/sb --port 4333")]
+    #[command(
+        after_help = "Example:\n  signalbox dev\n  signalbox dev --data-dir /tmp/sb --port 4333"
+    )]
     Dev(DevArgs),
     /// Publish a signal and wait for its acknowledgement.
-    #[command(after_help = "Example:\n  signalbox publish table_updated --id run-1 --param table=prod.events --param partition=20261126\n  signalbox publish --file signal.json")]
+    #[command(
+        after_help = "Example:\n  signalbox publish table_updated --id run-1 --param table=prod.events --param partition=20261126\n  signalbox publish --file signal.json"
+    )]
     Publish(PublishArgs),
     /// Manage subscriptions (through a running router).
     #[command(subcommand)]
@@ -45,10 +57,14 @@ pub enum Command {
     #[command(subcommand)]
     Firing(FiringCommand),
     /// Explain why a stored signal did or did not match a subscription.
-    #[command(after_help = "Example:\n  signalbox explain --sub big-tables --signal table_updated:3")]
+    #[command(
+        after_help = "Example:\n  signalbox explain --sub big-tables --signal table_updated:3"
+    )]
     Explain(ExplainArgs),
     /// Wait for signals (a step dependency): blocks until satisfied (exit 0), timed out (3) or cancelled (4).
-    #[command(after_help = "Example:\n  signalbox wait --id etl/8812/train --signal table_updated --where '{\"table\": [\"prod.events\"]}' --timeout 1h\n  signalbox wait --file wait.yaml\n\nExit codes: 0 satisfied, 1 invalid request, 2 NATS or the router unreachable, 3 timed out, 4 cancelled.\nRunning it again with the same id re-attaches to the same wait (it never waits twice).")]
+    #[command(
+        after_help = "Example:\n  signalbox wait --id etl/8812/train --signal table_updated --where '{\"table\": [\"prod.events\"]}' --timeout 1h\n  signalbox wait --file wait.yaml\n\nExit codes: 0 satisfied, 1 invalid request, 2 NATS or the router unreachable, 3 timed out, 4 cancelled.\nRunning it again with the same id re-attaches to the same wait (it never waits twice)."
+    )]
     Wait(WaitArgs),
     /// Test and check patterns locally (no router needed).
     #[command(subcommand)]
@@ -59,7 +75,12 @@ pub enum Command {
 #[derive(Debug, Clone, Args)]
 pub struct ClientArgs {
     /// NATS server URL(s), comma-separated.
-    #[arg(long = "nats-url", env = "SIGNALBOX_NATS_URL", value_delimiter = ',', default_value = "nats://127.0.0.1:4222")]
+    #[arg(
+        long = "nats-url",
+        env = "SIGNALBOX_NATS_URL",
+        value_delimiter = ',',
+        default_value = "nats://127.0.0.1:4222"
+    )]
     pub nats_urls: Vec<String>,
     /// NATS creds file.
     #[arg(long, env = "SIGNALBOX_NATS_CREDS")]
@@ -77,7 +98,11 @@ pub struct ClientArgs {
     #[arg(long, env = "SIGNALBOX_SUBJECT_PREFIX", default_value = "signals")]
     pub subject_prefix: String,
     /// Subject prefix of the router's admin API.
-    #[arg(long, env = "SIGNALBOX_ADMIN_PREFIX", default_value = "signalbox.admin")]
+    #[arg(
+        long,
+        env = "SIGNALBOX_ADMIN_PREFIX",
+        default_value = "signalbox.admin"
+    )]
     pub admin_prefix: String,
     /// How long to wait for the router's reply, e.g. 5s.
     #[arg(long = "request-timeout", env = "SIGNALBOX_REQUEST_TIMEOUT", default_value = "5s", value_parser = humantime_duration)]
@@ -121,7 +146,11 @@ pub struct ServeArgs {
     #[arg(long, env = "SIGNALBOX_QUEUE_GROUP")]
     pub queue_group: Option<String>,
     /// Subscription files or directories to load at start (repeatable).
-    #[arg(long = "subscriptions", env = "SIGNALBOX_SUBSCRIPTIONS", value_delimiter = ',')]
+    #[arg(
+        long = "subscriptions",
+        env = "SIGNALBOX_SUBSCRIPTIONS",
+        value_delimiter = ','
+    )]
     pub subscriptions: Vec<PathBuf>,
 }
 
@@ -200,7 +229,9 @@ pub enum SubCommand {
 #[derive(Debug, Subcommand)]
 pub enum SignalsCommand {
     /// List signal names, or the instances of one name.
-    #[command(after_help = "Example:\n  signalbox signals ls\n  signalbox signals ls table_updated --after 10 --limit 20")]
+    #[command(
+        after_help = "Example:\n  signalbox signals ls\n  signalbox signals ls table_updated --after 10 --limit 20"
+    )]
     Ls {
         /// Signal name.
         name: Option<String>,
@@ -287,7 +318,9 @@ pub struct ExplainArgs {
 #[derive(Debug, Subcommand)]
 pub enum PatternCommand {
     /// Test a pattern against a signal (like EventBridge's TestEventPattern); prints {"matches", "explain"}.
-    #[command(after_help = "Example:\n  signalbox pattern test --pattern pattern.json --signal signal.json")]
+    #[command(
+        after_help = "Example:\n  signalbox pattern test --pattern pattern.json --signal signal.json"
+    )]
     Test {
         /// Pattern file (JSON or YAML).
         #[arg(long)]

@@ -99,7 +99,10 @@ async fn client_verbs_against_a_running_router() -> Result<()> {
     let mut firings = client.subscribe("runs.>").await?;
     client.flush().await?;
 
-    let out = run(&["sub", "add", "examples/subscriptions/big-tables.yaml"], &url)?;
+    let out = run(
+        &["sub", "add", "examples/subscriptions/big-tables.yaml"],
+        &url,
+    )?;
     ensure!(out.status.success(), "sub add: {out:?}");
     assert_eq!(stdout_json(&out)?["outcome"], "created");
 
@@ -144,7 +147,13 @@ async fn client_verbs_against_a_running_router() -> Result<()> {
     assert_eq!(shown["signal"]["signal"]["params"]["rows"], 5);
 
     let out = run(
-        &["explain", "--sub", "big-tables", "--signal", "table_updated:2"],
+        &[
+            "explain",
+            "--sub",
+            "big-tables",
+            "--signal",
+            "table_updated:2",
+        ],
         &url,
     )?;
     let explained = stdout_json(&out)?;

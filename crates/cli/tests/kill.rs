@@ -102,7 +102,7 @@ async fn killing_the_router_under_load_loses_and_duplicates_nothing() -> Result<
     let mut expected_eu = BTreeSet::new();
     let mut expected_paid = BTreeSet::new();
     for order in 0..orders {
-        let region = if rng.next() % 3 == 0 { "eu" } else { "us" };
+        let region = if rng.next().is_multiple_of(3) { "eu" } else { "us" };
         if region == "eu" {
             expected_eu.insert(order);
         }
@@ -110,7 +110,7 @@ async fn killing_the_router_under_load_loses_and_duplicates_nothing() -> Result<
             "order_placed",
             json!({"id": format!("o-{order}"), "params": {"order": order, "region": region}}),
         ));
-        let paid = rng.next() % 10 != 0;
+        let paid = !rng.next().is_multiple_of(10);
         let amount = if paid { 10 + (rng.next() % 90) } else { 0 };
         if paid {
             expected_paid.insert(order);
@@ -119,7 +119,7 @@ async fn killing_the_router_under_load_loses_and_duplicates_nothing() -> Result<
             "payment_received",
             json!({"id": format!("p-{order}"), "params": {"order": order, "amount": amount}}),
         ));
-        if rng.next() % 20 == 0 {
+        if rng.next().is_multiple_of(20) {
             // A producer retry: the same (name, id) again.
             signals.push((
                 "order_placed",
@@ -129,7 +129,7 @@ async fn killing_the_router_under_load_loses_and_duplicates_nothing() -> Result<
     }
     // Shuffle lightly so that payments sometimes arrive before their orders.
     for i in (1..signals.len()).rev() {
-        if rng.next() % 4 == 0 {
+        if rng.next().is_multiple_of(4) {
             let j = i.saturating_sub(1 + (rng.next() % 8) as usize);
             signals.swap(i, j);
         }
@@ -139,7 +139,10 @@ async fn killing_the_router_under_load_loses_and_duplicates_nothing() -> Result<
     // Publisher: everything goes into the SIGNALS stream (created by the router).
     let deadline = Instant::now() + Duration::from_secs(20);
     while js.get_stream("SIGNALS").await.is_err() {
-        ensure!(Instant::now() < deadline, "the router never created the SIGNALS stream");
+        ensure!(
+            Instant::now() < deadline,
+            "the router never created the SIGNALS stream"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     let publisher = {
@@ -236,9 +239,15 @@ async fn killing_the_router_under_load_loses_and_duplicates_nothing() -> Result<
     let dup_ids: Vec<_> = by_firing.iter().filter(|(_, n)| **n > 1).collect();
     ensure!(dup_ids.is_empty(), "firing ids received twice: {dup_ids:?}");
     let dup_eu: Vec<_> = eu.iter().filter(|(_, n)| **n > 1).collect();
-    ensure!(dup_eu.is_empty(), "orders fired twice for eu-orders: {dup_eu:?}");
+    ensure!(
+        dup_eu.is_empty(),
+        "orders fired twice for eu-orders: {dup_eu:?}"
+    );
     let dup_paid: Vec<_> = paid.iter().filter(|(_, n)| **n > 1).collect();
-    ensure!(dup_paid.is_empty(), "orders fired twice for paid-orders: {dup_paid:?}");
+    ensure!(
+        dup_paid.is_empty(),
+        "orders fired twice for paid-orders: {dup_paid:?}"
+    );
     let got_eu: BTreeSet<usize> = eu.keys().map(|k| *k as usize).collect();
     let got_paid: BTreeSet<usize> = paid.keys().map(|k| *k as usize).collect();
     ensure!(
@@ -283,7 +292,11 @@ async fn killing_the_router_under_load_loses_and_duplicates_nothing() -> Result<
         .iter()
         .find(|(n, _)| n == "order_placed")
         .map(|(_, last)| *last);
-    assert_eq!(placed, Some(orders as u64), "each order stored once: {names:?}");
+    assert_eq!(
+        placed,
+        Some(orders as u64),
+        "each order stored once: {names:?}"
+    );
     eprintln!(
         "kill test: {} signals, {kills} kills, {} firings received exactly once",
         total, received

@@ -107,7 +107,10 @@ async fn wait_survives_a_router_sigkill_and_exits_by_its_answer() -> Result<()> 
     router.wait()?;
     let mut router = serve(&config)?;
     router_ready(&client).await?;
-    ensure!(waiter.try_wait()?.is_none(), "the waiter must still be waiting");
+    ensure!(
+        waiter.try_wait()?.is_none(),
+        "the waiter must still be waiting"
+    );
 
     publish_signal(
         &client,
@@ -132,7 +135,15 @@ async fn wait_survives_a_router_sigkill_and_exits_by_its_answer() -> Result<()> 
 
     // A wait that times out exits 3.
     let timed = bin()
-        .args(["wait", "--id", "never", "--signal", "nothing", "--timeout", "500ms"])
+        .args([
+            "wait",
+            "--id",
+            "never",
+            "--signal",
+            "nothing",
+            "--timeout",
+            "500ms",
+        ])
         .env("SIGNALBOX_NATS_URL", nats.url())
         .output()?;
     assert_eq!(timed.status.code(), Some(3), "{timed:?}");

@@ -323,7 +323,10 @@ fn check_shape(
     if depth > limits.max_depth {
         return Err(FieldError::new(
             path,
-            format!("nested deeper than the limit of {} levels", limits.max_depth),
+            format!(
+                "nested deeper than the limit of {} levels",
+                limits.max_depth
+            ),
         ));
     }
     for (k, v) in obj {
@@ -356,7 +359,10 @@ fn check_value(
             if depth + 1 > limits.max_depth {
                 return Err(FieldError::new(
                     path,
-                    format!("nested deeper than the limit of {} levels", limits.max_depth),
+                    format!(
+                        "nested deeper than the limit of {} levels",
+                        limits.max_depth
+                    ),
                 ));
             }
             for (i, item) in items.iter().enumerate() {
@@ -415,7 +421,11 @@ mod tests {
             (r#"{"name": 5}"#, "name", "expected a string"),
             (r#"{"name": "a b"}"#, "name", "not allowed"),
             (r#"{"name": ".a"}"#, "name", "separator"),
-            (r#"{"name": "a", "params": [1]}"#, "params", "expected a JSON object"),
+            (
+                r#"{"name": "a", "params": [1]}"#,
+                "params",
+                "expected a JSON object",
+            ),
             (r#"{"name": "a", "parms": {}}"#, "parms", "unknown field"),
             (r#"{"name": "a", "id": ""}"#, "id", "must not be empty"),
             (r#"{"name": "a", "id": 7}"#, "id", "expected a string"),
@@ -424,7 +434,11 @@ mod tests {
                 "occurred_at",
                 "RFC 3339",
             ),
-            (r#"{"name": "a", "params": {"x": 1e400}}"#, "", "not valid JSON"),
+            (
+                r#"{"name": "a", "params": {"x": 1e400}}"#,
+                "",
+                "not valid JSON",
+            ),
         ];
         for (input, field, rule) in cases {
             let err = parse(input).expect_err(input);

@@ -189,7 +189,10 @@ impl Subscription {
             Some(other) => {
                 return Err(FieldError::new(
                     "params",
-                    format!("expected an object of templates, found {}", json_kind(other)),
+                    format!(
+                        "expected an object of templates, found {}",
+                        json_kind(other)
+                    ),
                 ));
             }
         }
@@ -328,20 +331,25 @@ pub(crate) fn parse_signals(
             for (i, entry) in list.iter().enumerate() {
                 let path = format!("signals[{i}]");
                 let e = entry.as_object().ok_or_else(|| {
-                    FieldError::new(&path, format!("expected an object, found {}", json_kind(entry)))
+                    FieldError::new(
+                        &path,
+                        format!("expected an object, found {}", json_kind(entry)),
+                    )
                 })?;
                 if let Some(k) = e.keys().find(|k| !SIGNAL_SPEC_FIELDS.contains(&k.as_str())) {
                     return Err(FieldError::new(
                         format!("{path}.{k}"),
-                        format!("unknown field; known fields are {}", SIGNAL_SPEC_FIELDS.join(", ")),
+                        format!(
+                            "unknown field; known fields are {}",
+                            SIGNAL_SPEC_FIELDS.join(", ")
+                        ),
                     ));
                 }
                 let name = required_str(e, "name", &path)?;
                 validate_name(&name).map_err(|r| FieldError::new(format!("{path}.name"), r))?;
                 let alias = optional_str(e, "as", &path)?
                     .unwrap_or_else(|| name.replace(|c: char| !c.is_ascii_alphanumeric(), "_"));
-                if alias.is_empty()
-                    || !alias.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+                if alias.is_empty() || !alias.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
                 {
                     return Err(FieldError::new(
                         format!("{path}.as"),
@@ -409,10 +417,16 @@ fn parse_pattern_fields(
     Ok((pattern, match_params))
 }
 
-pub(crate) fn parse_join(j: &serde_json::Value, signals: &[SignalSpec]) -> Result<Join, FieldError> {
-    let obj = j
-        .as_object()
-        .ok_or_else(|| FieldError::new("join", format!("expected an object, found {}", json_kind(j))))?;
+pub(crate) fn parse_join(
+    j: &serde_json::Value,
+    signals: &[SignalSpec],
+) -> Result<Join, FieldError> {
+    let obj = j.as_object().ok_or_else(|| {
+        FieldError::new(
+            "join",
+            format!("expected an object, found {}", json_kind(j)),
+        )
+    })?;
     if let Some(k) = obj.keys().find(|k| *k != "on" && *k != "within") {
         return Err(FieldError::new(
             format!("join.{k}"),
@@ -447,12 +461,14 @@ pub(crate) fn parse_join(j: &serde_json::Value, signals: &[SignalSpec]) -> Resul
     };
     let within_ms = match obj.get("within") {
         None | Some(serde_json::Value::Null) => None,
-        Some(serde_json::Value::String(s)) => Some(parse_duration(s).map_err(|r| FieldError::new("join.within", r))?),
-        Some(serde_json::Value::Number(n)) => Some(
-            n.as_u64()
-                .map(|secs| secs * 1000)
-                .ok_or_else(|| FieldError::new("join.within", "expected seconds or a duration like 24h"))?,
-        ),
+        Some(serde_json::Value::String(s)) => {
+            Some(parse_duration(s).map_err(|r| FieldError::new("join.within", r))?)
+        }
+        Some(serde_json::Value::Number(n)) => {
+            Some(n.as_u64().map(|secs| secs * 1000).ok_or_else(|| {
+                FieldError::new("join.within", "expected seconds or a duration like 24h")
+            })?)
+        }
         Some(other) => {
             return Err(FieldError::new(
                 "join.within",
@@ -483,7 +499,10 @@ fn parse_action(a: Option<&serde_json::Value>) -> Result<Action, FieldError> {
             "expected exactly one of {publish: {subject: ...}} or {trigger: {subject: ...}}",
         )
     })?;
-    let (key, body) = obj.iter().next().ok_or_else(|| FieldError::new("action", "empty"))?;
+    let (key, body) = obj
+        .iter()
+        .next()
+        .ok_or_else(|| FieldError::new("action", "empty"))?;
     let kind = match key.as_str() {
         "publish" => ActionKind::Publish,
         "trigger" => ActionKind::Trigger,
@@ -499,7 +518,10 @@ fn parse_action(a: Option<&serde_json::Value>) -> Result<Action, FieldError> {
         .as_object()
         .ok_or_else(|| FieldError::new(&path, "expected {subject: ...}"))?;
     if let Some(k) = body.keys().find(|k| *k != "subject") {
-        return Err(FieldError::new(format!("{path}.{k}"), "unknown field; known fields are subject"));
+        return Err(FieldError::new(
+            format!("{path}.{k}"),
+            "unknown field; known fields are subject",
+        ));
     }
     let subject = required_str(body, "subject", &path)?;
     validate_subject(&subject).map_err(|r| FieldError::new(format!("{path}.subject"), r))?;
@@ -547,7 +569,8 @@ pub(crate) fn required_str(
     field: &str,
     parent: &str,
 ) -> Result<String, FieldError> {
-    optional_str(obj, field, parent)?.ok_or_else(|| FieldError::new(join(parent, field), "required"))
+    optional_str(obj, field, parent)?
+        .ok_or_else(|| FieldError::new(join(parent, field), "required"))
 }
 
 pub(crate) fn optional_str(
@@ -617,15 +640,47 @@ dedup: "{t.partition}"
     #[test]
     fn errors_name_the_field() {
         let cases = [
-            ("id: a\nsignal: s\naction: {publish: {subject: x}}\nfoo: 1", "foo", "unknown subscription field"),
-            ("signal: s\naction: {publish: {subject: x}}", "id", "required"),
-            ("id: a\naction: {publish: {subject: x}}", "signal", "required"),
+            (
+                "id: a\nsignal: s\naction: {publish: {subject: x}}\nfoo: 1",
+                "foo",
+                "unknown subscription field",
+            ),
+            (
+                "signal: s\naction: {publish: {subject: x}}",
+                "id",
+                "required",
+            ),
+            (
+                "id: a\naction: {publish: {subject: x}}",
+                "signal",
+                "required",
+            ),
             ("id: a\nsignal: s", "action", "required"),
-            ("id: a\nsignal: s\naction: {send: {subject: x}}", "action.send", "unknown action"),
-            ("id: a\nsignal: s\naction: {publish: {subject: 'a.*'}}", "action.publish.subject", "wildcards"),
-            ("id: a\nsignal: s\nwhere: [1]\naction: {publish: {subject: x}}", "where", "pattern object"),
-            ("id: a\nsignal: s\naction: {publish: {subject: x}}\nparams: {p: '{open'}", "params.p", "unclosed"),
-            ("id: a\nsignals: [{name: s}, {name: t}]\naction: {publish: {subject: x}}", "join", "required"),
+            (
+                "id: a\nsignal: s\naction: {send: {subject: x}}",
+                "action.send",
+                "unknown action",
+            ),
+            (
+                "id: a\nsignal: s\naction: {publish: {subject: 'a.*'}}",
+                "action.publish.subject",
+                "wildcards",
+            ),
+            (
+                "id: a\nsignal: s\nwhere: [1]\naction: {publish: {subject: x}}",
+                "where",
+                "pattern object",
+            ),
+            (
+                "id: a\nsignal: s\naction: {publish: {subject: x}}\nparams: {p: '{open'}",
+                "params.p",
+                "unclosed",
+            ),
+            (
+                "id: a\nsignals: [{name: s}, {name: t}]\naction: {publish: {subject: x}}",
+                "join",
+                "required",
+            ),
             ("{{{", "", "not valid YAML"),
         ];
         for (doc, field, rule) in cases {

@@ -152,7 +152,10 @@ impl WaitRecord {
             WaitState::Cancelled { .. } => "cancelled",
         };
         let mut params = crate::value::Map::new();
-        params.insert("wait".into(), crate::value::Value::String(self.wait.id.clone()));
+        params.insert(
+            "wait".into(),
+            crate::value::Value::String(self.wait.id.clone()),
+        );
         params.insert("state".into(), crate::value::Value::String(state.into()));
         let mut payloads = serde_json::Map::new();
         for (alias, inst) in matched {
@@ -193,12 +196,18 @@ impl Wait {
     /// Checks and converts a wait document.
     pub fn from_json(json: &serde_json::Value) -> Result<Wait, FieldError> {
         let obj = json.as_object().ok_or_else(|| {
-            FieldError::new("", format!("a wait is an object, found {}", json_kind(json)))
+            FieldError::new(
+                "",
+                format!("a wait is an object, found {}", json_kind(json)),
+            )
         })?;
         if let Some(k) = obj.keys().find(|k| !WAIT_FIELDS.contains(&k.as_str())) {
             return Err(FieldError::new(
                 k.clone(),
-                format!("unknown wait field; known fields are {}", WAIT_FIELDS.join(", ")),
+                format!(
+                    "unknown wait field; known fields are {}",
+                    WAIT_FIELDS.join(", ")
+                ),
             ));
         }
         let id = required_str(obj, "id", "")?;
@@ -226,9 +235,9 @@ impl Wait {
                     .iter()
                     .next()
                     .ok_or_else(|| FieldError::new("lookback", "empty"))?;
-                let text = v.as_str().ok_or_else(|| {
-                    FieldError::new(format!("lookback.{k}"), "expected a string")
-                })?;
+                let text = v
+                    .as_str()
+                    .ok_or_else(|| FieldError::new(format!("lookback.{k}"), "expected a string"))?;
                 match k.as_str() {
                     "since" => Lookback::SinceMs(
                         parse_rfc3339(text).map_err(|r| FieldError::new("lookback.since", r))?,
@@ -275,7 +284,10 @@ impl Wait {
             Some(other) => {
                 return Err(FieldError::new(
                     "consumer",
-                    format!("expected {{workflow, run, step}}, found {}", json_kind(other)),
+                    format!(
+                        "expected {{workflow, run, step}}, found {}",
+                        json_kind(other)
+                    ),
                 ));
             }
         }
@@ -310,7 +322,10 @@ mod tests {
         for (doc, field) in [
             ("id: a\nsignal: s\nlookback: {ago: 1h}", "lookback.ago"),
             ("id: a\nsignal: s\ntimeout: soon", "timeout"),
-            ("id: a\nsignal: s\naction: {publish: {subject: x}}", "action"),
+            (
+                "id: a\nsignal: s\naction: {publish: {subject: x}}",
+                "action",
+            ),
             ("signal: s", "id"),
             ("id: a", "signal"),
         ] {

@@ -44,34 +44,50 @@ pub(crate) async fn handle(shared: &Arc<Shared>, msg: Message) {
     let body = String::from_utf8_lossy(&msg.payload).trim().to_string();
     let result = match verb.as_str() {
         "sub.add" => sub_add(shared, &body).await,
-        "sub.ls" => blocking(shared, |s| {
-            Ok(json!({"subscriptions": s.store.subscriptions().map_err(unavailable)?}))
-        })
-        .await,
-        "sub.show" => blocking(shared, move |s| match s.store.subscription(&body).map_err(unavailable)? {
-            Some(sub) => Ok(json!({"subscription": sub})),
-            None => Err(not_found("id", format!("no subscription {body:?}"))),
-        })
-        .await,
+        "sub.ls" => {
+            blocking(shared, |s| {
+                Ok(json!({"subscriptions": s.store.subscriptions().map_err(unavailable)?}))
+            })
+            .await
+        }
+        "sub.show" => {
+            blocking(shared, move |s| {
+                match s.store.subscription(&body).map_err(unavailable)? {
+                    Some(sub) => Ok(json!({"subscription": sub})),
+                    None => Err(not_found("id", format!("no subscription {body:?}"))),
+                }
+            })
+            .await
+        }
         "sub.rm" => sub_rm(shared, body).await,
         "signals.ls" => signals_ls(shared, &body).await,
         "signals.show" => signals_show(shared, &body).await,
-        "firing.show" => blocking(shared, move |s| match s.store.firing(&body).map_err(unavailable)? {
-            Some(f) => Ok(json!({"firing": f})),
-            None => Err(not_found("id", format!("no firing {body:?}"))),
-        })
-        .await,
+        "firing.show" => {
+            blocking(shared, move |s| {
+                match s.store.firing(&body).map_err(unavailable)? {
+                    Some(f) => Ok(json!({"firing": f})),
+                    None => Err(not_found("id", format!("no firing {body:?}"))),
+                }
+            })
+            .await
+        }
         "explain" => explain(shared, &body).await,
-        "wait.show" => blocking(shared, move |s| match s.store.wait(&body).map_err(unavailable)? {
-            Some(w) => Ok(json!({"wait": w})),
-            None => Err(not_found("id", format!("no wait {body:?}"))),
-        })
-        .await,
-        "wait.ls" => blocking(shared, move |s| {
-            let waiting_only = body == "waiting";
-            Ok(json!({"waits": s.store.waits(waiting_only).map_err(unavailable)?}))
-        })
-        .await,
+        "wait.show" => {
+            blocking(shared, move |s| {
+                match s.store.wait(&body).map_err(unavailable)? {
+                    Some(w) => Ok(json!({"wait": w})),
+                    None => Err(not_found("id", format!("no wait {body:?}"))),
+                }
+            })
+            .await
+        }
+        "wait.ls" => {
+            blocking(shared, move |s| {
+                let waiting_only = body == "waiting";
+                Ok(json!({"waits": s.store.waits(waiting_only).map_err(unavailable)?}))
+            })
+            .await
+        }
         "wait.cancel" => crate::waits::cancel(shared, body).await,
         other => Err(ErrorReply::invalid(&FieldError::new(
             "subject",
@@ -164,8 +180,12 @@ async fn signals_ls(shared: &Arc<Shared>, body: &str) -> AdminResult {
     let q: SignalsQuery = if body.is_empty() {
         SignalsQuery::default()
     } else {
-        serde_json::from_str(body)
-            .map_err(|e| invalid(FieldError::new("", format!("expected {{\"name\", \"after\", \"limit\"}}: {e}"))))?
+        serde_json::from_str(body).map_err(|e| {
+            invalid(FieldError::new(
+                "",
+                format!("expected {{\"name\", \"after\", \"limit\"}}: {e}"),
+            ))
+        })?
     };
     blocking(shared, move |s| match q.name {
         None => {
@@ -206,19 +226,22 @@ fn parse_signal_key(body: &str) -> Result<SignalKey, ErrorReply> {
         }
         return Err(invalid(FieldError::new("seq", "give seq or id")));
     }
-    let (name, seq) = body
-        .rsplit_once(':')
-        .ok_or_else(|| invalid(FieldError::new("signal", "expected NAME:SEQ, e.g. table_updated:42")))?;
-    let seq = seq
-        .parse::<u64>()
-        .map_err(|_| invalid(FieldError::new("signal", format!("{seq:?} is not a sequence number"))))?;
+    let (name, seq) = body.rsplit_once(':').ok_or_else(|| {
+        invalid(FieldError::new(
+            "signal",
+            "expected NAME:SEQ, e.g. table_updated:42",
+        ))
+    })?;
+    let seq = seq.parse::<u64>().map_err(|_| {
+        invalid(FieldError::new(
+            "signal",
+            format!("{seq:?} is not a sequence number"),
+        ))
+    })?;
     Ok(SignalKey::Seq(name.to_string(), seq))
 }
 
-fn load_signal(
-    s: &Shared,
-    key: &SignalKey,
-) -> Result<signalbox_model::SignalInstance, ErrorReply> {
+fn load_signal(s: &Shared, key: &SignalKey) -> Result<signalbox_model::SignalInstance, ErrorReply> {
     let found = match key {
         SignalKey::Seq(name, seq) => s.store.signal(name, *seq),
         SignalKey::Id(name, id) => s.store.signal_by_id(name, id),
@@ -235,12 +258,19 @@ fn load_signal(
 
 async fn signals_show(shared: &Arc<Shared>, body: &str) -> AdminResult {
     let key = parse_signal_key(body)?;
-    blocking(shared, move |s| Ok(json!({"signal": load_signal(s, &key)?}))).await
+    blocking(shared, move |s| {
+        Ok(json!({"signal": load_signal(s, &key)?}))
+    })
+    .await
 }
 
 async fn explain(shared: &Arc<Shared>, body: &str) -> AdminResult {
-    let v: serde_json::Value = serde_json::from_str(body)
-        .map_err(|e| invalid(FieldError::new("", format!("expected {{\"sub\", \"signal\"}}: {e}"))))?;
+    let v: serde_json::Value = serde_json::from_str(body).map_err(|e| {
+        invalid(FieldError::new(
+            "",
+            format!("expected {{\"sub\", \"signal\"}}: {e}"),
+        ))
+    })?;
     let sub = v
         .get("sub")
         .and_then(|s| s.as_str())

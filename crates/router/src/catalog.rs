@@ -21,7 +21,7 @@ use signalbox_model::{
     Binding, FieldError, Firing, SignalInstance, SignalRef, SignalSpec, Subscription, Template,
     WaitRecord, WaitState, dedup_firing_id, firing_id,
 };
-use signalbox_store::{PlanContext, JoinOffer};
+use signalbox_store::{JoinOffer, PlanContext};
 
 /// A subscription compiled for matching.
 #[derive(Debug)]
@@ -103,7 +103,12 @@ impl Catalog {
     pub fn compile_wait(&self, record: &WaitRecord) -> Result<CompiledWait, FieldError> {
         Ok(CompiledWait {
             patterns: compile_patterns(&record.wait.signals, &self.operators)?,
-            aliases: record.wait.signals.iter().map(|s| s.alias.clone()).collect(),
+            aliases: record
+                .wait
+                .signals
+                .iter()
+                .map(|s| s.alias.clone())
+                .collect(),
             record: record.clone(),
         })
     }

@@ -23,6 +23,10 @@ use crate::shared::Shared;
 pub const MSG_ID_HEADER: &str = "Nats-Msg-Id";
 
 /// One message taken from NATS, and how to settle it once it was handled.
+#[expect(
+    clippy::large_enum_variant,
+    reason = "short-lived, one per message in a batch; boxing would add an allocation per signal"
+)]
 pub(crate) enum Inbound {
     /// From the core-NATS queue subscription: settled by a reply, if asked for.
     Core(Message),
@@ -120,7 +124,8 @@ impl Inbound {
                 }
             }
             Inbound::JetStream(m) => {
-                let nak = async_nats::jetstream::AckKind::Nak(Some(std::time::Duration::from_secs(1)));
+                let nak =
+                    async_nats::jetstream::AckKind::Nak(Some(std::time::Duration::from_secs(1)));
                 if let Err(e) = m.ack_with(nak).await {
                     tracing::warn!(error = %e, "JetStream nak failed; redelivery after ack_wait");
                 }
@@ -269,7 +274,10 @@ fn parse_with_subject_name(
     if let serde_json::Value::Object(obj) = &mut json {
         match obj.get("name") {
             None if !subject_name.is_empty() => {
-                obj.insert("name".into(), serde_json::Value::String(subject_name.into()));
+                obj.insert(
+                    "name".into(),
+                    serde_json::Value::String(subject_name.into()),
+                );
             }
             Some(serde_json::Value::String(n)) if !subject_name.is_empty() && n != subject_name => {
                 signalbox_model::signal::validate_name(n)

@@ -33,7 +33,9 @@ pub enum JetStreamSetupError {
         message: String,
     },
     /// The stream exists but does not capture the signal subjects.
-    #[error("JetStream stream {stream} exists but does not capture {subject} (its subjects: {subjects:?})")]
+    #[error(
+        "JetStream stream {stream} exists but does not capture {subject} (its subjects: {subjects:?})"
+    )]
     Subjects {
         /// Stream name.
         stream: String,

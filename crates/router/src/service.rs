@@ -77,6 +77,10 @@ pub enum StartError {
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 
 /// The ingest source chosen by the configuration.
+#[expect(
+    clippy::large_enum_variant,
+    reason = "built once at start-up and moved into its task"
+)]
 enum Ingest {
     Core(async_nats::Subscriber),
     JetStream(
@@ -182,7 +186,9 @@ impl Router {
                         Ingest::JetStream(None)
                     }
                     Err(_) => {
-                        tracing::warn!("JetStream ingest setup timed out; retrying in the background");
+                        tracing::warn!(
+                            "JetStream ingest setup timed out; retrying in the background"
+                        );
                         Ingest::JetStream(None)
                     }
                 }

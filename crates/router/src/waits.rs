@@ -110,8 +110,7 @@ fn lookback(catalog: &Catalog, wait: &CompiledWait, ctx: &mut PlanContext<'_, '_
                 if !signalbox_matcher::naive::matches(pattern, &instance.signal.params) {
                     continue;
                 }
-                if let Some(answer) = catalog.offer_to_wait(wait, &spec.alias, instance, ctx, now)
-                {
+                if let Some(answer) = catalog.offer_to_wait(wait, &spec.alias, instance, ctx, now) {
                     return vec![answer];
                 }
             }
@@ -127,7 +126,9 @@ pub(crate) fn load_waiting(shared: &Shared) -> Result<usize, String> {
     for record in waiting {
         match shared.catalog.compile_wait(&record) {
             Ok(c) => shared.catalog.insert_wait(c),
-            Err(e) => tracing::error!(wait = %record.wait.id, error = %e, "stored wait does not compile; skipped"),
+            Err(e) => {
+                tracing::error!(wait = %record.wait.id, error = %e, "stored wait does not compile; skipped")
+            }
         }
     }
     Ok(n)
@@ -153,7 +154,10 @@ pub(crate) fn settle(
 }
 
 /// Cancels a wait (admin `wait.cancel`).
-pub(crate) async fn cancel(shared: &Arc<Shared>, id: String) -> Result<serde_json::Value, ErrorReply> {
+pub(crate) async fn cancel(
+    shared: &Arc<Shared>,
+    id: String,
+) -> Result<serde_json::Value, ErrorReply> {
     let shared = shared.clone();
     tokio::task::spawn_blocking(move || {
         let now = crate::clock::now_ms();
@@ -162,7 +166,8 @@ pub(crate) async fn cancel(shared: &Arc<Shared>, id: String) -> Result<serde_jso
             Ok(None) => match shared.store.wait(&id) {
                 Ok(Some(record)) => Ok(json!({ "wait": record, "note": "already answered" })),
                 Ok(None) => {
-                    let mut e = ErrorReply::invalid(&FieldError::new("id", format!("no wait {id:?}")));
+                    let mut e =
+                        ErrorReply::invalid(&FieldError::new("id", format!("no wait {id:?}")));
                     e.error.code = "not_found".into();
                     Err(e)
                 }

@@ -156,7 +156,8 @@ struct IngestTables<'t> {
     fire: FiringTables<'t>,
     waits: redb::Table<'t, &'static str, &'static [u8]>,
     signal_waits: redb::MultimapTable<'t, (&'static str, u64), &'static str>,
-    join_offers: redb::Table<'t, (&'static str, u64, &'static str, &'static str, u64), &'static [u8]>,
+    join_offers:
+        redb::Table<'t, (&'static str, u64, &'static str, &'static str, u64), &'static [u8]>,
 }
 
 impl IngestTables<'_> {
@@ -249,12 +250,15 @@ impl IngestTables<'_> {
                     subscription: firing.subscription,
                 });
             }
-            if self.fire.write(&firing, Some((&name, seq)), firing_seq, |source| {
-                IngestError::Encode {
-                    what: "firing record",
-                    source,
-                }
-            })? {
+            if self
+                .fire
+                .write(&firing, Some((&name, seq)), firing_seq, |source| {
+                    IngestError::Encode {
+                        what: "firing record",
+                        source,
+                    }
+                })?
+            {
                 written.push(firing);
             }
         }
@@ -277,7 +281,8 @@ impl Store {
         let txn = self.begin_write::<IngestError>()?;
         let written = {
             let mut meta = tables::write::<IngestError, _, _>(&txn, tables::META, names::META)?;
-            let signals = tables::write::<IngestError, _, _>(&txn, tables::SIGNALS, names::SIGNALS)?;
+            let signals =
+                tables::write::<IngestError, _, _>(&txn, tables::SIGNALS, names::SIGNALS)?;
             let mut offers =
                 tables::write::<IngestError, _, _>(&txn, tables::JOIN_OFFERS, names::JOIN_OFFERS)?;
             let mut waits = tables::write::<IngestError, _, _>(&txn, tables::WAITS, names::WAITS)?;
@@ -304,9 +309,11 @@ impl Store {
             let mut fire = FiringTables::open::<IngestError>(&txn)?;
             let mut written = Vec::new();
             for firing in planned {
-                if fire.write(&firing, None, &mut firing_seq, |source| IngestError::Encode {
-                    what: "firing record",
-                    source,
+                if fire.write(&firing, None, &mut firing_seq, |source| {
+                    IngestError::Encode {
+                        what: "firing record",
+                        source,
+                    }
                 })? {
                     written.push(firing);
                 }

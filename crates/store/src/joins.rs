@@ -65,7 +65,11 @@ pub struct PendingOffer {
 /// What the plan may do in the open ingest transaction besides returning
 /// firings: offer join sides and answer waits.
 pub struct PlanContext<'a, 't> {
-    pub(crate) offers: &'a mut redb::Table<'t, (&'static str, u64, &'static str, &'static str, u64), &'static [u8]>,
+    pub(crate) offers: &'a mut redb::Table<
+        't,
+        (&'static str, u64, &'static str, &'static str, u64),
+        &'static [u8],
+    >,
     pub(crate) signals: &'a redb::Table<'t, (&'static str, u64), &'static [u8]>,
     pub(crate) waits: &'a mut redb::Table<'t, &'static str, &'static [u8]>,
     pub(crate) signal_waits: &'a mut redb::MultimapTable<'t, (&'static str, u64), &'static str>,
@@ -113,9 +117,11 @@ impl PlanContext<'_, '_> {
                 value.as_slice(),
             )
             .at::<IngestError>(names::JOIN_OFFERS)?;
-        let horizon = o
-            .within_ms
-            .map(|w| instance.received_at_ms.saturating_sub(i64::try_from(w).unwrap_or(i64::MAX)));
+        let horizon = o.within_ms.map(|w| {
+            instance
+                .received_at_ms
+                .saturating_sub(i64::try_from(w).unwrap_or(i64::MAX))
+        });
         let mut chosen = Vec::with_capacity(o.aliases.len());
         for alias in o.aliases {
             match self.earliest(o, alias, horizon)? {
@@ -230,7 +236,12 @@ impl PlanContext<'_, '_> {
             }
         }
         for seq in expired {
-            tracing::debug!(subscription = o.subscription, alias, seq, "join offer expired");
+            tracing::debug!(
+                subscription = o.subscription,
+                alias,
+                seq,
+                "join offer expired"
+            );
             self.offers
                 .remove((o.subscription, o.version, o.key, alias, seq))
                 .at::<IngestError>(names::JOIN_OFFERS)?;
@@ -263,7 +274,10 @@ pub(crate) fn drop_offers<E: TableFailure>(
 ) -> Result<usize, E> {
     let mut offers = tables::write::<E, _, _>(txn, tables::JOIN_OFFERS, names::JOIN_OFFERS)?;
     let doomed: Vec<(u64, String, String, u64)> = offers
-        .range((subscription, 0, "", "", 0)..=(subscription, u64::MAX, "\u{10ffff}", "\u{10ffff}", u64::MAX))
+        .range(
+            (subscription, 0, "", "", 0)
+                ..=(subscription, u64::MAX, "\u{10ffff}", "\u{10ffff}", u64::MAX),
+        )
         .at::<E>(names::JOIN_OFFERS)?
         .filter_map(Result::ok)
         .map(|(k, _)| {

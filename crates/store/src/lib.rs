@@ -12,8 +12,8 @@
 
 mod codec;
 pub mod error;
-mod ingest;
 mod firing_rows;
+mod ingest;
 mod joins;
 mod outbox;
 mod retention;
@@ -29,8 +29,8 @@ pub use error::{
 };
 pub use ingest::{Incoming, IngestOutcome};
 pub use joins::{JoinOffer, PendingOffer, PlanContext};
-pub use waits::Registered;
 pub use outbox::{FiringRecord, FiringState};
 pub use store::{CommitDurability, Store, StoreOptions, StoreStats};
 pub use subscriptions::PutOutcome;
 pub use tables::SCHEMA_VERSION;
+pub use waits::Registered;

@@ -33,9 +33,9 @@ impl Store {
             let id = record.wait.id.clone();
             let existing = waits.get(id.as_str()).at::<WaitError>(names::WAITS)?;
             match existing {
-                Some(g) => Registered::Existing(codec::decode(names::WAITS, g.value(), || {
-                    id.clone()
-                })?),
+                Some(g) => {
+                    Registered::Existing(codec::decode(names::WAITS, g.value(), || id.clone())?)
+                }
                 None => {
                     drop(existing);
                     let bytes = codec::encode(&record).map_err(|source| WaitError::Encode {
@@ -64,7 +64,9 @@ impl Store {
         let Some(g) = waits.get(id).at::<ReadError>(names::WAITS)? else {
             return Ok(None);
         };
-        Ok(Some(codec::decode(names::WAITS, g.value(), || id.to_string())?))
+        Ok(Some(codec::decode(names::WAITS, g.value(), || {
+            id.to_string()
+        })?))
     }
 
     /// All waits, or only those still waiting, in id order.
@@ -88,7 +90,10 @@ impl Store {
         let txn = self.begin_read()?;
         let links = tables::read_multimap(&txn, tables::SIGNAL_WAITS, names::SIGNAL_WAITS)?;
         let mut out = Vec::new();
-        for v in links.get((name, seq)).at::<ReadError>(names::SIGNAL_WAITS)? {
+        for v in links
+            .get((name, seq))
+            .at::<ReadError>(names::SIGNAL_WAITS)?
+        {
             out.push(v.at::<ReadError>(names::SIGNAL_WAITS)?.value().to_string());
         }
         Ok(out)
@@ -169,9 +174,7 @@ pub(crate) fn settle_in<E: TableFailure + From<crate::error::Corrupt> + From<Enc
         id: id.to_string(),
         source,
     })?;
-    waits
-        .insert(id, bytes.as_slice())
-        .at::<E>(names::WAITS)?;
+    waits.insert(id, bytes.as_slice()).at::<E>(names::WAITS)?;
     Ok(Some(record))
 }
 

@@ -286,7 +286,9 @@ fn panic_in_plan_rolls_back() {
     let dir = tempfile::tempdir().unwrap();
     let store = open(&db_path(&dir));
     let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        let mut plan = |_: &SignalInstance, _: &mut PlanContext<'_, '_>| -> Vec<Firing> { panic!("matcher bug") };
+        let mut plan = |_: &SignalInstance, _: &mut PlanContext<'_, '_>| -> Vec<Firing> {
+            panic!("matcher bug")
+        };
         let _ = store.ingest(vec![incoming("a", "1", T0)], &mut plan);
     }));
     assert!(result.is_err());

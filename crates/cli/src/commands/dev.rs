@@ -28,11 +28,17 @@ pub async fn run(args: DevArgs) -> Result<ExitCode> {
     cfg.data_dir = args.data_dir.join("router");
     cfg.subscriptions = if args.subscriptions.is_empty() {
         let examples = PathBuf::from("examples/subscriptions");
-        if examples.is_dir() { vec![examples] } else { Vec::new() }
+        if examples.is_dir() {
+            vec![examples]
+        } else {
+            Vec::new()
+        }
     } else {
         args.subscriptions.clone()
     };
-    let router = Router::start(cfg.clone()).await.context("cannot start the router")?;
+    let router = Router::start(cfg.clone())
+        .await
+        .context("cannot start the router")?;
     let url = nats.url();
     println!(
         "signalbox dev is running.\n\

@@ -23,7 +23,9 @@ pub async fn run(command: Command) -> anyhow::Result<ExitCode> {
         Command::Sub(SubCommand::Show { id, client }) => {
             manage::request(&client, "sub.show", &id).await
         }
-        Command::Sub(SubCommand::Rm { id, client }) => manage::request(&client, "sub.rm", &id).await,
+        Command::Sub(SubCommand::Rm { id, client }) => {
+            manage::request(&client, "sub.rm", &id).await
+        }
         Command::Signals(SignalsCommand::Ls {
             name,
             after,
@@ -44,7 +46,9 @@ pub async fn run(command: Command) -> anyhow::Result<ExitCode> {
             manage::request(&args.client, "explain", &body.to_string()).await
         }
         Command::Wait(args) => wait::run(args).await,
-        Command::Pattern(PatternCommand::Test { pattern, signal }) => pattern::test(&pattern, &signal),
+        Command::Pattern(PatternCommand::Test { pattern, signal }) => {
+            pattern::test(&pattern, &signal)
+        }
         Command::Pattern(PatternCommand::Check { pattern }) => pattern::check(&pattern),
     }
 }

@@ -14,11 +14,15 @@ use signalbox_model::{Limits, Signal, Value};
 fn read_doc(path: &Path) -> Result<serde_json::Value> {
     let text =
         std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
-    serde_yaml::from_str(&text).with_context(|| format!("{} is not valid JSON or YAML", path.display()))
+    serde_yaml::from_str(&text)
+        .with_context(|| format!("{} is not valid JSON or YAML", path.display()))
 }
 
 fn invalid(what: &str, message: String) -> ExitCode {
-    println!("{}", json!({"error": {"code": "invalid", "in": what, "message": message}}));
+    println!(
+        "{}",
+        json!({"error": {"code": "invalid", "in": what, "message": message}})
+    );
     ExitCode::from(1)
 }
 
@@ -49,7 +53,9 @@ pub fn test(pattern: &Path, signal: &Path) -> Result<ExitCode> {
         .context("the pattern was just added")?;
     println!(
         "{}",
-        serde_json::to_string_pretty(&json!({"matches": explanation.matched, "explain": explanation.conditions}))?
+        serde_json::to_string_pretty(
+            &json!({"matches": explanation.matched, "explain": explanation.conditions})
+        )?
     );
     Ok(ExitCode::SUCCESS)
 }

@@ -38,7 +38,8 @@ fn build_signal(args: &PublishArgs) -> Result<Value> {
     let mut signal = match &args.file {
         Some(path) => {
             let text = if path.as_os_str() == "-" {
-                std::io::read_to_string(std::io::stdin()).context("reading the signal from stdin")?
+                std::io::read_to_string(std::io::stdin())
+                    .context("reading the signal from stdin")?
             } else {
                 std::fs::read_to_string(path)
                     .with_context(|| format!("cannot read {}", path.display()))?
@@ -87,9 +88,7 @@ fn insert_dotted(map: &mut Map<String, Value>, key: &str, value: Value) -> Resul
             Ok(())
         }
         Some((head, rest)) => {
-            let child = map
-                .entry(head)
-                .or_insert_with(|| Value::Object(Map::new()));
+            let child = map.entry(head).or_insert_with(|| Value::Object(Map::new()));
             match child {
                 Value::Object(m) => insert_dotted(m, rest, value),
                 _ => bail!("--param {key:?}: {head} is already a value, not an object"),

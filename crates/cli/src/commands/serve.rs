@@ -52,7 +52,9 @@ pub fn config(args: &ServeArgs) -> Result<RouterConfig> {
 pub async fn run(args: ServeArgs) -> Result<ExitCode> {
     let stop = StopSignal::install()?;
     let cfg = config(&args)?;
-    let router = Router::start(cfg).await.context("cannot start the router")?;
+    let router = Router::start(cfg)
+        .await
+        .context("cannot start the router")?;
     stop.wait().await;
     router.shutdown().await;
     Ok(ExitCode::SUCCESS)

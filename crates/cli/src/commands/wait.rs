@@ -65,7 +65,10 @@ pub async fn run(args: WaitArgs) -> Result<ExitCode> {
             record = w.clone();
         }
     }
-    println!("{}", serde_json::to_string_pretty(&json!({ "wait": record }))?);
+    println!(
+        "{}",
+        serde_json::to_string_pretty(&json!({ "wait": record }))?
+    );
     Ok(match state(&record) {
         "satisfied" => ExitCode::SUCCESS,
         "timed_out" => ExitCode::from(3),
