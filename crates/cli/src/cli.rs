@@ -56,6 +56,9 @@ pub enum Command {
     /// Show a firing and its delivery state.
     #[command(subcommand)]
     Firing(FiringCommand),
+    /// Lineage: who produced a signal, what it fed, a subscription's firings, a graph export.
+    #[command(subcommand)]
+    Lineage(LineageCommand),
     /// Explain why a stored signal did or did not match a subscription.
     #[command(
         after_help = "Example:\n  signalbox explain --sub big-tables --signal table_updated:3"
@@ -299,6 +302,72 @@ pub struct WaitArgs {
     pub wait_prefix: String,
     #[command(flatten)]
     pub client: ClientArgs,
+}
+
+/// `lineage` verbs.
+#[derive(Debug, Subcommand)]
+pub enum LineageCommand {
+    /// A signal instance: producer, source, matched subscriptions, firings fed, waits satisfied.
+    #[command(after_help = "Example:\n  signalbox lineage signal table_updated:1")]
+    Signal {
+        /// `NAME:SEQ`.
+        signal: String,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+    /// A subscription: its firings with their inputs, targets and delivery state.
+    #[command(after_help = "Example:\n  signalbox lineage sub big-tables")]
+    Sub {
+        /// Subscription id.
+        id: String,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+    /// A firing: inputs, target, delivery state and attempts.
+    #[command(after_help = "Example:\n  signalbox lineage firing 3f2a…")]
+    Firing {
+        /// Firing id.
+        id: String,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+    /// A wait: its consumer step and the signals that satisfied it.
+    #[command(after_help = "Example:\n  signalbox lineage wait etl/8812/train")]
+    Wait {
+        /// Wait id.
+        id: String,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+    /// Export the lineage graph (JSON or Graphviz DOT) for a time range or around one node.
+    #[command(
+        after_help = "Example:\n  signalbox lineage export --format dot --since 2026-11-26T00:00:00Z > lineage.dot\n  signalbox lineage export --sub big-tables"
+    )]
+    Export {
+        /// `json` or `dot`.
+        #[arg(long, default_value = "json")]
+        format: String,
+        /// Signals received at or after this RFC 3339 time.
+        #[arg(long)]
+        since: Option<String>,
+        /// Signals received before this RFC 3339 time.
+        #[arg(long)]
+        until: Option<String>,
+        /// Around this signal instance, `NAME:SEQ`.
+        #[arg(long)]
+        signal: Option<String>,
+        /// Around this subscription.
+        #[arg(long)]
+        sub: Option<String>,
+        /// Around this firing.
+        #[arg(long)]
+        firing: Option<String>,
+        /// At most this many signal instances.
+        #[arg(long)]
+        limit: Option<usize>,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
 }
 
 /// `explain` flags.

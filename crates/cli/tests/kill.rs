@@ -102,7 +102,11 @@ async fn killing_the_router_under_load_loses_and_duplicates_nothing() -> Result<
     let mut expected_eu = BTreeSet::new();
     let mut expected_paid = BTreeSet::new();
     for order in 0..orders {
-        let region = if rng.next().is_multiple_of(3) { "eu" } else { "us" };
+        let region = if rng.next().is_multiple_of(3) {
+            "eu"
+        } else {
+            "us"
+        };
         if region == "eu" {
             expected_eu.insert(order);
         }

@@ -3,8 +3,8 @@
 //! A compiled component is keyed by the SHA-256 of its bytes and the engine's
 //! compatibility hash ([`Engine::precompile_compatibility_hash`]: wasmtime
 //! version, compiler settings, target), so a cached artefact is only ever reused
-//! by an engine that can run it. Artefacts live in memory for the host's life and,
-//! when a cache directory is configured, in `<dir>/<content>-<engine>.cwasm`
+//! by an engine that can run it. Artefacts live in memory (at most 64, then
+//! that map is cleared) and, when a cache directory is configured, in `<dir>/<content>-<engine>.cwasm`
 //! (written to a temporary file, then renamed, so a reader never sees half a file).
 //! A cache file that fails to load is deleted and the component recompiled.
 
@@ -17,6 +17,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use sha2::{Digest, Sha256};
 use wasmtime::Engine;
 use wasmtime::component::Component;
+
+/// Compiled components kept in memory; past this the in-memory map is
+/// cleared (loaded plugins keep their own handle; the disk cache remains).
+const MAX_IN_MEMORY: usize = 64;
 
 /// How the cache has been used, for tests and metrics.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -115,6 +119,10 @@ impl ArtifactCache {
             }
         };
         if let Ok(mut m) = self.memory.lock() {
+            // Bounded: redeploys would otherwise keep every old version's code.
+            if m.len() >= MAX_IN_MEMORY {
+                m.clear();
+            }
             m.insert(key, component.clone());
         }
         Ok(component)

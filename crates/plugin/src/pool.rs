@@ -133,12 +133,15 @@ impl<P: Instantiator> Pool<P> {
         store.limiter(|s| &mut s.limiter);
         store.set_epoch_deadline(self.config.ticks(self.config.adapter_deadline));
         match self.pre.instantiate(&mut store) {
-            Ok(bindings) => Ok(Slot {
-                store,
-                bindings,
-                conditions: HashMap::new(),
-                calls: 0,
-            }),
+            Ok(bindings) => {
+                self.health.instance_created();
+                Ok(Slot {
+                    store,
+                    bindings,
+                    conditions: HashMap::new(),
+                    calls: 0,
+                })
+            }
             Err(e) => {
                 let error = if e.downcast_ref::<Trap>().is_some() || store.data().limiter.refused {
                     self.classify(

@@ -26,6 +26,9 @@ pub struct PluginStats {
     pub traps: u64,
     /// Calls refused because the plugin is quarantined.
     pub refused: u64,
+    /// Instances created so far (reuse keeps this low; a failed call's
+    /// instance is replaced, so each failure adds one).
+    pub instances_created: u64,
     /// Failed calls in a row, right now.
     pub consecutive_failures: u32,
     /// Whether the plugin is quarantined.
@@ -42,6 +45,7 @@ pub(crate) struct Health {
     out_of_memory: AtomicU64,
     traps: AtomicU64,
     refused: AtomicU64,
+    instances: AtomicU64,
     consecutive: AtomicU32,
     quarantined: AtomicBool,
 }
@@ -56,6 +60,7 @@ impl Health {
             out_of_memory: AtomicU64::new(0),
             traps: AtomicU64::new(0),
             refused: AtomicU64::new(0),
+            instances: AtomicU64::new(0),
             consecutive: AtomicU32::new(0),
             quarantined: AtomicBool::new(false),
         }
@@ -72,6 +77,11 @@ impl Health {
             });
         }
         Ok(())
+    }
+
+    /// Counts a newly created instance.
+    pub(crate) fn instance_created(&self) {
+        self.instances.fetch_add(1, Ordering::Relaxed);
     }
 
     pub(crate) fn success(&self) {
@@ -111,6 +121,7 @@ impl Health {
             out_of_memory: self.out_of_memory.load(Ordering::Relaxed),
             traps: self.traps.load(Ordering::Relaxed),
             refused: self.refused.load(Ordering::Relaxed),
+            instances_created: self.instances.load(Ordering::Relaxed),
             consecutive_failures: self.consecutive.load(Ordering::Relaxed),
             quarantined: self.quarantined.load(Ordering::Acquire),
         }

@@ -136,6 +136,41 @@ fn trap_fails_the_call_and_a_fresh_instance_serves_the_next() {
 }
 
 #[test]
+fn instances_are_reused_and_replaced_after_a_failure_or_enough_calls() {
+    let host = PluginHost::new(HostConfig {
+        max_calls_per_instance: 10,
+        ..config()
+    })
+    .unwrap();
+    let op = hostile_operator(&host);
+    // describe at load created the first instance.
+    assert_eq!(op.stats().instances_created, 1);
+    let ok = op.prepare_condition(&json!("ok")).unwrap().unwrap();
+    for _ in 0..5 {
+        assert_eq!(ok.test_value(&any()), Ok(Ok(true)));
+    }
+    // describe + prepare + 5 tests = 7 calls on one instance.
+    assert_eq!(op.stats().instances_created, 1);
+    let trap = op.prepare_condition(&json!("trap")).unwrap().unwrap();
+    assert!(trap.test_value(&any()).is_err());
+    assert_eq!(ok.test_value(&any()), Ok(Ok(true)));
+    assert_eq!(
+        op.stats().instances_created,
+        2,
+        "the trapped instance was replaced"
+    );
+    // The new instance retires after 10 calls.
+    for _ in 0..10 {
+        assert_eq!(ok.test_value(&any()), Ok(Ok(true)));
+    }
+    assert_eq!(
+        op.stats().instances_created,
+        3,
+        "a retired instance was replaced"
+    );
+}
+
+#[test]
 fn repeated_failures_quarantine_the_plugin() {
     let host = PluginHost::new(config()).unwrap();
     let op = hostile_operator(&host);

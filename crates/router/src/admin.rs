@@ -13,6 +13,11 @@
 //! | `wait.show` | the wait id | `{"wait": {...}}` |
 //! | `wait.ls` | empty, or `waiting` | `{"waits": [...]}` |
 //! | `wait.cancel` | the wait id | `{"wait": {...}}` (answered `cancelled` unless already answered) |
+//! | `lineage.signal` | `NAME:SEQ` | producer, origin, matched subscriptions, firings fed, waits satisfied |
+//! | `lineage.sub` | the id | its firings (newest first) with inputs, target, state, attempts |
+//! | `lineage.firing` | the firing id | inputs, target, delivery state, attempts |
+//! | `lineage.wait` | the wait id | consumer, state, the signals that satisfied it |
+//! | `lineage.export` | `{format: json\|dot, since?, until?, signal?, sub?, firing?, limit?}` | `{nodes, edges}` or `{dot}` |
 //!
 //! Every failure is `{"error": {"code", "field", "rule", "message"}}`; `code` is
 //! `invalid` (fix the request), `not_found`, or `unavailable` (try again). A
@@ -89,10 +94,26 @@ pub(crate) async fn handle(shared: &Arc<Shared>, msg: Message) {
             .await
         }
         "wait.cancel" => crate::waits::cancel(shared, body).await,
+        "lineage.signal" => lineage_signal(shared, &body).await,
+        "lineage.sub" => blocking(shared, move |s| {
+            crate::lineage::subscription_lineage(&s.store, &body, 1000).map_err(unavailable)
+        })
+        .await,
+        "lineage.firing" => blocking(shared, move |s| match s.store.firing(&body).map_err(unavailable)? {
+            Some(f) => Ok(crate::lineage::firing_summary(&f)),
+            None => Err(not_found("id", format!("no firing {body:?}"))),
+        })
+        .await,
+        "lineage.wait" => blocking(shared, move |s| match s.store.wait(&body).map_err(unavailable)? {
+            Some(w) => Ok(json!({"wait": w.wait.id, "consumer": w.wait.consumer, "state": w.state, "registered_at": signalbox_model::signal::format_rfc3339(w.registered_at_ms)})),
+            None => Err(not_found("id", format!("no wait {body:?}"))),
+        })
+        .await,
+        "lineage.export" => lineage_export(shared, &body).await,
         other => Err(ErrorReply::invalid(&FieldError::new(
             "subject",
             format!(
-                "unknown admin verb {other:?}; verbs are sub.add, sub.ls, sub.show, sub.rm, signals.ls, signals.show, firing.show, explain, wait.show, wait.ls, wait.cancel"
+                "unknown admin verb {other:?}; verbs are sub.add, sub.ls, sub.show, sub.rm, signals.ls, signals.show, firing.show, explain, wait.show, wait.ls, wait.cancel, lineage.signal, lineage.sub, lineage.firing, lineage.wait, lineage.export"
             ),
         ))),
     };
@@ -254,6 +275,45 @@ fn load_signal(s: &Shared, key: &SignalKey) -> Result<signalbox_model::SignalIns
         };
         not_found("signal", format!("no stored signal {what}"))
     })
+}
+
+async fn lineage_signal(shared: &Arc<Shared>, body: &str) -> AdminResult {
+    let key = parse_signal_key(body)?;
+    blocking(shared, move |s| {
+        let inst = load_signal(s, &key)?;
+        crate::lineage::signal_lineage(&s.store, &inst).map_err(unavailable)
+    })
+    .await
+}
+
+async fn lineage_export(shared: &Arc<Shared>, body: &str) -> AdminResult {
+    let q: crate::lineage::ExportQuery = if body.is_empty() {
+        Default::default()
+    } else {
+        serde_json::from_str(body).map_err(|e| {
+            invalid(FieldError::new(
+                "",
+                format!("expected {{format, since, until, signal, sub, firing, limit}}: {e}"),
+            ))
+        })?
+    };
+    blocking(shared, move |s| {
+        let graph = crate::lineage::export(&s.store, &q).map_err(|e| match e {
+            crate::lineage::ExportError::Invalid { field, rule } => {
+                invalid(FieldError::new(field, rule))
+            }
+            other => unavailable(other),
+        })?;
+        match q.format.as_deref().unwrap_or("json") {
+            "json" => Ok(graph.to_json()),
+            "dot" => Ok(json!({"dot": graph.to_dot()})),
+            other => Err(invalid(FieldError::new(
+                "format",
+                format!("{other:?} is not json or dot"),
+            ))),
+        }
+    })
+    .await
 }
 
 async fn signals_show(shared: &Arc<Shared>, body: &str) -> AdminResult {

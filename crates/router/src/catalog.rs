@@ -266,6 +266,7 @@ impl Catalog {
             let sub = &compiled.subscription;
             if plan.matched.last() != Some(&sub.id) {
                 plan.matched.push(sub.id.clone());
+                joins.record_match(instance, &sub.id);
             }
             match &sub.join {
                 None => plan

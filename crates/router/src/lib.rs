@@ -17,6 +17,7 @@ pub mod connect;
 pub mod embedded;
 pub mod ingest;
 pub mod jetstream_ingest;
+pub mod lineage;
 pub mod outbox;
 pub mod service;
 mod shared;

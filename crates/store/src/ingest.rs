@@ -120,6 +120,11 @@ impl Store {
                     tables::SIGNAL_WAITS,
                     names::SIGNAL_WAITS,
                 )?,
+                signal_matches: tables::write_multimap::<IngestError, _, _>(
+                    &txn,
+                    tables::SIGNAL_MATCHES,
+                    names::SIGNAL_MATCHES,
+                )?,
                 join_offers: tables::write::<IngestError, _, _>(
                     &txn,
                     tables::JOIN_OFFERS,
@@ -156,6 +161,7 @@ struct IngestTables<'t> {
     fire: FiringTables<'t>,
     waits: redb::Table<'t, &'static str, &'static [u8]>,
     signal_waits: redb::MultimapTable<'t, (&'static str, u64), &'static str>,
+    signal_matches: redb::MultimapTable<'t, (&'static str, u64), &'static str>,
     join_offers:
         redb::Table<'t, (&'static str, u64, &'static str, &'static str, u64), &'static [u8]>,
 }
@@ -235,6 +241,7 @@ impl IngestTables<'_> {
             signals: &self.signals,
             waits: &mut self.waits,
             signal_waits: &mut self.signal_waits,
+            signal_matches: &mut self.signal_matches,
             error: None,
         };
         let planned = plan(&instance, &mut ctx);
@@ -291,11 +298,17 @@ impl Store {
                 tables::SIGNAL_WAITS,
                 names::SIGNAL_WAITS,
             )?;
+            let mut signal_matches = tables::write_multimap::<IngestError, _, _>(
+                &txn,
+                tables::SIGNAL_MATCHES,
+                names::SIGNAL_MATCHES,
+            )?;
             let mut ctx = PlanContext {
                 offers: &mut offers,
                 signals: &signals,
                 waits: &mut waits,
                 signal_waits: &mut signal_waits,
+                signal_matches: &mut signal_matches,
                 error: None,
             };
             let planned = plan(&mut ctx);

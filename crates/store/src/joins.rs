@@ -73,6 +73,7 @@ pub struct PlanContext<'a, 't> {
     pub(crate) signals: &'a redb::Table<'t, (&'static str, u64), &'static [u8]>,
     pub(crate) waits: &'a mut redb::Table<'t, &'static str, &'static [u8]>,
     pub(crate) signal_waits: &'a mut redb::MultimapTable<'t, (&'static str, u64), &'static str>,
+    pub(crate) signal_matches: &'a mut redb::MultimapTable<'t, (&'static str, u64), &'static str>,
     pub(crate) error: Option<IngestError>,
 }
 
@@ -162,6 +163,21 @@ impl PlanContext<'_, '_> {
                 self.error = Some(e);
                 false
             }
+        }
+    }
+
+    /// Records in lineage that `instance` matched `subscription` (whether or
+    /// not it fired).
+    pub fn record_match(&mut self, instance: &SignalInstance, subscription: &str) {
+        if self.error.is_some() {
+            return;
+        }
+        if let Err(e) = self
+            .signal_matches
+            .insert((instance.signal.name.as_str(), instance.seq), subscription)
+            .at::<IngestError>(names::SIGNAL_MATCHES)
+        {
+            self.error = Some(e);
         }
     }
 

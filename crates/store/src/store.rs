@@ -175,6 +175,8 @@ impl Store {
             .map_err(table_err(names::WAITS))?;
         txn.open_multimap_table(tables::SIGNAL_WAITS)
             .map_err(table_err(names::SIGNAL_WAITS))?;
+        txn.open_multimap_table(tables::SIGNAL_MATCHES)
+            .map_err(table_err(names::SIGNAL_MATCHES))?;
         {
             let mut meta = txn
                 .open_table(tables::META)

@@ -48,6 +48,7 @@ pub(crate) mod names {
     pub(crate) const JOIN_OFFERS: &str = "join_offers";
     pub(crate) const WAITS: &str = "waits";
     pub(crate) const SIGNAL_WAITS: &str = "signal_waits";
+    pub(crate) const SIGNAL_MATCHES: &str = "signal_matches";
 }
 
 /// Store-wide counters and the schema version: `&str -> u64`.
@@ -92,6 +93,9 @@ pub(crate) const WAITS: TableDefinition<&str, &[u8]> = TableDefinition::new(name
 /// Lineage: which waits a signal instance satisfied.
 pub(crate) const SIGNAL_WAITS: MultimapTableDefinition<(&str, u64), &str> =
     MultimapTableDefinition::new(names::SIGNAL_WAITS);
+/// Lineage: which subscriptions a signal instance matched (fired or not).
+pub(crate) const SIGNAL_MATCHES: MultimapTableDefinition<(&str, u64), &str> =
+    MultimapTableDefinition::new(names::SIGNAL_MATCHES);
 
 use redb::{
     Key, MultimapTable, ReadOnlyMultimapTable, ReadOnlyTable, ReadTransaction, Table, Value,

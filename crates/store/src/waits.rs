@@ -99,6 +99,24 @@ impl Store {
         Ok(out)
     }
 
+    /// The subscriptions a signal instance matched (lineage), fired or not.
+    pub fn matches_of_signal(&self, name: &str, seq: u64) -> Result<Vec<String>, ReadError> {
+        let txn = self.begin_read()?;
+        let links = tables::read_multimap(&txn, tables::SIGNAL_MATCHES, names::SIGNAL_MATCHES)?;
+        let mut out = Vec::new();
+        for v in links
+            .get((name, seq))
+            .at::<ReadError>(names::SIGNAL_MATCHES)?
+        {
+            out.push(
+                v.at::<ReadError>(names::SIGNAL_MATCHES)?
+                    .value()
+                    .to_string(),
+            );
+        }
+        Ok(out)
+    }
+
     /// Moves wait `id` from waiting to `state` and writes its answer firing, in
     /// one transaction. Returns the settled record, or `None` when the wait does
     /// not exist or was already answered (nothing is written then).

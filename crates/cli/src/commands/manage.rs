@@ -42,3 +42,22 @@ pub async fn sub_add(args: &ClientArgs, files: &[PathBuf]) -> Result<ExitCode> {
     }
     Ok(code)
 }
+
+/// `lineage export`: DOT is printed raw (pipe it to `dot -Tsvg`), JSON pretty.
+pub async fn export(args: &ClientArgs, body: &str) -> Result<ExitCode> {
+    let client = connect_client(args).await?;
+    let reply = send(
+        &client,
+        format!("{}.lineage.export", args.admin_prefix),
+        body.as_bytes().to_vec(),
+        args.request_timeout,
+    )
+    .await?;
+    let value: serde_json::Value =
+        serde_json::from_slice(&reply).context("the reply is not JSON")?;
+    if let Some(dot) = value.get("dot").and_then(serde_json::Value::as_str) {
+        print!("{dot}");
+        return Ok(ExitCode::SUCCESS);
+    }
+    print_reply(&reply)
+}

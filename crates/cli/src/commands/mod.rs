@@ -10,7 +10,9 @@ mod wait;
 
 use std::process::ExitCode;
 
-use crate::cli::{Command, FiringCommand, PatternCommand, SignalsCommand, SubCommand};
+use crate::cli::{
+    Command, FiringCommand, LineageCommand, PatternCommand, SignalsCommand, SubCommand,
+};
 
 /// Runs one verb.
 pub async fn run(command: Command) -> anyhow::Result<ExitCode> {
@@ -46,6 +48,34 @@ pub async fn run(command: Command) -> anyhow::Result<ExitCode> {
             manage::request(&args.client, "explain", &body.to_string()).await
         }
         Command::Wait(args) => wait::run(args).await,
+        Command::Lineage(LineageCommand::Signal { signal, client }) => {
+            manage::request(&client, "lineage.signal", &signal).await
+        }
+        Command::Lineage(LineageCommand::Sub { id, client }) => {
+            manage::request(&client, "lineage.sub", &id).await
+        }
+        Command::Lineage(LineageCommand::Firing { id, client }) => {
+            manage::request(&client, "lineage.firing", &id).await
+        }
+        Command::Lineage(LineageCommand::Wait { id, client }) => {
+            manage::request(&client, "lineage.wait", &id).await
+        }
+        Command::Lineage(LineageCommand::Export {
+            format,
+            since,
+            until,
+            signal,
+            sub,
+            firing,
+            limit,
+            client,
+        }) => {
+            let body = serde_json::json!({
+                "format": format, "since": since, "until": until, "signal": signal,
+                "sub": sub, "firing": firing, "limit": limit,
+            });
+            manage::export(&client, &body.to_string()).await
+        }
         Command::Pattern(PatternCommand::Test { pattern, signal }) => {
             pattern::test(&pattern, &signal)
         }

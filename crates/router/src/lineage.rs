@@ -1,0 +1,319 @@
+//! Lineage queries and the graph export (DESIGN section 5), read from the store.
+//!
+//! The graph has five node kinds — `producer` (a workflow step or other origin),
+//! `signal` (`name:seq`), `subscription`, `firing`, `target` (a subject), and
+//! `wait` — and edges `produced`, `matched`, `fired`, `fed`, `delivered_to`,
+//! `satisfied`. A graph is built from a set of seed signal instances (a time
+//! range, one instance, a subscription's firings, a firing's inputs) by following
+//! the stored lineage rows; it is rendered as JSON (`{nodes, edges}`) or DOT.
+//! Everything here is a read: nothing blocks ingest (redb MVCC).
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde::Serialize;
+use serde_json::{Value, json};
+use signalbox_model::SignalInstance;
+use signalbox_model::signal::format_rfc3339;
+use signalbox_store::{FiringRecord, FiringState, ReadError, Store};
+
+/// One node of the lineage graph.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+pub struct Node {
+    /// Unique id, `kind:name`.
+    pub id: String,
+    /// `producer`, `signal`, `subscription`, `firing`, `target` or `wait`.
+    pub kind: String,
+    /// Human label.
+    pub label: String,
+}
+
+/// One edge of the lineage graph.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+pub struct Edge {
+    /// Source node id.
+    pub from: String,
+    /// Target node id.
+    pub to: String,
+    /// `produced`, `matched`, `fired`, `fed`, `delivered_to`, `satisfied`.
+    pub kind: String,
+}
+
+/// A lineage graph.
+#[derive(Debug, Default, Serialize)]
+pub struct Graph {
+    /// Nodes, sorted by id.
+    pub nodes: BTreeSet<Node>,
+    /// Edges, sorted.
+    pub edges: BTreeSet<Edge>,
+}
+
+impl Graph {
+    fn node(&mut self, kind: &str, name: &str, label: String) -> String {
+        let id = format!("{kind}:{name}");
+        self.nodes.insert(Node {
+            id: id.clone(),
+            kind: kind.into(),
+            label,
+        });
+        id
+    }
+
+    fn edge(&mut self, from: &str, to: &str, kind: &str) {
+        self.edges.insert(Edge {
+            from: from.into(),
+            to: to.into(),
+            kind: kind.into(),
+        });
+    }
+
+    /// Adds a signal instance and everything its lineage rows reach.
+    pub fn add_signal(&mut self, store: &Store, inst: &SignalInstance) -> Result<(), ReadError> {
+        let key = format!("{}:{}", inst.signal.name, inst.seq);
+        let sig = self.node("signal", &key, format!("{key} ({})", inst.id));
+        if let Some(p) = &inst.signal.producer {
+            let parts: Vec<&str> = [&p.workflow, &p.run, &p.step]
+                .into_iter()
+                .filter_map(|x| x.as_deref())
+                .collect();
+            if !parts.is_empty() {
+                let name = parts.join("/");
+                let prod = self.node("producer", &name, name.clone());
+                self.edge(&prod, &sig, "produced");
+            }
+        }
+        for sub in store.matches_of_signal(&inst.signal.name, inst.seq)? {
+            let s = self.node("subscription", &sub, sub.clone());
+            self.edge(&sig, &s, "matched");
+        }
+        for record in store.firings_of_signal(&inst.signal.name, inst.seq)? {
+            self.add_firing(&record);
+            self.edge(&sig, &format!("firing:{}", record.firing.firing_id), "fed");
+        }
+        for wait in store.waits_of_signal(&inst.signal.name, inst.seq)? {
+            let w = self.node("wait", &wait, wait.clone());
+            self.edge(&sig, &w, "satisfied");
+        }
+        Ok(())
+    }
+
+    /// Adds a firing, its subscription and its target.
+    pub fn add_firing(&mut self, record: &FiringRecord) {
+        let f = &record.firing;
+        let state = match record.state {
+            FiringState::Pending => "pending".to_string(),
+            FiringState::Delivered { .. } => "delivered".to_string(),
+        };
+        let short: String = f.firing_id.chars().take(12).collect();
+        let fid = self.node("firing", &f.firing_id, format!("{short}… ({state})"));
+        let owner = if let Some(wait) = f.subscription.strip_prefix('@') {
+            self.node("wait", wait, wait.to_string())
+        } else {
+            self.node("subscription", &f.subscription, f.subscription.clone())
+        };
+        self.edge(&owner, &fid, "fired");
+        for input in &f.signals {
+            let key = format!("{}:{}", input.name, input.seq);
+            let s = self.node("signal", &key, format!("{key} ({})", input.id));
+            self.edge(&s, &fid, "fed");
+        }
+        let target = self.node("target", &f.subject, f.subject.clone());
+        self.edge(&fid, &target, "delivered_to");
+    }
+
+    /// The graph as JSON.
+    pub fn to_json(&self) -> Value {
+        json!({"nodes": self.nodes, "edges": self.edges})
+    }
+
+    /// The graph in Graphviz DOT.
+    pub fn to_dot(&self) -> String {
+        let shape = |kind: &str| match kind {
+            "producer" => "house",
+            "signal" => "ellipse",
+            "subscription" => "box",
+            "firing" => "diamond",
+            "target" => "cds",
+            _ => "octagon",
+        };
+        let mut out = String::from("digraph lineage {\n  rankdir=LR;\n");
+        for n in &self.nodes {
+            out.push_str(&format!(
+                "  {:?} [label={:?}, shape={}];\n",
+                n.id,
+                n.label,
+                shape(&n.kind)
+            ));
+        }
+        for e in &self.edges {
+            out.push_str(&format!(
+                "  {:?} -> {:?} [label={:?}];\n",
+                e.from, e.to, e.kind
+            ));
+        }
+        out.push_str("}\n");
+        out
+    }
+}
+
+/// What a graph export starts from.
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExportQuery {
+    /// `json` (default) or `dot`.
+    #[serde(default)]
+    pub format: Option<String>,
+    /// Signals received at or after this RFC 3339 time.
+    #[serde(default)]
+    pub since: Option<String>,
+    /// Signals received before this RFC 3339 time.
+    #[serde(default)]
+    pub until: Option<String>,
+    /// Only around this signal instance, `NAME:SEQ`.
+    #[serde(default)]
+    pub signal: Option<String>,
+    /// Only around this subscription (its firings and their inputs).
+    #[serde(default)]
+    pub sub: Option<String>,
+    /// Only around this firing.
+    #[serde(default)]
+    pub firing: Option<String>,
+    /// At most this many signal instances (default 1000).
+    #[serde(default)]
+    pub limit: Option<usize>,
+}
+
+/// Why an export could not be built.
+#[derive(Debug, thiserror::Error)]
+pub enum ExportError {
+    /// A query field is invalid.
+    #[error("{field}: {rule}")]
+    Invalid {
+        /// The field.
+        field: &'static str,
+        /// The rule.
+        rule: String,
+    },
+    /// The store could not be read.
+    #[error(transparent)]
+    Read(#[from] ReadError),
+}
+
+/// Builds the graph a query asks for.
+pub fn export(store: &Store, q: &ExportQuery) -> Result<Graph, ExportError> {
+    let time = |field: &'static str, v: &Option<String>| -> Result<Option<i64>, ExportError> {
+        v.as_deref()
+            .map(signalbox_model::signal::parse_rfc3339)
+            .transpose()
+            .map_err(|rule| ExportError::Invalid { field, rule })
+    };
+    let since = time("since", &q.since)?.unwrap_or(i64::MIN);
+    let until = time("until", &q.until)?.unwrap_or(i64::MAX);
+    let limit = q.limit.unwrap_or(1000).min(100_000);
+    let mut g = Graph::default();
+    if let Some(key) = &q.signal {
+        let (name, seq) = key
+            .rsplit_once(':')
+            .and_then(|(n, s)| Some((n, s.parse::<u64>().ok()?)))
+            .ok_or(ExportError::Invalid {
+                field: "signal",
+                rule: "expected NAME:SEQ".into(),
+            })?;
+        if let Some(inst) = store.signal(name, seq)? {
+            g.add_signal(store, &inst)?;
+        }
+        return Ok(g);
+    }
+    if let Some(id) = &q.firing {
+        if let Some(record) = store.firing(id)? {
+            g.add_firing(&record);
+        }
+        return Ok(g);
+    }
+    if let Some(sub) = &q.sub {
+        for record in store.firings_for(sub, limit)? {
+            g.add_firing(&record);
+        }
+        g.node("subscription", sub, sub.clone());
+        return Ok(g);
+    }
+    let mut taken = 0usize;
+    'names: for (name, _) in store.signal_names()? {
+        let mut after = 0;
+        loop {
+            let page = store.signals(&name, after, 512)?;
+            let Some(last) = page.last() else {
+                break;
+            };
+            after = last.seq;
+            for inst in page
+                .iter()
+                .filter(|i| i.received_at_ms >= since && i.received_at_ms < until)
+            {
+                if taken >= limit {
+                    break 'names;
+                }
+                g.add_signal(store, inst)?;
+                taken += 1;
+            }
+        }
+    }
+    Ok(g)
+}
+
+/// Everything known about one signal instance.
+pub fn signal_lineage(store: &Store, inst: &SignalInstance) -> Result<Value, ReadError> {
+    let firings: Vec<Value> = store
+        .firings_of_signal(&inst.signal.name, inst.seq)?
+        .iter()
+        .map(firing_summary)
+        .collect();
+    Ok(json!({
+        "signal": inst,
+        "received_at": format_rfc3339(inst.received_at_ms),
+        "producer": inst.signal.producer,
+        "origin": inst.origin,
+        "matched": store.matches_of_signal(&inst.signal.name, inst.seq)?,
+        "firings": firings,
+        "waits": store.waits_of_signal(&inst.signal.name, inst.seq)?,
+    }))
+}
+
+/// A firing with its inputs, target, delivery state and attempts.
+pub fn firing_summary(record: &FiringRecord) -> Value {
+    let (state, delivered_at) = match record.state {
+        FiringState::Pending => ("pending", None),
+        FiringState::Delivered { at_ms } => ("delivered", Some(format_rfc3339(at_ms))),
+    };
+    json!({
+        "firing_id": record.firing.firing_id,
+        "subscription": record.firing.subscription,
+        "version": record.firing.version,
+        "target": record.firing.subject,
+        "inputs": record.firing.signals,
+        "params": record.firing.params,
+        "state": state,
+        "delivered_at": delivered_at,
+        "attempts": record.attempts,
+        "created_at": format_rfc3339(record.firing.created_at_ms),
+    })
+}
+
+/// A subscription's firings, newest first, each with its inputs.
+pub fn subscription_lineage(store: &Store, id: &str, limit: usize) -> Result<Value, ReadError> {
+    let firings: Vec<Value> = store
+        .firings_for(id, limit)?
+        .iter()
+        .map(firing_summary)
+        .collect();
+    let mut by_state: BTreeMap<String, usize> = BTreeMap::new();
+    for f in &firings {
+        *by_state
+            .entry(f["state"].as_str().unwrap_or_default().to_string())
+            .or_default() += 1;
+    }
+    Ok(json!({
+        "subscription": store.subscription(id)?,
+        "firings": firings,
+        "counts": by_state,
+    }))
+}
