@@ -4,8 +4,9 @@
 //! `operator` and `source-adapter` are generated separately; the second reuses
 //! the first's `host` and `types` modules, so one `Host` implementation on the
 //! store data (`HostState`) serves both worlds. Guest log lines go to `tracing`
-//! under the target `signalbox_plugin::guest`, tagged with the plugin name and
-//! cut at 4 KiB.
+//! under the target `signalbox_plugin::guest`, tagged with the plugin name, cut
+//! at 4 KiB and throttled to 100 lines per second per instance (the excess is
+//! dropped and its count logged).
 
 use crate::state::HostState;
 
@@ -38,6 +39,15 @@ const MAX_LOG_BYTES: usize = 4096;
 
 impl Host for HostState {
     fn log(&mut self, level: Level, message: String) {
+        let now = self.now_ms();
+        let (admitted, dropped) = self.log_budget.admit(now);
+        let plugin = &*self.plugin;
+        if dropped > 0 {
+            tracing::warn!(target: "signalbox_plugin::guest", plugin, dropped, "guest log lines dropped (over {} per second)", crate::state::LOG_LINES_PER_SECOND);
+        }
+        if !admitted {
+            return;
+        }
         let mut message = message;
         if message.len() > MAX_LOG_BYTES {
             let mut cut = MAX_LOG_BYTES;
@@ -47,7 +57,6 @@ impl Host for HostState {
             message.truncate(cut);
             message.push('…');
         }
-        let plugin = &*self.plugin;
         match level {
             Level::Trace => tracing::trace!(target: "signalbox_plugin::guest", plugin, "{message}"),
             Level::Debug => tracing::debug!(target: "signalbox_plugin::guest", plugin, "{message}"),

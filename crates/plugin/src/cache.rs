@@ -4,9 +4,11 @@
 //! compatibility hash ([`Engine::precompile_compatibility_hash`]: wasmtime
 //! version, compiler settings, target), so a cached artefact is only ever reused
 //! by an engine that can run it. Artefacts live in memory (at most 64, then
-//! that map is cleared) and, when a cache directory is configured, in `<dir>/<content>-<engine>.cwasm`
-//! (written to a temporary file, then renamed, so a reader never sees half a file).
-//! A cache file that fails to load is deleted and the component recompiled.
+//! that map is cleared) and, when a cache directory is configured, in
+//! `<dir>/<content>-<engine>.cwasm` (written to a temporary file, then renamed,
+//! so a reader never sees half a file). A cache file is read into memory, never
+//! mmapped (a file truncated under a mapping would crash the process); one that
+//! fails to load is deleted and the component recompiled.
 
 use std::collections::HashMap;
 use std::hash::{Hash, Hasher};
