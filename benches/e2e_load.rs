@@ -11,18 +11,21 @@
 //! to the last firing received. Finally p50/p99 latency (signal publish → firing
 //! received) with signals paced at half of each row's measured maximum rate.
 //!
-//! Rows: each router mode with `batch_size` 256 (the default) and 1024, with the
-//! default store durability (fsync on every commit), plus a diagnostic row with
-//! the data directory on tmpfs (fsync free) and a diagnostic JetStream publish
-//! that awaits each ack before the next (what the outbox drainer does). A last
-//! diagnostic measures the latency floor at a light 200 signals/s. Every
-//! measurement is repeated (3 times by default) and the median reported; the
-//! router runs in this process, on the same 2-core machine as the server.
+//! Rows: each router mode with `batch_size` 256 (the default) and 1024, with
+//! the default store durability (fsync on every commit); JetStream mode also
+//! with `jetstream.batch_max_wait` 1 ms instead of the default 5 ms; a
+//! diagnostic row with the data directory on tmpfs (fsync free); and a
+//! diagnostic JetStream publish that awaits each ack before the next (what the
+//! outbox drainer does). A last diagnostic measures the latency floor at a light
+//! 200 signals/s. Every measurement is repeated (3 times by default) and the
+//! median reported; the router runs in this process, on the same machine as the
+//! server.
 //!
 //! Run: `cargo bench --bench e2e_load` (options after `--`: `--signals N`,
 //! `--raw N`, `--reps N`, `--latency-secs S`, `--batch-sizes 256,1024`,
-//! `--no-tmpfs`, `--only jetstream|core`). The run is bounded: every wait has a
-//! timeout, a run budget stops further repetitions, and the tool exits by itself.
+//! `--no-tmpfs`, `--no-short-wait`, `--only jetstream|core`). The run is
+//! bounded: every wait has a timeout, a run budget stops further repetitions,
+//! and the tool exits by itself.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -67,6 +70,8 @@ struct Args {
     batch_sizes: Vec<usize>,
     /// Also measure the first batch size with the data directory on tmpfs.
     tmpfs: bool,
+    /// Also measure JetStream mode with `batch_max_wait` 1 ms.
+    short_wait: bool,
     /// Only this router mode (`jetstream` or `core`); both when `None`.
     only: Option<Mode>,
 }
@@ -77,9 +82,10 @@ impl Args {
             signals: 20_000,
             raw: 100_000,
             reps: 3,
-            latency_secs: 3.0,
+            latency_secs: 2.0,
             batch_sizes: vec![256, 1024],
             tmpfs: true,
+            short_wait: true,
             only: None,
         };
         let mut it = std::env::args().skip(1);
@@ -97,6 +103,7 @@ impl Args {
                         .collect::<Result<_, _>>()?;
                 }
                 "--no-tmpfs" => args.tmpfs = false,
+                "--no-short-wait" => args.short_wait = false,
                 "--only" => {
                     args.only = match value("--only")?.as_str() {
                         "jetstream" => Some(Mode::JetStream),
@@ -154,28 +161,36 @@ struct Row {
     /// Data directory on tmpfs, where fsync costs nothing (a diagnostic, not a
     /// durable setup).
     tmpfs: bool,
+    /// `jetstream.batch_max_wait` in milliseconds when not the default (5 ms).
+    max_wait_ms: Option<u64>,
 }
 
 impl Row {
     fn label(self) -> String {
         format!(
-            "signalbox {} mode, batch_size {}{}",
+            "signalbox {} mode, batch_size {}{}{}",
             self.mode.label(),
             self.batch_size,
+            self.max_wait_ms
+                .map(|w| format!(", max_wait {w}ms"))
+                .unwrap_or_default(),
             if self.tmpfs { ", tmpfs*" } else { "" }
         )
     }
 
     fn key(self) -> String {
         format!(
-            "{}{}{}",
+            "{}{}{}{}",
             if self.mode == Mode::JetStream {
                 "j"
             } else {
                 "c"
             },
             self.batch_size,
-            if self.tmpfs { "t" } else { "" }
+            if self.tmpfs { "t" } else { "" },
+            self.max_wait_ms
+                .map(|w| format!("w{w}"))
+                .unwrap_or_default()
         )
     }
 }
@@ -429,6 +444,9 @@ async fn router_run(
     };
     let mut config = TestRouter::config(&nats.url(), dir.path());
     config.batch_size = row.batch_size;
+    if let Some(w) = row.max_wait_ms {
+        config.jetstream.batch_max_wait = Duration::from_millis(w);
+    }
     let target = match mode {
         Mode::JetStream => {
             js.create_stream(stream::Config {
@@ -577,6 +595,15 @@ async fn main() -> Result<()> {
                 mode,
                 batch_size,
                 tmpfs: false,
+                max_wait_ms: None,
+            });
+        }
+        if mode == Mode::JetStream && args.short_wait {
+            rows.push(Row {
+                mode,
+                batch_size: args.batch_sizes[0],
+                tmpfs: false,
+                max_wait_ms: Some(1),
             });
         }
         if args.tmpfs && std::path::Path::new("/dev/shm").is_dir() {
@@ -584,6 +611,7 @@ async fn main() -> Result<()> {
                 mode,
                 batch_size: args.batch_sizes[0],
                 tmpfs: true,
+                max_wait_ms: None,
             });
         }
     }

@@ -513,3 +513,66 @@ async fn token_authentication_is_used() -> Result<()> {
     assert_eq!(ack["seq"], 1, "{ack}");
     Ok(())
 }
+
+#[tokio::test]
+async fn a_firing_that_keeps_failing_is_dead_lettered_with_the_reason() -> Result<()> {
+    init_logs();
+    let nats = TestNats::start()?;
+    let dir = tempfile::tempdir()?;
+    let mut config = TestRouter::config(&nats.url(), dir.path());
+    config.firing_max_attempts = 2;
+    let router = TestRouter::start_with(config).await?;
+    let client = nats.client().await?;
+    router.add_subscription(&client, BIG_TABLES).await?;
+    // A target stream that takes one message and refuses the rest.
+    let js = async_nats::jetstream::new(client.clone());
+    js.create_stream(async_nats::jetstream::stream::Config {
+        name: "FULL".into(),
+        subjects: vec!["runs.>".into()],
+        max_messages: 1,
+        discard: async_nats::jetstream::stream::DiscardPolicy::New,
+        ..Default::default()
+    })
+    .await?;
+    let mut dead = client.subscribe("signalbox.dead.firings").await?;
+    client.flush().await?;
+    publish_signal(&client, "table_updated", &table_signal("fits", 2_000_000)).await?;
+    publish_signal(
+        &client,
+        "table_updated",
+        &table_signal("refused", 2_000_000),
+    )
+    .await?;
+    let msg = next_message(&mut dead, Duration::from_secs(15)).await?;
+    let reason = msg
+        .headers
+        .as_ref()
+        .and_then(|h| h.get("Signalbox-Error"))
+        .map(|v| v.to_string())
+        .unwrap_or_default();
+    assert!(
+        reason.to_lowercase().contains("maximum messages"),
+        "{reason}"
+    );
+    let body: Value = serde_json::from_slice(&msg.payload)?;
+    assert_eq!(body["signals"][0]["id"], "refused");
+    let fid = body["firing_id"].as_str().context("firing id")?.to_string();
+    let deadline = std::time::Instant::now() + WAIT;
+    let shown = loop {
+        let shown = admin(&client, router.admin_prefix(), "lineage.firing", &fid).await?;
+        if shown["state"] == "dead_lettered" {
+            break shown;
+        }
+        ensure!(
+            std::time::Instant::now() < deadline,
+            "never marked dead-lettered: {shown}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!(shown["attempts"], 2, "{shown}");
+    // The outbox is not blocked behind it: the store has nothing pending.
+    let store = router.router().store();
+    let pending = tokio::task::spawn_blocking(move || store.pending(10)).await??;
+    assert!(pending.is_empty(), "{pending:?}");
+    Ok(())
+}

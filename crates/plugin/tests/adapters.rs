@@ -54,108 +54,21 @@ fn adapter(file: &str, name: &str, settings: &[(&str, &str)]) -> Arc<WasmAdapter
 
 #[test]
 fn webhook_json_maps_pointers() {
-    let a = adapter(
-        "adapter_webhook_json",
-        "webhook",
-        &[
-            ("name-pointer", "/event/type"),
-            ("id-pointer", "/event/id"),
-            (
-                "params",
-                r#"{"table": "/data/table", "rows": "/data/rows", "missing": "/nope"}"#,
-            ),
-            ("payload-pointer", "/data"),
-        ],
-    );
-    let body = json!({"event": {"type": "table_updated", "id": 42}, "data": {"table": "sales", "rows": 7}});
-    let signals = a
-        .decode(&Envelope::new(
-            Transport::Http,
-            "/ingest/webhook",
-            body.to_string(),
-        ))
-        .unwrap();
-    assert_eq!(signals.len(), 1);
-    let s = &signals[0];
-    assert_eq!(s.name, "table_updated");
-    assert_eq!(s.id.as_deref(), Some("42"));
-    assert_eq!(s.params.get("table"), Some(&Value::String("sales".into())));
-    assert_eq!(s.params.get("rows"), Some(&Value::Int(7)));
-    assert!(!s.params.contains_key("missing"));
-    assert_eq!(s.payload, Some(json!({"table": "sales", "rows": 7})));
+    support::cases::webhook_json_maps_pointers(&load);
 }
 
 #[test]
 fn webhook_json_items_and_rejects() {
-    let a = adapter(
-        "adapter_webhook_json",
-        "webhook",
-        &[
-            ("items-pointer", "/items"),
-            ("name", "item_seen"),
-            ("params", r#"{"sku": "/sku"}"#),
-        ],
-    );
-    let body = json!({"items": [{"sku": "a-1"}, {"sku": "b-2"}]});
-    let signals = a
-        .decode(&Envelope::new(
-            Transport::Nats,
-            "in.items",
-            body.to_string(),
-        ))
-        .unwrap();
-    assert_eq!(
-        signals.iter().map(|s| s.name.as_str()).collect::<Vec<_>>(),
-        ["item_seen", "item_seen"]
-    );
-    assert_eq!(
-        signals[1].params.get("sku"),
-        Some(&Value::String("b-2".into()))
-    );
-    // Not JSON: reject.
-    let err = a
-        .decode(&Envelope::new(Transport::Http, "/x", "not json"))
-        .unwrap_err();
-    assert!(
-        matches!(&err, DecodeError::Reject(m) if m.contains("not JSON")),
-        "{err}"
-    );
-    assert!(!err.is_retryable());
-    // No array at the pointer: reject.
-    let err = a
-        .decode(&Envelope::new(Transport::Http, "/x", "{}"))
-        .unwrap_err();
-    assert!(matches!(err, DecodeError::Reject(_)));
+    support::cases::webhook_json_items_and_rejects(&load);
 }
 
 #[test]
 fn webhook_json_unconfigured_asks_for_retry_and_bad_names_are_caught() {
-    let unconfigured = adapter("adapter_webhook_json", "webhook", &[]);
-    let err = unconfigured
-        .decode(&Envelope::new(Transport::Http, "/x", "{}"))
-        .unwrap_err();
-    assert!(
-        matches!(&err, DecodeError::Retry(m) if m.contains("name-pointer")),
-        "{err}"
-    );
-    assert!(err.is_retryable());
-    // The body names the signal with characters the model refuses: the host
-    // validates every returned signal.
-    let a = adapter("adapter_webhook_json", "webhook", &[("name-pointer", "/n")]);
-    let err = a
-        .decode(&Envelope::new(
-            Transport::Http,
-            "/x",
-            r#"{"n": "bad name!"}"#,
-        ))
-        .unwrap_err();
-    match err {
-        DecodeError::InvalidSignal { index, error, .. } => {
-            assert_eq!(index, 0);
-            assert_eq!(error.field, "name");
-        }
-        other => panic!("expected InvalidSignal, got {other}"),
-    }
+    support::cases::webhook_json_unconfigured_and_bad_names(&load);
+}
+
+fn load(settings: &[(&str, &str)]) -> Arc<WasmAdapter> {
+    adapter("adapter_webhook_json", "webhook", settings)
 }
 
 fn github_push() -> Vec<u8> {

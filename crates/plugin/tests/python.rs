@@ -1,22 +1,19 @@
-//! The Python `regex` operator (componentize-py) passes the same cases as its
-//! Rust sibling. Opt-in: runs only with `SIGNALBOX_TEST_PYTHON=1` (and
-//! componentize-py installed), see `support::python_component`.
+//! The Python siblings (componentize-py) pass the same cases as the Rust
+//! plugins: `regex` and `webhook-json`. Opt-in: runs only with
+//! `SIGNALBOX_TEST_PYTHON=1` (and componentize-py installed), see
+//! `support::python_component`.
 
 #![allow(clippy::unwrap_used)]
 
 mod support;
 
-use serde_json::json;
-use signalbox_matcher::CustomOperator;
-use signalbox_model::Value;
-use signalbox_plugin::PluginHost;
+use std::collections::BTreeMap;
+use std::sync::Arc;
 
-fn s(v: &str) -> Value {
-    Value::String(v.into())
-}
+use signalbox_plugin::{PluginHost, WasmAdapter, World};
 
 #[test]
-fn python_regex_matches_like_the_rust_one() {
+fn python_regex_passes_the_rust_cases() {
     let Some(bytes) = support::python_component("regex") else {
         return;
     };
@@ -26,23 +23,27 @@ fn python_regex_matches_like_the_rust_one() {
     eprintln!("the Python component imports {:?}", loaded.imports);
     let op = loaded.operator().unwrap();
     assert_eq!(op.description().name, "regex");
-    let c = op.prepare(&json!("v[0-9]+\\.[0-9]+")).unwrap();
-    assert_eq!(c.test(&s("v1.20")), Ok(true));
-    assert_eq!(c.test(&s("av1.20")), Ok(false));
-    assert_eq!(c.test(&s("v1.20x")), Ok(false));
-    assert_eq!(c.test(&s("")), Ok(false));
-    assert_eq!(c.test(&Value::Int(1)), Ok(false));
-    let alt = op.prepare(&json!("a|b")).unwrap();
-    assert_eq!(alt.test(&s("a")), Ok(true));
-    assert_eq!(
-        alt.test(&s("ab")),
-        Ok(false),
-        "alternation stays inside the anchors"
-    );
-    assert!(
-        op.prepare(&json!("(unclosed"))
-            .unwrap_err()
-            .contains("regular expression")
-    );
-    assert!(op.prepare(&json!({"re": "x"})).is_err());
+    support::cases::regex(&*op);
+}
+
+#[test]
+fn python_webhook_json_passes_the_rust_cases() {
+    let Some(bytes) = support::python_component("webhook-json") else {
+        return;
+    };
+    let host = PluginHost::new(support::relaxed_config()).unwrap();
+    let load = |settings: &[(&str, &str)]| -> Arc<WasmAdapter> {
+        let settings: BTreeMap<String, String> = settings
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        let loaded = host
+            .load_with_settings(&bytes, "webhook", settings)
+            .unwrap();
+        assert_eq!(loaded.world(), World::SourceAdapter);
+        loaded.adapter().unwrap()
+    };
+    support::cases::webhook_json_maps_pointers(&load);
+    support::cases::webhook_json_items_and_rejects(&load);
+    support::cases::webhook_json_unconfigured_and_bad_names(&load);
 }

@@ -39,6 +39,11 @@ pub struct RouterConfig {
     pub dedup_retention: Duration,
     /// Most signals per store transaction.
     pub batch_size: usize,
+    /// A firing whose publish failed this many times (while connected to NATS)
+    /// is given up and published to `dead_letter_subject` with the reason.
+    pub firing_max_attempts: u32,
+    /// Where given-up firings go (header `Signalbox-Error` holds the reason).
+    pub dead_letter_subject: String,
     /// Where signals are taken from: `core` (a queue subscription; requests get
     /// signalbox's ack) or `jetstream` (a durable pull consumer on a stream; acked
     /// after commit, so nothing is lost while the router is down).
@@ -146,6 +151,8 @@ impl Default for RouterConfig {
             limits: Limits::default(),
             dedup_retention: Duration::from_secs(7 * 24 * 3600),
             batch_size: 256,
+            firing_max_attempts: 20,
+            dead_letter_subject: "signalbox.dead.firings".into(),
             ingest: IngestMode::Core,
             jetstream: JetStreamIngest::default(),
         }
@@ -231,6 +238,7 @@ impl RouterConfig {
             ("rejected_subject", &self.rejected_subject),
             ("wait_subject", &self.wait_subject),
             ("wait_prefix", &self.wait_prefix),
+            ("dead_letter_subject", &self.dead_letter_subject),
         ] {
             signalbox_model::subscription::validate_subject(subject)
                 .map_err(|r| invalid(field, &r))?;
@@ -249,6 +257,9 @@ impl RouterConfig {
                     "must be a non-empty name without whitespace, '.', '*', '>', '/' or '\\'",
                 ));
             }
+        }
+        if self.firing_max_attempts == 0 {
+            return Err(invalid("firing_max_attempts", "must be at least 1"));
         }
         if self.batch_size == 0 {
             return Err(invalid("batch_size", "must be at least 1"));

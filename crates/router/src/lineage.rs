@@ -102,6 +102,7 @@ impl Graph {
         let state = match record.state {
             FiringState::Pending => "pending".to_string(),
             FiringState::Delivered { .. } => "delivered".to_string(),
+            FiringState::DeadLettered { .. } => "dead-lettered".to_string(),
         };
         let short: String = f.firing_id.chars().take(12).collect();
         let fid = self.node("firing", &f.firing_id, format!("{short}… ({state})"));
@@ -283,6 +284,7 @@ pub fn firing_summary(record: &FiringRecord) -> Value {
     let (state, delivered_at) = match record.state {
         FiringState::Pending => ("pending", None),
         FiringState::Delivered { at_ms } => ("delivered", Some(format_rfc3339(at_ms))),
+        FiringState::DeadLettered { at_ms } => ("dead_lettered", Some(format_rfc3339(at_ms))),
     };
     json!({
         "firing_id": record.firing.firing_id,
@@ -294,6 +296,7 @@ pub fn firing_summary(record: &FiringRecord) -> Value {
         "state": state,
         "delivered_at": delivered_at,
         "attempts": record.attempts,
+        "last_error": record.last_error,
         "created_at": format_rfc3339(record.firing.created_at_ms),
     })
 }

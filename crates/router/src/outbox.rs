@@ -108,12 +108,9 @@ async fn drain_once(
             }
             Err(e) => {
                 tracing::warn!(firing = %firing.firing_id, subject = %firing.subject, error = %e, "firing not published; will retry");
-                let store = shared.store.clone();
-                let ids = vec![firing.firing_id.clone()];
-                if let Ok(Err(e)) =
-                    tokio::task::spawn_blocking(move || store.record_failed_attempts(&ids)).await
-                {
-                    tracing::warn!(error = %e, "cannot count the failed attempt");
+                // A failure while disconnected is the outage, not the firing: not counted.
+                if shared.client.connection_state() == async_nats::connection::State::Connected {
+                    give_up_if_exhausted(shared, firing, &e.to_string()).await;
                 }
                 failed = true;
                 break;
@@ -237,6 +234,63 @@ async fn resolve_route(
             tracing::debug!(%subject, error = %e, "cannot look up a stream; publishing on core NATS");
             Route::Core
         }
+    }
+}
+
+/// Counts a failed attempt; after `firing_max_attempts` publishes the firing to
+/// the dead-letter subject with the reason and takes it out of the outbox.
+async fn give_up_if_exhausted(shared: &Arc<Shared>, firing: &Firing, error: &str) {
+    let store = shared.store.clone();
+    let id = firing.firing_id.clone();
+    let err = error.to_string();
+    let record = match tokio::task::spawn_blocking(move || store.record_failure(&id, &err)).await {
+        Ok(Ok(Some(r))) => r,
+        Ok(Ok(None)) => return,
+        Ok(Err(e)) => {
+            tracing::warn!(error = %e, "cannot count the failed attempt");
+            return;
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "failure bookkeeping task failed");
+            return;
+        }
+    };
+    if record.attempts < shared.config.firing_max_attempts {
+        return;
+    }
+    let mut headers = firing_headers(firing);
+    headers.insert("Signalbox-Error", error);
+    headers.insert("Signalbox-Target", firing.subject.as_str());
+    headers.insert("Signalbox-Attempts", record.attempts.to_string().as_str());
+    let published = shared
+        .client
+        .publish_with_headers(
+            shared.config.dead_letter_subject.clone(),
+            headers,
+            firing.message_bytes().into(),
+        )
+        .await;
+    if let Err(e) = published {
+        tracing::warn!(error = %e, "cannot publish to the dead-letter subject; the firing stays pending");
+        return;
+    }
+    if shared.client.flush().await.is_err() {
+        return;
+    }
+    let store = shared.store.clone();
+    let ids = vec![firing.firing_id.clone()];
+    let now = crate::clock::now_ms();
+    match tokio::task::spawn_blocking(move || store.mark_dead_lettered(&ids, now)).await {
+        Ok(Ok(())) => tracing::error!(
+            firing = %firing.firing_id,
+            subject = %firing.subject,
+            attempts = record.attempts,
+            reason = %error,
+            dead_letter = %shared.config.dead_letter_subject,
+            "firing given up and dead-lettered"
+        ),
+        Ok(Err(e)) => tracing::warn!(error = %e, "cannot mark the firing dead-lettered"),
+        Err(e) => tracing::warn!(error = %e, "dead-letter bookkeeping task failed"),
     }
 }
 

@@ -63,6 +63,7 @@ impl<'t> FiringTables<'t> {
             state: FiringState::Pending,
             attempts: 0,
             firing_seq: *firing_seq,
+            last_error: None,
         };
         let bytes = codec::encode(&record).map_err(encode_err)?;
         self.firings

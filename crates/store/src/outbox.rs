@@ -32,6 +32,12 @@ pub enum FiringState {
         /// When it was marked delivered, ms since the Unix epoch.
         at_ms: i64,
     },
+    /// Given up after repeated failures and published to the dead-letter subject
+    /// (the reason is the record's `last_error`).
+    DeadLettered {
+        /// When, ms since the Unix epoch.
+        at_ms: i64,
+    },
 }
 
 /// A stored firing with its delivery state.
@@ -46,6 +52,9 @@ pub struct FiringRecord {
     pub attempts: u32,
     /// Store-wide creation order of the firing; its outbox key while pending.
     pub firing_seq: u64,
+    /// The last delivery error, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_error: Option<String>,
 }
 
 impl Store {
@@ -100,6 +109,37 @@ impl Store {
                 return false;
             }
             record.attempts = record.attempts.saturating_add(1);
+            true
+        })
+    }
+
+    /// Counts one failed delivery attempt of a pending firing and keeps its
+    /// error; returns the record as it now stands (`None`: not pending).
+    pub fn record_failure(
+        &self,
+        firing_id: &str,
+        error: &str,
+    ) -> Result<Option<FiringRecord>, OutboxError> {
+        let mut after = None;
+        self.update_firings(&[firing_id.to_string()], |record| {
+            if record.state != FiringState::Pending {
+                return false;
+            }
+            record.attempts = record.attempts.saturating_add(1);
+            record.last_error = Some(error.to_string());
+            after = Some(record.clone());
+            true
+        })?;
+        Ok(after)
+    }
+
+    /// Moves pending firings out of the outbox as dead-lettered at `at_ms`.
+    pub fn mark_dead_lettered(&self, firing_ids: &[String], at_ms: i64) -> Result<(), OutboxError> {
+        self.update_firings(firing_ids, |record| {
+            if record.state != FiringState::Pending {
+                return false;
+            }
+            record.state = FiringState::DeadLettered { at_ms };
             true
         })
     }

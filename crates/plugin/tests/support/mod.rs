@@ -15,6 +15,8 @@ use std::time::Duration;
 
 use signalbox_plugin::{HostConfig, PluginHost};
 
+pub mod cases;
+
 /// The repository root.
 pub fn repo_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
