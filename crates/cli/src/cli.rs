@@ -56,6 +56,26 @@ pub enum Command {
     /// Show a firing and its delivery state.
     #[command(subcommand)]
     Firing(FiringCommand),
+    /// Run stored signals through a subscription (backfill), exactly once, with a progress bar.
+    #[command(
+        after_help = "Example:\n  signalbox replay --sub big-tables --since 2026-11-01T00:00:00Z"
+    )]
+    Replay {
+        /// Subscription id.
+        #[arg(long)]
+        sub: String,
+        /// Only signals received at or after this RFC 3339 time.
+        #[arg(long)]
+        since: Option<String>,
+        /// Only signals received before this RFC 3339 time.
+        #[arg(long)]
+        until: Option<String>,
+        /// Instances per page (one store transaction each).
+        #[arg(long, default_value_t = 1000)]
+        page: usize,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
     /// Lineage: who produced a signal, what it fed, a subscription's firings, a graph export.
     #[command(subcommand)]
     Lineage(LineageCommand),

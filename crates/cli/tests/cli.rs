@@ -58,6 +58,9 @@ fn every_verb_has_help_with_an_example() -> Result<()> {
         vec!["signals", "show"],
         vec!["explain"],
         vec!["wait"],
+        vec!["replay"],
+        vec!["lineage", "signal"],
+        vec!["lineage", "export"],
         vec!["firing", "show"],
         vec!["pattern", "test"],
         vec!["pattern", "check"],
@@ -158,6 +161,20 @@ async fn client_verbs_against_a_running_router() -> Result<()> {
     )?;
     let explained = stdout_json(&out)?;
     assert_eq!(explained["matches"], false, "{explained}");
+
+    // Replay: the one matching signal already fired live, so nothing fires again;
+    // progress is drawn on stderr.
+    let out = run(&["replay", "--sub", "big-tables", "--page", "1"], &url)?;
+    ensure!(out.status.success(), "replay: {out:?}");
+    let summary = stdout_json(&out)?;
+    assert_eq!(summary["processed"], 2, "{summary}");
+    assert_eq!(summary["matched"], 1, "{summary}");
+    assert_eq!(summary["fired"], 0, "{summary}");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("2/2 signals"));
+
+    let out = run(&["lineage", "export", "--format", "dot"], &url)?;
+    ensure!(out.status.success(), "lineage export: {out:?}");
+    assert!(String::from_utf8_lossy(&out.stdout).starts_with("digraph lineage {"));
 
     // An error reply is exit code 1 and names the field.
     let out = run(&["publish", "bad name"], &url)?;

@@ -17,6 +17,7 @@
 //! | `lineage.sub` | the id | its firings (newest first) with inputs, target, state, attempts |
 //! | `lineage.firing` | the firing id | inputs, target, delivery state, attempts |
 //! | `lineage.wait` | the wait id | consumer, state, the signals that satisfied it |
+//! | `replay` | `{sub, since?, until?, cursor?, limit?}` | one page: `{processed, matched, fired, cursor, position, total}` |
 //! | `lineage.export` | `{format: json\|dot, since?, until?, signal?, sub?, firing?, limit?}` | `{nodes, edges}` or `{dot}` |
 //!
 //! Every failure is `{"error": {"code", "field", "rule", "message"}}`; `code` is
@@ -110,10 +111,11 @@ pub(crate) async fn handle(shared: &Arc<Shared>, msg: Message) {
         })
         .await,
         "lineage.export" => lineage_export(shared, &body).await,
+        "replay" => replay(shared, &body).await,
         other => Err(ErrorReply::invalid(&FieldError::new(
             "subject",
             format!(
-                "unknown admin verb {other:?}; verbs are sub.add, sub.ls, sub.show, sub.rm, signals.ls, signals.show, firing.show, explain, wait.show, wait.ls, wait.cancel, lineage.signal, lineage.sub, lineage.firing, lineage.wait, lineage.export"
+                "unknown admin verb {other:?}; verbs are sub.add, sub.ls, sub.show, sub.rm, signals.ls, signals.show, firing.show, explain, wait.show, wait.ls, wait.cancel, lineage.signal, lineage.sub, lineage.firing, lineage.wait, lineage.export, replay"
             ),
         ))),
     };
@@ -275,6 +277,25 @@ fn load_signal(s: &Shared, key: &SignalKey) -> Result<signalbox_model::SignalIns
         };
         not_found("signal", format!("no stored signal {what}"))
     })
+}
+
+async fn replay(shared: &Arc<Shared>, body: &str) -> AdminResult {
+    let req: crate::replay::ReplayRequest = serde_json::from_str(body).map_err(|e| {
+        invalid(FieldError::new(
+            "",
+            format!("expected {{sub, since?, until?, cursor?, limit?}}: {e}"),
+        ))
+    })?;
+    blocking(shared, move |s| {
+        crate::replay::page(s, &req).map_err(|e| match e {
+            crate::replay::ReplayError::Invalid(f) => invalid(f),
+            crate::replay::ReplayError::NotFound(id) => {
+                not_found("sub", format!("no subscription {id:?}"))
+            }
+            other => unavailable(other),
+        })
+    })
+    .await
 }
 
 async fn lineage_signal(shared: &Arc<Shared>, body: &str) -> AdminResult {

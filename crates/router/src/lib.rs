@@ -19,6 +19,7 @@ pub mod ingest;
 pub mod jetstream_ingest;
 pub mod lineage;
 pub mod outbox;
+pub mod replay;
 pub mod service;
 mod shared;
 mod waits;

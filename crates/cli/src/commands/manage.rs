@@ -61,3 +61,61 @@ pub async fn export(args: &ClientArgs, body: &str) -> Result<ExitCode> {
     }
     print_reply(&reply)
 }
+
+/// `replay`: drives the router's replay page by page, drawing progress on stderr.
+pub async fn replay(
+    args: &ClientArgs,
+    sub: &str,
+    since: Option<String>,
+    until: Option<String>,
+    page: usize,
+) -> Result<ExitCode> {
+    use std::io::Write;
+    let client = connect_client(args).await?;
+    let mut cursor = serde_json::Value::Null;
+    let (mut processed, mut matched, mut fired) = (0u64, 0u64, 0u64);
+    loop {
+        let body = serde_json::json!({
+            "sub": sub, "since": since, "until": until, "limit": page,
+            "cursor": if cursor.is_null() { None } else { Some(cursor.clone()) },
+        });
+        let reply = send(
+            &client,
+            format!("{}.replay", args.admin_prefix),
+            body.to_string().into_bytes(),
+            args.request_timeout,
+        )
+        .await?;
+        let v: serde_json::Value =
+            serde_json::from_slice(&reply).context("the reply is not JSON")?;
+        if v.get("error").is_some() {
+            eprintln!();
+            return print_reply(&reply);
+        }
+        processed += v["processed"].as_u64().unwrap_or(0);
+        matched += v["matched"].as_u64().unwrap_or(0);
+        fired += v["fired"].as_u64().unwrap_or(0);
+        let (pos, total) = (
+            v["position"].as_u64().unwrap_or(0),
+            v["total"].as_u64().unwrap_or(0).max(1),
+        );
+        let width = 30u64;
+        let filled = (pos.min(total) * width / total) as usize;
+        eprint!(
+            "\r[{}{}] {pos}/{total} signals, {matched} matched, {fired} fired",
+            "#".repeat(filled),
+            ".".repeat(width as usize - filled)
+        );
+        let _ = std::io::stderr().flush();
+        cursor = v["cursor"].clone();
+        if cursor.is_null() {
+            break;
+        }
+    }
+    eprintln!();
+    println!(
+        "{}",
+        serde_json::json!({"sub": sub, "processed": processed, "matched": matched, "fired": fired})
+    );
+    Ok(ExitCode::SUCCESS)
+}

@@ -48,6 +48,13 @@ pub async fn run(command: Command) -> anyhow::Result<ExitCode> {
             manage::request(&args.client, "explain", &body.to_string()).await
         }
         Command::Wait(args) => wait::run(args).await,
+        Command::Replay {
+            sub,
+            since,
+            until,
+            page,
+            client,
+        } => manage::replay(&client, &sub, since, until, page).await,
         Command::Lineage(LineageCommand::Signal { signal, client }) => {
             manage::request(&client, "lineage.signal", &signal).await
         }
