@@ -37,6 +37,10 @@ pub struct RouterConfig {
     /// How long `(name, id)` pairs are remembered for dedup, e.g. `7d`.
     #[serde(with = "humantime_serde_compat")]
     pub dedup_retention: Duration,
+    /// How long signal instances, delivered firings, answered waits and their
+    /// lineage are kept, e.g. `30d` (pending firings and live waits are kept).
+    #[serde(with = "humantime_serde_compat")]
+    pub history_retention: Duration,
     /// Most signals per store transaction.
     pub batch_size: usize,
     /// A firing whose publish failed this many times (while connected to NATS)
@@ -150,6 +154,7 @@ impl Default for RouterConfig {
             subscriptions: Vec::new(),
             limits: Limits::default(),
             dedup_retention: Duration::from_secs(7 * 24 * 3600),
+            history_retention: Duration::from_secs(30 * 24 * 3600),
             batch_size: 256,
             firing_max_attempts: 20,
             dead_letter_subject: "signalbox.dead.firings".into(),

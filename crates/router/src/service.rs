@@ -464,6 +464,20 @@ async fn run_retention(shared: Arc<Shared>, mut shutdown: watch::Receiver<bool>)
             Ok(Err(e)) => tracing::warn!(error = %e, "dedup compaction failed"),
             Err(e) => tracing::warn!(error = %e, "dedup compaction task failed"),
         }
+        let store = shared.store.clone();
+        let keep = i64::try_from(shared.config.history_retention.as_millis()).unwrap_or(i64::MAX);
+        match tokio::task::spawn_blocking(move || store.compact_history(now, keep)).await {
+            Ok(Ok(c)) if c != signalbox_store::HistoryCompaction::default() => tracing::info!(
+                signals = c.signals,
+                firings = c.firings,
+                waits = c.waits,
+                offers = c.offers,
+                "history past retention removed"
+            ),
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => tracing::warn!(error = %e, "history compaction failed"),
+            Err(e) => tracing::warn!(error = %e, "history compaction task failed"),
+        }
         tokio::select! {
             _ = tokio::time::sleep(every) => {}
             _ = shutdown.changed() => return,

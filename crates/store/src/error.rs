@@ -333,6 +333,9 @@ pub enum CompactError {
         #[source]
         source: redb::StorageError,
     },
+    /// A stored value could not be decoded.
+    #[error("compaction: {0}")]
+    Corrupt(#[from] Corrupt),
     /// The commit failed.
     #[error("cannot commit the compaction transaction: {0}")]
     Commit(#[source] redb::CommitError),

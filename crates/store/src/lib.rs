@@ -13,6 +13,7 @@
 mod codec;
 pub mod error;
 mod firing_rows;
+mod history;
 mod ingest;
 mod joins;
 mod outbox;
@@ -27,6 +28,7 @@ pub use error::{
     CompactError, Corrupt, IngestError, OpenError, OutboxError, ReadError, SubscriptionError,
     WaitError,
 };
+pub use history::HistoryCompaction;
 pub use ingest::{Incoming, IngestOutcome};
 pub use joins::{JoinOffer, PendingOffer, PlanContext};
 pub use outbox::{FiringRecord, FiringState};
