@@ -732,18 +732,18 @@ async fn main() -> Result<()> {
         raw_js.len()
     );
     println!(
-        "{:<48} {:>9}  {:<26} {:>7}  goal",
+        "{:<56} {:>9}  {:<26} {:>7}  goal",
         "throughput", "rate/s", "runs", "ratio"
     );
     println!(
-        "{:<48} {:>9}  {:<26} {:>7}  baseline",
+        "{:<56} {:>9}  {:<26} {:>7}  baseline",
         "raw JetStream async publish",
         fmt_rate(js_base),
         fmt_runs(&raw_js),
         "100%"
     );
     println!(
-        "{:<48} {:>9}  {:<26} {:>6.1}%  diagnostic",
+        "{:<56} {:>9}  {:<26} {:>6.1}%  diagnostic",
         "JetStream publish, one ack at a time",
         fmt_rate(median(&seq_js)),
         fmt_runs(&seq_js),
@@ -754,7 +754,7 @@ async fn main() -> Result<()> {
         }
     );
     println!(
-        "{:<48} {:>9}  {:<26} {:>7}  baseline",
+        "{:<56} {:>9}  {:<26} {:>7}  baseline",
         "raw core pub/sub",
         fmt_rate(core_base),
         fmt_runs(&raw_core_rates),
@@ -769,7 +769,7 @@ async fn main() -> Result<()> {
         let m = median(&runs);
         let ratio = if base > 0.0 { m / base } else { 0.0 };
         println!(
-            "{:<48} {:>9}  {:<26} {:>6.1}%  >= {:.0}%: {}",
+            "{:<56} {:>9}  {:<26} {:>6.1}%  >= {:.0}%: {}",
             row.label(),
             fmt_rate(m),
             fmt_runs(&runs),
@@ -780,7 +780,7 @@ async fn main() -> Result<()> {
     }
     println!();
     println!(
-        "{:<48} {:>9}  {:>9} {:>9} {:>9}  goal",
+        "{:<56} {:>9}  {:>9} {:>9} {:>9}  goal",
         "latency at half load", "paced/s", "p50", "p99", "max"
     );
     for &row in &rows {
@@ -789,7 +789,7 @@ async fn main() -> Result<()> {
         let p99 = median_duration(&runs.iter().map(|r| r.p99).collect::<Vec<_>>());
         let max = median_duration(&runs.iter().map(|r| r.max).collect::<Vec<_>>());
         println!(
-            "{:<48} {:>9}  {:>9} {:>9} {:>9}  p99 <= 5 ms: {} (p99 of runs: {})",
+            "{:<56} {:>9}  {:>9} {:>9} {:>9}  p99 <= 5 ms: {} (p99 of runs: {})",
             row.label(),
             fmt_rate(half_of(&rates, &row)),
             ms(p50),
@@ -804,7 +804,7 @@ async fn main() -> Result<()> {
     }
     println!();
     println!(
-        "{:<48} {:>9}  {:>9} {:>9} {:>9}  diagnostic",
+        "{:<56} {:>9}  {:>9} {:>9} {:>9}  diagnostic",
         "latency at light load", "paced/s", "p50", "p99", "max"
     );
     for (row, runs) in &floor {
@@ -812,7 +812,7 @@ async fn main() -> Result<()> {
         let p99 = median_duration(&runs.iter().map(|r| r.p99).collect::<Vec<_>>());
         let max = median_duration(&runs.iter().map(|r| r.max).collect::<Vec<_>>());
         println!(
-            "{:<48} {:>9}  {:>9} {:>9} {:>9}  (p99 of runs: {})",
+            "{:<56} {:>9}  {:>9} {:>9} {:>9}  (p99 of runs: {})",
             row.label(),
             fmt_rate(LIGHT_RATE),
             ms(p50),

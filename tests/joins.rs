@@ -160,6 +160,15 @@ async fn a_new_version_drops_the_old_partial_state() -> Result<()> {
     let reply = router.add_subscription(&client, &changed).await?;
     assert_eq!(reply["outcome"], "updated");
     assert_eq!(reply["subscription"]["version"], 2);
+    // The drop is visible in lineage: which partial joins of version 1 went.
+    let l = admin(&client, router.admin_prefix(), "lineage.sub", "train").await?;
+    assert_eq!(l["versions"], json!([1, 2]), "{l}");
+    assert_eq!(l["dropped_partial_joins"][0]["new_version"], 2, "{l}");
+    assert_eq!(
+        l["dropped_partial_joins"][0]["dropped"][0]["name"],
+        "table_updated"
+    );
+    assert_eq!(l["dropped_partial_joins"][0]["dropped"][0]["version"], 1);
     // The model finds no table of version 2: nothing fires.
     publish_signal(&client, "model_published", &model("m", 9.0)).await?;
     expect_silence(&mut firings, Duration::from_millis(400)).await?;
@@ -182,4 +191,26 @@ async fn join_state_survives_a_restart() -> Result<()> {
     let msg = next_message(&mut firings, WAIT).await?;
     assert_eq!(inputs(&msg)?, vec![("t".into(), 1), ("m".into(), 1)]);
     Ok(())
+}
+
+#[tokio::test]
+async fn a_dedup_template_allows_one_firing_per_value() -> Result<()> {
+    let per_day = r#"
+id: daily
+signal: table_updated
+action: {trigger: {subject: runs.daily}}
+params: {day: "{partition}"}
+dedup: "{partition}"
+"#;
+    let (_nats, _router, client, mut firings) = setup(&[per_day]).await?;
+    publish_signal(&client, "table_updated", &table("a", 1)).await?;
+    publish_signal(&client, "table_updated", &table("b", 1)).await?;
+    publish_signal(&client, "table_updated", &table("c", 2)).await?;
+    let first = next_message(&mut firings, WAIT).await?;
+    let second = next_message(&mut firings, WAIT).await?;
+    assert_eq!(inputs(&first)?, vec![("a".into(), 1)]);
+    assert_eq!(inputs(&second)?, vec![("c".into(), 3)]);
+    let body: Value = serde_json::from_slice(&second.payload)?;
+    assert_eq!(body["params"]["day"], 2);
+    expect_silence(&mut firings, Duration::from_millis(300)).await
 }

@@ -314,9 +314,20 @@ pub fn subscription_lineage(store: &Store, id: &str, limit: usize) -> Result<Val
             .entry(f["state"].as_str().unwrap_or_default().to_string())
             .or_default() += 1;
     }
+    let dropped: Vec<Value> = store
+        .dropped_joins(id)?
+        .into_iter()
+        .map(|(version, offers)| json!({"new_version": version, "dropped": offers}))
+        .collect();
     Ok(json!({
         "subscription": store.subscription(id)?,
+        "versions": store
+            .subscription_history(id)?
+            .iter()
+            .map(|s| s.version)
+            .collect::<Vec<_>>(),
         "firings": firings,
         "counts": by_state,
+        "dropped_partial_joins": dropped,
     }))
 }

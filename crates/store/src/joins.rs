@@ -287,27 +287,57 @@ pub(crate) fn drop_offers<E: TableFailure>(
     txn: &redb::WriteTransaction,
     subscription: &str,
     keep: Option<u64>,
-) -> Result<usize, E> {
+) -> Result<Vec<DroppedOffer>, E> {
     let mut offers = tables::write::<E, _, _>(txn, tables::JOIN_OFFERS, names::JOIN_OFFERS)?;
-    let doomed: Vec<(u64, String, String, u64)> = offers
+    let doomed: Vec<DroppedOffer> = offers
         .range(
             (subscription, 0, "", "", 0)
                 ..=(subscription, u64::MAX, "\u{10ffff}", "\u{10ffff}", u64::MAX),
         )
         .at::<E>(names::JOIN_OFFERS)?
         .filter_map(Result::ok)
-        .map(|(k, _)| {
+        .map(|(k, v)| {
             let (_, version, key, alias, seq) = k.value();
-            (version, key.to_string(), alias.to_string(), seq)
+            let name = codec::decode::<OfferValue>(names::JOIN_OFFERS, v.value(), String::new)
+                .map(|o| o.name)
+                .unwrap_or_default();
+            DroppedOffer {
+                version,
+                key: key.to_string(),
+                alias: alias.to_string(),
+                name,
+                seq,
+            }
         })
-        .filter(|(version, ..)| Some(*version) != keep)
+        .filter(|d| Some(d.version) != keep)
         .collect();
-    for (version, key, alias, seq) in &doomed {
+    for d in &doomed {
         offers
-            .remove((subscription, *version, key.as_str(), alias.as_str(), *seq))
+            .remove((
+                subscription,
+                d.version,
+                d.key.as_str(),
+                d.alias.as_str(),
+                d.seq,
+            ))
             .at::<E>(names::JOIN_OFFERS)?;
     }
-    Ok(doomed.len())
+    Ok(doomed)
+}
+
+/// A partial join dropped because its subscription changed version (lineage).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DroppedOffer {
+    /// The version the offer belonged to.
+    pub version: u64,
+    /// Its join key.
+    pub key: String,
+    /// Its alias.
+    pub alias: String,
+    /// The signal name of the instance.
+    pub name: String,
+    /// The instance's seq.
+    pub seq: u64,
 }
 
 impl Store {

@@ -30,7 +30,7 @@ pub use error::{
 };
 pub use history::HistoryCompaction;
 pub use ingest::{Incoming, IngestOutcome};
-pub use joins::{JoinOffer, PendingOffer, PlanContext};
+pub use joins::{DroppedOffer, JoinOffer, PendingOffer, PlanContext};
 pub use outbox::{FiringRecord, FiringState};
 pub use store::{CommitDurability, Store, StoreOptions, StoreStats};
 pub use subscriptions::PutOutcome;

@@ -177,6 +177,8 @@ impl Store {
             .map_err(table_err(names::SIGNAL_WAITS))?;
         txn.open_multimap_table(tables::SIGNAL_MATCHES)
             .map_err(table_err(names::SIGNAL_MATCHES))?;
+        txn.open_table(tables::JOIN_DROPS)
+            .map_err(table_err(names::JOIN_DROPS))?;
         {
             let mut meta = txn
                 .open_table(tables::META)

@@ -101,8 +101,21 @@ impl Store {
         if let PutOutcome::Updated(v) = outcome {
             // Partial joins of the old version are dropped, never mixed into the new one.
             let dropped = crate::joins::drop_offers::<SubscriptionError>(&txn, &sub.id, Some(v))?;
-            if dropped > 0 {
-                tracing::info!(subscription = %sub.id, version = v, dropped, "partial joins of the previous version dropped");
+            if !dropped.is_empty() {
+                tracing::info!(subscription = %sub.id, version = v, dropped = dropped.len(), "partial joins of the previous version dropped");
+                let bytes =
+                    codec::encode(&dropped).map_err(|source| SubscriptionError::Encode {
+                        id: sub.id.clone(),
+                        source,
+                    })?;
+                let mut drops = tables::write::<SubscriptionError, _, _>(
+                    &txn,
+                    tables::JOIN_DROPS,
+                    names::JOIN_DROPS,
+                )?;
+                drops
+                    .insert((sub.id.as_str(), v), bytes.as_slice())
+                    .at::<SubscriptionError>(names::JOIN_DROPS)?;
             }
         }
         if let PutOutcome::Unchanged(_) = outcome {
@@ -112,6 +125,28 @@ impl Store {
             txn.commit().map_err(SubscriptionError::Commit)?;
         }
         Ok(outcome)
+    }
+
+    /// The partial joins dropped by version changes: `(new version, dropped)`.
+    pub fn dropped_joins(
+        &self,
+        id: &str,
+    ) -> Result<Vec<(u64, Vec<crate::joins::DroppedOffer>)>, ReadError> {
+        let txn = self.begin_read()?;
+        let drops = tables::read(&txn, tables::JOIN_DROPS, names::JOIN_DROPS)?;
+        let mut out = Vec::new();
+        for row in drops
+            .range((id, 0)..=(id, u64::MAX))
+            .at::<ReadError>(names::JOIN_DROPS)?
+        {
+            let (k, v) = row.at::<ReadError>(names::JOIN_DROPS)?;
+            let version = k.value().1;
+            out.push((
+                version,
+                codec::decode(names::JOIN_DROPS, v.value(), || format!("{id}/{version}"))?,
+            ));
+        }
+        Ok(out)
     }
 
     /// The current version of a subscription.

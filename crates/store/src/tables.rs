@@ -49,6 +49,7 @@ pub(crate) mod names {
     pub(crate) const WAITS: &str = "waits";
     pub(crate) const SIGNAL_WAITS: &str = "signal_waits";
     pub(crate) const SIGNAL_MATCHES: &str = "signal_matches";
+    pub(crate) const JOIN_DROPS: &str = "join_drops";
 }
 
 /// Store-wide counters and the schema version: `&str -> u64`.
@@ -93,6 +94,10 @@ pub(crate) const WAITS: TableDefinition<&str, &[u8]> = TableDefinition::new(name
 /// Lineage: which waits a signal instance satisfied.
 pub(crate) const SIGNAL_WAITS: MultimapTableDefinition<(&str, u64), &str> =
     MultimapTableDefinition::new(names::SIGNAL_WAITS);
+/// Lineage: partial joins dropped when a subscription changed version:
+/// `(subscription, new version)` -> document: the dropped offers.
+pub(crate) const JOIN_DROPS: TableDefinition<(&str, u64), &[u8]> =
+    TableDefinition::new(names::JOIN_DROPS);
 /// Lineage: which subscriptions a signal instance matched (fired or not).
 pub(crate) const SIGNAL_MATCHES: MultimapTableDefinition<(&str, u64), &str> =
     MultimapTableDefinition::new(names::SIGNAL_MATCHES);
