@@ -99,21 +99,31 @@ async fn drain_once(
     let mut delivered = Vec::with_capacity(pending.len());
     let mut failed = false;
     let mut core_used = false;
+    // Send everything first, then wait for the JetStream acks: many in flight.
+    let mut in_flight = Vec::new();
     for firing in &pending {
-        match publish(shared, js, routes, firing).await {
-            Ok(Route::JetStream) => delivered.push(firing.firing_id.clone()),
-            Ok(Route::Core) => {
+        match send(shared, js, routes, firing).await {
+            Ok(Sent::JetStream(ack)) => in_flight.push((firing, ack)),
+            Ok(Sent::Core) => {
                 core_used = true;
                 delivered.push(firing.firing_id.clone());
             }
             Err(e) => {
-                tracing::warn!(firing = %firing.firing_id, subject = %firing.subject, error = %e, "firing not published; will retry");
-                // A failure while disconnected is the outage, not the firing: not counted.
-                if shared.client.connection_state() == async_nats::connection::State::Connected {
-                    give_up_if_exhausted(shared, firing, &e.to_string()).await;
-                }
+                publish_failed(shared, firing, &e).await;
                 failed = true;
                 break;
+            }
+        }
+    }
+    for (firing, ack) in in_flight {
+        match ack.await {
+            Ok(_) => delivered.push(firing.firing_id.clone()),
+            Err(e) => {
+                if e.kind() == PublishErrorKind::StreamNotFound {
+                    routes.remove(&firing.subject);
+                }
+                publish_failed(shared, firing, &PublishFailure::JetStream(e.to_string())).await;
+                failed = true;
             }
         }
     }
@@ -167,43 +177,44 @@ enum PublishFailure {
     Core(String),
 }
 
-async fn publish(
+/// A firing handed to NATS: a JetStream publish whose ack is still to come, or a
+/// core publish that the next flush completes.
+enum Sent {
+    JetStream(async_nats::jetstream::context::PublishAckFuture),
+    Core,
+}
+
+async fn send(
     shared: &Shared,
     js: &async_nats::jetstream::Context,
     routes: &mut HashMap<String, (Route, Instant)>,
     firing: &Firing,
-) -> Result<Route, PublishFailure> {
+) -> Result<Sent, PublishFailure> {
     let headers = firing_headers(firing);
     let body = bytes::Bytes::from(firing.message_bytes());
-    let route = resolve_route(js, routes, &firing.subject).await;
-    match route {
-        Route::JetStream => {
-            let ack = js
-                .publish_with_headers(firing.subject.clone(), headers, body)
-                .await;
-            let result = match ack {
-                Ok(future) => future.await,
-                Err(e) => Err(e),
-            };
-            match result {
-                Ok(_) => Ok(Route::JetStream),
-                Err(e) => {
-                    if e.kind() == PublishErrorKind::StreamNotFound {
-                        // The stream went away: look again next time.
-                        routes.remove(&firing.subject);
-                    }
-                    Err(PublishFailure::JetStream(e.to_string()))
-                }
-            }
-        }
+    match resolve_route(js, routes, &firing.subject).await {
+        Route::JetStream => js
+            .publish_with_headers(firing.subject.clone(), headers, body)
+            .await
+            .map(Sent::JetStream)
+            .map_err(|e| PublishFailure::JetStream(e.to_string())),
         Route::Core => {
             shared
                 .client
                 .publish_with_headers(firing.subject.clone(), headers, body)
                 .await
                 .map_err(|e| PublishFailure::Core(e.to_string()))?;
-            Ok(Route::Core)
+            Ok(Sent::Core)
         }
+    }
+}
+
+/// Logs a failed publish and, unless NATS is unreachable (the outage is not the
+/// firing's fault), counts it towards dead-lettering.
+async fn publish_failed(shared: &Arc<Shared>, firing: &Firing, e: &PublishFailure) {
+    tracing::warn!(firing = %firing.firing_id, subject = %firing.subject, error = %e, "firing not published; will retry");
+    if shared.client.connection_state() == async_nats::connection::State::Connected {
+        give_up_if_exhausted(shared, firing, &e.to_string()).await;
     }
 }
 
