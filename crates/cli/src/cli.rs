@@ -175,6 +175,12 @@ pub struct ServeArgs {
         value_delimiter = ','
     )]
     pub subscriptions: Vec<PathBuf>,
+    /// Serve the HTTP admin API (health, admin verbs, lineage) on this address, e.g. 127.0.0.1:7070.
+    #[arg(long, env = "SIGNALBOX_HTTP_LISTEN")]
+    pub http_listen: Option<String>,
+    /// Bearer token the HTTP admin API requires.
+    #[arg(long, env = "SIGNALBOX_HTTP_TOKEN", hide_env_values = true)]
+    pub http_token: Option<String>,
 }
 
 /// `dev` flags.

@@ -48,7 +48,15 @@ pub(crate) async fn handle(shared: &Arc<Shared>, msg: Message) {
         .unwrap_or_default()
         .to_string();
     let body = String::from_utf8_lossy(&msg.payload).trim().to_string();
-    let result = match verb.as_str() {
+    match dispatch(shared, &verb, body).await {
+        Ok(v) => respond(shared, reply, &v).await,
+        Err(e) => respond(shared, reply, &e).await,
+    }
+}
+
+/// Runs one admin verb (shared by the NATS and the HTTP admin API).
+pub(crate) async fn dispatch(shared: &Arc<Shared>, verb: &str, body: String) -> AdminResult {
+    match verb {
         "sub.add" => sub_add(shared, &body).await,
         "sub.ls" => {
             blocking(shared, |s| {
@@ -118,14 +126,10 @@ pub(crate) async fn handle(shared: &Arc<Shared>, msg: Message) {
                 "unknown admin verb {other:?}; verbs are sub.add, sub.ls, sub.show, sub.rm, signals.ls, signals.show, firing.show, explain, wait.show, wait.ls, wait.cancel, lineage.signal, lineage.sub, lineage.firing, lineage.wait, lineage.export, replay"
             ),
         ))),
-    };
-    match result {
-        Ok(v) => respond(shared, reply, &v).await,
-        Err(e) => respond(shared, reply, &e).await,
     }
 }
 
-type AdminResult = Result<serde_json::Value, ErrorReply>;
+pub(crate) type AdminResult = Result<serde_json::Value, ErrorReply>;
 
 async fn blocking<F>(shared: &Arc<Shared>, f: F) -> AdminResult
 where

@@ -48,12 +48,25 @@ pub struct RouterConfig {
     pub firing_max_attempts: u32,
     /// Where given-up firings go (header `Signalbox-Error` holds the reason).
     pub dead_letter_subject: String,
+    /// The HTTP admin API (health, admin verbs, lineage); off unless `listen` is set.
+    pub http: HttpConfig,
     /// Where signals are taken from: `core` (a queue subscription; requests get
     /// signalbox's ack) or `jetstream` (a durable pull consumer on a stream; acked
     /// after commit, so nothing is lost while the router is down).
     pub ingest: IngestMode,
     /// The stream and consumer of `ingest = "jetstream"`.
     pub jetstream: JetStreamIngest,
+}
+
+/// The HTTP listener.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct HttpConfig {
+    /// Address to listen on, e.g. `127.0.0.1:7070`; none: no HTTP listener.
+    pub listen: Option<String>,
+    /// Bearer token required on `/v1/...` (also `SIGNALBOX_HTTP_TOKEN`); none:
+    /// no token is asked for (bind to loopback then).
+    pub token: Option<String>,
 }
 
 /// How signals are taken in.
@@ -158,6 +171,7 @@ impl Default for RouterConfig {
             batch_size: 256,
             firing_max_attempts: 20,
             dead_letter_subject: "signalbox.dead.firings".into(),
+            http: HttpConfig::default(),
             ingest: IngestMode::Core,
             jetstream: JetStreamIngest::default(),
         }
@@ -262,6 +276,14 @@ impl RouterConfig {
                     "must be a non-empty name without whitespace, '.', '*', '>', '/' or '\\'",
                 ));
             }
+        }
+        if let Some(listen) = &self.http.listen
+            && listen.parse::<std::net::SocketAddr>().is_err()
+        {
+            return Err(invalid(
+                "http.listen",
+                "expected an address like 127.0.0.1:7070",
+            ));
         }
         if self.firing_max_attempts == 0 {
             return Err(invalid("firing_max_attempts", "must be at least 1"));

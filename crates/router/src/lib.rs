@@ -15,6 +15,7 @@ pub mod clock;
 pub mod config;
 pub mod connect;
 pub mod embedded;
+pub mod http;
 pub mod ingest;
 pub mod jetstream_ingest;
 pub mod lineage;
@@ -24,6 +25,6 @@ pub mod service;
 mod shared;
 mod waits;
 
-pub use config::{ConfigError, IngestMode, JetStreamIngest, NatsConfig, RouterConfig};
+pub use config::{ConfigError, HttpConfig, IngestMode, JetStreamIngest, NatsConfig, RouterConfig};
 pub use connect::{ConnectError, Persistence, connect};
 pub use service::{Router, StartError};

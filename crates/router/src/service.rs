@@ -57,6 +57,9 @@ pub enum StartError {
         /// What is wrong, naming the field.
         message: String,
     },
+    /// The HTTP listener could not start.
+    #[error(transparent)]
+    Http(#[from] crate::http::HttpError),
     /// The JetStream stream or consumer could not be set up.
     #[error(transparent)]
     JetStream(#[from] crate::jetstream_ingest::JetStreamSetupError),
@@ -97,6 +100,7 @@ pub struct Router {
     shared: Arc<Shared>,
     shutdown: watch::Sender<bool>,
     tasks: JoinSet<()>,
+    http_addr: Option<std::net::SocketAddr>,
 }
 
 impl Router {
@@ -237,6 +241,16 @@ impl Router {
         tasks.spawn(run_admin(shared.clone(), admin_sub, rx.clone()));
         tasks.spawn(run_retention(shared.clone(), rx.clone()));
         tasks.spawn(run_wait_requests(shared.clone(), wait_sub, rx.clone()));
+        let http_addr = match shared.config.http.listen.clone() {
+            Some(addr) => {
+                let (local, task) = crate::http::serve(shared.clone(), &addr, rx.clone()).await?;
+                tasks.spawn(async move {
+                    let _ = task.await;
+                });
+                Some(local)
+            }
+            None => None,
+        };
         tasks.spawn(crate::waits::run_timeouts(shared.clone(), rx));
         tracing::info!(
             signals = %signals_subject,
@@ -251,6 +265,7 @@ impl Router {
             shared,
             shutdown,
             tasks,
+            http_addr,
         })
     }
 
@@ -262,6 +277,11 @@ impl Router {
     /// The store (for tests and embedding).
     pub fn store(&self) -> Arc<Store> {
         self.shared.store.clone()
+    }
+
+    /// Where the HTTP admin API listens, when it is on.
+    pub fn http_addr(&self) -> Option<std::net::SocketAddr> {
+        self.http_addr
     }
 
     /// The live configuration.

@@ -6,8 +6,8 @@
 //! - [`TestRouter`]: a router on a temp data directory (a real redb file) connected
 //!   to a [`TestNats`]; [`TestRouter::restart`] stops it gracefully and starts a
 //!   new one on the same data directory.
-//! - [`Producer`] helpers: publish a signal as a request and decode the reply, and
-//!   wait for a firing on a subject with a timeout.
+//! - helpers: publish a signal as a request and decode the reply, wait for a
+//!   firing on a subject with a timeout, send one HTTP request over a real socket.
 //!
 //! Every wait here is bounded (a few seconds); a test that waits for something
 //! that never comes fails with a message saying what it waited for.
@@ -242,4 +242,66 @@ pub async fn expect_silence(sub: &mut async_nats::Subscriber, quiet: Duration) -
         ),
         Ok(None) => Ok(()),
     }
+}
+
+/// A minimal HTTP/1.1 client for tests: one request, `Connection: close`, the
+/// status code and the body back. Real sockets, no mocking.
+pub async fn http_request(
+    addr: std::net::SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &str,
+) -> Result<(u16, String)> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::time::timeout(WAIT, tokio::net::TcpStream::connect(addr))
+        .await
+        .context("HTTP connect timed out")??;
+    let mut req = format!(
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Length: {}\r\n",
+        body.len()
+    );
+    for (k, v) in headers {
+        req.push_str(&format!("{k}: {v}\r\n"));
+    }
+    req.push_str("\r\n");
+    req.push_str(body);
+    stream.write_all(req.as_bytes()).await?;
+    let mut raw = Vec::new();
+    tokio::time::timeout(WAIT, stream.read_to_end(&mut raw))
+        .await
+        .context("HTTP response timed out")??;
+    let text = String::from_utf8_lossy(&raw).to_string();
+    let (head, rest) = text
+        .split_once("\r\n\r\n")
+        .context("HTTP response without a header end")?;
+    let status: u16 = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .context("HTTP status line")?;
+    let chunked = head
+        .to_ascii_lowercase()
+        .contains("transfer-encoding: chunked");
+    let body = if chunked {
+        dechunk(rest)
+    } else {
+        rest.to_string()
+    };
+    Ok((status, body))
+}
+
+fn dechunk(mut s: &str) -> String {
+    let mut out = String::new();
+    while let Some((size, rest)) = s.split_once("\r\n") {
+        let Ok(n) = usize::from_str_radix(size.trim(), 16) else {
+            break;
+        };
+        if n == 0 || rest.len() < n {
+            break;
+        }
+        out.push_str(&rest[..n]);
+        s = rest[n..].trim_start_matches("\r\n");
+    }
+    out
 }

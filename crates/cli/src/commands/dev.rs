@@ -36,14 +36,25 @@ pub async fn run(args: DevArgs) -> Result<ExitCode> {
     } else {
         args.subscriptions.clone()
     };
+    // The HTTP admin API on loopback (no token: it is not reachable from outside).
+    cfg.http.listen = Some(if std::net::TcpListener::bind("127.0.0.1:7070").is_ok() {
+        "127.0.0.1:7070".to_string()
+    } else {
+        "127.0.0.1:0".to_string()
+    });
     let router = Router::start(cfg.clone())
         .await
         .context("cannot start the router")?;
+    let http = router
+        .http_addr()
+        .map(|a| format!("http://{a}"))
+        .unwrap_or_default();
     let url = nats.url();
     println!(
         "signalbox dev is running.\n\
          \n  NATS:          {url} (nats-server pid {pid}, data in {nats_dir})\
          \n  store:         {store}\
+         \n  HTTP admin:    {http}/readyz, {http}/v1/lineage/export?format=dot\
          \n  subscriptions: {subs}\
          \n\nTry it (in another terminal):\
          \n  signalbox sub ls --nats-url {url}\

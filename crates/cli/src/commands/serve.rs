@@ -44,6 +44,12 @@ pub fn config(args: &ServeArgs) -> Result<RouterConfig> {
         cfg.queue_group = q.clone();
     }
     cfg.subscriptions.extend(args.subscriptions.iter().cloned());
+    if let Some(l) = &args.http_listen {
+        cfg.http.listen = Some(l.clone());
+    }
+    if let Some(t) = &args.http_token {
+        cfg.http.token = Some(t.clone());
+    }
     cfg.validate()?;
     Ok(cfg)
 }

@@ -1,0 +1,220 @@
+//! The HTTP admin API: health, the admin verbs and lineage as JSON.
+//!
+//! Routes (all answers JSON except DOT exports):
+//! - `GET /healthz` — the process is alive; `GET /readyz` — NATS connected and
+//!   the store readable (503 otherwise). Never need a token.
+//! - `POST /v1/admin/{verb}` — any admin verb of the NATS API (`sub.add`,
+//!   `lineage.export`, `replay` …) with the same request body and reply.
+//! - `GET /v1/lineage/signal/{name}/{seq}`, `/v1/lineage/sub/{id}`,
+//!   `/v1/lineage/firing/{id}`, `/v1/lineage/wait/{id}`,
+//!   `/v1/lineage/export?format=json|dot&since=&until=&sub=&signal=&firing=&limit=`,
+//!   `/v1/explain?sub=ID&signal=NAME:SEQ`.
+//!
+//! Error replies map to status codes: `invalid` → 400, `not_found` → 404,
+//! `unavailable` → 503. With a token configured every `/v1` request needs
+//! `Authorization: Bearer <token>`; without it or with a wrong one the answer is
+//! 401 and nothing about the token is logged.
+
+use std::sync::Arc;
+
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use serde_json::{Value, json};
+use signalbox_model::ErrorReply;
+
+use crate::admin::{AdminResult, dispatch};
+use crate::shared::Shared;
+
+/// Why the listener could not start.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot listen on {addr} for the HTTP admin API: {source}")]
+pub struct HttpError {
+    /// The address.
+    pub addr: String,
+    /// The OS error.
+    pub source: std::io::Error,
+}
+
+/// Binds the listener; the server runs until `shutdown` fires.
+pub(crate) async fn serve(
+    shared: Arc<Shared>,
+    addr: &str,
+    mut shutdown: tokio::sync::watch::Receiver<bool>,
+) -> Result<(std::net::SocketAddr, tokio::task::JoinHandle<()>), HttpError> {
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .map_err(|source| HttpError {
+            addr: addr.to_string(),
+            source,
+        })?;
+    let local = listener.local_addr().map_err(|source| HttpError {
+        addr: addr.to_string(),
+        source,
+    })?;
+    let app = axum::Router::new()
+        .route("/healthz", get(|| async { "ok" }))
+        .route("/readyz", get(readyz))
+        .route("/v1/admin/{verb}", post(admin_verb))
+        .route("/v1/lineage/signal/{name}/{seq}", get(lineage_signal))
+        .route("/v1/lineage/sub/{id}", get(lineage_sub))
+        .route("/v1/lineage/firing/{id}", get(lineage_firing))
+        .route("/v1/lineage/wait/{*id}", get(lineage_wait))
+        .route("/v1/lineage/export", get(lineage_export))
+        .route("/v1/explain", get(explain))
+        .with_state(shared);
+    let task = tokio::spawn(async move {
+        let stop = async move {
+            let _ = shutdown.changed().await;
+        };
+        if let Err(e) = axum::serve(listener, app)
+            .with_graceful_shutdown(stop)
+            .await
+        {
+            tracing::error!(error = %e, "HTTP admin API stopped");
+        }
+    });
+    tracing::info!(addr = %local, "HTTP admin API listening");
+    Ok((local, task))
+}
+
+async fn readyz(State(shared): State<Arc<Shared>>) -> Response {
+    let nats = shared.client.connection_state() == async_nats::connection::State::Connected;
+    let store = shared.clone();
+    let store_ok = tokio::task::spawn_blocking(move || store.store.stats().is_ok())
+        .await
+        .unwrap_or(false);
+    let body = json!({"nats_connected": nats, "store_open": store_ok});
+    let status = if nats && store_ok {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    (status, axum::Json(body)).into_response()
+}
+
+/// Checks the bearer token; `Some(response)` when the request must stop.
+fn unauthorized(shared: &Shared, headers: &HeaderMap) -> Option<Response> {
+    let want = shared.config.http.token.as_deref()?;
+    let got = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "));
+    if got.is_some_and(|g| constant_time_eq(g.as_bytes(), want.as_bytes())) {
+        return None;
+    }
+    tracing::warn!("HTTP admin request refused: missing or wrong bearer token");
+    let body = json!({"error": {"code": "unauthorized", "rule": "a valid bearer token is required", "message": "unauthorized"}});
+    Some((StatusCode::UNAUTHORIZED, axum::Json(body)).into_response())
+}
+
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+fn reply(result: AdminResult) -> Response {
+    match result {
+        Ok(v) => (StatusCode::OK, axum::Json(v)).into_response(),
+        Err(e) => error_response(e),
+    }
+}
+
+fn error_response(e: ErrorReply) -> Response {
+    let status = match e.error.code.as_str() {
+        "invalid" => StatusCode::BAD_REQUEST,
+        "not_found" => StatusCode::NOT_FOUND,
+        _ => StatusCode::SERVICE_UNAVAILABLE,
+    };
+    (status, axum::Json(e)).into_response()
+}
+
+async fn run(shared: &Arc<Shared>, headers: &HeaderMap, verb: &str, body: String) -> Response {
+    if let Some(r) = unauthorized(shared, headers) {
+        return r;
+    }
+    reply(dispatch(shared, verb, body).await)
+}
+
+async fn admin_verb(
+    State(shared): State<Arc<Shared>>,
+    Path(verb): Path<String>,
+    headers: HeaderMap,
+    body: String,
+) -> Response {
+    run(&shared, &headers, &verb, body.trim().to_string()).await
+}
+
+async fn lineage_signal(
+    State(shared): State<Arc<Shared>>,
+    Path((name, seq)): Path<(String, u64)>,
+    headers: HeaderMap,
+) -> Response {
+    run(&shared, &headers, "lineage.signal", format!("{name}:{seq}")).await
+}
+
+async fn lineage_sub(
+    State(shared): State<Arc<Shared>>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    run(&shared, &headers, "lineage.sub", id).await
+}
+
+async fn lineage_firing(
+    State(shared): State<Arc<Shared>>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    run(&shared, &headers, "lineage.firing", id).await
+}
+
+async fn lineage_wait(
+    State(shared): State<Arc<Shared>>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    run(&shared, &headers, "lineage.wait", id).await
+}
+
+async fn lineage_export(
+    State(shared): State<Arc<Shared>>,
+    Query(q): Query<serde_json::Map<String, Value>>,
+    headers: HeaderMap,
+) -> Response {
+    if let Some(r) = unauthorized(&shared, &headers) {
+        return r;
+    }
+    let mut q = q;
+    if let Some(Value::String(limit)) = q.get("limit").cloned() {
+        match limit.parse::<u64>() {
+            Ok(n) => {
+                q.insert("limit".into(), json!(n));
+            }
+            Err(_) => {
+                return error_response(ErrorReply::invalid(&signalbox_model::FieldError::new(
+                    "limit",
+                    "expected a whole number",
+                )));
+            }
+        }
+    }
+    let dot = q.get("format").and_then(Value::as_str) == Some("dot");
+    match dispatch(&shared, "lineage.export", Value::Object(q).to_string()).await {
+        Ok(v) if dot => (
+            StatusCode::OK,
+            [(header::CONTENT_TYPE, "text/vnd.graphviz")],
+            v["dot"].as_str().unwrap_or_default().to_string(),
+        )
+            .into_response(),
+        other => reply(other),
+    }
+}
+
+async fn explain(
+    State(shared): State<Arc<Shared>>,
+    Query(q): Query<serde_json::Map<String, Value>>,
+    headers: HeaderMap,
+) -> Response {
+    run(&shared, &headers, "explain", Value::Object(q).to_string()).await
+}

@@ -1,0 +1,91 @@
+//! The HTTP admin API over a real socket: health, the bearer token (401 without
+//! or with a wrong one), admin verbs, lineage and explain as JSON, DOT export.
+
+use anyhow::Result;
+use serde_json::{Value, json};
+use signalbox_testkit::{TestNats, TestRouter, http_request, init_logs, publish_signal};
+
+#[tokio::test]
+async fn http_admin_api_with_a_bearer_token() -> Result<()> {
+    init_logs();
+    let nats = TestNats::start()?;
+    let dir = tempfile::tempdir()?;
+    let mut config = TestRouter::config(&nats.url(), dir.path());
+    config.http.listen = Some("127.0.0.1:0".into());
+    config.http.token = Some("s3cret-token".into());
+    let router = TestRouter::start_with(config).await?;
+    let addr = router.router().http_addr().expect("HTTP is on");
+    let auth = [("Authorization", "Bearer s3cret-token")];
+
+    let (status, body) = http_request(addr, "GET", "/healthz", &[], "").await?;
+    assert_eq!((status, body.as_str()), (200, "ok"));
+    let (status, body) = http_request(addr, "GET", "/readyz", &[], "").await?;
+    assert_eq!(status, 200, "{body}");
+
+    let sub = "id: big\nsignal: t\nwhere: {rows: [{numeric: ['>', 10]}]}\naction: {publish: {subject: out.big}}";
+    let (status, _) = http_request(addr, "POST", "/v1/admin/sub.add", &[], sub).await?;
+    assert_eq!(status, 401, "no token");
+    let wrong = [("Authorization", "Bearer nope")];
+    let (status, body) = http_request(addr, "POST", "/v1/admin/sub.add", &wrong, sub).await?;
+    assert_eq!(status, 401, "wrong token");
+    assert!(
+        !body.contains("s3cret"),
+        "the token never appears in replies"
+    );
+    let (status, body) = http_request(addr, "POST", "/v1/admin/sub.add", &auth, sub).await?;
+    assert_eq!(status, 200, "{body}");
+    let v: Value = serde_json::from_str(&body)?;
+    assert_eq!(v["outcome"], "created");
+
+    let client = nats.client().await?;
+    publish_signal(
+        &client,
+        "t",
+        &json!({"id": "a", "params": {"rows": 50}}).to_string(),
+    )
+    .await?;
+    publish_signal(
+        &client,
+        "t",
+        &json!({"id": "b", "params": {"rows": 5}}).to_string(),
+    )
+    .await?;
+
+    let (status, body) = http_request(addr, "GET", "/v1/lineage/signal/t/1", &auth, "").await?;
+    assert_eq!(status, 200, "{body}");
+    let v: Value = serde_json::from_str(&body)?;
+    assert_eq!(v["matched"], json!(["big"]));
+    let (status, body) =
+        http_request(addr, "GET", "/v1/explain?sub=big&signal=t:2", &auth, "").await?;
+    assert_eq!(status, 200, "{body}");
+    let v: Value = serde_json::from_str(&body)?;
+    assert_eq!(v["matches"], false);
+    assert!(
+        v["verdict"].as_str().unwrap_or_default().contains("rows"),
+        "{v}"
+    );
+    let (status, body) =
+        http_request(addr, "GET", "/v1/lineage/export?format=dot", &auth, "").await?;
+    assert_eq!(status, 200);
+    assert!(body.starts_with("digraph lineage {"), "{body}");
+
+    let (status, body) = http_request(addr, "GET", "/v1/lineage/sub/nope", &auth, "").await?;
+    assert_eq!(
+        status, 200,
+        "an unknown subscription has no firings: {body}"
+    );
+    let (status, _) = http_request(addr, "GET", "/v1/lineage/firing/nope", &auth, "").await?;
+    assert_eq!(status, 404);
+    let (status, body) = http_request(
+        addr,
+        "POST",
+        "/v1/admin/sub.add",
+        &auth,
+        "id: x\nsignal: t\n",
+    )
+    .await?;
+    assert_eq!(status, 400, "{body}");
+    let v: Value = serde_json::from_str(&body)?;
+    assert_eq!(v["error"]["field"], "action");
+    Ok(())
+}
