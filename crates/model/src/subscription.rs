@@ -151,20 +151,7 @@ impl Subscription {
                 .ok_or_else(|| FieldError::new("version", "expected a positive integer"))?,
         };
         let description = optional_str(obj, "description", "")?;
-        let signals = parse_signals(obj)?;
-        let join = match obj.get("join") {
-            None | Some(serde_json::Value::Null) => None,
-            Some(j) => Some(parse_join(j, &signals)?),
-        };
-        if let Some(j) = &join {
-            check_join_covers(j, &signals)?;
-        }
-        if signals.len() > 1 && join.is_none() {
-            return Err(FieldError::new(
-                "join",
-                "required when a subscription names several signals (join.on lists the keys)",
-            ));
-        }
+        let (signals, join) = parse_signals_and_join(obj, "subscription")?;
         let action = parse_action(obj.get("action"))?;
         let mut params = BTreeMap::new();
         match obj.get("params") {
@@ -236,9 +223,32 @@ impl Action {
     }
 }
 
+/// The signal part shared by subscriptions and waits: `signal`/`where` or
+/// `signals`, and `join` (required, and covering every alias, with several).
+pub(crate) fn parse_signals_and_join(
+    obj: &serde_json::Map<String, serde_json::Value>,
+    what: &str,
+) -> Result<(Vec<SignalSpec>, Option<Join>), FieldError> {
+    let signals = parse_signals(obj)?;
+    let join = match obj.get("join") {
+        None | Some(serde_json::Value::Null) => None,
+        Some(j) => Some(parse_join(j, &signals)?),
+    };
+    if let Some(j) = &join {
+        check_join_covers(j, &signals)?;
+    }
+    if signals.len() > 1 && join.is_none() {
+        return Err(FieldError::new(
+            "join",
+            format!("required when a {what} names several signals (join.on lists the keys)"),
+        ));
+    }
+    Ok((signals, join))
+}
+
 /// Every alias must appear in `join.on` the same number of times: the `k`-th
 /// field of each alias is compared with the `k`-th field of every other alias.
-pub(crate) fn check_join_covers(join: &Join, signals: &[SignalSpec]) -> Result<(), FieldError> {
+fn check_join_covers(join: &Join, signals: &[SignalSpec]) -> Result<(), FieldError> {
     let counts: Vec<(&str, usize)> = signals
         .iter()
         .map(|s| (s.alias.as_str(), join.paths_for(&s.alias).count()))
@@ -293,7 +303,7 @@ impl Join {
     }
 }
 
-pub(crate) fn parse_signals(
+fn parse_signals(
     obj: &serde_json::Map<String, serde_json::Value>,
 ) -> Result<Vec<SignalSpec>, FieldError> {
     match (obj.get("signal"), obj.get("signals")) {
@@ -417,10 +427,7 @@ fn parse_pattern_fields(
     Ok((pattern, match_params))
 }
 
-pub(crate) fn parse_join(
-    j: &serde_json::Value,
-    signals: &[SignalSpec],
-) -> Result<Join, FieldError> {
+fn parse_join(j: &serde_json::Value, signals: &[SignalSpec]) -> Result<Join, FieldError> {
     let obj = j.as_object().ok_or_else(|| {
         FieldError::new(
             "join",

@@ -18,8 +18,7 @@ use crate::error::FieldError;
 use crate::firing::SignalRef;
 use crate::signal::{json_kind, parse_rfc3339, validate_name};
 use crate::subscription::{
-    Join, SignalSpec, check_join_covers, optional_str, parse_duration, parse_join, parse_signals,
-    required_str,
+    Join, SignalSpec, optional_str, parse_duration, parse_signals_and_join, required_str,
 };
 
 /// Top-level fields of a wait document.
@@ -212,20 +211,7 @@ impl Wait {
         }
         let id = required_str(obj, "id", "")?;
         validate_name(&id).map_err(|r| FieldError::new("id", r))?;
-        let signals = parse_signals(obj)?;
-        let join = match obj.get("join") {
-            None | Some(serde_json::Value::Null) => None,
-            Some(j) => Some(parse_join(j, &signals)?),
-        };
-        if let Some(j) = &join {
-            check_join_covers(j, &signals)?;
-        }
-        if signals.len() > 1 && join.is_none() {
-            return Err(FieldError::new(
-                "join",
-                "required when a wait names several signals (join.on lists the keys)",
-            ));
-        }
+        let (signals, join) = parse_signals_and_join(obj, "wait")?;
         let lookback = match obj.get("lookback") {
             None | Some(serde_json::Value::Null) => Lookback::All,
             Some(serde_json::Value::String(s)) if s == "none" => Lookback::None,

@@ -238,9 +238,19 @@ impl Router {
             }
         }
         tasks.spawn(crate::outbox::run(shared.clone(), rx.clone()));
-        tasks.spawn(run_admin(shared.clone(), admin_sub, rx.clone()));
+        tasks.spawn(serve_requests(
+            shared.clone(),
+            admin_sub,
+            rx.clone(),
+            |s, m| async move { crate::admin::handle(&s, m).await },
+        ));
         tasks.spawn(run_retention(shared.clone(), rx.clone()));
-        tasks.spawn(run_wait_requests(shared.clone(), wait_sub, rx.clone()));
+        tasks.spawn(serve_requests(
+            shared.clone(),
+            wait_sub,
+            rx.clone(),
+            |s, m| async move { crate::waits::handle_register(&s, m).await },
+        ));
         let http_addr = match shared.config.http.listen.clone() {
             Some(addr) => {
                 let (local, task) = crate::http::serve(shared.clone(), &addr, rx.clone()).await?;
@@ -437,11 +447,16 @@ async fn run_ingest(
     }
 }
 
-async fn run_admin(
+/// Serves requests on `sub` one at a time with `handle` until shutdown.
+async fn serve_requests<F, Fut>(
     shared: Arc<Shared>,
     mut sub: async_nats::Subscriber,
     mut shutdown: watch::Receiver<bool>,
-) {
+    handle: F,
+) where
+    F: Fn(Arc<Shared>, async_nats::Message) -> Fut,
+    Fut: std::future::Future<Output = ()>,
+{
     loop {
         let msg = tokio::select! {
             m = sub.next() => m,
@@ -450,25 +465,7 @@ async fn run_admin(
         let Some(msg) = msg else {
             break;
         };
-        crate::admin::handle(&shared, msg).await;
-    }
-    let _ = sub.unsubscribe().await;
-}
-
-async fn run_wait_requests(
-    shared: Arc<Shared>,
-    mut sub: async_nats::Subscriber,
-    mut shutdown: watch::Receiver<bool>,
-) {
-    loop {
-        let msg = tokio::select! {
-            m = sub.next() => m,
-            _ = shutdown.changed() => None,
-        };
-        let Some(msg) = msg else {
-            break;
-        };
-        crate::waits::handle_register(&shared, msg).await;
+        handle(shared.clone(), msg).await;
     }
     let _ = sub.unsubscribe().await;
 }
