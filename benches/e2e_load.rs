@@ -15,8 +15,8 @@
 //! the default store durability (fsync on every commit); JetStream mode also
 //! with `jetstream.batch_max_wait` 1 ms instead of the default 5 ms; a
 //! diagnostic row with the data directory on tmpfs (fsync free); and a
-//! diagnostic JetStream publish that awaits each ack before the next (what the
-//! outbox drainer does). A last diagnostic measures the latency floor at a light
+//! diagnostic JetStream publish that awaits each ack before the next (no
+//! pipelining: a lower bound for a sequential publisher). A last diagnostic measures the latency floor at a light
 //! 200 signals/s. Every measurement is repeated (3 times by default) and the
 //! median reported; the router runs in this process, on the same machine as the
 //! server.
@@ -312,8 +312,8 @@ async fn raw_jetstream(nats: &TestNats, n: usize) -> Result<f64> {
     Ok(n as f64 / elapsed.as_secs_f64())
 }
 
-/// Diagnostic: JetStream publish awaiting each ack before the next publish, the
-/// way the router's outbox drainer publishes firings today.
+/// Diagnostic: JetStream publish awaiting each ack before the next publish (no
+/// pipelining), to compare with the pipelined baseline.
 async fn sequential_jetstream(nats: &TestNats, n: usize) -> Result<f64> {
     let client = nats.client().await?;
     let js = jetstream::new(client.clone());

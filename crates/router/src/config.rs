@@ -48,6 +48,8 @@ pub struct RouterConfig {
     pub firing_max_attempts: u32,
     /// Where given-up firings go (header `Signalbox-Error` holds the reason).
     pub dead_letter_subject: String,
+    /// WebAssembly plugins loaded at start: custom operators and source adapters.
+    pub plugins: PluginsConfig,
     /// The HTTP admin API (health, admin verbs, lineage); off unless `listen` is set.
     pub http: HttpConfig,
     /// Where signals are taken from: `core` (a queue subscription; requests get
@@ -56,6 +58,30 @@ pub struct RouterConfig {
     pub ingest: IngestMode,
     /// The stream and consumer of `ingest = "jetstream"`.
     pub jetstream: JetStreamIngest,
+}
+
+/// Plugins to load at start.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PluginsConfig {
+    /// Operator plugins (world `operator`); each becomes `{<name>: argument}` in patterns.
+    pub operators: Vec<PluginEntry>,
+    /// Source adapters (world `source-adapter`); each serves `POST /ingest/<name>`
+    /// on the HTTP listener.
+    pub adapters: Vec<PluginEntry>,
+}
+
+/// One plugin to load.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PluginEntry {
+    /// The name it is used under (operator name, or adapter route).
+    pub name: String,
+    /// The component file (`.wasm`).
+    pub file: PathBuf,
+    /// Settings the plugin reads with `config-get`.
+    #[serde(default)]
+    pub settings: std::collections::BTreeMap<String, String>,
 }
 
 /// The HTTP listener.
@@ -171,6 +197,7 @@ impl Default for RouterConfig {
             batch_size: 256,
             firing_max_attempts: 20,
             dead_letter_subject: "signalbox.dead.firings".into(),
+            plugins: PluginsConfig::default(),
             http: HttpConfig::default(),
             ingest: IngestMode::Core,
             jetstream: JetStreamIngest::default(),

@@ -10,6 +10,13 @@
 //!   `/v1/lineage/export?format=json|dot&since=&until=&sub=&signal=&firing=&limit=`,
 //!   `/v1/explain?sub=ID&signal=NAME:SEQ`.
 //!
+//! - `POST /ingest/{adapter}` — webhook ingress: the request goes to that source
+//!   adapter plugin; the signals it returns are stored and routed like any other
+//!   (one store transaction); 200 with their acks, 422 with the adapter's reject
+//!   reason, 503 when the adapter asks for a retry or the store fails, 404 for
+//!   an unknown adapter, 413 over the message size limit. These routes do not
+//!   take the admin token: the adapter does its own checks (GitHub signatures …).
+//!
 //! Error replies map to status codes: `invalid` → 400, `not_found` → 404,
 //! `unavailable` → 503. With a token configured every `/v1` request needs
 //! `Authorization: Bearer <token>`; without it or with a wrong one the answer is
@@ -63,6 +70,12 @@ pub(crate) async fn serve(
         .route("/v1/lineage/wait/{*id}", get(lineage_wait))
         .route("/v1/lineage/export", get(lineage_export))
         .route("/v1/explain", get(explain))
+        .route(
+            "/ingest/{adapter}",
+            post(ingest).layer(axum::extract::DefaultBodyLimit::max(
+                shared.config.limits.max_message_bytes,
+            )),
+        )
         .with_state(shared);
     let task = tokio::spawn(async move {
         let stop = async move {
@@ -217,4 +230,76 @@ async fn explain(
     headers: HeaderMap,
 ) -> Response {
     run(&shared, &headers, "explain", Value::Object(q).to_string()).await
+}
+
+async fn ingest(
+    State(shared): State<Arc<Shared>>,
+    Path(adapter): Path<String>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Response {
+    let Some(plugin) = shared.adapters.get(&adapter).cloned() else {
+        let mut known: Vec<&String> = shared.adapters.keys().collect();
+        known.sort();
+        let e = ErrorReply::invalid(&signalbox_model::FieldError::new(
+            "adapter",
+            format!("no source adapter {adapter:?}; deployed: {known:?}"),
+        ));
+        return (StatusCode::NOT_FOUND, axum::Json(e)).into_response();
+    };
+    let path = format!("/ingest/{adapter}");
+    let mut envelope = signalbox_plugin::Envelope::new(
+        signalbox_plugin::Transport::Http,
+        path.clone(),
+        body.to_vec(),
+    );
+    for (name, value) in &headers {
+        if let Ok(v) = value.to_str() {
+            envelope
+                .headers
+                .push((name.as_str().to_ascii_lowercase(), v.to_string()));
+        }
+    }
+    envelope.metadata.push(("method".into(), "POST".into()));
+    let received = envelope.received_at_ms;
+    let decoded = tokio::task::spawn_blocking(move || plugin.decode(&envelope)).await;
+    let signals = match decoded {
+        Ok(Ok(signals)) => signals,
+        Ok(Err(e)) => {
+            let retry = e.is_retryable();
+            tracing::warn!(%adapter, error = %e, retry, "webhook not taken");
+            return if retry {
+                error_response(ErrorReply::unavailable(e.to_string()))
+            } else {
+                let reply =
+                    ErrorReply::invalid(&signalbox_model::FieldError::new("body", e.to_string()));
+                (StatusCode::UNPROCESSABLE_ENTITY, axum::Json(reply)).into_response()
+            };
+        }
+        Err(e) => {
+            return error_response(ErrorReply::unavailable(format!("adapter task failed: {e}")));
+        }
+    };
+    let batch: Vec<signalbox_store::Incoming> = signals
+        .into_iter()
+        .map(|mut signal| {
+            if signal.id.is_none() {
+                signal.id = Some(uuid::Uuid::now_v7().to_string());
+            }
+            signalbox_store::Incoming {
+                signal,
+                origin: signalbox_model::Origin {
+                    transport: "http".into(),
+                    address: Some(path.clone()),
+                    adapter: Some(adapter.clone()),
+                    details: Default::default(),
+                },
+                received_at_ms: received,
+            }
+        })
+        .collect();
+    match crate::ingest::commit(&shared, batch).await {
+        Ok(acks) => (StatusCode::OK, axum::Json(json!({ "signals": acks }))).into_response(),
+        Err(e) => error_response(e),
+    }
 }

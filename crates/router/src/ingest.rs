@@ -154,6 +154,28 @@ pub(crate) async fn process_batch(shared: &Arc<Shared>, messages: Vec<Inbound>) 
     if batch.is_empty() {
         return;
     }
+    match commit(shared, batch).await {
+        Ok(acks) => {
+            for (ack, msg) in acks.into_iter().zip(inbound) {
+                msg.done(shared, &ack).await;
+            }
+        }
+        Err(reply) => {
+            for msg in inbound {
+                msg.retry_later(shared, &reply).await;
+            }
+        }
+    }
+}
+
+/// Stores a batch of decoded signals in ONE store transaction (dedup, store,
+/// match, joins, waits, outbox) and returns one ack per signal, in order. On
+/// error nothing of the batch was stored. Every transport (core NATS,
+/// JetStream, webhooks) goes through here.
+pub(crate) async fn commit(
+    shared: &Arc<Shared>,
+    batch: Vec<Incoming>,
+) -> Result<Vec<Ack>, ErrorReply> {
     let store = shared.store.clone();
     let catalog = shared.catalog.clone();
     let result = tokio::task::spawn_blocking(move || {
@@ -181,24 +203,17 @@ pub(crate) async fn process_batch(shared: &Arc<Shared>, messages: Vec<Inbound>) 
         Ok((Ok(outcomes), matched)) => (outcomes, matched),
         Ok((Err(e), _)) => {
             tracing::error!(error = %e, "store transaction failed; batch not stored");
-            let reply = ErrorReply::unavailable(format!("signal not stored: {e}"));
-            for msg in inbound {
-                msg.retry_later(shared, &reply).await;
-            }
-            return;
+            return Err(ErrorReply::unavailable(format!("signal not stored: {e}")));
         }
         Err(join) => {
             tracing::error!(error = %join, "ingest worker failed; batch not stored");
-            let reply = ErrorReply::unavailable("signal not stored: internal error");
-            for msg in inbound {
-                msg.retry_later(shared, &reply).await;
-            }
-            return;
+            return Err(ErrorReply::unavailable("signal not stored: internal error"));
         }
     };
     let mut fired = false;
-    for (outcome, msg) in outcomes.into_iter().zip(inbound) {
-        let ack = match outcome {
+    let mut acks = Vec::with_capacity(outcomes.len());
+    for outcome in outcomes {
+        acks.push(match outcome {
             IngestOutcome::Stored { instance, firings } => {
                 fired |= !firings.is_empty();
                 let matched = matched
@@ -230,12 +245,12 @@ pub(crate) async fn process_batch(shared: &Arc<Shared>, messages: Vec<Inbound>) 
                     matched: Vec::new(),
                 }
             }
-        };
-        msg.done(shared, &ack).await;
+        });
     }
     if fired {
         shared.outbox_wake.notify_one();
     }
+    Ok(acks)
 }
 
 /// Turns one message into a validated signal with its id resolved.

@@ -20,11 +20,15 @@ pub mod ingest;
 pub mod jetstream_ingest;
 pub mod lineage;
 pub mod outbox;
+pub mod plugins;
 pub mod replay;
 pub mod service;
 mod shared;
 mod waits;
 
-pub use config::{ConfigError, HttpConfig, IngestMode, JetStreamIngest, NatsConfig, RouterConfig};
+pub use config::{
+    ConfigError, HttpConfig, IngestMode, JetStreamIngest, NatsConfig, PluginEntry, PluginsConfig,
+    RouterConfig,
+};
 pub use connect::{ConnectError, Persistence, connect};
 pub use service::{Router, StartError};

@@ -57,6 +57,9 @@ pub enum StartError {
         /// What is wrong, naming the field.
         message: String,
     },
+    /// A plugin could not be loaded.
+    #[error(transparent)]
+    Plugin(#[from] crate::plugins::PluginLoadError),
     /// The HTTP listener could not start.
     #[error(transparent)]
     Http(#[from] crate::http::HttpError),
@@ -131,6 +134,8 @@ impl Router {
             path: path.clone(),
             source,
         })?;
+        let mut operators = operators;
+        let (plugin_host, adapters) = crate::plugins::load(&config, &mut operators).await?;
         let catalog = Catalog::new(operators, &config.wait_prefix);
         load_stored(&store, &catalog)?;
         let file_subs = read_subscription_files(&config.subscriptions)?;
@@ -150,6 +155,8 @@ impl Router {
             catalog: Arc::new(catalog),
             client,
             outbox_wake: Notify::new(),
+            adapters,
+            plugin_host,
         });
         let waiting = crate::waits::load_waiting(&shared).map_err(StartError::Subscriptions)?;
         for (path, sub) in file_subs {

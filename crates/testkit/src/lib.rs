@@ -305,3 +305,37 @@ fn dechunk(mut s: &str) -> String {
     }
     out
 }
+
+/// The component file of a plugin from `plugins/` (e.g. `operator_semver`),
+/// built once per test process for `wasm32-wasip2` (the wasmtime way: guest
+/// programs are built by a build step, never committed).
+pub fn plugin_component(name: &str) -> Result<PathBuf> {
+    static BUILT: std::sync::OnceLock<std::result::Result<PathBuf, String>> =
+        std::sync::OnceLock::new();
+    let dir = BUILT.get_or_init(|| {
+        let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
+        let status =
+            std::process::Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+                .args([
+                    "build",
+                    "--release",
+                    "--target",
+                    "wasm32-wasip2",
+                    "--manifest-path",
+                ])
+                .arg(root.join("plugins/Cargo.toml"))
+                .status()
+                .map_err(|e| format!("cannot run cargo to build plugins/: {e}"))?;
+        if !status.success() {
+            return Err(
+                "building plugins/ for wasm32-wasip2 failed (scripts/setup.sh installs the target)"
+                    .into(),
+            );
+        }
+        Ok(root.join("plugins/target/wasm32-wasip2/release"))
+    });
+    let dir = dir.as_ref().map_err(|e| anyhow::anyhow!("{e}"))?;
+    let file = dir.join(format!("{name}.wasm"));
+    anyhow::ensure!(file.is_file(), "no component {}", file.display());
+    Ok(file)
+}
