@@ -119,7 +119,7 @@ pub struct JetStreamIngest {
     /// How long the server waits for an ack before redelivering, e.g. `30s`.
     #[serde(with = "humantime_serde_compat")]
     pub ack_wait: Duration,
-    /// How long a batch waits to fill up once its first message is in, e.g. `5ms`.
+    /// How long a batch waits to fill up once its first message is in, e.g. `1ms`.
     #[serde(with = "humantime_serde_compat")]
     pub batch_max_wait: Duration,
 }
@@ -131,7 +131,7 @@ impl Default for JetStreamIngest {
             consumer: "signalbox".into(),
             duplicate_window: Duration::from_secs(120),
             ack_wait: Duration::from_secs(30),
-            batch_max_wait: Duration::from_millis(5),
+            batch_max_wait: Duration::from_millis(1),
         }
     }
 }

@@ -21,7 +21,7 @@ fn history_past_retention_is_removed_and_pending_work_is_kept() {
     let old = store.firings_for("s", 10).unwrap();
     let oldest = old.iter().min_by_key(|r| r.firing_seq).unwrap();
     store
-        .mark_delivered(&[oldest.firing.firing_id.clone()], T0 + 5)
+        .mark_delivered(std::slice::from_ref(&oldest.firing.firing_id), T0 + 5)
         .unwrap();
     let before = store.stats().unwrap();
     assert_eq!(before.signals, 3);
