@@ -89,3 +89,84 @@ async fn http_admin_api_with_a_bearer_token() -> Result<()> {
     assert_eq!(v["error"]["field"], "action");
     Ok(())
 }
+
+fn metric(text: &str, line_start: &str) -> Option<f64> {
+    text.lines()
+        .find(|l| l.starts_with(line_start))
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|v| v.parse().ok())
+}
+
+#[tokio::test]
+async fn metrics_move_with_a_scripted_run() -> Result<()> {
+    init_logs();
+    let nats = TestNats::start()?;
+    let dir = tempfile::tempdir()?;
+    let mut config = TestRouter::config(&nats.url(), dir.path());
+    config.http.listen = Some("127.0.0.1:0".into());
+    let router = TestRouter::start_with(config).await?;
+    let addr = router.router().http_addr().expect("HTTP is on");
+    let client = nats.client().await?;
+    router
+        .add_subscription(
+            &client,
+            "id: big\nsignal: t\nwhere: {rows: [{numeric: ['>', 10]}]}\naction: {publish: {subject: out.big}}",
+        )
+        .await?;
+    let mut out = client.subscribe("out.big").await?;
+    client.flush().await?;
+    publish_signal(
+        &client,
+        "t",
+        &json!({"id": "a", "params": {"rows": 50}}).to_string(),
+    )
+    .await?;
+    publish_signal(
+        &client,
+        "t",
+        &json!({"id": "b", "params": {"rows": 5}}).to_string(),
+    )
+    .await?;
+    publish_signal(
+        &client,
+        "t",
+        &json!({"id": "a", "params": {"rows": 50}}).to_string(),
+    )
+    .await?;
+    publish_signal(&client, "t", "not json").await?;
+    signalbox_testkit::next_message(&mut out, signalbox_testkit::WAIT).await?;
+
+    let deadline = std::time::Instant::now() + signalbox_testkit::WAIT;
+    let text = loop {
+        let (status, text) = http_request(addr, "GET", "/metrics", &[], "").await?;
+        assert_eq!(status, 200);
+        if metric(&text, "signalbox_firings_published_total{route=\"core\"}") == Some(1.0) {
+            break text;
+        }
+        anyhow::ensure!(
+            std::time::Instant::now() < deadline,
+            "firing never counted:\n{text}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    };
+    let expect = [
+        ("signalbox_signals_received_total{transport=\"nats\"}", 4.0),
+        ("signalbox_signals_rejected_total", 1.0),
+        ("signalbox_signals_duplicate_total", 1.0),
+        ("signalbox_signals_stored_total", 2.0),
+        ("signalbox_matches_total", 1.0),
+        ("signalbox_firings_created_total", 1.0),
+        ("signalbox_commit_seconds_count", 3.0),
+        ("signalbox_outbox_pending", 0.0),
+        ("signalbox_store_signals", 2.0),
+        ("signalbox_subscriptions", 1.0),
+    ];
+    for (name, want) in expect {
+        assert_eq!(
+            metric(&text, &format!("{name} ")),
+            Some(want),
+            "{name}:\n{text}"
+        );
+    }
+    Ok(())
+}

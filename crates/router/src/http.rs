@@ -1,6 +1,7 @@
 //! The HTTP admin API: health, the admin verbs and lineage as JSON.
 //!
 //! Routes (all answers JSON except DOT exports):
+//! - `GET /metrics` — Prometheus text format (see `metrics.rs`); no token.
 //! - `GET /healthz` — the process is alive; `GET /readyz` — NATS connected and
 //!   the store readable (503 otherwise). Never need a token.
 //! - `POST /v1/admin/{verb}` — any admin verb of the NATS API (`sub.add`,
@@ -63,6 +64,7 @@ pub(crate) async fn serve(
     let app = axum::Router::new()
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics))
         .route("/v1/admin/{verb}", post(admin_verb))
         .route("/v1/lineage/signal/{name}/{seq}", get(lineage_signal))
         .route("/v1/lineage/sub/{id}", get(lineage_sub))
@@ -90,6 +92,28 @@ pub(crate) async fn serve(
     });
     tracing::info!(addr = %local, "HTTP admin API listening");
     Ok((local, task))
+}
+
+async fn metrics(State(shared): State<Arc<Shared>>) -> Response {
+    let s = shared.clone();
+    let gauges = tokio::task::spawn_blocking(move || s.store.stats().ok())
+        .await
+        .ok()
+        .flatten()
+        .map(|st| crate::metrics::StoreGauges {
+            outbox_pending: st.pending,
+            signals: st.signals,
+            firings: st.firings,
+            dedup_entries: st.dedup_entries,
+            file_bytes: st.file_bytes,
+        });
+    let text = shared.metrics.render(gauges, shared.catalog.len());
+    (
+        StatusCode::OK,
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        text,
+    )
+        .into_response()
 }
 
 async fn readyz(State(shared): State<Arc<Shared>>) -> Response {
@@ -262,12 +286,16 @@ async fn ingest(
     }
     envelope.metadata.push(("method".into(), "POST".into()));
     let received = envelope.received_at_ms;
+    let m = &shared.metrics;
     let decoded = tokio::task::spawn_blocking(move || plugin.decode(&envelope)).await;
     let signals = match decoded {
         Ok(Ok(signals)) => signals,
         Ok(Err(e)) => {
             let retry = e.is_retryable();
             tracing::warn!(%adapter, error = %e, retry, "webhook not taken");
+            if !retry {
+                m.add(&m.rejected, 1);
+            }
             return if retry {
                 error_response(ErrorReply::unavailable(e.to_string()))
             } else {
@@ -280,6 +308,7 @@ async fn ingest(
             return error_response(ErrorReply::unavailable(format!("adapter task failed: {e}")));
         }
     };
+    m.add(&m.received_http, signals.len() as u64);
     let batch: Vec<signalbox_store::Incoming> = signals
         .into_iter()
         .map(|mut signal| {

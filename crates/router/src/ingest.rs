@@ -140,12 +140,18 @@ pub(crate) async fn process_batch(shared: &Arc<Shared>, messages: Vec<Inbound>) 
     let mut inbound = Vec::with_capacity(messages.len());
     let mut batch = Vec::with_capacity(messages.len());
     for msg in messages {
+        let m = &shared.metrics;
+        match &msg {
+            Inbound::Core(_) => m.add(&m.received_nats, 1),
+            Inbound::JetStream(_) => m.add(&m.received_jetstream, 1),
+        }
         match decode(shared, &msg, now) {
             Ok(incoming) => {
                 inbound.push(msg);
                 batch.push(incoming);
             }
             Err(err) => {
+                shared.metrics.add(&shared.metrics.rejected, 1);
                 reject(shared, msg.message(), &err).await;
                 msg.refuse(shared, &ErrorReply::invalid(&err)).await;
             }
@@ -178,6 +184,7 @@ pub(crate) async fn commit(
 ) -> Result<Vec<Ack>, ErrorReply> {
     let store = shared.store.clone();
     let catalog = shared.catalog.clone();
+    let started = std::time::Instant::now();
     let result = tokio::task::spawn_blocking(move || {
         let mut matched: HashMap<(String, String), Vec<String>> = HashMap::new();
         let mut settled_waits: Vec<String> = Vec::new();
@@ -199,13 +206,19 @@ pub(crate) async fn commit(
         (outcomes, matched)
     })
     .await;
+    let m = &shared.metrics;
     let (outcomes, mut matched) = match result {
-        Ok((Ok(outcomes), matched)) => (outcomes, matched),
+        Ok((Ok(outcomes), matched)) => {
+            m.observe_commit(started.elapsed().as_secs_f64());
+            (outcomes, matched)
+        }
         Ok((Err(e), _)) => {
+            m.add(&m.commit_failures, 1);
             tracing::error!(error = %e, "store transaction failed; batch not stored");
             return Err(ErrorReply::unavailable(format!("signal not stored: {e}")));
         }
         Err(join) => {
+            m.add(&m.commit_failures, 1);
             tracing::error!(error = %join, "ingest worker failed; batch not stored");
             return Err(ErrorReply::unavailable("signal not stored: internal error"));
         }
@@ -219,6 +232,9 @@ pub(crate) async fn commit(
                 let matched = matched
                     .remove(&(instance.signal.name.clone(), instance.id.clone()))
                     .unwrap_or_default();
+                m.add(&m.stored, 1);
+                m.add(&m.matches, matched.len() as u64);
+                m.add(&m.firings_created, firings.len() as u64);
                 tracing::info!(
                     signal = %instance.signal.name,
                     id = %instance.id,
@@ -236,6 +252,7 @@ pub(crate) async fn commit(
                 }
             }
             IngestOutcome::Duplicate { name, id, seq } => {
+                m.add(&m.duplicates, 1);
                 tracing::info!(signal = %name, %id, seq, "duplicate signal acknowledged");
                 Ack {
                     name,

@@ -19,6 +19,7 @@ pub mod http;
 pub mod ingest;
 pub mod jetstream_ingest;
 pub mod lineage;
+pub mod metrics;
 pub mod outbox;
 pub mod plugins;
 pub mod replay;

@@ -101,11 +101,13 @@ async fn drain_once(
     let mut core_used = false;
     // Send everything first, then wait for the JetStream acks: many in flight.
     let mut in_flight = Vec::new();
+    let mut core_count = 0u64;
     for firing in &pending {
         match send(shared, js, routes, firing).await {
             Ok(Sent::JetStream(ack)) => in_flight.push((firing, ack)),
             Ok(Sent::Core) => {
                 core_used = true;
+                core_count += 1;
                 delivered.push(firing.firing_id.clone());
             }
             Err(e) => {
@@ -117,7 +119,12 @@ async fn drain_once(
     }
     for (firing, ack) in in_flight {
         match ack.await {
-            Ok(_) => delivered.push(firing.firing_id.clone()),
+            Ok(_) => {
+                shared
+                    .metrics
+                    .add(&shared.metrics.firings_published_jetstream, 1);
+                delivered.push(firing.firing_id.clone());
+            }
             Err(e) => {
                 if e.kind() == PublishErrorKind::StreamNotFound {
                     routes.remove(&firing.subject);
@@ -131,6 +138,9 @@ async fn drain_once(
         tracing::warn!(error = %e, "flush failed; core NATS firings will be published again");
         return DrainOutcome::Failed;
     }
+    shared
+        .metrics
+        .add(&shared.metrics.firings_published_core, core_count);
     if !delivered.is_empty() {
         let store = shared.store.clone();
         let now = crate::clock::now_ms();
@@ -212,6 +222,7 @@ async fn send(
 /// Logs a failed publish and, unless NATS is unreachable (the outage is not the
 /// firing's fault), counts it towards dead-lettering.
 async fn publish_failed(shared: &Arc<Shared>, firing: &Firing, e: &PublishFailure) {
+    shared.metrics.add(&shared.metrics.firing_failures, 1);
     tracing::warn!(firing = %firing.firing_id, subject = %firing.subject, error = %e, "firing not published; will retry");
     if shared.client.connection_state() == async_nats::connection::State::Connected {
         give_up_if_exhausted(shared, firing, &e.to_string()).await;
@@ -292,14 +303,17 @@ async fn give_up_if_exhausted(shared: &Arc<Shared>, firing: &Firing, error: &str
     let ids = vec![firing.firing_id.clone()];
     let now = crate::clock::now_ms();
     match tokio::task::spawn_blocking(move || store.mark_dead_lettered(&ids, now)).await {
-        Ok(Ok(())) => tracing::error!(
+        Ok(Ok(())) => {
+            shared.metrics.add(&shared.metrics.firings_dead_lettered, 1);
+            tracing::error!(
             firing = %firing.firing_id,
             subject = %firing.subject,
             attempts = record.attempts,
             reason = %error,
             dead_letter = %shared.config.dead_letter_subject,
             "firing given up and dead-lettered"
-        ),
+            )
+        }
         Ok(Err(e)) => tracing::warn!(error = %e, "cannot mark the firing dead-lettered"),
         Err(e) => tracing::warn!(error = %e, "dead-letter bookkeeping task failed"),
     }

@@ -155,6 +155,7 @@ impl Router {
             catalog: Arc::new(catalog),
             client,
             outbox_wake: Notify::new(),
+            metrics: crate::metrics::Metrics::default(),
             adapters,
             plugin_host,
         });

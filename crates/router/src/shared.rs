@@ -17,6 +17,8 @@ pub(crate) struct Shared {
     pub catalog: Arc<Catalog>,
     pub client: async_nats::Client,
     pub outbox_wake: Notify,
+    /// Counters for `/metrics`.
+    pub metrics: crate::metrics::Metrics,
     /// Source adapters by route name (`POST /ingest/<name>`).
     pub adapters: std::collections::HashMap<String, Arc<signalbox_plugin::WasmAdapter>>,
     /// Keeps the plugin host (engine, epoch ticker) alive while plugins are in use.

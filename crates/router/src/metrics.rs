@@ -1,0 +1,234 @@
+//! Prometheus metrics, rendered in the text exposition format at `GET /metrics`.
+//!
+//! Counters are plain atomics bumped on the hot path (no locks, no allocation);
+//! gauges that live in the store (outbox depth, file size, row counts) are read
+//! when scraped. Names follow the Prometheus conventions: a `signalbox_` prefix,
+//! base units (`_seconds`, `_bytes`) and `_total` on counters.
+
+use std::fmt::Write as _;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// Upper bounds (seconds) of the commit latency histogram buckets.
+const COMMIT_BUCKETS: [f64; 10] = [
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0,
+];
+
+/// Every counter the router keeps.
+#[derive(Debug, Default)]
+pub struct Metrics {
+    /// Signals taken in from core NATS.
+    pub received_nats: AtomicU64,
+    /// Signals taken in from JetStream.
+    pub received_jetstream: AtomicU64,
+    /// Signals taken in from webhooks (source adapters).
+    pub received_http: AtomicU64,
+    /// Messages rejected as bad input.
+    pub rejected: AtomicU64,
+    /// Signals acknowledged as duplicates.
+    pub duplicates: AtomicU64,
+    /// Signals stored.
+    pub stored: AtomicU64,
+    /// Subscription matches (a join side counts).
+    pub matches: AtomicU64,
+    /// Firings written to the outbox.
+    pub firings_created: AtomicU64,
+    /// Firings acked by a JetStream stream.
+    pub firings_published_jetstream: AtomicU64,
+    /// Firings published on core NATS (flushed).
+    pub firings_published_core: AtomicU64,
+    /// Failed publish attempts.
+    pub firing_failures: AtomicU64,
+    /// Firings given up and dead-lettered.
+    pub firings_dead_lettered: AtomicU64,
+    /// Store transactions that failed.
+    pub commit_failures: AtomicU64,
+    commit_buckets: [AtomicU64; COMMIT_BUCKETS.len()],
+    commit_count: AtomicU64,
+    commit_micros: AtomicU64,
+}
+
+/// Gauges read from the store at scrape time.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct StoreGauges {
+    /// Firings waiting in the outbox.
+    pub outbox_pending: u64,
+    /// Stored signal instances.
+    pub signals: u64,
+    /// Stored firings.
+    pub firings: u64,
+    /// Live dedup entries.
+    pub dedup_entries: u64,
+    /// Size of the redb file.
+    pub file_bytes: u64,
+}
+
+fn inc(c: &AtomicU64, n: u64) {
+    c.fetch_add(n, Ordering::Relaxed);
+}
+
+impl Metrics {
+    /// Adds `n` to a counter.
+    pub fn add(&self, counter: &AtomicU64, n: u64) {
+        inc(counter, n);
+    }
+
+    /// Records one ingest commit that took `seconds`.
+    pub fn observe_commit(&self, seconds: f64) {
+        for (bound, bucket) in COMMIT_BUCKETS.iter().zip(&self.commit_buckets) {
+            if seconds <= *bound {
+                inc(bucket, 1);
+            }
+        }
+        inc(&self.commit_count, 1);
+        inc(&self.commit_micros, (seconds * 1e6) as u64);
+    }
+
+    /// Renders everything in the Prometheus text format.
+    pub fn render(&self, store: Option<StoreGauges>, live_subscriptions: usize) -> String {
+        let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
+        let mut out = String::new();
+        let mut counter = |name: &str, help: &str, rows: &[(&str, u64)]| {
+            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter");
+            for (labels, v) in rows {
+                if labels.is_empty() {
+                    let _ = writeln!(out, "{name} {v}");
+                } else {
+                    let _ = writeln!(out, "{name}{{{labels}}} {v}");
+                }
+            }
+        };
+        counter(
+            "signalbox_signals_received_total",
+            "Signals taken in, by transport.",
+            &[
+                ("transport=\"nats\"", get(&self.received_nats)),
+                ("transport=\"jetstream\"", get(&self.received_jetstream)),
+                ("transport=\"http\"", get(&self.received_http)),
+            ],
+        );
+        counter(
+            "signalbox_signals_rejected_total",
+            "Messages rejected as bad input (dead-lettered to the rejected subject).",
+            &[("", get(&self.rejected))],
+        );
+        counter(
+            "signalbox_signals_duplicate_total",
+            "Signals acknowledged as duplicates of a stored (name, id).",
+            &[("", get(&self.duplicates))],
+        );
+        counter(
+            "signalbox_signals_stored_total",
+            "Signals stored.",
+            &[("", get(&self.stored))],
+        );
+        counter(
+            "signalbox_matches_total",
+            "Subscription matches (a join side counts).",
+            &[("", get(&self.matches))],
+        );
+        counter(
+            "signalbox_firings_created_total",
+            "Firings written to the outbox.",
+            &[("", get(&self.firings_created))],
+        );
+        counter(
+            "signalbox_firings_published_total",
+            "Firings published, by route (jetstream: acked by a stream; core: flushed).",
+            &[
+                (
+                    "route=\"jetstream\"",
+                    get(&self.firings_published_jetstream),
+                ),
+                ("route=\"core\"", get(&self.firings_published_core)),
+            ],
+        );
+        counter(
+            "signalbox_firing_publish_failures_total",
+            "Failed firing publish attempts.",
+            &[("", get(&self.firing_failures))],
+        );
+        counter(
+            "signalbox_firings_dead_lettered_total",
+            "Firings given up after repeated failures.",
+            &[("", get(&self.firings_dead_lettered))],
+        );
+        counter(
+            "signalbox_commit_failures_total",
+            "Store transactions that failed (their batch was not stored).",
+            &[("", get(&self.commit_failures))],
+        );
+        let _ = writeln!(
+            out,
+            "# HELP signalbox_commit_seconds Latency of one ingest store transaction (a batch).\n# TYPE signalbox_commit_seconds histogram"
+        );
+        for (bound, bucket) in COMMIT_BUCKETS.iter().zip(&self.commit_buckets) {
+            let _ = writeln!(
+                out,
+                "signalbox_commit_seconds_bucket{{le=\"{bound}\"}} {}",
+                get(bucket)
+            );
+        }
+        let count = get(&self.commit_count);
+        let _ = writeln!(
+            out,
+            "signalbox_commit_seconds_bucket{{le=\"+Inf\"}} {count}"
+        );
+        let _ = writeln!(
+            out,
+            "signalbox_commit_seconds_sum {}",
+            get(&self.commit_micros) as f64 / 1e6
+        );
+        let _ = writeln!(out, "signalbox_commit_seconds_count {count}");
+        let mut gauge = |name: &str, help: &str, v: u64| {
+            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {v}");
+        };
+        gauge(
+            "signalbox_subscriptions",
+            "Live subscriptions.",
+            live_subscriptions as u64,
+        );
+        if let Some(g) = store {
+            gauge(
+                "signalbox_outbox_pending",
+                "Firings waiting in the outbox.",
+                g.outbox_pending,
+            );
+            gauge(
+                "signalbox_store_signals",
+                "Stored signal instances.",
+                g.signals,
+            );
+            gauge("signalbox_store_firings", "Stored firings.", g.firings);
+            gauge(
+                "signalbox_store_dedup_entries",
+                "Live dedup entries.",
+                g.dedup_entries,
+            );
+            gauge(
+                "signalbox_store_file_bytes",
+                "Size of the redb file.",
+                g.file_bytes,
+            );
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn renders_counters_and_a_histogram() {
+        let m = Metrics::default();
+        m.add(&m.received_nats, 3);
+        m.observe_commit(0.002);
+        m.observe_commit(2.0);
+        let text = m.render(None, 1);
+        assert!(text.contains("signalbox_signals_received_total{transport=\"nats\"} 3"));
+        assert!(text.contains("signalbox_commit_seconds_bucket{le=\"0.0025\"} 1"));
+        assert!(text.contains("signalbox_commit_seconds_bucket{le=\"+Inf\"} 2"));
+        assert!(text.contains("signalbox_commit_seconds_count 2"));
+        assert!(text.contains("# TYPE signalbox_subscriptions gauge\nsignalbox_subscriptions 1"));
+    }
+}
