@@ -576,3 +576,41 @@ async fn a_firing_that_keeps_failing_is_dead_lettered_with_the_reason() -> Resul
     assert!(pending.is_empty(), "{pending:?}");
     Ok(())
 }
+
+#[tokio::test]
+async fn the_admin_api_is_a_discoverable_nats_micro_service() -> Result<()> {
+    let (_nats, _router, client) = setup().await?;
+    let ping =
+        tokio::time::timeout(WAIT, client.request("$SRV.PING.signalbox", "".into())).await??;
+    let ping: Value = serde_json::from_slice(&ping.payload)?;
+    assert_eq!(ping["name"], "signalbox", "{ping}");
+    assert_eq!(ping["type"], "io.nats.micro.v1.ping_response");
+    let info =
+        tokio::time::timeout(WAIT, client.request("$SRV.INFO.signalbox", "".into())).await??;
+    let info: Value = serde_json::from_slice(&info.payload)?;
+    let subjects: Vec<&str> = info["endpoints"]
+        .as_array()
+        .context("endpoints")?
+        .iter()
+        .filter_map(|e| e["subject"].as_str())
+        .collect();
+    assert!(subjects.contains(&"signalbox.admin.sub.add"), "{info}");
+    assert!(
+        subjects.contains(&"signalbox.admin.lineage.export"),
+        "{info}"
+    );
+    // The same operation as the CLI, through the service, counted in its stats.
+    let listed = admin(&client, "signalbox.admin", "sub.ls", "").await?;
+    assert_eq!(listed["subscriptions"][0]["id"], "big-tables");
+    let stats =
+        tokio::time::timeout(WAIT, client.request("$SRV.STATS.signalbox", "".into())).await??;
+    let stats: Value = serde_json::from_slice(&stats.payload)?;
+    let sub_ls = stats["endpoints"]
+        .as_array()
+        .context("stats endpoints")?
+        .iter()
+        .find(|e| e["subject"] == "signalbox.admin.sub.ls")
+        .context("sub.ls stats")?;
+    assert!(sub_ls["num_requests"].as_u64().unwrap_or(0) >= 1, "{stats}");
+    Ok(())
+}

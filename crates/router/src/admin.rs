@@ -1,4 +1,5 @@
-//! The admin API over NATS request/reply: `<admin_prefix>.<verb>`.
+//! The admin verbs, shared by the NATS micro service (`service_api.rs`,
+//! subjects `<admin_prefix>.<verb>`) and the HTTP API (`http.rs`).
 //!
 //! | subject suffix | request body | reply |
 //! |---|---|---|
@@ -27,32 +28,11 @@
 
 use std::sync::Arc;
 
-use async_nats::Message;
 use serde_json::json;
 use signalbox_model::{ErrorReply, FieldError, Subscription};
 use signalbox_store::PutOutcome;
 
-use crate::ingest::respond;
 use crate::shared::Shared;
-
-/// Handles one admin request.
-pub(crate) async fn handle(shared: &Arc<Shared>, msg: Message) {
-    let Some(reply) = msg.reply.clone() else {
-        return;
-    };
-    let verb = msg
-        .subject
-        .as_str()
-        .strip_prefix(shared.config.admin_prefix.as_str())
-        .and_then(|v| v.strip_prefix('.'))
-        .unwrap_or_default()
-        .to_string();
-    let body = String::from_utf8_lossy(&msg.payload).trim().to_string();
-    match dispatch(shared, &verb, body).await {
-        Ok(v) => respond(shared, reply, &v).await,
-        Err(e) => respond(shared, reply, &e).await,
-    }
-}
 
 /// Runs one admin verb (shared by the NATS and the HTTP admin API).
 pub(crate) async fn dispatch(shared: &Arc<Shared>, verb: &str, body: String) -> AdminResult {

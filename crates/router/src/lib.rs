@@ -24,6 +24,7 @@ pub mod outbox;
 pub mod plugins;
 pub mod replay;
 pub mod service;
+pub mod service_api;
 mod shared;
 mod waits;
 

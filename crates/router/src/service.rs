@@ -207,14 +207,13 @@ impl Router {
             }
         };
         let admin_subject = format!("{}.>", shared.config.admin_prefix);
-        let admin_sub = shared
-            .client
-            .subscribe(admin_subject.clone())
-            .await
-            .map_err(|e| StartError::Subscribe {
-                subject: admin_subject.clone(),
-                message: e.to_string(),
-            })?;
+        let (admin_service, admin_requests) =
+            crate::service_api::start(&shared)
+                .await
+                .map_err(|message| StartError::Subscribe {
+                    subject: admin_subject.clone(),
+                    message,
+                })?;
         let wait_sub = shared
             .client
             .queue_subscribe(
@@ -246,11 +245,11 @@ impl Router {
             }
         }
         tasks.spawn(crate::outbox::run(shared.clone(), rx.clone()));
-        tasks.spawn(serve_requests(
+        tasks.spawn(crate::service_api::run(
             shared.clone(),
-            admin_sub,
+            admin_service,
+            admin_requests,
             rx.clone(),
-            |s, m| async move { crate::admin::handle(&s, m).await },
         ));
         tasks.spawn(run_retention(shared.clone(), rx.clone()));
         tasks.spawn(serve_requests(
