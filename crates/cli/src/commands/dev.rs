@@ -50,7 +50,9 @@ pub async fn run(args: DevArgs) -> Result<ExitCode> {
         .map(|a| format!("http://{a}"))
         .unwrap_or_default();
     let url = nats.url();
-    println!(
+    // Written with errors ignored: a closed stdout (piped to `head`, a test
+    // that stopped reading) must not crash the router.
+    say(&format!(
         "signalbox dev is running.\n\
          \n  NATS:          {url} (nats-server pid {pid}, data in {nats_dir})\
          \n  store:         {store}\
@@ -72,10 +74,18 @@ pub async fn run(args: DevArgs) -> Result<ExitCode> {
             .map(|p| p.display().to_string())
             .collect::<Vec<_>>()
             .join(", "),
-    );
+    ));
     stop.wait().await;
     router.shutdown().await;
     drop(nats);
-    println!("signalbox dev stopped.");
+    say("signalbox dev stopped.");
     Ok(ExitCode::SUCCESS)
+}
+
+/// Prints a line to stdout, ignoring a closed pipe.
+fn say(text: &str) {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "{text}");
+    let _ = out.flush();
 }
