@@ -614,3 +614,51 @@ async fn the_admin_api_is_a_discoverable_nats_micro_service() -> Result<()> {
     assert!(sub_ls["num_requests"].as_u64().unwrap_or(0) >= 1, "{stats}");
     Ok(())
 }
+
+#[tokio::test]
+async fn trace_context_of_a_signal_is_carried_onto_its_firing() -> Result<()> {
+    let (_nats, _router, client) = setup().await?;
+    let mut firings = client.subscribe("runs.>").await?;
+    client.flush().await?;
+    let tp = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+    let mut headers = async_nats::HeaderMap::new();
+    headers.insert("traceparent", tp);
+    let reply = tokio::time::timeout(
+        WAIT,
+        client.request_with_headers(
+            "signals.table_updated",
+            headers,
+            table_signal("traced", 2_000_000).into(),
+        ),
+    )
+    .await??;
+    let ack: Value = serde_json::from_slice(&reply.payload)?;
+    assert_eq!(ack["matched"], json!(["big-tables"]), "{ack}");
+    let msg = next_message(&mut firings, WAIT).await?;
+    let got = msg
+        .headers
+        .as_ref()
+        .and_then(|h| h.get("traceparent"))
+        .map(|v| v.to_string());
+    assert_eq!(got.as_deref(), Some(tp));
+    let body: Value = serde_json::from_slice(&msg.payload)?;
+    assert_eq!(body["traceparent"], tp);
+    // A malformed traceparent is not passed on.
+    let mut bad = async_nats::HeaderMap::new();
+    bad.insert("traceparent", "not-a-trace");
+    client
+        .request_with_headers(
+            "signals.table_updated",
+            bad,
+            table_signal("untraced", 2_000_000).into(),
+        )
+        .await?;
+    let msg = next_message(&mut firings, WAIT).await?;
+    assert!(
+        msg.headers
+            .as_ref()
+            .and_then(|h| h.get("traceparent"))
+            .is_none()
+    );
+    Ok(())
+}

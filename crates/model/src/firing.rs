@@ -50,9 +50,16 @@ pub struct Firing {
     pub payloads: serde_json::Map<String, serde_json::Value>,
     /// When the firing was created, milliseconds since the Unix epoch.
     pub created_at_ms: i64,
+    /// W3C trace context of the signal that completed it (`traceparent`), so a
+    /// trace continues from the producer through signalbox to the consumer.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub traceparent: Option<String>,
 }
 
 impl Firing {
+    /// The key under which an instance's trace context is kept in its origin details.
+    pub const TRACEPARENT: &'static str = "traceparent";
+
     /// The message body published for this firing (JSON).
     pub fn message_bytes(&self) -> Vec<u8> {
         serde_json::to_vec(self).unwrap_or_default()

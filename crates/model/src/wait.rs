@@ -180,6 +180,12 @@ impl WaitRecord {
             signals,
             payloads,
             created_at_ms: now_ms,
+            traceparent: matched.last().and_then(|(_, i)| {
+                i.origin
+                    .details
+                    .get(crate::firing::Firing::TRACEPARENT)
+                    .cloned()
+            }),
         }
     }
 }

@@ -411,6 +411,10 @@ impl Compiled {
             signals,
             payloads,
             created_at_ms: now_ms,
+            // The instance that completed the firing carries the trace on.
+            traceparent: matched
+                .last()
+                .and_then(|(_, i)| i.origin.details.get(Firing::TRACEPARENT).cloned()),
         }
     }
 

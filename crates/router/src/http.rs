@@ -309,6 +309,11 @@ async fn ingest(
         }
     };
     m.add(&m.received_http, signals.len() as u64);
+    let traceparent = headers
+        .get("traceparent")
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| crate::ingest::valid_traceparent(v))
+        .map(str::to_string);
     let batch: Vec<signalbox_store::Incoming> = signals
         .into_iter()
         .map(|mut signal| {
@@ -321,7 +326,10 @@ async fn ingest(
                     transport: "http".into(),
                     address: Some(path.clone()),
                     adapter: Some(adapter.clone()),
-                    details: Default::default(),
+                    details: traceparent
+                        .iter()
+                        .map(|tp| (signalbox_model::Firing::TRACEPARENT.to_string(), tp.clone()))
+                        .collect(),
                 },
                 received_at_ms: received,
             }

@@ -65,6 +65,16 @@ impl Inbound {
 
     fn origin(&self) -> Origin {
         let mut details = std::collections::BTreeMap::new();
+        if let Some(tp) = self
+            .message()
+            .headers
+            .as_ref()
+            .and_then(|h| h.get("traceparent"))
+            .map(|v| v.as_str().to_string())
+            .filter(|v| valid_traceparent(v))
+        {
+            details.insert(signalbox_model::Firing::TRACEPARENT.to_string(), tp);
+        }
         let transport = match self {
             Inbound::Core(_) => "nats",
             Inbound::JetStream(m) => {
@@ -288,6 +298,17 @@ fn decode(shared: &Shared, inbound: &Inbound, now_ms: i64) -> Result<Incoming, F
         origin: inbound.origin(),
         received_at_ms: now_ms,
     })
+}
+
+/// A W3C `traceparent`: `00-<32 hex>-<16 hex>-<2 hex>` (other versions are
+/// passed on as long as they have the same shape).
+pub(crate) fn valid_traceparent(v: &str) -> bool {
+    let parts: Vec<&str> = v.split('-').collect();
+    parts.len() >= 4
+        && [2usize, 32, 16, 2]
+            .iter()
+            .zip(&parts)
+            .all(|(len, p)| p.len() == *len && p.chars().all(|c| c.is_ascii_hexdigit()))
 }
 
 /// Parses the body; a body without `name` takes it from the subject, and a body

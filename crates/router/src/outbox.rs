@@ -324,6 +324,9 @@ fn firing_headers(firing: &Firing) -> HeaderMap {
     let mut headers = HeaderMap::new();
     headers.insert(MSG_ID_HEADER, firing.firing_id.as_str());
     headers.insert("Signalbox-Subscription", firing.subscription.as_str());
+    if let Some(tp) = &firing.traceparent {
+        headers.insert("traceparent", tp.as_str());
+    }
     headers.insert(
         "Signalbox-Action",
         match firing.action {

@@ -74,6 +74,7 @@ pub fn firing(subscription: &str, inst: &SignalInstance) -> Firing {
         signals,
         payloads: serde_json::Map::new(),
         created_at_ms: inst.received_at_ms,
+        traceparent: None,
     }
 }
 
