@@ -37,15 +37,28 @@ action: {trigger: {subject: runs.paid}}
 params: {order: "{o.order}"}
 "#;
 
+/// Starts `signalbox serve`; its log is appended to `router.log` beside the config
+/// (printed when the test fails).
 fn start_router(config: &Path) -> Result<Child> {
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(config.with_file_name("router.log"))?;
     Command::new(env!("CARGO_BIN_EXE_signalbox"))
         .args(["serve", "--config"])
         .arg(config)
-        .env("RUST_LOG", "warn")
+        .env("RUST_LOG", "warn,signalbox_router=info")
         .stdout(Stdio::null())
-        .stderr(Stdio::null())
+        .stderr(log)
         .spawn()
         .context("starting signalbox serve")
+}
+
+/// The last lines of the router log, for failure messages.
+fn router_log_tail(config: &Path) -> String {
+    let text = std::fs::read_to_string(config.with_file_name("router.log")).unwrap_or_default();
+    let lines: Vec<&str> = text.lines().collect();
+    lines[lines.len().saturating_sub(40)..].join("\n")
 }
 
 /// A small deterministic generator (no external randomness: reruns are equal).
@@ -182,7 +195,7 @@ async fn load_under(total: usize, disruption: Disruption) -> Result<()> {
                 // A producer that must not lose anything retries until JetStream acks
                 // (through a NATS outage too); dedup makes the retries harmless.
                 let mut pending: Vec<&(&str, Value)> = chunk.iter().collect();
-                let deadline = Instant::now() + Duration::from_secs(60);
+                let deadline = Instant::now() + Duration::from_secs(120);
                 while !pending.is_empty() {
                     ensure!(Instant::now() < deadline, "JetStream never took the load");
                     let mut acks = Vec::with_capacity(pending.len());
@@ -193,16 +206,20 @@ async fn load_under(total: usize, disruption: Disruption) -> Result<()> {
                                 .await,
                         );
                     }
-                    let mut failed = Vec::new();
-                    for (item, ack) in pending.into_iter().zip(acks) {
-                        let ok = match ack {
+                    // Await the acks together: after an outage a chunk costs one
+                    // ack timeout, not one per message.
+                    let results = futures::future::join_all(acks.into_iter().map(|ack| async {
+                        match ack {
                             Ok(fut) => fut.await.is_ok(),
                             Err(_) => false,
-                        };
-                        if !ok {
-                            failed.push(item);
                         }
-                    }
+                    }))
+                    .await;
+                    let failed: Vec<&(&str, Value)> = pending
+                        .into_iter()
+                        .zip(results)
+                        .filter_map(|(item, ok)| (!ok).then_some(item))
+                        .collect();
                     if !failed.is_empty() {
                         tokio::time::sleep(Duration::from_millis(200)).await;
                     }
@@ -255,7 +272,8 @@ async fn load_under(total: usize, disruption: Disruption) -> Result<()> {
         }
         ensure!(
             Instant::now() < deadline,
-            "only {have} of {want} firings arrived after {kills} kills"
+            "only {have} of {want} firings arrived after {kills} kills; router log:\n{}",
+            router_log_tail(&config)
         );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }

@@ -138,9 +138,14 @@ pub(crate) async fn run(
     let batch_size = shared.config.batch_size;
     let max_wait = shared.config.jetstream.batch_max_wait;
     'outer: loop {
+        // Short pull expiry and heartbeat: after a NATS server restart the
+        // server forgets pending pull requests; these bound how long it takes
+        // the client to notice and pull again (seconds, not the 30 s default).
         let mut messages = match consumer
             .stream()
             .max_messages_per_batch(batch_size)
+            .expires(std::time::Duration::from_secs(5))
+            .heartbeat(std::time::Duration::from_secs(2))
             .messages()
             .await
         {
