@@ -9,11 +9,11 @@ use signalbox_testkit::{TestNats, TestRouter, http_request, init_logs, publish_s
 async fn http_admin_api_with_a_bearer_token() -> Result<()> {
     init_logs();
     let nats = TestNats::start()?;
-    let dir = tempfile::tempdir()?;
-    let mut config = TestRouter::config(&nats.url(), dir.path());
-    config.http.listen = Some("127.0.0.1:0".into());
-    config.http.token = Some("s3cret-token".into());
-    let router = TestRouter::start_with(config).await?;
+    let router = TestRouter::start_configured(&nats, |config| {
+        config.http.listen = Some("127.0.0.1:0".into());
+        config.http.token = Some("s3cret-token".into());
+    })
+    .await?;
     let addr = router.router().http_addr().expect("HTTP is on");
     let auth = [("Authorization", "Bearer s3cret-token")];
 
@@ -101,10 +101,10 @@ fn metric(text: &str, line_start: &str) -> Option<f64> {
 async fn metrics_move_with_a_scripted_run() -> Result<()> {
     init_logs();
     let nats = TestNats::start()?;
-    let dir = tempfile::tempdir()?;
-    let mut config = TestRouter::config(&nats.url(), dir.path());
-    config.http.listen = Some("127.0.0.1:0".into());
-    let router = TestRouter::start_with(config).await?;
+    let router = TestRouter::start_configured(&nats, |config| {
+        config.http.listen = Some("127.0.0.1:0".into());
+    })
+    .await?;
     let addr = router.router().http_addr().expect("HTTP is on");
     let client = nats.client().await?;
     router

@@ -59,18 +59,7 @@ async fn replay_fires_stored_signals_once() -> Result<()> {
     let (fired, pages) = replay_all(&client, &p, "evens").await?;
     assert_eq!(fired, 4, "n = 0, 2, 4, 6 of the history");
     assert!(pages >= 3, "paged: {pages}");
-    let mut seen = Vec::new();
-    for _ in 0..4 {
-        let msg = next_message(&mut out, WAIT).await?;
-        let body: Value = serde_json::from_slice(&msg.payload)?;
-        seen.push(
-            body["signals"][0]["id"]
-                .as_str()
-                .unwrap_or_default()
-                .to_string(),
-        );
-    }
-    seen.sort();
+    let seen = signalbox_testkit::first_input_ids(&mut out, 4).await?;
     assert_eq!(seen, vec!["s0", "s2", "s4", "s6"]);
     let (again, _) = replay_all(&client, &p, "evens").await?;
     assert_eq!(again, 0, "a second replay fires nothing");

@@ -280,18 +280,7 @@ async fn bad_signal_without_reply_does_not_block_the_stream() -> Result<()> {
             .await?;
     }
     client.flush().await?;
-    let mut seen = Vec::new();
-    for _ in 0..5 {
-        let msg = next_message(&mut firings, WAIT).await?;
-        let body: Value = serde_json::from_slice(&msg.payload)?;
-        seen.push(
-            body["signals"][0]["id"]
-                .as_str()
-                .unwrap_or_default()
-                .to_string(),
-        );
-    }
-    seen.sort();
+    let seen = signalbox_testkit::first_input_ids(&mut firings, 5).await?;
     assert_eq!(seen, vec!["s0", "s1", "s2", "s3", "s4"]);
     Ok(())
 }
@@ -495,10 +484,10 @@ async fn router_started_before_nats_connects_when_it_appears() -> Result<()> {
 async fn token_authentication_is_used() -> Result<()> {
     init_logs();
     let nats = TestNats::start_with(None, "authorization { token: \"s3cret\" }")?;
-    let dir = tempfile::tempdir()?;
-    let mut config = TestRouter::config(&nats.url(), dir.path());
-    config.nats.token = Some("s3cret".into());
-    let router = TestRouter::start_with(config).await?;
+    let router = TestRouter::start_configured(&nats, |config| {
+        config.nats.token = Some("s3cret".into());
+    })
+    .await?;
     // Without the token a client is refused; with it, the router answers.
     assert!(
         async_nats::connect(nats.url()).await.is_err(),
@@ -518,10 +507,8 @@ async fn token_authentication_is_used() -> Result<()> {
 async fn a_firing_that_keeps_failing_is_dead_lettered_with_the_reason() -> Result<()> {
     init_logs();
     let nats = TestNats::start()?;
-    let dir = tempfile::tempdir()?;
-    let mut config = TestRouter::config(&nats.url(), dir.path());
-    config.firing_max_attempts = 2;
-    let router = TestRouter::start_with(config).await?;
+    let router =
+        TestRouter::start_configured(&nats, |config| config.firing_max_attempts = 2).await?;
     let client = nats.client().await?;
     router.add_subscription(&client, BIG_TABLES).await?;
     // A target stream that takes one message and refuses the rest.

@@ -10,14 +10,14 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail, ensure};
 use async_nats::jetstream::{self, consumer, stream};
 use futures::StreamExt;
 use serde_json::{Value, json};
-use signalbox_testkit::{TestNats, init_logs};
+use signalbox_testkit::{KillOnDrop, TestNats, init_logs};
 
 const EU_ORDERS: &str = r#"
 id: eu-orders
@@ -39,7 +39,7 @@ params: {order: "{o.order}"}
 
 /// Starts `signalbox serve`; its log is appended to `router.log` beside the config
 /// (printed when the test fails).
-fn start_router(config: &Path) -> Result<Child> {
+fn start_router(config: &Path) -> Result<KillOnDrop> {
     let log = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
@@ -51,6 +51,7 @@ fn start_router(config: &Path) -> Result<Child> {
         .stdout(Stdio::null())
         .stderr(log)
         .spawn()
+        .map(KillOnDrop)
         .context("starting signalbox serve")
 }
 

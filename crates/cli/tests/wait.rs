@@ -8,19 +8,20 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail, ensure};
 use serde_json::Value;
-use signalbox_testkit::{TestNats, init_logs, publish_signal};
+use signalbox_testkit::{KillOnDrop, TestNats, init_logs, publish_signal};
 
 fn bin() -> Command {
     Command::new(env!("CARGO_BIN_EXE_signalbox"))
 }
 
-fn serve(config: &Path) -> Result<Child> {
+fn serve(config: &Path) -> Result<KillOnDrop> {
     bin()
         .args(["serve", "--config"])
         .arg(config)
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
+        .map(KillOnDrop)
         .context("starting signalbox serve")
 }
 

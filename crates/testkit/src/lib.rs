@@ -102,8 +102,18 @@ impl TestRouter {
 
     /// Starts a router with default settings on a fresh temp data directory.
     pub async fn start(nats: &TestNats) -> Result<TestRouter> {
+        TestRouter::start_configured(nats, |_| {}).await
+    }
+
+    /// Starts a router on a fresh temp data directory with the default test
+    /// configuration changed by `tweak` (HTTP on, a token, limits …).
+    pub async fn start_configured(
+        nats: &TestNats,
+        tweak: impl FnOnce(&mut RouterConfig),
+    ) -> Result<TestRouter> {
         let dir = tempfile::tempdir().context("temp data dir")?;
-        let config = TestRouter::config(&nats.url(), dir.path());
+        let mut config = TestRouter::config(&nats.url(), dir.path());
+        tweak(&mut config);
         let mut r = TestRouter::start_with(config).await?;
         r._dir = Some(dir);
         Ok(r)
@@ -231,6 +241,25 @@ pub async fn next_message(
     }
 }
 
+/// Takes the next `n` firings from a subscription and returns the id of each
+/// one's first input signal, sorted (arrival order is not part of the contract).
+pub async fn first_input_ids(sub: &mut async_nats::Subscriber, n: usize) -> Result<Vec<String>> {
+    let mut ids = Vec::with_capacity(n);
+    for _ in 0..n {
+        let msg = next_message(sub, WAIT).await?;
+        let body: serde_json::Value =
+            serde_json::from_slice(&msg.payload).context("firing body is not JSON")?;
+        ids.push(
+            body["signals"][0]["id"]
+                .as_str()
+                .context("firing without an input id")?
+                .to_string(),
+        );
+    }
+    ids.sort();
+    Ok(ids)
+}
+
 /// Asserts that no message arrives on a subscription within `quiet`.
 pub async fn expect_silence(sub: &mut async_nats::Subscriber, quiet: Duration) -> Result<()> {
     match tokio::time::timeout(quiet, sub.next()).await {
@@ -338,4 +367,28 @@ pub fn plugin_component(name: &str) -> Result<PathBuf> {
     let file = dir.join(format!("{name}.wasm"));
     anyhow::ensure!(file.is_file(), "no component {}", file.display());
     Ok(file)
+}
+
+/// A child process that is killed and reaped when dropped, so a failing test
+/// never leaves a `signalbox serve` (or any other child) behind.
+pub struct KillOnDrop(pub std::process::Child);
+
+impl std::ops::Deref for KillOnDrop {
+    type Target = std::process::Child;
+    fn deref(&self) -> &Self::Target {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for KillOnDrop {
+    fn deref_mut(&mut self) -> &mut Self::Target {
+        &mut self.0
+    }
+}
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
 }
