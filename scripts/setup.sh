@@ -3,6 +3,12 @@
 # each step checks first. Used by scripts/dev.sh, scripts/test.sh and .ci/run.
 #   - nats-server (Debian package) for the embedded default and the tests
 #   - the Rust target wasm32-wasip2 for the plugins in plugins/
+# With --test (scripts/test.sh) it also installs what only the tests use:
+#   - tansu, a Kafka-protocol broker (cargo install, ~15 min the first time;
+#     reused when present), for the Kafka end-to-end tests
+#   - confluent-kafka (PyPI), the independent Kafka client the tests produce with
+#   - componentize-py (PyPI), to build the Python plugins
+#   - chromium (Debian package), to load the lineage page headless
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -47,6 +53,27 @@ if command -v rustup >/dev/null 2>&1; then
   if ! rustup target list --installed 2>/dev/null | grep -qx wasm32-wasip2; then
     say "rustup target add wasm32-wasip2"
     rustup target add wasm32-wasip2 >/dev/null
+  fi
+fi
+if [ "${1:-}" = "--test" ]; then
+  # Debian's Chromium for the lineage page test.
+  if ! command -v chromium >/dev/null 2>&1; then
+    apt_install chromium
+  fi
+  # Python tools: the independent Kafka client and the Python plugin builder.
+  py_has() { python3 -c "import $1" >/dev/null 2>&1; }
+  if ! py_has confluent_kafka; then
+    say "pip install confluent-kafka==2.16.1"
+    python3 -m pip install -q --disable-pip-version-check confluent-kafka==2.16.1
+  fi
+  if ! command -v componentize-py >/dev/null 2>&1; then
+    say "pip install componentize-py==0.25.1"
+    python3 -m pip install -q --disable-pip-version-check componentize-py==0.25.1
+  fi
+  # tansu: a Kafka-protocol broker; built once, reused when present.
+  if ! command -v tansu >/dev/null 2>&1 && [ ! -x "$HOME/.cargo/bin/tansu" ]; then
+    say "cargo install tansu 0.6 --features dynostore (about 15 minutes, once)"
+    cargo install --locked tansu --version '^0.6' --features dynostore
   fi
 fi
 say "ready: $(nats-server --version 2>/dev/null || /usr/sbin/nats-server --version), $(cargo --version)"

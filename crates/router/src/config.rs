@@ -58,6 +58,19 @@ pub struct RouterConfig {
     pub ingest: IngestMode,
     /// The stream and consumer of `ingest = "jetstream"`.
     pub jetstream: JetStreamIngest,
+    /// Sources besides NATS: Kafka consumer groups and SNS endpoints, each
+    /// decoded by a source adapter plugin.
+    pub sources: SourcesConfig,
+}
+
+/// Sources besides NATS.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SourcesConfig {
+    /// `[[sources.kafka]]`: Kafka consumer-group members.
+    pub kafka: Vec<crate::kafka::KafkaSource>,
+    /// `[[sources.sns]]`: SNS HTTP endpoints (`POST /sns/<name>`).
+    pub sns: Vec<crate::sns::SnsSource>,
 }
 
 /// Plugins to load at start.
@@ -201,6 +214,7 @@ impl Default for RouterConfig {
             http: HttpConfig::default(),
             ingest: IngestMode::Core,
             jetstream: JetStreamIngest::default(),
+            sources: SourcesConfig::default(),
         }
     }
 }

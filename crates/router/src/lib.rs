@@ -18,6 +18,7 @@ pub mod embedded;
 pub mod http;
 pub mod ingest;
 pub mod jetstream_ingest;
+pub mod kafka;
 pub mod lineage;
 pub mod metrics;
 pub mod outbox;
@@ -26,11 +27,12 @@ pub mod replay;
 pub mod service;
 pub mod service_api;
 mod shared;
+pub mod sns;
 mod waits;
 
 pub use config::{
     ConfigError, HttpConfig, IngestMode, JetStreamIngest, NatsConfig, PluginEntry, PluginsConfig,
-    RouterConfig,
+    RouterConfig, SourcesConfig,
 };
 pub use connect::{ConnectError, Persistence, connect};
 pub use service::{Router, StartError};
