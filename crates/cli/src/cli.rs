@@ -181,6 +181,9 @@ pub struct ServeArgs {
     /// Bearer token the HTTP admin API requires.
     #[arg(long, env = "SIGNALBOX_HTTP_TOKEN", hide_env_values = true)]
     pub http_token: Option<String>,
+    /// Export spans over OTLP/HTTP to this collector, e.g. http://127.0.0.1:4318 (sets `telemetry.otlp_endpoint`).
+    #[arg(long, env = "SIGNALBOX_OTLP_ENDPOINT")]
+    pub otlp_endpoint: Option<String>,
 }
 
 /// `dev` flags.
@@ -195,6 +198,9 @@ pub struct DevArgs {
     /// Subscription files or directories to load (default: ./examples/subscriptions).
     #[arg(long = "subscriptions", value_delimiter = ',')]
     pub subscriptions: Vec<PathBuf>,
+    /// Export spans over OTLP/HTTP to this collector, e.g. http://127.0.0.1:4318.
+    #[arg(long, env = "SIGNALBOX_OTLP_ENDPOINT")]
+    pub otlp_endpoint: Option<String>,
 }
 
 /// `publish` flags.

@@ -17,7 +17,24 @@ use clap::Parser;
 fn main() -> ExitCode {
     let cli = cli::Cli::parse();
     let service = matches!(cli.command, cli::Command::Serve(_) | cli::Command::Dev(_));
-    logging::init(cli.log_format, cli.verbose, service);
+    // The span exporter is configured by the router config, so that is read
+    // before the subscriber is installed (and again, unchanged, by `serve`).
+    let tracing = match commands::telemetry_config(&cli.command)
+        .and_then(|t| logging::init(cli.log_format, cli.verbose, service, t.as_ref()))
+    {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            return ExitCode::from(2);
+        }
+    };
+    let code = run(cli.command);
+    // Outside the runtime: the exporter's last flush blocks.
+    tracing.shutdown();
+    code
+}
+
+fn run(command: cli::Command) -> ExitCode {
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -28,7 +45,7 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    match runtime.block_on(commands::run(cli.command)) {
+    match runtime.block_on(commands::run(command)) {
         Ok(code) => code,
         Err(e) => {
             eprintln!("error: {e:#}");

@@ -16,8 +16,10 @@ use async_nats::{HeaderMap, Message};
 use bytes::Bytes;
 use signalbox_model::{Ack, ErrorReply, FieldError, Origin, Signal};
 use signalbox_store::{Incoming, IngestOutcome};
+use tracing::Instrument;
 
 use crate::shared::Shared;
+use crate::telemetry::int;
 
 /// Header carrying the JetStream message id, used as the signal id when absent.
 pub const MSG_ID_HEADER: &str = "Nats-Msg-Id";
@@ -144,8 +146,19 @@ impl Inbound {
     }
 }
 
-/// Processes one batch of messages end to end.
+/// Processes one batch of messages end to end, in an `ingest` span.
 pub(crate) async fn process_batch(shared: &Arc<Shared>, messages: Vec<Inbound>) {
+    let transport = match messages.first() {
+        Some(Inbound::JetStream(_)) => "jetstream",
+        _ => "nats",
+    };
+    let span = crate::telemetry::ingest_span(transport, messages.len());
+    process_batch_in_span(shared, messages)
+        .instrument(span)
+        .await
+}
+
+async fn process_batch_in_span(shared: &Arc<Shared>, messages: Vec<Inbound>) {
     let now = crate::clock::now_ms();
     let mut inbound = Vec::with_capacity(messages.len());
     let mut batch = Vec::with_capacity(messages.len());
@@ -170,15 +183,17 @@ pub(crate) async fn process_batch(shared: &Arc<Shared>, messages: Vec<Inbound>) 
     if batch.is_empty() {
         return;
     }
-    match commit(shared, batch).await {
+    let spans: Vec<tracing::Span> = batch.iter().map(crate::telemetry::signal_span).collect();
+    match commit_in_spans(shared, batch, &spans).await {
         Ok(acks) => {
-            for (ack, msg) in acks.into_iter().zip(inbound) {
-                msg.done(shared, &ack).await;
+            for ((ack, msg), span) in acks.into_iter().zip(inbound).zip(spans) {
+                msg.done(shared, &ack).instrument(span).await;
             }
         }
         Err(reply) => {
-            for msg in inbound {
-                msg.retry_later(shared, &reply).await;
+            for (msg, span) in inbound.into_iter().zip(spans) {
+                crate::telemetry::record_error(&span, &reply.error.message);
+                msg.retry_later(shared, &reply).instrument(span).await;
             }
         }
     }
@@ -187,19 +202,103 @@ pub(crate) async fn process_batch(shared: &Arc<Shared>, messages: Vec<Inbound>) 
 /// Stores a batch of decoded signals in ONE store transaction (dedup, store,
 /// match, joins, waits, outbox) and returns one ack per signal, in order. On
 /// error nothing of the batch was stored. Every transport (core NATS,
-/// JetStream, webhooks) goes through here.
+/// JetStream, webhooks) goes through here; this entry opens the batch's
+/// `ingest` span and each signal's `signal` span (NATS ingest opens them itself).
 pub(crate) async fn commit(
     shared: &Arc<Shared>,
     batch: Vec<Incoming>,
 ) -> Result<Vec<Ack>, ErrorReply> {
+    let transport = batch.first().map_or("", |i| i.origin.transport.as_str());
+    let span = crate::telemetry::ingest_span(transport, batch.len());
+    async move {
+        let spans: Vec<tracing::Span> = batch.iter().map(crate::telemetry::signal_span).collect();
+        commit_in_spans(shared, batch, &spans).await
+    }
+    .instrument(span)
+    .await
+}
+
+/// [`commit`] with the signals' spans (one per signal, same order): each
+/// signal's matching runs in a `match` span under its `signal` span, the store
+/// transaction in a `commit` span, and when spans are exported each firing's
+/// `traceparent` names its signal's span, so that its `publish` span joins it.
+async fn commit_in_spans(
+    shared: &Arc<Shared>,
+    batch: Vec<Incoming>,
+    spans: &[tracing::Span],
+) -> Result<Vec<Ack>, ErrorReply> {
     let store = shared.store.clone();
     let catalog = shared.catalog.clone();
     let started = std::time::Instant::now();
+    let commit_span = tracing::debug_span!(
+        "commit",
+        count = int(batch.len()),
+        stored = tracing::field::Empty,
+        duplicates = tracing::field::Empty,
+    );
+    // Which span belongs to which instance: worked out only when spans are on
+    // and the batch has more than one signal.
+    let traced = spans.iter().any(|s| !s.is_disabled());
+    for span in spans {
+        commit_span.follows_from(span);
+    }
+    let keys: Vec<(String, String)> = if traced && spans.len() > 1 {
+        batch
+            .iter()
+            .map(|i| {
+                let id = i.signal.id.clone().unwrap_or_default();
+                (i.signal.name.clone(), id)
+            })
+            .collect()
+    } else {
+        Vec::new()
+    };
+    let signal_spans = if traced { spans.to_vec() } else { Vec::new() };
+    let txn_span = commit_span.clone();
     let result = tokio::task::spawn_blocking(move || {
+        let _entered = txn_span.enter();
         let mut matched: HashMap<(String, String), Vec<String>> = HashMap::new();
         let mut settled_waits: Vec<String> = Vec::new();
+        let mut cursor = 0usize;
         let outcomes = store.ingest(batch, &mut |instance, joins| {
-            let plan = catalog.plan(instance, joins, crate::clock::now_ms());
+            // The store calls back in batch order (duplicates skipped): the
+            // instance's span is the next one with its (name, id).
+            let signal_span = if !traced {
+                None
+            } else if keys.is_empty() {
+                signal_spans.first().cloned()
+            } else {
+                while cursor < keys.len()
+                    && (keys[cursor].0 != instance.signal.name || keys[cursor].1 != instance.id)
+                {
+                    cursor += 1;
+                }
+                signal_spans.get(cursor).cloned()
+            };
+            let match_span = match &signal_span {
+                Some(parent) => tracing::debug_span!(
+                    parent: parent,
+                    "match",
+                    matched = tracing::field::Empty,
+                    firings = tracing::field::Empty,
+                ),
+                None => tracing::Span::none(),
+            };
+            let mut plan = {
+                let _in_match = match_span.enter();
+                catalog.plan(instance, joins, crate::clock::now_ms())
+            };
+            match_span.record("matched", int(plan.matched.len()));
+            match_span.record("firings", int(plan.firings.len()));
+            if !plan.firings.is_empty()
+                && let Some(tp) = signal_span
+                    .as_ref()
+                    .and_then(crate::telemetry::traceparent_of)
+            {
+                for firing in &mut plan.firings {
+                    firing.traceparent = Some(tp.clone());
+                }
+            }
             settled_waits.extend(plan.settled_waits);
             matched.insert(
                 (instance.signal.name.clone(), instance.id.clone()),
@@ -235,16 +334,26 @@ pub(crate) async fn commit(
     };
     let mut fired = false;
     let mut acks = Vec::with_capacity(outcomes.len());
-    for outcome in outcomes {
+    let (mut stored, mut duplicates) = (0usize, 0usize);
+    for (index, outcome) in outcomes.into_iter().enumerate() {
+        let span = spans
+            .get(index)
+            .cloned()
+            .unwrap_or_else(tracing::Span::none);
+        let _in_signal = span.enter();
         acks.push(match outcome {
             IngestOutcome::Stored { instance, firings } => {
                 fired |= !firings.is_empty();
+                stored += 1;
                 let matched = matched
                     .remove(&(instance.signal.name.clone(), instance.id.clone()))
                     .unwrap_or_default();
                 m.add(&m.stored, 1);
                 m.add(&m.matches, matched.len() as u64);
                 m.add(&m.firings_created, firings.len() as u64);
+                span.record("signal.seq", int(instance.seq));
+                span.record("duplicate", false);
+                span.record("matched", int(matched.len()));
                 tracing::info!(
                     signal = %instance.signal.name,
                     id = %instance.id,
@@ -263,6 +372,9 @@ pub(crate) async fn commit(
             }
             IngestOutcome::Duplicate { name, id, seq } => {
                 m.add(&m.duplicates, 1);
+                duplicates += 1;
+                span.record("signal.seq", int(seq));
+                span.record("duplicate", true);
                 tracing::info!(signal = %name, %id, seq, "duplicate signal acknowledged");
                 Ack {
                     name,
@@ -274,6 +386,8 @@ pub(crate) async fn commit(
             }
         });
     }
+    commit_span.record("stored", int(stored));
+    commit_span.record("duplicates", int(duplicates));
     if fired {
         shared.outbox_wake.notify_one();
     }

@@ -20,6 +20,7 @@ use std::time::{Duration, Instant};
 use async_nats::HeaderMap;
 use async_nats::jetstream::context::{GetStreamByNameErrorKind, PublishErrorKind};
 use signalbox_model::{ActionKind, Firing};
+use tracing::Instrument;
 
 use crate::ingest::MSG_ID_HEADER;
 use crate::shared::Shared;
@@ -102,22 +103,33 @@ async fn drain_once(
     // Send everything first, then wait for the JetStream acks: many in flight.
     let mut in_flight = Vec::new();
     let mut core_count = 0u64;
+    // Each firing's `publish` span lasts until its ack (JetStream) or the flush (core).
+    let mut core_spans = Vec::new();
     for firing in &pending {
-        match send(shared, js, routes, firing).await {
-            Ok(Sent::JetStream(ack)) => in_flight.push((firing, ack)),
+        let span = crate::telemetry::publish_span(firing);
+        // When spans are exported the consumer's parent is this publish span;
+        // otherwise the stored trace context goes on as it came.
+        let traceparent = crate::telemetry::traceparent_of(&span);
+        let sent = send(shared, js, routes, firing, traceparent.as_deref())
+            .instrument(span.clone())
+            .await;
+        match sent {
+            Ok(Sent::JetStream(ack)) => in_flight.push((firing, ack, span)),
             Ok(Sent::Core) => {
                 core_used = true;
                 core_count += 1;
                 delivered.push(firing.firing_id.clone());
+                core_spans.push(span);
             }
             Err(e) => {
-                publish_failed(shared, firing, &e).await;
+                crate::telemetry::record_error(&span, &e);
+                publish_failed(shared, firing, &e).instrument(span).await;
                 failed = true;
                 break;
             }
         }
     }
-    for (firing, ack) in in_flight {
+    for (firing, ack, span) in in_flight {
         match ack.await {
             Ok(_) => {
                 shared
@@ -129,15 +141,21 @@ async fn drain_once(
                 if e.kind() == PublishErrorKind::StreamNotFound {
                     routes.remove(&firing.subject);
                 }
-                publish_failed(shared, firing, &PublishFailure::JetStream(e.to_string())).await;
+                let e = PublishFailure::JetStream(e.to_string());
+                crate::telemetry::record_error(&span, &e);
+                publish_failed(shared, firing, &e).instrument(span).await;
                 failed = true;
             }
         }
     }
     if core_used && let Err(e) = shared.client.flush().await {
         tracing::warn!(error = %e, "flush failed; core NATS firings will be published again");
+        for span in &core_spans {
+            crate::telemetry::record_error(span, &e);
+        }
         return DrainOutcome::Failed;
     }
+    drop(core_spans);
     shared
         .metrics
         .add(&shared.metrics.firings_published_core, core_count);
@@ -199,8 +217,9 @@ async fn send(
     js: &async_nats::jetstream::Context,
     routes: &mut HashMap<String, (Route, Instant)>,
     firing: &Firing,
+    traceparent: Option<&str>,
 ) -> Result<Sent, PublishFailure> {
-    let headers = firing_headers(firing);
+    let headers = firing_headers(firing, traceparent.or(firing.traceparent.as_deref()));
     let body = bytes::Bytes::from(firing.message_bytes());
     match resolve_route(js, routes, &firing.subject).await {
         Route::JetStream => js
@@ -280,7 +299,7 @@ async fn give_up_if_exhausted(shared: &Arc<Shared>, firing: &Firing, error: &str
     if record.attempts < shared.config.firing_max_attempts {
         return;
     }
-    let mut headers = firing_headers(firing);
+    let mut headers = firing_headers(firing, firing.traceparent.as_deref());
     headers.insert("Signalbox-Error", error);
     headers.insert("Signalbox-Target", firing.subject.as_str());
     headers.insert("Signalbox-Attempts", record.attempts.to_string().as_str());
@@ -319,13 +338,14 @@ async fn give_up_if_exhausted(shared: &Arc<Shared>, firing: &Firing, error: &str
     }
 }
 
-/// Headers of a firing message.
-fn firing_headers(firing: &Firing) -> HeaderMap {
+/// Headers of a firing message; `traceparent` is the trace context it carries
+/// (the firing's own, or its publish span's when spans are exported).
+fn firing_headers(firing: &Firing, traceparent: Option<&str>) -> HeaderMap {
     let mut headers = HeaderMap::new();
     headers.insert(MSG_ID_HEADER, firing.firing_id.as_str());
     headers.insert("Signalbox-Subscription", firing.subscription.as_str());
-    if let Some(tp) = &firing.traceparent {
-        headers.insert("traceparent", tp.as_str());
+    if let Some(tp) = traceparent {
+        headers.insert(Firing::TRACEPARENT, tp);
     }
     headers.insert(
         "Signalbox-Action",

@@ -57,6 +57,7 @@ pub async fn run(args: DevArgs) -> Result<ExitCode> {
          \n  NATS:          {url} (nats-server pid {pid}, data in {nats_dir})\
          \n  store:         {store}\
          \n  HTTP admin:    {http}/readyz, {http}/v1/lineage/export?format=dot\
+         \n  lineage page:  {http}/lineage\
          \n  subscriptions: {subs}\
          \n\nTry it (in another terminal):\
          \n  signalbox sub ls --nats-url {url}\

@@ -14,6 +14,27 @@ use crate::cli::{
     Command, FiringCommand, LineageCommand, PatternCommand, SignalsCommand, SubCommand,
 };
 
+/// The span export the service verbs ask for (`serve`: the config file's
+/// `[telemetry]` table or `--otlp-endpoint`; `dev`: `--otlp-endpoint`), needed
+/// before the subscriber is installed; `None` for every other verb.
+pub fn telemetry_config(
+    command: &Command,
+) -> anyhow::Result<Option<signalbox_router::TelemetryConfig>> {
+    Ok(match command {
+        Command::Serve(args) => serve::config(args)?.telemetry,
+        Command::Dev(args) => match &args.otlp_endpoint {
+            Some(endpoint) => {
+                let t = signalbox_router::TelemetryConfig::new(endpoint.clone());
+                t.validate()
+                    .map_err(|(field, rule)| anyhow::anyhow!("{field}: {rule}"))?;
+                Some(t)
+            }
+            None => None,
+        },
+        _ => None,
+    })
+}
+
 /// Runs one verb.
 pub async fn run(command: Command) -> anyhow::Result<ExitCode> {
     match command {

@@ -3,7 +3,7 @@
 use std::process::ExitCode;
 
 use anyhow::{Context, Result};
-use signalbox_router::{Router, RouterConfig};
+use signalbox_router::{Router, RouterConfig, TelemetryConfig};
 
 use crate::cli::ServeArgs;
 
@@ -49,6 +49,12 @@ pub fn config(args: &ServeArgs) -> Result<RouterConfig> {
     }
     if let Some(t) = &args.http_token {
         cfg.http.token = Some(t.clone());
+    }
+    if let Some(endpoint) = &args.otlp_endpoint {
+        match &mut cfg.telemetry {
+            Some(t) => t.otlp_endpoint = endpoint.clone(),
+            None => cfg.telemetry = Some(TelemetryConfig::new(endpoint.clone())),
+        }
     }
     cfg.validate()?;
     Ok(cfg)
