@@ -170,3 +170,95 @@ async fn lineage_answers_who_produced_what_and_what_it_fed() -> Result<()> {
     assert_eq!(bad["error"]["field"], "since", "{bad}");
     Ok(())
 }
+
+#[tokio::test]
+async fn signals_search_by_name_and_params_newest_first() -> Result<()> {
+    init_logs();
+    let nats = TestNats::start()?;
+    let router = TestRouter::start(&nats).await?;
+    let client = nats.client().await?;
+    let p = router.admin_prefix().to_string();
+    router.add_subscription(&client, SINGLE).await?;
+    for (name, id, params) in [
+        (
+            "table_updated",
+            "a",
+            json!({"table": "prod.events", "rows": 500}),
+        ),
+        (
+            "table_updated",
+            "b",
+            json!({"table": "prod.users", "rows": 5}),
+        ),
+        (
+            "model_published",
+            "m",
+            json!({"table": "prod.events", "date": 7}),
+        ),
+        (
+            "table_updated",
+            "c",
+            json!({"table": "prod.events", "rows": 50}),
+        ),
+    ] {
+        let body = json!({"id": id, "params": params});
+        publish_signal(&client, name, &body.to_string()).await?;
+    }
+    let ids = |v: &Value| -> Vec<String> {
+        v["signals"]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .filter_map(|s| s["signal"].as_str().map(str::to_string))
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+
+    let found = admin(
+        &client,
+        &p,
+        "signals.search",
+        &json!({"name": "table_updated", "where": {"table": ["prod.events"]}}).to_string(),
+    )
+    .await?;
+    assert_eq!(
+        ids(&found),
+        ["table_updated:3", "table_updated:1"],
+        "{found}"
+    );
+    assert_eq!(found["signals"][1]["matched"], json!(["big-tables"]));
+    assert_eq!(
+        found["signals"][1]["firings"].as_array().map(Vec::len),
+        Some(1)
+    );
+    assert_eq!(found["signals"][1]["id"], "a");
+
+    // The pattern as JSON text (as the HTTP query string carries it), every name.
+    let found = admin(
+        &client,
+        &p,
+        "signals.search",
+        &json!({"where": r#"{"table": ["prod.events"]}"#, "limit": 2}).to_string(),
+    )
+    .await?;
+    assert_eq!(
+        ids(&found),
+        ["table_updated:3", "model_published:1"],
+        "{found}"
+    );
+    let all = admin(&client, &p, "signals.search", "").await?;
+    assert_eq!(all["signals"].as_array().map(Vec::len), Some(4), "{all}");
+    assert_eq!(all["scanned"], 4);
+
+    let bad = admin(
+        &client,
+        &p,
+        "signals.search",
+        &json!({"where": {"rows": [{"numeric": ["~", 1]}]}}).to_string(),
+    )
+    .await?;
+    assert_eq!(bad["error"]["code"], "invalid", "{bad}");
+    assert_eq!(bad["error"]["field"], "where", "{bad}");
+    Ok(())
+}

@@ -26,6 +26,9 @@ pub struct PluginStats {
     pub traps: u64,
     /// Calls refused because the plugin is quarantined.
     pub refused: u64,
+    /// Times the plugin was put in quarantine (a reset and a new run of
+    /// failures counts again).
+    pub quarantines: u64,
     /// Instances created so far (reuse keeps this low; a failed call's
     /// instance is replaced, so each failure adds one).
     pub instances_created: u64,
@@ -45,6 +48,7 @@ pub(crate) struct Health {
     out_of_memory: AtomicU64,
     traps: AtomicU64,
     refused: AtomicU64,
+    quarantines: AtomicU64,
     instances: AtomicU64,
     consecutive: AtomicU32,
     quarantined: AtomicBool,
@@ -60,6 +64,7 @@ impl Health {
             out_of_memory: AtomicU64::new(0),
             traps: AtomicU64::new(0),
             refused: AtomicU64::new(0),
+            quarantines: AtomicU64::new(0),
             instances: AtomicU64::new(0),
             consecutive: AtomicU32::new(0),
             quarantined: AtomicBool::new(false),
@@ -104,6 +109,7 @@ impl Health {
             .saturating_add(1);
         tracing::warn!(plugin = %self.plugin, kind = error.kind(), consecutive = n, "plugin call failed: {error}");
         if n >= self.threshold && !self.quarantined.swap(true, Ordering::AcqRel) {
+            self.quarantines.fetch_add(1, Ordering::Relaxed);
             tracing::error!(plugin = %self.plugin, failures = n, "plugin quarantined after {n} consecutive failed calls");
         }
     }
@@ -121,6 +127,7 @@ impl Health {
             out_of_memory: self.out_of_memory.load(Ordering::Relaxed),
             traps: self.traps.load(Ordering::Relaxed),
             refused: self.refused.load(Ordering::Relaxed),
+            quarantines: self.quarantines.load(Ordering::Relaxed),
             instances_created: self.instances.load(Ordering::Relaxed),
             consecutive_failures: self.consecutive.load(Ordering::Relaxed),
             quarantined: self.quarantined.load(Ordering::Acquire),

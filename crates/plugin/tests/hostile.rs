@@ -191,10 +191,11 @@ fn repeated_failures_quarantine_the_plugin() {
     assert!(err.to_string().contains("quarantined"));
     let stats = op.stats();
     assert!(stats.quarantined);
-    assert_eq!((stats.traps, stats.refused), (3, 1));
+    assert_eq!((stats.traps, stats.refused, stats.quarantines), (3, 1, 1));
     op.reset_quarantine();
     assert_eq!(ok.test_value(&any()), Ok(Ok(true)));
     assert!(!op.stats().quarantined);
+    assert_eq!(op.stats().quarantines, 1, "counted once, not reset");
 }
 
 #[test]

@@ -9,6 +9,7 @@
 //! | `sub.rm` | the id | `{"removed": true\|false}` |
 //! | `signals.ls` | `{"name"?, "after"?, "limit"?}` | `{"names": [{"name", "last_seq"}]}` or `{"signals": [...]}` |
 //! | `signals.show` | `NAME:SEQ` or `{"name", "seq"}` or `{"name", "id"}` | `{"signal": {...}}` |
+//! | `signals.search` | `{"name"?, "where"?: pattern, "limit"?}` | `{"signals": [{signal, id, params, matched, firings, …}], "scanned", "truncated"}`, newest first |
 //! | `firing.show` | the firing id | `{"firing": {...}}` |
 //! | `explain` | `{"sub": ID, "signal": "NAME:SEQ"}` | `{"matches", "explain", "verdict", "join"?, "dedup"?}` |
 //! | `wait.show` | the wait id | `{"wait": {...}}` |
@@ -56,6 +57,7 @@ pub(crate) async fn dispatch(shared: &Arc<Shared>, verb: &str, body: String) -> 
         "sub.rm" => sub_rm(shared, body).await,
         "signals.ls" => signals_ls(shared, &body).await,
         "signals.show" => signals_show(shared, &body).await,
+        "signals.search" => signals_search(shared, &body).await,
         "firing.show" => {
             blocking(shared, move |s| {
                 match s.store.firing(&body).map_err(unavailable)? {
@@ -103,7 +105,7 @@ pub(crate) async fn dispatch(shared: &Arc<Shared>, verb: &str, body: String) -> 
         other => Err(ErrorReply::invalid(&FieldError::new(
             "subject",
             format!(
-                "unknown admin verb {other:?}; verbs are sub.add, sub.ls, sub.show, sub.rm, signals.ls, signals.show, firing.show, explain, wait.show, wait.ls, wait.cancel, lineage.signal, lineage.sub, lineage.firing, lineage.wait, lineage.export, replay"
+                "unknown admin verb {other:?}; verbs are sub.add, sub.ls, sub.show, sub.rm, signals.ls, signals.show, signals.search, firing.show, explain, wait.show, wait.ls, wait.cancel, lineage.signal, lineage.sub, lineage.firing, lineage.wait, lineage.export, replay"
             ),
         ))),
     }
@@ -317,6 +319,28 @@ async fn lineage_export(shared: &Arc<Shared>, body: &str) -> AdminResult {
                 format!("{other:?} is not json or dot"),
             ))),
         }
+    })
+    .await
+}
+
+async fn signals_search(shared: &Arc<Shared>, body: &str) -> AdminResult {
+    let q: crate::lineage::SearchQuery = if body.is_empty() {
+        Default::default()
+    } else {
+        serde_json::from_str(body).map_err(|e| {
+            invalid(FieldError::new(
+                "",
+                format!("expected {{\"name\", \"where\", \"limit\"}}: {e}"),
+            ))
+        })?
+    };
+    blocking(shared, move |s| {
+        crate::lineage::search(&s.store, &q).map_err(|e| match e {
+            crate::lineage::ExportError::Invalid { field, rule } => {
+                invalid(FieldError::new(field, rule))
+            }
+            other => unavailable(other),
+        })
     })
     .await
 }

@@ -331,3 +331,118 @@ pub fn subscription_lineage(store: &Store, id: &str, limit: usize) -> Result<Val
         "dropped_partial_joins": dropped,
     }))
 }
+
+/// A search for stored signal instances (the `signals.search` verb and
+/// `GET /v1/signals/search`), newest first.
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SearchQuery {
+    /// Only this signal name; every name when absent or empty.
+    #[serde(default)]
+    pub name: Option<String>,
+    /// A pattern over the params (the subscription `where` language, built-in
+    /// operators only), as a JSON object or as JSON text.
+    #[serde(default, rename = "where")]
+    pub pattern: Option<Value>,
+    /// At most this many results (default 50, at most 1000).
+    #[serde(default)]
+    pub limit: Option<usize>,
+}
+
+/// Most instances one search reads before it stops (`truncated` in the reply).
+const SEARCH_SCAN_MAX: usize = 20_000;
+
+/// Finds stored instances by name and params: the newest `limit` that match,
+/// each with the subscriptions it matched and the firings it fed. Reads at
+/// most [`SEARCH_SCAN_MAX`] instances, newest first within each name.
+pub fn search(store: &Store, q: &SearchQuery) -> Result<Value, ExportError> {
+    let limit = q.limit.unwrap_or(50).clamp(1, 1000);
+    let pattern = match &q.pattern {
+        None => None,
+        Some(Value::String(text)) if text.trim().is_empty() => None,
+        Some(p) => {
+            let doc = match p {
+                Value::String(text) => {
+                    serde_json::from_str(text).map_err(|e| ExportError::Invalid {
+                        field: "where",
+                        rule: format!("not a JSON pattern: {e}"),
+                    })?
+                }
+                other => other.clone(),
+            };
+            let registry = signalbox_matcher::OperatorRegistry::default();
+            Some(
+                signalbox_matcher::Pattern::parse(&doc, &registry).map_err(|e| {
+                    ExportError::Invalid {
+                        field: "where",
+                        rule: e.to_string(),
+                    }
+                })?,
+            )
+        }
+    };
+    let names: Vec<(String, u64)> = match q.name.as_deref().filter(|n| !n.is_empty()) {
+        Some(name) => store
+            .signal_names()?
+            .into_iter()
+            .filter(|(n, _)| n == name)
+            .collect(),
+        None => store.signal_names()?,
+    };
+    const PAGE: u64 = 512;
+    let mut found: Vec<SignalInstance> = Vec::new();
+    let mut scanned = 0usize;
+    let mut truncated = false;
+    'names: for (name, last) in names {
+        let mut taken_here = 0usize;
+        let mut upper = last;
+        while upper > 0 {
+            let lower = upper.saturating_sub(PAGE);
+            let page = store.signals(&name, lower, PAGE as usize)?;
+            for inst in page.into_iter().rev().filter(|i| i.seq <= upper) {
+                if scanned >= SEARCH_SCAN_MAX {
+                    truncated = true;
+                    break 'names;
+                }
+                scanned += 1;
+                if pattern
+                    .as_ref()
+                    .is_none_or(|p| signalbox_matcher::naive::matches(p, &inst.signal.params))
+                {
+                    found.push(inst);
+                    taken_here += 1;
+                    if taken_here >= limit {
+                        continue 'names;
+                    }
+                }
+            }
+            upper = lower;
+        }
+    }
+    found.sort_by(|a, b| {
+        b.received_at_ms
+            .cmp(&a.received_at_ms)
+            .then_with(|| b.seq.cmp(&a.seq))
+    });
+    found.truncate(limit);
+    let mut signals = Vec::with_capacity(found.len());
+    for inst in &found {
+        let key = format!("{}:{}", inst.signal.name, inst.seq);
+        signals.push(json!({
+            "signal": key,
+            "name": inst.signal.name,
+            "seq": inst.seq,
+            "id": inst.id,
+            "received_at": format_rfc3339(inst.received_at_ms),
+            "params": inst.signal.params,
+            "producer": inst.signal.producer,
+            "matched": store.matches_of_signal(&inst.signal.name, inst.seq)?,
+            "firings": store
+                .firings_of_signal(&inst.signal.name, inst.seq)?
+                .iter()
+                .map(|f| f.firing.firing_id.clone())
+                .collect::<Vec<_>>(),
+        }));
+    }
+    Ok(json!({"signals": signals, "scanned": scanned, "truncated": truncated}))
+}

@@ -2,11 +2,16 @@
 //!
 //! Counters are plain atomics bumped on the hot path (no locks, no allocation);
 //! gauges that live in the store (outbox depth, file size, row counts) are read
-//! when scraped. Names follow the Prometheus conventions: a `signalbox_` prefix,
-//! base units (`_seconds`, `_bytes`) and `_total` on counters.
+//! when scraped, and so are the WebAssembly plugins' call counters (kept by the
+//! plugin host, `signalbox_plugin::PluginStats`), one row per plugin. Names
+//! follow the Prometheus conventions: a `signalbox_` prefix, base units
+//! (`_seconds`, `_bytes`) and `_total` on counters.
 
 use std::fmt::Write as _;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+
+use signalbox_plugin::{PluginStats, WasmAdapter, WasmOperator};
 
 /// Upper bounds (seconds) of the commit latency histogram buckets.
 const COMMIT_BUCKETS: [f64; 10] = [
@@ -22,8 +27,14 @@ pub struct Metrics {
     pub received_jetstream: AtomicU64,
     /// Signals taken in from webhooks (source adapters).
     pub received_http: AtomicU64,
+    /// Signals taken in from Kafka consumer groups.
+    pub received_kafka: AtomicU64,
+    /// Signals taken in from SNS endpoints.
+    pub received_sns: AtomicU64,
     /// Messages rejected as bad input.
     pub rejected: AtomicU64,
+    /// SNS messages rejected, by the rule they broke.
+    pub sns_rejected: crate::sns::RejectCounters,
     /// Signals acknowledged as duplicates.
     pub duplicates: AtomicU64,
     /// Signals stored.
@@ -45,6 +56,27 @@ pub struct Metrics {
     commit_buckets: [AtomicU64; COMMIT_BUCKETS.len()],
     commit_count: AtomicU64,
     commit_micros: AtomicU64,
+    /// The loaded plugins, whose counters are read at scrape time.
+    plugins: Vec<MeteredPlugin>,
+}
+
+/// A loaded WebAssembly plugin, as `/metrics` reports it.
+#[derive(Debug, Clone)]
+pub enum MeteredPlugin {
+    /// An operator plugin (`[[plugins.operators]]`).
+    Operator(Arc<WasmOperator>),
+    /// A source adapter (`[[plugins.adapters]]`), under its route name.
+    Adapter(String, Arc<WasmAdapter>),
+}
+
+impl MeteredPlugin {
+    /// The name it was loaded under, its world, and its counters right now.
+    fn snapshot(&self) -> (&str, &'static str, PluginStats) {
+        match self {
+            MeteredPlugin::Operator(op) => (op.name(), "operator", op.stats()),
+            MeteredPlugin::Adapter(name, a) => (name, "source-adapter", a.stats()),
+        }
+    }
 }
 
 /// Gauges read from the store at scrape time.
@@ -67,6 +99,14 @@ fn inc(c: &AtomicU64, n: u64) {
 }
 
 impl Metrics {
+    /// Counters at zero that also report these plugins' call counters.
+    pub fn with_plugins(plugins: Vec<MeteredPlugin>) -> Metrics {
+        Metrics {
+            plugins,
+            ..Metrics::default()
+        }
+    }
+
     /// Adds `n` to a counter.
     pub fn add(&self, counter: &AtomicU64, n: u64) {
         inc(counter, n);
@@ -104,6 +144,8 @@ impl Metrics {
                 ("transport=\"nats\"", get(&self.received_nats)),
                 ("transport=\"jetstream\"", get(&self.received_jetstream)),
                 ("transport=\"http\"", get(&self.received_http)),
+                ("transport=\"sns\"", get(&self.received_sns)),
+                ("transport=\"kafka\"", get(&self.received_kafka)),
             ],
         );
         counter(
@@ -157,6 +199,13 @@ impl Metrics {
             "Store transactions that failed (their batch was not stored).",
             &[("", get(&self.commit_failures))],
         );
+        let sns_rows = self.sns_rejected.rows();
+        let sns_rows: Vec<(&str, u64)> = sns_rows.iter().map(|(l, v)| (l.as_str(), *v)).collect();
+        counter(
+            "signalbox_sns_rejected_total",
+            "SNS messages rejected, by the rule they broke (the field of the error reply).",
+            &sns_rows,
+        );
         let _ = writeln!(
             out,
             "# HELP signalbox_commit_seconds Latency of one ingest store transaction (a batch).\n# TYPE signalbox_commit_seconds histogram"
@@ -179,6 +228,7 @@ impl Metrics {
             get(&self.commit_micros) as f64 / 1e6
         );
         let _ = writeln!(out, "signalbox_commit_seconds_count {count}");
+        self.render_plugins(&mut out);
         let mut gauge = |name: &str, help: &str, v: u64| {
             let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {v}");
         };
@@ -212,6 +262,80 @@ impl Metrics {
         }
         out
     }
+
+    /// The plugin rows: calls, failed calls by kind, quarantines, and whether
+    /// each plugin is quarantined now. Nothing when no plugin is loaded.
+    fn render_plugins(&self, out: &mut String) {
+        if self.plugins.is_empty() {
+            return;
+        }
+        // Plugin names are `[A-Za-z0-9_.-]` (checked by the host): no escaping.
+        let rows: Vec<(String, PluginStats)> = self
+            .plugins
+            .iter()
+            .map(|p| {
+                let (name, world, stats) = p.snapshot();
+                (format!("plugin=\"{name}\",world=\"{world}\""), stats)
+            })
+            .collect();
+        let family = |out: &mut String, name: &str, kind: &str, help: &str| {
+            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
+        };
+        family(
+            out,
+            "signalbox_plugin_calls_total",
+            "counter",
+            "Calls into a plugin, including those refused while it is quarantined.",
+        );
+        for (labels, s) in &rows {
+            let _ = writeln!(out, "signalbox_plugin_calls_total{{{labels}}} {}", s.calls);
+        }
+        family(
+            out,
+            "signalbox_plugin_call_failures_total",
+            "counter",
+            "Failed plugin calls, by kind (timeout, oom, trap; quarantined: refused without running).",
+        );
+        for (labels, s) in &rows {
+            for (kind, v) in [
+                ("timeout", s.timeouts),
+                ("oom", s.out_of_memory),
+                ("trap", s.traps),
+                ("quarantined", s.refused),
+            ] {
+                let _ = writeln!(
+                    out,
+                    "signalbox_plugin_call_failures_total{{{labels},kind=\"{kind}\"}} {v}"
+                );
+            }
+        }
+        family(
+            out,
+            "signalbox_plugin_quarantines_total",
+            "counter",
+            "Times a plugin was quarantined after consecutive failed calls.",
+        );
+        for (labels, s) in &rows {
+            let _ = writeln!(
+                out,
+                "signalbox_plugin_quarantines_total{{{labels}}} {}",
+                s.quarantines
+            );
+        }
+        family(
+            out,
+            "signalbox_plugin_quarantined",
+            "gauge",
+            "1 while the plugin is quarantined (its calls fail fast), else 0.",
+        );
+        for (labels, s) in &rows {
+            let _ = writeln!(
+                out,
+                "signalbox_plugin_quarantined{{{labels}}} {}",
+                u64::from(s.quarantined)
+            );
+        }
+    }
 }
 
 #[cfg(test)]
@@ -226,6 +350,12 @@ mod tests {
         m.observe_commit(2.0);
         let text = m.render(None, 1);
         assert!(text.contains("signalbox_signals_received_total{transport=\"nats\"} 3"));
+        assert!(text.contains("signalbox_signals_received_total{transport=\"sns\"} 0"));
+        assert!(text.contains("signalbox_signals_received_total{transport=\"kafka\"} 0"));
+        assert!(
+            !text.contains("signalbox_plugin_"),
+            "no plugin rows without plugins"
+        );
         assert!(text.contains("signalbox_commit_seconds_bucket{le=\"0.0025\"} 1"));
         assert!(text.contains("signalbox_commit_seconds_bucket{le=\"+Inf\"} 2"));
         assert!(text.contains("signalbox_commit_seconds_count 2"));

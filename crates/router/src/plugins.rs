@@ -15,6 +15,7 @@ use signalbox_matcher::OperatorRegistry;
 use signalbox_plugin::{HostConfig, PluginHost, WasmAdapter, World};
 
 use crate::config::RouterConfig;
+use crate::metrics::MeteredPlugin;
 
 /// Why a configured plugin could not be loaded.
 #[derive(Debug, thiserror::Error)]
@@ -46,7 +47,13 @@ pub enum PluginLoadError {
     },
 }
 
-type Loaded = (Option<PluginHost>, HashMap<String, Arc<WasmAdapter>>);
+/// The plugin host (kept alive while plugins are in use), the source adapters
+/// by route name, and every loaded plugin for `/metrics`.
+type Loaded = (
+    Option<PluginHost>,
+    HashMap<String, Arc<WasmAdapter>>,
+    Vec<MeteredPlugin>,
+);
 
 /// Loads every configured plugin; registers operators into `operators`.
 pub(crate) async fn load(
@@ -55,7 +62,7 @@ pub(crate) async fn load(
 ) -> Result<Loaded, PluginLoadError> {
     let plugins = config.plugins.clone();
     if plugins.operators.is_empty() && plugins.adapters.is_empty() {
-        return Ok((None, HashMap::new()));
+        return Ok((None, HashMap::new(), Vec::new()));
     }
     let cache_dir = config.data_dir.join("plugin-cache");
     let limits = config.limits;
@@ -109,6 +116,15 @@ pub(crate) async fn load(
     .await
     .map_err(|e| PluginLoadError::Host(e.to_string()))??;
     let (host, ops, adapters) = loaded;
+    let mut metered: Vec<MeteredPlugin> =
+        ops.iter().cloned().map(MeteredPlugin::Operator).collect();
+    let mut by_route: Vec<_> = adapters.iter().collect();
+    by_route.sort_by(|a, b| a.0.cmp(b.0));
+    metered.extend(
+        by_route
+            .into_iter()
+            .map(|(name, a)| MeteredPlugin::Adapter(name.clone(), a.clone())),
+    );
     for op in ops {
         let name = op.description().name.clone();
         operators
@@ -119,5 +135,5 @@ pub(crate) async fn load(
                 message,
             })?;
     }
-    Ok((Some(host), adapters))
+    Ok((Some(host), adapters, metered))
 }

@@ -22,6 +22,7 @@ pub const ADMIN_VERBS: &[&str] = &[
     "sub.rm",
     "signals.ls",
     "signals.show",
+    "signals.search",
     "firing.show",
     "explain",
     "wait.show",

@@ -1,0 +1,228 @@
+//! HTTPS on the HTTP listener: a test CA and a server certificate for 127.0.0.1
+//! are made with the `openssl` CLI at test time; a rustls client that trusts
+//! only that CA gets `/healthz` and an admin route (with the bearer token, and
+//! 401 without it); plain HTTP to the same port fails; a missing key file fails
+//! the start with an error naming the config key.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::Arc;
+
+use anyhow::{Context, Result, bail, ensure};
+use serde_json::Value;
+use signalbox_testkit::{TestNats, TestRouter, WAIT, http_request, init_logs};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio_rustls::TlsConnector;
+use tokio_rustls::rustls::pki_types::pem::PemObject;
+use tokio_rustls::rustls::pki_types::{CertificateDer, ServerName};
+use tokio_rustls::rustls::{ClientConfig, RootCertStore};
+
+/// The PEM files of a test CA and of a server certificate it signed.
+struct TestPki {
+    ca: PathBuf,
+    cert: PathBuf,
+    key: PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+fn openssl(dir: &Path, args: &[&str]) -> Result<()> {
+    let out = Command::new("openssl")
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .context("running openssl (Debian: apt-get install openssl)")?;
+    ensure!(
+        out.status.success(),
+        "openssl {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    Ok(())
+}
+
+fn make_pki() -> Result<TestPki> {
+    let dir = tempfile::tempdir()?;
+    let d = dir.path();
+    let ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1"];
+    openssl(
+        d,
+        &[
+            &["req", "-x509", "-nodes", "-days", "2"][..],
+            &ec,
+            &[
+                "-keyout",
+                "ca.key",
+                "-out",
+                "ca.pem",
+                "-subj",
+                "/CN=signalbox test CA",
+            ],
+        ]
+        .concat(),
+    )?;
+    openssl(
+        d,
+        &[
+            &["req", "-nodes"][..],
+            &ec,
+            &[
+                "-keyout",
+                "server.key",
+                "-out",
+                "server.csr",
+                "-subj",
+                "/CN=127.0.0.1",
+            ],
+        ]
+        .concat(),
+    )?;
+    std::fs::write(
+        d.join("server.ext"),
+        "subjectAltName=IP:127.0.0.1,DNS:localhost\nbasicConstraints=CA:FALSE\nkeyUsage=digitalSignature\nextendedKeyUsage=serverAuth\n",
+    )?;
+    openssl(
+        d,
+        &[
+            "x509",
+            "-req",
+            "-in",
+            "server.csr",
+            "-CA",
+            "ca.pem",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-days",
+            "2",
+            "-extfile",
+            "server.ext",
+            "-out",
+            "server.pem",
+        ],
+    )?;
+    Ok(TestPki {
+        ca: d.join("ca.pem"),
+        cert: d.join("server.pem"),
+        key: d.join("server.key"),
+        _dir: dir,
+    })
+}
+
+/// One HTTPS request (`Connection: close`) with a client that trusts only `ca`.
+async fn https_request(
+    addr: std::net::SocketAddr,
+    ca: &Path,
+    path: &str,
+    headers: &[(&str, &str)],
+) -> Result<(u16, String)> {
+    let mut roots = RootCertStore::empty();
+    for cert in CertificateDer::pem_file_iter(ca)? {
+        roots.add(cert?)?;
+    }
+    let provider = Arc::new(tokio_rustls::rustls::crypto::ring::default_provider());
+    let config = ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    let tcp = tokio::net::TcpStream::connect(addr).await?;
+    let server = ServerName::try_from("127.0.0.1")?;
+    let mut tls = tokio::time::timeout(
+        WAIT,
+        TlsConnector::from(Arc::new(config)).connect(server, tcp),
+    )
+    .await
+    .context("TLS handshake timed out")?
+    .context("TLS handshake")?;
+    let mut request = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
+    for (k, v) in headers {
+        request.push_str(&format!("{k}: {v}\r\n"));
+    }
+    request.push_str("\r\n");
+    tls.write_all(request.as_bytes()).await?;
+    let mut raw = Vec::new();
+    // The server may close without a TLS close_notify; what was read counts.
+    let read = tokio::time::timeout(WAIT, tls.read_to_end(&mut raw))
+        .await
+        .context("HTTPS response timed out")?;
+    if let Err(e) = read
+        && raw.is_empty()
+    {
+        bail!("reading the HTTPS response: {e}");
+    }
+    let text = String::from_utf8_lossy(&raw).to_string();
+    let (head, body) = text
+        .split_once("\r\n\r\n")
+        .context("HTTPS response without a header end")?;
+    let status = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .context("HTTPS status line")?;
+    Ok((status, body.to_string()))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn https_listener_serves_health_and_the_admin_api() -> Result<()> {
+    init_logs();
+    let pki = make_pki()?;
+    let nats = TestNats::start()?;
+    let router = TestRouter::start_configured(&nats, |config| {
+        config.http.listen = Some("127.0.0.1:0".into());
+        config.http.token = Some("tls-token".into());
+        config.http.tls_cert_file = Some(pki.cert.clone());
+        config.http.tls_key_file = Some(pki.key.clone());
+    })
+    .await?;
+    let addr = router.router().http_addr().context("HTTP is on")?;
+
+    let (status, body) = https_request(addr, &pki.ca, "/healthz", &[]).await?;
+    assert_eq!((status, body.as_str()), (200, "ok"));
+
+    let (status, _) = https_request(addr, &pki.ca, "/v1/lineage/sub/none", &[]).await?;
+    assert_eq!(status, 401, "the token is still required over HTTPS");
+    let auth = [("Authorization", "Bearer tls-token")];
+    let (status, body) = https_request(addr, &pki.ca, "/v1/lineage/sub/none", &auth).await?;
+    assert_eq!(status, 200, "{body}");
+    let v: Value = serde_json::from_str(&body)?;
+    assert_eq!(v["firings"], serde_json::json!([]), "{v}");
+
+    // Plain HTTP to the TLS port gets no HTTP answer.
+    let plain = http_request(addr, "GET", "/healthz", &[], "").await;
+    assert!(
+        !matches!(plain, Ok((200, _))),
+        "plain HTTP must not be served on the TLS port: {plain:?}"
+    );
+    // And the listener keeps serving HTTPS after that.
+    let (status, _) = https_request(addr, &pki.ca, "/healthz", &[]).await?;
+    assert_eq!(status, 200);
+
+    // A client that does not trust the test CA fails the handshake.
+    let other = make_pki()?;
+    let untrusted = https_request(addr, &other.ca, "/healthz", &[]).await;
+    assert!(untrusted.is_err(), "{untrusted:?}");
+    Ok(())
+}
+
+#[tokio::test]
+async fn unusable_tls_files_fail_the_start_naming_the_key() -> Result<()> {
+    init_logs();
+    let pki = make_pki()?;
+    let nats = TestNats::start()?;
+    let missing_key = TestRouter::start_configured(&nats, |config| {
+        config.http.listen = Some("127.0.0.1:0".into());
+        config.http.tls_cert_file = Some(pki.cert.clone());
+        config.http.tls_key_file = Some(pki.key.with_file_name("nope.key"));
+    })
+    .await;
+    let err = format!("{:#}", missing_key.err().context("must not start")?);
+    assert!(err.contains("http.tls_key_file"), "{err}");
+
+    let swapped = TestRouter::start_configured(&nats, |config| {
+        config.http.listen = Some("127.0.0.1:0".into());
+        config.http.tls_cert_file = Some(pki.key.clone());
+        config.http.tls_key_file = Some(pki.key.clone());
+    })
+    .await;
+    let err = format!("{:#}", swapped.err().context("must not start")?);
+    assert!(err.contains("http.tls_cert_file"), "{err}");
+    Ok(())
+}
