@@ -16,3 +16,5 @@ echo "== cargo build"
 cargo build --workspace --all-targets --locked
 echo "== cargo test"
 cargo test --workspace --locked --no-fail-fast
+echo "== plugin unit tests (host target)"
+cargo test --manifest-path plugins/Cargo.toml --locked -p plugin-mapping -p adapter-kv-lines

@@ -1,7 +1,7 @@
 //! The Python siblings (componentize-py) pass the same cases as the Rust
-//! plugins: `regex` and `webhook-json`. Opt-in (they are `#[ignore]`d: a cold
-//! build of the Python components takes several minutes): with componentize-py
-//! installed, run `cargo test -p signalbox-plugin --test python -- --ignored`.
+//! plugins: `regex` and `webhook-json`. componentize-py is installed by
+//! `scripts/setup.sh --test`; a cold build of the Python components takes a
+//! few minutes.
 
 #![allow(clippy::unwrap_used)]
 
@@ -13,7 +13,6 @@ use std::sync::Arc;
 use signalbox_plugin::{PluginHost, WasmAdapter, World};
 
 #[test]
-#[ignore = "opt-in: needs componentize-py; cargo test -p signalbox-plugin --test python -- --ignored"]
 fn python_regex_passes_the_rust_cases() {
     let bytes = support::python_component("regex").expect("the Python regex component");
     // The default limits (64 MiB, 20 000 table elements) fit a Python component.
@@ -26,7 +25,6 @@ fn python_regex_passes_the_rust_cases() {
 }
 
 #[test]
-#[ignore = "opt-in: needs componentize-py; cargo test -p signalbox-plugin --test python -- --ignored"]
 fn python_webhook_json_passes_the_rust_cases() {
     let bytes =
         support::python_component("webhook-json").expect("the Python webhook-json component");

@@ -61,6 +61,8 @@ pub struct RouterConfig {
     /// Sources besides NATS: Kafka consumer groups and SNS endpoints, each
     /// decoded by a source adapter plugin.
     pub sources: SourcesConfig,
+    /// `[telemetry]`: OTLP export of the spans; none: nothing is exported.
+    pub telemetry: Option<crate::telemetry::TelemetryConfig>,
 }
 
 /// Sources besides NATS.
@@ -106,6 +108,11 @@ pub struct HttpConfig {
     /// Bearer token required on `/v1/...` (also `SIGNALBOX_HTTP_TOKEN`); none:
     /// no token is asked for (bind to loopback then).
     pub token: Option<String>,
+    /// Certificate chain (PEM, leaf first) to serve HTTPS with, with
+    /// `tls_key_file`; none: plain HTTP.
+    pub tls_cert_file: Option<PathBuf>,
+    /// Private key (PEM: PKCS#8, PKCS#1 or SEC1) of `tls_cert_file`.
+    pub tls_key_file: Option<PathBuf>,
 }
 
 /// How signals are taken in.
@@ -215,6 +222,7 @@ impl Default for RouterConfig {
             ingest: IngestMode::Core,
             jetstream: JetStreamIngest::default(),
             sources: SourcesConfig::default(),
+            telemetry: None,
         }
     }
 }
@@ -326,6 +334,23 @@ impl RouterConfig {
                 "expected an address like 127.0.0.1:7070",
             ));
         }
+        if self.http.tls_cert_file.is_some() != self.http.tls_key_file.is_some() {
+            return Err(invalid(
+                "http.tls_cert_file",
+                "tls_cert_file and tls_key_file go together",
+            ));
+        }
+        if self.http.tls_cert_file.is_some() && self.http.listen.is_none() {
+            return Err(invalid(
+                "http.tls_cert_file",
+                "TLS needs an HTTP listener: set http.listen too",
+            ));
+        }
+        if let Some(telemetry) = &self.telemetry {
+            telemetry
+                .validate()
+                .map_err(|(field, rule)| invalid(field, &rule))?;
+        }
         if self.firing_max_attempts == 0 {
             return Err(invalid("firing_max_attempts", "must be at least 1"));
         }
@@ -335,6 +360,14 @@ impl RouterConfig {
         if self.limits.max_message_bytes == 0 {
             return Err(invalid("limits.max_message_bytes", "must be at least 1"));
         }
+        let adapters: Vec<&str> = self
+            .plugins
+            .adapters
+            .iter()
+            .map(|a| a.name.as_str())
+            .collect();
+        crate::sns::config::validate_all(&self.sources.sns, &adapters)?;
+        crate::kafka::config::validate_all(&self.sources.kafka, &adapters)?;
         Ok(())
     }
 
@@ -345,7 +378,7 @@ impl RouterConfig {
 }
 
 /// Durations in the config file are strings like `7d` or `90s`.
-mod humantime_serde_compat {
+pub(crate) mod humantime_serde_compat {
     use std::time::Duration;
 
     use serde::{Deserialize, Deserializer, Serializer};
@@ -384,5 +417,22 @@ mod tests {
         assert!(err.to_string().contains("nats.user"), "{err}");
         let err = RouterConfig::from_toml("subject_prefix = \"a..b\"").expect_err("bad subject");
         assert!(err.to_string().contains("subject_prefix"), "{err}");
+    }
+
+    #[test]
+    fn http_tls_files_go_together() {
+        let both = "[http]\nlisten = \"127.0.0.1:7443\"\ntls_cert_file = \"c.pem\"\ntls_key_file = \"k.pem\"\n";
+        let cfg = RouterConfig::from_toml(both).expect("valid");
+        assert_eq!(cfg.http.tls_key_file, Some(PathBuf::from("k.pem")));
+        let err = RouterConfig::from_toml(
+            "[http]\nlisten = \"127.0.0.1:7443\"\ntls_cert_file = \"c.pem\"\n",
+        )
+        .expect_err("no key");
+        assert!(err.to_string().contains("http.tls_cert_file"), "{err}");
+        let err = RouterConfig::from_toml(
+            "[http]\ntls_cert_file = \"c.pem\"\ntls_key_file = \"k.pem\"\n",
+        )
+        .expect_err("no listener");
+        assert!(err.to_string().contains("http.listen"), "{err}");
     }
 }

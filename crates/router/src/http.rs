@@ -9,7 +9,10 @@
 //! - `GET /v1/lineage/signal/{name}/{seq}`, `/v1/lineage/sub/{id}`,
 //!   `/v1/lineage/firing/{id}`, `/v1/lineage/wait/{id}`,
 //!   `/v1/lineage/export?format=json|dot&since=&until=&sub=&signal=&firing=&limit=`,
-//!   `/v1/explain?sub=ID&signal=NAME:SEQ`.
+//!   `/v1/explain?sub=ID&signal=NAME:SEQ`,
+//!   `/v1/signals/search?name=&where=PATTERN&limit=` (the `signals.search` verb).
+//! - `GET /lineage` — the lineage page (static HTML, JS and CSS, no token; its
+//!   data comes from the `/v1` routes above, with the token). See `lineage_page.rs`.
 //!
 //! - `POST /ingest/{adapter}` — webhook ingress: the request goes to that source
 //!   adapter plugin; the signals it returns are stored and routed like any other
@@ -17,11 +20,19 @@
 //!   reason, 503 when the adapter asks for a retry or the store fails, 404 for
 //!   an unknown adapter, 413 over the message size limit. These routes do not
 //!   take the admin token: the adapter does its own checks (GitHub signatures …).
+//! - `POST /sns/{source}` — an SNS subscription endpoint (`[[sources.sns]]`, see
+//!   `sns/`): no admin token; every message's signature, certificate URL,
+//!   topic and timestamp are checked there. An adapter an SNS source uses is
+//!   not served under `/ingest/` (404): it would take unsigned messages there;
+//!   nor is an adapter a Kafka source uses (it maps records of a trusted topic).
 //!
 //! Error replies map to status codes: `invalid` → 400, `not_found` → 404,
 //! `unavailable` → 503. With a token configured every `/v1` request needs
 //! `Authorization: Bearer <token>`; without it or with a wrong one the answer is
 //! 401 and nothing about the token is logged.
+//!
+//! With `http.tls_cert_file` and `http.tls_key_file` the listener serves HTTPS
+//! only (`http_tls.rs`); plain HTTP to it fails the handshake.
 
 use std::sync::Arc;
 
@@ -37,12 +48,31 @@ use crate::shared::Shared;
 
 /// Why the listener could not start.
 #[derive(Debug, thiserror::Error)]
-#[error("cannot listen on {addr} for the HTTP admin API: {source}")]
-pub struct HttpError {
-    /// The address.
-    pub addr: String,
-    /// The OS error.
-    pub source: std::io::Error,
+pub enum HttpError {
+    /// The address could not be bound.
+    #[error("cannot listen on {addr} for the HTTP admin API: {source}")]
+    Bind {
+        /// The address.
+        addr: String,
+        /// The OS error.
+        source: std::io::Error,
+    },
+    /// The TLS certificate or key is unusable.
+    #[error("config {field}: {path}: {message}")]
+    Tls {
+        /// The config key (`http.tls_cert_file` or `http.tls_key_file`).
+        field: &'static str,
+        /// The file.
+        path: std::path::PathBuf,
+        /// What is wrong with it.
+        message: String,
+    },
+}
+
+/// The bound listener: plain HTTP, or HTTPS when TLS is configured.
+enum Bound {
+    Plain(tokio::net::TcpListener),
+    Tls(crate::http_tls::TlsListener),
 }
 
 /// Binds the listener; the server runs until `shutdown` fires.
@@ -51,16 +81,28 @@ pub(crate) async fn serve(
     addr: &str,
     mut shutdown: tokio::sync::watch::Receiver<bool>,
 ) -> Result<(std::net::SocketAddr, tokio::task::JoinHandle<()>), HttpError> {
-    let listener = tokio::net::TcpListener::bind(addr)
-        .await
-        .map_err(|source| HttpError {
-            addr: addr.to_string(),
-            source,
-        })?;
-    let local = listener.local_addr().map_err(|source| HttpError {
+    let tls = match (
+        &shared.config.http.tls_cert_file,
+        &shared.config.http.tls_key_file,
+    ) {
+        (Some(cert), Some(key)) => Some(crate::http_tls::server_config(cert, key)?),
+        _ => None,
+    };
+    let bind_error = |source| HttpError::Bind {
         addr: addr.to_string(),
         source,
-    })?;
+    };
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .map_err(bind_error)?;
+    let local = listener.local_addr().map_err(bind_error)?;
+    let https = tls.is_some();
+    let listener = match tls {
+        Some(config) => {
+            Bound::Tls(crate::http_tls::TlsListener::new(listener, config).map_err(bind_error)?)
+        }
+        None => Bound::Plain(listener),
+    };
     let app = axum::Router::new()
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz))
@@ -72,9 +114,17 @@ pub(crate) async fn serve(
         .route("/v1/lineage/wait/{*id}", get(lineage_wait))
         .route("/v1/lineage/export", get(lineage_export))
         .route("/v1/explain", get(explain))
+        .route("/v1/signals/search", get(signals_search))
+        .merge(crate::lineage_page::routes())
         .route(
             "/ingest/{adapter}",
             post(ingest).layer(axum::extract::DefaultBodyLimit::max(
+                shared.config.limits.max_message_bytes,
+            )),
+        )
+        .route(
+            "/sns/{source}",
+            post(crate::sns::endpoint::handle).layer(axum::extract::DefaultBodyLimit::max(
                 shared.config.limits.max_message_bytes,
             )),
         )
@@ -83,14 +133,15 @@ pub(crate) async fn serve(
         let stop = async move {
             let _ = shutdown.changed().await;
         };
-        if let Err(e) = axum::serve(listener, app)
-            .with_graceful_shutdown(stop)
-            .await
-        {
+        let served = match listener {
+            Bound::Tls(tls) => axum::serve(tls, app).with_graceful_shutdown(stop).await,
+            Bound::Plain(tcp) => axum::serve(tcp, app).with_graceful_shutdown(stop).await,
+        };
+        if let Err(e) = served {
             tracing::error!(error = %e, "HTTP admin API stopped");
         }
     });
-    tracing::info!(addr = %local, "HTTP admin API listening");
+    tracing::info!(addr = %local, https, "HTTP admin API listening");
     Ok((local, task))
 }
 
@@ -107,7 +158,8 @@ async fn metrics(State(shared): State<Arc<Shared>>) -> Response {
             dedup_entries: st.dedup_entries,
             file_bytes: st.file_bytes,
         });
-    let text = shared.metrics.render(gauges, shared.catalog.len());
+    let mut text = shared.metrics.render(gauges, shared.catalog.len());
+    text.push_str(&shared.kafka_lag.render());
     (
         StatusCode::OK,
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
@@ -256,12 +308,65 @@ async fn explain(
     run(&shared, &headers, "explain", Value::Object(q).to_string()).await
 }
 
+async fn signals_search(
+    State(shared): State<Arc<Shared>>,
+    Query(q): Query<serde_json::Map<String, Value>>,
+    headers: HeaderMap,
+) -> Response {
+    let mut q = q;
+    if let Some(Value::String(limit)) = q.get("limit").cloned() {
+        let Ok(n) = limit.parse::<u64>() else {
+            return error_response(ErrorReply::invalid(&signalbox_model::FieldError::new(
+                "limit",
+                "expected a whole number",
+            )));
+        };
+        q.insert("limit".into(), json!(n));
+    }
+    run(
+        &shared,
+        &headers,
+        "signals.search",
+        Value::Object(q).to_string(),
+    )
+    .await
+}
+
 async fn ingest(
     State(shared): State<Arc<Shared>>,
     Path(adapter): Path<String>,
     headers: HeaderMap,
     body: axum::body::Bytes,
 ) -> Response {
+    if let Some(source) = shared.sns.source_of_adapter(&adapter) {
+        // An SNS adapter trusts what it is given: reachable only through the
+        // signature-checked SNS route.
+        let e = ErrorReply::invalid(&signalbox_model::FieldError::new(
+            "adapter",
+            format!(
+                "adapter {adapter:?} serves SNS source {source:?} (POST /sns/{source}); it is not a webhook route"
+            ),
+        ));
+        return (StatusCode::NOT_FOUND, axum::Json(e)).into_response();
+    }
+    if let Some(source) = shared
+        .config
+        .sources
+        .kafka
+        .iter()
+        .find(|k| k.adapter == adapter)
+    {
+        // A Kafka adapter maps records from a trusted topic; it is not a
+        // public webhook.
+        let e = ErrorReply::invalid(&signalbox_model::FieldError::new(
+            "adapter",
+            format!(
+                "adapter {adapter:?} serves Kafka source {:?}; it is not a webhook route",
+                source.name
+            ),
+        ));
+        return (StatusCode::NOT_FOUND, axum::Json(e)).into_response();
+    }
     let Some(plugin) = shared.adapters.get(&adapter).cloned() else {
         let mut known: Vec<&String> = shared.adapters.keys().collect();
         known.sort();

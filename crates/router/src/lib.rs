@@ -6,8 +6,9 @@
 //! plans the firings, the reply goes out after commit, and [`outbox`] publishes
 //! the firings with `Nats-Msg-Id`. [`admin`] serves the management API over NATS
 //! and [`service`] wires the tasks together. [`embedded`] runs a `nats-server`
-//! child for `signalbox dev` and the test kit. All I/O of signalbox lives here;
-//! the model and matcher crates stay pure.
+//! child for `signalbox dev` and the test kit. [`telemetry`] names the spans
+//! along that path and carries W3C trace context from signal to firing. All I/O
+//! of signalbox lives here; the model and matcher crates stay pure.
 
 pub mod admin;
 pub mod catalog;
@@ -16,10 +17,12 @@ pub mod config;
 pub mod connect;
 pub mod embedded;
 pub mod http;
+mod http_tls;
 pub mod ingest;
 pub mod jetstream_ingest;
 pub mod kafka;
 pub mod lineage;
+mod lineage_page;
 pub mod metrics;
 pub mod outbox;
 pub mod plugins;
@@ -28,6 +31,7 @@ pub mod service;
 pub mod service_api;
 mod shared;
 pub mod sns;
+pub mod telemetry;
 mod waits;
 
 pub use config::{
@@ -36,3 +40,4 @@ pub use config::{
 };
 pub use connect::{ConnectError, Persistence, connect};
 pub use service::{Router, StartError};
+pub use telemetry::TelemetryConfig;

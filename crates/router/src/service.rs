@@ -135,7 +135,8 @@ impl Router {
             source,
         })?;
         let mut operators = operators;
-        let (plugin_host, adapters) = crate::plugins::load(&config, &mut operators).await?;
+        let (plugin_host, adapters, metered) =
+            crate::plugins::load(&config, &mut operators).await?;
         let catalog = Catalog::new(operators, &config.wait_prefix);
         load_stored(&store, &catalog)?;
         let file_subs = read_subscription_files(&config.subscriptions)?;
@@ -149,14 +150,17 @@ impl Router {
         {
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
+        let sns = crate::sns::SnsState::new(&config)?;
         let shared = Arc::new(Shared {
             config,
             store: Arc::new(store),
             catalog: Arc::new(catalog),
             client,
             outbox_wake: Notify::new(),
-            metrics: crate::metrics::Metrics::default(),
+            metrics: crate::metrics::Metrics::with_plugins(metered),
             adapters,
+            sns,
+            kafka_lag: Default::default(),
             plugin_host,
         });
         let waiting = crate::waits::load_waiting(&shared).map_err(StartError::Subscriptions)?;
@@ -245,6 +249,9 @@ impl Router {
             }
         }
         tasks.spawn(crate::outbox::run(shared.clone(), rx.clone()));
+        for source in shared.config.sources.kafka.clone() {
+            tasks.spawn(crate::kafka::run(shared.clone(), source, rx.clone()));
+        }
         tasks.spawn(crate::service_api::run(
             shared.clone(),
             admin_service,

@@ -9,6 +9,10 @@
 //! - helpers: publish a signal as a request and decode the reply, wait for a
 //!   firing on a subject with a timeout, send one HTTP request over a real socket.
 //!
+//! - [`TestKafka`]: a real Kafka-protocol broker (tansu) on a free port, with
+//!   an independent client (confluent-kafka) to create topics, produce records
+//!   and read group offsets.
+//!
 //! Every wait here is bounded (a few seconds); a test that waits for something
 //! that never comes fails with a message saying what it waited for.
 
@@ -19,6 +23,9 @@ use anyhow::{Context, Result, bail};
 use futures::StreamExt;
 use signalbox_router::embedded::NatsProcess;
 use signalbox_router::{Router, RouterConfig};
+
+mod kafka;
+pub use kafka::{KafkaRecord, TestKafka};
 
 /// How long a test waits for a reply or a firing before failing.
 pub const WAIT: Duration = Duration::from_secs(10);
@@ -366,6 +373,34 @@ pub fn plugin_component(name: &str) -> Result<PathBuf> {
     let dir = dir.as_ref().map_err(|e| anyhow::anyhow!("{e}"))?;
     let file = dir.join(format!("{name}.wasm"));
     anyhow::ensure!(file.is_file(), "no component {}", file.display());
+    Ok(file)
+}
+
+/// The component file of a Python plugin from `plugins/python/<name>`, built
+/// once per test process with componentize-py (installed by
+/// `scripts/setup.sh --test`) into `plugins/target/python/<name>.wasm`.
+pub fn python_plugin_component(name: &str) -> Result<PathBuf> {
+    static BUILT: std::sync::OnceLock<std::result::Result<PathBuf, String>> =
+        std::sync::OnceLock::new();
+    let dir = BUILT.get_or_init(|| {
+        let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
+        let status = std::process::Command::new("bash")
+            .arg(root.join("scripts/build-plugins.sh"))
+            .arg("--python-only")
+            .status()
+            .map_err(|e| format!("cannot run scripts/build-plugins.sh: {e}"))?;
+        if !status.success() {
+            return Err("building the Python plugins failed (scripts/setup.sh --test installs componentize-py)".into());
+        }
+        Ok(root.join("plugins/target/python"))
+    });
+    let dir = dir.as_ref().map_err(|e| anyhow::anyhow!("{e}"))?;
+    let file = dir.join(format!("{name}.wasm"));
+    anyhow::ensure!(
+        file.is_file(),
+        "no Python component {} (is componentize-py installed? scripts/setup.sh --test)",
+        file.display()
+    );
     Ok(file)
 }
 

@@ -1,0 +1,475 @@
+//! Kafka ingestion end to end: a real Kafka-protocol broker (tansu), records
+//! produced by an independent client (confluent-kafka), real routers with the
+//! `kafka-json` / `kv-lines` adapter components built from `plugins/`.
+//!
+//! Each case: records in → signals stored and firings out, with the offsets the
+//! group committed checked against what was produced. The SIGKILL case lives in
+//! `crates/cli/tests/kafka_kill.rs` (it needs the `signalbox` binary).
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
+
+use anyhow::{Context, Result, ensure};
+use futures::StreamExt;
+use serde_json::{Value, json};
+use signalbox_router::kafka::KafkaSource;
+use signalbox_router::{PluginEntry, RouterConfig};
+use signalbox_testkit::{
+    KafkaRecord, TestKafka, TestNats, TestRouter, admin, init_logs, next_message, plugin_component,
+    python_plugin_component,
+};
+
+/// A Kafka source reading `topic` through the adapter named `adapter`.
+fn kafka_source(kafka: &TestKafka, topic: &str, adapter: &str, group: &str) -> KafkaSource {
+    toml::from_str(&format!(
+        "name = \"orders\"\nbrokers = [{:?}]\ntopics = [{topic:?}]\nadapter = {adapter:?}\ngroup_id = {group:?}\n",
+        kafka.bootstrap()
+    ))
+    .unwrap_or_else(|e| panic!("test source config: {e}"))
+}
+
+/// The `kafka-json` adapter mapping of the order records.
+fn kafka_json(config: &mut RouterConfig) -> Result<()> {
+    config.plugins.adapters.push(PluginEntry {
+        name: "kafka-json".into(),
+        file: plugin_component("adapter_kafka_json")?,
+        settings: BTreeMap::from([
+            ("name-pointer".into(), "/type".into()),
+            (
+                "params".into(),
+                r#"{"order": "/order", "amount": "/amount", "tenant": "header:tenant", "partition": "meta:partition"}"#.into(),
+            ),
+        ]),
+    });
+    Ok(())
+}
+
+const BIG_ORDERS: &str = r#"
+id: big-orders
+signal: order_created
+where: {amount: [{numeric: [">", 10]}]}
+action: {trigger: {subject: runs.big}}
+params: {order: "{order}", tenant: "{tenant}"}
+"#;
+
+fn order(n: usize, amount: u64) -> KafkaRecord {
+    KafkaRecord {
+        key: Some(format!("o-{n}")),
+        value: Some(json!({"type": "order_created", "order": n, "amount": amount}).to_string()),
+        headers: vec![("tenant".into(), "acme".into())],
+        partition: None,
+    }
+}
+
+/// Collects `n` firings from `sub` (their `params.order`), failing after `within`.
+async fn orders_fired(
+    sub: &mut async_nats::Subscriber,
+    n: usize,
+    within: Duration,
+) -> Result<Vec<u64>> {
+    let mut out = Vec::new();
+    let deadline = tokio::time::Instant::now() + within;
+    while out.len() < n {
+        let msg = tokio::time::timeout_at(deadline, sub.next())
+            .await
+            .with_context(|| {
+                format!(
+                    "only {} of {n} firings within {within:?}: {out:?}",
+                    out.len()
+                )
+            })?
+            .context("subscription closed")?;
+        let firing: Value = serde_json::from_slice(&msg.payload)?;
+        let order = firing["params"]["order"]
+            .as_str()
+            .and_then(|s| s.parse().ok())
+            .or_else(|| firing["params"]["order"].as_u64())
+            .with_context(|| format!("firing without params.order: {firing}"))?;
+        out.push(order);
+    }
+    Ok(out)
+}
+
+/// Polls until the group's committed offsets reach `ends` (partition → next offset).
+async fn committed_reaches(
+    kafka: &TestKafka,
+    group: &str,
+    topic: &str,
+    ends: &BTreeMap<i32, i64>,
+) -> Result<()> {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let partitions = ends.keys().max().map_or(1, |p| p + 1);
+        let got = kafka.committed(group, topic, partitions).await?;
+        if ends.iter().all(|(p, o)| got.get(p) == Some(o)) {
+            return Ok(());
+        }
+        ensure!(
+            tokio::time::Instant::now() < deadline,
+            "committed offsets {got:?}, expected {ends:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+}
+
+/// The next offset per partition after `delivered`.
+fn ends(delivered: &[(i32, i64)]) -> BTreeMap<i32, i64> {
+    let mut out = BTreeMap::new();
+    for (p, o) in delivered {
+        let e = out.entry(*p).or_insert(0);
+        *e = (*e).max(o + 1);
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn records_become_signals_and_firings_and_offsets_follow() -> Result<()> {
+    init_logs();
+    let nats = TestNats::start()?;
+    let kafka = TestKafka::start().await?;
+    kafka.create_topic("orders", 2).await?;
+    let router = TestRouter::start_configured(&nats, |c| {
+        kafka_json(c).unwrap_or_else(|e| panic!("{e:#}"));
+        c.sources
+            .kafka
+            .push(kafka_source(&kafka, "orders", "kafka-json", "g1"));
+        c.http.listen = Some("127.0.0.1:0".into());
+    })
+    .await?;
+    let client = nats.client().await?;
+    router.add_subscription(&client, BIG_ORDERS).await?;
+    let mut runs = client.subscribe("runs.big").await?;
+
+    let records: Vec<KafkaRecord> = (0..30).map(|n| order(n, (n as u64 % 3) * 10)).collect();
+    let delivered = kafka.produce("orders", &records).await?;
+    // amount = 0, 10, 20, ...: only amount 20 (> 10) fires.
+    let expected: BTreeSet<u64> = (0..30u64).filter(|n| n % 3 == 2).collect();
+    let fired = orders_fired(&mut runs, expected.len(), Duration::from_secs(30)).await?;
+    assert_eq!(fired.iter().copied().collect::<BTreeSet<_>>(), expected);
+    signalbox_testkit::expect_silence(&mut runs, Duration::from_millis(500)).await?;
+
+    // Every record is one stored signal whose id is its coordinates, and whose
+    // params carry the header and metadata the mapping asked for.
+    let listed = admin(
+        &client,
+        router.admin_prefix(),
+        "signals.ls",
+        r#"{"name": "order_created", "limit": 100}"#,
+    )
+    .await?;
+    let signals = listed["signals"].as_array().context("signals list")?;
+    assert_eq!(signals.len(), 30, "{listed}");
+    let ids: BTreeSet<String> = signals
+        .iter()
+        .filter_map(|s| s["id"].as_str().map(str::to_string))
+        .collect();
+    let want: BTreeSet<String> = delivered
+        .iter()
+        .map(|(p, o)| format!("orders/{p}/{o}"))
+        .collect();
+    assert_eq!(ids, want);
+    assert_eq!(
+        signals[0]["signal"]["params"]["tenant"], "acme",
+        "{}",
+        signals[0]
+    );
+    assert_eq!(signals[0]["origin"]["transport"], "kafka", "{}", signals[0]);
+
+    committed_reaches(&kafka, "g1", "orders", &ends(&delivered)).await?;
+    // The Kafka adapter is not a public webhook.
+    let addr = router.router().http_addr().context("http listener")?;
+    let (status, body) = signalbox_testkit::http_request(
+        addr,
+        "POST",
+        "/ingest/kafka-json",
+        &[("content-type", "application/json")],
+        r#"{"type": "order_created", "order": 99, "amount": 99}"#,
+    )
+    .await?;
+    assert_eq!(status, 404, "{body}");
+    assert!(body.contains("Kafka source"), "{body}");
+    let metrics = router_metrics(&router).await?;
+    assert!(
+        metrics.contains("signalbox_signals_received_total{transport=\"kafka\"} 30"),
+        "{metrics}"
+    );
+    router.shutdown().await;
+    Ok(())
+}
+
+/// The router's `/metrics` text, through the in-process router's state.
+async fn router_metrics(router: &TestRouter) -> Result<String> {
+    let addr = router
+        .router()
+        .http_addr()
+        .context("the test router has no HTTP listener")?;
+    let (status, body) = signalbox_testkit::http_request(addr, "GET", "/metrics", &[], "").await?;
+    ensure!(status == 200, "GET /metrics: {status} {body}");
+    Ok(body)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_poison_record_is_dead_lettered_and_the_partition_moves_on() -> Result<()> {
+    init_logs();
+    let nats = TestNats::start()?;
+    let kafka = TestKafka::start().await?;
+    kafka.create_topic("orders", 1).await?;
+    let router = TestRouter::start_configured(&nats, |c| {
+        kafka_json(c).unwrap_or_else(|e| panic!("{e:#}"));
+        c.sources
+            .kafka
+            .push(kafka_source(&kafka, "orders", "kafka-json", "g2"));
+    })
+    .await?;
+    let client = nats.client().await?;
+    router.add_subscription(&client, BIG_ORDERS).await?;
+    let mut runs = client.subscribe("runs.big").await?;
+    let mut dead = client.subscribe("signalbox.dead.kafka").await?;
+
+    let records = vec![
+        order(1, 50),
+        KafkaRecord {
+            key: Some("bad".into()),
+            ..KafkaRecord::value("{not json")
+        },
+        KafkaRecord::value(json!({"order": 2, "amount": 60}).to_string()), // no type
+        order(3, 70),
+    ];
+    let delivered = kafka.produce("orders", &records).await?;
+
+    let fired = orders_fired(&mut runs, 2, Duration::from_secs(30)).await?;
+    assert_eq!(fired, vec![1, 3]);
+    for (offset, reason) in [(delivered[1].1, "not JSON"), (delivered[2].1, "no name")] {
+        let msg = next_message(&mut dead, Duration::from_secs(30)).await?;
+        let headers = msg.headers.clone().context("dead letter without headers")?;
+        let get = |h: &str| headers.get(h).map(|v| v.as_str().to_string());
+        assert_eq!(get("Kafka-Offset"), Some(offset.to_string()));
+        assert_eq!(get("Kafka-Topic").as_deref(), Some("orders"));
+        let error = get("Signalbox-Error").unwrap_or_default();
+        assert!(
+            error.contains(reason),
+            "reason {error:?} should say {reason:?}"
+        );
+    }
+    committed_reaches(&kafka, "g2", "orders", &ends(&delivered)).await?;
+    router.shutdown().await;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_topic_created_after_start_is_picked_up() -> Result<()> {
+    init_logs();
+    let nats = TestNats::start()?;
+    let kafka = TestKafka::start().await?;
+    let router = TestRouter::start_configured(&nats, |c| {
+        kafka_json(c).unwrap_or_else(|e| panic!("{e:#}"));
+        c.sources
+            .kafka
+            .push(kafka_source(&kafka, "late", "kafka-json", "g3"));
+    })
+    .await?;
+    let client = nats.client().await?;
+    router.add_subscription(&client, BIG_ORDERS).await?;
+    let mut runs = client.subscribe("runs.big").await?;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    kafka.create_topic("late", 1).await?;
+    kafka.produce("late", &[order(7, 99)]).await?;
+    let fired = orders_fired(&mut runs, 1, Duration::from_secs(45)).await?;
+    assert_eq!(fired, vec![7]);
+    router.shutdown().await;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_non_json_format_through_the_kv_lines_adapter() -> Result<()> {
+    init_logs();
+    let nats = TestNats::start()?;
+    let kafka = TestKafka::start().await?;
+    kafka.create_topic("lines", 1).await?;
+    let router = TestRouter::start_configured(&nats, |c| {
+        c.plugins.adapters.push(PluginEntry {
+            name: "kv-lines".into(),
+            file: plugin_component("adapter_kv_lines").unwrap_or_else(|e| panic!("{e:#}")),
+            settings: BTreeMap::from([("name-pointer".into(), "/event".into())]),
+        });
+        c.sources
+            .kafka
+            .push(kafka_source(&kafka, "lines", "kv-lines", "g4"));
+    })
+    .await?;
+    let client = nats.client().await?;
+    router.add_subscription(&client, BIG_ORDERS).await?;
+    let mut runs = client.subscribe("runs.big").await?;
+    let mut dead = client.subscribe("signalbox.dead.kafka").await?;
+    let delivered = kafka
+        .produce(
+            "lines",
+            &[
+                KafkaRecord::value("event=order_created order=1 amount=5\nevent=order_created order=2 amount=12.5 tenant=\"big co\""),
+                KafkaRecord::value("event=order_created order=\"3"),
+                KafkaRecord::value("# a comment\n\nevent=order_created order=4 amount=11"),
+            ],
+        )
+        .await?;
+    let fired = orders_fired(&mut runs, 2, Duration::from_secs(30)).await?;
+    assert_eq!(fired, vec![2, 4]);
+    let msg = next_message(&mut dead, Duration::from_secs(30)).await?;
+    let headers = msg.headers.clone().context("headers")?;
+    assert_eq!(
+        headers.get("Kafka-Offset").map(|v| v.as_str().to_string()),
+        Some(delivered[1].1.to_string())
+    );
+    assert!(
+        headers
+            .get("Signalbox-Error")
+            .is_some_and(|v| v.as_str().contains("line 1") && v.as_str().contains("closing quote")),
+        "{headers:?}"
+    );
+    // The first record yielded two signals: ids get the line index.
+    let listed = admin(
+        &client,
+        router.admin_prefix(),
+        "signals.ls",
+        r#"{"name": "order_created"}"#,
+    )
+    .await?;
+    let ids: Vec<&str> = listed["signals"]
+        .as_array()
+        .context("signals")?
+        .iter()
+        .filter_map(|s| s["id"].as_str())
+        .collect();
+    assert_eq!(
+        ids,
+        vec![
+            format!("lines/0/{}/0", delivered[0].1),
+            format!("lines/0/{}/1", delivered[0].1),
+            format!("lines/0/{}", delivered[2].1),
+        ]
+    );
+    router.shutdown().await;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_router_in_the_group_takes_over_the_partitions() -> Result<()> {
+    init_logs();
+    let nats = TestNats::start()?;
+    let kafka = TestKafka::start().await?;
+    kafka.create_topic("shared", 2).await?;
+    let start = || {
+        TestRouter::start_configured(&nats, |c| {
+            kafka_json(c).unwrap_or_else(|e| panic!("{e:#}"));
+            c.sources
+                .kafka
+                .push(kafka_source(&kafka, "shared", "kafka-json", "g5"));
+            c.http.listen = Some("127.0.0.1:0".into());
+        })
+    };
+    let client = nats.client().await?;
+    let mut runs = client.subscribe("runs.big").await?;
+    let count = |text: &str| -> u64 {
+        text.lines()
+            .find_map(|l| l.strip_prefix("signalbox_signals_received_total{transport=\"kafka\"} "))
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0)
+    };
+
+    // a consumes both partitions alone, then leaves the group.
+    let a = start().await?;
+    a.add_subscription(&client, BIG_ORDERS).await?;
+    let first: Vec<KafkaRecord> = (0..40)
+        .map(|n| order(n, 50).to_partition((n % 2) as i32))
+        .collect();
+    let delivered = kafka.produce("shared", &first).await?;
+    let fired = orders_fired(&mut runs, 40, Duration::from_secs(30)).await?;
+    assert_eq!(
+        fired.iter().copied().collect::<BTreeSet<_>>(),
+        (0..40).collect::<BTreeSet<u64>>()
+    );
+    assert_eq!(count(&router_metrics(&a).await?), 40);
+    a.shutdown().await;
+    // Its graceful stop committed everything it stored.
+    committed_reaches(&kafka, "g5", "shared", &ends(&delivered)).await?;
+
+    // b joins the same group, takes both partitions and reads on from a's
+    // commits: the next records, and none of the first 40 again.
+    let b = start().await?;
+    b.add_subscription(&client, BIG_ORDERS).await?;
+    let second: Vec<KafkaRecord> = (40..60)
+        .map(|n| order(n, 50).to_partition((n % 2) as i32))
+        .collect();
+    kafka.produce("shared", &second).await?;
+    let fired = orders_fired(&mut runs, 20, Duration::from_secs(60)).await?;
+    assert_eq!(
+        fired.iter().copied().collect::<BTreeSet<_>>(),
+        (40..60).collect::<BTreeSet<u64>>()
+    );
+    signalbox_testkit::expect_silence(&mut runs, Duration::from_secs(1)).await?;
+    assert_eq!(
+        count(&router_metrics(&b).await?),
+        20,
+        "b read only the new records"
+    );
+    b.shutdown().await;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_python_adapter_works_on_kafka_too() -> Result<()> {
+    init_logs();
+    let nats = TestNats::start()?;
+    let kafka = TestKafka::start().await?;
+    kafka.create_topic("py", 1).await?;
+    let component = python_plugin_component("webhook-json")?;
+    let router = TestRouter::start_configured(&nats, |c| {
+        c.plugins.adapters.push(PluginEntry {
+            name: "py-json".into(),
+            file: component,
+            settings: BTreeMap::from([
+                ("name-pointer".into(), "/type".into()),
+                (
+                    "params".into(),
+                    r#"{"order": "/order", "amount": "/amount"}"#.into(),
+                ),
+            ]),
+        });
+        c.sources
+            .kafka
+            .push(kafka_source(&kafka, "py", "py-json", "g6"));
+    })
+    .await?;
+    let client = nats.client().await?;
+    router.add_subscription(&client, BIG_ORDERS).await?;
+    let mut runs = client.subscribe("runs.big").await?;
+    let mut dead = client.subscribe("signalbox.dead.kafka").await?;
+    let delivered = kafka
+        .produce(
+            "py",
+            &[order(1, 5), KafkaRecord::value("not json"), order(2, 50)],
+        )
+        .await?;
+    let fired = orders_fired(&mut runs, 1, Duration::from_secs(30)).await?;
+    assert_eq!(fired, vec![2]);
+    let msg = next_message(&mut dead, Duration::from_secs(30)).await?;
+    let offset = msg
+        .headers
+        .as_ref()
+        .and_then(|h| h.get("Kafka-Offset"))
+        .map(|v| v.as_str().to_string());
+    assert_eq!(offset, Some(delivered[1].1.to_string()));
+    let listed = admin(
+        &client,
+        router.admin_prefix(),
+        "signals.ls",
+        r#"{"name": "order_created"}"#,
+    )
+    .await?;
+    assert_eq!(
+        listed["signals"].as_array().map(Vec::len),
+        Some(2),
+        "{listed}"
+    );
+    router.shutdown().await;
+    Ok(())
+}
