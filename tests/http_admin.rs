@@ -36,6 +36,13 @@ async fn http_admin_api_with_a_bearer_token() -> Result<()> {
     assert_eq!(status, 200, "{body}");
     let v: Value = serde_json::from_str(&body)?;
     assert_eq!(v["outcome"], "created");
+    // The two refusals are counted (and /metrics needs no token).
+    let (_, text) = http_request(addr, "GET", "/metrics", &[], "").await?;
+    assert_eq!(
+        metric(&text, "signalbox_http_unauthorized_total "),
+        Some(2.0),
+        "{text}"
+    );
 
     let client = nats.client().await?;
     publish_signal(
@@ -158,6 +165,14 @@ async fn metrics_move_with_a_scripted_run() -> Result<()> {
         ("signalbox_firings_created_total", 1.0),
         ("signalbox_commit_seconds_count", 3.0),
         ("signalbox_outbox_pending", 0.0),
+        ("signalbox_outbox_oldest_age_seconds", 0.0),
+        ("signalbox_join_offers", 0.0),
+        ("signalbox_firing_latency_seconds_count", 1.0),
+        ("signalbox_http_unauthorized_total", 0.0),
+        (
+            "signalbox_signals_rejected_by_reason_total{transport=\"nats\",reason=\"body\"}",
+            1.0,
+        ),
         ("signalbox_store_signals", 2.0),
         ("signalbox_subscriptions", 1.0),
     ];

@@ -473,3 +473,65 @@ async fn the_python_adapter_works_on_kafka_too() -> Result<()> {
     router.shutdown().await;
     Ok(())
 }
+
+/// Known failure, kept to reproduce it: tansu's memory storage comes back
+/// empty after a restart, and about one run in four the process then dies
+/// with SIGSEGV inside librdkafka 2.12.1 (`rd_kafka_metadata_cache_find`,
+/// called from `rd_kafka_metadata_update_op`), or the consumer's fetch
+/// position stays past the recreated topic's end. See docs/DECISIONS.md.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "crashes inside librdkafka 2.12.1 about 1 run in 4 when tansu restarts empty; see docs/DECISIONS.md"]
+async fn a_broker_restart_is_ridden_out() -> Result<()> {
+    init_logs();
+    let nats = TestNats::start()?;
+    let mut kafka = TestKafka::start().await?;
+    kafka.create_topic("orders", 1).await?;
+    let router = TestRouter::start_configured(&nats, |c| {
+        // Ids from the record: the restarted broker (memory storage) starts
+        // its offsets again at 0.
+        c.plugins.adapters.push(PluginEntry {
+            name: "kafka-json".into(),
+            file: plugin_component("adapter_kafka_json").unwrap_or_else(|e| panic!("{e:#}")),
+            settings: BTreeMap::from([
+                ("name-pointer".into(), "/type".into()),
+                ("id-pointer".into(), "/order".into()),
+                (
+                    "params".into(),
+                    r#"{"order": "/order", "amount": "/amount"}"#.into(),
+                ),
+            ]),
+        });
+        c.sources
+            .kafka
+            .push(kafka_source(&kafka, "orders", "kafka-json", "g7"));
+        c.http.listen = Some("127.0.0.1:0".into());
+    })
+    .await?;
+    let client = nats.client().await?;
+    router.add_subscription(&client, BIG_ORDERS).await?;
+    let mut runs = client.subscribe("runs.big").await?;
+    kafka.produce("orders", &[order(1, 50)]).await?;
+    assert_eq!(
+        orders_fired(&mut runs, 1, Duration::from_secs(30)).await?,
+        vec![1]
+    );
+
+    // The broker dies and comes back empty on the same port.
+    kafka.restart().await?;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    kafka.create_topic("orders", 1).await?;
+    kafka
+        .produce("orders", &[order(2, 60), order(3, 70)])
+        .await?;
+    let fired = orders_fired(&mut runs, 2, Duration::from_secs(60)).await?;
+    assert_eq!(
+        fired.iter().copied().collect::<BTreeSet<_>>(),
+        BTreeSet::from([2, 3])
+    );
+    // Still alive and ready.
+    let addr = router.router().http_addr().context("http listener")?;
+    let (status, _) = signalbox_testkit::http_request(addr, "GET", "/healthz", &[], "").await?;
+    assert_eq!(status, 200);
+    router.shutdown().await;
+    Ok(())
+}

@@ -734,3 +734,56 @@ async fn raw_message_delivery_only_where_enabled() -> Result<()> {
     expect_silence(&mut runs, Duration::from_millis(300)).await?;
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_python_adapter_works_on_sns_too() -> Result<()> {
+    init_logs();
+    let nats = TestNats::start()?;
+    let component = signalbox_testkit::python_plugin_component("webhook-json")?;
+    let router = TestRouter::start_configured(&nats, |c| {
+        c.http.listen = Some("127.0.0.1:0".into());
+        c.plugins.adapters.push(PluginEntry {
+            name: "py-sns".into(),
+            file: component,
+            settings: BTreeMap::from([
+                ("name".to_string(), "sns_note".to_string()),
+                ("id-pointer".to_string(), "/MessageId".to_string()),
+                (
+                    "params".to_string(),
+                    r#"{"subject": "/Subject", "topic": "/TopicArn"}"#.to_string(),
+                ),
+            ]),
+        });
+        let mut s = SnsSource::new("notes", "py-sns", &[TOPIC]);
+        s.pinned_certs
+            .insert(CERT_URL.into(), fixture("signing-cert.pem"));
+        c.sources.sns = vec![s];
+    })
+    .await?;
+    let addr = router.router().http_addr().context("HTTP on")?;
+    let client = nats.client().await?;
+    let signer = Signer::load()?;
+    let mut m = Sns::notification("0b7c5d1e-3f2a-4c9b-8e6d-1a2b3c4d5e6f", "plain text");
+    m.subject = Some("Deploy done".into());
+    let (status, reply) = post(addr, "/sns/notes", &sns_headers(&m), &m.body(&signer)?).await?;
+    assert_eq!(status, 200, "{reply}");
+    assert_eq!(reply["signals"][0]["name"], "sns_note", "{reply}");
+    assert_eq!(reply["signals"][0]["id"], m.message_id);
+    let shown = admin(
+        &client,
+        router.admin_prefix(),
+        "signals.show",
+        &json!({"name": "sns_note", "id": m.message_id}).to_string(),
+    )
+    .await?;
+    let params = &shown["signal"]["signal"]["params"];
+    assert_eq!(params["subject"], "Deploy done", "{shown}");
+    assert_eq!(params["topic"], TOPIC);
+    assert_eq!(shown["signal"]["origin"]["transport"], "sns");
+    // A tampered body is still refused before the Python adapter runs.
+    let tampered = m.body(&signer)?.replace("Deploy done", "Deploy undone");
+    let (status, reply) = post(addr, "/sns/notes", &sns_headers(&m), &tampered).await?;
+    assert_eq!(status, 403, "{reply}");
+    router.shutdown().await;
+    Ok(())
+}

@@ -157,6 +157,10 @@ async fn metrics(State(shared): State<Arc<Shared>>) -> Response {
             firings: st.firings,
             dedup_entries: st.dedup_entries,
             file_bytes: st.file_bytes,
+            outbox_oldest_age_ms: st
+                .oldest_pending_ms
+                .map_or(0, |t| (crate::clock::now_ms() - t).max(0) as u64),
+            join_offers: st.join_offers,
         });
     let mut text = shared.metrics.render(gauges, shared.catalog.len());
     text.push_str(&shared.kafka_lag.render());
@@ -193,6 +197,7 @@ fn unauthorized(shared: &Shared, headers: &HeaderMap) -> Option<Response> {
     if got.is_some_and(|g| constant_time_eq(g.as_bytes(), want.as_bytes())) {
         return None;
     }
+    shared.metrics.add(&shared.metrics.unauthorized, 1);
     tracing::warn!("HTTP admin request refused: missing or wrong bearer token");
     let body = json!({"error": {"code": "unauthorized", "rule": "a valid bearer token is required", "message": "unauthorized"}});
     Some((StatusCode::UNAUTHORIZED, axum::Json(body)).into_response())
@@ -399,7 +404,7 @@ async fn ingest(
             let retry = e.is_retryable();
             tracing::warn!(%adapter, error = %e, retry, "webhook not taken");
             if !retry {
-                m.add(&m.rejected, 1);
+                m.reject("http", "adapter");
             }
             return if retry {
                 error_response(ErrorReply::unavailable(e.to_string()))

@@ -65,6 +65,14 @@ impl Inbound {
         uuid::Uuid::now_v7().to_string()
     }
 
+    /// The transport name for metrics: `nats` or `jetstream`.
+    fn transport(&self) -> &'static str {
+        match self {
+            Inbound::Core(_) => "nats",
+            Inbound::JetStream(_) => "jetstream",
+        }
+    }
+
     fn origin(&self) -> Origin {
         let mut details = std::collections::BTreeMap::new();
         if let Some(tp) = self
@@ -174,7 +182,7 @@ async fn process_batch_in_span(shared: &Arc<Shared>, messages: Vec<Inbound>) {
                 batch.push(incoming);
             }
             Err(err) => {
-                shared.metrics.add(&shared.metrics.rejected, 1);
+                shared.metrics.reject(msg.transport(), &err.field);
                 reject(shared, msg.message(), &err).await;
                 msg.refuse(shared, &ErrorReply::invalid(&err)).await;
             }

@@ -13,6 +13,11 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use signalbox_plugin::{PluginStats, WasmAdapter, WasmOperator};
 
+/// Upper bounds (seconds) of the firing latency histogram buckets.
+const FIRING_BUCKETS: [f64; 12] = [
+    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0, 30.0,
+];
+
 /// Upper bounds (seconds) of the commit latency histogram buckets.
 const COMMIT_BUCKETS: [f64; 10] = [
     0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0,
@@ -35,6 +40,13 @@ pub struct Metrics {
     pub rejected: AtomicU64,
     /// SNS messages rejected, by the rule they broke.
     pub sns_rejected: crate::sns::RejectCounters,
+    /// Rejections by (transport, reason: the field of the error, or `adapter`).
+    rejections: std::sync::Mutex<std::collections::BTreeMap<(String, String), u64>>,
+    /// Admin requests answered 401 (no token or a wrong one).
+    pub unauthorized: AtomicU64,
+    firing_buckets: [AtomicU64; FIRING_BUCKETS.len()],
+    firing_count: AtomicU64,
+    firing_micros: AtomicU64,
     /// Signals acknowledged as duplicates.
     pub duplicates: AtomicU64,
     /// Signals stored.
@@ -92,6 +104,10 @@ pub struct StoreGauges {
     pub dedup_entries: u64,
     /// Size of the redb file.
     pub file_bytes: u64,
+    /// Age of the oldest firing in the outbox, in milliseconds (0 when empty).
+    pub outbox_oldest_age_ms: u64,
+    /// Join offers held (signals waiting for their join partners).
+    pub join_offers: u64,
 }
 
 fn inc(c: &AtomicU64, n: u64) {
@@ -110,6 +126,30 @@ impl Metrics {
     /// Adds `n` to a counter.
     pub fn add(&self, counter: &AtomicU64, n: u64) {
         inc(counter, n);
+    }
+
+    /// Counts one rejected message of `transport` for `reason` (the field of
+    /// its error, `adapter` for an adapter's reject); also bumps `rejected`.
+    pub fn reject(&self, transport: &str, reason: &str) {
+        inc(&self.rejected, 1);
+        let reason = if reason.is_empty() { "body" } else { reason };
+        if let Ok(mut r) = self.rejections.lock() {
+            *r.entry((transport.to_string(), reason.to_string()))
+                .or_default() += 1;
+        }
+    }
+
+    /// Records one firing published `seconds` after it was created (in the
+    /// store transaction of the signal that completed it).
+    pub fn observe_firing(&self, seconds: f64) {
+        let seconds = seconds.max(0.0);
+        for (bound, bucket) in FIRING_BUCKETS.iter().zip(&self.firing_buckets) {
+            if seconds <= *bound {
+                inc(bucket, 1);
+            }
+        }
+        inc(&self.firing_count, 1);
+        inc(&self.firing_micros, (seconds * 1e6) as u64);
     }
 
     /// Records one ingest commit that took `seconds`.
@@ -206,6 +246,43 @@ impl Metrics {
             "SNS messages rejected, by the rule they broke (the field of the error reply).",
             &sns_rows,
         );
+        let by_reason: Vec<(String, u64)> = self
+            .rejections
+            .lock()
+            .map(|r| {
+                r.iter()
+                    .map(|((t, why), n)| (format!("transport=\"{t}\",reason=\"{why}\""), *n))
+                    .collect()
+            })
+            .unwrap_or_default();
+        let by_reason: Vec<(&str, u64)> = by_reason.iter().map(|(l, v)| (l.as_str(), *v)).collect();
+        counter(
+            "signalbox_signals_rejected_by_reason_total",
+            "Messages rejected as bad input, by transport and reason (the field named by the error, or adapter).",
+            &by_reason,
+        );
+        counter(
+            "signalbox_http_unauthorized_total",
+            "Admin API requests answered 401 (no bearer token or a wrong one).",
+            &[("", get(&self.unauthorized))],
+        );
+        let _ = writeln!(
+            out,
+            "# HELP signalbox_firing_latency_seconds From a firing's creation (the store transaction of the signal that completed its match) to its publish being acked (JetStream) or flushed (core).\n# TYPE signalbox_firing_latency_seconds histogram"
+        );
+        for (bound, bucket) in FIRING_BUCKETS.iter().zip(&self.firing_buckets) {
+            let _ = writeln!(
+                out,
+                "signalbox_firing_latency_seconds_bucket{{le=\"{bound}\"}} {}",
+                get(bucket)
+            );
+        }
+        let fired = get(&self.firing_count);
+        let _ = writeln!(
+            out,
+            "signalbox_firing_latency_seconds_bucket{{le=\"+Inf\"}} {fired}\nsignalbox_firing_latency_seconds_sum {}\nsignalbox_firing_latency_seconds_count {fired}",
+            get(&self.firing_micros) as f64 / 1e6
+        );
         let _ = writeln!(
             out,
             "# HELP signalbox_commit_seconds Latency of one ingest store transaction (a batch).\n# TYPE signalbox_commit_seconds histogram"
@@ -258,6 +335,16 @@ impl Metrics {
                 "signalbox_store_file_bytes",
                 "Size of the redb file.",
                 g.file_bytes,
+            );
+            let _ = writeln!(
+                out,
+                "# HELP signalbox_outbox_oldest_age_seconds Age of the oldest firing still in the outbox (0 when empty).\n# TYPE signalbox_outbox_oldest_age_seconds gauge\nsignalbox_outbox_oldest_age_seconds {}",
+                g.outbox_oldest_age_ms as f64 / 1000.0
+            );
+            let _ = writeln!(
+                out,
+                "# HELP signalbox_join_offers Signals held in join state, waiting for their join partners.\n# TYPE signalbox_join_offers gauge\nsignalbox_join_offers {}",
+                g.join_offers
             );
         }
         out

@@ -105,6 +105,7 @@ async fn drain_once(
     let mut core_count = 0u64;
     // Each firing's `publish` span lasts until its ack (JetStream) or the flush (core).
     let mut core_spans = Vec::new();
+    let mut core_created = Vec::new();
     for firing in &pending {
         let span = crate::telemetry::publish_span(firing);
         // When spans are exported the consumer's parent is this publish span;
@@ -118,6 +119,7 @@ async fn drain_once(
             Ok(Sent::Core) => {
                 core_used = true;
                 core_count += 1;
+                core_created.push(firing.created_at_ms);
                 delivered.push(firing.firing_id.clone());
                 core_spans.push(span);
             }
@@ -135,6 +137,9 @@ async fn drain_once(
                 shared
                     .metrics
                     .add(&shared.metrics.firings_published_jetstream, 1);
+                shared.metrics.observe_firing(
+                    (crate::clock::now_ms() - firing.created_at_ms) as f64 / 1000.0,
+                );
                 delivered.push(firing.firing_id.clone());
             }
             Err(e) => {
@@ -159,6 +164,12 @@ async fn drain_once(
     shared
         .metrics
         .add(&shared.metrics.firings_published_core, core_count);
+    let flushed = crate::clock::now_ms();
+    for created in core_created {
+        shared
+            .metrics
+            .observe_firing((flushed - created) as f64 / 1000.0);
+    }
     if !delivered.is_empty() {
         let store = shared.store.clone();
         let now = crate::clock::now_ms();

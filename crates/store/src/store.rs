@@ -77,6 +77,10 @@ pub struct StoreStats {
     pub signal_firing_links: u64,
     /// Size of the store file in bytes.
     pub file_bytes: u64,
+    /// Join offers held (signal instances waiting for join partners).
+    pub join_offers: u64,
+    /// Creation time (ms since the epoch) of the oldest firing in the outbox.
+    pub oldest_pending_ms: Option<i64>,
 }
 
 /// The redb-backed store of one node.
@@ -256,6 +260,8 @@ impl Store {
                 names::SIGNAL_FIRINGS,
             )?,
             file_bytes,
+            join_offers: count(txn.open_table(tables::JOIN_OFFERS), names::JOIN_OFFERS)?,
+            oldest_pending_ms: self.pending(1)?.first().map(|f| f.created_at_ms),
         })
     }
 }

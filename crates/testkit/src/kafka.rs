@@ -70,9 +70,14 @@ fn tansu_binary() -> Result<PathBuf> {
 }
 
 impl TestKafka {
-    /// Starts the broker and waits until it answers a client.
+    /// Starts the broker on a free port and waits until it listens.
     pub async fn start() -> Result<TestKafka> {
         let port = signalbox_router::embedded::free_port().context("free port for tansu")?;
+        let child = TestKafka::spawn(port).await?;
+        Ok(TestKafka { child, port })
+    }
+
+    async fn spawn(port: u16) -> Result<KillOnDrop> {
         let url = format!("tcp://127.0.0.1:{port}");
         let child = std::process::Command::new(tansu_binary()?)
             .args([
@@ -87,27 +92,31 @@ impl TestKafka {
             .stderr(std::process::Stdio::null())
             .spawn()
             .context("starting tansu")?;
-        let mut kafka = TestKafka {
-            child: KillOnDrop(child),
-            port,
-        };
+        let mut child = KillOnDrop(child);
         let deadline = Instant::now() + Duration::from_secs(20);
         loop {
-            if let Some(status) = kafka.child.try_wait()? {
+            if let Some(status) = child.try_wait()? {
                 bail!("tansu exited at start: {status}");
             }
             if tokio::net::TcpStream::connect(("127.0.0.1", port))
                 .await
                 .is_ok()
             {
-                break;
+                return Ok(child);
             }
             if Instant::now() > deadline {
                 bail!("tansu did not listen on port {port} within 20 s");
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
-        Ok(kafka)
+    }
+
+    /// Kills the broker and starts a new one on the same port. Its storage is
+    /// in memory: topics and committed offsets are gone afterwards.
+    pub async fn restart(&mut self) -> Result<()> {
+        self.kill();
+        self.child = TestKafka::spawn(self.port).await?;
+        Ok(())
     }
 
     /// `host:port` for clients.

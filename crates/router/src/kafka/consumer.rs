@@ -180,7 +180,7 @@ async fn process(
         match fate {
             Fate::Signals(s) => signals.extend(s),
             Fate::Rejected(reason) => {
-                m.add(&m.rejected, 1);
+                m.reject("kafka", "adapter");
                 if !dead_letter(shared, source, record, &reason, shutdown).await {
                     return false;
                 }

@@ -98,7 +98,7 @@ pub(crate) async fn handle(
                 "SNS message rejected"
             );
             let m = &shared.metrics;
-            m.add(&m.rejected, 1);
+            m.reject("sns", r.rule.name());
             m.sns_rejected.count(r.rule);
             let reply = ErrorReply::invalid(&FieldError::new(r.rule.name(), r.why));
             (r.status, axum::Json(reply)).into_response()
