@@ -52,6 +52,25 @@ action: {trigger: {subject: runs.big}}
 params: {order: "{order}", tenant: "{tenant}"}
 "#;
 
+/// What a case watches: a client, the `big-orders` firings and the Kafka
+/// dead letters (subscribed before anything is produced).
+struct Watch {
+    client: async_nats::Client,
+    runs: async_nats::Subscriber,
+    dead: async_nats::Subscriber,
+}
+
+/// Adds `BIG_ORDERS` to `router` and subscribes to its firings and to the
+/// dead-letter subject.
+async fn watch(nats: &TestNats, router: &TestRouter) -> Result<Watch> {
+    let client = nats.client().await?;
+    router.add_subscription(&client, BIG_ORDERS).await?;
+    let runs = client.subscribe("runs.big").await?;
+    let dead = client.subscribe("signalbox.dead.kafka").await?;
+    client.flush().await?;
+    Ok(Watch { client, runs, dead })
+}
+
 fn order(n: usize, amount: u64) -> KafkaRecord {
     KafkaRecord {
         key: Some(format!("o-{n}")),
@@ -136,9 +155,9 @@ async fn records_become_signals_and_firings_and_offsets_follow() -> Result<()> {
         c.http.listen = Some("127.0.0.1:0".into());
     })
     .await?;
-    let client = nats.client().await?;
-    router.add_subscription(&client, BIG_ORDERS).await?;
-    let mut runs = client.subscribe("runs.big").await?;
+    let Watch {
+        client, mut runs, ..
+    } = watch(&nats, &router).await?;
 
     let records: Vec<KafkaRecord> = (0..30).map(|n| order(n, (n as u64 % 3) * 10)).collect();
     let delivered = kafka.produce("orders", &records).await?;
@@ -221,10 +240,11 @@ async fn a_poison_record_is_dead_lettered_and_the_partition_moves_on() -> Result
             .push(kafka_source(&kafka, "orders", "kafka-json", "g2"));
     })
     .await?;
-    let client = nats.client().await?;
-    router.add_subscription(&client, BIG_ORDERS).await?;
-    let mut runs = client.subscribe("runs.big").await?;
-    let mut dead = client.subscribe("signalbox.dead.kafka").await?;
+    let Watch {
+        client: _,
+        mut runs,
+        mut dead,
+    } = watch(&nats, &router).await?;
 
     let records = vec![
         order(1, 50),
@@ -268,9 +288,7 @@ async fn a_topic_created_after_start_is_picked_up() -> Result<()> {
             .push(kafka_source(&kafka, "late", "kafka-json", "g3"));
     })
     .await?;
-    let client = nats.client().await?;
-    router.add_subscription(&client, BIG_ORDERS).await?;
-    let mut runs = client.subscribe("runs.big").await?;
+    let Watch { mut runs, .. } = watch(&nats, &router).await?;
     tokio::time::sleep(Duration::from_secs(2)).await;
     kafka.create_topic("late", 1).await?;
     kafka.produce("late", &[order(7, 99)]).await?;
@@ -297,10 +315,11 @@ async fn a_non_json_format_through_the_kv_lines_adapter() -> Result<()> {
             .push(kafka_source(&kafka, "lines", "kv-lines", "g4"));
     })
     .await?;
-    let client = nats.client().await?;
-    router.add_subscription(&client, BIG_ORDERS).await?;
-    let mut runs = client.subscribe("runs.big").await?;
-    let mut dead = client.subscribe("signalbox.dead.kafka").await?;
+    let Watch {
+        client,
+        mut runs,
+        mut dead,
+    } = watch(&nats, &router).await?;
     let delivered = kafka
         .produce(
             "lines",
@@ -439,10 +458,11 @@ async fn the_python_adapter_works_on_kafka_too() -> Result<()> {
             .push(kafka_source(&kafka, "py", "py-json", "g6"));
     })
     .await?;
-    let client = nats.client().await?;
-    router.add_subscription(&client, BIG_ORDERS).await?;
-    let mut runs = client.subscribe("runs.big").await?;
-    let mut dead = client.subscribe("signalbox.dead.kafka").await?;
+    let Watch {
+        client,
+        mut runs,
+        mut dead,
+    } = watch(&nats, &router).await?;
     let delivered = kafka
         .produce(
             "py",
@@ -507,9 +527,7 @@ async fn a_broker_restart_is_ridden_out() -> Result<()> {
         c.http.listen = Some("127.0.0.1:0".into());
     })
     .await?;
-    let client = nats.client().await?;
-    router.add_subscription(&client, BIG_ORDERS).await?;
-    let mut runs = client.subscribe("runs.big").await?;
+    let Watch { mut runs, .. } = watch(&nats, &router).await?;
     kafka.produce("orders", &[order(1, 50)]).await?;
     assert_eq!(
         orders_fired(&mut runs, 1, Duration::from_secs(30)).await?,

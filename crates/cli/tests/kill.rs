@@ -10,7 +10,6 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail, ensure};
@@ -37,29 +36,13 @@ action: {trigger: {subject: runs.paid}}
 params: {order: "{o.order}"}
 "#;
 
-/// Starts `signalbox serve`; its log is appended to `router.log` beside the config
-/// (printed when the test fails).
+/// `signalbox serve` with this config (log in `router.log` beside it).
 fn start_router(config: &Path) -> Result<KillOnDrop> {
-    let log = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(config.with_file_name("router.log"))?;
-    Command::new(env!("CARGO_BIN_EXE_signalbox"))
-        .args(["serve", "--config"])
-        .arg(config)
-        .env("RUST_LOG", "warn,signalbox_router=info")
-        .stdout(Stdio::null())
-        .stderr(log)
-        .spawn()
-        .map(KillOnDrop)
-        .context("starting signalbox serve")
+    signalbox_testkit::start_serve(Path::new(env!("CARGO_BIN_EXE_signalbox")), config)
 }
 
-/// The last lines of the router log, for failure messages.
 fn router_log_tail(config: &Path) -> String {
-    let text = std::fs::read_to_string(config.with_file_name("router.log")).unwrap_or_default();
-    let lines: Vec<&str> = text.lines().collect();
-    lines[lines.len().saturating_sub(40)..].join("\n")
+    signalbox_testkit::router_log_tail(config)
 }
 
 /// A small deterministic generator (no external randomness: reruns are equal).

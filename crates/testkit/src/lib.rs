@@ -404,6 +404,33 @@ pub fn python_plugin_component(name: &str) -> Result<PathBuf> {
     Ok(file)
 }
 
+/// Starts `<bin> serve --config <config>` (the CLI tests pass
+/// `env!("CARGO_BIN_EXE_signalbox")`) with router logs at info, appended to
+/// `router.log` beside the config file; see [`router_log_tail`].
+pub fn start_serve(bin: &Path, config: &Path) -> Result<KillOnDrop> {
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(config.with_file_name("router.log"))?;
+    std::process::Command::new(bin)
+        .args(["serve", "--config"])
+        .arg(config)
+        .env("RUST_LOG", "warn,signalbox_router=info")
+        .stdout(std::process::Stdio::null())
+        .stderr(log)
+        .spawn()
+        .map(KillOnDrop)
+        .context("starting signalbox serve")
+}
+
+/// The last 40 lines of the `router.log` that [`start_serve`] writes beside
+/// `config`, for failure messages.
+pub fn router_log_tail(config: &Path) -> String {
+    let text = std::fs::read_to_string(config.with_file_name("router.log")).unwrap_or_default();
+    let lines: Vec<&str> = text.lines().collect();
+    lines[lines.len().saturating_sub(40)..].join("\n")
+}
+
 /// A child process that is killed and reaped when dropped, so a failing test
 /// never leaves a `signalbox serve` (or any other child) behind.
 pub struct KillOnDrop(pub std::process::Child);
