@@ -212,6 +212,25 @@ async fn records_become_signals_and_firings_and_offsets_follow() -> Result<()> {
         metrics.contains("signalbox_signals_received_total{transport=\"kafka\"} 30"),
         "{metrics}"
     );
+    // librdkafka's statistics (every 5 s) report the lag of both partitions:
+    // nothing left to read.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let metrics = router_metrics(&router).await?;
+        let caught_up = (0..2).all(|p| {
+            metrics.contains(&format!(
+                "signalbox_kafka_consumer_lag{{source=\"orders\",topic=\"orders\",partition=\"{p}\"}} 0"
+            ))
+        });
+        if caught_up {
+            break;
+        }
+        ensure!(
+            tokio::time::Instant::now() < deadline,
+            "no zero lag for both partitions:\n{metrics}"
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
     router.shutdown().await;
     Ok(())
 }
