@@ -131,8 +131,17 @@ async fn drain_once(
             }
         }
     }
-    for (firing, ack, span) in in_flight {
-        match ack.await {
+    // Await the acks together: a PublishAckFuture's timeout starts when it is
+    // awaited, so awaiting them one by one would cost one full timeout per
+    // lost ack (after a NATS restart a whole batch of acks is lost at once).
+    let acked = futures::future::join_all(
+        in_flight
+            .into_iter()
+            .map(|(firing, ack, span)| async move { (firing, ack.await, span) }),
+    )
+    .await;
+    for (firing, ack, span) in acked {
+        match ack {
             Ok(_) => {
                 shared
                     .metrics
