@@ -12,8 +12,8 @@ use std::time::Duration;
 use anyhow::{Context, Result, ensure};
 use futures::StreamExt;
 use serde_json::{Value, json};
+use signalbox_router::PluginEntry;
 use signalbox_router::kafka::KafkaSource;
-use signalbox_router::{PluginEntry, RouterConfig};
 use signalbox_testkit::{
     KafkaRecord, TestKafka, TestNats, TestRouter, admin, init_logs, next_message, plugin_component,
     python_plugin_component,
@@ -29,8 +29,8 @@ fn kafka_source(kafka: &TestKafka, topic: &str, adapter: &str, group: &str) -> K
 }
 
 /// The `kafka-json` adapter mapping of the order records.
-fn kafka_json(config: &mut RouterConfig) -> Result<()> {
-    config.plugins.adapters.push(PluginEntry {
+fn kafka_json() -> Result<PluginEntry> {
+    Ok(PluginEntry {
         name: "kafka-json".into(),
         file: plugin_component("adapter_kafka_json")?,
         settings: BTreeMap::from([
@@ -40,8 +40,25 @@ fn kafka_json(config: &mut RouterConfig) -> Result<()> {
                 r#"{"order": "/order", "amount": "/amount", "tenant": "header:tenant", "partition": "meta:partition"}"#.into(),
             ),
         ]),
-    });
-    Ok(())
+    })
+}
+
+/// A router (HTTP on) whose Kafka source reads `topic` as group `group`
+/// through `adapter`.
+async fn kafka_router(
+    nats: &TestNats,
+    kafka: &TestKafka,
+    adapter: PluginEntry,
+    topic: &str,
+    group: &str,
+) -> Result<TestRouter> {
+    let source = kafka_source(kafka, topic, &adapter.name, group);
+    TestRouter::start_configured(nats, |c| {
+        c.plugins.adapters.push(adapter);
+        c.sources.kafka.push(source);
+        c.http.listen = Some("127.0.0.1:0".into());
+    })
+    .await
 }
 
 const BIG_ORDERS: &str = r#"
@@ -147,14 +164,7 @@ async fn records_become_signals_and_firings_and_offsets_follow() -> Result<()> {
     let nats = TestNats::start()?;
     let kafka = TestKafka::start().await?;
     kafka.create_topic("orders", 2).await?;
-    let router = TestRouter::start_configured(&nats, |c| {
-        kafka_json(c).unwrap_or_else(|e| panic!("{e:#}"));
-        c.sources
-            .kafka
-            .push(kafka_source(&kafka, "orders", "kafka-json", "g1"));
-        c.http.listen = Some("127.0.0.1:0".into());
-    })
-    .await?;
+    let router = kafka_router(&nats, &kafka, kafka_json()?, "orders", "g1").await?;
     let Watch {
         client, mut runs, ..
     } = watch(&nats, &router).await?;
@@ -252,13 +262,7 @@ async fn a_poison_record_is_dead_lettered_and_the_partition_moves_on() -> Result
     let nats = TestNats::start()?;
     let kafka = TestKafka::start().await?;
     kafka.create_topic("orders", 1).await?;
-    let router = TestRouter::start_configured(&nats, |c| {
-        kafka_json(c).unwrap_or_else(|e| panic!("{e:#}"));
-        c.sources
-            .kafka
-            .push(kafka_source(&kafka, "orders", "kafka-json", "g2"));
-    })
-    .await?;
+    let router = kafka_router(&nats, &kafka, kafka_json()?, "orders", "g2").await?;
     let Watch {
         client: _,
         mut runs,
@@ -300,13 +304,7 @@ async fn a_topic_created_after_start_is_picked_up() -> Result<()> {
     init_logs();
     let nats = TestNats::start()?;
     let kafka = TestKafka::start().await?;
-    let router = TestRouter::start_configured(&nats, |c| {
-        kafka_json(c).unwrap_or_else(|e| panic!("{e:#}"));
-        c.sources
-            .kafka
-            .push(kafka_source(&kafka, "late", "kafka-json", "g3"));
-    })
-    .await?;
+    let router = kafka_router(&nats, &kafka, kafka_json()?, "late", "g3").await?;
     let Watch { mut runs, .. } = watch(&nats, &router).await?;
     tokio::time::sleep(Duration::from_secs(2)).await;
     kafka.create_topic("late", 1).await?;
@@ -323,17 +321,12 @@ async fn a_non_json_format_through_the_kv_lines_adapter() -> Result<()> {
     let nats = TestNats::start()?;
     let kafka = TestKafka::start().await?;
     kafka.create_topic("lines", 1).await?;
-    let router = TestRouter::start_configured(&nats, |c| {
-        c.plugins.adapters.push(PluginEntry {
-            name: "kv-lines".into(),
-            file: plugin_component("adapter_kv_lines").unwrap_or_else(|e| panic!("{e:#}")),
-            settings: BTreeMap::from([("name-pointer".into(), "/event".into())]),
-        });
-        c.sources
-            .kafka
-            .push(kafka_source(&kafka, "lines", "kv-lines", "g4"));
-    })
-    .await?;
+    let kv_lines = PluginEntry {
+        name: "kv-lines".into(),
+        file: plugin_component("adapter_kv_lines")?,
+        settings: BTreeMap::from([("name-pointer".into(), "/event".into())]),
+    };
+    let router = kafka_router(&nats, &kafka, kv_lines, "lines", "g4").await?;
     let Watch {
         client,
         mut runs,
@@ -395,15 +388,7 @@ async fn a_second_router_in_the_group_takes_over_the_partitions() -> Result<()> 
     let nats = TestNats::start()?;
     let kafka = TestKafka::start().await?;
     kafka.create_topic("shared", 2).await?;
-    let start = || {
-        TestRouter::start_configured(&nats, |c| {
-            kafka_json(c).unwrap_or_else(|e| panic!("{e:#}"));
-            c.sources
-                .kafka
-                .push(kafka_source(&kafka, "shared", "kafka-json", "g5"));
-            c.http.listen = Some("127.0.0.1:0".into());
-        })
-    };
+    let start = || async { kafka_router(&nats, &kafka, kafka_json()?, "shared", "g5").await };
     let client = nats.client().await?;
     let mut runs = client.subscribe("runs.big").await?;
     let count = |text: &str| -> u64 {
@@ -460,23 +445,18 @@ async fn the_python_adapter_works_on_kafka_too() -> Result<()> {
     let kafka = TestKafka::start().await?;
     kafka.create_topic("py", 1).await?;
     let component = python_plugin_component("webhook-json")?;
-    let router = TestRouter::start_configured(&nats, |c| {
-        c.plugins.adapters.push(PluginEntry {
-            name: "py-json".into(),
-            file: component,
-            settings: BTreeMap::from([
-                ("name-pointer".into(), "/type".into()),
-                (
-                    "params".into(),
-                    r#"{"order": "/order", "amount": "/amount"}"#.into(),
-                ),
-            ]),
-        });
-        c.sources
-            .kafka
-            .push(kafka_source(&kafka, "py", "py-json", "g6"));
-    })
-    .await?;
+    let py_json = PluginEntry {
+        name: "py-json".into(),
+        file: component,
+        settings: BTreeMap::from([
+            ("name-pointer".into(), "/type".into()),
+            (
+                "params".into(),
+                r#"{"order": "/order", "amount": "/amount"}"#.into(),
+            ),
+        ]),
+    };
+    let router = kafka_router(&nats, &kafka, py_json, "py", "g6").await?;
     let Watch {
         client,
         mut runs,
@@ -525,27 +505,21 @@ async fn a_broker_restart_is_ridden_out() -> Result<()> {
     let nats = TestNats::start()?;
     let mut kafka = TestKafka::start().await?;
     kafka.create_topic("orders", 1).await?;
-    let router = TestRouter::start_configured(&nats, |c| {
-        // Ids from the record: the restarted broker (memory storage) starts
-        // its offsets again at 0.
-        c.plugins.adapters.push(PluginEntry {
-            name: "kafka-json".into(),
-            file: plugin_component("adapter_kafka_json").unwrap_or_else(|e| panic!("{e:#}")),
-            settings: BTreeMap::from([
-                ("name-pointer".into(), "/type".into()),
-                ("id-pointer".into(), "/order".into()),
-                (
-                    "params".into(),
-                    r#"{"order": "/order", "amount": "/amount"}"#.into(),
-                ),
-            ]),
-        });
-        c.sources
-            .kafka
-            .push(kafka_source(&kafka, "orders", "kafka-json", "g7"));
-        c.http.listen = Some("127.0.0.1:0".into());
-    })
-    .await?;
+    // Ids from the record: the restarted broker (memory storage) starts its
+    // offsets again at 0.
+    let by_order_id = PluginEntry {
+        name: "kafka-json".into(),
+        file: plugin_component("adapter_kafka_json")?,
+        settings: BTreeMap::from([
+            ("name-pointer".into(), "/type".into()),
+            ("id-pointer".into(), "/order".into()),
+            (
+                "params".into(),
+                r#"{"order": "/order", "amount": "/amount"}"#.into(),
+            ),
+        ]),
+    };
+    let router = kafka_router(&nats, &kafka, by_order_id, "orders", "g7").await?;
     let Watch { mut runs, .. } = watch(&nats, &router).await?;
     kafka.produce("orders", &[order(1, 50)]).await?;
     assert_eq!(

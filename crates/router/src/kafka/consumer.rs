@@ -190,8 +190,24 @@ async fn process(
     let count = signals.len() as u64;
     if !signals.is_empty() {
         let mut backoff = Duration::from_millis(100);
+        let mut first = Some(signals);
         loop {
-            match crate::ingest::commit(shared, signals.clone()).await {
+            let attempt = match first.take() {
+                Some(signals) => signals,
+                // The first attempt consumed the batch; only after a store
+                // failure is it decoded again, so the usual path copies nothing.
+                None => match decode_batch(source, adapter, &batch, shutdown).await {
+                    Some(fates) => fates
+                        .into_iter()
+                        .flat_map(|fate| match fate {
+                            Fate::Signals(s) => s,
+                            Fate::Rejected(_) => Vec::new(),
+                        })
+                        .collect(),
+                    None => return false,
+                },
+            };
+            match crate::ingest::commit(shared, attempt).await {
                 Ok(_) => break,
                 Err(e) => {
                     tracing::error!(source = %source.name, error = %e.error.message, "Kafka batch not stored; retrying");
