@@ -92,6 +92,9 @@ pub enum Command {
     /// Test and check patterns locally (no router needed).
     #[command(subcommand)]
     Pattern(PatternCommand),
+    /// WebAssembly plugins: scaffold and try one locally, or deploy, list, inspect, roll back and remove them in a running router.
+    #[command(subcommand)]
+    Plugin(PluginCommand),
 }
 
 /// How a client verb reaches NATS and the router.
@@ -436,6 +439,114 @@ pub enum PatternCommand {
         /// Pattern file (JSON or YAML).
         pattern: PathBuf,
     },
+}
+
+/// `plugin` verbs: `new` and `test` work locally; the rest go to a running router.
+#[derive(Debug, Subcommand)]
+pub enum PluginCommand {
+    /// Scaffold a working plugin project (Rust, Python or JavaScript) for one world.
+    #[command(
+        after_help = "Example:\n  signalbox plugin new --lang rust --world operator even\n  signalbox plugin new --lang python --world source-adapter my-hook --dir plugins/"
+    )]
+    New {
+        /// The plugin name (also the project directory name).
+        name: String,
+        /// The language of the project.
+        #[arg(long, value_enum)]
+        lang: PluginLang,
+        /// The world the plugin implements.
+        #[arg(long, value_enum)]
+        world: PluginWorld,
+        /// The directory the project is created in.
+        #[arg(long, default_value = ".")]
+        dir: PathBuf,
+    },
+    /// Load a component and run one call locally (operator: prepare + test; adapter: decode); prints the result as JSON.
+    #[command(
+        after_help = "Example:\n  signalbox plugin test semver.wasm --arg '\">=2.1.0 <3\"' --input '\"2.4.1\"'\n  signalbox plugin test webhook-json.wasm --input body.json --header content-type=application/json --set name_pointer=/event"
+    )]
+    Test {
+        /// The component file (.wasm).
+        file: PathBuf,
+        /// Operator: the condition's argument (JSON).
+        #[arg(long)]
+        arg: Option<String>,
+        /// Operator: the value to test (JSON). Adapter: the request body (a file path, or `-` for stdin).
+        #[arg(long)]
+        input: String,
+        /// Adapter: a header, NAME=VALUE (repeatable).
+        #[arg(long = "header")]
+        headers: Vec<String>,
+        /// A plugin setting, KEY=VALUE (repeatable), answered to `config-get`.
+        #[arg(long = "set")]
+        settings: Vec<String>,
+    },
+    /// Deploy a component into the running router (validated, stored, activated atomically).
+    #[command(
+        after_help = "Example:\n  signalbox plugin deploy target/wasm32-wasip2/release/semver.wasm --name semver\n  signalbox plugin deploy hook.wasm --name github --set secret=s3cr3t"
+    )]
+    Deploy {
+        /// The component file (.wasm).
+        file: PathBuf,
+        /// The name to deploy under (default: the file stem).
+        #[arg(long)]
+        name: Option<String>,
+        /// A plugin setting, KEY=VALUE (repeatable), answered to `config-get`.
+        #[arg(long = "set")]
+        settings: Vec<String>,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+    /// List the router's plugins: name, world, active version, source.
+    #[command(after_help = "Example:\n  signalbox plugin ls")]
+    Ls {
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+    /// Show one plugin: its description, versions, imports, call counts and the subscriptions using it.
+    #[command(after_help = "Example:\n  signalbox plugin inspect semver")]
+    Inspect {
+        /// The plugin name.
+        name: String,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+    /// Activate the previous deployed version of a plugin.
+    #[command(after_help = "Example:\n  signalbox plugin rollback semver")]
+    Rollback {
+        /// The plugin name.
+        name: String,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+    /// Remove a deployed plugin (refused while subscriptions or sources use it).
+    #[command(after_help = "Example:\n  signalbox plugin rm semver")]
+    Rm {
+        /// The plugin name.
+        name: String,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+}
+
+/// Languages `plugin new` scaffolds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum PluginLang {
+    /// Rust, built with `cargo build --target wasm32-wasip2`.
+    Rust,
+    /// Python, built with componentize-py.
+    Python,
+    /// JavaScript, built with jco (ComponentizeJS).
+    Js,
+}
+
+/// Worlds of `wit/` a plugin implements.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum PluginWorld {
+    /// A custom operator.
+    Operator,
+    /// A source adapter.
+    SourceAdapter,
 }
 
 fn humantime_duration(s: &str) -> Result<std::time::Duration, String> {

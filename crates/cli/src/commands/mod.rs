@@ -4,6 +4,8 @@ mod client;
 mod dev;
 mod manage;
 mod pattern;
+mod plugin_admin;
+mod plugin_local;
 mod publish;
 mod serve;
 mod wait;
@@ -11,7 +13,8 @@ mod wait;
 use std::process::ExitCode;
 
 use crate::cli::{
-    Command, FiringCommand, LineageCommand, PatternCommand, SignalsCommand, SubCommand,
+    Command, FiringCommand, LineageCommand, PatternCommand, PluginCommand, SignalsCommand,
+    SubCommand,
 };
 
 /// The span export the service verbs ask for (`serve`: the config file's
@@ -108,5 +111,36 @@ pub async fn run(command: Command) -> anyhow::Result<ExitCode> {
             pattern::test(&pattern, &signal)
         }
         Command::Pattern(PatternCommand::Check { pattern }) => pattern::check(&pattern),
+        Command::Plugin(PluginCommand::New {
+            name,
+            lang,
+            world,
+            dir,
+        }) => plugin_local::new(&name, lang, world, &dir),
+        Command::Plugin(PluginCommand::Test {
+            file,
+            arg,
+            input,
+            headers,
+            settings,
+        }) => plugin_local::test(&file, arg.as_deref(), &input, &headers, &settings),
+        Command::Plugin(PluginCommand::Deploy {
+            file,
+            name,
+            settings,
+            client,
+        }) => plugin_admin::deploy(&client, &file, name.as_deref(), &settings).await,
+        Command::Plugin(PluginCommand::Ls { client }) => {
+            manage::request(&client, "plugin.ls", "").await
+        }
+        Command::Plugin(PluginCommand::Inspect { name, client }) => {
+            manage::request(&client, "plugin.inspect", &name).await
+        }
+        Command::Plugin(PluginCommand::Rollback { name, client }) => {
+            manage::request(&client, "plugin.rollback", &name).await
+        }
+        Command::Plugin(PluginCommand::Rm { name, client }) => {
+            manage::request(&client, "plugin.rm", &name).await
+        }
     }
 }
