@@ -144,6 +144,26 @@ fn unknown_operator_lists_builtin_and_custom_operators() {
 }
 
 #[test]
+fn custom_operators_lists_the_operators_in_nested_fields_and_or_branches() {
+    let mut ops = OperatorRegistry::default();
+    ops.register(Arc::new(Semver::default())).unwrap();
+    let p = Pattern::parse(
+        &json!({"a": ["x"], "$or": [{"b": {"c": [{"semver": ">=1.0.0"}]}}, {"d": [1]}]}),
+        &ops,
+    )
+    .unwrap();
+    assert_eq!(
+        p.custom_operators().into_iter().collect::<Vec<_>>(),
+        ["semver"]
+    );
+    assert!(
+        parse(json!({"a": [{"prefix": "x"}]}))
+            .custom_operators()
+            .is_empty()
+    );
+}
+
+#[test]
 fn to_json_round_trips_and_expands_dotted_keys() {
     let p = parse(json!({
         "owner.team": [{"prefix": "data-"}],

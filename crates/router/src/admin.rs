@@ -20,6 +20,12 @@
 //! | `lineage.firing` | the firing id | inputs, target, delivery state, attempts |
 //! | `lineage.wait` | the wait id | consumer, state, the signals that satisfied it |
 //! | `replay` | `{sub, since?, until?, cursor?, limit?}` | one page: `{processed, matched, fired, cursor, position, total}` |
+//! | `plugin.upload` | `{"upload": ID, "offset", "data": base64}` | `{"upload", "received"}` (pieces in order; see `plugins/upload.rs`) |
+//! | `plugin.deploy` | `{"name", "upload"? \| "component"? (base64), "sha256"?, "settings"?}` | `{"outcome": "deployed"\|"unchanged", "version", "plugin", "reprepared", "not_reprepared"}` |
+//! | `plugin.ls` | empty | `{"plugins": [{name, world, hash, plugin_version, source, calls, quarantined}]}` |
+//! | `plugin.inspect` | the name | `{"plugin": {..., description, imports, setting_keys, stats, versions, used_by}}` |
+//! | `plugin.rollback` | the name | `{"outcome": "rolled_back", "version", "from", "reprepared", "not_reprepared"}` |
+//! | `plugin.rm` | the name | `{"outcome": "removed", "versions", "config_entry_restored", ...}` (refused while in use) |
 //! | `lineage.export` | `{format: json\|dot, since?, until?, signal?, sub?, firing?, limit?}` | `{nodes, edges}` or `{dot}` |
 //!
 //! Every failure is `{"error": {"code", "field", "rule", "message"}}`; `code` is
@@ -102,10 +108,13 @@ pub(crate) async fn dispatch(shared: &Arc<Shared>, verb: &str, body: String) -> 
         .await,
         "lineage.export" => lineage_export(shared, &body).await,
         "replay" => replay(shared, &body).await,
+        plugin if plugin.starts_with("plugin.") => {
+            crate::plugins::dispatch(shared, &plugin["plugin.".len()..], body).await
+        }
         other => Err(ErrorReply::invalid(&FieldError::new(
             "subject",
             format!(
-                "unknown admin verb {other:?}; verbs are sub.add, sub.ls, sub.show, sub.rm, signals.ls, signals.show, signals.search, firing.show, explain, wait.show, wait.ls, wait.cancel, lineage.signal, lineage.sub, lineage.firing, lineage.wait, lineage.export, replay"
+                "unknown admin verb {other:?}; verbs are sub.add, sub.ls, sub.show, sub.rm, signals.ls, signals.show, signals.search, firing.show, explain, wait.show, wait.ls, wait.cancel, lineage.signal, lineage.sub, lineage.firing, lineage.wait, lineage.export, replay, plugin.upload, plugin.deploy, plugin.ls, plugin.inspect, plugin.rollback, plugin.rm"
             ),
         ))),
     }
@@ -123,17 +132,17 @@ where
         .unwrap_or_else(|e| Err(ErrorReply::unavailable(format!("internal error: {e}"))))
 }
 
-fn unavailable(e: impl std::fmt::Display) -> ErrorReply {
+pub(crate) fn unavailable(e: impl std::fmt::Display) -> ErrorReply {
     ErrorReply::unavailable(e.to_string())
 }
 
-fn not_found(field: &str, rule: String) -> ErrorReply {
+pub(crate) fn not_found(field: &str, rule: String) -> ErrorReply {
     let mut reply = ErrorReply::invalid(&FieldError::new(field, rule));
     reply.error.code = "not_found".into();
     reply
 }
 
-fn invalid(e: FieldError) -> ErrorReply {
+pub(crate) fn invalid(e: FieldError) -> ErrorReply {
     ErrorReply::invalid(&e)
 }
 

@@ -12,11 +12,19 @@
 //!
 //! Readers take a read lock on the name map only long enough to clone an `Arc`
 //! to the engine; the engines themselves never block readers.
+//!
+//! Custom operators can change while the router runs (a plugin deploy or
+//! rollback): [`Catalog::reprepare`] recompiles every subscription and wait that
+//! uses the operator against the new registry and swaps each one in place. The
+//! swap replaces engine entries with one engine write each (never a remove then
+//! an add), so a signal matched meanwhile sees the old or the new pattern, never
+//! neither. One that no longer compiles keeps running on the version it was
+//! prepared with and is reported.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::{Arc, RwLock};
 
-use signalbox_matcher::{Engine, Explanation, OperatorRegistry, Pattern};
+use signalbox_matcher::{CustomOperator, Engine, Explanation, OperatorRegistry, Pattern};
 use signalbox_model::{
     Binding, FieldError, Firing, SignalInstance, SignalRef, SignalSpec, Subscription, Template,
     WaitRecord, WaitState, dedup_firing_id, firing_id,
@@ -49,7 +57,7 @@ pub struct CompiledWait {
 /// Subscriptions and live waits by id, and an engine per signal name.
 #[derive(Default)]
 pub struct Catalog {
-    operators: OperatorRegistry,
+    operators: RwLock<OperatorRegistry>,
     wait_prefix: String,
     inner: RwLock<Inner>,
 }
@@ -59,6 +67,15 @@ struct Inner {
     subs: BTreeMap<String, Arc<Compiled>>,
     waits: BTreeMap<String, Arc<CompiledWait>>,
     engines: HashMap<String, Arc<Engine>>,
+}
+
+/// What [`Catalog::reprepare`] did.
+#[derive(Debug, Default)]
+pub struct Reprepared {
+    /// Subscriptions (and `wait:<id>` waits) now prepared with the new operator.
+    pub reprepared: Vec<String>,
+    /// Those that no longer compile, with why; they keep their old preparation.
+    pub failed: Vec<(String, FieldError)>,
 }
 
 /// What matching one instance produced.
@@ -88,7 +105,7 @@ impl Catalog {
     /// `<wait_prefix>.<wait id>`.
     pub fn new(operators: OperatorRegistry, wait_prefix: &str) -> Catalog {
         Catalog {
-            operators,
+            operators: RwLock::new(operators),
             wait_prefix: wait_prefix.to_string(),
             inner: RwLock::default(),
         }
@@ -102,7 +119,7 @@ impl Catalog {
     /// Compiles a wait's patterns (the check run before storing it).
     pub fn compile_wait(&self, record: &WaitRecord) -> Result<CompiledWait, FieldError> {
         Ok(CompiledWait {
-            patterns: compile_patterns(&record.wait.signals, &self.operators)?,
+            patterns: compile_patterns(&record.wait.signals, &self.operators())?,
             aliases: record
                 .wait
                 .signals
@@ -119,7 +136,15 @@ impl Catalog {
         let mut inner = self.inner.write().unwrap_or_else(|e| e.into_inner());
         let id = compiled.record.wait.id.clone();
         if let Some(old) = inner.waits.remove(&id) {
-            remove_wait_entries(&mut inner, &old);
+            // Entries the new version also has are replaced below, not removed.
+            let keep: BTreeSet<(String, String)> = compiled
+                .record
+                .wait
+                .signals
+                .iter()
+                .map(|s| (s.name.clone(), wait_entry_id(&id, &s.alias)))
+                .collect();
+            remove_wait_entries(&mut inner, &old, &keep);
         }
         for (spec, pattern) in compiled.record.wait.signals.iter().zip(&compiled.patterns) {
             let engine = inner
@@ -136,7 +161,7 @@ impl Catalog {
     pub fn remove_wait(&self, id: &str) {
         let mut inner = self.inner.write().unwrap_or_else(|e| e.into_inner());
         if let Some(old) = inner.waits.remove(id) {
-            remove_wait_entries(&mut inner, &old);
+            remove_wait_entries(&mut inner, &old, &BTreeSet::new());
         }
     }
 
@@ -159,7 +184,101 @@ impl Catalog {
 
     /// Compiles a subscription without adding it: the check run before storing.
     pub fn compile(&self, sub: &Subscription) -> Result<Compiled, FieldError> {
-        compile(sub, &self.operators)
+        compile(sub, &self.operators())
+    }
+
+    /// The custom operators subscriptions may use now.
+    pub fn operators(&self) -> OperatorRegistry {
+        self.operators
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// Registers (or replaces) a custom operator; subscriptions already
+    /// compiled keep their prepared form until [`Catalog::reprepare`].
+    pub fn register_operator(&self, op: Arc<dyn CustomOperator>) -> Result<(), String> {
+        self.operators
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .register(op)
+    }
+
+    /// Removes a custom operator; false if it was not registered.
+    pub fn unregister_operator(&self, name: &str) -> bool {
+        self.operators
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .unregister(name)
+    }
+
+    /// Ids of the live subscriptions and waits whose patterns use custom
+    /// operator `name` (waits as `wait:<id>`), sorted.
+    pub fn operator_users(&self, name: &str) -> Vec<String> {
+        let inner = self.inner.read().unwrap_or_else(|e| e.into_inner());
+        let uses =
+            |patterns: &[Pattern]| patterns.iter().any(|p| p.custom_operators().contains(name));
+        let mut out: Vec<String> = inner
+            .subs
+            .values()
+            .filter(|c| uses(&c.patterns))
+            .map(|c| c.subscription.id.clone())
+            .collect();
+        out.extend(
+            inner
+                .waits
+                .values()
+                .filter(|w| uses(&w.patterns))
+                .map(|w| format!("wait:{}", w.record.wait.id)),
+        );
+        out.sort();
+        out
+    }
+
+    /// Recompiles every live subscription and wait that uses custom operator
+    /// `name` with the operators registered now, and swaps each one in place
+    /// (module docs). Returns the ids swapped and those that failed to compile
+    /// (still running on their previous preparation).
+    pub fn reprepare(&self, name: &str) -> Reprepared {
+        let (subs, waits) = {
+            let inner = self.inner.read().unwrap_or_else(|e| e.into_inner());
+            let uses =
+                |patterns: &[Pattern]| patterns.iter().any(|p| p.custom_operators().contains(name));
+            let subs: Vec<Subscription> = inner
+                .subs
+                .values()
+                .filter(|c| uses(&c.patterns))
+                .map(|c| c.subscription.clone())
+                .collect();
+            let waits: Vec<WaitRecord> = inner
+                .waits
+                .values()
+                .filter(|w| uses(&w.patterns))
+                .map(|w| w.record.clone())
+                .collect();
+            (subs, waits)
+        };
+        let mut out = Reprepared::default();
+        for sub in subs {
+            match self.compile(&sub) {
+                Ok(compiled) => {
+                    self.insert(compiled);
+                    out.reprepared.push(sub.id);
+                }
+                Err(e) => out.failed.push((sub.id, e)),
+            }
+        }
+        for record in waits {
+            let id = format!("wait:{}", record.wait.id);
+            match self.compile_wait(&record) {
+                Ok(compiled) => {
+                    self.insert_wait(compiled);
+                    out.reprepared.push(id);
+                }
+                Err(e) => out.failed.push((id, e)),
+            }
+        }
+        out
     }
 
     /// Adds (or replaces) a compiled subscription.
@@ -167,7 +286,19 @@ impl Catalog {
         let compiled = Arc::new(compiled);
         let mut inner = self.inner.write().unwrap_or_else(|e| e.into_inner());
         if let Some(old) = inner.subs.remove(&compiled.subscription.id) {
-            remove_from_engines(&mut inner, &old);
+            // Entries the new version also has are replaced below, not removed.
+            let keep: BTreeSet<(String, String)> = compiled
+                .subscription
+                .signals
+                .iter()
+                .map(|s| {
+                    (
+                        s.name.clone(),
+                        entry_id(&compiled.subscription.id, &s.alias),
+                    )
+                })
+                .collect();
+            remove_from_engines(&mut inner, &old, &keep);
         }
         for (spec, pattern) in compiled.subscription.signals.iter().zip(&compiled.patterns) {
             let engine = inner
@@ -190,7 +321,7 @@ impl Catalog {
         let mut inner = self.inner.write().unwrap_or_else(|e| e.into_inner());
         match inner.subs.remove(id) {
             Some(old) => {
-                remove_from_engines(&mut inner, &old);
+                remove_from_engines(&mut inner, &old, &BTreeSet::new());
                 true
             }
             None => false,
@@ -428,10 +559,15 @@ impl Compiled {
     }
 }
 
-fn remove_from_engines(inner: &mut Inner, old: &Compiled) {
+/// Removes `old`'s engine entries except those in `keep` (`(signal name, entry id)`).
+fn remove_from_engines(inner: &mut Inner, old: &Compiled, keep: &BTreeSet<(String, String)>) {
     for spec in &old.subscription.signals {
+        let entry = entry_id(&old.subscription.id, &spec.alias);
+        if keep.contains(&(spec.name.clone(), entry.clone())) {
+            continue;
+        }
         if let Some(engine) = inner.engines.get(&spec.name).cloned() {
-            engine.remove(&entry_id(&old.subscription.id, &spec.alias));
+            engine.remove(&entry);
             if engine.is_empty() {
                 inner.engines.remove(&spec.name);
             }
@@ -439,10 +575,15 @@ fn remove_from_engines(inner: &mut Inner, old: &Compiled) {
     }
 }
 
-fn remove_wait_entries(inner: &mut Inner, old: &CompiledWait) {
+/// Removes `old`'s engine entries except those in `keep` (`(signal name, entry id)`).
+fn remove_wait_entries(inner: &mut Inner, old: &CompiledWait, keep: &BTreeSet<(String, String)>) {
     for spec in &old.record.wait.signals {
+        let entry = wait_entry_id(&old.record.wait.id, &spec.alias);
+        if keep.contains(&(spec.name.clone(), entry.clone())) {
+            continue;
+        }
         if let Some(engine) = inner.engines.get(&spec.name).cloned() {
-            engine.remove(&wait_entry_id(&old.record.wait.id, &spec.alias));
+            engine.remove(&entry);
             if engine.is_empty() {
                 inner.engines.remove(&spec.name);
             }

@@ -372,9 +372,8 @@ async fn ingest(
         ));
         return (StatusCode::NOT_FOUND, axum::Json(e)).into_response();
     }
-    let Some(plugin) = shared.adapters.get(&adapter).cloned() else {
-        let mut known: Vec<&String> = shared.adapters.keys().collect();
-        known.sort();
+    let Some(plugin) = shared.plugins.adapter(&adapter) else {
+        let known = shared.plugins.adapter_names();
         let e = ErrorReply::invalid(&signalbox_model::FieldError::new(
             "adapter",
             format!("no source adapter {adapter:?}; deployed: {known:?}"),

@@ -68,8 +68,9 @@ pub struct Metrics {
     commit_buckets: [AtomicU64; COMMIT_BUCKETS.len()],
     commit_count: AtomicU64,
     commit_micros: AtomicU64,
-    /// The loaded plugins, whose counters are read at scrape time.
-    plugins: Vec<MeteredPlugin>,
+    /// The active plugins, whose counters are read at scrape time (replaced
+    /// on deploy, rollback and removal).
+    plugins: std::sync::RwLock<Vec<MeteredPlugin>>,
 }
 
 /// A loaded WebAssembly plugin, as `/metrics` reports it.
@@ -118,9 +119,14 @@ impl Metrics {
     /// Counters at zero that also report these plugins' call counters.
     pub fn with_plugins(plugins: Vec<MeteredPlugin>) -> Metrics {
         Metrics {
-            plugins,
+            plugins: std::sync::RwLock::new(plugins),
             ..Metrics::default()
         }
+    }
+
+    /// Replaces the plugins reported (after a deploy, rollback or removal).
+    pub fn set_plugins(&self, plugins: Vec<MeteredPlugin>) {
+        *self.plugins.write().unwrap_or_else(|e| e.into_inner()) = plugins;
     }
 
     /// Adds `n` to a counter.
@@ -353,12 +359,16 @@ impl Metrics {
     /// The plugin rows: calls, failed calls by kind, quarantines, and whether
     /// each plugin is quarantined now. Nothing when no plugin is loaded.
     fn render_plugins(&self, out: &mut String) {
-        if self.plugins.is_empty() {
+        let plugins = self
+            .plugins
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        if plugins.is_empty() {
             return;
         }
         // Plugin names are `[A-Za-z0-9_.-]` (checked by the host): no escaping.
-        let rows: Vec<(String, PluginStats)> = self
-            .plugins
+        let rows: Vec<(String, PluginStats)> = plugins
             .iter()
             .map(|p| {
                 let (name, world, stats) = p.snapshot();

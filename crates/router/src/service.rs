@@ -134,9 +134,9 @@ impl Router {
             path: path.clone(),
             source,
         })?;
+        let store = Arc::new(store);
         let mut operators = operators;
-        let (plugin_host, adapters, metered) =
-            crate::plugins::load(&config, &mut operators).await?;
+        let plugins = crate::plugins::load(&config, &store, &mut operators).await?;
         let catalog = Catalog::new(operators, &config.wait_prefix);
         load_stored(&store, &catalog)?;
         let file_subs = read_subscription_files(&config.subscriptions)?;
@@ -153,15 +153,14 @@ impl Router {
         let sns = crate::sns::SnsState::new(&config)?;
         let shared = Arc::new(Shared {
             config,
-            store: Arc::new(store),
+            store,
             catalog: Arc::new(catalog),
             client,
             outbox_wake: Notify::new(),
-            metrics: crate::metrics::Metrics::with_plugins(metered),
-            adapters,
+            metrics: crate::metrics::Metrics::with_plugins(plugins.metered()),
+            plugins,
             sns,
             kafka_lag: Default::default(),
-            plugin_host,
         });
         let waiting = crate::waits::load_waiting(&shared).map_err(StartError::Subscriptions)?;
         for (path, sub) in file_subs {

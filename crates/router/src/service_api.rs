@@ -34,6 +34,12 @@ pub const ADMIN_VERBS: &[&str] = &[
     "lineage.wait",
     "lineage.export",
     "replay",
+    "plugin.upload",
+    "plugin.deploy",
+    "plugin.ls",
+    "plugin.inspect",
+    "plugin.rollback",
+    "plugin.rm",
 ];
 
 type Requests = SelectAll<async_nats::service::endpoint::Endpoint>;

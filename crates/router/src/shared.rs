@@ -19,13 +19,10 @@ pub(crate) struct Shared {
     pub outbox_wake: Notify,
     /// Counters for `/metrics`.
     pub metrics: crate::metrics::Metrics,
-    /// Source adapters by route name (`POST /ingest/<name>`).
-    pub adapters: std::collections::HashMap<String, Arc<signalbox_plugin::WasmAdapter>>,
+    /// The live plugins: operators and source adapters, swapped by deploys.
+    pub plugins: crate::plugins::LivePlugins,
     /// The SNS endpoints (`[[sources.sns]]`): sources, certificate cache, HTTPS client.
     pub sns: crate::sns::SnsState,
     /// Consumer lag of the Kafka sources, for `/metrics`.
     pub kafka_lag: Arc<crate::kafka::LagGauges>,
-    /// Keeps the plugin host (engine, epoch ticker) alive while plugins are in use.
-    #[allow(dead_code)]
-    pub plugin_host: Option<signalbox_plugin::PluginHost>,
 }

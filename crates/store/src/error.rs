@@ -3,7 +3,8 @@
 //! Each family carries only the failures its operations can produce: opening
 //! ([`OpenError`]), the ingest transaction ([`IngestError`]), reads
 //! ([`ReadError`]), subscription writes ([`SubscriptionError`]), outbox writes
-//! ([`OutboxError`]) and dedup compaction ([`CompactError`]). redb's own errors are
+//! ([`OutboxError`]), dedup compaction ([`CompactError`]) and deployed
+//! plugins ([`PluginStoreError`]). redb's own errors are
 //! wrapped with context (which table, which file) and kept as the `source`, so
 //! nothing is flattened to a string. A stored value that cannot be decoded is a
 //! [`Corrupt`] error naming the table and the key; it never panics.
@@ -259,6 +260,76 @@ pub enum SubscriptionError {
     Commit(#[source] redb::CommitError),
 }
 
+/// A plugin write (deploy, rollback, remove) failed or was refused; nothing
+/// was written.
+#[derive(Debug, thiserror::Error)]
+pub enum PluginStoreError {
+    /// No plugin is stored under that name.
+    #[error("no deployed plugin named {0:?}")]
+    NotFound(String),
+    /// The name holds a plugin of another world.
+    #[error(
+        "plugin {name:?} is a {stored} plugin; this component is a {new} plugin (remove {name:?} first, or deploy under another name)"
+    )]
+    WorldChange {
+        /// The plugin name.
+        name: String,
+        /// The stored world.
+        stored: String,
+        /// The new component's world.
+        new: String,
+    },
+    /// Rollback asked for, but the active version is the first one.
+    #[error(
+        "plugin {name:?}: version {active} is its first deployed version; nothing to roll back to"
+    )]
+    NoEarlierVersion {
+        /// The plugin name.
+        name: String,
+        /// The active version.
+        active: u64,
+    },
+    /// The write transaction could not start.
+    #[error("cannot begin the plugin transaction: {0}")]
+    Transaction(#[source] redb::TransactionError),
+    /// The configured durability was refused.
+    #[error("cannot set the plugin transaction's durability: {0}")]
+    Durability(#[source] redb::SetDurabilityError),
+    /// A table could not be opened.
+    #[error("plugins: cannot open table {table}: {source}")]
+    Table {
+        /// The table.
+        table: &'static str,
+        /// redb's error.
+        #[source]
+        source: redb::TableError,
+    },
+    /// A read or write in a table failed.
+    #[error("plugins: table {table}: {source}")]
+    Storage {
+        /// The table.
+        table: &'static str,
+        /// redb's error.
+        #[source]
+        source: redb::StorageError,
+    },
+    /// A stored value could not be decoded.
+    #[error("plugins: {0}")]
+    Corrupt(#[from] Corrupt),
+    /// The record could not be encoded.
+    #[error("cannot encode plugin {name}: {source}")]
+    Encode {
+        /// The plugin name.
+        name: String,
+        /// serde_json's error.
+        #[source]
+        source: serde_json::Error,
+    },
+    /// The commit failed.
+    #[error("cannot commit the plugin transaction: {0}")]
+    Commit(#[source] redb::CommitError),
+}
+
 /// An outbox write (delivery bookkeeping) failed; nothing was written.
 #[derive(Debug, thiserror::Error)]
 pub enum OutboxError {
@@ -433,7 +504,8 @@ table_failure!(
     SubscriptionError,
     OutboxError,
     CompactError,
-    WaitError
+    WaitError,
+    PluginStoreError
 );
 
 macro_rules! write_failure {
@@ -453,5 +525,6 @@ write_failure!(
     SubscriptionError,
     OutboxError,
     CompactError,
-    WaitError
+    WaitError,
+    PluginStoreError
 );

@@ -17,6 +17,7 @@ mod history;
 mod ingest;
 mod joins;
 mod outbox;
+mod plugins;
 mod retention;
 mod signals;
 mod store;
@@ -25,13 +26,14 @@ mod tables;
 mod waits;
 
 pub use error::{
-    CompactError, Corrupt, IngestError, OpenError, OutboxError, ReadError, SubscriptionError,
-    WaitError,
+    CompactError, Corrupt, IngestError, OpenError, OutboxError, PluginStoreError, ReadError,
+    SubscriptionError, WaitError,
 };
 pub use history::HistoryCompaction;
 pub use ingest::{Incoming, IngestOutcome};
 pub use joins::{DroppedOffer, JoinOffer, PendingOffer, PlanContext};
 pub use outbox::{FiringRecord, FiringState};
+pub use plugins::{DeployOutcome, PluginRecord, PluginVersion};
 pub use store::{CommitDurability, Store, StoreOptions, StoreStats};
 pub use subscriptions::PutOutcome;
 pub use tables::SCHEMA_VERSION;

@@ -183,6 +183,10 @@ impl Store {
             .map_err(table_err(names::SIGNAL_MATCHES))?;
         txn.open_table(tables::JOIN_DROPS)
             .map_err(table_err(names::JOIN_DROPS))?;
+        txn.open_table(tables::PLUGINS)
+            .map_err(table_err(names::PLUGINS))?;
+        txn.open_table(tables::PLUGIN_BLOBS)
+            .map_err(table_err(names::PLUGIN_BLOBS))?;
         {
             let mut meta = txn
                 .open_table(tables::META)

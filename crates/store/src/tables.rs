@@ -18,6 +18,9 @@
 //! - `join_offers` rows exist only for the current version of a subscription; a
 //!   new version or a delete removes the old version's rows in its transaction.
 //!
+//! - every hash named by a `plugins` version has its `plugin_blobs` row, and a
+//!   blob no version names is removed in the transaction that orphaned it.
+//!
 //! All tables are created when the store is opened, so readers never meet a
 //! missing table.
 
@@ -50,6 +53,8 @@ pub(crate) mod names {
     pub(crate) const SIGNAL_WAITS: &str = "signal_waits";
     pub(crate) const SIGNAL_MATCHES: &str = "signal_matches";
     pub(crate) const JOIN_DROPS: &str = "join_drops";
+    pub(crate) const PLUGINS: &str = "plugins";
+    pub(crate) const PLUGIN_BLOBS: &str = "plugin_blobs";
 }
 
 /// Store-wide counters and the schema version: `&str -> u64`.
@@ -145,3 +150,9 @@ pub(crate) fn read_multimap<K: Key + 'static, V: Key + 'static>(
     txn.open_multimap_table(def)
         .map_err(|e| ReadError::table(name, e))
 }
+/// Deployed plugins: `name -> PluginRecord` (codec JSON): the world, every
+/// version deployed (hash, settings, description, time) and the active one.
+pub(crate) const PLUGINS: TableDefinition<&str, &[u8]> = TableDefinition::new(names::PLUGINS);
+/// Component bytes by content: `sha256 hex -> bytes`.
+pub(crate) const PLUGIN_BLOBS: TableDefinition<&str, &[u8]> =
+    TableDefinition::new(names::PLUGIN_BLOBS);

@@ -29,7 +29,11 @@ pub async fn request(
     body: Vec<u8>,
     timeout: std::time::Duration,
 ) -> Result<Vec<u8>> {
-    let reply = tokio::time::timeout(timeout, client.request(subject.clone(), body.into()))
+    // The client's own request timeout (10 s) would cut a longer one short.
+    let req = async_nats::Request::new()
+        .payload(body.into())
+        .timeout(Some(timeout));
+    let reply = tokio::time::timeout(timeout, client.send_request(subject.clone(), req))
         .await
         .map_err(|_| anyhow!("no reply on {subject} within {timeout:?}; is the signalbox router running?"))?
         .map_err(|e| match e.kind() {

@@ -154,6 +154,16 @@ impl Node {
                 .is_some_and(|b| b.iter().any(Node::has_custom))
     }
 
+    /// Adds the names of the custom operators below this node to `out`.
+    pub(crate) fn collect_custom(&self, out: &mut std::collections::BTreeSet<String>) {
+        for f in &self.fields {
+            f.collect_custom(out);
+        }
+        for branch in self.or.iter().flatten() {
+            branch.collect_custom(out);
+        }
+    }
+
     /// Number of leaf fields below this node (a measure of conditions).
     pub(crate) fn leaf_count(&self) -> usize {
         self.fields
@@ -200,6 +210,20 @@ impl Field {
         match &self.body {
             FieldBody::Leaf(alts) => alts.iter().any(|a| a.conds.iter().any(Cond::is_custom)),
             FieldBody::Nested(n) => n.has_custom(),
+        }
+    }
+
+    /// Adds the names of the custom operators in this field to `out`.
+    pub(crate) fn collect_custom(&self, out: &mut std::collections::BTreeSet<String>) {
+        match &self.body {
+            FieldBody::Leaf(alts) => {
+                for cond in alts.iter().flat_map(|a| &a.conds) {
+                    if let Cond::Custom(c) = cond {
+                        out.insert(c.name.clone());
+                    }
+                }
+            }
+            FieldBody::Nested(n) => n.collect_custom(out),
         }
     }
 }

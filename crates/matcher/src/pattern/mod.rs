@@ -57,6 +57,13 @@ impl Pattern {
     pub fn has_custom_operators(&self) -> bool {
         self.root.has_custom()
     }
+
+    /// The names of the custom operators the pattern uses, sorted.
+    pub fn custom_operators(&self) -> std::collections::BTreeSet<String> {
+        let mut out = std::collections::BTreeSet::new();
+        self.root.collect_custom(&mut out);
+        out
+    }
 }
 
 impl PartialEq for Pattern {

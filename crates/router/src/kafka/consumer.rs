@@ -42,10 +42,10 @@ pub(crate) async fn run(
     source: KafkaSource,
     mut shutdown: watch::Receiver<bool>,
 ) {
-    let Some(adapter) = shared.adapters.get(&source.adapter).cloned() else {
+    if shared.plugins.adapter(&source.adapter).is_none() {
         tracing::error!(source = %source.name, adapter = %source.adapter, "Kafka source has no adapter; not consuming");
         return;
-    };
+    }
     let consumer = match create(&shared, &source) {
         Ok(c) => c,
         Err(e) => {
@@ -91,6 +91,13 @@ pub(crate) async fn run(
             }
         }
         tracing::debug!(source = %source.name, records = batch.len(), "Kafka batch received");
+        // Looked up per batch: a deploy or rollback takes effect at the next
+        // batch; this one finishes on the version it started with. Removing
+        // an adapter a source uses is refused, so it is always there.
+        let Some(adapter) = shared.plugins.adapter(&source.adapter) else {
+            tracing::error!(source = %source.name, adapter = %source.adapter, "the Kafka source's adapter is gone; not consuming");
+            break;
+        };
         if !process(&shared, &source, &adapter, &consumer, batch, &mut shutdown).await {
             break;
         }

@@ -371,7 +371,7 @@ async fn deliver(
     metadata: Vec<(String, String)>,
 ) -> Outcome {
     let adapter = &src.config.adapter;
-    let Some(plugin) = shared.adapters.get(adapter).cloned() else {
+    let Some(plugin) = shared.plugins.adapter(adapter) else {
         return Outcome::Unavailable(Unavailable(format!(
             "the adapter {adapter:?} is not loaded"
         )));
