@@ -4,18 +4,24 @@
 #     plugins/target/wasm32-wasip2/release/*.wasm
 #   - Python (plugins/python/<name>/app.py), when componentize-py is installed
 #     (pip install componentize-py==0.25.1): into plugins/target/python/<name>.wasm
+#   - JavaScript (plugins/js/<name>/app.js), when plugins/js/node_modules holds
+#     jco (npm ci in plugins/js; scripts/setup.sh --test does it): into
+#     plugins/target/js/<name>.wasm
 # The .wasm files are build output: never commit them.
 #   scripts/build-plugins.sh                 # everything
 #   scripts/build-plugins.sh --python-only   # only the Python plugins
+#   scripts/build-plugins.sh --js-only       # only the JavaScript plugins
 #   scripts/build-plugins.sh -p operator-semver   # other args go to cargo build
 set -euo pipefail
 cd "$(dirname "$0")/.."
 say() { printf '[build-plugins] %s\n' "$*" >&2; }
 
 python_only=0
+js_only=0
 if [ "${1:-}" = "--python-only" ]; then python_only=1; shift; fi
+if [ "${1:-}" = "--js-only" ]; then js_only=1; shift; fi
 
-if [ "$python_only" = 0 ]; then
+if [ "$python_only" = 0 ] && [ "$js_only" = 0 ]; then
   if command -v rustup >/dev/null 2>&1 && ! rustup target list --installed 2>/dev/null | grep -qx wasm32-wasip2; then
     say "the wasm32-wasip2 target is missing: run scripts/setup.sh (or rustup target add wasm32-wasip2)"
     exit 1
@@ -33,7 +39,9 @@ if [ "$python_only" = 0 ]; then
   done
 fi
 
-if command -v componentize-py >/dev/null 2>&1; then
+if [ "$js_only" = 1 ]; then
+  :
+elif command -v componentize-py >/dev/null 2>&1; then
   mkdir -p plugins/target/python
   for dir in plugins/python/*/; do
     name="$(basename "$dir")"
@@ -53,4 +61,33 @@ elif [ "$python_only" = 1 ]; then
   exit 1
 else
   say "componentize-py is not installed: skipping the Python plugins"
+fi
+
+# JavaScript: jco componentize (ComponentizeJS, StarlingMonkey) with every WASI
+# feature disabled, so the component imports only the signalbox world.
+jco="plugins/js/node_modules/.bin/jco"
+if [ "$python_only" = 1 ]; then
+  :
+elif [ -x "$jco" ] && command -v node >/dev/null 2>&1; then
+  mkdir -p plugins/target/js
+  for dir in plugins/js/*/; do
+    [ -f "$dir/app.js" ] || continue
+    name="$(basename "$dir")"
+    world="$(cat "$dir/WORLD")"
+    out="plugins/target/js/$name.wasm"
+    # Rebuild only when a source file (or the toolchain's lock file) is newer.
+    if [ -e "$out" ] && [ -z "$(find "$dir" wit plugins/js/package-lock.json -newer "$out" -type f | head -1)" ]; then
+      printf '  %s (up to date)\n' "$out"
+      continue
+    fi
+    tmp="$out.$$.tmp"
+    "$jco" componentize "$dir/app.js" --wit wit --world-name "$world" --disable all --out "$tmp" >/dev/null
+    mv "$tmp" "$out"
+    printf '  %s (%s bytes)\n' "$out" "$(wc -c <"$out" | tr -d ' ')"
+  done
+elif [ "$js_only" = 1 ]; then
+  say "jco is not installed: run scripts/setup.sh --test (or npm ci in plugins/js; needs node and npm)"
+  exit 1
+else
+  say "jco is not installed (npm ci in plugins/js): skipping the JavaScript plugins"
 fi

@@ -8,6 +8,9 @@
 #     reused when present), for the Kafka end-to-end tests
 #   - confluent-kafka (PyPI), the independent Kafka client the tests produce with
 #   - componentize-py (PyPI), to build the Python plugins
+#   - node and npm (Debian packages), then jco and ComponentizeJS (npm ci in
+#     plugins/js, versions pinned by its package-lock.json), to build the
+#     JavaScript plugins
 #   - chromium (Debian package), to load the lineage page headless
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -69,6 +72,16 @@ if [ "${1:-}" = "--test" ]; then
   if ! command -v componentize-py >/dev/null 2>&1; then
     say "pip install componentize-py==0.25.1"
     python3 -m pip install -q --disable-pip-version-check componentize-py==0.25.1
+  fi
+  # JavaScript tools: node/npm from Debian, jco + ComponentizeJS from the lock file.
+  if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
+    apt_install nodejs npm
+  fi
+  # Again when an install was cut short or the lock file changed since.
+  if [ ! -x plugins/js/node_modules/.bin/jco ] ||
+    [ plugins/js/package-lock.json -nt plugins/js/node_modules/.package-lock.json ]; then
+    say "npm ci in plugins/js (jco, ComponentizeJS)"
+    (cd plugins/js && npm ci --no-audit --no-fund --loglevel=error)
   fi
   # tansu: a Kafka-protocol broker; built once, reused when present.
   if ! command -v tansu >/dev/null 2>&1 && [ ! -x "$HOME/.cargo/bin/tansu" ]; then

@@ -1,7 +1,9 @@
 //! Benchmarks of plugin calls: an operator `test` through signalbox (pool,
 //! deadline, limiter, counters) against the bare typed wasmtime call on the same
 //! component, and an adapter `decode` (webhook-json) against the same mapping
-//! done natively with serde_json. Run: `cargo bench -p signalbox-plugin`.
+//! done natively with serde_json; the JavaScript `regex` operator (jco /
+//! ComponentizeJS) against its Rust sibling: per call and per load. Run:
+//! `cargo bench -p signalbox-plugin`.
 
 #![allow(missing_docs, clippy::unwrap_used, clippy::expect_used)]
 
@@ -153,5 +155,81 @@ fn adapter_decode(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, operator_call, adapter_decode);
+/// Whether the JavaScript toolchain is installed (`npm ci` in `plugins/js`);
+/// without it the JavaScript rows are skipped, with a note.
+fn js_available() -> bool {
+    let ok = support::repo_root()
+        .join("plugins/js/node_modules/.bin/jco")
+        .exists();
+    if !ok {
+        eprintln!(
+            "skipping the JavaScript rows: no plugins/js/node_modules (scripts/setup.sh --test)"
+        );
+    }
+    ok
+}
+
+/// One load of `bytes` on `host`, timed.
+fn timed_load(host: &PluginHost, bytes: &[u8]) -> std::time::Duration {
+    let start = std::time::Instant::now();
+    let loaded = host.load(bytes, "regex").unwrap();
+    let took = start.elapsed();
+    drop(loaded);
+    took
+}
+
+/// The `regex` operator in Rust and in JavaScript: one `test` on a warm
+/// instance, and one load once the component is compiled (instance creation
+/// plus the `describe` call). Compiling and loading from the disk cache are
+/// timed once and printed.
+fn regex_rust_vs_js(c: &mut Criterion) {
+    if !js_available() {
+        return;
+    }
+    let components = [
+        ("rust", support::component("operator_regex")),
+        ("js", support::js_component("regex")),
+    ];
+    let value = Value::String("v1.20".into());
+    let mut calls = c.benchmark_group("operator_test_regex");
+    for (lang, bytes) in &components {
+        let host = PluginHost::new(config()).unwrap();
+        let op = host.load(bytes, "regex").unwrap().operator().unwrap();
+        let cond = op
+            .prepare_condition(&json!("v[0-9]+\\.[0-9]+"))
+            .unwrap()
+            .unwrap();
+        assert_eq!(cond.test_value(&value), Ok(Ok(true)));
+        calls.bench_function(*lang, |b| {
+            b.iter(|| black_box(cond.test_value(black_box(&value))))
+        });
+    }
+    calls.finish();
+
+    let mut loads = c.benchmark_group("load_regex_compiled");
+    for (lang, bytes) in &components {
+        let cache = tempfile::tempdir().unwrap();
+        let with_cache = || {
+            PluginHost::new(HostConfig {
+                cache_dir: Some(cache.path().to_path_buf()),
+                ..HostConfig::default()
+            })
+            .unwrap()
+        };
+        let compile = timed_load(&with_cache(), bytes);
+        let from_disk = timed_load(&with_cache(), bytes);
+        eprintln!(
+            "regex ({lang}): {} bytes; first load (compile) {compile:.2?}, load from the disk cache {from_disk:.2?}",
+            bytes.len()
+        );
+        let host = with_cache();
+        timed_load(&host, bytes);
+        loads.bench_function(*lang, |b| {
+            b.iter(|| black_box(host.load(black_box(bytes), "regex").unwrap()))
+        });
+    }
+    loads.finish();
+}
+
+criterion_group!(benches, operator_call, adapter_decode, regex_rust_vs_js);
 criterion_main!(benches);

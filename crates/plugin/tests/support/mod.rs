@@ -108,3 +108,36 @@ pub fn shared_cache_dir() -> PathBuf {
 pub fn relaxed_host() -> PluginHost {
     PluginHost::new(relaxed_config()).unwrap()
 }
+
+/// The JavaScript plugins in `plugins/js/<name>` built with jco /
+/// ComponentizeJS (`scripts/build-plugins.sh --js-only`, once per process)
+/// into `plugins/target/js/<name>.wasm`. A missing toolchain (node, or
+/// `plugins/js/node_modules` — `scripts/setup.sh --test` installs both) fails
+/// the test rather than skipping it.
+pub fn js_component(name: &str) -> Vec<u8> {
+    static BUILT: OnceLock<PathBuf> = OnceLock::new();
+    let dir = BUILT.get_or_init(|| {
+        let root = repo_root();
+        let available = Command::new("node")
+            .arg("--version")
+            .output()
+            .is_ok_and(|o| o.status.success());
+        assert!(
+            available,
+            "the JavaScript plugin tests need node and npm (scripts/setup.sh --test installs them)"
+        );
+        assert!(
+            root.join("plugins/js/node_modules/.bin/jco").exists(),
+            "the JavaScript plugin tests need jco: npm ci in plugins/js (scripts/setup.sh --test)"
+        );
+        let status = Command::new("bash")
+            .arg(root.join("scripts/build-plugins.sh"))
+            .arg("--js-only")
+            .status()
+            .expect("cannot run scripts/build-plugins.sh");
+        assert!(status.success(), "building the JavaScript plugins failed");
+        root.join("plugins/target/js")
+    });
+    let path = dir.join(format!("{name}.wasm"));
+    std::fs::read(&path).unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()))
+}
