@@ -64,6 +64,13 @@ fn every_verb_has_help_with_an_example() -> Result<()> {
         vec!["firing", "show"],
         vec!["pattern", "test"],
         vec!["pattern", "check"],
+        vec!["plugin", "new"],
+        vec!["plugin", "test"],
+        vec!["plugin", "deploy"],
+        vec!["plugin", "ls"],
+        vec!["plugin", "inspect"],
+        vec!["plugin", "rollback"],
+        vec!["plugin", "rm"],
     ] {
         let mut args = verb.clone();
         args.push("--help");

@@ -75,8 +75,9 @@ pub struct SourcesConfig {
     pub sns: Vec<crate::sns::SnsSource>,
 }
 
-/// Plugins to load at start.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+/// Plugins to load at start, and the limits every plugin runs under
+/// (those loaded at start and those deployed at runtime alike).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct PluginsConfig {
     /// Operator plugins (world `operator`); each becomes `{<name>: argument}` in patterns.
@@ -84,6 +85,34 @@ pub struct PluginsConfig {
     /// Source adapters (world `source-adapter`); each serves `POST /ingest/<name>`
     /// on the HTTP listener.
     pub adapters: Vec<PluginEntry>,
+    /// Deadline of one operator `test` call (`5ms`).
+    #[serde(with = "humantime_serde_compat")]
+    pub operator_deadline: Duration,
+    /// Deadline of one operator `prepare` call, which compiles the argument (`100ms`).
+    #[serde(with = "humantime_serde_compat")]
+    pub prepare_deadline: Duration,
+    /// Deadline of one adapter `decode` call, and of creating an instance (`50ms`).
+    #[serde(with = "humantime_serde_compat")]
+    pub adapter_deadline: Duration,
+    /// Largest linear memory of one plugin instance, in MiB (64).
+    pub max_memory_mib: usize,
+    /// Consecutive failed calls after which a plugin is quarantined (5).
+    pub quarantine_after: u32,
+}
+
+impl Default for PluginsConfig {
+    fn default() -> PluginsConfig {
+        let host = signalbox_plugin::HostConfig::default();
+        PluginsConfig {
+            operators: Vec::new(),
+            adapters: Vec::new(),
+            operator_deadline: host.operator_deadline,
+            prepare_deadline: host.prepare_deadline,
+            adapter_deadline: host.adapter_deadline,
+            max_memory_mib: host.max_memory_bytes / (1024 * 1024),
+            quarantine_after: host.quarantine_after,
+        }
+    }
 }
 
 /// One plugin to load.
@@ -290,6 +319,24 @@ impl RouterConfig {
         };
         if self.nats.urls.is_empty() {
             return Err(invalid("nats.urls", "must list at least one server URL"));
+        }
+        for (field, d) in [
+            ("plugins.operator_deadline", self.plugins.operator_deadline),
+            ("plugins.prepare_deadline", self.plugins.prepare_deadline),
+            ("plugins.adapter_deadline", self.plugins.adapter_deadline),
+        ] {
+            if d < Duration::from_millis(1) || d > Duration::from_secs(60) {
+                return Err(invalid(field, "must be between 1ms and 60s"));
+            }
+        }
+        if !(1..=4096).contains(&self.plugins.max_memory_mib) {
+            return Err(invalid(
+                "plugins.max_memory_mib",
+                "must be between 1 and 4096",
+            ));
+        }
+        if self.plugins.quarantine_after == 0 {
+            return Err(invalid("plugins.quarantine_after", "must be at least 1"));
         }
         if self.nats.user.is_some() != self.nats.password.is_some() {
             return Err(invalid("nats.user", "user and password go together"));

@@ -62,9 +62,15 @@ pub enum PluginLoadError {
 
 /// The host configuration of this router's plugins.
 pub(crate) fn host_config(config: &RouterConfig) -> HostConfig {
+    let p = &config.plugins;
     HostConfig {
         cache_dir: Some(config.data_dir.join("plugin-cache")),
         signal_limits: config.limits,
+        operator_deadline: p.operator_deadline,
+        prepare_deadline: p.prepare_deadline,
+        adapter_deadline: p.adapter_deadline,
+        max_memory_bytes: p.max_memory_mib.saturating_mul(1024 * 1024),
+        quarantine_after: p.quarantine_after,
         ..HostConfig::default()
     }
 }
