@@ -445,6 +445,10 @@ pub enum PatternCommand {
 #[derive(Debug, Subcommand)]
 pub enum PluginCommand {
     /// Scaffold a working plugin project (Rust, Python or JavaScript) for one world.
+    ///
+    /// Writes DIR/NAME: the source of a small working example, a copy of the WIT
+    /// package in wit/, and a README saying how to build, test and deploy it.
+    /// Refuses a name outside the plugin name rule and a directory that is not empty.
     #[command(
         after_help = "Example:\n  signalbox plugin new --lang rust --world operator even\n  signalbox plugin new --lang python --world source-adapter my-hook --dir plugins/"
     )]
@@ -462,8 +466,13 @@ pub enum PluginCommand {
         dir: PathBuf,
     },
     /// Load a component and run one call locally (operator: prepare + test; adapter: decode); prints the result as JSON.
+    ///
+    /// Exits 0 when the call ran (a match or not, signals, a rejection or a
+    /// retry), 1 when the call failed (trap, timeout, out of memory), 2 when the
+    /// component or the input could not be used. SIGNALBOX_PLUGIN_CACHE_DIR, when
+    /// set, keeps compiled components between runs.
     #[command(
-        after_help = "Example:\n  signalbox plugin test semver.wasm --arg '\">=2.1.0 <3\"' --input '\"2.4.1\"'\n  signalbox plugin test webhook-json.wasm --input body.json --header content-type=application/json --set name_pointer=/event"
+        after_help = "Example:\n  signalbox plugin test semver.wasm --arg '\">=2.1.0 <3\"' --input '\"2.4.1\"'\n  signalbox plugin test webhook-json.wasm --input body.json --header content-type=application/json --set name-pointer=/event"
     )]
     Test {
         /// The component file (.wasm).

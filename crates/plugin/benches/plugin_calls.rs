@@ -169,6 +169,19 @@ fn js_available() -> bool {
     ok
 }
 
+/// Whether componentize-py is installed; without it the Python rows are
+/// skipped, with a note.
+fn python_available() -> bool {
+    let ok = std::process::Command::new("componentize-py")
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !ok {
+        eprintln!("skipping the Python rows: no componentize-py (scripts/setup.sh --test)");
+    }
+    ok
+}
+
 /// One load of `bytes` on `host`, timed.
 fn timed_load(host: &PluginHost, bytes: &[u8]) -> std::time::Duration {
     let start = std::time::Instant::now();
@@ -178,18 +191,20 @@ fn timed_load(host: &PluginHost, bytes: &[u8]) -> std::time::Duration {
     took
 }
 
-/// The `regex` operator in Rust and in JavaScript: one `test` on a warm
+/// The `regex` operator in Rust, JavaScript and Python: one `test` on a warm
 /// instance, and one load once the component is compiled (instance creation
 /// plus the `describe` call). Compiling and loading from the disk cache are
 /// timed once and printed.
-fn regex_rust_vs_js(c: &mut Criterion) {
-    if !js_available() {
-        return;
+fn regex_by_language(c: &mut Criterion) {
+    let mut components = vec![("rust", support::component("operator_regex"))];
+    if js_available() {
+        components.push(("js", support::js_component("regex")));
     }
-    let components = [
-        ("rust", support::component("operator_regex")),
-        ("js", support::js_component("regex")),
-    ];
+    if python_available() {
+        if let Some(bytes) = support::python_component("regex") {
+            components.push(("python", bytes));
+        }
+    }
     let value = Value::String("v1.20".into());
     let mut calls = c.benchmark_group("operator_test_regex");
     for (lang, bytes) in &components {
@@ -231,5 +246,5 @@ fn regex_rust_vs_js(c: &mut Criterion) {
     loads.finish();
 }
 
-criterion_group!(benches, operator_call, adapter_decode, regex_rust_vs_js);
+criterion_group!(benches, operator_call, adapter_decode, regex_by_language);
 criterion_main!(benches);
