@@ -41,6 +41,9 @@ pub(crate) async fn run(shared: Arc<Shared>, mut shutdown: tokio::sync::watch::R
             DrainOutcome::More => Duration::ZERO,
             DrainOutcome::Empty => {
                 backoff = Duration::from_millis(100);
+                // Idle: make lazy delivery marks durable once they are a
+                // second old (under load, the next ingest commit does it).
+                sync_lazy(&shared, Duration::from_secs(1)).await;
                 Duration::from_secs(1)
             }
             DrainOutcome::Failed => {
@@ -49,6 +52,7 @@ pub(crate) async fn run(shared: Arc<Shared>, mut shutdown: tokio::sync::watch::R
             }
         };
         if *shutdown.borrow() {
+            sync_lazy(&shared, Duration::ZERO).await;
             return;
         }
         if wait.is_zero() {
@@ -60,9 +64,22 @@ pub(crate) async fn run(shared: Arc<Shared>, mut shutdown: tokio::sync::watch::R
             _ = shutdown.changed() => {
                 // One last pass so that work committed before shutdown goes out.
                 drain_once(&shared, &js, &mut routes).await;
+                sync_lazy(&shared, Duration::ZERO).await;
                 return;
             }
         }
+    }
+}
+
+/// Makes the store's lazy delivery marks durable (see the store's docs).
+async fn sync_lazy(shared: &Arc<Shared>, min_age: Duration) {
+    let store = shared.store.clone();
+    match tokio::task::spawn_blocking(move || store.sync_lazy(min_age)).await {
+        Ok(Ok(_)) => {}
+        Ok(Err(e)) => {
+            tracing::warn!(error = %e, "cannot make delivery marks durable; retried when idle")
+        }
+        Err(e) => tracing::error!(error = %e, "the store sync task failed"),
     }
 }
 

@@ -91,7 +91,7 @@ impl Store {
     /// the state, in one transaction. A firing already delivered is left as it
     /// is; an unknown id fails the whole call ([`OutboxError::UnknownFiring`]).
     pub fn mark_delivered(&self, firing_ids: &[String], at_ms: i64) -> Result<(), OutboxError> {
-        self.update_firings(firing_ids, |record| {
+        self.update_firings(firing_ids, Commit::Lazy, |record| {
             if record.state != FiringState::Pending {
                 return false;
             }
@@ -104,7 +104,7 @@ impl Store {
     /// Counts one failed delivery attempt for each of these pending firings
     /// (delivered ones are left as they are). They stay in the outbox.
     pub fn record_failed_attempts(&self, firing_ids: &[String]) -> Result<(), OutboxError> {
-        self.update_firings(firing_ids, |record| {
+        self.update_firings(firing_ids, Commit::Lazy, |record| {
             if record.state != FiringState::Pending {
                 return false;
             }
@@ -121,7 +121,7 @@ impl Store {
         error: &str,
     ) -> Result<Option<FiringRecord>, OutboxError> {
         let mut after = None;
-        self.update_firings(&[firing_id.to_string()], |record| {
+        self.update_firings(&[firing_id.to_string()], Commit::Lazy, |record| {
             if record.state != FiringState::Pending {
                 return false;
             }
@@ -135,7 +135,7 @@ impl Store {
 
     /// Moves pending firings out of the outbox as dead-lettered at `at_ms`.
     pub fn mark_dead_lettered(&self, firing_ids: &[String], at_ms: i64) -> Result<(), OutboxError> {
-        self.update_firings(firing_ids, |record| {
+        self.update_firings(firing_ids, Commit::Durable, |record| {
             if record.state != FiringState::Pending {
                 return false;
             }
@@ -149,12 +149,16 @@ impl Store {
     fn update_firings(
         &self,
         firing_ids: &[String],
+        commit: Commit,
         mut change: impl FnMut(&mut FiringRecord) -> bool,
     ) -> Result<(), OutboxError> {
         if firing_ids.is_empty() {
             return Ok(());
         }
-        let txn = self.begin_write::<OutboxError>()?;
+        let txn = match commit {
+            Commit::Lazy => self.begin_write_lazy::<OutboxError>()?,
+            Commit::Durable => self.begin_write::<OutboxError>()?,
+        };
         {
             let mut firings =
                 tables::write::<OutboxError, _, _>(&txn, tables::FIRINGS, names::FIRINGS)?;
@@ -245,4 +249,13 @@ fn read_record<E: TableFailure + From<Corrupt>>(
     };
     let record = codec::decode(names::FIRINGS, guard.value(), || firing_id.to_string())?;
     Ok(Some(record))
+}
+
+/// Whether a bookkeeping write may skip the fsync (`store.rs`: lazy commits).
+#[derive(Debug, Clone, Copy)]
+enum Commit {
+    /// Delivery bookkeeping: losing it republishes a firing, which is harmless.
+    Lazy,
+    /// Everything else.
+    Durable,
 }

@@ -7,9 +7,22 @@
 //! transaction at a time (a second `begin_write` waits) and any number of read
 //! transactions beside it, each reading the last committed state. Share it in an
 //! `Arc` and call it from `spawn_blocking`.
+//!
+//! Lazy commits: delivery bookkeeping (a firing marked delivered, a failed
+//! attempt counted) is committed without an fsync when the last durable commit
+//! is less than `LAZY_WINDOW` old; redb makes such a commit durable with the
+//! next durable one (the next ingest, usually). [`Store::sync_lazy`] makes them
+//! durable when nothing else has for a while; the outbox calls it when idle and
+//! at shutdown. Losing a lazy commit in a crash only puts a delivered firing
+//! back in the outbox: it is published again, which JetStream dedups by its
+//! `Nats-Msg-Id` and which at-least-once delivery allows anyway. Everything an
+//! acknowledgement depends on (signals, firings, the outbox rows) is committed
+//! durably as before.
 
 use std::path::{Path, PathBuf};
-use std::time::Duration;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
 
 use redb::{
     Database, Durability, ReadTransaction, ReadableDatabase, ReadableTable, ReadableTableMetadata,
@@ -88,7 +101,14 @@ pub struct Store {
     pub(crate) db: Database,
     pub(crate) options: StoreOptions,
     path: PathBuf,
+    /// When the last durable write transaction began.
+    last_durable: Mutex<Instant>,
+    /// Whether a lazy commit has not been made durable yet.
+    lazy_pending: AtomicBool,
 }
+
+/// A lazy commit is allowed while the last durable one is younger than this.
+pub(crate) const LAZY_WINDOW: Duration = Duration::from_secs(1);
 
 impl std::fmt::Debug for Store {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -112,6 +132,8 @@ impl Store {
             db,
             options,
             path: path_buf,
+            last_durable: Mutex::new(Instant::now()),
+            lazy_pending: AtomicBool::new(false),
         };
         store.setup()?;
         tracing::debug!(path = %store.path.display(), "store opened");
@@ -220,11 +242,55 @@ impl Store {
     pub(crate) fn begin_write<E: WriteFailure>(&self) -> Result<WriteTransaction, E> {
         let mut txn = self.db.begin_write().map_err(E::transaction)?;
         let durability = match self.options.durability {
-            CommitDurability::Immediate => Durability::Immediate,
+            CommitDurability::Immediate => {
+                // One writer at a time: lazy commits made before this one
+                // began become durable with it.
+                *self.last_durable.lock().unwrap_or_else(|e| e.into_inner()) = Instant::now();
+                self.lazy_pending.store(false, Ordering::Release);
+                Durability::Immediate
+            }
             CommitDurability::None => Durability::None,
         };
         txn.set_durability(durability).map_err(E::durability)?;
         Ok(txn)
+    }
+
+    /// Begins a write transaction that may skip the fsync (module docs: lazy
+    /// commits); for delivery bookkeeping only.
+    pub(crate) fn begin_write_lazy<E: WriteFailure>(&self) -> Result<WriteTransaction, E> {
+        let recent = self
+            .last_durable
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .elapsed()
+            < LAZY_WINDOW;
+        if self.options.durability == CommitDurability::None || !recent {
+            return self.begin_write();
+        }
+        let mut txn = self.db.begin_write().map_err(E::transaction)?;
+        txn.set_durability(Durability::None)
+            .map_err(E::durability)?;
+        self.lazy_pending.store(true, Ordering::Release);
+        Ok(txn)
+    }
+
+    /// Makes lazy commits durable if any is pending and the last durable
+    /// commit is at least `min_age` old; returns whether it committed.
+    pub fn sync_lazy(&self, min_age: Duration) -> Result<bool, crate::error::OutboxError> {
+        if !self.lazy_pending.load(Ordering::Acquire) {
+            return Ok(false);
+        }
+        let age = self
+            .last_durable
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .elapsed();
+        if age < min_age {
+            return Ok(false);
+        }
+        let txn = self.begin_write::<crate::error::OutboxError>()?;
+        txn.commit().map_err(crate::error::OutboxError::Commit)?;
+        Ok(true)
     }
 
     /// Begins a read transaction.

@@ -138,3 +138,59 @@ fn firings_for_is_newest_first() {
     assert!(store.firings_for("none", 10).unwrap().is_empty());
     assert!(store.firing("none").unwrap().is_none());
 }
+
+/// Delivery marks are lazy commits: durable with the next durable commit or
+/// `sync_lazy`; lost in a crash before that (the firing is published again),
+/// while the firing itself, committed durably at ingest, never is.
+#[test]
+fn delivery_marks_become_durable_with_sync_lazy_or_the_next_commit() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = db_path(&dir);
+    let ids: Vec<String> = {
+        let store = open(&path);
+        ingest_firing(
+            &store,
+            vec![incoming("a", "1", T0), incoming("a", "2", T0)],
+            "s",
+        );
+        store
+            .pending(10)
+            .unwrap()
+            .into_iter()
+            .map(|f| f.firing_id)
+            .collect()
+    };
+    {
+        let store = open(&path);
+        // Within a second of the last durable commit: lazy.
+        ingest_firing(&store, vec![incoming("b", "1", T0)], "s");
+        store.mark_delivered(&ids[..1], T0 + 1).unwrap();
+        assert_eq!(store.pending(10).unwrap().len(), 2, "visible at once");
+        assert!(
+            store.sync_lazy(std::time::Duration::ZERO).unwrap(),
+            "a lazy commit was pending"
+        );
+        assert!(
+            !store.sync_lazy(std::time::Duration::ZERO).unwrap(),
+            "nothing left to sync"
+        );
+        store.mark_delivered(&ids[1..], T0 + 2).unwrap();
+        // The next durable commit carries the second mark.
+        ingest_firing(&store, vec![incoming("c", "1", T0)], "s");
+    }
+    let store = open(&path);
+    for id in &ids {
+        assert!(
+            matches!(
+                store.firing(id).unwrap().unwrap().state,
+                FiringState::Delivered { .. }
+            ),
+            "{id} delivered after reopening"
+        );
+    }
+    assert_eq!(
+        store.pending(10).unwrap().len(),
+        2,
+        "b/1 and c/1 are still pending"
+    );
+}
