@@ -200,10 +200,10 @@ fn regex_by_language(c: &mut Criterion) {
     if js_available() {
         components.push(("js", support::js_component("regex")));
     }
-    if python_available() {
-        if let Some(bytes) = support::python_component("regex") {
-            components.push(("python", bytes));
-        }
+    if python_available()
+        && let Some(bytes) = support::python_component("regex")
+    {
+        components.push(("python", bytes));
     }
     let value = Value::String("v1.20".into());
     let mut calls = c.benchmark_group("operator_test_regex");
