@@ -15,14 +15,27 @@ use serde_json::{Value, json};
 use signalbox_router::PluginEntry;
 use signalbox_router::kafka::KafkaSource;
 use signalbox_testkit::{
-    KafkaRecord, TestKafka, TestNats, TestRouter, admin, init_logs, next_message, plugin_component,
+    KafkaRecord, TestKafka, TestNats, TestRouter, admin, next_message, plugin_component,
     python_plugin_component,
 };
 
-/// A Kafka source reading `topic` through the adapter named `adapter`.
-fn kafka_source(kafka: &TestKafka, topic: &str, adapter: &str, group: &str) -> KafkaSource {
+/// The test log subscriber, with the capture of warnings and errors that the
+/// TLS and SASL cases read ([`TestKafka::logged`]).
+fn init_logs() {
+    TestKafka::init_logs();
+}
+
+/// A Kafka source reading `topic` through the adapter named `adapter`, with
+/// `extra` TOML lines (security settings).
+fn kafka_source_with(
+    kafka: &TestKafka,
+    topic: &str,
+    adapter: &str,
+    group: &str,
+    extra: &str,
+) -> KafkaSource {
     toml::from_str(&format!(
-        "name = \"orders\"\nbrokers = [{:?}]\ntopics = [{topic:?}]\nadapter = {adapter:?}\ngroup_id = {group:?}\n",
+        "name = \"orders\"\nbrokers = [{:?}]\ntopics = [{topic:?}]\nadapter = {adapter:?}\ngroup_id = {group:?}\n{extra}",
         kafka.bootstrap()
     ))
     .unwrap_or_else(|e| panic!("test source config: {e}"))
@@ -52,7 +65,19 @@ async fn kafka_router(
     topic: &str,
     group: &str,
 ) -> Result<TestRouter> {
-    let source = kafka_source(kafka, topic, &adapter.name, group);
+    kafka_router_with(nats, kafka, adapter, topic, group, "").await
+}
+
+/// [`kafka_router`] whose source has more TOML lines (security settings).
+async fn kafka_router_with(
+    nats: &TestNats,
+    kafka: &TestKafka,
+    adapter: PluginEntry,
+    topic: &str,
+    group: &str,
+    extra: &str,
+) -> Result<TestRouter> {
+    let source = kafka_source_with(kafka, topic, &adapter.name, group, extra);
     TestRouter::start_configured(nats, |c| {
         c.plugins.adapters.push(adapter);
         c.sources.kafka.push(source);
@@ -543,6 +568,178 @@ async fn a_broker_restart_is_ridden_out() -> Result<()> {
     let addr = router.router().http_addr().context("http listener")?;
     let (status, _) = signalbox_testkit::http_request(addr, "GET", "/healthz", &[], "").await?;
     assert_eq!(status, 200);
+    router.shutdown().await;
+    Ok(())
+}
+
+/// The source lines of TLS to the brokers, verified with the CA in `ca`.
+fn tls_source_lines(ca: &std::path::Path) -> String {
+    format!(
+        "security_protocol = \"ssl\"\ntls_ca_file = {:?}\n",
+        ca.display().to_string()
+    )
+}
+
+/// The `order_created` signals `router` stored.
+async fn stored_orders(client: &async_nats::Client, router: &TestRouter) -> Result<Vec<Value>> {
+    let listed = admin(
+        client,
+        router.admin_prefix(),
+        "signals.ls",
+        r#"{"name": "order_created", "limit": 100}"#,
+    )
+    .await?;
+    listed["signals"]
+        .as_array()
+        .cloned()
+        .with_context(|| format!("signals list: {listed}"))
+}
+
+/// Waits until a captured warning or error contains every one of `needles`.
+async fn logged_within(needles: &[&str], within: Duration) -> Result<String> {
+    let deadline = tokio::time::Instant::now() + within;
+    loop {
+        if let Some(line) = TestKafka::logged(needles).into_iter().next() {
+            return Ok(line);
+        }
+        ensure!(
+            tokio::time::Instant::now() < deadline,
+            "no warning or error containing {needles:?} within {within:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// After a refused connection: nothing stored, nothing committed, and the
+/// router is still up.
+async fn nothing_stored_and_alive(
+    client: &async_nats::Client,
+    router: &TestRouter,
+    runs: &mut async_nats::Subscriber,
+) -> Result<()> {
+    // librdkafka retries with backoff: give it time to (wrongly) get through.
+    signalbox_testkit::expect_silence(runs, Duration::from_secs(3)).await?;
+    let stored = stored_orders(client, router).await?;
+    ensure!(stored.is_empty(), "stored despite the refusal: {stored:?}");
+    let metrics = router_metrics(router).await?;
+    ensure!(
+        metrics.contains("signalbox_signals_received_total{transport=\"kafka\"} 0\n"),
+        "{metrics}"
+    );
+    let addr = router.router().http_addr().context("http listener")?;
+    let (status, body) = signalbox_testkit::http_request(addr, "GET", "/healthz", &[], "").await?;
+    ensure!(status == 200, "GET /healthz: {status} {body}");
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn records_produced_over_tls_become_signals() -> Result<()> {
+    init_logs();
+    let nats = TestNats::start()?;
+    // tansu behind a TLS terminator: the producer, the admin client and the
+    // router all talk TLS and verify the broker's certificate.
+    let kafka = TestKafka::start_tls().await?;
+    let ca = kafka.ca_file().context("a TLS broker has a CA")?;
+    kafka.create_topic("orders", 1).await?;
+    let router = kafka_router_with(
+        &nats,
+        &kafka,
+        kafka_json()?,
+        "orders",
+        "g-tls",
+        &tls_source_lines(ca),
+    )
+    .await?;
+    let Watch {
+        client, mut runs, ..
+    } = watch(&nats, &router).await?;
+    let records: Vec<KafkaRecord> = (0..6).map(|n| order(n, 20)).collect();
+    let delivered = kafka.produce("orders", &records).await?;
+    let fired = orders_fired(&mut runs, 6, Duration::from_secs(30)).await?;
+    assert_eq!(
+        fired.into_iter().collect::<BTreeSet<_>>(),
+        (0..6).collect::<BTreeSet<_>>()
+    );
+    let ids: BTreeSet<String> = stored_orders(&client, &router)
+        .await?
+        .iter()
+        .filter_map(|s| s["id"].as_str().map(str::to_string))
+        .collect();
+    let want: BTreeSet<String> = delivered
+        .iter()
+        .map(|(p, o)| format!("orders/{p}/{o}"))
+        .collect();
+    assert_eq!(ids, want);
+    // Offsets are committed over TLS too.
+    committed_reaches(&kafka, "g-tls", "orders", &ends(&delivered)).await?;
+    router.shutdown().await;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_source_trusting_another_ca_stores_nothing_and_says_why() -> Result<()> {
+    init_logs();
+    let nats = TestNats::start()?;
+    let kafka = TestKafka::start_tls().await?;
+    kafka.create_topic("orders", 1).await?;
+    let delivered = kafka
+        .produce("orders", &[order(1, 50), order(2, 60)])
+        .await?;
+    ensure!(delivered.len() == 2, "{delivered:?}");
+    let wrong_ca = kafka.other_ca_file().context("a TLS broker has a CA")?;
+    let router = kafka_router_with(
+        &nats,
+        &kafka,
+        kafka_json()?,
+        "orders",
+        "g-wrong-ca",
+        &tls_source_lines(wrong_ca),
+    )
+    .await?;
+    let Watch {
+        client, mut runs, ..
+    } = watch(&nats, &router).await?;
+    // librdkafka's reason, through the router's log, naming the broker.
+    let line = logged_within(
+        &[&kafka.bootstrap(), "certificate verify failed"],
+        Duration::from_secs(30),
+    )
+    .await?;
+    assert!(line.contains("source=orders"), "{line}");
+    nothing_stored_and_alive(&client, &router, &mut runs).await?;
+    assert_eq!(
+        kafka.committed("g-wrong-ca", "orders", 1).await?,
+        BTreeMap::new()
+    );
+    router.shutdown().await;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_sasl_login_stores_nothing_and_says_why() -> Result<()> {
+    init_logs();
+    let nats = TestNats::start()?;
+    // tansu with --authentication knows SCRAM only and, on memory storage, no
+    // users: this login is refused as a wrong password would be. (No record
+    // can be produced here: the test client cannot log in either.)
+    let kafka = TestKafka::start_tls_authenticating().await?;
+    let ca = kafka.ca_file().context("a TLS broker has a CA")?;
+    let sasl = format!(
+        "security_protocol = \"sasl_ssl\"\ntls_ca_file = {:?}\nsasl_mechanism = \"SCRAM-SHA-512\"\nsasl_username = \"signalbox\"\nsasl_password = \"not-the-password\"\n",
+        ca.display().to_string()
+    );
+    let router = kafka_router_with(&nats, &kafka, kafka_json()?, "orders", "g-sasl", &sasl).await?;
+    let Watch {
+        client, mut runs, ..
+    } = watch(&nats, &router).await?;
+    // TLS got through (the CA is right); the login did not.
+    let line = logged_within(
+        &[&kafka.bootstrap(), "SASL authentication error"],
+        Duration::from_secs(30),
+    )
+    .await?;
+    assert!(line.contains("source=orders"), "{line}");
+    nothing_stored_and_alive(&client, &router, &mut runs).await?;
     router.shutdown().await;
     Ok(())
 }

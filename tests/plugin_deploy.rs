@@ -19,11 +19,11 @@ use base64::Engine as _;
 use serde_json::{Value, json};
 use signalbox_router::PluginEntry;
 use signalbox_testkit::{
-    TestNats, TestRouter, admin, http_request, init_logs, plugin_component, publish_signal,
+    TestNats, TestRouter, admin, admin_slow, deploy_plugin, http_request, init_logs,
+    plugin_component, publish_signal,
 };
 
-/// Deploys `file` under `name` in pieces of `piece` bytes (`plugin.upload`,
-/// then `plugin.deploy`), as the CLI does for large components.
+/// Deploys `file` under `name` (in `plugin.upload` pieces, as the CLI does).
 async fn deploy(
     client: &async_nats::Client,
     prefix: &str,
@@ -31,37 +31,13 @@ async fn deploy(
     file: &std::path::Path,
     settings: Option<BTreeMap<&str, &str>>,
 ) -> Result<Value> {
-    let bytes = std::fs::read(file).with_context(|| file.display().to_string())?;
-    let b64 = base64::engine::general_purpose::STANDARD;
-    let piece = 256 * 1024;
-    let upload = format!("test-{name}");
-    for (i, chunk) in bytes.chunks(piece).enumerate() {
-        let body = json!({"upload": upload, "offset": i * piece, "data": b64.encode(chunk)});
-        let reply = admin(client, prefix, "plugin.upload", &body.to_string()).await?;
-        ensure!(reply.get("error").is_none(), "upload: {reply}");
-    }
-    let mut body = json!({
-        "name": name,
-        "upload": upload,
-        "sha256": signalbox_plugin::content_hash(&bytes),
-    });
-    if let Some(s) = settings {
-        body["settings"] = json!(s);
-    }
-    deploy_request(client, prefix, &body).await
+    let settings: Option<Vec<(&str, &str)>> = settings.map(|s| s.into_iter().collect());
+    deploy_plugin(client, prefix, name, file, settings.as_deref()).await
 }
 
-/// Sends `plugin.deploy`, allowing for a cold compile of the component.
+/// Sends `plugin.deploy` as given (inline components, bad requests).
 async fn deploy_request(client: &async_nats::Client, prefix: &str, body: &Value) -> Result<Value> {
-    let timeout = Duration::from_secs(120);
-    let req = async_nats::Request::new()
-        .payload(body.to_string().into())
-        .timeout(Some(timeout));
-    let reply = client
-        .send_request(format!("{prefix}.plugin.deploy"), req)
-        .await
-        .context("plugin.deploy")?;
-    serde_json::from_slice(&reply.payload).context("plugin.deploy: reply is not JSON")
+    admin_slow(client, prefix, "plugin.deploy", &body.to_string()).await
 }
 
 /// Firings of subscription `sub` in the store (lineage, newest first).

@@ -5,13 +5,29 @@
 //! produced, topics created and group offsets read with the `confluent-kafka`
 //! Python package (`kafka_client.py`): a client that shares no code with
 //! signalbox's consumer, so the tests see what a real producer sees.
+//!
+//! TLS: tansu 0.6 does not serve TLS (its `--cert`/`--key` are refused
+//! together by its CLI, and the broker never uses the TLS acceptor it builds),
+//! so [`TestKafka::start_tls`] puts a TLS terminator (rustls) in front of it:
+//! tansu listens in plain TCP on one port and advertises the terminator's
+//! port, so every client connection (bootstrap and the advertised broker) is
+//! TLS with a server certificate for 127.0.0.1 signed by a test CA made with
+//! the `openssl` CLI. SASL: `--authentication` makes tansu refuse every request
+//! before a SASL login; of signalbox's mechanisms it has SCRAM only (no PLAIN),
+//! and its in-memory storage keeps no SCRAM users, so every login is refused
+//! (see `docs/DECISIONS.md`, Kafka).
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result, bail, ensure};
 use tokio::io::AsyncWriteExt;
+use tokio_rustls::TlsAcceptor;
+use tokio_rustls::rustls::ServerConfig;
+use tokio_rustls::rustls::pki_types::pem::PemObject;
+use tokio_rustls::rustls::pki_types::{CertificateDer, PrivateKeyDer};
 
 use crate::KillOnDrop;
 
@@ -49,7 +65,160 @@ impl KafkaRecord {
 /// A tansu broker on a free port, killed on drop.
 pub struct TestKafka {
     child: KillOnDrop,
+    /// tansu's own (plain TCP) port.
     port: u16,
+    /// The port clients connect to and tansu advertises: `port`, or the TLS
+    /// terminator's.
+    advertised: u16,
+    authentication: bool,
+    tls: Option<TlsFront>,
+    /// librdkafka properties of the Python client (TLS, SASL).
+    client_config: BTreeMap<String, String>,
+}
+
+/// The PEM files of a test CA, a server certificate for 127.0.0.1/localhost
+/// it signed, and a second CA that signed nothing here.
+struct TestPki {
+    ca: PathBuf,
+    other_ca: PathBuf,
+    cert: PathBuf,
+    key: PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+/// The TLS terminator in front of tansu; its task (and every connection it
+/// carries) ends on drop.
+struct TlsFront {
+    pki: TestPki,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for TlsFront {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+fn openssl(dir: &Path, args: &[&str]) -> Result<()> {
+    let out = std::process::Command::new("openssl")
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .context("running openssl (Debian: apt-get install openssl)")?;
+    ensure!(
+        out.status.success(),
+        "openssl {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    Ok(())
+}
+
+fn make_pki() -> Result<TestPki> {
+    let dir = tempfile::tempdir()?;
+    let d = dir.path();
+    let ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1"];
+    for (name, subject) in [
+        ("ca", "/CN=signalbox Kafka test CA"),
+        ("other-ca", "/CN=another CA"),
+    ] {
+        let (key, pem) = (format!("{name}.key"), format!("{name}.pem"));
+        openssl(
+            d,
+            &[
+                &["req", "-x509", "-nodes", "-days", "2"][..],
+                &ec,
+                &["-keyout", &key, "-out", &pem, "-subj", subject],
+            ]
+            .concat(),
+        )?;
+    }
+    openssl(
+        d,
+        &[
+            &["req", "-nodes"][..],
+            &ec,
+            &[
+                "-keyout",
+                "server.key",
+                "-out",
+                "server.csr",
+                "-subj",
+                "/CN=127.0.0.1",
+            ],
+        ]
+        .concat(),
+    )?;
+    std::fs::write(
+        d.join("server.ext"),
+        "subjectAltName=IP:127.0.0.1,DNS:localhost\nbasicConstraints=CA:FALSE\nkeyUsage=digitalSignature\nextendedKeyUsage=serverAuth\n",
+    )?;
+    openssl(
+        d,
+        &[
+            "x509",
+            "-req",
+            "-in",
+            "server.csr",
+            "-CA",
+            "ca.pem",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-days",
+            "2",
+            "-extfile",
+            "server.ext",
+            "-out",
+            "server.pem",
+        ],
+    )?;
+    Ok(TestPki {
+        ca: d.join("ca.pem"),
+        other_ca: d.join("other-ca.pem"),
+        cert: d.join("server.pem"),
+        key: d.join("server.key"),
+        _dir: dir,
+    })
+}
+
+fn tls_acceptor(pki: &TestPki) -> Result<TlsAcceptor> {
+    let chain = CertificateDer::pem_file_iter(&pki.cert)
+        .context("server certificate")?
+        .collect::<Result<Vec<_>, _>>()
+        .context("server certificate")?;
+    let key = PrivateKeyDer::from_pem_file(&pki.key).context("server key")?;
+    let provider = Arc::new(tokio_rustls::rustls::crypto::ring::default_provider());
+    let config = ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()?
+        .with_no_client_auth()
+        .with_single_cert(chain, key)?;
+    Ok(TlsAcceptor::from(Arc::new(config)))
+}
+
+/// Accepts TLS on `listener` and carries each connection's bytes to and from
+/// tansu on `upstream`. A client that refuses the certificate only ends its
+/// own connection.
+async fn tls_front(listener: tokio::net::TcpListener, acceptor: TlsAcceptor, upstream: u16) {
+    let mut connections = tokio::task::JoinSet::new();
+    loop {
+        while connections.try_join_next().is_some() {}
+        let Ok((tcp, _)) = listener.accept().await else {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            continue;
+        };
+        let acceptor = acceptor.clone();
+        connections.spawn(async move {
+            let Ok(mut tls) = acceptor.accept(tcp).await else {
+                return;
+            };
+            let Ok(mut broker) = tokio::net::TcpStream::connect(("127.0.0.1", upstream)).await
+            else {
+                return;
+            };
+            let _ = broker.set_nodelay(true);
+            let _ = tokio::io::copy_bidirectional(&mut tls, &mut broker).await;
+        });
+    }
 }
 
 fn tansu_binary() -> Result<PathBuf> {
@@ -72,22 +241,77 @@ fn tansu_binary() -> Result<PathBuf> {
 impl TestKafka {
     /// Starts the broker on a free port and waits until it listens.
     pub async fn start() -> Result<TestKafka> {
-        let port = signalbox_router::embedded::free_port().context("free port for tansu")?;
-        let child = TestKafka::spawn(port).await?;
-        Ok(TestKafka { child, port })
+        TestKafka::start_with(false, false).await
     }
 
-    async fn spawn(port: u16) -> Result<KillOnDrop> {
+    /// Starts the broker behind TLS: clients connect with TLS to
+    /// [`TestKafka::bootstrap`] and verify the broker with
+    /// [`TestKafka::ca_file`]; the Python client does so too.
+    pub async fn start_tls() -> Result<TestKafka> {
+        TestKafka::start_with(true, false).await
+    }
+
+    /// Starts the broker behind TLS with `--authentication`: tansu answers
+    /// nothing but ApiVersions and the SASL handshake before a SASL login.
+    /// Of signalbox's mechanisms it has SCRAM-SHA-256/512 only (no PLAIN),
+    /// and its memory storage has no users, so every login is refused, the test client's included: topics
+    /// cannot be created nor records produced on this broker.
+    pub async fn start_tls_authenticating() -> Result<TestKafka> {
+        TestKafka::start_with(true, true).await
+    }
+
+    async fn start_with(tls: bool, authentication: bool) -> Result<TestKafka> {
+        let port = signalbox_router::embedded::free_port().context("free port for tansu")?;
+        let mut client_config = BTreeMap::new();
+        let (advertised, tls) = if tls {
+            let pki = make_pki()?;
+            let acceptor = tls_acceptor(&pki)?;
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+                .await
+                .context("TLS port")?;
+            let advertised = listener.local_addr()?.port();
+            let task = tokio::spawn(tls_front(listener, acceptor, port));
+            client_config.insert("security.protocol".into(), "ssl".into());
+            client_config.insert("ssl.ca.location".into(), pki.ca.display().to_string());
+            (advertised, Some(TlsFront { pki, task }))
+        } else {
+            (port, None)
+        };
+        if authentication {
+            let protocol = if tls.is_some() {
+                "sasl_ssl"
+            } else {
+                "sasl_plaintext"
+            };
+            client_config.insert("security.protocol".into(), protocol.into());
+            client_config.insert("sasl.mechanism".into(), "SCRAM-SHA-512".into());
+            client_config.insert("sasl.username".into(), "producer".into());
+            client_config.insert("sasl.password".into(), "producer-secret".into());
+        }
+        let child = TestKafka::spawn(port, advertised, authentication).await?;
+        Ok(TestKafka {
+            child,
+            port,
+            advertised,
+            authentication,
+            tls,
+            client_config,
+        })
+    }
+
+    async fn spawn(port: u16, advertised: u16, authentication: bool) -> Result<KillOnDrop> {
         let url = format!("tcp://127.0.0.1:{port}");
+        let advertised_url = format!("tcp://127.0.0.1:{advertised}");
         let child = std::process::Command::new(tansu_binary()?)
             .args([
                 "broker",
                 "--listener-url",
                 &url,
                 "--advertised-listener-url",
-                &url,
+                &advertised_url,
             ])
             .args(["--storage-engine", "memory://tansu/"])
+            .args(authentication.then_some("--authentication"))
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::null())
             .spawn()
@@ -115,13 +339,23 @@ impl TestKafka {
     /// in memory: topics and committed offsets are gone afterwards.
     pub async fn restart(&mut self) -> Result<()> {
         self.kill();
-        self.child = TestKafka::spawn(self.port).await?;
+        self.child = TestKafka::spawn(self.port, self.advertised, self.authentication).await?;
         Ok(())
     }
 
-    /// `host:port` for clients.
+    /// `host:port` for clients (the TLS port when the broker is behind TLS).
     pub fn bootstrap(&self) -> String {
-        format!("127.0.0.1:{}", self.port)
+        format!("127.0.0.1:{}", self.advertised)
+    }
+
+    /// The CA (PEM) that signed the broker's certificate, when behind TLS.
+    pub fn ca_file(&self) -> Option<&Path> {
+        self.tls.as_ref().map(|t| t.pki.ca.as_path())
+    }
+
+    /// A CA (PEM) that did not sign the broker's certificate, when behind TLS.
+    pub fn other_ca_file(&self) -> Option<&Path> {
+        self.tls.as_ref().map(|t| t.pki.other_ca.as_path())
     }
 
     /// Kills the broker (SIGKILL).
@@ -211,10 +445,12 @@ impl TestKafka {
 
     async fn client(&self, args: &[&str], stdin: &str) -> Result<String> {
         let python = std::env::var("SIGNALBOX_PYTHON").unwrap_or_else(|_| "python3".into());
+        let config = serde_json::to_string(&self.client_config)?;
         let mut child = tokio::process::Command::new(&python)
             .arg("-c")
             .arg(CLIENT)
             .args(args)
+            .env("SIGNALBOX_KAFKA_CLIENT_CONFIG", config)
             .stdin(std::process::Stdio::piped())
             .stdout(std::process::Stdio::piped())
             .stderr(std::process::Stdio::piped())
@@ -235,5 +471,85 @@ impl TestKafka {
             );
         }
         Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
+    }
+}
+
+/// Warnings and errors logged in this test process (newest last), kept by
+/// [`TestKafka::init_logs`].
+static LOGGED: Mutex<Vec<String>> = Mutex::new(Vec::new());
+
+/// Most lines [`LOGGED`] keeps (the oldest go first).
+const LOGGED_MAX: usize = 20_000;
+
+/// A `tracing` layer that keeps each event as `LEVEL target: message k=v …`.
+struct Capture;
+
+struct Line(String);
+
+impl tracing::field::Visit for Line {
+    fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn std::fmt::Debug) {
+        if field.name() == "message" {
+            self.0.push_str(&format!(" {value:?}"));
+        } else {
+            self.0.push_str(&format!(" {}={value:?}", field.name()));
+        }
+    }
+
+    fn record_str(&mut self, field: &tracing::field::Field, value: &str) {
+        self.0.push_str(&format!(" {}={value}", field.name()));
+    }
+}
+
+impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for Capture {
+    fn on_event(
+        &self,
+        event: &tracing::Event<'_>,
+        _ctx: tracing_subscriber::layer::Context<'_, S>,
+    ) {
+        let meta = event.metadata();
+        let mut line = Line(format!("{} {}:", meta.level(), meta.target()));
+        event.record(&mut line);
+        if let Ok(mut logged) = LOGGED.lock() {
+            if logged.len() >= LOGGED_MAX {
+                logged.drain(..LOGGED_MAX / 2);
+            }
+            logged.push(line.0);
+        }
+    }
+}
+
+impl TestKafka {
+    /// Installs the test log subscriber once, as [`crate::init_logs`] does
+    /// (`RUST_LOG` to see router logs), plus a capture of every warning and
+    /// error, read with [`TestKafka::logged`]. Every test of a binary that
+    /// reads the capture must call this instead of `init_logs` (the first
+    /// subscriber installed wins).
+    pub fn init_logs() {
+        use tracing_subscriber::layer::SubscriberExt;
+        use tracing_subscriber::util::SubscriberInitExt;
+        use tracing_subscriber::{EnvFilter, Layer};
+        let shown = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("warn"));
+        let _ = tracing_subscriber::registry()
+            .with(
+                tracing_subscriber::fmt::layer()
+                    .with_test_writer()
+                    .with_filter(shown),
+            )
+            .with(Capture.with_filter(tracing_subscriber::filter::LevelFilter::WARN))
+            .try_init();
+    }
+
+    /// The captured warnings and errors (see [`TestKafka::init_logs`]) that
+    /// contain every one of `needles`.
+    pub fn logged(needles: &[&str]) -> Vec<String> {
+        LOGGED
+            .lock()
+            .map(|l| {
+                l.iter()
+                    .filter(|line| needles.iter().all(|n| line.contains(n)))
+                    .cloned()
+                    .collect()
+            })
+            .unwrap_or_default()
     }
 }

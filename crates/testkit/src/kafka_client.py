@@ -12,17 +12,30 @@ Commands (brokers is host:port):
                               the last record
   committed BROKERS GROUP TOPIC PARTITIONS
                               prints {"<partition>": offset, ...} (-1001 = none)
+Every client also takes the librdkafka properties of the JSON object in the
+environment variable SIGNALBOX_KAFKA_CLIENT_CONFIG (TLS, SASL), e.g.
+  {"security.protocol": "ssl", "ssl.ca.location": "/tmp/ca.pem"}
+  {"security.protocol": "sasl_ssl", "sasl.mechanism": "SCRAM-SHA-512",
+   "sasl.username": "u", "sasl.password": "p", "ssl.ca.location": "..."}
 Exit status 1 with the reason on stderr when anything fails.
 """
 import json
+import os
 import sys
 
 from confluent_kafka import Consumer, KafkaException, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 
 
+def config(brokers, **extra):
+    """The client settings: bootstrap, `extra`, then the environment's."""
+    c = {"bootstrap.servers": brokers, **extra}
+    c.update(json.loads(os.environ.get("SIGNALBOX_KAFKA_CLIENT_CONFIG") or "{}"))
+    return c
+
+
 def create_topic(brokers, topic, partitions):
-    admin = AdminClient({"bootstrap.servers": brokers})
+    admin = AdminClient(config(brokers))
     futures = admin.create_topics(
         [NewTopic(topic, num_partitions=int(partitions), replication_factor=1)]
     )
@@ -34,7 +47,7 @@ def produce(brokers, topic):
     import time
 
     started = time.monotonic()
-    producer = Producer({"bootstrap.servers": brokers, "linger.ms": 5})
+    producer = Producer(config(brokers, **{"linger.ms": 5}))
     records = [json.loads(line) for line in sys.stdin if line.strip()]
     delivered = [None] * len(records)
     errors = []
@@ -75,11 +88,9 @@ def consume(brokers, topic, count):
     import time
 
     c = Consumer(
-        {
-            "bootstrap.servers": brokers,
-            "group.id": "bench-baseline",
-            "enable.auto.commit": False,
-        }
+        config(
+            brokers, **{"group.id": "bench-baseline", "enable.auto.commit": False}
+        )
     )
     partitions = c.list_topics(topic, timeout=30).topics[topic].partitions
     # assign (no group join): the clock starts before the first fetch.
@@ -99,7 +110,7 @@ def consume(brokers, topic, count):
 
 
 def committed(brokers, group, topic, partitions):
-    c = Consumer({"bootstrap.servers": brokers, "group.id": group})
+    c = Consumer(config(brokers, **{"group.id": group}))
     parts = [TopicPartition(topic, p) for p in range(int(partitions))]
     out = {str(tp.partition): tp.offset for tp in c.committed(parts, timeout=30)}
     c.close()

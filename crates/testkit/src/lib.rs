@@ -211,6 +211,64 @@ pub async fn admin(
     serde_json::from_slice(&msg.payload).with_context(|| format!("admin {verb}: reply is not JSON"))
 }
 
+/// Deploys the component `file` under `name` into the router answering on
+/// admin prefix `prefix`, as `signalbox plugin deploy` does: the bytes in
+/// 256 KiB `plugin.upload` pieces, then `plugin.deploy` with their SHA-256 and
+/// `settings` (none: the router's default). Returns the deploy reply, errors
+/// included; allows two minutes for a cold compile.
+pub async fn deploy_plugin(
+    client: &async_nats::Client,
+    prefix: &str,
+    name: &str,
+    file: &Path,
+    settings: Option<&[(&str, &str)]>,
+) -> Result<serde_json::Value> {
+    use base64::Engine as _;
+    let bytes = std::fs::read(file).with_context(|| format!("reading {}", file.display()))?;
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let piece = 256 * 1024;
+    let upload = format!("test-{}", name.replace('.', "_"));
+    for (i, chunk) in bytes.chunks(piece).enumerate() {
+        let body =
+            serde_json::json!({"upload": upload, "offset": i * piece, "data": b64.encode(chunk)});
+        let reply = admin(client, prefix, "plugin.upload", &body.to_string()).await?;
+        if reply.get("error").is_some() {
+            bail!("plugin.upload: {reply}");
+        }
+    }
+    let mut body = serde_json::json!({
+        "name": name,
+        "upload": upload,
+        "sha256": signalbox_plugin::content_hash(&bytes),
+    });
+    if let Some(s) = settings {
+        let map: serde_json::Map<String, serde_json::Value> = s
+            .iter()
+            .map(|(k, v)| (k.to_string(), serde_json::Value::String(v.to_string())))
+            .collect();
+        body["settings"] = serde_json::Value::Object(map);
+    }
+    admin_slow(client, prefix, "plugin.deploy", &body.to_string()).await
+}
+
+/// [`admin`] with a two-minute timeout, for verbs that may compile a component.
+pub async fn admin_slow(
+    client: &async_nats::Client,
+    prefix: &str,
+    verb: &str,
+    body: &str,
+) -> Result<serde_json::Value> {
+    let req = async_nats::Request::new()
+        .payload(body.to_string().into())
+        .timeout(Some(Duration::from_secs(120)));
+    let reply = client
+        .send_request(format!("{prefix}.{verb}"), req)
+        .await
+        .with_context(|| format!("admin {verb}"))?;
+    serde_json::from_slice(&reply.payload)
+        .with_context(|| format!("admin {verb}: reply is not JSON"))
+}
+
 /// Publishes `body` to `signals.<name>` as a request and decodes the reply.
 pub async fn publish_signal(
     client: &async_nats::Client,
@@ -399,6 +457,37 @@ pub fn python_plugin_component(name: &str) -> Result<PathBuf> {
     anyhow::ensure!(
         file.is_file(),
         "no Python component {} (is componentize-py installed? scripts/setup.sh --test)",
+        file.display()
+    );
+    Ok(file)
+}
+
+/// The JavaScript plugin component `name` (`plugins/js/<name>/app.js`), built
+/// once per test process with jco (installed in `plugins/js/node_modules` by
+/// `scripts/setup.sh --test`) into `plugins/target/js/<name>.wasm`.
+pub fn js_plugin_component(name: &str) -> Result<PathBuf> {
+    static BUILT: std::sync::OnceLock<std::result::Result<PathBuf, String>> =
+        std::sync::OnceLock::new();
+    let dir = BUILT.get_or_init(|| {
+        let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
+        let status = std::process::Command::new("bash")
+            .arg(root.join("scripts/build-plugins.sh"))
+            .arg("--js-only")
+            .status()
+            .map_err(|e| format!("cannot run scripts/build-plugins.sh: {e}"))?;
+        if !status.success() {
+            return Err(
+                "building the JavaScript plugins failed (scripts/setup.sh --test installs jco)"
+                    .into(),
+            );
+        }
+        Ok(root.join("plugins/target/js"))
+    });
+    let dir = dir.as_ref().map_err(|e| anyhow::anyhow!("{e}"))?;
+    let file = dir.join(format!("{name}.wasm"));
+    anyhow::ensure!(
+        file.is_file(),
+        "no JavaScript component {} (is jco installed? scripts/setup.sh --test)",
         file.display()
     );
     Ok(file)
