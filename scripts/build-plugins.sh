@@ -44,15 +44,17 @@ if [ "$js_only" = 1 ]; then
 elif command -v componentize-py >/dev/null 2>&1; then
   mkdir -p plugins/target/python
   for dir in plugins/python/*/; do
+    # plugins/python/lib holds modules the plugins share (no WORLD: not a plugin).
+    [ -e "$dir/WORLD" ] || continue
     name="$(basename "$dir")"
     world="$(cat "$dir/WORLD")"
     out="$PWD/plugins/target/python/$name.wasm"
     # Rebuild only when a source file is newer than the component.
-    if [ -e "$out" ] && [ -z "$(find "$dir" wit -newer "$out" -type f | head -1)" ]; then
+    if [ -e "$out" ] && [ -z "$(find "$dir" plugins/python/lib wit -newer "$out" -type f -name '*.py' -o -newer "$out" -type f -name WORLD -o -newer "$out" -type f -name '*.wit' | head -1)" ]; then
       printf '  %s (up to date)\n' "plugins/target/python/$name.wasm"
       continue
     fi
-    (cd "$dir" && PYTHONDONTWRITEBYTECODE=1 componentize-py -d ../../../wit -w "$world" componentize app -o "$out.tmp" >/dev/null)
+    (cd "$dir" && PYTHONDONTWRITEBYTECODE=1 componentize-py -d ../../../wit -w "$world" componentize app -p . -p ../lib -o "$out.tmp" >/dev/null)
     mv "$out.tmp" "$out"
     printf '  %s (%s bytes)\n' "plugins/target/python/$name.wasm" "$(wc -c <"$out" | tr -d ' ')"
   done
