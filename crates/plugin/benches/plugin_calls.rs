@@ -99,6 +99,20 @@ fn operator_call(c: &mut Criterion) {
             )
         })
     });
+    // The Python sibling through signalbox, for the plain statement of its cost.
+    if python_available()
+        && let Some(py) = support::python_component("semver")
+    {
+        let py_op = host.load(&py, "semver-py").unwrap().operator().unwrap();
+        let py_cond = py_op
+            .prepare_condition(&json!(">=2.1.0 <3"))
+            .unwrap()
+            .unwrap();
+        assert_eq!(py_cond.test_value(&value), Ok(Ok(true)));
+        group.bench_function("signalbox_python", |b| {
+            b.iter(|| black_box(py_cond.test_value(black_box(&value))))
+        });
+    }
     group.finish();
 }
 

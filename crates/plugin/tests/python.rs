@@ -11,8 +11,6 @@ mod support;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use serde_json::json;
-use signalbox_model::Value;
 use signalbox_plugin::{PluginHost, WasmAdapter, WasmOperator, World};
 
 /// Loads a Python operator component with the relaxed test limits.
@@ -86,42 +84,4 @@ fn python_github_passes_the_rust_cases() {
     let load = |settings: &[(&str, &str)]| python_adapter(&host, &bytes, "github", settings);
     support::cases::github_good_signature_becomes_signals(&load);
     support::cases::github_wrong_signature_is_rejected(&load);
-}
-
-/// A measurement, not a check (opt-in, no timed assertion): the cost of one
-/// `test` call of the Python `semver` operator against the Rust one, on a warm
-/// instance (`>=2.1.0 <3` on `"2.4.1"`, as in the `operator_test_semver`
-/// bench). Run with an optimised host for meaningful figures (the bench
-/// profile reuses `cargo bench`'s build):
-/// `cargo test --profile bench -p signalbox-plugin --test python -- --ignored --nocapture semver_call_cost`.
-#[test]
-#[ignore = "a timing measurement; run it explicitly"]
-fn python_semver_call_cost() {
-    let host = PluginHost::new(support::relaxed_config()).unwrap();
-    let python = python_operator(&host, "semver");
-    let rust = host
-        .load(&support::component("operator_semver"), "semver")
-        .unwrap()
-        .operator()
-        .unwrap();
-    let value = Value::String("2.4.1".into());
-    for (label, op) in [("rust", &rust), ("python", &python)] {
-        let cond = op.prepare_condition(&json!(">=2.1.0 <3")).unwrap().unwrap();
-        // Warm up: the pooled instance prepares and caches the condition.
-        for _ in 0..100 {
-            assert_eq!(cond.test_value(&value), Ok(Ok(true)));
-        }
-        for round in 0..3 {
-            let n: u32 = 2_000;
-            let start = std::time::Instant::now();
-            for _ in 0..n {
-                let answer = cond.test_value(std::hint::black_box(&value));
-                assert_eq!(std::hint::black_box(answer), Ok(Ok(true)));
-            }
-            let per_call = start.elapsed() / n;
-            eprintln!(
-                "semver test call, {label}, round {round}: {per_call:?} per call ({n} calls)"
-            );
-        }
-    }
 }
