@@ -10,102 +10,12 @@ use std::sync::Arc;
 
 use anyhow::{Context, Result, bail, ensure};
 use serde_json::Value;
-use signalbox_testkit::{TestNats, TestRouter, WAIT, http_request, init_logs};
+use signalbox_testkit::{TestNats, TestPki, TestRouter, WAIT, http_request, init_logs};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio_rustls::TlsConnector;
 use tokio_rustls::rustls::pki_types::pem::PemObject;
 use tokio_rustls::rustls::pki_types::{CertificateDer, ServerName};
 use tokio_rustls::rustls::{ClientConfig, RootCertStore};
-
-/// The PEM files of a test CA and of a server certificate it signed.
-struct TestPki {
-    ca: PathBuf,
-    cert: PathBuf,
-    key: PathBuf,
-    _dir: tempfile::TempDir,
-}
-
-fn openssl(dir: &Path, args: &[&str]) -> Result<()> {
-    let out = Command::new("openssl")
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .context("running openssl (Debian: apt-get install openssl)")?;
-    ensure!(
-        out.status.success(),
-        "openssl {args:?} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    Ok(())
-}
-
-fn make_pki() -> Result<TestPki> {
-    let dir = tempfile::tempdir()?;
-    let d = dir.path();
-    let ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1"];
-    openssl(
-        d,
-        &[
-            &["req", "-x509", "-nodes", "-days", "2"][..],
-            &ec,
-            &[
-                "-keyout",
-                "ca.key",
-                "-out",
-                "ca.pem",
-                "-subj",
-                "/CN=signalbox test CA",
-            ],
-        ]
-        .concat(),
-    )?;
-    openssl(
-        d,
-        &[
-            &["req", "-nodes"][..],
-            &ec,
-            &[
-                "-keyout",
-                "server.key",
-                "-out",
-                "server.csr",
-                "-subj",
-                "/CN=127.0.0.1",
-            ],
-        ]
-        .concat(),
-    )?;
-    std::fs::write(
-        d.join("server.ext"),
-        "subjectAltName=IP:127.0.0.1,DNS:localhost\nbasicConstraints=CA:FALSE\nkeyUsage=digitalSignature\nextendedKeyUsage=serverAuth\n",
-    )?;
-    openssl(
-        d,
-        &[
-            "x509",
-            "-req",
-            "-in",
-            "server.csr",
-            "-CA",
-            "ca.pem",
-            "-CAkey",
-            "ca.key",
-            "-CAcreateserial",
-            "-days",
-            "2",
-            "-extfile",
-            "server.ext",
-            "-out",
-            "server.pem",
-        ],
-    )?;
-    Ok(TestPki {
-        ca: d.join("ca.pem"),
-        cert: d.join("server.pem"),
-        key: d.join("server.key"),
-        _dir: dir,
-    })
-}
 
 /// One HTTPS request (`Connection: close`) with a client that trusts only `ca`.
 async fn https_request(
@@ -163,7 +73,7 @@ async fn https_request(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn https_listener_serves_health_and_the_admin_api() -> Result<()> {
     init_logs();
-    let pki = make_pki()?;
+    let pki = TestPki::make()?;
     let nats = TestNats::start()?;
     let router = TestRouter::start_configured(&nats, |config| {
         config.http.listen = Some("127.0.0.1:0".into());
@@ -196,7 +106,7 @@ async fn https_listener_serves_health_and_the_admin_api() -> Result<()> {
     assert_eq!(status, 200);
 
     // A client that does not trust the test CA fails the handshake.
-    let other = make_pki()?;
+    let other = TestPki::make()?;
     let untrusted = https_request(addr, &other.ca, "/healthz", &[]).await;
     assert!(untrusted.is_err(), "{untrusted:?}");
     Ok(())
@@ -205,7 +115,7 @@ async fn https_listener_serves_health_and_the_admin_api() -> Result<()> {
 #[tokio::test]
 async fn unusable_tls_files_fail_the_start_naming_the_key() -> Result<()> {
     init_logs();
-    let pki = make_pki()?;
+    let pki = TestPki::make()?;
     let nats = TestNats::start()?;
     let missing_key = TestRouter::start_configured(&nats, |config| {
         config.http.listen = Some("127.0.0.1:0".into());

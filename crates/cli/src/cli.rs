@@ -489,6 +489,11 @@ pub enum PluginCommand {
         /// A plugin setting, KEY=VALUE (repeatable), answered to `config-get`.
         #[arg(long = "set")]
         settings: Vec<String>,
+        /// Deadline of each call (prepare, test, decode), e.g. 2s; default:
+        /// the router's (5 ms test, 100 ms prepare, 50 ms decode), to see
+        /// whether the plugin fits them.
+        #[arg(long, value_parser = humantime_duration)]
+        deadline: Option<std::time::Duration>,
     },
     /// Deploy a component into the running router (validated, stored, activated atomically).
     #[command(

@@ -76,20 +76,10 @@ pub struct TestKafka {
     client_config: BTreeMap<String, String>,
 }
 
-/// The PEM files of a test CA, a server certificate for 127.0.0.1/localhost
-/// it signed, and a second CA that signed nothing here.
-struct TestPki {
-    ca: PathBuf,
-    other_ca: PathBuf,
-    cert: PathBuf,
-    key: PathBuf,
-    _dir: tempfile::TempDir,
-}
-
 /// The TLS terminator in front of tansu; its task (and every connection it
 /// carries) ends on drop.
 struct TlsFront {
-    pki: TestPki,
+    pki: crate::pki::TestPki,
     task: tokio::task::JoinHandle<()>,
 }
 
@@ -99,89 +89,7 @@ impl Drop for TlsFront {
     }
 }
 
-fn openssl(dir: &Path, args: &[&str]) -> Result<()> {
-    let out = std::process::Command::new("openssl")
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .context("running openssl (Debian: apt-get install openssl)")?;
-    ensure!(
-        out.status.success(),
-        "openssl {args:?} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    Ok(())
-}
-
-fn make_pki() -> Result<TestPki> {
-    let dir = tempfile::tempdir()?;
-    let d = dir.path();
-    let ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1"];
-    for (name, subject) in [
-        ("ca", "/CN=signalbox Kafka test CA"),
-        ("other-ca", "/CN=another CA"),
-    ] {
-        let (key, pem) = (format!("{name}.key"), format!("{name}.pem"));
-        openssl(
-            d,
-            &[
-                &["req", "-x509", "-nodes", "-days", "2"][..],
-                &ec,
-                &["-keyout", &key, "-out", &pem, "-subj", subject],
-            ]
-            .concat(),
-        )?;
-    }
-    openssl(
-        d,
-        &[
-            &["req", "-nodes"][..],
-            &ec,
-            &[
-                "-keyout",
-                "server.key",
-                "-out",
-                "server.csr",
-                "-subj",
-                "/CN=127.0.0.1",
-            ],
-        ]
-        .concat(),
-    )?;
-    std::fs::write(
-        d.join("server.ext"),
-        "subjectAltName=IP:127.0.0.1,DNS:localhost\nbasicConstraints=CA:FALSE\nkeyUsage=digitalSignature\nextendedKeyUsage=serverAuth\n",
-    )?;
-    openssl(
-        d,
-        &[
-            "x509",
-            "-req",
-            "-in",
-            "server.csr",
-            "-CA",
-            "ca.pem",
-            "-CAkey",
-            "ca.key",
-            "-CAcreateserial",
-            "-days",
-            "2",
-            "-extfile",
-            "server.ext",
-            "-out",
-            "server.pem",
-        ],
-    )?;
-    Ok(TestPki {
-        ca: d.join("ca.pem"),
-        other_ca: d.join("other-ca.pem"),
-        cert: d.join("server.pem"),
-        key: d.join("server.key"),
-        _dir: dir,
-    })
-}
-
-fn tls_acceptor(pki: &TestPki) -> Result<TlsAcceptor> {
+fn tls_acceptor(pki: &crate::pki::TestPki) -> Result<TlsAcceptor> {
     let chain = CertificateDer::pem_file_iter(&pki.cert)
         .context("server certificate")?
         .collect::<Result<Vec<_>, _>>()
@@ -264,7 +172,7 @@ impl TestKafka {
         let port = signalbox_router::embedded::free_port().context("free port for tansu")?;
         let mut client_config = BTreeMap::new();
         let (advertised, tls) = if tls {
-            let pki = make_pki()?;
+            let pki = crate::pki::TestPki::make()?;
             let acceptor = tls_acceptor(&pki)?;
             let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
                 .await

@@ -25,7 +25,9 @@ use signalbox_router::embedded::NatsProcess;
 use signalbox_router::{Router, RouterConfig};
 
 mod kafka;
+mod pki;
 pub use kafka::{KafkaRecord, TestKafka};
+pub use pki::TestPki;
 
 /// How long a test waits for a reply or a firing before failing.
 pub const WAIT: Duration = Duration::from_secs(10);
@@ -434,32 +436,55 @@ pub fn plugin_component(name: &str) -> Result<PathBuf> {
     Ok(file)
 }
 
+/// Runs `scripts/build-plugins.sh <flag>` once per process (kept in `built`)
+/// and returns `plugins/target/<out>/<name>.wasm`; `what` and `tool` name the
+/// language and its build tool in the errors.
+fn scripted_component(
+    built: &'static std::sync::OnceLock<std::result::Result<PathBuf, String>>,
+    flag: &str,
+    out: &str,
+    what: &str,
+    tool: &str,
+    name: &str,
+) -> Result<PathBuf> {
+    let dir = built.get_or_init(|| {
+        let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
+        let status = std::process::Command::new("bash")
+            .arg(root.join("scripts/build-plugins.sh"))
+            .arg(flag)
+            .status()
+            .map_err(|e| format!("cannot run scripts/build-plugins.sh: {e}"))?;
+        if !status.success() {
+            return Err(format!(
+                "building the {what} plugins failed (scripts/setup.sh --test installs {tool})"
+            ));
+        }
+        Ok(root.join("plugins/target").join(out))
+    });
+    let dir = dir.as_ref().map_err(|e| anyhow::anyhow!("{e}"))?;
+    let file = dir.join(format!("{name}.wasm"));
+    anyhow::ensure!(
+        file.is_file(),
+        "no {what} component {} (is {tool} installed? scripts/setup.sh --test)",
+        file.display()
+    );
+    Ok(file)
+}
+
 /// The component file of a Python plugin from `plugins/python/<name>`, built
 /// once per test process with componentize-py (installed by
 /// `scripts/setup.sh --test`) into `plugins/target/python/<name>.wasm`.
 pub fn python_plugin_component(name: &str) -> Result<PathBuf> {
     static BUILT: std::sync::OnceLock<std::result::Result<PathBuf, String>> =
         std::sync::OnceLock::new();
-    let dir = BUILT.get_or_init(|| {
-        let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
-        let status = std::process::Command::new("bash")
-            .arg(root.join("scripts/build-plugins.sh"))
-            .arg("--python-only")
-            .status()
-            .map_err(|e| format!("cannot run scripts/build-plugins.sh: {e}"))?;
-        if !status.success() {
-            return Err("building the Python plugins failed (scripts/setup.sh --test installs componentize-py)".into());
-        }
-        Ok(root.join("plugins/target/python"))
-    });
-    let dir = dir.as_ref().map_err(|e| anyhow::anyhow!("{e}"))?;
-    let file = dir.join(format!("{name}.wasm"));
-    anyhow::ensure!(
-        file.is_file(),
-        "no Python component {} (is componentize-py installed? scripts/setup.sh --test)",
-        file.display()
-    );
-    Ok(file)
+    scripted_component(
+        &BUILT,
+        "--python-only",
+        "python",
+        "Python",
+        "componentize-py",
+        name,
+    )
 }
 
 /// The JavaScript plugin component `name` (`plugins/js/<name>/app.js`), built
@@ -468,29 +493,7 @@ pub fn python_plugin_component(name: &str) -> Result<PathBuf> {
 pub fn js_plugin_component(name: &str) -> Result<PathBuf> {
     static BUILT: std::sync::OnceLock<std::result::Result<PathBuf, String>> =
         std::sync::OnceLock::new();
-    let dir = BUILT.get_or_init(|| {
-        let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
-        let status = std::process::Command::new("bash")
-            .arg(root.join("scripts/build-plugins.sh"))
-            .arg("--js-only")
-            .status()
-            .map_err(|e| format!("cannot run scripts/build-plugins.sh: {e}"))?;
-        if !status.success() {
-            return Err(
-                "building the JavaScript plugins failed (scripts/setup.sh --test installs jco)"
-                    .into(),
-            );
-        }
-        Ok(root.join("plugins/target/js"))
-    });
-    let dir = dir.as_ref().map_err(|e| anyhow::anyhow!("{e}"))?;
-    let file = dir.join(format!("{name}.wasm"));
-    anyhow::ensure!(
-        file.is_file(),
-        "no JavaScript component {} (is jco installed? scripts/setup.sh --test)",
-        file.display()
-    );
-    Ok(file)
+    scripted_component(&BUILT, "--js-only", "js", "JavaScript", "jco", name)
 }
 
 /// Starts `<bin> serve --config <config>` (the CLI tests pass

@@ -123,7 +123,8 @@ pub async fn run(command: Command) -> anyhow::Result<ExitCode> {
             input,
             headers,
             settings,
-        }) => plugin_local::test(&file, arg.as_deref(), &input, &headers, &settings),
+            deadline,
+        }) => plugin_local::test(&file, arg.as_deref(), &input, &headers, &settings, deadline),
         Command::Plugin(PluginCommand::Deploy {
             file,
             name,

@@ -428,9 +428,10 @@ pub fn test(
     input: &str,
     headers: &[String],
     settings: &[String],
+    deadline: Option<std::time::Duration>,
 ) -> Result<ExitCode> {
     std::thread::scope(|s| {
-        s.spawn(|| test_here(file, arg, input, headers, settings))
+        s.spawn(|| test_here(file, arg, input, headers, settings, deadline))
             .join()
             .unwrap_or_else(|_| bail!("plugin test: the call thread panicked"))
     })
@@ -442,16 +443,21 @@ fn test_here(
     input: &str,
     headers: &[String],
     settings: &[String],
+    deadline: Option<std::time::Duration>,
 ) -> Result<ExitCode> {
     let bytes = std::fs::read(file).with_context(|| format!("cannot read {}", file.display()))?;
     check_component(file, &bytes)?;
     let settings: BTreeMap<String, String> = pairs(settings, "--set")?.into_iter().collect();
     let headers = pairs(headers, "--header")?;
+    let defaults = HostConfig::default();
     let host = PluginHost::new(HostConfig {
         cache_dir: std::env::var_os(CACHE_DIR_ENV)
             .filter(|d| !d.is_empty())
             .map(PathBuf::from),
-        ..HostConfig::default()
+        operator_deadline: deadline.unwrap_or(defaults.operator_deadline),
+        prepare_deadline: deadline.unwrap_or(defaults.prepare_deadline),
+        adapter_deadline: deadline.unwrap_or(defaults.adapter_deadline),
+        ..defaults
     })
     .context("cannot start the plugin host")?;
     let name = load_name(file);
