@@ -4,11 +4,10 @@
 //! 401 without it); plain HTTP to the same port fails; a missing key file fails
 //! the start with an error naming the config key.
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::path::Path;
 use std::sync::Arc;
 
-use anyhow::{Context, Result, bail, ensure};
+use anyhow::{Context, Result, bail};
 use serde_json::Value;
 use signalbox_testkit::{TestNats, TestPki, TestRouter, WAIT, http_request, init_logs};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
