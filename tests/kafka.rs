@@ -677,6 +677,61 @@ async fn records_produced_over_tls_become_signals() -> Result<()> {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mutual_tls_needs_the_sources_client_certificate() -> Result<()> {
+    init_logs();
+    let nats = TestNats::start()?;
+    // The broker (its TLS front) asks every client for a certificate the
+    // test CA signed; the producer has one.
+    let kafka = TestKafka::start_mutual_tls().await?;
+    let ca = kafka.ca_file().context("a TLS broker has a CA")?;
+    let (cert, key) = kafka.client_cert_files().context("client certificate")?;
+    kafka.create_topic("orders", 1).await?;
+    let records: Vec<KafkaRecord> = (0..3).map(|n| order(n, 20)).collect();
+    let delivered = kafka.produce("orders", &records).await?;
+
+    // Without a client certificate: refused, said, nothing stored.
+    let router = kafka_router_with(
+        &nats,
+        &kafka,
+        kafka_json()?,
+        "orders",
+        "g-no-cert",
+        &tls_source_lines(ca),
+    )
+    .await?;
+    let Watch {
+        client, mut runs, ..
+    } = watch(&nats, &router).await?;
+    let line = logged_within(
+        &[&kafka.bootstrap(), "certificate required"],
+        Duration::from_secs(30),
+    )
+    .await?;
+    assert!(line.contains("source=orders"), "{line}");
+    nothing_stored_and_alive(&client, &router, &mut runs).await?;
+    router.shutdown().await;
+
+    // With `tls_cert_file` and `tls_key_file`: the records flow.
+    let lines = format!(
+        "{}tls_cert_file = {:?}\ntls_key_file = {:?}\n",
+        tls_source_lines(ca),
+        cert.display().to_string(),
+        key.display().to_string()
+    );
+    let router =
+        kafka_router_with(&nats, &kafka, kafka_json()?, "orders", "g-cert", &lines).await?;
+    let Watch { mut runs, .. } = watch(&nats, &router).await?;
+    let fired = orders_fired(&mut runs, 3, Duration::from_secs(30)).await?;
+    assert_eq!(
+        fired.into_iter().collect::<BTreeSet<_>>(),
+        (0..3).collect::<BTreeSet<_>>()
+    );
+    committed_reaches(&kafka, "g-cert", "orders", &ends(&delivered)).await?;
+    router.shutdown().await;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_source_trusting_another_ca_stores_nothing_and_says_why() -> Result<()> {
     init_logs();
     let nats = TestNats::start()?;

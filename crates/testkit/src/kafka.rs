@@ -89,17 +89,30 @@ impl Drop for TlsFront {
     }
 }
 
-fn tls_acceptor(pki: &crate::pki::TestPki) -> Result<TlsAcceptor> {
+fn tls_acceptor(pki: &crate::pki::TestPki, mutual: bool) -> Result<TlsAcceptor> {
     let chain = CertificateDer::pem_file_iter(&pki.cert)
         .context("server certificate")?
         .collect::<Result<Vec<_>, _>>()
         .context("server certificate")?;
     let key = PrivateKeyDer::from_pem_file(&pki.key).context("server key")?;
     let provider = Arc::new(tokio_rustls::rustls::crypto::ring::default_provider());
-    let config = ServerConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()?
-        .with_no_client_auth()
-        .with_single_cert(chain, key)?;
+    let builder = ServerConfig::builder_with_provider(provider.clone())
+        .with_safe_default_protocol_versions()?;
+    let config = if mutual {
+        let mut roots = tokio_rustls::rustls::RootCertStore::empty();
+        for cert in CertificateDer::pem_file_iter(&pki.ca).context("test CA")? {
+            roots.add(cert.context("test CA")?)?;
+        }
+        let verifier = tokio_rustls::rustls::server::WebPkiClientVerifier::builder_with_provider(
+            Arc::new(roots),
+            provider,
+        )
+        .build()?;
+        builder.with_client_cert_verifier(verifier)
+    } else {
+        builder.with_no_client_auth()
+    }
+    .with_single_cert(chain, key)?;
     Ok(TlsAcceptor::from(Arc::new(config)))
 }
 
@@ -149,14 +162,28 @@ fn tansu_binary() -> Result<PathBuf> {
 impl TestKafka {
     /// Starts the broker on a free port and waits until it listens.
     pub async fn start() -> Result<TestKafka> {
-        TestKafka::start_with(false, false).await
+        TestKafka::start_with(false, false, false).await
+    }
+
+    /// Starts the broker behind mutual TLS: as [`TestKafka::start_tls`], and
+    /// every client must present a certificate the test CA signed
+    /// ([`TestKafka::client_cert_files`]); the Python client does.
+    pub async fn start_mutual_tls() -> Result<TestKafka> {
+        TestKafka::start_with(true, true, false).await
+    }
+
+    /// The client certificate and key a mutual-TLS broker accepts.
+    pub fn client_cert_files(&self) -> Option<(&Path, &Path)> {
+        self.tls
+            .as_ref()
+            .map(|t| (t.pki.client_cert.as_path(), t.pki.client_key.as_path()))
     }
 
     /// Starts the broker behind TLS: clients connect with TLS to
     /// [`TestKafka::bootstrap`] and verify the broker with
     /// [`TestKafka::ca_file`]; the Python client does so too.
     pub async fn start_tls() -> Result<TestKafka> {
-        TestKafka::start_with(true, false).await
+        TestKafka::start_with(true, false, false).await
     }
 
     /// Starts the broker behind TLS with `--authentication`: tansu answers
@@ -165,15 +192,15 @@ impl TestKafka {
     /// and its memory storage has no users, so every login is refused, the test client's included: topics
     /// cannot be created nor records produced on this broker.
     pub async fn start_tls_authenticating() -> Result<TestKafka> {
-        TestKafka::start_with(true, true).await
+        TestKafka::start_with(true, false, true).await
     }
 
-    async fn start_with(tls: bool, authentication: bool) -> Result<TestKafka> {
+    async fn start_with(tls: bool, mutual: bool, authentication: bool) -> Result<TestKafka> {
         let port = signalbox_router::embedded::free_port().context("free port for tansu")?;
         let mut client_config = BTreeMap::new();
         let (advertised, tls) = if tls {
             let pki = crate::pki::TestPki::make()?;
-            let acceptor = tls_acceptor(&pki)?;
+            let acceptor = tls_acceptor(&pki, mutual)?;
             let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
                 .await
                 .context("TLS port")?;
@@ -181,6 +208,16 @@ impl TestKafka {
             let task = tokio::spawn(tls_front(listener, acceptor, port));
             client_config.insert("security.protocol".into(), "ssl".into());
             client_config.insert("ssl.ca.location".into(), pki.ca.display().to_string());
+            if mutual {
+                client_config.insert(
+                    "ssl.certificate.location".into(),
+                    pki.client_cert.display().to_string(),
+                );
+                client_config.insert(
+                    "ssl.key.location".into(),
+                    pki.client_key.display().to_string(),
+                );
+            }
             (advertised, Some(TlsFront { pki, task }))
         } else {
             (port, None)

@@ -1,6 +1,6 @@
 //! Test certificates made with the `openssl` command at test time: a CA, a
-//! server certificate for 127.0.0.1 and localhost that it signed, and a second
-//! CA that signed nothing (for "trusts the wrong CA" cases). Used by the HTTPS
+//! server certificate for 127.0.0.1 and localhost and a client certificate
+//! that it signed, and a second CA that signed nothing (for "trusts the wrong CA" cases). Used by the HTTPS
 //! listener tests and by the Kafka TLS front end. Nothing is committed: keys
 //! live in a temp directory for as long as the [`TestPki`] does.
 
@@ -19,6 +19,10 @@ pub struct TestPki {
     pub cert: PathBuf,
     /// The server certificate's key.
     pub key: PathBuf,
+    /// A client certificate (for mutual TLS), signed by `ca`.
+    pub client_cert: PathBuf,
+    /// The client certificate's key.
+    pub client_key: PathBuf,
     _dir: tempfile::TempDir,
 }
 
@@ -34,6 +38,52 @@ fn openssl(dir: &Path, args: &[&str]) -> Result<()> {
         String::from_utf8_lossy(&out.stderr)
     );
     Ok(())
+}
+
+/// Makes `<name>.key` and `<name>.pem`, a leaf certificate for `subject`
+/// with the extensions `ext` (plus `CA:FALSE`, `digitalSignature`), signed by
+/// `ca.pem` in `d`.
+fn issue(d: &Path, name: &str, subject: &str, ext: &str) -> Result<()> {
+    let (key, csr, pem, extfile) = (
+        format!("{name}.key"),
+        format!("{name}.csr"),
+        format!("{name}.pem"),
+        format!("{name}.ext"),
+    );
+    let ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1"];
+    openssl(
+        d,
+        &[
+            &["req", "-nodes"][..],
+            &ec,
+            &["-keyout", &key, "-out", &csr, "-subj", subject],
+        ]
+        .concat(),
+    )?;
+    std::fs::write(
+        d.join(&extfile),
+        format!("basicConstraints=CA:FALSE\nkeyUsage=digitalSignature\n{ext}\n"),
+    )?;
+    openssl(
+        d,
+        &[
+            "x509",
+            "-req",
+            "-in",
+            &csr,
+            "-CA",
+            "ca.pem",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-days",
+            "2",
+            "-extfile",
+            &extfile,
+            "-out",
+            &pem,
+        ],
+    )
 }
 
 impl TestPki {
@@ -57,51 +107,25 @@ impl TestPki {
                 .concat(),
             )?;
         }
-        openssl(
+        issue(
             d,
-            &[
-                &["req", "-nodes"][..],
-                &ec,
-                &[
-                    "-keyout",
-                    "server.key",
-                    "-out",
-                    "server.csr",
-                    "-subj",
-                    "/CN=127.0.0.1",
-                ],
-            ]
-            .concat(),
+            "server",
+            "/CN=127.0.0.1",
+            "subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth",
         )?;
-        std::fs::write(
-            d.join("server.ext"),
-            "subjectAltName=IP:127.0.0.1,DNS:localhost\nbasicConstraints=CA:FALSE\nkeyUsage=digitalSignature\nextendedKeyUsage=serverAuth\n",
-        )?;
-        openssl(
+        issue(
             d,
-            &[
-                "x509",
-                "-req",
-                "-in",
-                "server.csr",
-                "-CA",
-                "ca.pem",
-                "-CAkey",
-                "ca.key",
-                "-CAcreateserial",
-                "-days",
-                "2",
-                "-extfile",
-                "server.ext",
-                "-out",
-                "server.pem",
-            ],
+            "client",
+            "/CN=signalbox test client",
+            "extendedKeyUsage=clientAuth",
         )?;
         Ok(TestPki {
             ca: d.join("ca.pem"),
             other_ca: d.join("other-ca.pem"),
             cert: d.join("server.pem"),
             key: d.join("server.key"),
+            client_cert: d.join("client.pem"),
+            client_key: d.join("client.key"),
             _dir: dir,
         })
     }
