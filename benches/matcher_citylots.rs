@@ -129,7 +129,7 @@ fn bench(c: &mut Criterion) {
             b.iter(|| {
                 params
                     .iter()
-                    .map(|p| engine.matches(black_box(p)).len())
+                    .map(|p| engine.matches_shared(black_box(p)).len())
                     .sum::<usize>()
             })
         });
@@ -137,7 +137,7 @@ fn bench(c: &mut Criterion) {
             b.iter(|| {
                 bytes
                     .iter()
-                    .map(|by| engine.matches(&parse_params(black_box(by))).len())
+                    .map(|by| engine.matches_shared(&parse_params(black_box(by))).len())
                     .sum::<usize>()
             })
         });

@@ -113,7 +113,7 @@ fn bench(c: &mut Criterion) {
                 b.iter(|| {
                     events
                         .iter()
-                        .map(|e| engine.matches(black_box(e)).len())
+                        .map(|e| engine.matches_shared(black_box(e)).len())
                         .sum::<usize>()
                 })
             });

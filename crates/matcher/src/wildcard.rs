@@ -71,6 +71,12 @@ impl Wildcard {
         self.pieces.len() == 1
     }
 
+    /// Whether the pattern is one star and one literal end (`x*` or `*x`), so
+    /// that it means exactly "starts with" (or "ends with") that literal.
+    pub(crate) fn is_single_affix(&self) -> bool {
+        self.pieces.len() == 2 && (self.pieces[0].is_empty() != self.pieces[1].is_empty())
+    }
+
     /// The literal text before the first star (empty if the pattern starts with one).
     pub(crate) fn literal_prefix(&self) -> &str {
         self.pieces.first().map(String::as_str).unwrap_or("")

@@ -393,3 +393,68 @@ fn readers_run_while_writers_churn() {
     assert!(reads > 0);
     assert_eq!(e.len(), 1001);
 }
+
+/// Single-condition patterns whose index entry decides them alone (no
+/// verification) must still agree with the naive evaluator on every kind of
+/// value, including the ones their index key does not describe (numbers,
+/// null, arrays mixing kinds, objects in arrays).
+#[test]
+fn patterns_decided_by_the_index_agree_with_naive() {
+    let patterns = [
+        json!({"s": [{"anything-but": ["FULTON", "CLAY", "FULTON"]}]}),
+        json!({"s": [{"anything-but": "FULTON"}]}),
+        json!({"a": {"s": [{"anything-but": ["x"]}]}}),
+        json!({"s": [{"wildcard": "*TON"}]}),
+        json!({"s": [{"wildcard": "FUL*"}]}),
+        json!({"s": [{"wildcard": "F*N"}]}),
+        json!({"s": [{"prefix": "FU"}]}),
+        json!({"s": [{"suffix": {"equals-ignore-case": "ton"}}]}),
+        json!({"s": [{"equals-ignore-case": "fulton"}]}),
+        json!({"s": [null]}),
+        json!({"s": [false]}),
+        json!({"a": {"s": ["x"]}}),
+    ];
+    let signals = [
+        json!({"s": "FULTON"}),
+        json!({"s": "CLAY"}),
+        json!({"s": "fulton"}),
+        json!({"s": "FULTONX"}),
+        json!({"s": ""}),
+        json!({"s": 5}),
+        json!({"s": null}),
+        json!({"s": false}),
+        json!({"s": ["FULTON", "CLAY"]}),
+        json!({"s": ["FULTON", 7]}),
+        json!({"s": [["CLAY"], ["OAK"]]}),
+        json!({"s": []}),
+        json!({"s": {"t": "x"}}),
+        json!({"t": "FULTON"}),
+        json!({"a": {"s": "x"}}),
+        json!({"a": {"s": "y"}}),
+        json!({"a": [{"s": "x"}, {"s": "y"}]}),
+        json!({"a": [{"s": "x"}]}),
+        json!({"a": ["x"]}),
+    ];
+    let engine = Engine::new();
+    let parsed: Vec<Pattern> = patterns.iter().map(|p| parse(p.clone())).collect();
+    for (i, p) in parsed.iter().enumerate() {
+        engine.add(&format!("{i:02}"), p.clone());
+    }
+    for s in &signals {
+        let m = params(s.clone());
+        let want: Vec<String> = parsed
+            .iter()
+            .enumerate()
+            .filter(|(_, p)| naive::matches(p, &m))
+            .map(|(i, _)| format!("{i:02}"))
+            .collect();
+        assert_eq!(engine.matches(&m), want, "signal {s}");
+    }
+    // Removing every pattern leaves no entry behind that still matches.
+    for i in 0..parsed.len() {
+        assert!(engine.remove(&format!("{i:02}")));
+    }
+    for s in &signals {
+        assert!(engine.matches(&params(s.clone())).is_empty(), "signal {s}");
+    }
+}

@@ -13,6 +13,7 @@ pub mod signal;
 pub mod subscription;
 pub mod template;
 pub mod value;
+mod value_serde;
 pub mod wait;
 
 pub use ack::{Ack, ErrorReply};

@@ -13,8 +13,6 @@
 use std::collections::BTreeMap;
 use std::fmt;
 
-use serde::{Deserialize, Deserializer, Serialize, Serializer};
-
 /// An object of named values (the shape of `params`).
 pub type Map = BTreeMap<String, Value>;
 
@@ -126,25 +124,11 @@ impl Value {
     }
 
     /// Converts from `serde_json::Value`, naming `path` in any error.
+    ///
+    /// The path of an element is only built when that element fails, so a
+    /// valid value costs no string work beyond its own contents.
     pub fn from_json(json: &serde_json::Value, path: &str) -> Result<Value, ValueError> {
-        Ok(match json {
-            serde_json::Value::Null => Value::Null,
-            serde_json::Value::Bool(b) => Value::Bool(*b),
-            serde_json::Value::Number(n) => number_from_json(n, path)?,
-            serde_json::Value::String(s) => Value::String(s.clone()),
-            serde_json::Value::Array(items) => Value::Array(
-                items
-                    .iter()
-                    .enumerate()
-                    .map(|(i, v)| Value::from_json(v, &format!("{path}[{i}]")))
-                    .collect::<Result<_, _>>()?,
-            ),
-            serde_json::Value::Object(map) => Value::Object(
-                map.iter()
-                    .map(|(k, v)| Ok((k.clone(), Value::from_json(v, &join_path(path, k))?)))
-                    .collect::<Result<_, ValueError>>()?,
-            ),
-        })
+        convert(json).map_err(|f| f.at(path))
     }
 
     /// Converts to `serde_json::Value` (lossless: integers stay integers).
@@ -196,7 +180,66 @@ fn int_eq_float(i: i64, f: f64) -> bool {
     (f as i128) == i128::from(i)
 }
 
-fn number_from_json(n: &serde_json::Number, path: &str) -> Result<Value, ValueError> {
+/// A conversion failure on its way out of the value: the segments from the
+/// failing element up to the top, innermost first.
+struct Failure {
+    segments: Vec<Segment>,
+    rule: String,
+}
+
+/// One step of a path inside a value.
+enum Segment {
+    Index(usize),
+    Key(String),
+}
+
+impl Failure {
+    fn within(mut self, segment: Segment) -> Failure {
+        self.segments.push(segment);
+        self
+    }
+
+    /// The error, with the path written from `root` down to the failing element.
+    fn at(self, root: &str) -> ValueError {
+        let mut path = root.to_string();
+        for segment in self.segments.into_iter().rev() {
+            path = match segment {
+                Segment::Index(i) => format!("{path}[{i}]"),
+                Segment::Key(k) => join_path(&path, &k),
+            };
+        }
+        ValueError {
+            path,
+            rule: self.rule,
+        }
+    }
+}
+
+fn convert(json: &serde_json::Value) -> Result<Value, Failure> {
+    Ok(match json {
+        serde_json::Value::Null => Value::Null,
+        serde_json::Value::Bool(b) => Value::Bool(*b),
+        serde_json::Value::Number(n) => number_from_json(n)?,
+        serde_json::Value::String(s) => Value::String(s.clone()),
+        serde_json::Value::Array(items) => Value::Array(
+            items
+                .iter()
+                .enumerate()
+                .map(|(i, v)| convert(v).map_err(|f| f.within(Segment::Index(i))))
+                .collect::<Result<_, _>>()?,
+        ),
+        serde_json::Value::Object(map) => Value::Object(
+            map.iter()
+                .map(|(k, v)| match convert(v) {
+                    Ok(v) => Ok((k.clone(), v)),
+                    Err(f) => Err(f.within(Segment::Key(k.clone()))),
+                })
+                .collect::<Result<_, _>>()?,
+        ),
+    })
+}
+
+fn number_from_json(n: &serde_json::Number) -> Result<Value, Failure> {
     if let Some(i) = n.as_i64() {
         return Ok(Value::Int(i));
     }
@@ -208,8 +251,8 @@ fn number_from_json(n: &serde_json::Number, path: &str) -> Result<Value, ValueEr
     }
     match n.as_f64() {
         Some(f) if f.is_finite() => Ok(Value::Float(f)),
-        _ => Err(ValueError {
-            path: path.to_string(),
+        _ => Err(Failure {
+            segments: Vec::new(),
             rule: format!("number {n} is outside the f64 range"),
         }),
     }
@@ -218,27 +261,6 @@ fn number_from_json(n: &serde_json::Number, path: &str) -> Result<Value, ValueEr
 impl fmt::Display for Value {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}", self.to_json())
-    }
-}
-
-impl Serialize for Value {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        match self {
-            Value::Null => serializer.serialize_unit(),
-            Value::Bool(b) => serializer.serialize_bool(*b),
-            Value::Int(i) => serializer.serialize_i64(*i),
-            Value::Float(f) => serializer.serialize_f64(*f),
-            Value::String(s) => serializer.serialize_str(s),
-            Value::Array(items) => items.serialize(serializer),
-            Value::Object(map) => map.serialize(serializer),
-        }
-    }
-}
-
-impl<'de> Deserialize<'de> for Value {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let json = serde_json::Value::deserialize(deserializer)?;
-        Value::from_json(&json, "").map_err(serde::de::Error::custom)
     }
 }
 

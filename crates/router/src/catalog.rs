@@ -363,7 +363,7 @@ impl Catalog {
                 None => return Plan::default(),
             }
         };
-        let ids = engine.matches(&instance.signal.params);
+        let ids = engine.matches_shared(&instance.signal.params);
         let mut plan = Plan::default();
         if ids.is_empty() {
             return plan;

@@ -15,7 +15,7 @@
 use crate::numeric::NumericCond;
 use crate::numeric::{NumKey, ordered_key};
 use crate::pattern::Pattern;
-use crate::pattern::ast::{Alt, Cond, FieldBody, Lit, Node};
+use crate::pattern::ast::{Alt, AnythingBut, Cond, FieldBody, Lit, Node};
 
 /// One index key inside a path's index.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -42,6 +42,9 @@ pub(crate) enum Key {
     Cidr(bool, u8, u128),
     /// Numeric range over ordered keys, inclusive.
     Range(Option<u64>, Option<u64>),
+    /// Any leaf value except these strings (sorted, distinct): the anchor of
+    /// `anything-but` over a list of strings.
+    But(Box<[Box<str>]>),
     /// Any leaf value at the path.
     Present,
 }
@@ -136,13 +139,18 @@ fn cond(c: &Cond) -> Option<(u8, Key)> {
         Cond::Suffix(a) if a.ignore_case => (2, Key::SuffixFolded(a.key.as_str().into())),
         Cond::Suffix(a) => (2, Key::Suffix(a.key.as_str().into())),
         Cond::Wildcard(w) if w.is_literal() => (0, Key::Str(w.pieces[0].as_str().into())),
-        Cond::Wildcard(w) if !w.literal_prefix().is_empty() => {
-            (3, Key::Prefix(w.literal_prefix().into()))
+        // The longer literal end is the more selective anchor: `a*cde` is
+        // filed under suffix `cde`, not prefix `a`.
+        Cond::Wildcard(w) => {
+            let (prefix, suffix) = (w.literal_prefix(), w.literal_suffix());
+            if prefix.is_empty() && suffix.is_empty() {
+                (9, Key::Present)
+            } else if prefix.len() >= suffix.len() {
+                (3, Key::Prefix(prefix.into()))
+            } else {
+                (3, Key::Suffix(suffix.into()))
+            }
         }
-        Cond::Wildcard(w) if !w.literal_suffix().is_empty() => {
-            (3, Key::Suffix(w.literal_suffix().into()))
-        }
-        Cond::Wildcard(_) => (9, Key::Present),
         Cond::Numeric(NumericCond::Eq(n)) => (0, Key::Num(n.key())),
         Cond::Numeric(NumericCond::Range { lower, upper }) => (
             4,
@@ -152,7 +160,58 @@ fn cond(c: &Cond) -> Option<(u8, Key)> {
             ),
         ),
         Cond::Cidr(c) => (2, Key::Cidr(c.v6, c.len, c.network)),
+        Cond::AnythingBut(AnythingBut::Values(list)) if !list.is_empty() => {
+            let mut strs = Vec::with_capacity(list.len());
+            for l in list {
+                match l {
+                    Lit::Str(s) => strs.push(Box::<str>::from(s.as_str())),
+                    _ => return Some((9, Key::Present)),
+                }
+            }
+            strs.sort();
+            strs.dedup();
+            (8, Key::But(strs.into_boxed_slice()))
+        }
         Cond::Exists(true) | Cond::AnythingBut(_) | Cond::Custom(_) => (9, Key::Present),
         Cond::Exists(false) => return None,
     })
+}
+
+/// Whether the anchors of `p` decide it alone: `p` is one chain of single
+/// fields down to one leaf with one condition, and that condition's anchor
+/// key holds for a leaf value exactly when the condition does. Such a pattern
+/// matches whenever the index selects it, so it is never verified.
+///
+/// Only keys whose lookup is the condition's own test qualify: exact strings,
+/// `null` and booleans, case-folded equality, prefixes and suffixes (plain or
+/// folded), wildcards that are a literal or one literal end (`x*`, `*x`) and
+/// `anything-but` over strings. Numbers,
+/// ranges and CIDR blocks are always verified.
+pub(crate) fn decides_alone(p: &Pattern) -> bool {
+    let mut n: &Node = &p.root;
+    loop {
+        if n.or.is_some() {
+            return false;
+        }
+        let [field] = n.fields.as_slice() else {
+            return false;
+        };
+        match &field.body {
+            FieldBody::Nested(child) => n = child,
+            FieldBody::Leaf(alts) => {
+                let [alt] = alts.as_slice() else { return false };
+                let [c] = alt.conds.as_slice() else {
+                    return false;
+                };
+                return match c {
+                    Cond::Exact(Lit::Str(_) | Lit::Null | Lit::Bool(_))
+                    | Cond::EqualsIgnoreCase(..) => true,
+                    Cond::Prefix(a) | Cond::Suffix(a) => !a.key.is_empty(),
+                    Cond::Wildcard(w) => w.is_literal() || w.is_single_affix(),
+                    Cond::AnythingBut(_) => matches!(cond(c), Some((_, Key::But(_)))),
+                    _ => false,
+                };
+            }
+        }
+    }
 }

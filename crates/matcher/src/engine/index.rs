@@ -36,6 +36,9 @@ thread_local! {
 pub(crate) struct Slot {
     pub(crate) id: Arc<str>,
     pub(crate) pattern: Pattern,
+    /// The anchors decide this pattern alone ([`super::anchor::decides_alone`]):
+    /// selected means matched, no verification.
+    decided: bool,
 }
 
 /// One node of the path trie.
@@ -102,6 +105,7 @@ impl Index {
         self.slots[slot as usize] = Some(Slot {
             id: id.clone(),
             pattern: pattern.clone(),
+            decided: super::anchor::decides_alone(pattern),
         });
         self.ids.insert(id.clone(), slot);
     }
@@ -126,7 +130,7 @@ impl Index {
     }
 
     /// The ids of the patterns matching `params`, sorted.
-    pub(crate) fn matches(&self, params: &Map, stats: &mut MatchStats) -> Vec<String> {
+    pub(crate) fn matches(&self, params: &Map, stats: &mut MatchStats) -> Vec<Arc<str>> {
         SCRATCH.with(|cell| match cell.try_borrow_mut() {
             Ok(mut buf) => {
                 buf.clear();
@@ -141,7 +145,7 @@ impl Index {
         params: &Map,
         stats: &mut MatchStats,
         cands: &mut Vec<u32>,
-    ) -> Vec<String> {
+    ) -> Vec<Arc<str>> {
         walk_map(&self.root, params, cands, &mut stats.index_probes);
         self.always.extend_into(cands);
         if cands.len() > 1 {
@@ -149,12 +153,13 @@ impl Index {
             cands.dedup();
         }
         stats.candidates += cands.len() as u64;
-        let mut out: Vec<String> = Vec::new();
+        let mut out: Vec<Arc<str>> = Vec::new();
         for &slot in cands.iter() {
             if let Some(s) = &self.slots[slot as usize]
-                && eval::node_on_map(&s.pattern.root, Some(params), &mut stats.eval_steps)
+                && (s.decided
+                    || eval::node_on_map(&s.pattern.root, Some(params), &mut stats.eval_steps))
             {
-                out.push(s.id.to_string());
+                out.push(s.id.clone());
             }
         }
         out.sort_unstable();

@@ -113,6 +113,15 @@ impl Engine {
 
     /// The ids of the patterns that match `params`, sorted, without duplicates.
     pub fn matches(&self, params: &Map) -> Vec<String> {
+        self.matches_shared(params)
+            .iter()
+            .map(|id| id.to_string())
+            .collect()
+    }
+
+    /// Like [`matches`](Engine::matches), with the ids shared with the engine
+    /// instead of copied: no allocation per matched id.
+    pub fn matches_shared(&self, params: &Map) -> Vec<Arc<str>> {
         self.read(|ix| ix.matches(params, &mut MatchStats::default()))
     }
 
@@ -120,7 +129,7 @@ impl Engine {
     pub fn matches_with_stats(&self, params: &Map) -> (Vec<String>, MatchStats) {
         let mut stats = MatchStats::default();
         let ids = self.read(|ix| ix.matches(params, &mut stats));
-        (ids, stats)
+        (ids.iter().map(|id| id.to_string()).collect(), stats)
     }
 
     /// Explains the pattern `id` against `params`; `None` if there is no such id.

@@ -99,6 +99,10 @@ pub(crate) struct PathIndex {
     cidr: FxMap<(bool, u8, u128), Postings>,
     cidr_lens: BTreeMap<(bool, u8), u32>,
     ranges: RangeIndex,
+    /// Slots filed under `anything-but` over strings.
+    but: Postings,
+    /// The same slots by each string they exclude.
+    but_strs: FxMap<Box<str>, Postings>,
     /// Slots that only need some leaf value here.
     pub(crate) present: Postings,
     entries: usize,
@@ -143,6 +147,12 @@ impl PathIndex {
                 p.insert(slot);
             }
             Key::Range(lo, hi) => self.ranges.insert(*lo, *hi, slot),
+            Key::But(excluded) => {
+                self.but.insert(slot);
+                for s in excluded {
+                    self.but_strs.entry(s.clone()).or_default().insert(slot);
+                }
+            }
             Key::Present => self.present.insert(slot),
         }
     }
@@ -184,6 +194,12 @@ impl PathIndex {
             Key::Range(lo, hi) => {
                 self.ranges.remove(*lo, *hi, slot);
             }
+            Key::But(excluded) => {
+                self.but.remove(slot);
+                for s in excluded {
+                    remove_from(&mut self.but_strs, &**s, slot);
+                }
+            }
             Key::Present => {
                 self.present.remove(slot);
             }
@@ -193,6 +209,15 @@ impl PathIndex {
     /// Appends the slots whose key the leaf value `v` satisfies (not `present`).
     pub(crate) fn lookup(&self, v: &Value, out: &mut Vec<u32>, probes: &mut u64) {
         *probes += 1;
+        if !self.but.is_empty() {
+            match v {
+                Value::String(s) => match self.but_strs.get(s.as_str()) {
+                    Some(excluded) => self.but.extend_except(excluded, out),
+                    None => self.but.extend_into(out),
+                },
+                _ => self.but.extend_into(out),
+            }
+        }
         match v {
             Value::String(s) => {
                 if let Some(p) = self.strs.get(s.as_str()) {
@@ -264,6 +289,8 @@ impl PathIndex {
             + self.cidr.capacity() * 48
             + self.ranges.heap_bytes()
             + self.present.heap_bytes()
+            + self.but.heap_bytes()
+            + strs(&self.but_strs)
             + self.nulls.heap_bytes()
             + self.trues.heap_bytes()
             + self.falses.heap_bytes()

@@ -107,6 +107,31 @@ impl Postings {
         }
     }
 
+    /// Whether `slot` is in the set.
+    pub(crate) fn contains(&self, slot: u32) -> bool {
+        match self {
+            Postings::Empty => false,
+            Postings::One(s) => *s == slot,
+            Postings::Many(m) => match &m.pos {
+                Some(pos) => pos.contains_key(&slot),
+                None => m.items.contains(&slot),
+            },
+        }
+    }
+
+    /// Appends every slot that is not in `except` to `out`.
+    pub(crate) fn extend_except(&self, except: &Postings, out: &mut Vec<u32>) {
+        match self {
+            Postings::Empty => {}
+            Postings::One(s) => {
+                if !except.contains(*s) {
+                    out.push(*s);
+                }
+            }
+            Postings::Many(m) => out.extend(m.items.iter().filter(|s| !except.contains(**s))),
+        }
+    }
+
     /// Appends every slot to `out`.
     #[inline]
     pub(crate) fn extend_into(&self, out: &mut Vec<u32>) {
