@@ -3,8 +3,8 @@
 
 #![allow(clippy::unwrap_used)]
 
+use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
 
 use serde_json::json;
 use signalbox_matcher::{
@@ -363,35 +363,42 @@ fn engine_add_replace_remove() {
 
 #[test]
 fn readers_run_while_writers_churn() {
+    use std::sync::atomic::{AtomicBool, AtomicU64};
     let e = Arc::new(Engine::new());
     e.add("stable", parse(json!({"k": ["v"]})));
-    let stop = Arc::new(Mutex::new(false));
+    let stop = Arc::new(AtomicBool::new(false));
+    let reads = Arc::new(AtomicU64::new(0));
     let reader = {
-        let (e, stop) = (e.clone(), stop.clone());
+        let (e, stop, reads) = (e.clone(), stop.clone(), reads.clone());
         std::thread::spawn(move || {
             let m = params(json!({"k": "v"}));
-            let mut n = 0u64;
-            while !*stop.lock().unwrap() {
+            while !stop.load(Ordering::Acquire) {
                 let ids = e.matches(&m);
                 assert!(
                     ids.iter().any(|i| i == "stable"),
                     "stable pattern vanished: {ids:?}"
                 );
-                n += 1;
+                reads.fetch_add(1, Ordering::Release);
             }
-            n
         })
     };
-    for i in 0..2000 {
+    // The churn starts once the reader is reading, and goes on until the
+    // reader has read during it, so the two really overlap.
+    while reads.load(Ordering::Acquire) == 0 {
+        std::thread::yield_now();
+    }
+    let before = reads.load(Ordering::Acquire);
+    let mut i = 0;
+    while i < 2000 || reads.load(Ordering::Acquire) < before + 100 {
         e.add(&format!("p{i}"), parse(json!({"k": ["v"]})));
         if i % 2 == 0 {
             e.remove(&format!("p{i}"));
         }
+        i += 1;
     }
-    *stop.lock().unwrap() = true;
-    let reads = reader.join().unwrap();
-    assert!(reads > 0);
-    assert_eq!(e.len(), 1001);
+    stop.store(true, Ordering::Release);
+    reader.join().unwrap();
+    assert_eq!(e.len(), 1 + i / 2);
 }
 
 /// Single-condition patterns whose index entry decides them alone (no

@@ -5,27 +5,70 @@
 //! bounds are stored inclusive (the index may over-approximate at a bound; the
 //! engine re-checks the exact condition). One-sided ranges sit in two ordered
 //! sets (every entry a range query returns is a hit). Two-sided ranges are
-//! grouped by the bit length of their width: in class `c` every range is at most
-//! `2^c - 1` wide, so only ranges whose lower bound lies in `[x - 2^c + 1, x]` can
-//! contain `x`, and for ranges of similar width most of those do.
+//! grouped by their width **in value** (not in key space): class `e` holds the
+//! ranges whose width is at most `2^e`, so only ranges whose lower bound lies
+//! in `[x - 2^e, x]` can contain `x`, and since a class's ranges are at least
+//! half that wide, most of those do. Ranges of one width at any magnitude
+//! (`[10i, 10i + 5]` for every `i`) share one class, so a query costs one
+//! ordered-set lookup per distinct width class in use, whatever the values.
 //!
 //! Invariant: every stored `(lo, hi, slot)` is returned by [`RangeIndex::query`]
-//! for every `x` with `lo <= x <= hi`.
+//! for every `x` with `lo <= x <= hi`. Float rounding is kept on the safe side:
+//! a class is an upper bound of the exact width, and the window's start is
+//! rounded down.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
+
+use crate::numeric::ordered_key;
 
 /// Ranges over ordered keys, inclusive.
 #[derive(Debug, Default)]
 pub(crate) struct RangeIndex {
     lower_only: BTreeSet<(u64, u32)>,
     upper_only: BTreeSet<(u64, u32)>,
-    classes: Vec<BTreeSet<(u64, u64, u32)>>,
-    nonempty: u128,
+    /// Two-sided ranges `(lo, hi, slot)` by width class (see [`class_of`]).
+    classes: BTreeMap<i16, BTreeSet<(u64, u64, u32)>>,
     len: usize,
 }
 
-fn class_of(lo: u64, hi: u64) -> usize {
-    (64 - (hi - lo).leading_zeros()) as usize
+/// The class of ranges wider than any finite power of two (or unbounded).
+const UNBOUNDED: i16 = i16::MAX;
+
+/// The value of an ordered key (the inverse of [`ordered_key`]).
+fn key_value(k: u64) -> f64 {
+    if k >> 63 == 1 {
+        f64::from_bits(k & !(1 << 63))
+    } else {
+        f64::from_bits(!k)
+    }
+}
+
+/// The smallest `e` with `hi - lo <= 2^e` that the f64 exponent gives:
+/// `-1022` for widths below the smallest normal number (and for 0),
+/// [`UNBOUNDED`] when the width is not a finite number.
+fn class_of(lo: u64, hi: u64) -> i16 {
+    let width = key_value(hi) - key_value(lo);
+    if !width.is_finite() {
+        return UNBOUNDED;
+    }
+    // A normal width w has biased exponent b with 2^(b-1023) <= w < 2^(b-1022);
+    // the rounded subtraction is at most half an ulp below the exact width,
+    // which stays below 2^(b-1022).
+    let biased = ((width.to_bits() >> 52) & 0x7ff) as i16;
+    biased.max(0) - 1022
+}
+
+/// The key from which a class-`e` window ending at the value `x` starts.
+fn window_start(x: f64, e: i16) -> u64 {
+    if e >= 1024 {
+        return 0;
+    }
+    let from = (x - 2f64.powi(i32::from(e))).next_down();
+    if from.is_finite() {
+        ordered_key(from)
+    } else {
+        0
+    }
 }
 
 impl RangeIndex {
@@ -39,12 +82,10 @@ impl RangeIndex {
             (None, Some(hi)) => self.upper_only.insert((hi, slot)),
             (lo, hi) => {
                 let (lo, hi) = (lo.unwrap_or(0), hi.unwrap_or(u64::MAX));
-                let c = class_of(lo, hi);
-                if self.classes.len() <= c {
-                    self.classes.resize_with(c + 1, BTreeSet::new);
-                }
-                self.nonempty |= 1 << c;
-                self.classes[c].insert((lo, hi, slot))
+                self.classes
+                    .entry(class_of(lo, hi))
+                    .or_default()
+                    .insert((lo, hi, slot))
             }
         };
         if fresh {
@@ -61,10 +102,10 @@ impl RangeIndex {
                 let c = class_of(lo, hi);
                 let removed = self
                     .classes
-                    .get_mut(c)
+                    .get_mut(&c)
                     .is_some_and(|set| set.remove(&(lo, hi, slot)));
-                if removed && self.classes[c].is_empty() {
-                    self.nonempty &= !(1 << c);
+                if removed && self.classes.get(&c).is_some_and(BTreeSet::is_empty) {
+                    self.classes.remove(&c);
                 }
                 removed
             }
@@ -83,15 +124,15 @@ impl RangeIndex {
         if !self.upper_only.is_empty() {
             out.extend(self.upper_only.range((x, 0)..).map(|(_, s)| *s));
         }
-        let mut mask = self.nonempty;
-        while mask != 0 {
-            let c = mask.trailing_zeros() as usize;
-            mask &= mask - 1;
-            let width = if c >= 64 { u64::MAX } else { (1u64 << c) - 1 };
-            let from = x.saturating_sub(width);
+        let xv = key_value(x);
+        for (&e, set) in &self.classes {
+            let from = if e == UNBOUNDED {
+                0
+            } else {
+                window_start(xv, e)
+            };
             out.extend(
-                self.classes[c]
-                    .range((from, 0, 0)..=(x, u64::MAX, u32::MAX))
+                set.range((from, 0, 0)..=(x, u64::MAX, u32::MAX))
                     .filter(|(_, hi, _)| *hi >= x)
                     .map(|(_, _, s)| *s),
             );
@@ -101,7 +142,7 @@ impl RangeIndex {
     /// Approximate heap bytes (B-tree entries at ~70% fill).
     pub(crate) fn heap_bytes(&self) -> usize {
         let two = (self.lower_only.len() + self.upper_only.len()) * 16;
-        let three: usize = self.classes.iter().map(|c| c.len() * 24).sum();
+        let three: usize = self.classes.values().map(|c| c.len() * 24).sum();
         (two + three) * 10 / 7
     }
 }
@@ -110,23 +151,61 @@ impl RangeIndex {
 mod tests {
     use super::*;
 
+    fn k(v: f64) -> u64 {
+        ordered_key(v)
+    }
+
+    /// Every containing range is found, for values at many magnitudes and
+    /// widths, including zero-width, sub-normal, negative and huge ranges.
     #[test]
     fn finds_exactly_the_containing_ranges() {
-        let mut ix = RangeIndex::default();
-        let ranges: Vec<(Option<u64>, Option<u64>)> = vec![
-            (Some(10), Some(20)),
-            (Some(15), Some(15)),
-            (Some(0), Some(1000)),
-            (Some(18), None),
-            (None, Some(12)),
-            (Some(30), Some(31)),
+        let mut ranges: Vec<(Option<f64>, Option<f64>)> = vec![
+            (Some(10.0), Some(20.0)),
+            (Some(15.0), Some(15.0)),
+            (Some(0.0), Some(1000.0)),
+            (Some(18.0), None),
+            (None, Some(12.0)),
+            (Some(30.0), Some(31.0)),
+            (Some(-1e308), Some(1e308)),
+            (Some(-5.5), Some(-0.0)),
+            (Some(0.0), Some(f64::MIN_POSITIVE / 4.0)),
+            (Some(1e15), Some(1e15 + 0.25)),
+            (Some(0.1), Some(0.30000000000000004)),
         ];
-        for (i, (lo, hi)) in ranges.iter().enumerate() {
-            ix.insert(*lo, *hi, i as u32);
+        for i in 0..200 {
+            let lo = f64::from(i) * 10.0;
+            ranges.push((Some(lo), Some(lo + 5.0)));
+            ranges.push((Some(lo * 1e6), Some(lo * 1e6 + 5.0)));
         }
-        for x in 0..1100u64 {
+        let mut ix = RangeIndex::default();
+        for (i, (lo, hi)) in ranges.iter().enumerate() {
+            ix.insert(lo.map(k), hi.map(k), i as u32);
+        }
+        let mut xs: Vec<f64> = vec![
+            -1e308,
+            -6.0,
+            -5.5,
+            -0.0,
+            0.0,
+            f64::MIN_POSITIVE / 8.0,
+            f64::MIN_POSITIVE,
+            0.1,
+            0.2,
+            0.30000000000000004,
+            1e15,
+            1e15 + 0.25,
+            1e15 + 0.5,
+            1e308,
+        ];
+        for x in 0..2100 {
+            xs.push(f64::from(x));
+            xs.push(f64::from(x) + 0.5);
+            xs.push(f64::from(x) * 1e6 + 2.5);
+            xs.push(f64::from(x) * 1e6 - 1.0);
+        }
+        for x in xs {
             let mut got = Vec::new();
-            ix.query(x, &mut got);
+            ix.query(k(x), &mut got);
             got.sort_unstable();
             let want: Vec<u32> = ranges
                 .iter()
@@ -136,7 +215,15 @@ mod tests {
                 .collect();
             assert_eq!(got, want, "x = {x}");
         }
-        assert!(ix.remove(Some(10), Some(20), 0));
-        assert!(!ix.remove(Some(10), Some(20), 0));
+        assert!(ix.remove(Some(k(10.0)), Some(k(20.0)), 0));
+        assert!(!ix.remove(Some(k(10.0)), Some(k(20.0)), 0));
+    }
+
+    #[test]
+    fn key_value_inverts_ordered_key() {
+        for v in [-1e308, -5.5, -1e-310, 0.0, 1e-310, 1.0, 3.25, 1e308] {
+            assert_eq!(key_value(k(v)), v);
+        }
+        assert_eq!(key_value(k(-0.0)), 0.0);
     }
 }
