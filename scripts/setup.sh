@@ -4,8 +4,9 @@
 #   - nats-server (Debian package) for the embedded default and the tests
 #   - the Rust target wasm32-wasip2 for the plugins in plugins/
 # With --test (scripts/test.sh) it also installs what only the tests use:
-#   - tansu, a Kafka-protocol broker (cargo install, ~15 min the first time;
-#     reused when present), for the Kafka end-to-end tests
+#   - tansu, a Kafka-protocol broker with its memory and SQLite storage
+#     (cargo install, ~15 min the first time; reused when present), for the
+#     Kafka end-to-end tests
 #   - confluent-kafka (PyPI), the independent Kafka client the tests produce with
 #   - componentize-py (PyPI), to build the Python plugins
 #   - node and npm (Debian packages), then jco and ComponentizeJS (npm ci in
@@ -16,6 +17,19 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 say() { printf '[setup] %s\n' "$*" >&2; }
+
+# Whether cargo installed tansu with every one of these features (cargo
+# records each install's features in $CARGO_HOME/.crates2.json).
+tansu_has_features() {
+  local record="${CARGO_HOME:-$HOME/.cargo}/.crates2.json"
+  [ -f "$record" ] || return 1
+  python3 - "$record" "$@" <<'PY'
+import json, sys
+installs = json.load(open(sys.argv[1])).get("installs", {})
+have = [set(v.get("features", [])) for k, v in installs.items() if k.startswith("tansu ")]
+sys.exit(0 if any(set(sys.argv[2:]) <= h for h in have) else 1)
+PY
+}
 
 as_root() {
   if [ "$(id -u)" = 0 ]; then "$@"
@@ -83,10 +97,13 @@ if [ "${1:-}" = "--test" ]; then
     say "npm ci in plugins/js (jco, ComponentizeJS)"
     (cd plugins/js && npm ci --no-audit --no-fund --loglevel=error)
   fi
-  # tansu: a Kafka-protocol broker; built once, reused when present.
-  if ! command -v tansu >/dev/null 2>&1 && [ ! -x "$HOME/.cargo/bin/tansu" ]; then
-    say "cargo install tansu 0.6 --features dynostore (about 15 minutes, once)"
-    cargo install --locked tansu --version '^0.6' --features dynostore
+  # tansu: a Kafka-protocol broker; built once, reused when present. The
+  # tests need two storage engines: memory (dynostore) and SQLite (libsql,
+  # for a broker that keeps its data across a restart, and its SASL users).
+  # An install from before libsql was needed is built again, once.
+  if ! tansu_has_features dynostore libsql; then
+    say "cargo install tansu 0.6 --features dynostore,libsql (about 15 minutes, once)"
+    cargo install --locked tansu --version '^0.6' --features dynostore,libsql
   fi
 fi
 say "ready: $(nats-server --version 2>/dev/null || /usr/sbin/nats-server --version), $(cargo --version)"

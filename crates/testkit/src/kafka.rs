@@ -62,9 +62,28 @@ impl KafkaRecord {
     }
 }
 
+/// How [`TestKafka::start_with`] sets the broker up.
+#[derive(Default)]
+struct Setup {
+    /// A TLS terminator in front of tansu.
+    tls: bool,
+    /// The terminator requires a client certificate.
+    mutual: bool,
+    /// tansu's `--authentication` (SASL SCRAM).
+    authentication: bool,
+    /// SQLite storage in a temporary directory instead of memory.
+    persistent: bool,
+    /// SCRAM-SHA-512 users (name, password) to create first; needs
+    /// `persistent`.
+    users: &'static [(&'static str, &'static str)],
+}
+
 /// A tansu broker on a free port, killed on drop.
 pub struct TestKafka {
     child: KillOnDrop,
+    /// Where a persistent broker keeps its SQLite file (removed after the
+    /// broker is killed: fields drop in order).
+    storage: Option<tempfile::TempDir>,
     /// tansu's own (plain TCP) port.
     port: u16,
     /// The port clients connect to and tansu advertises: `port`, or the TLS
@@ -162,14 +181,50 @@ fn tansu_binary() -> Result<PathBuf> {
 impl TestKafka {
     /// Starts the broker on a free port and waits until it listens.
     pub async fn start() -> Result<TestKafka> {
-        TestKafka::start_with(false, false, false).await
+        TestKafka::start_with(Setup::default()).await
     }
+
+    /// Starts a broker that keeps its data (topics, records, committed
+    /// offsets) in a SQLite file in a temporary directory, so that
+    /// [`TestKafka::restart`] brings it back as a real broker comes back.
+    /// Needs tansu built with the `libsql` feature (`scripts/setup.sh --test`
+    /// builds it so).
+    pub async fn start_persistent() -> Result<TestKafka> {
+        TestKafka::start_with(Setup {
+            persistent: true,
+            ..Setup::default()
+        })
+        .await
+    }
+
+    /// Starts a persistent broker behind TLS that requires a SASL
+    /// SCRAM-SHA-512 login. Two users exist: the test client's
+    /// (`producer`) and [`TestKafka::SASL_USER`] for the router.
+    pub async fn start_tls_sasl() -> Result<TestKafka> {
+        TestKafka::start_with(Setup {
+            tls: true,
+            authentication: true,
+            persistent: true,
+            users: &[("producer", "producer-secret"), TestKafka::SASL_USER],
+            ..Setup::default()
+        })
+        .await
+    }
+
+    /// The user (name, password) [`TestKafka::start_tls_sasl`] creates for
+    /// the router under test.
+    pub const SASL_USER: (&'static str, &'static str) = ("signalbox", "signalbox-secret");
 
     /// Starts the broker behind mutual TLS: as [`TestKafka::start_tls`], and
     /// every client must present a certificate the test CA signed
     /// ([`TestKafka::client_cert_files`]); the Python client does.
     pub async fn start_mutual_tls() -> Result<TestKafka> {
-        TestKafka::start_with(true, true, false).await
+        TestKafka::start_with(Setup {
+            tls: true,
+            mutual: true,
+            ..Setup::default()
+        })
+        .await
     }
 
     /// The client certificate and key a mutual-TLS broker accepts.
@@ -183,7 +238,11 @@ impl TestKafka {
     /// [`TestKafka::bootstrap`] and verify the broker with
     /// [`TestKafka::ca_file`]; the Python client does so too.
     pub async fn start_tls() -> Result<TestKafka> {
-        TestKafka::start_with(true, false, false).await
+        TestKafka::start_with(Setup {
+            tls: true,
+            ..Setup::default()
+        })
+        .await
     }
 
     /// Starts the broker behind TLS with `--authentication`: tansu answers
@@ -192,10 +251,22 @@ impl TestKafka {
     /// and its memory storage has no users, so every login is refused, the test client's included: topics
     /// cannot be created nor records produced on this broker.
     pub async fn start_tls_authenticating() -> Result<TestKafka> {
-        TestKafka::start_with(true, false, true).await
+        TestKafka::start_with(Setup {
+            tls: true,
+            authentication: true,
+            ..Setup::default()
+        })
+        .await
     }
 
-    async fn start_with(tls: bool, mutual: bool, authentication: bool) -> Result<TestKafka> {
+    async fn start_with(setup: Setup) -> Result<TestKafka> {
+        let Setup {
+            tls,
+            mutual,
+            authentication,
+            persistent,
+            users,
+        } = setup;
         let port = signalbox_router::embedded::free_port().context("free port for tansu")?;
         let mut client_config = BTreeMap::new();
         let (advertised, tls) = if tls {
@@ -233,9 +304,38 @@ impl TestKafka {
             client_config.insert("sasl.username".into(), "producer".into());
             client_config.insert("sasl.password".into(), "producer-secret".into());
         }
-        let child = TestKafka::spawn(port, advertised, authentication).await?;
+        let storage = if persistent {
+            Some(tempfile::tempdir().context("tansu storage directory")?)
+        } else {
+            None
+        };
+        let dir = storage.as_ref().map(tempfile::TempDir::path);
+        if !users.is_empty() {
+            // Users are created through the broker's admin API, which an
+            // authenticating broker only opens after a login: create them on
+            // the same storage without authentication first.
+            let open = TestKafka::spawn(port, advertised, false, dir).await?;
+            for (name, password) in users {
+                let out = std::process::Command::new(tansu_binary()?)
+                    .args(["user", "create", "--broker"])
+                    .arg(format!("tcp://127.0.0.1:{port}"))
+                    .args([name, password])
+                    .output()
+                    .context("tansu user create")?;
+                if !out.status.success() {
+                    bail!(
+                        "tansu user create {name}: {}{}",
+                        String::from_utf8_lossy(&out.stdout),
+                        String::from_utf8_lossy(&out.stderr)
+                    );
+                }
+            }
+            drop(open);
+        }
+        let child = TestKafka::spawn(port, advertised, authentication, dir).await?;
         Ok(TestKafka {
             child,
+            storage,
             port,
             advertised,
             authentication,
@@ -244,18 +344,30 @@ impl TestKafka {
         })
     }
 
-    async fn spawn(port: u16, advertised: u16, authentication: bool) -> Result<KillOnDrop> {
+    async fn spawn(
+        port: u16,
+        advertised: u16,
+        authentication: bool,
+        storage: Option<&Path>,
+    ) -> Result<KillOnDrop> {
         let url = format!("tcp://127.0.0.1:{port}");
         let advertised_url = format!("tcp://127.0.0.1:{advertised}");
-        let child = std::process::Command::new(tansu_binary()?)
-            .args([
-                "broker",
-                "--listener-url",
-                &url,
-                "--advertised-listener-url",
-                &advertised_url,
-            ])
-            .args(["--storage-engine", "memory://tansu/"])
+        let mut command = std::process::Command::new(tansu_binary()?);
+        command.args([
+            "broker",
+            "--listener-url",
+            &url,
+            "--advertised-listener-url",
+            &advertised_url,
+        ]);
+        match storage {
+            // tansu opens `sqlite://<name>` relative to its working directory.
+            Some(dir) => command
+                .current_dir(dir)
+                .args(["--storage-engine", "sqlite://tansu.db"]),
+            None => command.args(["--storage-engine", "memory://tansu/"]),
+        };
+        let child = command
             .args(authentication.then_some("--authentication"))
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::null())
@@ -280,11 +392,20 @@ impl TestKafka {
         }
     }
 
-    /// Kills the broker and starts a new one on the same port. Its storage is
-    /// in memory: topics and committed offsets are gone afterwards.
+    /// Kills the broker and starts a new one on the same port. A broker from
+    /// [`TestKafka::start_persistent`] comes back with its topics, records
+    /// and committed offsets; any other keeps them in memory, so they are
+    /// gone afterwards.
     pub async fn restart(&mut self) -> Result<()> {
+        self.restart_after(Duration::ZERO).await
+    }
+
+    /// [`TestKafka::restart`], with the broker down for `down` in between.
+    pub async fn restart_after(&mut self, down: Duration) -> Result<()> {
         self.kill();
-        self.child = TestKafka::spawn(self.port, self.advertised, self.authentication).await?;
+        tokio::time::sleep(down).await;
+        let dir = self.storage.as_ref().map(tempfile::TempDir::path);
+        self.child = TestKafka::spawn(self.port, self.advertised, self.authentication, dir).await?;
         Ok(())
     }
 
