@@ -401,10 +401,11 @@ fn readers_run_while_writers_churn() {
     assert_eq!(e.len(), 1 + i / 2);
 }
 
-/// Single-condition patterns whose index entry decides them alone (no
-/// verification) must still agree with the naive evaluator on every kind of
-/// value, including the ones their index key does not describe (numbers,
-/// null, arrays mixing kinds, objects in arrays).
+/// Single-leaf patterns, decided by their index entry alone or verified
+/// against the value in hand during the index walk, must still agree with
+/// the naive evaluator on every kind of value, including the ones their index
+/// key does not describe (numbers, null, arrays mixing kinds, objects in
+/// arrays).
 #[test]
 fn patterns_decided_by_the_index_agree_with_naive() {
     let patterns = [
@@ -420,6 +421,11 @@ fn patterns_decided_by_the_index_agree_with_naive() {
         json!({"s": [null]}),
         json!({"s": [false]}),
         json!({"a": {"s": ["x"]}}),
+        json!({"s": [{"numeric": [">", 3]}, "CLAY"]}),
+        json!({"s": [{"exists": true}]}),
+        json!({"a": {"s": [{"wildcard": "*"}]}}),
+        json!({"s": [{"anything-but": {"prefix": "F"}}]}),
+        json!({"s": [{"prefix": "F", "suffix": "N"}]}),
     ];
     let signals = [
         json!({"s": "FULTON"}),
