@@ -1,7 +1,9 @@
 //! A real Kafka-protocol broker for the tests, and an independent client.
 //!
 //! [`TestKafka`] runs `tansu` (installed by `scripts/setup.sh --test`) on a
-//! free loopback port with in-memory storage and kills it on drop. Records are
+//! free loopback port with in-memory storage and kills it on drop;
+//! [`TestKafka::start_persistent`] uses SQLite storage in a temporary
+//! directory instead, so a restarted broker keeps its data. Records are
 //! produced, topics created and group offsets read with the `confluent-kafka`
 //! Python package (`kafka_client.py`): a client that shares no code with
 //! signalbox's consumer, so the tests see what a real producer sees.
@@ -13,9 +15,11 @@
 //! port, so every client connection (bootstrap and the advertised broker) is
 //! TLS with a server certificate for 127.0.0.1 signed by a test CA made with
 //! the `openssl` CLI. SASL: `--authentication` makes tansu refuse every request
-//! before a SASL login; of signalbox's mechanisms it has SCRAM only (no PLAIN),
-//! and its in-memory storage keeps no SCRAM users, so every login is refused
-//! (see `docs/DECISIONS.md`, Kafka).
+//! before a SASL login; of signalbox's mechanisms it has SCRAM only (no PLAIN).
+//! Its in-memory storage keeps no SCRAM users, so every login is refused
+//! there ([`TestKafka::start_tls_authenticating`]); its SQLite storage keeps
+//! them, so [`TestKafka::start_tls_sasl`] creates users first and then turns
+//! authentication on (see `docs/DECISIONS.md`, Kafka).
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};

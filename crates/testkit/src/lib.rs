@@ -11,7 +11,8 @@
 //!
 //! - [`TestKafka`]: a real Kafka-protocol broker (tansu) on a free port, with
 //!   an independent client (confluent-kafka) to create topics, produce records
-//!   and read group offsets.
+//!   and read group offsets; in memory, or on SQLite to survive a restart and
+//!   hold SASL users.
 //!
 //! Every wait here is bounded (a few seconds); a test that waits for something
 //! that never comes fails with a message saying what it waited for.
