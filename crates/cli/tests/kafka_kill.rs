@@ -159,8 +159,15 @@ properties = {{ "session.timeout.ms" = "6000" }}
                 .await
                 .map(|v| v.to_string())
                 .unwrap_or_else(|e| format!("(no answer: {e})"));
+            // Committed offsets past what is stored would mean records were
+            // skipped; offsets behind it, a partition that stopped fetching.
+            let committed = kafka
+                .committed("kill-test", "orders", 3)
+                .await
+                .map(|c| format!("{c:?}"))
+                .unwrap_or_else(|e| format!("(unknown: {e})"));
             bail!(
-                "only {have} of {RECORDS} firings after {kills} kills; stored: {stored}; router log:\n{}",
+                "only {have} of {RECORDS} firings after {kills} kills; stored: {stored}; committed offsets by partition: {committed}; router log:\n{}",
                 router_log_tail(&config)
             );
         }
