@@ -209,17 +209,12 @@ impl PathIndex {
     /// Appends the slots whose key the leaf value `v` satisfies (not `present`).
     pub(crate) fn lookup(&self, v: &Value, out: &mut Vec<u32>, probes: &mut u64) {
         *probes += 1;
-        if !self.but.is_empty() {
-            match v {
-                Value::String(s) => match self.but_strs.get(s.as_str()) {
-                    Some(excluded) => self.but.extend_except(excluded, out),
-                    None => self.but.extend_into(out),
-                },
-                _ => self.but.extend_into(out),
-            }
-        }
         match v {
             Value::String(s) => {
+                match self.but_strs.get(s.as_str()) {
+                    Some(excluded) => self.but.extend_except(excluded, out),
+                    None => self.but.extend_into(out),
+                }
                 if let Some(p) = self.strs.get(s.as_str()) {
                     p.extend_into(out);
                 }
@@ -252,6 +247,7 @@ impl PathIndex {
                 }
             }
             Value::Int(_) | Value::Float(_) => {
+                self.but.extend_into(out);
                 if let Some(n) = Num::of(v) {
                     if let Some(p) = self.nums.get(&n.key()) {
                         p.extend_into(out);
@@ -261,9 +257,14 @@ impl PathIndex {
                     }
                 }
             }
-            Value::Null => self.nulls.extend_into(out),
-            Value::Bool(true) => self.trues.extend_into(out),
-            Value::Bool(false) => self.falses.extend_into(out),
+            Value::Null => {
+                self.but.extend_into(out);
+                self.nulls.extend_into(out);
+            }
+            Value::Bool(b) => {
+                self.but.extend_into(out);
+                if *b { &self.trues } else { &self.falses }.extend_into(out);
+            }
             Value::Array(_) | Value::Object(_) => {}
         }
     }
