@@ -565,6 +565,58 @@ async fn a_broker_restart_is_ridden_out_when_the_broker_keeps_its_data() -> Resu
     Ok(())
 }
 
+/// A crash inside the consumer (librdkafka is C code; one crash is known,
+/// below) costs a worker restart, not the router: the source's worker
+/// process is aborted while records flow, the router logs why
+/// and starts it again, and every record still fires exactly once (records
+/// stored but not committed are read again and taken as duplicates).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_crashed_kafka_worker_is_started_again_and_nothing_is_lost() -> Result<()> {
+    init_logs();
+    let nats = TestNats::start()?;
+    let kafka = TestKafka::start().await?;
+    kafka.create_topic("orders", 2).await?;
+    let router = kafka_router(&nats, &kafka, kafka_json()?, "orders", "g-crash").await?;
+    let Watch { mut runs, .. } = watch(&nats, &router).await?;
+    let first: Vec<KafkaRecord> = (1..=300).map(|n| order(n, 50)).collect();
+    kafka.produce("orders", &first).await?;
+    // Some have fired: the worker is mid-topic.
+    let mut fired = orders_fired(&mut runs, 20, Duration::from_secs(60)).await?;
+    let workers = signalbox_testkit::child_pids("kafka-worker");
+    ensure!(workers.len() == 1, "one worker expected, found {workers:?}");
+    // SIGABRT, as librdkafka's failed assertions raise. (A SIGSEGV sent by
+    // `kill` is not fatal to a Rust process: its stack-overflow handler
+    // ignores a fault that is not in a guard page.)
+    signalbox_testkit::send_signal(workers[0], "ABRT")?;
+    logged_within(&["Kafka worker died", "signal 6"], Duration::from_secs(20)).await?;
+    let second: Vec<KafkaRecord> = (301..=400).map(|n| order(n, 50)).collect();
+    kafka.produce("orders", &second).await?;
+    fired.extend(orders_fired(&mut runs, 400 - fired.len(), Duration::from_secs(90)).await?);
+    // Exactly once: 400 firings, 400 distinct orders, and nothing more.
+    let distinct: BTreeSet<u64> = fired.iter().copied().collect();
+    assert_eq!(distinct, (1..=400).collect::<BTreeSet<u64>>());
+    signalbox_testkit::expect_silence(&mut runs, Duration::from_secs(3)).await?;
+    let after = signalbox_testkit::child_pids("kafka-worker");
+    ensure!(
+        after.len() == 1 && after != workers,
+        "a new worker expected, found {after:?} (was {workers:?})"
+    );
+    let metrics = router_metrics(&router).await?;
+    for line in [
+        "signalbox_kafka_worker_restarts_total 1",
+        "signalbox_signals_stored_total 400",
+    ] {
+        assert!(metrics.contains(line), "no {line:?} in {metrics}");
+    }
+    router.shutdown().await;
+    // The router's shutdown stops its worker.
+    ensure!(
+        signalbox_testkit::child_pids("kafka-worker").is_empty(),
+        "a worker outlived the router"
+    );
+    Ok(())
+}
+
 /// Known failure, kept to reproduce it: tansu's memory storage comes back
 /// empty after a restart (a broker that lost its disk; the restart of a
 /// broker that keeps its data is tested above), and about one run in four

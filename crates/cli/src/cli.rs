@@ -42,6 +42,10 @@ pub enum Command {
         after_help = "Example:\n  signalbox dev\n  signalbox dev --data-dir /tmp/sb --port 4333"
     )]
     Dev(DevArgs),
+    /// Internal: the process that holds one Kafka source's consumer, started
+    /// by the router with frames on its stdin and stdout; not for use by hand.
+    #[command(name = "kafka-worker", hide = true)]
+    KafkaWorker,
     /// Publish a signal and wait for its acknowledgement.
     #[command(
         after_help = "Example:\n  signalbox publish table_updated --id run-1 --param table=prod.events --param partition=20261126\n  signalbox publish --file signal.json"

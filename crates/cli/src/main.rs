@@ -16,6 +16,10 @@ use clap::Parser;
 
 fn main() -> ExitCode {
     let cli = cli::Cli::parse();
+    if matches!(cli.command, cli::Command::KafkaWorker) {
+        // Its stdout carries frames to the router: no logging set up here.
+        return signalbox_router::kafka::worker::main();
+    }
     let service = matches!(cli.command, cli::Command::Serve(_) | cli::Command::Dev(_));
     // The span exporter is configured by the router config, so that is read
     // before the subscriber is installed (and again, unchanged, by `serve`).

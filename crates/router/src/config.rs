@@ -73,6 +73,12 @@ pub struct SourcesConfig {
     pub kafka: Vec<crate::kafka::KafkaSource>,
     /// `[[sources.sns]]`: SNS HTTP endpoints (`POST /sns/<name>`).
     pub sns: Vec<crate::sns::SnsSource>,
+    /// The program each Kafka source's consumer runs in, as
+    /// `<program> kafka-worker` (a process per source, so a crash inside
+    /// librdkafka restarts that worker, not the router). Default: the running
+    /// `signalbox` binary; set it when the router is embedded in another
+    /// program.
+    pub kafka_worker: Option<PathBuf>,
 }
 
 /// Plugins to load at start, and the limits every plugin runs under

@@ -36,6 +36,8 @@ pub struct Metrics {
     pub received_kafka: AtomicU64,
     /// Signals taken in from SNS endpoints.
     pub received_sns: AtomicU64,
+    /// Kafka worker processes that died and were started again.
+    pub kafka_worker_restarts: AtomicU64,
     /// Messages rejected as bad input.
     pub rejected: AtomicU64,
     /// SNS messages rejected, by the rule they broke.
@@ -193,6 +195,11 @@ impl Metrics {
                 ("transport=\"sns\"", get(&self.received_sns)),
                 ("transport=\"kafka\"", get(&self.received_kafka)),
             ],
+        );
+        counter(
+            "signalbox_kafka_worker_restarts_total",
+            "Kafka worker processes (one per source) that died and were started again.",
+            &[("", get(&self.kafka_worker_restarts))],
         );
         counter(
             "signalbox_signals_rejected_total",

@@ -129,8 +129,13 @@ impl TestRouter {
         Ok(r)
     }
 
-    /// Starts a router with the given configuration.
-    pub async fn start_with(config: RouterConfig) -> Result<TestRouter> {
+    /// Starts a router with the given configuration. Kafka sources run in
+    /// worker processes of the `signalbox` binary ([`signalbox_binary`]),
+    /// as they do in production, unless `sources.kafka_worker` is set.
+    pub async fn start_with(mut config: RouterConfig) -> Result<TestRouter> {
+        if !config.sources.kafka.is_empty() && config.sources.kafka_worker.is_none() {
+            config.sources.kafka_worker = Some(signalbox_binary()?);
+        }
         let router = Router::start(config.clone())
             .await
             .context("starting the router")?;
@@ -401,6 +406,117 @@ fn dechunk(mut s: &str) -> String {
         s = rest[n..].trim_start_matches("\r\n");
     }
     out
+}
+
+/// The `signalbox` binary of this build (`target/<profile>/signalbox`),
+/// built once per test process with `cargo build -p signalbox-cli` in the
+/// profile of the running test (a no-op when `cargo test --workspace` built
+/// it already). The router runs Kafka sources as `signalbox kafka-worker`
+/// processes, so in-process test routers need it.
+pub fn signalbox_binary() -> Result<PathBuf> {
+    static BUILT: std::sync::OnceLock<std::result::Result<PathBuf, String>> =
+        std::sync::OnceLock::new();
+    let built = BUILT.get_or_init(|| {
+        // target/<profile>/deps/<test binary>
+        let exe = std::env::current_exe().map_err(|e| format!("current_exe: {e}"))?;
+        let profile_dir = exe
+            .parent()
+            .and_then(Path::parent)
+            .ok_or_else(|| format!("{} is not in target/<profile>/deps", exe.display()))?
+            .to_path_buf();
+        let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
+        let mut cargo =
+            std::process::Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+        cargo
+            .args([
+                "build",
+                "-p",
+                "signalbox-cli",
+                "--bin",
+                "signalbox",
+                "--manifest-path",
+            ])
+            .arg(root.join("Cargo.toml"));
+        if profile_dir.file_name().is_some_and(|n| n == "release") {
+            cargo.arg("--release");
+        }
+        // Cargo gives a test its package's variables (CARGO_PKG_NAME,
+        // CARGO_MANIFEST_DIR, OUT_DIR …). Build scripts that track them
+        // (ring's does) would see them changed and rebuild, and the next
+        // `cargo test` would rebuild again: they are not passed on.
+        for (key, _) in std::env::vars_os() {
+            let Some(key) = key.to_str() else { continue };
+            let kept = [
+                "CARGO_HOME",
+                "CARGO_TARGET_DIR",
+                "CARGO_INCREMENTAL",
+                "CARGO_BUILD_",
+                "CARGO_PROFILE_",
+                "CARGO_TERM_",
+                "CARGO_NET_",
+                "CARGO_HTTP_",
+                "CARGO_REGISTRIES_",
+            ]
+            .iter()
+            .any(|k| key.starts_with(k));
+            if (key.starts_with("CARGO_") && !kept) || key == "OUT_DIR" {
+                cargo.env_remove(key);
+            }
+        }
+        let status = cargo
+            .status()
+            .map_err(|e| format!("cannot run cargo to build the signalbox binary: {e}"))?;
+        if !status.success() {
+            return Err("building the signalbox binary failed".into());
+        }
+        let bin = profile_dir.join("signalbox");
+        if !bin.is_file() {
+            return Err(format!("no signalbox binary at {}", bin.display()));
+        }
+        Ok(bin)
+    });
+    built.as_ref().cloned().map_err(|e| anyhow::anyhow!("{e}"))
+}
+
+/// The pids of this process's children whose command line contains
+/// `needle` (e.g. `kafka-worker`: the Kafka worker processes of in-process
+/// test routers), read from `/proc`.
+pub fn child_pids(needle: &str) -> Vec<u32> {
+    let me = std::process::id();
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    let mut pids = Vec::new();
+    for entry in entries.flatten() {
+        let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|n| n.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        let status = std::fs::read_to_string(entry.path().join("status")).unwrap_or_default();
+        let parent = status
+            .lines()
+            .find_map(|l| l.strip_prefix("PPid:"))
+            .and_then(|p| p.trim().parse::<u32>().ok());
+        let cmdline = std::fs::read(entry.path().join("cmdline")).unwrap_or_default();
+        let cmdline = String::from_utf8_lossy(&cmdline).replace('\0', " ");
+        if parent == Some(me) && cmdline.contains(needle) {
+            pids.push(pid);
+        }
+    }
+    pids
+}
+
+/// Sends `signal` (a name for `kill -s`, e.g. `SEGV`) to process `pid`.
+pub fn send_signal(pid: u32, signal: &str) -> Result<()> {
+    let status = std::process::Command::new("kill")
+        .args(["-s", signal, &pid.to_string()])
+        .status()
+        .context("running kill")?;
+    anyhow::ensure!(status.success(), "kill -s {signal} {pid} failed");
+    Ok(())
 }
 
 /// The component file of a plugin from `plugins/` (e.g. `operator_semver`),

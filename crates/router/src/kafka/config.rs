@@ -255,6 +255,16 @@ pub(crate) fn validate_all(sources: &[KafkaSource], adapters: &[&str]) -> Result
 }
 
 impl KafkaSource {
+    /// The consumer's group session timeout (`session.timeout.ms` in
+    /// `properties`, else 10 s): how long a member that died stays in the
+    /// group.
+    pub(crate) fn session_timeout(&self) -> Duration {
+        self.properties
+            .get("session.timeout.ms")
+            .and_then(|ms| ms.parse::<u64>().ok())
+            .map_or(Duration::from_secs(10), Duration::from_millis)
+    }
+
     /// The librdkafka settings of this source.
     pub(crate) fn client_config(&self) -> Result<rdkafka::ClientConfig, ConfigError> {
         let mut c = rdkafka::ClientConfig::new();

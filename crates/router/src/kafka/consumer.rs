@@ -1,42 +1,73 @@
-//! The consume loop of one Kafka source.
+//! The router's side of one Kafka source: it keeps a worker process running
+//! (`worker.rs` holds the librdkafka consumer; `worker_process.rs` the handle)
+//! and stores what the worker reads.
 //!
-//! Per batch (up to `batch_size` records, or what arrived within
-//! `batch_max_wait` of the first): each record becomes an envelope for the
-//! adapter; rejected records are published to the dead-letter subject; the
-//! signals of all the others go through one store transaction
-//! ([`crate::ingest::commit`]); only then are the batch's offsets noted as
-//! pending, and pending offsets are committed to the group every
-//! `commit_interval`, on revoke and at shutdown. Invariants:
+//! Per batch from the worker (up to `batch_size` records, or what arrived
+//! within `batch_max_wait` of the first): each record becomes an envelope for
+//! the adapter; rejected records are published to the dead-letter subject;
+//! the signals of all the others go through one store transaction
+//! ([`crate::ingest::commit`]); only then is the worker told the batch is
+//! stored, and it commits those offsets to the group (every
+//! `commit_interval`, on revoke and at shutdown). Invariants:
 //! - an offset is committed only after every record before it is stored or
-//!   dead-lettered (a crash re-reads, never skips);
+//!   dead-lettered (a crash of the router or the worker re-reads, never skips);
 //! - a signal's default id is `topic/partition/offset` (plus `/index` when one
 //!   record yields several), so a re-read record is a duplicate, not a repeat;
-//! - nothing here panics or stops on a bad record, a missing topic or a lost
-//!   broker: those are logged and retried, and the partition keeps moving.
+//! - nothing here panics or stops on a bad record, a missing topic, a lost
+//!   broker or a crashed worker: those are logged and retried (a worker that
+//!   dies is started again with backoff), and the partition keeps moving.
 
 use std::collections::BTreeMap;
+use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
-use rdkafka::error::KafkaError;
-use rdkafka::message::{Headers, Message, OwnedMessage};
-use rdkafka::types::RDKafkaErrorCode;
 use signalbox_plugin::{DecodeError, Envelope, Transport, WasmAdapter};
 use signalbox_store::Incoming;
 use tokio::sync::watch;
 
 use super::config::KafkaSource;
-use super::context::SourceContext;
+use super::wire::{FromWorker, Level, Record, ToWorker, VERSION};
+use super::worker_process::WorkerProcess;
 use crate::shared::Shared;
-
-type SourceConsumer = StreamConsumer<SourceContext>;
 
 /// Longest pause between retries of a failing step.
 const MAX_BACKOFF: Duration = Duration::from_secs(10);
 
-/// Runs one source until `shutdown`; returns early only if the consumer
-/// cannot be created (bad settings), after logging why.
+/// Longest pause before a dead worker is started again.
+const MAX_RESTART_BACKOFF: Duration = Duration::from_secs(30);
+
+/// A worker that ran this long before it died starts again at once.
+const HEALTHY_RUN: Duration = Duration::from_secs(60);
+
+/// How long a stopping worker may take to commit and leave the group.
+const STOP_GRACE: Duration = Duration::from_secs(15);
+
+/// How one worker's run ended.
+enum End {
+    /// The router is shutting down.
+    Shutdown,
+    /// The worker cannot create its consumer (bad settings): not retried.
+    Fatal(String),
+    /// The source's adapter is gone.
+    AdapterGone,
+    /// The worker died or spoke garbage: started again.
+    Died(String),
+}
+
+/// The program a worker runs as: the configured one, else this executable.
+fn worker_program(shared: &Shared) -> Result<PathBuf, String> {
+    match &shared.config.sources.kafka_worker {
+        Some(p) => Ok(p.clone()),
+        None => std::env::current_exe()
+            .map_err(|e| format!("cannot find the running executable to start Kafka workers: {e}; set sources.kafka_worker")),
+    }
+}
+
+/// Runs one source until `shutdown`: starts its worker, stores its batches,
+/// and starts it again when it dies. Returns early only when the consumer
+/// cannot be created (bad settings) or the adapter is missing, after logging
+/// why.
 pub(crate) async fn run(
     shared: Arc<Shared>,
     source: KafkaSource,
@@ -46,107 +77,160 @@ pub(crate) async fn run(
         tracing::error!(source = %source.name, adapter = %source.adapter, "Kafka source has no adapter; not consuming");
         return;
     }
-    let consumer = match create(&shared, &source) {
-        Ok(c) => c,
+    let program = match worker_program(&shared) {
+        Ok(p) => p,
         Err(e) => {
-            tracing::error!(source = %source.name, error = %e, "cannot create the Kafka consumer; not consuming");
+            tracing::error!(source = %source.name, error = %e, "Kafka source not consuming");
             return;
         }
     };
-    tracing::info!(source = %source.name, brokers = ?source.brokers, topics = ?source.topics, group = %source.group_id, "Kafka source consuming");
-    let mut missing_topic_logged: Option<std::time::Instant> = None;
-    let mut last_commit = std::time::Instant::now();
+    let mut backoff = Duration::from_secs(1);
     loop {
-        // While idle, pending offsets are still committed on time.
-        let idle_commit = tokio::time::sleep(source.commit_interval.max(Duration::from_millis(10)));
-        let first = tokio::select! {
-            _ = shutdown.changed() => break,
-            r = consumer.recv() => r.map(|m| m.detach()),
-            _ = idle_commit => {
-                commit_pending(&source, &consumer, CommitMode::Async);
-                last_commit = std::time::Instant::now();
-                continue;
+        let started = Instant::now();
+        let end = match WorkerProcess::spawn(&program) {
+            Ok(mut worker) => {
+                let end = drive(&shared, &source, &mut worker, &mut shutdown).await;
+                match &end {
+                    End::Died(_) => {}
+                    _ => {
+                        worker
+                            .stop(STOP_GRACE, |f| forward(&shared, &source, f))
+                            .await
+                    }
+                }
+                end
             }
+            Err(e) => End::Died(format!("cannot start {}: {e}", program.display())),
         };
-        let first = match first {
-            Ok(m) => m,
-            Err(e) => {
-                log_recv_error(&source, &e, &mut missing_topic_logged);
-                if sleep_or_shutdown(Duration::from_millis(500), &mut shutdown).await {
+        match end {
+            End::Shutdown => break,
+            End::AdapterGone => {
+                tracing::error!(source = %source.name, adapter = %source.adapter, "the Kafka source's adapter is gone; not consuming");
+                return;
+            }
+            End::Fatal(e) => {
+                tracing::error!(source = %source.name, error = %e, "cannot create the Kafka consumer; not consuming");
+                return;
+            }
+            End::Died(why) => {
+                let m = &shared.metrics;
+                m.add(&m.kafka_worker_restarts, 1);
+                if started.elapsed() >= HEALTHY_RUN {
+                    backoff = Duration::from_secs(1);
+                }
+                // The dead worker stays a member of the group until its
+                // session times out; its partitions move only then, whoever
+                // joins earlier. A worker that joins before that (tansu's
+                // coordinator, at least) can be left with no partitions, so
+                // the new one waits the session out.
+                let wait = backoff.max(source.session_timeout() + Duration::from_secs(1));
+                tracing::error!(source = %source.name, reason = %why, "Kafka worker died; starting it again in {wait:?}, once its group session has expired (records stored but not committed are read again and taken as duplicates)");
+                if sleep_or_shutdown(wait, &mut shutdown).await {
                     break;
                 }
-                continue;
+                backoff = (backoff * 2).min(MAX_RESTART_BACKOFF);
             }
-        };
-        let mut batch = vec![first];
-        let deadline = tokio::time::Instant::now() + source.batch_max_wait;
-        while batch.len() < source.batch_size {
-            match tokio::time::timeout_at(deadline, consumer.recv()).await {
-                Ok(Ok(m)) => batch.push(m.detach()),
-                Ok(Err(e)) => {
-                    log_recv_error(&source, &e, &mut missing_topic_logged);
-                    break;
-                }
-                Err(_) => break,
-            }
-        }
-        tracing::debug!(source = %source.name, records = batch.len(), "Kafka batch received");
-        // Looked up per batch: a deploy or rollback takes effect at the next
-        // batch; this one finishes on the version it started with. Removing
-        // an adapter a source uses is refused, so it is always there.
-        let Some(adapter) = shared.plugins.adapter(&source.adapter) else {
-            tracing::error!(source = %source.name, adapter = %source.adapter, "the Kafka source's adapter is gone; not consuming");
-            break;
-        };
-        if !process(&shared, &source, &adapter, &consumer, batch, &mut shutdown).await {
-            break;
-        }
-        if last_commit.elapsed() >= source.commit_interval {
-            commit_pending(&source, &consumer, CommitMode::Async);
-            last_commit = std::time::Instant::now();
         }
     }
-    commit_pending(&source, &consumer, CommitMode::Sync);
-    // Leave the group now so the partitions move to the other members at once.
-    consumer.unsubscribe();
     tracing::info!(source = %source.name, "Kafka source stopped");
 }
 
-fn create(shared: &Shared, source: &KafkaSource) -> Result<SourceConsumer, String> {
-    let config = source.client_config().map_err(|e| e.to_string())?;
-    let context = SourceContext {
-        source: source.name.clone(),
-        lag: shared.kafka_lag.clone(),
-        pending: Default::default(),
+/// Talks to one worker until it ends or the router shuts down.
+async fn drive(
+    shared: &Arc<Shared>,
+    source: &KafkaSource,
+    worker: &mut WorkerProcess,
+    shutdown: &mut watch::Receiver<bool>,
+) -> End {
+    let start = ToWorker::Start {
+        version: VERSION,
+        source_json: match serde_json::to_string(source) {
+            Ok(j) => j,
+            Err(e) => return End::Fatal(format!("cannot serialize the source settings: {e}")),
+        },
     };
-    let consumer: SourceConsumer = config
-        .create_with_context(context)
-        .map_err(|e| e.to_string())?;
-    let topics: Vec<&str> = source.topics.iter().map(String::as_str).collect();
-    consumer.subscribe(&topics).map_err(|e| e.to_string())?;
-    Ok(consumer)
+    // A failed write shows as the worker's end below.
+    let _ = worker.send(&start);
+    let mut ready = false;
+    loop {
+        let frame = tokio::select! {
+            _ = shutdown.changed() => return End::Shutdown,
+            f = worker.frames.recv() => f,
+        };
+        let frame = match frame {
+            Some(Ok(f)) => f,
+            Some(Err(e)) => {
+                let why = worker.exit_reason(Duration::from_millis(100)).await;
+                return End::Died(format!("{e}; {why}"));
+            }
+            None => {
+                let why = worker.exit_reason(Duration::from_secs(5)).await;
+                return End::Died(if ready {
+                    why
+                } else {
+                    format!("{why} before it started consuming (is it a signalbox binary?)")
+                });
+            }
+        };
+        match frame {
+            FromWorker::Ready => {
+                ready = true;
+                tracing::info!(source = %source.name, brokers = ?source.brokers, topics = ?source.topics, group = %source.group_id, "Kafka source consuming");
+            }
+            FromWorker::Fatal(e) => return End::Fatal(e),
+            FromWorker::Records(batch) => {
+                tracing::debug!(source = %source.name, records = batch.len(), "Kafka batch received");
+                // Looked up per batch: a deploy or rollback takes effect at the
+                // next batch; this one finishes on the version it started
+                // with. Removing an adapter a source uses is refused.
+                let Some(adapter) = shared.plugins.adapter(&source.adapter) else {
+                    return End::AdapterGone;
+                };
+                if !process(shared, source, &adapter, &batch, shutdown).await {
+                    return End::Shutdown;
+                }
+                // A failed write shows as the worker's end at the next recv.
+                let _ = worker.send(&ToWorker::Stored(next_offsets(&batch)));
+            }
+            other => forward(shared, source, other),
+        }
+    }
 }
 
-fn log_recv_error(
-    source: &KafkaSource,
-    e: &KafkaError,
-    missing_logged: &mut Option<std::time::Instant>,
-) {
-    let missing = matches!(
-        e,
-        KafkaError::MessageConsumption(
-            RDKafkaErrorCode::UnknownTopicOrPartition | RDKafkaErrorCode::UnknownTopic
-        )
-    );
-    if missing {
-        // Said once a minute: the topic may simply not exist yet.
-        if missing_logged.is_none_or(|t| t.elapsed() > Duration::from_secs(60)) {
-            tracing::warn!(source = %source.name, topics = ?source.topics, error = %e, "Kafka topic does not exist (yet); waiting for it");
-            *missing_logged = Some(std::time::Instant::now());
+/// Passes a worker's log line or lag report on.
+fn forward(shared: &Shared, source: &KafkaSource, frame: FromWorker) {
+    match frame {
+        FromWorker::Log {
+            level,
+            facility,
+            message,
+        } => {
+            let source = source.name.as_str();
+            let fac = facility.as_str();
+            match level {
+                Level::Error => tracing::error!(source, fac, "{message}"),
+                Level::Warn => tracing::warn!(source, fac, "{message}"),
+                Level::Info => tracing::info!(source, fac, "{message}"),
+                Level::Debug => tracing::debug!(source, fac, "{message}"),
+            }
         }
-    } else {
-        tracing::warn!(source = %source.name, error = %e, "Kafka receive failed; retrying");
+        FromWorker::Lag(report) => shared.kafka_lag.replace(&source.name, report),
+        FromWorker::Ready | FromWorker::Fatal(_) | FromWorker::Records(_) => {
+            tracing::debug!(source = %source.name, "Kafka worker frame ignored while stopping");
+        }
     }
+}
+
+/// Per partition, the offset after the batch's last record.
+fn next_offsets(batch: &[Record]) -> Vec<(String, i32, i64)> {
+    let mut next: BTreeMap<(&str, i32), i64> = BTreeMap::new();
+    for r in batch {
+        let e = next.entry((r.topic.as_str(), r.partition)).or_insert(0);
+        *e = (*e).max(r.offset + 1);
+    }
+    next.into_iter()
+        .map(|((t, p), n)| (t.to_string(), p, n))
+        .collect()
 }
 
 /// Sleeps, or returns true early when shutdown is asked for.
@@ -174,11 +258,10 @@ async fn process(
     shared: &Arc<Shared>,
     source: &KafkaSource,
     adapter: &Arc<WasmAdapter>,
-    consumer: &SourceConsumer,
-    batch: Vec<OwnedMessage>,
+    batch: &[Record],
     shutdown: &mut watch::Receiver<bool>,
 ) -> bool {
-    let Some(fates) = decode_batch(source, adapter, &batch, shutdown).await else {
+    let Some(fates) = decode_batch(source, adapter, batch, shutdown).await else {
         return false;
     };
     let m = &shared.metrics;
@@ -203,7 +286,7 @@ async fn process(
                 Some(signals) => signals,
                 // The first attempt consumed the batch; only after a store
                 // failure is it decoded again, so the usual path copies nothing.
-                None => match decode_batch(source, adapter, &batch, shutdown).await {
+                None => match decode_batch(source, adapter, batch, shutdown).await {
                     Some(fates) => fates
                         .into_iter()
                         .flat_map(|fate| match fate {
@@ -227,70 +310,47 @@ async fn process(
         }
     }
     m.add(&m.received_kafka, count);
-    note_offsets(consumer, &batch);
     true
 }
 
-/// Notes, per partition, the offset after the batch's last record as
-/// pending: it is committed by the next [`commit_pending`].
-fn note_offsets(consumer: &SourceConsumer, batch: &[OwnedMessage]) {
-    let Ok(mut pending) = consumer.context().pending.lock() else {
-        return;
-    };
-    for r in batch {
-        let e = pending
-            .entry((r.topic().to_string(), r.partition()))
-            .or_insert(0);
-        *e = (*e).max(r.offset() + 1);
-    }
-}
-
-/// Commits the pending offsets of stored records.
-fn commit_pending(source: &KafkaSource, consumer: &SourceConsumer, mode: CommitMode) {
-    let list = consumer.context().take_pending(|_, _| true);
-    if list.count() == 0 {
-        return;
-    }
-    // A lost commit only means a re-read, which dedup absorbs.
-    if let Err(e) = consumer.commit(&list, mode) {
-        tracing::info!(source = %source.name, error = %e, "Kafka offset commit not sent");
-    }
-}
-
-fn envelope(source: &KafkaSource, r: &OwnedMessage) -> Envelope {
+fn envelope(source: &KafkaSource, r: &Record) -> Envelope {
     let mut env = Envelope::new(
         Transport::Kafka,
-        r.topic(),
-        r.payload().map(<[u8]>::to_vec).unwrap_or_default(),
+        &r.topic,
+        r.payload.clone().unwrap_or_default(),
     );
-    env.key = r.key().map(|k| String::from_utf8_lossy(k).into_owned());
-    if let Some(headers) = r.headers() {
-        for h in headers.iter() {
-            let value = h.value.map(String::from_utf8_lossy).unwrap_or_default();
-            env.headers.push((h.key.to_string(), value.into_owned()));
-        }
+    env.key = r
+        .key
+        .as_deref()
+        .map(|k| String::from_utf8_lossy(k).into_owned());
+    for (key, value) in &r.headers {
+        let value = value
+            .as_deref()
+            .map(String::from_utf8_lossy)
+            .unwrap_or_default();
+        env.headers.push((key.clone(), value.into_owned()));
     }
     env.metadata = vec![
         ("source".into(), source.name.clone()),
-        ("topic".into(), r.topic().to_string()),
-        ("partition".into(), r.partition().to_string()),
-        ("offset".into(), r.offset().to_string()),
+        ("topic".into(), r.topic.clone()),
+        ("partition".into(), r.partition.to_string()),
+        ("offset".into(), r.offset.to_string()),
     ];
-    if let Some(ts) = r.timestamp().to_millis() {
+    if let Some(ts) = r.timestamp_ms {
         env.metadata.push(("timestamp".into(), ts.to_string()));
     }
     env
 }
 
-fn coordinates(r: &OwnedMessage) -> String {
-    format!("{}/{}/{}", r.topic(), r.partition(), r.offset())
+fn coordinates(r: &Record) -> String {
+    format!("{}/{}/{}", r.topic, r.partition, r.offset)
 }
 
 /// Decodes every record; None when shutdown interrupted a retry.
 async fn decode_batch(
     source: &KafkaSource,
     adapter: &Arc<WasmAdapter>,
-    batch: &[OwnedMessage],
+    batch: &[Record],
     shutdown: &mut watch::Receiver<bool>,
 ) -> Option<Vec<Fate>> {
     let envelopes: Vec<Envelope> = batch.iter().map(|r| envelope(source, r)).collect();
@@ -367,20 +427,18 @@ async fn decode_batch(
 /// The adapter's signals of one record, ids defaulted to its coordinates.
 fn incoming(
     source: &KafkaSource,
-    r: &OwnedMessage,
+    r: &Record,
     signals: Vec<signalbox_model::Signal>,
 ) -> Vec<Incoming> {
     let several = signals.len() > 1;
     let at = coordinates(r);
     let now = crate::clock::now_ms();
-    let traceparent = r.headers().and_then(|hs| {
-        hs.iter().find_map(|h| {
-            (h.key.eq_ignore_ascii_case("traceparent"))
-                .then(|| h.value.and_then(|v| std::str::from_utf8(v).ok()))
-                .flatten()
-                .filter(|v| crate::ingest::valid_traceparent(v))
-                .map(str::to_string)
-        })
+    let traceparent = r.headers.iter().find_map(|(key, value)| {
+        key.eq_ignore_ascii_case("traceparent")
+            .then(|| value.as_deref().and_then(|v| std::str::from_utf8(v).ok()))
+            .flatten()
+            .filter(|v| crate::ingest::valid_traceparent(v))
+            .map(str::to_string)
     });
     signals
         .into_iter()
@@ -394,8 +452,8 @@ fn incoming(
                 });
             }
             let mut details = BTreeMap::new();
-            details.insert("partition".to_string(), r.partition().to_string());
-            details.insert("offset".to_string(), r.offset().to_string());
+            details.insert("partition".to_string(), r.partition.to_string());
+            details.insert("offset".to_string(), r.offset.to_string());
             details.insert("source".to_string(), source.name.clone());
             if let Some(tp) = &traceparent {
                 details.insert(signalbox_model::Firing::TRACEPARENT.to_string(), tp.clone());
@@ -404,7 +462,7 @@ fn incoming(
                 signal,
                 origin: signalbox_model::Origin {
                     transport: "kafka".into(),
-                    address: Some(r.topic().to_string()),
+                    address: Some(r.topic.clone()),
                     adapter: Some(source.adapter.clone()),
                     details,
                 },
@@ -419,7 +477,7 @@ fn incoming(
 async fn dead_letter(
     shared: &Shared,
     source: &KafkaSource,
-    r: &OwnedMessage,
+    r: &Record,
     reason: &str,
     shutdown: &mut watch::Receiver<bool>,
 ) -> bool {
@@ -427,13 +485,13 @@ async fn dead_letter(
     let mut headers = async_nats::HeaderMap::new();
     headers.insert("Signalbox-Error", reason);
     headers.insert("Kafka-Source", source.name.as_str());
-    headers.insert("Kafka-Topic", r.topic());
-    headers.insert("Kafka-Partition", r.partition().to_string().as_str());
-    headers.insert("Kafka-Offset", r.offset().to_string().as_str());
-    if let Some(k) = r.key().and_then(|k| std::str::from_utf8(k).ok()) {
+    headers.insert("Kafka-Topic", r.topic.as_str());
+    headers.insert("Kafka-Partition", r.partition.to_string().as_str());
+    headers.insert("Kafka-Offset", r.offset.to_string().as_str());
+    if let Some(k) = r.key.as_deref().and_then(|k| std::str::from_utf8(k).ok()) {
         headers.insert("Kafka-Key", k);
     }
-    let body = bytes::Bytes::copy_from_slice(r.payload().unwrap_or_default());
+    let body = bytes::Bytes::copy_from_slice(r.payload.as_deref().unwrap_or_default());
     let mut backoff = Duration::from_millis(100);
     loop {
         let sent = async {
