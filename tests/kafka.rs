@@ -421,7 +421,8 @@ async fn a_non_json_format_through_the_kv_lines_adapter() -> Result<()> {
 async fn a_second_router_in_the_group_takes_over_the_partitions() -> Result<()> {
     init_logs();
     let nats = TestNats::start()?;
-    let kafka = TestKafka::start().await?;
+    let mut kafka = TestKafka::start().await?;
+    kafka.set_client_property("batch.num.messages", "1"); // see TestKafka::set_client_property
     kafka.create_topic("shared", 2).await?;
     let start = || async { kafka_router(&nats, &kafka, kafka_json()?, "shared", "g5").await };
     let client = nats.client().await?;
@@ -530,6 +531,7 @@ async fn a_broker_restart_is_ridden_out_when_the_broker_keeps_its_data() -> Resu
     init_logs();
     let nats = TestNats::start()?;
     let mut kafka = TestKafka::start_persistent().await?;
+    kafka.set_client_property("batch.num.messages", "1"); // see TestKafka::set_client_property
     kafka.create_topic("orders", 1).await?;
     let router = kafka_router(&nats, &kafka, kafka_json()?, "orders", "g-restart").await?;
     let Watch {
@@ -574,7 +576,8 @@ async fn a_broker_restart_is_ridden_out_when_the_broker_keeps_its_data() -> Resu
 async fn a_crashed_kafka_worker_is_started_again_and_nothing_is_lost() -> Result<()> {
     init_logs();
     let nats = TestNats::start()?;
-    let kafka = TestKafka::start().await?;
+    let mut kafka = TestKafka::start().await?;
+    kafka.set_client_property("batch.num.messages", "1"); // see TestKafka::set_client_property
     kafka.create_topic("orders", 2).await?;
     let router = kafka_router(&nats, &kafka, kafka_json()?, "orders", "g-crash").await?;
     let Watch { mut runs, .. } = watch(&nats, &router).await?;
@@ -582,7 +585,7 @@ async fn a_crashed_kafka_worker_is_started_again_and_nothing_is_lost() -> Result
     kafka.produce("orders", &first).await?;
     // Some have fired: the worker is mid-topic.
     let mut fired = orders_fired(&mut runs, 20, Duration::from_secs(60)).await?;
-    let workers = signalbox_testkit::child_pids("kafka-worker");
+    let workers = signalbox_testkit::child_pids("--group g-crash");
     ensure!(workers.len() == 1, "one worker expected, found {workers:?}");
     // SIGABRT, as librdkafka's failed assertions raise. (A SIGSEGV sent by
     // `kill` is not fatal to a Rust process: its stack-overflow handler
@@ -596,7 +599,7 @@ async fn a_crashed_kafka_worker_is_started_again_and_nothing_is_lost() -> Result
     let distinct: BTreeSet<u64> = fired.iter().copied().collect();
     assert_eq!(distinct, (1..=400).collect::<BTreeSet<u64>>());
     signalbox_testkit::expect_silence(&mut runs, Duration::from_secs(3)).await?;
-    let after = signalbox_testkit::child_pids("kafka-worker");
+    let after = signalbox_testkit::child_pids("--group g-crash");
     ensure!(
         after.len() == 1 && after != workers,
         "a new worker expected, found {after:?} (was {workers:?})"
@@ -611,7 +614,7 @@ async fn a_crashed_kafka_worker_is_started_again_and_nothing_is_lost() -> Result
     router.shutdown().await;
     // The router's shutdown stops its worker.
     ensure!(
-        signalbox_testkit::child_pids("kafka-worker").is_empty(),
+        signalbox_testkit::child_pids("--group g-crash").is_empty(),
         "a worker outlived the router"
     );
     Ok(())

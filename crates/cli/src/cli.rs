@@ -44,8 +44,17 @@ pub enum Command {
     Dev(DevArgs),
     /// Internal: the process that holds one Kafka source's consumer, started
     /// by the router with frames on its stdin and stdout; not for use by hand.
+    /// (`--source` and `--group` only name the worker in `ps`; its settings
+    /// come from the router over stdin.)
     #[command(name = "kafka-worker", hide = true)]
-    KafkaWorker,
+    KafkaWorker {
+        /// The source it serves.
+        #[arg(long)]
+        source: Option<String>,
+        /// The consumer group it joins.
+        #[arg(long)]
+        group: Option<String>,
+    },
     /// Publish a signal and wait for its acknowledgement.
     #[command(
         after_help = "Example:\n  signalbox publish table_updated --id run-1 --param table=prod.events --param partition=20261126\n  signalbox publish --file signal.json"

@@ -16,7 +16,7 @@ use clap::Parser;
 
 fn main() -> ExitCode {
     let cli = cli::Cli::parse();
-    if matches!(cli.command, cli::Command::KafkaWorker) {
+    if matches!(cli.command, cli::Command::KafkaWorker { .. }) {
         // Its stdout carries frames to the router: no logging set up here.
         return signalbox_router::kafka::worker::main();
     }

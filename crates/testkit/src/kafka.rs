@@ -449,6 +449,15 @@ impl TestKafka {
         .map(|_| ())
     }
 
+    /// Sets a librdkafka property of the test client (every later command),
+    /// e.g. `batch.num.messages = 1` so that each produced record is a
+    /// record batch of its own. Tests that restart a consumer mid-topic need
+    /// that: tansu 0.6 answers a fetch from an offset inside a record batch
+    /// without that batch's remaining records (see docs/DECISIONS.md).
+    pub fn set_client_property(&mut self, key: &str, value: &str) {
+        self.client_config.insert(key.into(), value.into());
+    }
+
     /// Produces `records` in order and returns each one's (partition, offset).
     pub async fn produce(&self, topic: &str, records: &[KafkaRecord]) -> Result<Vec<(i32, i64)>> {
         let mut input = String::new();

@@ -633,10 +633,14 @@ pub fn start_serve(bin: &Path, config: &Path) -> Result<KillOnDrop> {
 }
 
 /// The last 40 lines of the `router.log` that [`start_serve`] writes beside
-/// `config`, for failure messages.
+/// `config`, for failure messages; the one-per-firing `firing delivered`
+/// lines are left out (they would fill the tail).
 pub fn router_log_tail(config: &Path) -> String {
     let text = std::fs::read_to_string(config.with_file_name("router.log")).unwrap_or_default();
-    let lines: Vec<&str> = text.lines().collect();
+    let lines: Vec<&str> = text
+        .lines()
+        .filter(|l| !l.contains("firing delivered"))
+        .collect();
     lines[lines.len().saturating_sub(40)..].join("\n")
 }
 

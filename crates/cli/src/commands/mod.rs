@@ -44,7 +44,7 @@ pub async fn run(command: Command) -> anyhow::Result<ExitCode> {
         Command::Serve(args) => serve::run(args).await,
         Command::Dev(args) => dev::run(args).await,
         // `main` runs the worker before any runtime starts (it makes its own).
-        Command::KafkaWorker => anyhow::bail!("kafka-worker runs only from main"),
+        Command::KafkaWorker { .. } => anyhow::bail!("kafka-worker runs only from main"),
         Command::Publish(args) => publish::run(args).await,
         Command::Sub(SubCommand::Add { files, client }) => manage::sub_add(&client, &files).await,
         Command::Sub(SubCommand::Ls { client }) => manage::request(&client, "sub.ls", "").await,

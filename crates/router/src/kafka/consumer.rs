@@ -87,7 +87,7 @@ pub(crate) async fn run(
     let mut backoff = Duration::from_secs(1);
     loop {
         let started = Instant::now();
-        let end = match WorkerProcess::spawn(&program) {
+        let end = match WorkerProcess::spawn(&program, &source.name, &source.group_id) {
             Ok(mut worker) => {
                 let end = drive(&shared, &source, &mut worker, &mut shutdown).await;
                 match &end {

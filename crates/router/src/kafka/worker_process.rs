@@ -29,10 +29,12 @@ pub(crate) struct WorkerProcess {
 }
 
 impl WorkerProcess {
-    /// Starts `<program> kafka-worker` with piped stdin and stdout.
-    pub fn spawn(program: &Path) -> std::io::Result<WorkerProcess> {
+    /// Starts `<program> kafka-worker --source <source> --group <group>`
+    /// (the names only tell workers apart in `ps`) with piped stdin and
+    /// stdout.
+    pub fn spawn(program: &Path, source: &str, group: &str) -> std::io::Result<WorkerProcess> {
         let mut child = Command::new(program)
-            .arg(SUBCOMMAND)
+            .args([SUBCOMMAND, "--source", source, "--group", group])
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
