@@ -468,6 +468,84 @@ async fn a_second_router_in_the_group_takes_over_the_partitions() -> Result<()> 
     Ok(())
 }
 
+/// Two routers started at the same instant in one group: every record fires
+/// once across them (however the partitions were split: in runs here 20/20,
+/// 40/0 and 0/40, depending on which joined first), and when one stops the
+/// other holds every partition and reads on from the group's commits.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_routers_joining_at_once_read_each_record_once() -> Result<()> {
+    init_logs();
+    let nats = TestNats::start()?;
+    let mut kafka = TestKafka::start().await?;
+    kafka.set_client_property("batch.num.messages", "1"); // see TestKafka::set_client_property
+    kafka.create_topic("split", 2).await?;
+    // Each router its own admin prefix: admin requests on a shared prefix
+    // go to one of them only.
+    let start = |admin: &'static str| {
+        let source = kafka_source_with(&kafka, "split", "kafka-json", "g-split", "");
+        let nats = &nats;
+        async move {
+            let adapter = kafka_json()?;
+            TestRouter::start_configured(nats, |c| {
+                c.admin_prefix = admin.into();
+                c.plugins.adapters.push(adapter);
+                c.sources.kafka.push(source);
+                c.http.listen = Some("127.0.0.1:0".into());
+            })
+            .await
+        }
+    };
+    let client = nats.client().await?;
+    let mut runs = client.subscribe("runs.big").await?;
+    let (a, b) = tokio::join!(start("signalbox.admin.a"), start("signalbox.admin.b"));
+    let (a, b) = (a?, b?);
+    a.add_subscription(&client, BIG_ORDERS).await?;
+    b.add_subscription(&client, BIG_ORDERS).await?;
+    let received = |text: &str| -> u64 {
+        text.lines()
+            .find_map(|l| l.strip_prefix("signalbox_signals_received_total{transport=\"kafka\"} "))
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0)
+    };
+
+    let first: Vec<KafkaRecord> = (0..40)
+        .map(|n| order(n, 50).to_partition((n % 2) as i32))
+        .collect();
+    let delivered = kafka.produce("split", &first).await?;
+    let fired = orders_fired(&mut runs, 40, Duration::from_secs(60)).await?;
+    assert_eq!(
+        fired.iter().copied().collect::<BTreeSet<u64>>(),
+        (0..40).collect::<BTreeSet<u64>>(),
+        "each of the 40 once: {fired:?}"
+    );
+    signalbox_testkit::expect_silence(&mut runs, Duration::from_secs(1)).await?;
+    // How the two partitions were split depends on when each router joined;
+    // together they read each record once.
+    let (in_a, in_b) = (
+        received(&router_metrics(&a).await?),
+        received(&router_metrics(&b).await?),
+    );
+    assert_eq!(in_a + in_b, 40, "a read {in_a}, b read {in_b}");
+
+    // a stops (committing what it stored); b takes its partition over.
+    a.shutdown().await;
+    committed_reaches(&kafka, "g-split", "split", &ends(&delivered)).await?;
+    let second: Vec<KafkaRecord> = (40..60)
+        .map(|n| order(n, 50).to_partition((n % 2) as i32))
+        .collect();
+    kafka.produce("split", &second).await?;
+    let fired = orders_fired_set(&mut runs, 20, Duration::from_secs(60)).await?;
+    assert_eq!(fired, (40..60).collect::<BTreeSet<u64>>());
+    signalbox_testkit::expect_silence(&mut runs, Duration::from_secs(1)).await?;
+    assert_eq!(
+        received(&router_metrics(&b).await?),
+        in_b + 20,
+        "b: what it read before, then the 20 new ones"
+    );
+    b.shutdown().await;
+    Ok(())
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_python_adapter_works_on_kafka_too() -> Result<()> {
     init_logs();
