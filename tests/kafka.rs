@@ -280,6 +280,22 @@ async fn records_become_signals_and_firings_and_offsets_follow() -> Result<()> {
     Ok(())
 }
 
+/// Orders `range` (amount 50), even ones on partition 0, odd ones on 1.
+fn orders_on_two_partitions(range: std::ops::Range<usize>) -> Vec<KafkaRecord> {
+    range
+        .map(|n| order(n, 50).to_partition((n % 2) as i32))
+        .collect()
+}
+
+/// `signalbox_signals_received_total{transport="kafka"}` in a `/metrics` text.
+fn kafka_received(metrics: &str) -> u64 {
+    metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("signalbox_signals_received_total{transport=\"kafka\"} "))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0)
+}
+
 /// The router's `/metrics` text, through the in-process router's state.
 async fn router_metrics(router: &TestRouter) -> Result<String> {
     let addr = router
@@ -427,23 +443,14 @@ async fn a_second_router_in_the_group_takes_over_the_partitions() -> Result<()> 
     let start = || async { kafka_router(&nats, &kafka, kafka_json()?, "shared", "g5").await };
     let client = nats.client().await?;
     let mut runs = client.subscribe("runs.big").await?;
-    let count = |text: &str| -> u64 {
-        text.lines()
-            .find_map(|l| l.strip_prefix("signalbox_signals_received_total{transport=\"kafka\"} "))
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(0)
-    };
-
     // a consumes both partitions alone, then leaves the group.
     let a = start().await?;
     a.add_subscription(&client, BIG_ORDERS).await?;
-    let first: Vec<KafkaRecord> = (0..40)
-        .map(|n| order(n, 50).to_partition((n % 2) as i32))
-        .collect();
+    let first = orders_on_two_partitions(0..40);
     let delivered = kafka.produce("shared", &first).await?;
     let fired = orders_fired_set(&mut runs, 40, Duration::from_secs(30)).await?;
     assert_eq!(fired, (0..40).collect::<BTreeSet<u64>>());
-    assert_eq!(count(&router_metrics(&a).await?), 40);
+    assert_eq!(kafka_received(&router_metrics(&a).await?), 40);
     a.shutdown().await;
     // Its graceful stop committed everything it stored.
     committed_reaches(&kafka, "g5", "shared", &ends(&delivered)).await?;
@@ -452,15 +459,13 @@ async fn a_second_router_in_the_group_takes_over_the_partitions() -> Result<()> 
     // commits: the next records, and none of the first 40 again.
     let b = start().await?;
     b.add_subscription(&client, BIG_ORDERS).await?;
-    let second: Vec<KafkaRecord> = (40..60)
-        .map(|n| order(n, 50).to_partition((n % 2) as i32))
-        .collect();
+    let second = orders_on_two_partitions(40..60);
     kafka.produce("shared", &second).await?;
     let fired = orders_fired_set(&mut runs, 20, Duration::from_secs(60)).await?;
     assert_eq!(fired, (40..60).collect::<BTreeSet<u64>>());
     signalbox_testkit::expect_silence(&mut runs, Duration::from_secs(1)).await?;
     assert_eq!(
-        count(&router_metrics(&b).await?),
+        kafka_received(&router_metrics(&b).await?),
         20,
         "b read only the new records"
     );
@@ -501,16 +506,7 @@ async fn two_routers_joining_at_once_read_each_record_once() -> Result<()> {
     let (a, b) = (a?, b?);
     a.add_subscription(&client, BIG_ORDERS).await?;
     b.add_subscription(&client, BIG_ORDERS).await?;
-    let received = |text: &str| -> u64 {
-        text.lines()
-            .find_map(|l| l.strip_prefix("signalbox_signals_received_total{transport=\"kafka\"} "))
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(0)
-    };
-
-    let first: Vec<KafkaRecord> = (0..40)
-        .map(|n| order(n, 50).to_partition((n % 2) as i32))
-        .collect();
+    let first = orders_on_two_partitions(0..40);
     let delivered = kafka.produce("split", &first).await?;
     let fired = orders_fired(&mut runs, 40, Duration::from_secs(60)).await?;
     assert_eq!(
@@ -522,23 +518,21 @@ async fn two_routers_joining_at_once_read_each_record_once() -> Result<()> {
     // How the two partitions were split depends on when each router joined;
     // together they read each record once.
     let (in_a, in_b) = (
-        received(&router_metrics(&a).await?),
-        received(&router_metrics(&b).await?),
+        kafka_received(&router_metrics(&a).await?),
+        kafka_received(&router_metrics(&b).await?),
     );
     assert_eq!(in_a + in_b, 40, "a read {in_a}, b read {in_b}");
 
     // a stops (committing what it stored); b takes its partition over.
     a.shutdown().await;
     committed_reaches(&kafka, "g-split", "split", &ends(&delivered)).await?;
-    let second: Vec<KafkaRecord> = (40..60)
-        .map(|n| order(n, 50).to_partition((n % 2) as i32))
-        .collect();
+    let second = orders_on_two_partitions(40..60);
     kafka.produce("split", &second).await?;
     let fired = orders_fired_set(&mut runs, 20, Duration::from_secs(60)).await?;
     assert_eq!(fired, (40..60).collect::<BTreeSet<u64>>());
     signalbox_testkit::expect_silence(&mut runs, Duration::from_secs(1)).await?;
     assert_eq!(
-        received(&router_metrics(&b).await?),
+        kafka_received(&router_metrics(&b).await?),
         in_b + 20,
         "b: what it read before, then the 20 new ones"
     );
