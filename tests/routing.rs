@@ -64,7 +64,7 @@ async fn matching_signal_fires_once_with_params_and_msg_id() -> Result<()> {
         .to_string();
     let body: Value = serde_json::from_slice(&msg.payload)?;
     assert_eq!(body["firing_id"], msg_id.as_str());
-    assert_eq!(msg_id.len(), 64, "sha-256 hex firing id");
+    assert_eq!(msg_id.len(), 64, "64 hex digits: time prefix and sha-256");
     assert_eq!(body["subscription"], "big-tables");
     assert_eq!(body["action"], "trigger");
     assert_eq!(body["params"]["table"], "prod.events");

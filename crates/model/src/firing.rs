@@ -1,10 +1,17 @@
 //! Firings: one execution of a subscription's action, with its deterministic id.
 //!
-//! The firing id is the hex SHA-256 of the subscription id, its version and the
-//! signal instances it consumed (each `name/id#seq`, in the subscription's signal
-//! order; the `seq` makes a signal re-announced after its dedup entry expired a
-//! new instance with a new firing), or of the subscription id and the rendered `dedup` template when
-//! one is given. The same inputs always give the same id, so a firing that is
+//! A firing id is 64 lowercase hex digits. Without a `dedup` template it is
+//! the time the newest consumed instance was received (milliseconds since the
+//! Unix epoch, 12 hex digits) followed by the first 52 hex digits of the
+//! SHA-256 of the subscription id, its version and the signal instances it
+//! consumed (each `name/id#seq`, in the subscription's signal order; the `seq`
+//! makes a signal re-announced after its dedup entry expired a new instance
+//! with a new firing). The time prefix makes ids of new firings sort after
+//! older ones, so the store appends them instead of writing all over its
+//! firing table (docs/DECISIONS.md, "Time-ordered firing ids"). With a `dedup`
+//! template the id is the whole hex SHA-256 of the subscription id and the
+//! rendered value, with no time in it: the same value at any time is the same
+//! firing. The same inputs always give the same id, so a firing that is
 //! written twice, or published twice after a crash, is one firing for any
 //! receiver that deduplicates by the `Nats-Msg-Id` header (JetStream does).
 
@@ -66,8 +73,18 @@ impl Firing {
     }
 }
 
-/// The firing id for a subscription version consuming these signals.
-pub fn firing_id(subscription: &str, version: u64, signals: &[SignalRef]) -> String {
+/// Hex digits of the time prefix of a firing id (milliseconds; enough until
+/// the year 10889).
+const TIME_DIGITS: usize = 12;
+
+/// The firing id for a subscription version consuming these signals, the newest
+/// of which was received at `newest_received_at_ms`.
+pub fn firing_id(
+    subscription: &str,
+    version: u64,
+    signals: &[SignalRef],
+    newest_received_at_ms: i64,
+) -> String {
     let mut h = Sha256::new();
     h.update(b"signalbox/firing/v1\0");
     h.update(subscription.as_bytes());
@@ -81,7 +98,10 @@ pub fn firing_id(subscription: &str, version: u64, signals: &[SignalRef]) -> Str
         h.update(b"#");
         h.update(s.seq.to_be_bytes());
     }
-    hex::encode(h.finalize())
+    let time = u64::try_from(newest_received_at_ms).unwrap_or(0) & ((1 << (4 * TIME_DIGITS)) - 1);
+    let mut id = format!("{time:0width$x}", width = TIME_DIGITS);
+    id.push_str(&hex::encode(h.finalize())[..64 - TIME_DIGITS]);
+    id
 }
 
 /// The firing id for a subscription with a `dedup` template that rendered to `value`.
@@ -109,15 +129,35 @@ mod tests {
 
     #[test]
     fn ids_are_deterministic_and_distinct() {
-        let a = firing_id("s", 1, &[r("t", "1")]);
-        assert_eq!(a, firing_id("s", 1, &[r("t", "1")]));
-        assert_ne!(a, firing_id("s", 2, &[r("t", "1")]));
-        assert_ne!(a, firing_id("s", 1, &[r("t", "2")]));
+        const AT: i64 = 1_764_000_000_000;
+        let a = firing_id("s", 1, &[r("t", "1")], AT);
+        assert_eq!(a, firing_id("s", 1, &[r("t", "1")], AT));
+        assert_ne!(a, firing_id("s", 2, &[r("t", "1")], AT));
+        assert_ne!(a, firing_id("s", 1, &[r("t", "2")], AT));
         let mut later = r("t", "1");
         later.seq = 2;
-        assert_ne!(a, firing_id("s", 1, &[later]));
-        assert_ne!(a, firing_id("s2", 1, &[r("t", "1")]));
+        assert_ne!(a, firing_id("s", 1, &[later], AT));
+        assert_ne!(a, firing_id("s2", 1, &[r("t", "1")], AT));
         assert_eq!(a.len(), 64);
+        assert!(
+            a.chars()
+                .all(|c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase())
+        );
         assert_ne!(dedup_firing_id("s", "1"), dedup_firing_id("s", "2"));
+        assert_eq!(dedup_firing_id("s", "1").len(), 64);
+    }
+
+    #[test]
+    fn ids_sort_by_the_newest_input_time() {
+        let ids: Vec<String> = [0, 1, 999, 1_000, 1_764_000_000_000, 1_764_000_000_001]
+            .iter()
+            .map(|&at| firing_id("s", 1, &[r("t", "1")], at))
+            .collect();
+        let mut sorted = ids.clone();
+        sorted.sort();
+        assert_eq!(ids, sorted);
+        assert!(ids[4].starts_with(&format!("{:012x}", 1_764_000_000_000_u64)));
+        // A negative (pre-epoch) time cannot be encoded and counts as 0.
+        assert_eq!(firing_id("s", 1, &[r("t", "1")], -5), ids[0]);
     }
 }

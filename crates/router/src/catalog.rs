@@ -519,7 +519,14 @@ impl Compiled {
             .collect();
         let id = match &self.dedup {
             Some(t) => dedup_firing_id(&sub.id, &t.render(&bindings).render()),
-            None => firing_id(&sub.id, sub.version, &signals),
+            None => {
+                let newest = matched
+                    .iter()
+                    .map(|(_, i)| i.received_at_ms)
+                    .max()
+                    .unwrap_or_default();
+                firing_id(&sub.id, sub.version, &signals, newest)
+            }
         };
         let params = self
             .params

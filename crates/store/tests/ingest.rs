@@ -311,7 +311,7 @@ fn join_firing_links_every_input_signal() {
         let mut f = firing("join", inst);
         f.signals
             .insert(0, firing("join", &first).signals[0].clone());
-        f.firing_id = signalbox_model::firing_id("join", 1, &f.signals);
+        f.firing_id = signalbox_model::firing_id("join", 1, &f.signals, inst.received_at_ms);
         vec![f]
     };
     store

@@ -65,7 +65,7 @@ pub fn firing(subscription: &str, inst: &SignalInstance) -> Firing {
         seq: inst.seq,
     }];
     Firing {
-        firing_id: signalbox_model::firing_id(subscription, 1, &signals),
+        firing_id: signalbox_model::firing_id(subscription, 1, &signals, inst.received_at_ms),
         subscription: subscription.into(),
         version: 1,
         action: ActionKind::Publish,
