@@ -9,7 +9,6 @@
 //! - a reply is sent only after the transaction has committed;
 //! - nothing here panics on input: every failure becomes a reply and a log line.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
 use async_nats::{HeaderMap, Message};
@@ -156,17 +155,128 @@ impl Inbound {
 
 /// Processes one batch of messages end to end, in an `ingest` span.
 pub(crate) async fn process_batch(shared: &Arc<Shared>, messages: Vec<Inbound>) {
+    if let Some(pending) = submit_batch(shared, messages).await {
+        pending.settle(shared).await;
+    }
+}
+
+/// A batch whose good messages are queued for the commit thread; its messages
+/// are settled (acked, answered) by [`PendingBatch::settle`] after the commit.
+pub(crate) struct PendingBatch {
+    inbound: Vec<Inbound>,
+    spans: Vec<tracing::Span>,
+    commit: PendingCommit,
+    span: tracing::Span,
+}
+
+/// Decodes a batch, refuses its bad messages (each with its reason) and queues
+/// the good ones for the commit thread, in order. `None` if none was good.
+/// Call it in arrival order; settling may then run concurrently.
+pub(crate) async fn submit_batch(
+    shared: &Arc<Shared>,
+    messages: Vec<Inbound>,
+) -> Option<PendingBatch> {
     let transport = match messages.first() {
         Some(Inbound::JetStream(_)) => "jetstream",
         _ => "nats",
     };
     let span = crate::telemetry::ingest_span(transport, messages.len());
-    process_batch_in_span(shared, messages)
-        .instrument(span)
-        .await
+    let (inbound, batch) = decode_batch(shared, messages)
+        .instrument(span.clone())
+        .await;
+    if batch.is_empty() {
+        return None;
+    }
+    let _in_ingest = span.enter();
+    let spans: Vec<tracing::Span> = batch.iter().map(crate::telemetry::signal_span).collect();
+    let commit = enqueue(shared, batch, &spans);
+    drop(_in_ingest);
+    Some(PendingBatch {
+        inbound,
+        spans,
+        commit,
+        span,
+    })
 }
 
-async fn process_batch_in_span(shared: &Arc<Shared>, messages: Vec<Inbound>) {
+impl PendingBatch {
+    /// Waits for the commit, then acks or answers every message of the batch
+    /// (or asks for a retry when the transaction failed).
+    pub(crate) async fn settle(self, shared: &Shared) {
+        let PendingBatch {
+            inbound,
+            spans,
+            commit,
+            span,
+        } = self;
+        async move {
+            match commit.wait(shared, &spans).await {
+                Ok(acks) => {
+                    for ((ack, msg), span) in acks.into_iter().zip(inbound).zip(spans) {
+                        msg.done(shared, &ack).instrument(span).await;
+                    }
+                }
+                Err(reply) => {
+                    for (msg, span) in inbound.into_iter().zip(spans) {
+                        crate::telemetry::record_error(&span, &reply.error.message);
+                        msg.retry_later(shared, &reply).instrument(span).await;
+                    }
+                }
+            }
+        }
+        .instrument(span)
+        .await;
+    }
+}
+
+/// How many batches a NATS ingest loop may have waiting for their commit
+/// while it reads the next: enough for the commit thread to find several
+/// queued batches to merge, few enough to bound unacknowledged messages.
+const SETTLE_DEPTH: usize = 4;
+
+/// The batches an ingest loop submitted and is settling in the background, in
+/// their own tasks, at most [`SETTLE_DEPTH`] at a time.
+pub(crate) struct InFlight {
+    shared: Arc<Shared>,
+    tasks: tokio::task::JoinSet<()>,
+}
+
+impl InFlight {
+    /// No batch in flight yet.
+    pub(crate) fn new(shared: Arc<Shared>) -> Self {
+        InFlight {
+            shared,
+            tasks: tokio::task::JoinSet::new(),
+        }
+    }
+
+    /// Settles `pending` in the background, first waiting for a free slot.
+    pub(crate) async fn push(&mut self, pending: PendingBatch) {
+        while self.tasks.len() >= SETTLE_DEPTH {
+            self.join_one().await;
+        }
+        let shared = self.shared.clone();
+        self.tasks
+            .spawn(async move { pending.settle(&shared).await });
+    }
+
+    /// Waits until every batch pushed so far is settled.
+    pub(crate) async fn finish(&mut self) {
+        while !self.tasks.is_empty() {
+            self.join_one().await;
+        }
+    }
+
+    async fn join_one(&mut self) {
+        if let Some(Err(e)) = self.tasks.join_next().await {
+            tracing::error!(error = %e, "a batch's settling task failed");
+        }
+    }
+}
+
+/// Decodes every message; bad ones are refused at once. Returns the good
+/// messages and their decoded signals, in the same order.
+async fn decode_batch(shared: &Shared, messages: Vec<Inbound>) -> (Vec<Inbound>, Vec<Incoming>) {
     let now = crate::clock::now_ms();
     let mut inbound = Vec::with_capacity(messages.len());
     let mut batch = Vec::with_capacity(messages.len());
@@ -188,30 +298,16 @@ async fn process_batch_in_span(shared: &Arc<Shared>, messages: Vec<Inbound>) {
             }
         }
     }
-    if batch.is_empty() {
-        return;
-    }
-    let spans: Vec<tracing::Span> = batch.iter().map(crate::telemetry::signal_span).collect();
-    match commit_in_spans(shared, batch, &spans).await {
-        Ok(acks) => {
-            for ((ack, msg), span) in acks.into_iter().zip(inbound).zip(spans) {
-                msg.done(shared, &ack).instrument(span).await;
-            }
-        }
-        Err(reply) => {
-            for (msg, span) in inbound.into_iter().zip(spans) {
-                crate::telemetry::record_error(&span, &reply.error.message);
-                msg.retry_later(shared, &reply).instrument(span).await;
-            }
-        }
-    }
+    (inbound, batch)
 }
 
 /// Stores a batch of decoded signals in ONE store transaction (dedup, store,
-/// match, joins, waits, outbox) and returns one ack per signal, in order. On
-/// error nothing of the batch was stored. Every transport (core NATS,
-/// JetStream, webhooks) goes through here; this entry opens the batch's
-/// `ingest` span and each signal's `signal` span (NATS ingest opens them itself).
+/// match, joins, waits, outbox; possibly shared with other batches queued at
+/// the same time, see [`crate::committer`]) and returns one ack per signal, in
+/// order. On error nothing of the batch was stored. Every transport (core
+/// NATS, JetStream, webhooks, Kafka) goes through the commit thread; this entry
+/// opens the batch's `ingest` span and each signal's `signal` span (NATS ingest
+/// opens them in [`submit_batch`]).
 pub(crate) async fn commit(
     shared: &Arc<Shared>,
     batch: Vec<Incoming>,
@@ -220,186 +316,133 @@ pub(crate) async fn commit(
     let span = crate::telemetry::ingest_span(transport, batch.len());
     async move {
         let spans: Vec<tracing::Span> = batch.iter().map(crate::telemetry::signal_span).collect();
-        commit_in_spans(shared, batch, &spans).await
+        enqueue(shared, batch, &spans).wait(shared, &spans).await
     }
     .instrument(span)
     .await
 }
 
-/// [`commit`] with the signals' spans (one per signal, same order): each
-/// signal's matching runs in a `match` span under its `signal` span, the store
-/// transaction in a `commit` span, and when spans are exported each firing's
-/// `traceparent` names its signal's span, so that its `publish` span joins it.
-async fn commit_in_spans(
-    shared: &Arc<Shared>,
-    batch: Vec<Incoming>,
-    spans: &[tracing::Span],
-) -> Result<Vec<Ack>, ErrorReply> {
-    let store = shared.store.clone();
-    let catalog = shared.catalog.clone();
-    let started = std::time::Instant::now();
+/// A batch queued on the commit thread, with its `commit` span.
+struct PendingCommit {
+    answer: tokio::sync::oneshot::Receiver<crate::committer::CommitAnswer>,
+    commit_span: tracing::Span,
+    started: std::time::Instant,
+}
+
+/// Queues `batch` on the commit thread. `spans` holds the signals' spans (one
+/// per signal, same order): each signal's matching runs in a `match` span under
+/// its `signal` span, the store transaction in a `commit` span, and when spans
+/// are exported each firing's `traceparent` names its signal's span, so that
+/// its `publish` span joins it.
+fn enqueue(shared: &Shared, batch: Vec<Incoming>, spans: &[tracing::Span]) -> PendingCommit {
     let commit_span = tracing::debug_span!(
         "commit",
         count = int(batch.len()),
         stored = tracing::field::Empty,
         duplicates = tracing::field::Empty,
     );
-    // Which span belongs to which instance: worked out only when spans are on
-    // and the batch has more than one signal.
-    let traced = spans.iter().any(|s| !s.is_disabled());
     for span in spans {
         commit_span.follows_from(span);
     }
-    let keys: Vec<(String, String)> = if traced && spans.len() > 1 {
-        batch
-            .iter()
-            .map(|i| {
-                let id = i.signal.id.clone().unwrap_or_default();
-                (i.signal.name.clone(), id)
-            })
-            .collect()
-    } else {
-        Vec::new()
-    };
+    let traced = spans.iter().any(|s| !s.is_disabled());
     let signal_spans = if traced { spans.to_vec() } else { Vec::new() };
-    let txn_span = commit_span.clone();
-    let result = tokio::task::spawn_blocking(move || {
-        let _entered = txn_span.enter();
-        let mut matched: HashMap<(String, String), Vec<String>> = HashMap::new();
-        let mut settled_waits: Vec<String> = Vec::new();
-        let mut cursor = 0usize;
-        let outcomes = store.ingest(batch, &mut |instance, joins| {
-            // The store calls back in batch order (duplicates skipped): the
-            // instance's span is the next one with its (name, id).
-            let signal_span = if !traced {
-                None
-            } else if keys.is_empty() {
-                signal_spans.first().cloned()
-            } else {
-                while cursor < keys.len()
-                    && (keys[cursor].0 != instance.signal.name || keys[cursor].1 != instance.id)
-                {
-                    cursor += 1;
-                }
-                signal_spans.get(cursor).cloned()
-            };
-            let match_span = match &signal_span {
-                Some(parent) => tracing::debug_span!(
-                    parent: parent,
-                    "match",
-                    matched = tracing::field::Empty,
-                    firings = tracing::field::Empty,
-                ),
-                None => tracing::Span::none(),
-            };
-            let mut plan = {
-                let _in_match = match_span.enter();
-                catalog.plan(instance, joins, crate::clock::now_ms())
-            };
-            match_span.record("matched", int(plan.matched.len()));
-            match_span.record("firings", int(plan.firings.len()));
-            if !plan.firings.is_empty()
-                && let Some(tp) = signal_span
-                    .as_ref()
-                    .and_then(crate::telemetry::traceparent_of)
-            {
-                for firing in &mut plan.firings {
-                    firing.traceparent = Some(tp.clone());
-                }
-            }
-            settled_waits.extend(plan.settled_waits);
-            matched.insert(
-                (instance.signal.name.clone(), instance.id.clone()),
-                plan.matched,
-            );
-            plan.firings
-        });
-        if outcomes.is_ok() {
-            for id in &settled_waits {
-                tracing::info!(wait = %id, "wait satisfied");
-                catalog.remove_wait(id);
-            }
-        }
-        (outcomes, matched)
-    })
-    .await;
-    let m = &shared.metrics;
-    let (outcomes, mut matched) = match result {
-        Ok((Ok(outcomes), matched)) => {
-            m.observe_commit(started.elapsed().as_secs_f64());
-            (outcomes, matched)
-        }
-        Ok((Err(e), _)) => {
-            m.add(&m.commit_failures, 1);
-            tracing::error!(error = %e, "store transaction failed; batch not stored");
-            return Err(ErrorReply::unavailable(format!("signal not stored: {e}")));
-        }
-        Err(join) => {
-            m.add(&m.commit_failures, 1);
-            tracing::error!(error = %join, "ingest worker failed; batch not stored");
-            return Err(ErrorReply::unavailable("signal not stored: internal error"));
-        }
-    };
-    let mut fired = false;
-    let mut acks = Vec::with_capacity(outcomes.len());
-    let (mut stored, mut duplicates) = (0usize, 0usize);
-    for (index, outcome) in outcomes.into_iter().enumerate() {
-        let span = spans
-            .get(index)
-            .cloned()
-            .unwrap_or_else(tracing::Span::none);
-        let _in_signal = span.enter();
-        acks.push(match outcome {
-            IngestOutcome::Stored { instance, firings } => {
-                fired |= !firings.is_empty();
-                stored += 1;
-                let matched = matched
-                    .remove(&(instance.signal.name.clone(), instance.id.clone()))
-                    .unwrap_or_default();
-                m.add(&m.stored, 1);
-                m.add(&m.matches, matched.len() as u64);
-                m.add(&m.firings_created, firings.len() as u64);
-                span.record("signal.seq", int(instance.seq));
-                span.record("duplicate", false);
-                span.record("matched", int(matched.len()));
-                tracing::info!(
-                    signal = %instance.signal.name,
-                    id = %instance.id,
-                    seq = instance.seq,
-                    matched = matched.len(),
-                    firings = firings.len(),
-                    "signal stored"
-                );
-                Ack {
-                    name: instance.signal.name,
-                    seq: instance.seq,
-                    id: instance.id,
-                    duplicate: false,
-                    matched,
-                }
-            }
-            IngestOutcome::Duplicate { name, id, seq } => {
-                m.add(&m.duplicates, 1);
-                duplicates += 1;
-                span.record("signal.seq", int(seq));
-                span.record("duplicate", true);
-                tracing::info!(signal = %name, %id, seq, "duplicate signal acknowledged");
-                Ack {
-                    name,
-                    seq,
-                    id,
-                    duplicate: true,
-                    matched: Vec::new(),
-                }
-            }
-        });
+    let answer = shared
+        .committer
+        .submit(batch, signal_spans, commit_span.clone());
+    PendingCommit {
+        answer,
+        commit_span,
+        started: std::time::Instant::now(),
     }
-    commit_span.record("stored", int(stored));
-    commit_span.record("duplicates", int(duplicates));
-    if fired {
-        shared.outbox_wake.notify_one();
+}
+
+impl PendingCommit {
+    /// Waits for the commit and turns its outcomes into acks (metrics, logs and
+    /// span fields included), or into the error reply when nothing was stored.
+    async fn wait(self, shared: &Shared, spans: &[tracing::Span]) -> Result<Vec<Ack>, ErrorReply> {
+        let PendingCommit {
+            answer,
+            commit_span,
+            started,
+        } = self;
+        let m = &shared.metrics;
+        let (outcomes, mut matched) = match answer.await {
+            Ok(Ok(answer)) => {
+                m.observe_commit(started.elapsed().as_secs_f64());
+                answer
+            }
+            Ok(Err(e)) => {
+                m.add(&m.commit_failures, 1);
+                tracing::error!(error = %e, "store transaction failed; batch not stored");
+                return Err(ErrorReply::unavailable(format!("signal not stored: {e}")));
+            }
+            Err(_) => {
+                m.add(&m.commit_failures, 1);
+                tracing::error!("the commit thread is gone; batch not stored");
+                return Err(ErrorReply::unavailable("signal not stored: internal error"));
+            }
+        };
+        let mut fired = false;
+        let mut acks = Vec::with_capacity(outcomes.len());
+        let (mut stored, mut duplicates) = (0usize, 0usize);
+        for (index, outcome) in outcomes.into_iter().enumerate() {
+            let span = spans
+                .get(index)
+                .cloned()
+                .unwrap_or_else(tracing::Span::none);
+            let _in_signal = span.enter();
+            acks.push(match outcome {
+                IngestOutcome::Stored { instance, firings } => {
+                    fired |= !firings.is_empty();
+                    stored += 1;
+                    let matched = matched
+                        .remove(&(instance.signal.name.clone(), instance.id.clone()))
+                        .unwrap_or_default();
+                    m.add(&m.stored, 1);
+                    m.add(&m.matches, matched.len() as u64);
+                    m.add(&m.firings_created, firings.len() as u64);
+                    span.record("signal.seq", int(instance.seq));
+                    span.record("duplicate", false);
+                    span.record("matched", int(matched.len()));
+                    tracing::info!(
+                        signal = %instance.signal.name,
+                        id = %instance.id,
+                        seq = instance.seq,
+                        matched = matched.len(),
+                        firings = firings.len(),
+                        "signal stored"
+                    );
+                    Ack {
+                        name: instance.signal.name,
+                        seq: instance.seq,
+                        id: instance.id,
+                        duplicate: false,
+                        matched,
+                    }
+                }
+                IngestOutcome::Duplicate { name, id, seq } => {
+                    m.add(&m.duplicates, 1);
+                    duplicates += 1;
+                    span.record("signal.seq", int(seq));
+                    span.record("duplicate", true);
+                    tracing::info!(signal = %name, %id, seq, "duplicate signal acknowledged");
+                    Ack {
+                        name,
+                        seq,
+                        id,
+                        duplicate: true,
+                        matched: Vec::new(),
+                    }
+                }
+            });
+        }
+        commit_span.record("stored", int(stored));
+        commit_span.record("duplicates", int(duplicates));
+        if fired {
+            shared.outbox_wake.notify_one();
+        }
+        Ok(acks)
     }
-    Ok(acks)
 }
 
 /// Turns one message into a validated signal with its id resolved.

@@ -3,8 +3,9 @@
 //! At start the stream is created if missing (file storage, the configured
 //! `Nats-Msg-Id` duplicate window) or verified to cover the signal subjects, and
 //! the durable consumer is created or reused (explicit acks, deliver all). Messages
-//! are taken in batches and handled by [`crate::ingest::process_batch`], which acks
-//! each one only after the store transaction that holds it has committed. So:
+//! are taken in batches, decoded and queued on the commit thread in arrival order
+//! ([`crate::ingest::submit_batch`]); while the next batch is read, a task per
+//! batch waits for its commit and acks each message only then. So:
 //! - a crash before commit: nothing was acked, JetStream redelivers, and the
 //!   transaction runs again from scratch;
 //! - a crash after commit but before the ack: JetStream redelivers, and the
@@ -18,7 +19,7 @@ use async_nats::jetstream::{self, consumer, stream};
 use futures::StreamExt;
 use tokio::sync::watch;
 
-use crate::ingest::{Inbound, process_batch};
+use crate::ingest::{InFlight, Inbound, submit_batch};
 use crate::shared::Shared;
 
 /// Why JetStream ingest could not be set up.
@@ -137,6 +138,7 @@ pub(crate) async fn run(
     };
     let batch_size = shared.config.batch_size;
     let max_wait = shared.config.jetstream.batch_max_wait;
+    let mut in_flight = InFlight::new(shared.clone());
     'outer: loop {
         // Short pull expiry and heartbeat: after a NATS server restart the
         // server forgets pending pull requests; these bound how long it takes
@@ -186,8 +188,11 @@ pub(crate) async fn run(
                     Ok(None) | Err(_) => break,
                 }
             }
-            process_batch(&shared, batch).await;
+            if let Some(pending) = submit_batch(&shared, batch).await {
+                in_flight.push(pending).await;
+            }
         }
     }
+    in_flight.finish().await;
     tracing::info!("JetStream ingest stopped");
 }

@@ -13,6 +13,7 @@
 pub mod admin;
 pub mod catalog;
 pub mod clock;
+mod committer;
 pub mod config;
 pub mod connect;
 pub mod embedded;

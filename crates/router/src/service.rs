@@ -77,7 +77,14 @@ pub enum StartError {
         /// The client's error.
         message: String,
     },
+    /// The commit thread could not be started.
+    #[error("cannot start the commit thread: {0}")]
+    CommitThread(std::io::Error),
 }
+
+/// A store transaction takes the batches queued behind the first one up to
+/// this many times `batch_size` signals (see [`crate::committer`]).
+const COMMIT_MERGE_BATCHES: usize = 4;
 
 /// How long a graceful shutdown may take before the remaining tasks are aborted.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
@@ -151,10 +158,18 @@ impl Router {
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
         let sns = crate::sns::SnsState::new(&config)?;
+        let catalog = Arc::new(catalog);
+        let committer = crate::committer::Committer::start(
+            store.clone(),
+            catalog.clone(),
+            config.batch_size.saturating_mul(COMMIT_MERGE_BATCHES),
+        )
+        .map_err(StartError::CommitThread)?;
         let shared = Arc::new(Shared {
             config,
             store,
-            catalog: Arc::new(catalog),
+            catalog,
+            committer,
             client,
             outbox_wake: Notify::new(),
             metrics: crate::metrics::Metrics::with_plugins(plugins.metered()),
@@ -428,6 +443,7 @@ async fn run_ingest(
     mut shutdown: watch::Receiver<bool>,
 ) {
     let batch_size = shared.config.batch_size;
+    let mut in_flight = crate::ingest::InFlight::new(shared.clone());
     loop {
         let first = tokio::select! {
             m = sub.next() => m,
@@ -443,8 +459,11 @@ async fn run_ingest(
                 _ => break,
             }
         }
-        crate::ingest::process_batch(&shared, batch).await;
+        if let Some(pending) = crate::ingest::submit_batch(&shared, batch).await {
+            in_flight.push(pending).await;
+        }
     }
+    in_flight.finish().await;
     // Stop new deliveries, then finish what the client already buffered.
     if let Err(e) = sub.unsubscribe().await {
         tracing::warn!(error = %e, "unsubscribe failed during shutdown");

@@ -15,6 +15,8 @@ pub(crate) struct Shared {
     pub config: RouterConfig,
     pub store: Arc<signalbox_store::Store>,
     pub catalog: Arc<Catalog>,
+    /// The commit thread: every ingest transaction runs there.
+    pub committer: crate::committer::Committer,
     pub client: async_nats::Client,
     pub outbox_wake: Notify,
     /// Counters for `/metrics`.
