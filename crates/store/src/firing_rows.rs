@@ -75,7 +75,14 @@ impl<'t> FiringTables<'t> {
         self.subscription_firings
             .insert((firing.subscription.as_str(), *firing_seq), fid)
             .at::<E>(names::SUBSCRIPTION_FIRINGS)?;
-        if let Some(trigger) = trigger {
+        // The trigger is usually one of the inputs (always for a single-signal
+        // firing): its row is then written by the loop below.
+        if let Some(trigger) = trigger
+            && !firing
+                .signals
+                .iter()
+                .any(|i| i.name == trigger.0 && i.seq == trigger.1)
+        {
             self.signal_firings
                 .insert(trigger, fid)
                 .at::<E>(names::SIGNAL_FIRINGS)?;
