@@ -25,6 +25,7 @@ use futures::StreamExt;
 use signalbox_router::embedded::NatsProcess;
 use signalbox_router::{Router, RouterConfig};
 
+mod fresh;
 mod kafka;
 mod pki;
 pub use kafka::{KafkaRecord, TestKafka};
@@ -408,11 +409,13 @@ fn dechunk(mut s: &str) -> String {
     out
 }
 
-/// The `signalbox` binary of this build (`target/<profile>/signalbox`),
-/// built once per test process with `cargo build -p signalbox-cli` in the
-/// profile of the running test (a no-op when `cargo test --workspace` built
-/// it already). The router runs Kafka sources as `signalbox kafka-worker`
-/// processes, so in-process test routers need it.
+/// The `signalbox` binary of this build (`target/<profile>/signalbox`). Used
+/// as it is when it is newer than every workspace source (`cargo test
+/// --workspace` builds it: see the `fresh` module for why a second build is
+/// avoided); otherwise built once per test process with `cargo build -p
+/// signalbox-cli` in the profile of the running test. The router runs Kafka
+/// sources as `signalbox kafka-worker` processes, so in-process test routers
+/// need it.
 pub fn signalbox_binary() -> Result<PathBuf> {
     static BUILT: std::sync::OnceLock<std::result::Result<PathBuf, String>> =
         std::sync::OnceLock::new();
@@ -425,6 +428,10 @@ pub fn signalbox_binary() -> Result<PathBuf> {
             .ok_or_else(|| format!("{} is not in target/<profile>/deps", exe.display()))?
             .to_path_buf();
         let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
+        let bin = profile_dir.join("signalbox");
+        if fresh::binary_is_fresh(&bin, &root) {
+            return Ok(bin);
+        }
         let mut cargo =
             std::process::Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
         cargo
@@ -469,7 +476,6 @@ pub fn signalbox_binary() -> Result<PathBuf> {
         if !status.success() {
             return Err("building the signalbox binary failed".into());
         }
-        let bin = profile_dir.join("signalbox");
         if !bin.is_file() {
             return Err(format!("no signalbox binary at {}", bin.display()));
         }
