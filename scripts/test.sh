@@ -16,7 +16,9 @@ export CARGO_INCREMENTAL="${CARGO_INCREMENTAL:-0}"
 target_dir="${CARGO_TARGET_DIR:-target}"
 mkdir -p "$target_dir"
 free_mb() { df -Pm "$1" | awk 'NR==2 {print $4}'; }
-need_mb=12000
+# Measured on a clean clone (docs/DECISIONS.md, "Build footprint"): the run
+# grew the disk's use by 7.7 GB at its peak; with some room to spare:
+need_mb=9000
 echo "== disk: $(free_mb "$target_dir") MB free for $target_dir, $(free_mb "${TMPDIR:-/tmp}") MB for ${TMPDIR:-/tmp}; a clean run needs about $need_mb MB"
 if [ "$(free_mb "$target_dir")" -lt "$need_mb" ]; then
   echo "!! less than $need_mb MB free for $target_dir: the suite may run out of disk midway" >&2
