@@ -23,7 +23,7 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
@@ -553,82 +553,17 @@ impl TestKafka {
     }
 }
 
-/// Warnings and errors logged in this test process (newest last), kept by
-/// [`TestKafka::init_logs`].
-static LOGGED: Mutex<Vec<String>> = Mutex::new(Vec::new());
-
-/// Most lines [`LOGGED`] keeps (the oldest go first).
-const LOGGED_MAX: usize = 20_000;
-
-/// A `tracing` layer that keeps each event as `LEVEL target: message k=v …`.
-struct Capture;
-
-struct Line(String);
-
-impl tracing::field::Visit for Line {
-    fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn std::fmt::Debug) {
-        if field.name() == "message" {
-            self.0.push_str(&format!(" {value:?}"));
-        } else {
-            self.0.push_str(&format!(" {}={value:?}", field.name()));
-        }
-    }
-
-    fn record_str(&mut self, field: &tracing::field::Field, value: &str) {
-        self.0.push_str(&format!(" {}={value}", field.name()));
-    }
-}
-
-impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for Capture {
-    fn on_event(
-        &self,
-        event: &tracing::Event<'_>,
-        _ctx: tracing_subscriber::layer::Context<'_, S>,
-    ) {
-        let meta = event.metadata();
-        let mut line = Line(format!("{} {}:", meta.level(), meta.target()));
-        event.record(&mut line);
-        if let Ok(mut logged) = LOGGED.lock() {
-            if logged.len() >= LOGGED_MAX {
-                logged.drain(..LOGGED_MAX / 2);
-            }
-            logged.push(line.0);
-        }
-    }
-}
-
 impl TestKafka {
-    /// Installs the test log subscriber once, as [`crate::init_logs`] does
-    /// (`RUST_LOG` to see router logs), plus a capture of every warning and
-    /// error, read with [`TestKafka::logged`]. Every test of a binary that
-    /// reads the capture must call this instead of `init_logs` (the first
-    /// subscriber installed wins).
+    /// Installs the test log subscriber with its capture of warnings and
+    /// errors; the same as [`crate::init_logs`], kept under this name for the
+    /// Kafka cases.
     pub fn init_logs() {
-        use tracing_subscriber::layer::SubscriberExt;
-        use tracing_subscriber::util::SubscriberInitExt;
-        use tracing_subscriber::{EnvFilter, Layer};
-        let shown = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("warn"));
-        let _ = tracing_subscriber::registry()
-            .with(
-                tracing_subscriber::fmt::layer()
-                    .with_test_writer()
-                    .with_filter(shown),
-            )
-            .with(Capture.with_filter(tracing_subscriber::filter::LevelFilter::WARN))
-            .try_init();
+        crate::logs::init_logs();
     }
 
-    /// The captured warnings and errors (see [`TestKafka::init_logs`]) that
-    /// contain every one of `needles`.
+    /// The captured warnings and errors that contain every one of `needles`
+    /// (see [`crate::logged`]).
     pub fn logged(needles: &[&str]) -> Vec<String> {
-        LOGGED
-            .lock()
-            .map(|l| {
-                l.iter()
-                    .filter(|line| needles.iter().all(|n| line.contains(n)))
-                    .cloned()
-                    .collect()
-            })
-            .unwrap_or_default()
+        crate::logs::logged(needles)
     }
 }

@@ -14,6 +14,9 @@
 //!   and read group offsets; in memory, or on SQLite to survive a restart and
 //!   hold SASL users.
 //!
+//! - [`init_logs`] / [`logged`]: the one log subscriber of a test process,
+//!   with a capture of warnings and errors that cases assert on.
+//!
 //! Every wait here is bounded (a few seconds); a test that waits for something
 //! that never comes fails with a message saying what it waited for.
 
@@ -27,23 +30,14 @@ use signalbox_router::{Router, RouterConfig};
 
 mod fresh;
 mod kafka;
+mod logs;
 mod pki;
 pub use kafka::{KafkaRecord, TestKafka};
+pub use logs::{init_logs, logged};
 pub use pki::TestPki;
 
 /// How long a test waits for a reply or a firing before failing.
 pub const WAIT: Duration = Duration::from_secs(10);
-
-/// Installs a test log subscriber once (`RUST_LOG` to see router logs).
-pub fn init_logs() {
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
-        )
-        .with_test_writer()
-        .try_init();
-}
 
 /// A real nats-server on a free port with a temp JetStream store.
 pub struct TestNats {
