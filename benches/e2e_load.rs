@@ -23,7 +23,11 @@
 //!
 //! Run: `cargo bench --bench e2e_load` (options after `--`: `--signals N`,
 //! `--raw N`, `--reps N`, `--latency-secs S`, `--batch-sizes 256,1024`,
-//! `--no-tmpfs`, `--no-short-wait`, `--only jetstream|core`). The run is
+//! `--no-tmpfs`, `--no-short-wait`, `--only jetstream|core`, `--random-ids`).
+//! Signal ids are `<tag>-<i>` (nearly sorted, as a counter would make them);
+//! `--random-ids` adds a row per mode, at the first batch size, whose ids are
+//! 64 scrambled bits instead (as UUIDs would be), which land anywhere in the
+//! store's id index. The run is
 //! bounded: every wait has a timeout, a run budget stops further repetitions,
 //! and the tool exits by itself.
 
@@ -74,6 +78,8 @@ struct Args {
     short_wait: bool,
     /// Only this router mode (`jetstream` or `core`); both when `None`.
     only: Option<Mode>,
+    /// Also measure each mode with scrambled (unordered) signal ids.
+    random_ids: bool,
 }
 
 impl Args {
@@ -87,6 +93,7 @@ impl Args {
             tmpfs: true,
             short_wait: true,
             only: None,
+            random_ids: false,
         };
         let mut it = std::env::args().skip(1);
         while let Some(arg) = it.next() {
@@ -104,6 +111,7 @@ impl Args {
                 }
                 "--no-tmpfs" => args.tmpfs = false,
                 "--no-short-wait" => args.short_wait = false,
+                "--random-ids" => args.random_ids = true,
                 "--only" => {
                     args.only = match value("--only")?.as_str() {
                         "jetstream" => Some(Mode::JetStream),
@@ -163,24 +171,27 @@ struct Row {
     tmpfs: bool,
     /// `jetstream.batch_max_wait` in milliseconds when not the default (5 ms).
     max_wait_ms: Option<u64>,
+    /// Signal ids scrambled instead of counting up.
+    random_ids: bool,
 }
 
 impl Row {
     fn label(self) -> String {
         format!(
-            "signalbox {} mode, batch_size {}{}{}",
+            "signalbox {} mode, batch_size {}{}{}{}",
             self.mode.label(),
             self.batch_size,
             self.max_wait_ms
                 .map(|w| format!(", max_wait {w}ms"))
                 .unwrap_or_default(),
+            if self.random_ids { ", random ids" } else { "" },
             if self.tmpfs { ", tmpfs*" } else { "" }
         )
     }
 
     fn key(self) -> String {
         format!(
-            "{}{}{}{}",
+            "{}{}{}{}{}",
             if self.mode == Mode::JetStream {
                 "j"
             } else {
@@ -188,6 +199,7 @@ impl Row {
             },
             self.batch_size,
             if self.tmpfs { "t" } else { "" },
+            if self.random_ids { "r" } else { "" },
             self.max_wait_ms
                 .map(|w| format!("w{w}"))
                 .unwrap_or_default()
@@ -213,6 +225,16 @@ impl Mode {
 
 fn signal_body(tag: &str, i: usize) -> Bytes {
     Bytes::from(format!(r#"{{"id":"{tag}-{i}","params":{{"n":{i}}}}}"#))
+}
+
+/// A signal whose id is `i` scrambled (splitmix64's finalizer, a bijection,
+/// so ids stay unique) instead of counting up.
+fn signal_body_random_id(tag: &str, i: usize) -> Bytes {
+    let mut z = (i as u64).wrapping_add(0x9E37_79B9_7F4A_7C15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^= z >> 31;
+    Bytes::from(format!(r#"{{"id":"{tag}-{z:016x}","params":{{"n":{i}}}}}"#))
 }
 
 fn median(values: &[f64]) -> f64 {
@@ -496,7 +518,12 @@ async fn router_run(
         }
     };
     let sent_at: Arc<Vec<AtomicU64>> = Arc::new((0..n).map(|_| AtomicU64::new(NOT_SENT)).collect());
-    let bodies: Vec<Bytes> = (0..n).map(|i| signal_body(tag, i)).collect();
+    let body = if row.random_ids {
+        signal_body_random_id
+    } else {
+        signal_body
+    };
+    let bodies: Vec<Bytes> = (0..n).map(|i| body(tag, i)).collect();
     let base = Instant::now();
     let receiver = spawn_receiver(firings, n, base, sent_at.clone());
 
@@ -596,6 +623,7 @@ async fn main() -> Result<()> {
                 batch_size,
                 tmpfs: false,
                 max_wait_ms: None,
+                random_ids: false,
             });
         }
         if mode == Mode::JetStream && args.short_wait {
@@ -604,6 +632,16 @@ async fn main() -> Result<()> {
                 batch_size: args.batch_sizes[0],
                 tmpfs: false,
                 max_wait_ms: Some(1),
+                random_ids: false,
+            });
+        }
+        if args.random_ids {
+            rows.push(Row {
+                mode,
+                batch_size: args.batch_sizes[0],
+                tmpfs: false,
+                max_wait_ms: None,
+                random_ids: true,
             });
         }
         if args.tmpfs && std::path::Path::new("/dev/shm").is_dir() {
@@ -612,6 +650,7 @@ async fn main() -> Result<()> {
                 batch_size: args.batch_sizes[0],
                 tmpfs: true,
                 max_wait_ms: None,
+                random_ids: false,
             });
         }
     }
