@@ -155,7 +155,7 @@ async fn metrics(State(shared): State<Arc<Shared>>) -> Response {
             outbox_pending: st.pending,
             signals: st.signals,
             firings: st.firings,
-            dedup_entries: st.dedup_entries,
+            signal_ids: st.signal_ids,
             file_bytes: st.file_bytes,
             outbox_oldest_age_ms: st
                 .oldest_pending_ms

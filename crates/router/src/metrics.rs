@@ -103,8 +103,9 @@ pub struct StoreGauges {
     pub signals: u64,
     /// Stored firings.
     pub firings: u64,
-    /// Live dedup entries.
-    pub dedup_entries: u64,
+    /// `(name, id)` rows (dedup entries, live or expired, until their
+    /// instance's history is compacted).
+    pub signal_ids: u64,
     /// Size of the redb file.
     pub file_bytes: u64,
     /// Age of the oldest firing in the outbox, in milliseconds (0 when empty).
@@ -340,9 +341,9 @@ impl Metrics {
             );
             gauge("signalbox_store_firings", "Stored firings.", g.firings);
             gauge(
-                "signalbox_store_dedup_entries",
-                "Live dedup entries.",
-                g.dedup_entries,
+                "signalbox_store_signal_ids",
+                "Stored (name, id) rows: dedup entries, live or expired, kept until their instance's history is compacted.",
+                g.signal_ids,
             );
             gauge(
                 "signalbox_store_file_bytes",

@@ -505,14 +505,9 @@ async fn serve_requests<F, Fut>(
 async fn run_retention(shared: Arc<Shared>, mut shutdown: watch::Receiver<bool>) {
     let every = Duration::from_secs(600);
     loop {
-        let store = shared.store.clone();
+        // Dedup entries expire by their time alone and are deleted with their
+        // instances (history retention, at least as long as the dedup one).
         let now = crate::clock::now_ms();
-        match tokio::task::spawn_blocking(move || store.compact_dedup(now)).await {
-            Ok(Ok(n)) if n > 0 => tracing::info!(removed = n, "expired dedup entries removed"),
-            Ok(Ok(_)) => {}
-            Ok(Err(e)) => tracing::warn!(error = %e, "dedup compaction failed"),
-            Err(e) => tracing::warn!(error = %e, "dedup compaction task failed"),
-        }
         let store = shared.store.clone();
         let keep = i64::try_from(shared.config.history_retention.as_millis()).unwrap_or(i64::MAX);
         match tokio::task::spawn_blocking(move || store.compact_history(now, keep)).await {

@@ -9,6 +9,12 @@
 //! each subscription's firings from the oldest, stopping at the first one inside
 //! the retention, so the work is proportional to what is removed, plus one scan
 //! of `join_offers` and `waits`.
+//!
+//! Dedup retention lives here too: a signal's dedup entry is its `signal_ids`
+//! row, which expires by its time alone (ingest compares it with the dedup
+//! retention) and is deleted with its instance. So history is kept at least as
+//! long as the dedup retention: a shorter history retention is raised to it,
+//! or an instance's deletion would forget a dedup entry that is still live.
 
 use redb::ReadableTable;
 use signalbox_model::{SignalInstance, WaitRecord};
@@ -34,13 +40,14 @@ pub struct HistoryCompaction {
 
 impl Store {
     /// Deletes history received (signals), created (firings) or registered
-    /// (waits) before `now_ms - retention_ms`.
+    /// (waits) before `now_ms - retention`, where the retention is
+    /// `retention_ms` or the dedup retention, whichever is longer.
     pub fn compact_history(
         &self,
         now_ms: i64,
         retention_ms: i64,
     ) -> Result<HistoryCompaction, CompactError> {
-        let floor = now_ms.saturating_sub(retention_ms);
+        let floor = now_ms.saturating_sub(retention_ms.max(self.options.retention_ms()));
         let mut out = HistoryCompaction::default();
         let txn = self.begin_write::<CompactError>()?;
         {
@@ -94,7 +101,7 @@ impl Store {
                     let points_here = ids
                         .get((name.as_str(), id.as_str()))
                         .at::<CompactError>(names::SIGNAL_IDS)?
-                        .is_some_and(|g| g.value() == seq);
+                        .is_some_and(|g| g.value().0 == seq);
                     if points_here {
                         ids.remove((name.as_str(), id.as_str()))
                             .at::<CompactError>(names::SIGNAL_IDS)?;

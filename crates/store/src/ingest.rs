@@ -3,12 +3,13 @@
 //! (group commit: one fsync for many signals).
 //!
 //! For each [`Incoming`], in order:
-//! 1. dedup on `(name, id)`: a live entry (received less than the retention
-//!    before this signal's `received_at_ms`) makes it a [`IngestOutcome::Duplicate`]
-//!    carrying the original seq, and nothing else happens. Entries written
-//!    earlier in the same batch are visible, so in-batch duplicates are caught;
-//! 2. the next seq for the name, the instance row, `signal_ids`, the dedup entry
-//!    and its time-index row;
+//! 1. dedup on `(name, id)`: the `signal_ids` row is the dedup entry; a live
+//!    one (received less than the retention before this signal's
+//!    `received_at_ms`) makes it a [`IngestOutcome::Duplicate`] carrying the
+//!    original seq, and nothing else happens. Rows written earlier in the same
+//!    batch are visible, so in-batch duplicates are caught;
+//! 2. the next seq for the name, the instance row and the new `signal_ids` row
+//!    (which replaces an expired entry);
 //! 3. `plan(&instance, &mut joins)` returns the firings (the router matches
 //!    there, and records join offers / consumes complete joins through the
 //!    [`PlanContext`], in this same transaction);
@@ -107,12 +108,6 @@ impl Store {
                     tables::SIGNAL_IDS,
                     names::SIGNAL_IDS,
                 )?,
-                dedup: tables::write::<IngestError, _, _>(&txn, tables::DEDUP, names::DEDUP)?,
-                dedup_by_time: tables::write::<IngestError, _, _>(
-                    &txn,
-                    tables::DEDUP_BY_TIME,
-                    names::DEDUP_BY_TIME,
-                )?,
                 fire: FiringTables::open::<IngestError>(&txn)?,
                 waits: tables::write::<IngestError, _, _>(&txn, tables::WAITS, names::WAITS)?,
                 signal_waits: tables::write_multimap::<IngestError, _, _>(
@@ -155,9 +150,7 @@ struct IngestTables<'t> {
     meta: redb::Table<'t, &'static str, u64>,
     signal_seq: redb::Table<'t, &'static str, u64>,
     signals: redb::Table<'t, (&'static str, u64), &'static [u8]>,
-    signal_ids: redb::Table<'t, (&'static str, &'static str), u64>,
-    dedup: redb::Table<'t, (&'static str, &'static str), (u64, i64)>,
-    dedup_by_time: redb::Table<'t, (i64, &'static str, &'static str), ()>,
+    signal_ids: redb::Table<'t, (&'static str, &'static str), (u64, i64)>,
     fire: FiringTables<'t>,
     waits: redb::Table<'t, &'static str, &'static [u8]>,
     signal_waits: redb::MultimapTable<'t, (&'static str, u64), &'static str>,
@@ -183,23 +176,24 @@ impl IngestTables<'_> {
         let name = signal.name.clone();
         let id = signal.id.clone().unwrap_or_default();
 
-        // 1. Dedup on (name, id).
+        // 1. Dedup on (name, id): the `signal_ids` row is the dedup entry.
         let existing = self
-            .dedup
+            .signal_ids
             .get((name.as_str(), id.as_str()))
-            .at::<IngestError>(names::DEDUP)?
+            .at::<IngestError>(names::SIGNAL_IDS)?
             .map(|g| g.value());
-        if let Some((seq, first_at)) = existing {
-            if first_at > received_at_ms.saturating_sub(retention_ms) {
-                return Ok(IngestOutcome::Duplicate { name, id, seq });
-            }
-            // Expired but not compacted yet: the new instance replaces the entry.
-            self.dedup_by_time
-                .remove((first_at, name.as_str(), id.as_str()))
-                .at::<IngestError>(names::DEDUP_BY_TIME)?;
+        if let Some((first_seq, first_at)) = existing
+            && first_at > received_at_ms.saturating_sub(retention_ms)
+        {
+            return Ok(IngestOutcome::Duplicate {
+                name,
+                id,
+                seq: first_seq,
+            });
         }
 
-        // 2. Store the instance with the next seq.
+        // 2. Store the instance with the next seq; its id row replaces an
+        // expired one.
         let last = self
             .signal_seq
             .get(name.as_str())
@@ -226,14 +220,8 @@ impl IngestTables<'_> {
             .insert((name.as_str(), seq), bytes.as_slice())
             .at::<IngestError>(names::SIGNALS)?;
         self.signal_ids
-            .insert((name.as_str(), id.as_str()), seq)
-            .at::<IngestError>(names::SIGNAL_IDS)?;
-        self.dedup
             .insert((name.as_str(), id.as_str()), (seq, received_at_ms))
-            .at::<IngestError>(names::DEDUP)?;
-        self.dedup_by_time
-            .insert((received_at_ms, name.as_str(), id.as_str()), ())
-            .at::<IngestError>(names::DEDUP_BY_TIME)?;
+            .at::<IngestError>(names::SIGNAL_IDS)?;
 
         // 3. Plan, 4./5. write the new firings.
         let mut ctx = PlanContext {

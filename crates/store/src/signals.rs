@@ -29,7 +29,7 @@ impl Store {
         let Some(seq) = ids
             .get((name, id))
             .at::<ReadError>(names::SIGNAL_IDS)?
-            .map(|g| g.value())
+            .map(|g| g.value().0)
         else {
             return Ok(None);
         };

@@ -30,6 +30,7 @@ use redb::{
 };
 
 use crate::error::{AtTable, OpenError, ReadError, TableFailure, WriteFailure};
+use crate::migrate::{self, MigrateFailure};
 use crate::tables::{self, names};
 
 /// How commits reach the disk.
@@ -76,8 +77,10 @@ pub struct StoreStats {
     pub signals: u64,
     /// Distinct signal names.
     pub signal_names: u64,
-    /// Live (not yet compacted) dedup entries.
-    pub dedup_entries: u64,
+    /// `(name, id)` rows: the lookup by producer id, which is also the dedup
+    /// entry while its time is inside the dedup retention (live and expired
+    /// entries both count; a row is deleted with its instance).
+    pub signal_ids: u64,
     /// Firings, pending and delivered.
     pub firings: u64,
     /// Firings still in the outbox.
@@ -173,16 +176,58 @@ impl Store {
                 source,
             }
         };
+        // The schema version first: an older file is migrated before its
+        // tables are opened with this build's types.
+        {
+            let mut meta = txn
+                .open_table(tables::META)
+                .map_err(table_err(names::META))?;
+            let found = meta
+                .get(tables::META_SCHEMA_VERSION)
+                .map_err(storage_err(names::META))?
+                .map(|g| g.value());
+            match found {
+                Some(v) if v == tables::SCHEMA_VERSION => {}
+                Some(1) => {
+                    let rows = migrate::v1_to_v2(&txn).map_err(|failure| match failure {
+                        MigrateFailure::Table(table, source) => OpenError::Table {
+                            path: path.clone(),
+                            table,
+                            source: Box::new(source),
+                        },
+                        MigrateFailure::Storage(table, source) => OpenError::Storage {
+                            path: path.clone(),
+                            table,
+                            source,
+                        },
+                    })?;
+                    meta.insert(tables::META_SCHEMA_VERSION, tables::SCHEMA_VERSION)
+                        .map_err(storage_err(names::META))?;
+                    tracing::info!(
+                        path = %path.display(),
+                        signal_ids = rows,
+                        "store migrated from schema version 1 to 2 (dedup folded into signal_ids)"
+                    );
+                }
+                Some(found) => {
+                    return Err(OpenError::SchemaMismatch {
+                        path: path.clone(),
+                        found,
+                        expected: tables::SCHEMA_VERSION,
+                    });
+                }
+                None => {
+                    meta.insert(tables::META_SCHEMA_VERSION, tables::SCHEMA_VERSION)
+                        .map_err(storage_err(names::META))?;
+                }
+            }
+        }
         txn.open_table(tables::SIGNAL_SEQ)
             .map_err(table_err(names::SIGNAL_SEQ))?;
         txn.open_table(tables::SIGNALS)
             .map_err(table_err(names::SIGNALS))?;
         txn.open_table(tables::SIGNAL_IDS)
             .map_err(table_err(names::SIGNAL_IDS))?;
-        txn.open_table(tables::DEDUP)
-            .map_err(table_err(names::DEDUP))?;
-        txn.open_table(tables::DEDUP_BY_TIME)
-            .map_err(table_err(names::DEDUP_BY_TIME))?;
         txn.open_table(tables::FIRINGS)
             .map_err(table_err(names::FIRINGS))?;
         txn.open_table(tables::OUTBOX)
@@ -209,29 +254,6 @@ impl Store {
             .map_err(table_err(names::PLUGINS))?;
         txn.open_table(tables::PLUGIN_BLOBS)
             .map_err(table_err(names::PLUGIN_BLOBS))?;
-        {
-            let mut meta = txn
-                .open_table(tables::META)
-                .map_err(table_err(names::META))?;
-            let found = meta
-                .get(tables::META_SCHEMA_VERSION)
-                .map_err(storage_err(names::META))?
-                .map(|g| g.value());
-            match found {
-                Some(v) if v == tables::SCHEMA_VERSION => {}
-                Some(found) => {
-                    return Err(OpenError::SchemaMismatch {
-                        path: path.clone(),
-                        found,
-                        expected: tables::SCHEMA_VERSION,
-                    });
-                }
-                None => {
-                    meta.insert(tables::META_SCHEMA_VERSION, tables::SCHEMA_VERSION)
-                        .map_err(storage_err(names::META))?;
-                }
-            }
-        }
         txn.commit().map_err(|source| OpenError::Commit {
             path: path.clone(),
             source,
@@ -317,7 +339,7 @@ impl Store {
         Ok(StoreStats {
             signals: count(txn.open_table(tables::SIGNALS), names::SIGNALS)?,
             signal_names: count(txn.open_table(tables::SIGNAL_SEQ), names::SIGNAL_SEQ)?,
-            dedup_entries: count(txn.open_table(tables::DEDUP), names::DEDUP)?,
+            signal_ids: count(txn.open_table(tables::SIGNAL_IDS), names::SIGNAL_IDS)?,
             firings: count(txn.open_table(tables::FIRINGS), names::FIRINGS)?,
             pending: count(txn.open_table(tables::OUTBOX), names::OUTBOX)?,
             subscriptions: count(txn.open_table(tables::SUBSCRIPTIONS), names::SUBSCRIPTIONS)?,

@@ -9,9 +9,9 @@
 //!
 //! - `signal_seq[name]` is the last seq given to `name`; `signals` holds
 //!   `(name, 1..=signal_seq[name])` (no gaps: rows are never deleted yet).
-//! - `dedup[(name, id)] = (seq, received_at_ms)` iff
-//!   `dedup_by_time[(received_at_ms, name, id)]` exists (same transaction).
-//! - `signal_ids[(name, id)]` is the seq of the latest instance with that id.
+//! - `signal_ids[(name, id)] = (seq, received_at_ms)` of the latest instance
+//!   with that id; it is also the dedup entry (live while `received_at_ms` is
+//!   inside the dedup retention), and it is deleted with that instance.
 //! - every `outbox[firing_seq]` names a `firings` row in state `Pending` with that
 //!   `firing_seq`, and every `Pending` firing has its outbox row.
 //! - `meta["firing_seq"]` is the largest firing seq ever assigned.
@@ -27,7 +27,7 @@
 use redb::{MultimapTableDefinition, TableDefinition};
 
 /// The schema version this build reads and writes (`meta["schema_version"]`).
-pub const SCHEMA_VERSION: u64 = 1;
+pub const SCHEMA_VERSION: u64 = 2;
 
 /// `meta` key: the schema version.
 pub(crate) const META_SCHEMA_VERSION: &str = "schema_version";
@@ -40,8 +40,6 @@ pub(crate) mod names {
     pub(crate) const SIGNAL_SEQ: &str = "signal_seq";
     pub(crate) const SIGNALS: &str = "signals";
     pub(crate) const SIGNAL_IDS: &str = "signal_ids";
-    pub(crate) const DEDUP: &str = "dedup";
-    pub(crate) const DEDUP_BY_TIME: &str = "dedup_by_time";
     pub(crate) const FIRINGS: &str = "firings";
     pub(crate) const OUTBOX: &str = "outbox";
     pub(crate) const SIGNAL_FIRINGS: &str = "signal_firings";
@@ -64,15 +62,10 @@ pub(crate) const SIGNAL_SEQ: TableDefinition<&str, u64> = TableDefinition::new(n
 /// Signal instances: `(name, seq) -> SignalInstance` (codec JSON).
 pub(crate) const SIGNALS: TableDefinition<(&str, u64), &[u8]> =
     TableDefinition::new(names::SIGNALS);
-/// Lookup by producer id: `(name, id) -> seq` of the latest instance with that id.
-pub(crate) const SIGNAL_IDS: TableDefinition<(&str, &str), u64> =
+/// Lookup by producer id and the dedup window: `(name, id) -> (seq,
+/// received_at_ms)` of the latest instance with that id.
+pub(crate) const SIGNAL_IDS: TableDefinition<(&str, &str), (u64, i64)> =
     TableDefinition::new(names::SIGNAL_IDS);
-/// Dedup window: `(name, id) -> (seq, received_at_ms)`.
-pub(crate) const DEDUP: TableDefinition<(&str, &str), (u64, i64)> =
-    TableDefinition::new(names::DEDUP);
-/// Time index of `dedup` for compaction: `(received_at_ms, name, id) -> ()`.
-pub(crate) const DEDUP_BY_TIME: TableDefinition<(i64, &str, &str), ()> =
-    TableDefinition::new(names::DEDUP_BY_TIME);
 /// Firings: `firing_id -> FiringRecord` (codec JSON).
 pub(crate) const FIRINGS: TableDefinition<&str, &[u8]> = TableDefinition::new(names::FIRINGS);
 /// Undelivered firings in creation order: `firing_seq -> firing_id`.

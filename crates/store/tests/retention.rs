@@ -1,4 +1,5 @@
-//! Dedup retention and compaction; opening checks.
+//! Dedup retention (entries expire by time, and go with their instances);
+//! opening checks.
 #![allow(clippy::unwrap_used)]
 
 mod common;
@@ -19,16 +20,13 @@ fn dedup_entry_expires_after_retention() {
         "s",
     );
 
-    // Nothing has expired yet.
-    assert_eq!(store.compact_dedup(T0 + DAY_MS - 1).unwrap(), 0);
+    // Inside the retention: a duplicate, carrying the first seq.
     let out = store
         .ingest(vec![incoming("a", "x", T0 + 10)], &mut no_plan())
         .unwrap();
     assert_eq!(seq_of(&out[0]), (true, 1));
 
-    // A day later "x" has expired, "y" has not.
-    assert_eq!(store.compact_dedup(T0 + DAY_MS).unwrap(), 1);
-    assert_eq!(store.stats().unwrap().dedup_entries, 1);
+    // A day later "x" has expired, "y" has not (across a reopen).
     drop(store);
     let store = open_with_retention(&path, Duration::from_secs(24 * 60 * 60));
     let out = ingest_firing(
@@ -51,27 +49,61 @@ fn dedup_entry_expires_after_retention() {
     }
     assert_eq!(store.pending(10).unwrap().len(), 3);
     assert_eq!(store.signal_by_id("a", "x").unwrap().unwrap().seq, 3);
-    // Both instances are still stored.
+    // Both instances are still stored; the id row points at the newer one.
     assert_eq!(store.signal("a", 1).unwrap().unwrap().id, "x");
+    assert_eq!(store.stats().unwrap().signal_ids, 2);
 }
 
 #[test]
-fn expired_entry_is_not_a_duplicate_even_before_compaction() {
+fn a_replaced_entry_is_the_new_dedup_entry() {
     let dir = tempfile::tempdir().unwrap();
     let store = open_with_retention(&db_path(&dir), Duration::from_secs(60));
     store
         .ingest(vec![incoming("a", "x", T0)], &mut no_plan())
         .unwrap();
     let out = store
-        .ingest(vec![incoming("a", "x", T0 + 60_000)], &mut no_plan())
+        .ingest(
+            vec![
+                incoming("a", "x", T0 + 60_000),
+                incoming("a", "x", T0 + 60_001),
+            ],
+            &mut no_plan(),
+        )
+        .unwrap();
+    // Expired at T0 + 60 s, so stored anew; the next one, in the same batch,
+    // is a duplicate of that new instance, not of the first.
+    assert_eq!(
+        out.iter().map(seq_of).collect::<Vec<_>>(),
+        vec![(false, 2), (true, 2)]
+    );
+    assert_eq!(store.stats().unwrap().signal_ids, 1);
+    assert_eq!(store.signal_by_id("a", "x").unwrap().unwrap().seq, 2);
+}
+
+#[test]
+fn history_is_kept_as_long_as_a_dedup_entry_is_live() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open_with_retention(&db_path(&dir), Duration::from_secs(24 * 60 * 60));
+    ingest_firing(&store, vec![incoming("a", "x", T0)], "s");
+
+    // An hour of history asked for, but the dedup retention is a day: the
+    // instance and its id row stay while the entry is live ...
+    let removed = store.compact_history(T0 + DAY_MS - 1, 3_600_000).unwrap();
+    assert_eq!(removed.signals, 0, "{removed:?}");
+    let out = store
+        .ingest(vec![incoming("a", "x", T0 + DAY_MS - 1)], &mut no_plan())
+        .unwrap();
+    assert_eq!(seq_of(&out[0]), (true, 1));
+
+    // ... and go when it has expired.
+    let removed = store.compact_history(T0 + DAY_MS + 1, 3_600_000).unwrap();
+    assert_eq!(removed.signals, 1, "{removed:?}");
+    assert_eq!(store.stats().unwrap().signal_ids, 0);
+    assert!(store.signal_by_id("a", "x").unwrap().is_none());
+    let out = store
+        .ingest(vec![incoming("a", "x", T0 + DAY_MS + 2)], &mut no_plan())
         .unwrap();
     assert_eq!(seq_of(&out[0]), (false, 2));
-    // The replaced entry's time-index row went with it: compaction removes
-    // exactly one entry later, the new one.
-    assert_eq!(store.stats().unwrap().dedup_entries, 1);
-    assert_eq!(store.compact_dedup(T0 + 60_000).unwrap(), 0);
-    assert_eq!(store.compact_dedup(T0 + 120_000).unwrap(), 1);
-    assert_eq!(store.stats().unwrap().dedup_entries, 0);
 }
 
 #[test]

@@ -1,0 +1,82 @@
+//! Schema migrations, run by [`Store::open`](crate::Store::open) inside its
+//! setup transaction, so a file is either fully migrated or untouched.
+//!
+//! Version 1 → 2: the `dedup` table (with its time index `dedup_by_time`) is
+//! folded into `signal_ids`, whose value becomes `(seq, received_at_ms)`; the
+//! row is both the lookup by producer id and the dedup entry. A v1 id row whose
+//! dedup entry was already compacted (or belongs to an older instance) gets
+//! `received_at_ms = i64::MIN`: never live, as it was not live before. A dedup
+//! entry without an id row (its instance deleted by history retention first)
+//! keeps its seq and time, so it stays a live dedup entry until it expires.
+//! The rows are copied through memory (about 100 bytes per id), once.
+
+use redb::{ReadableTable, TableDefinition, WriteTransaction};
+
+use crate::tables::{self, names};
+
+/// v1 `signal_ids`: `(name, id) -> seq`.
+const V1_SIGNAL_IDS: TableDefinition<(&str, &str), u64> = TableDefinition::new(names::SIGNAL_IDS);
+/// v1 `dedup`: `(name, id) -> (seq, received_at_ms)`.
+const V1_DEDUP: TableDefinition<(&str, &str), (u64, i64)> = TableDefinition::new("dedup");
+/// v1 `dedup_by_time`: `(received_at_ms, name, id) -> ()`.
+const V1_DEDUP_BY_TIME: TableDefinition<(i64, &str, &str), ()> =
+    TableDefinition::new("dedup_by_time");
+
+/// What failed during a migration, and in which table.
+#[derive(Debug)]
+pub(crate) enum MigrateFailure {
+    /// A table could not be opened or deleted.
+    Table(&'static str, redb::TableError),
+    /// A row could not be read or written.
+    Storage(&'static str, redb::StorageError),
+}
+
+/// Migrates a version-1 file to version 2 inside `txn`; returns the number of
+/// `signal_ids` rows written. The caller writes the new schema version.
+pub(crate) fn v1_to_v2(txn: &WriteTransaction) -> Result<usize, MigrateFailure> {
+    use MigrateFailure::{Storage, Table};
+    let mut rows: Vec<(String, String, u64, i64)> = Vec::new();
+    {
+        let ids = txn
+            .open_table(V1_SIGNAL_IDS)
+            .map_err(|e| Table(names::SIGNAL_IDS, e))?;
+        let dedup = txn.open_table(V1_DEDUP).map_err(|e| Table("dedup", e))?;
+        for row in ids.iter().map_err(|e| Storage(names::SIGNAL_IDS, e))? {
+            let (k, v) = row.map_err(|e| Storage(names::SIGNAL_IDS, e))?;
+            let (name, id) = k.value();
+            let seq = v.value();
+            let at = dedup
+                .get((name, id))
+                .map_err(|e| Storage("dedup", e))?
+                .map(|g| g.value())
+                .filter(|(dedup_seq, _)| *dedup_seq == seq)
+                .map_or(i64::MIN, |(_, at)| at);
+            rows.push((name.to_string(), id.to_string(), seq, at));
+        }
+        for row in dedup.iter().map_err(|e| Storage("dedup", e))? {
+            let (k, v) = row.map_err(|e| Storage("dedup", e))?;
+            let (name, id) = k.value();
+            if ids
+                .get((name, id))
+                .map_err(|e| Storage(names::SIGNAL_IDS, e))?
+                .is_none()
+            {
+                let (seq, at) = v.value();
+                rows.push((name.to_string(), id.to_string(), seq, at));
+            }
+        }
+    }
+    txn.delete_table(V1_SIGNAL_IDS)
+        .map_err(|e| Table(names::SIGNAL_IDS, e))?;
+    txn.delete_table(V1_DEDUP).map_err(|e| Table("dedup", e))?;
+    txn.delete_table(V1_DEDUP_BY_TIME)
+        .map_err(|e| Table("dedup_by_time", e))?;
+    let mut ids = txn
+        .open_table(tables::SIGNAL_IDS)
+        .map_err(|e| Table(names::SIGNAL_IDS, e))?;
+    for (name, id, seq, at) in &rows {
+        ids.insert((name.as_str(), id.as_str()), (*seq, *at))
+            .map_err(|e| Storage(names::SIGNAL_IDS, e))?;
+    }
+    Ok(rows.len())
+}
