@@ -15,15 +15,9 @@ use serde_json::{Value, json};
 use signalbox_router::PluginEntry;
 use signalbox_router::kafka::KafkaSource;
 use signalbox_testkit::{
-    KafkaRecord, TestKafka, TestNats, TestRouter, admin, next_message, plugin_component,
-    python_plugin_component,
+    KafkaRecord, TestKafka, TestNats, TestRouter, admin, init_logs, logged, next_message,
+    plugin_component, python_plugin_component,
 };
-
-/// The test log subscriber, with the capture of warnings and errors that the
-/// TLS and SASL cases read ([`TestKafka::logged`]).
-fn init_logs() {
-    TestKafka::init_logs();
-}
 
 /// A Kafka source reading `topic` through the adapter named `adapter`, with
 /// `extra` TOML lines (security settings).
@@ -773,7 +767,7 @@ async fn stored_orders(client: &async_nats::Client, router: &TestRouter) -> Resu
 async fn logged_within(needles: &[&str], within: Duration) -> Result<String> {
     let deadline = tokio::time::Instant::now() + within;
     loop {
-        if let Some(line) = TestKafka::logged(needles).into_iter().next() {
+        if let Some(line) = logged(needles).into_iter().next() {
             return Ok(line);
         }
         ensure!(

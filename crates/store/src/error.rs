@@ -377,7 +377,7 @@ pub enum OutboxError {
     Commit(#[source] redb::CommitError),
 }
 
-/// Dedup compaction failed; nothing was removed.
+/// History compaction failed; nothing was removed.
 #[derive(Debug, thiserror::Error)]
 pub enum CompactError {
     /// The write transaction could not start.
@@ -456,6 +456,26 @@ pub enum WaitError {
     Commit(#[source] redb::CommitError),
 }
 
+/// A schema migration step failed (crate-internal: `Store::open` reports it
+/// as an [`OpenError`] naming the file and the table).
+#[derive(Debug)]
+pub(crate) enum MigrateFailure {
+    /// A table could not be opened or deleted.
+    Table {
+        /// The table.
+        table: &'static str,
+        /// redb's error.
+        source: redb::TableError,
+    },
+    /// A row could not be read or written.
+    Storage {
+        /// The table.
+        table: &'static str,
+        /// redb's error.
+        source: redb::StorageError,
+    },
+}
+
 /// Failures that any operation on open tables can meet, so that the table
 /// helpers can serve every family.
 pub(crate) trait TableFailure: Sized {
@@ -505,7 +525,8 @@ table_failure!(
     OutboxError,
     CompactError,
     WaitError,
-    PluginStoreError
+    PluginStoreError,
+    MigrateFailure
 );
 
 macro_rules! write_failure {

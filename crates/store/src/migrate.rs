@@ -12,53 +12,46 @@
 
 use redb::{ReadableTable, TableDefinition, WriteTransaction};
 
+use crate::error::{AtTable, MigrateFailure, TableFailure};
 use crate::tables::{self, names};
 
+/// v1 `dedup`'s name.
+const DEDUP: &str = "dedup";
+/// v1 `dedup_by_time`'s name.
+const DEDUP_BY_TIME: &str = "dedup_by_time";
 /// v1 `signal_ids`: `(name, id) -> seq`.
 const V1_SIGNAL_IDS: TableDefinition<(&str, &str), u64> = TableDefinition::new(names::SIGNAL_IDS);
 /// v1 `dedup`: `(name, id) -> (seq, received_at_ms)`.
-const V1_DEDUP: TableDefinition<(&str, &str), (u64, i64)> = TableDefinition::new("dedup");
+const V1_DEDUP: TableDefinition<(&str, &str), (u64, i64)> = TableDefinition::new(DEDUP);
 /// v1 `dedup_by_time`: `(received_at_ms, name, id) -> ()`.
 const V1_DEDUP_BY_TIME: TableDefinition<(i64, &str, &str), ()> =
-    TableDefinition::new("dedup_by_time");
-
-/// What failed during a migration, and in which table.
-#[derive(Debug)]
-pub(crate) enum MigrateFailure {
-    /// A table could not be opened or deleted.
-    Table(&'static str, redb::TableError),
-    /// A row could not be read or written.
-    Storage(&'static str, redb::StorageError),
-}
+    TableDefinition::new(DEDUP_BY_TIME);
 
 /// Migrates a version-1 file to version 2 inside `txn`; returns the number of
 /// `signal_ids` rows written. The caller writes the new schema version.
 pub(crate) fn v1_to_v2(txn: &WriteTransaction) -> Result<usize, MigrateFailure> {
-    use MigrateFailure::{Storage, Table};
     let mut rows: Vec<(String, String, u64, i64)> = Vec::new();
     {
-        let ids = txn
-            .open_table(V1_SIGNAL_IDS)
-            .map_err(|e| Table(names::SIGNAL_IDS, e))?;
-        let dedup = txn.open_table(V1_DEDUP).map_err(|e| Table("dedup", e))?;
-        for row in ids.iter().map_err(|e| Storage(names::SIGNAL_IDS, e))? {
-            let (k, v) = row.map_err(|e| Storage(names::SIGNAL_IDS, e))?;
+        let ids = tables::write::<MigrateFailure, _, _>(txn, V1_SIGNAL_IDS, names::SIGNAL_IDS)?;
+        let dedup = tables::write::<MigrateFailure, _, _>(txn, V1_DEDUP, DEDUP)?;
+        for row in ids.iter().at::<MigrateFailure>(names::SIGNAL_IDS)? {
+            let (k, v) = row.at::<MigrateFailure>(names::SIGNAL_IDS)?;
             let (name, id) = k.value();
             let seq = v.value();
             let at = dedup
                 .get((name, id))
-                .map_err(|e| Storage("dedup", e))?
+                .at::<MigrateFailure>(DEDUP)?
                 .map(|g| g.value())
                 .filter(|(dedup_seq, _)| *dedup_seq == seq)
                 .map_or(i64::MIN, |(_, at)| at);
             rows.push((name.to_string(), id.to_string(), seq, at));
         }
-        for row in dedup.iter().map_err(|e| Storage("dedup", e))? {
-            let (k, v) = row.map_err(|e| Storage("dedup", e))?;
+        for row in dedup.iter().at::<MigrateFailure>(DEDUP)? {
+            let (k, v) = row.at::<MigrateFailure>(DEDUP)?;
             let (name, id) = k.value();
             if ids
                 .get((name, id))
-                .map_err(|e| Storage(names::SIGNAL_IDS, e))?
+                .at::<MigrateFailure>(names::SIGNAL_IDS)?
                 .is_none()
             {
                 let (seq, at) = v.value();
@@ -67,16 +60,16 @@ pub(crate) fn v1_to_v2(txn: &WriteTransaction) -> Result<usize, MigrateFailure> 
         }
     }
     txn.delete_table(V1_SIGNAL_IDS)
-        .map_err(|e| Table(names::SIGNAL_IDS, e))?;
-    txn.delete_table(V1_DEDUP).map_err(|e| Table("dedup", e))?;
+        .map_err(|e| MigrateFailure::table(names::SIGNAL_IDS, e))?;
+    txn.delete_table(V1_DEDUP)
+        .map_err(|e| MigrateFailure::table(DEDUP, e))?;
     txn.delete_table(V1_DEDUP_BY_TIME)
-        .map_err(|e| Table("dedup_by_time", e))?;
-    let mut ids = txn
-        .open_table(tables::SIGNAL_IDS)
-        .map_err(|e| Table(names::SIGNAL_IDS, e))?;
+        .map_err(|e| MigrateFailure::table(DEDUP_BY_TIME, e))?;
+    let mut ids =
+        tables::write::<MigrateFailure, _, _>(txn, tables::SIGNAL_IDS, names::SIGNAL_IDS)?;
     for (name, id, seq, at) in &rows {
         ids.insert((name.as_str(), id.as_str()), (*seq, *at))
-            .map_err(|e| Storage(names::SIGNAL_IDS, e))?;
+            .at::<MigrateFailure>(names::SIGNAL_IDS)?;
     }
     Ok(rows.len())
 }

@@ -29,8 +29,8 @@ use redb::{
     WriteTransaction,
 };
 
-use crate::error::{AtTable, OpenError, ReadError, TableFailure, WriteFailure};
-use crate::migrate::{self, MigrateFailure};
+use crate::error::{AtTable, MigrateFailure, OpenError, ReadError, TableFailure, WriteFailure};
+use crate::migrate;
 use crate::tables::{self, names};
 
 /// How commits reach the disk.
@@ -190,12 +190,12 @@ impl Store {
                 Some(v) if v == tables::SCHEMA_VERSION => {}
                 Some(1) => {
                     let rows = migrate::v1_to_v2(&txn).map_err(|failure| match failure {
-                        MigrateFailure::Table(table, source) => OpenError::Table {
+                        MigrateFailure::Table { table, source } => OpenError::Table {
                             path: path.clone(),
                             table,
                             source: Box::new(source),
                         },
-                        MigrateFailure::Storage(table, source) => OpenError::Storage {
+                        MigrateFailure::Storage { table, source } => OpenError::Storage {
                             path: path.clone(),
                             table,
                             source,

@@ -552,18 +552,3 @@ impl TestKafka {
         Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
     }
 }
-
-impl TestKafka {
-    /// Installs the test log subscriber with its capture of warnings and
-    /// errors; the same as [`crate::init_logs`], kept under this name for the
-    /// Kafka cases.
-    pub fn init_logs() {
-        crate::logs::init_logs();
-    }
-
-    /// The captured warnings and errors that contain every one of `needles`
-    /// (see [`crate::logged`]).
-    pub fn logged(needles: &[&str]) -> Vec<String> {
-        crate::logs::logged(needles)
-    }
-}
