@@ -8,7 +8,8 @@
 //! invariants; the short form:
 //!
 //! - `signal_seq[name]` is the last seq given to `name`; `signals` holds
-//!   `(name, 1..=signal_seq[name])` (no gaps: rows are never deleted yet).
+//!   `(name, first..=signal_seq[name])` with no gaps (history retention
+//!   deletes from the oldest seq up).
 //! - `signal_ids[(name, id)] = (seq, received_at_ms)` of the latest instance
 //!   with that id; it is also the dedup entry (live while `received_at_ms` is
 //!   inside the dedup retention), and it is deleted with that instance.
