@@ -10,65 +10,111 @@
 //! published; after a failure the drainer backs off and tries again, so a NATS
 //! outage delays firings but never loses them.
 //!
-//! Invariant: a firing is marked delivered only after its publish was
-//! acknowledged (JetStream) or flushed (core NATS).
+//! Two stages, so that waiting for acks and for the store's write lock does
+//! not stall publishing: the drainer reads the outbox past a cursor (the last
+//! `firing_seq` it handed to NATS) and publishes pass after pass; a settling
+//! task awaits each pass's acks in order and marks the delivered firings of
+//! every pass queued meanwhile in one store transaction. At most
+//! `PASSES_IN_FLIGHT` passes wait at a time.
+//!
+//! Invariants: a firing is marked delivered only after its publish was
+//! acknowledged (JetStream) or flushed (core NATS); after any failure the
+//! drainer lets the passes in flight settle and reads the outbox from its
+//! start again, so a firing that failed is published again and none is
+//! published twice while its first publish is in flight.
 
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use async_nats::HeaderMap;
-use async_nats::jetstream::context::{GetStreamByNameErrorKind, PublishErrorKind};
+use async_nats::jetstream::context::GetStreamByNameErrorKind;
 use signalbox_model::{ActionKind, Firing};
 use tracing::Instrument;
 
 use crate::ingest::MSG_ID_HEADER;
 use crate::shared::Shared;
 
-/// How many firings one drain pass takes from the outbox.
+/// How many firings one pass reads from the outbox.
 const DRAIN_BATCH: usize = 256;
+/// How many passes may wait for their acks while the drainer reads and
+/// publishes the next ones: bounds the firings in flight (8 × 256, under the
+/// 5 000 unacknowledged publishes async-nats allows by default).
+const PASSES_IN_FLIGHT: usize = 8;
 /// How long the answer to "does a JetStream stream capture this subject?" is kept.
 const ROUTE_TTL: Duration = Duration::from_secs(30);
 
 /// Runs until `shutdown` fires, then drains once more and returns.
 pub(crate) async fn run(shared: Arc<Shared>, mut shutdown: tokio::sync::watch::Receiver<bool>) {
-    let js = async_nats::jetstream::new(shared.client.clone());
-    let mut routes: HashMap<String, (Route, Instant)> = HashMap::new();
+    let (passes, to_settle) = tokio::sync::mpsc::channel(PASSES_IN_FLIGHT);
+    let failed = Arc::new(AtomicBool::new(false));
+    let settler = tokio::spawn(settle_passes(shared.clone(), to_settle, failed.clone()));
+    let mut drainer = Drainer {
+        js: async_nats::jetstream::new(shared.client.clone()),
+        shared,
+        routes: HashMap::new(),
+        cursor: None,
+        passes,
+        failed,
+    };
     let mut backoff = Duration::from_millis(100);
     loop {
-        let outcome = drain_once(&shared, &js, &mut routes).await;
-        let wait = match outcome {
-            DrainOutcome::More => Duration::ZERO,
-            DrainOutcome::Empty => {
-                backoff = Duration::from_millis(100);
-                // Idle: make lazy delivery marks durable once they are a
-                // second old (under load, the next ingest commit does it).
-                sync_lazy(&shared, Duration::from_secs(1)).await;
-                Duration::from_secs(1)
-            }
-            DrainOutcome::Failed => {
-                backoff = (backoff * 2).min(Duration::from_secs(10));
-                backoff
+        // How long to wait before the next pass, and whether new firings end
+        // the wait early (not while backing off).
+        let wait = if drainer.failed.load(Ordering::Acquire) {
+            // Let every pass in flight settle, then read the outbox from its
+            // start again: what failed is still there. Subjects are looked up
+            // again too, in case a stream went away.
+            drainer.settle_all().await;
+            drainer.failed.store(false, Ordering::Release);
+            drainer.cursor = None;
+            drainer.routes.clear();
+            backoff = (backoff * 2).min(Duration::from_secs(10));
+            Some((backoff, false))
+        } else {
+            match drainer.pass().await {
+                Read::Full | Read::Failed => None,
+                // More may come: read again when ingest commits firings.
+                Read::Some => Some((Duration::from_secs(1), true)),
+                Read::Empty => {
+                    drainer.settle_all().await;
+                    if drainer.failed.load(Ordering::Acquire) {
+                        None
+                    } else {
+                        backoff = Duration::from_millis(100);
+                        drainer.cursor = None;
+                        // Idle: make lazy delivery marks durable once they are
+                        // a second old (under load, the next ingest commit does it).
+                        sync_lazy(&drainer.shared, Duration::from_secs(1)).await;
+                        Some((Duration::from_secs(1), true))
+                    }
+                }
             }
         };
         if *shutdown.borrow() {
-            sync_lazy(&shared, Duration::ZERO).await;
-            return;
+            break;
         }
-        if wait.is_zero() {
+        let Some((wait, wake_early)) = wait else {
             continue;
-        }
+        };
         tokio::select! {
-            _ = shared.outbox_wake.notified(), if matches!(outcome, DrainOutcome::Empty) => {}
+            _ = drainer.shared.outbox_wake.notified(), if wake_early => {}
             _ = tokio::time::sleep(wait) => {}
-            _ = shutdown.changed() => {
-                // One last pass so that work committed before shutdown goes out.
-                drain_once(&shared, &js, &mut routes).await;
-                sync_lazy(&shared, Duration::ZERO).await;
-                return;
-            }
+            _ = shutdown.changed() => break,
         }
     }
+    // One last drain, so that work committed before shutdown goes out.
+    if !drainer.failed.load(Ordering::Acquire) {
+        while drainer.pass().await == Read::Full {}
+    }
+    drainer.settle_all().await;
+    let Drainer { shared, passes, .. } = drainer;
+    drop(passes);
+    if let Err(e) = settler.await {
+        tracing::error!(error = %e, "the outbox settling task failed");
+    }
+    sync_lazy(&shared, Duration::ZERO).await;
 }
 
 /// Makes the store's lazy delivery marks durable (see the store's docs).
@@ -83,76 +129,179 @@ async fn sync_lazy(shared: &Arc<Shared>, min_age: Duration) {
     }
 }
 
+/// What one read of the outbox found (its firings were handed to NATS).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum DrainOutcome {
-    /// A full batch went out; there may be more.
-    More,
-    /// The outbox is empty (or was, once this pass finished).
+enum Read {
+    /// A full batch: there may be more right away.
+    Full,
+    /// Fewer than a batch.
+    Some,
+    /// Nothing past the cursor.
     Empty,
-    /// Something failed; back off.
+    /// The read or a publish failed (the `failed` flag is set).
     Failed,
 }
 
-async fn drain_once(
-    shared: &Arc<Shared>,
-    js: &async_nats::jetstream::Context,
-    routes: &mut HashMap<String, (Route, Instant)>,
-) -> DrainOutcome {
-    let store = shared.store.clone();
-    let pending = match tokio::task::spawn_blocking(move || store.pending(DRAIN_BATCH)).await {
-        Ok(Ok(p)) => p,
-        Ok(Err(e)) => {
-            tracing::error!(error = %e, "cannot read the outbox");
-            return DrainOutcome::Failed;
-        }
-        Err(e) => {
-            tracing::error!(error = %e, "outbox reader failed");
-            return DrainOutcome::Failed;
-        }
-    };
-    if pending.is_empty() {
-        return DrainOutcome::Empty;
-    }
-    let full = pending.len() == DRAIN_BATCH;
-    let mut delivered = Vec::with_capacity(pending.len());
-    let mut failed = false;
-    let mut core_used = false;
-    // Send everything first, then wait for the JetStream acks: many in flight.
-    let mut in_flight = Vec::new();
-    let mut core_count = 0u64;
-    // Each firing's `publish` span lasts until its ack (JetStream) or the flush (core).
-    let mut core_spans = Vec::new();
-    let mut core_created = Vec::new();
-    for firing in &pending {
-        let span = crate::telemetry::publish_span(firing);
-        // When spans are exported the consumer's parent is this publish span;
-        // otherwise the stored trace context goes on as it came.
-        let traceparent = crate::telemetry::traceparent_of(&span);
-        let sent = send(shared, js, routes, firing, traceparent.as_deref())
-            .instrument(span.clone())
-            .await;
-        match sent {
-            Ok(Sent::JetStream(ack)) => in_flight.push((firing, ack, span)),
-            Ok(Sent::Core) => {
-                core_used = true;
-                core_count += 1;
-                core_created.push(firing.created_at_ms);
-                delivered.push(firing.firing_id.clone());
-                core_spans.push(span);
+/// Reads the outbox and publishes, pass after pass, while earlier passes wait
+/// for their acks in [`settle_passes`].
+///
+/// Invariant: `cursor` is the greatest `firing_seq` handed to NATS since the
+/// outbox was last read from its start; every firing at or before it is
+/// delivered, in flight, or failed — and a failure sets `failed`, which makes
+/// the drainer wait for the passes in flight and read from the start again.
+struct Drainer {
+    shared: Arc<Shared>,
+    js: async_nats::jetstream::Context,
+    routes: HashMap<String, (Route, Instant)>,
+    cursor: Option<u64>,
+    passes: tokio::sync::mpsc::Sender<Settle>,
+    failed: Arc<AtomicBool>,
+}
+
+impl Drainer {
+    /// Reads up to a batch past the cursor and publishes it.
+    async fn pass(&mut self) -> Read {
+        let store = self.shared.store.clone();
+        let after = self.cursor;
+        let read =
+            tokio::task::spawn_blocking(move || store.pending_after(after, DRAIN_BATCH)).await;
+        let pending = match read {
+            Ok(Ok(p)) => p,
+            Ok(Err(e)) => {
+                tracing::error!(error = %e, "cannot read the outbox");
+                self.failed.store(true, Ordering::Release);
+                return Read::Failed;
             }
             Err(e) => {
-                crate::telemetry::record_error(&span, &e);
-                publish_failed(shared, firing, &e).instrument(span).await;
-                failed = true;
-                break;
+                tracing::error!(error = %e, "outbox reader failed");
+                self.failed.store(true, Ordering::Release);
+                return Read::Failed;
+            }
+        };
+        if pending.is_empty() {
+            return Read::Empty;
+        }
+        let full = pending.len() == DRAIN_BATCH;
+        let mut pass = Pass::default();
+        let mut failed = false;
+        for (seq, firing) in pending {
+            self.cursor = Some(seq);
+            // Each firing's `publish` span lasts until its ack (JetStream) or
+            // the flush (core). When spans are exported the consumer's parent
+            // is this span; otherwise the stored trace context goes on as it came.
+            let span = crate::telemetry::publish_span(&firing);
+            let traceparent = crate::telemetry::traceparent_of(&span);
+            let sent = send(
+                &self.shared,
+                &self.js,
+                &mut self.routes,
+                &firing,
+                traceparent.as_deref(),
+            )
+            .instrument(span.clone())
+            .await;
+            match sent {
+                Ok(Sent::JetStream(ack)) => pass.jetstream.push((firing, ack, span)),
+                Ok(Sent::Core) => pass.core.push((firing, span)),
+                Err(e) => {
+                    crate::telemetry::record_error(&span, &e);
+                    publish_failed(&self.shared, &firing, &e)
+                        .instrument(span)
+                        .await;
+                    failed = true;
+                    break;
+                }
             }
         }
+        if failed {
+            self.failed.store(true, Ordering::Release);
+        }
+        if self.passes.send(Settle::Pass(pass)).await.is_err() {
+            tracing::error!("the outbox settling task is gone");
+            self.failed.store(true, Ordering::Release);
+            return Read::Failed;
+        }
+        match (failed, full) {
+            (true, _) => Read::Failed,
+            (false, true) => Read::Full,
+            (false, false) => Read::Some,
+        }
     }
+
+    /// Waits until every pass handed over so far is settled.
+    async fn settle_all(&self) {
+        let (done, settled) = tokio::sync::oneshot::channel();
+        if self.passes.send(Settle::Barrier(done)).await.is_err() || settled.await.is_err() {
+            tracing::error!("the outbox settling task is gone");
+            self.failed.store(true, Ordering::Release);
+        }
+    }
+}
+
+/// Firings handed to NATS in one pass, with their `publish` spans.
+#[derive(Default)]
+struct Pass {
+    /// JetStream publishes whose acks are still to come.
+    jetstream: Vec<(
+        Firing,
+        async_nats::jetstream::context::PublishAckFuture,
+        tracing::Span,
+    )>,
+    /// Core NATS publishes that a flush completes.
+    core: Vec<(Firing, tracing::Span)>,
+}
+
+/// What the drainer hands to [`settle_passes`], in order.
+enum Settle {
+    /// Await its acks (or flush) and mark the firings delivered.
+    Pass(Pass),
+    /// Answered once everything handed over before it is settled.
+    Barrier(tokio::sync::oneshot::Sender<()>),
+}
+
+/// Settles passes in the order they were published: awaits their acks, then
+/// marks every delivered firing of the passes queued meanwhile in ONE store
+/// transaction. A failure sets `failed` (the firing stays in the outbox).
+async fn settle_passes(
+    shared: Arc<Shared>,
+    mut queue: tokio::sync::mpsc::Receiver<Settle>,
+    failed: Arc<AtomicBool>,
+) {
+    while let Some(first) = queue.recv().await {
+        let mut queued = vec![first];
+        while let Ok(more) = queue.try_recv() {
+            queued.push(more);
+        }
+        let mut delivered = Vec::new();
+        let mut barriers = Vec::new();
+        for item in queued {
+            match item {
+                Settle::Pass(pass) => {
+                    if !settle_pass(&shared, pass, &mut delivered).await {
+                        failed.store(true, Ordering::Release);
+                    }
+                }
+                Settle::Barrier(done) => barriers.push(done),
+            }
+        }
+        if !mark_delivered(&shared, delivered).await {
+            failed.store(true, Ordering::Release);
+        }
+        for done in barriers {
+            let _ = done.send(());
+        }
+    }
+}
+
+/// Awaits one pass's acks (and flushes its core publishes); pushes the ids of
+/// the firings that made it onto `delivered`. Returns false if any failed.
+async fn settle_pass(shared: &Arc<Shared>, pass: Pass, delivered: &mut Vec<String>) -> bool {
+    let mut ok = true;
     // Await the acks together: a PublishAckFuture's timeout starts when it is
     // awaited, so awaiting them one by one would cost one full timeout per
     // lost ack (after a NATS restart a whole batch of acks is lost at once).
     let acked = futures::future::join_all(
-        in_flight
+        pass.jetstream
             .into_iter()
             .map(|(firing, ack, span)| async move { (firing, ack.await, span) }),
     )
@@ -166,62 +315,67 @@ async fn drain_once(
                 shared.metrics.observe_firing(
                     (crate::clock::now_ms() - firing.created_at_ms) as f64 / 1000.0,
                 );
-                delivered.push(firing.firing_id.clone());
+                delivered.push(firing.firing_id);
             }
             Err(e) => {
-                if e.kind() == PublishErrorKind::StreamNotFound {
-                    routes.remove(&firing.subject);
-                }
                 let e = PublishFailure::JetStream(e.to_string());
                 crate::telemetry::record_error(&span, &e);
-                publish_failed(shared, firing, &e).instrument(span).await;
-                failed = true;
+                publish_failed(shared, &firing, &e).instrument(span).await;
+                ok = false;
             }
         }
     }
-    if core_used && let Err(e) = shared.client.flush().await {
+    if pass.core.is_empty() {
+        return ok;
+    }
+    if let Err(e) = shared.client.flush().await {
         tracing::warn!(error = %e, "flush failed; core NATS firings will be published again");
-        for span in &core_spans {
+        for (_, span) in &pass.core {
             crate::telemetry::record_error(span, &e);
         }
-        return DrainOutcome::Failed;
+        return false;
     }
-    drop(core_spans);
-    shared
-        .metrics
-        .add(&shared.metrics.firings_published_core, core_count);
+    shared.metrics.add(
+        &shared.metrics.firings_published_core,
+        pass.core.len() as u64,
+    );
     let flushed = crate::clock::now_ms();
-    for created in core_created {
+    for (firing, _span) in pass.core {
         shared
             .metrics
-            .observe_firing((flushed - created) as f64 / 1000.0);
+            .observe_firing((flushed - firing.created_at_ms) as f64 / 1000.0);
+        delivered.push(firing.firing_id);
     }
-    if !delivered.is_empty() {
-        let store = shared.store.clone();
-        let now = crate::clock::now_ms();
-        let ids = delivered.clone();
-        match tokio::task::spawn_blocking(move || store.mark_delivered(&ids, now)).await {
-            Ok(Ok(())) => {
-                for id in &delivered {
-                    tracing::info!(firing = %id, "firing delivered");
-                }
+    ok
+}
+
+/// Marks firings delivered in one (lazy) store transaction; false on failure,
+/// after which they are published again with the same `Nats-Msg-Id`.
+async fn mark_delivered(shared: &Arc<Shared>, delivered: Vec<String>) -> bool {
+    if delivered.is_empty() {
+        return true;
+    }
+    let store = shared.store.clone();
+    let now = crate::clock::now_ms();
+    match tokio::task::spawn_blocking(move || {
+        store.mark_delivered(&delivered, now).map(|()| delivered)
+    })
+    .await
+    {
+        Ok(Ok(delivered)) => {
+            for id in &delivered {
+                tracing::info!(firing = %id, "firing delivered");
             }
-            Ok(Err(e)) => {
-                tracing::error!(error = %e, "cannot mark firings delivered; they will be published again (same Nats-Msg-Id)");
-                return DrainOutcome::Failed;
-            }
-            Err(e) => {
-                tracing::error!(error = %e, "outbox writer failed");
-                return DrainOutcome::Failed;
-            }
+            true
         }
-    }
-    if failed {
-        DrainOutcome::Failed
-    } else if full {
-        DrainOutcome::More
-    } else {
-        DrainOutcome::Empty
+        Ok(Err(e)) => {
+            tracing::error!(error = %e, "cannot mark firings delivered; they will be published again (same Nats-Msg-Id)");
+            false
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "outbox writer failed");
+            false
+        }
     }
 }
 

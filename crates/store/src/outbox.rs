@@ -67,22 +67,43 @@ impl Store {
 
     /// Up to `limit` undelivered firings, oldest first.
     pub fn pending(&self, limit: usize) -> Result<Vec<Firing>, ReadError> {
+        Ok(self
+            .pending_after(None, limit)?
+            .into_iter()
+            .map(|(_, firing)| firing)
+            .collect())
+    }
+
+    /// Up to `limit` undelivered firings whose `firing_seq` is greater than
+    /// `after` (all of them for `None`), oldest first, each with its
+    /// `firing_seq`. A drainer with firings still in flight passes the last
+    /// seq it read, so that it reads on without taking those again: new
+    /// firings always get a greater seq than every stored one.
+    pub fn pending_after(
+        &self,
+        after: Option<u64>,
+        limit: usize,
+    ) -> Result<Vec<(u64, Firing)>, ReadError> {
         let txn = self.begin_read()?;
         let outbox = tables::read(&txn, tables::OUTBOX, names::OUTBOX)?;
         let firings = tables::read(&txn, tables::FIRINGS, names::FIRINGS)?;
+        let rows = match after {
+            None => outbox.range::<u64>(..),
+            Some(after) => match after.checked_add(1) {
+                Some(from) => outbox.range::<u64>(from..),
+                None => return Ok(Vec::new()),
+            },
+        }
+        .at::<ReadError>(names::OUTBOX)?;
         let mut out = Vec::new();
-        for row in outbox
-            .range::<u64>(..)
-            .at::<ReadError>(names::OUTBOX)?
-            .take(limit)
-        {
+        for row in rows.take(limit) {
             let (k, v) = row.at::<ReadError>(names::OUTBOX)?;
             let record = read_record::<ReadError>(&firings, v.value())?.ok_or_else(|| Corrupt {
                 table: names::OUTBOX,
                 key: k.value().to_string(),
                 reason: format!("names firing {} which does not exist", v.value()),
             })?;
-            out.push(record.firing);
+            out.push((k.value(), record.firing));
         }
         Ok(out)
     }

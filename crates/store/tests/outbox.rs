@@ -194,3 +194,41 @@ fn delivery_marks_become_durable_with_sync_lazy_or_the_next_commit() {
         "b/1 and c/1 are still pending"
     );
 }
+
+#[test]
+fn pending_after_reads_on_past_firings_in_flight() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&db_path(&dir));
+    ingest_firing(
+        &store,
+        vec![incoming("a", "1", T0), incoming("a", "2", T0)],
+        "s",
+    );
+    let first = store.pending_after(None, 10).unwrap();
+    let seqs: Vec<u64> = first.iter().map(|(seq, _)| *seq).collect();
+    assert_eq!(seqs.len(), 2);
+    assert!(seqs[0] < seqs[1], "oldest first: {seqs:?}");
+    // With both in flight, nothing is left past the cursor…
+    assert!(store.pending_after(Some(seqs[1]), 10).unwrap().is_empty());
+    // …until new firings arrive: they come after every stored one.
+    ingest_firing(&store, vec![incoming("a", "3", T0)], "s");
+    let next = store.pending_after(Some(seqs[1]), 10).unwrap();
+    assert_eq!(next.len(), 1);
+    assert!(next[0].0 > seqs[1]);
+    assert_eq!(next[0].1.signals[0].seq, 3);
+    // The limit and the first-row cursor.
+    assert_eq!(store.pending_after(Some(seqs[0]), 1).unwrap().len(), 1);
+    assert_eq!(store.pending_after(Some(seqs[0]), 1).unwrap()[0].0, seqs[1]);
+    assert!(store.pending_after(Some(u64::MAX), 10).unwrap().is_empty());
+    // Delivered firings leave the outbox; the rest stay readable from the start.
+    store
+        .mark_delivered(&[first[0].1.firing_id.clone()], T0)
+        .unwrap();
+    let all: Vec<u64> = store
+        .pending_after(None, 10)
+        .unwrap()
+        .iter()
+        .map(|(seq, _)| *seq)
+        .collect();
+    assert_eq!(all, vec![seqs[1], next[0].0]);
+}
