@@ -42,6 +42,11 @@ use bytes::Bytes;
 use futures::StreamExt;
 use futures::stream::{BoxStream, FuturesUnordered};
 use signalbox_router::IngestMode;
+
+/// The allocator of the `signalbox` binary, so that the router in this
+/// process allocates as it does there.
+#[global_allocator]
+static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use signalbox_testkit::{TestNats, TestRouter};
 
 /// A receiver gives up when no firing arrived for this long.
