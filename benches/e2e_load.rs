@@ -13,7 +13,8 @@
 //!
 //! Rows: each router mode with `batch_size` 256 (the default) and 1024, with
 //! the default store durability (fsync on every commit); JetStream mode also
-//! with `jetstream.batch_max_wait` 1 ms instead of the default 5 ms; a
+//! with `jetstream.batch_max_wait` 1 ms instead of the default 0 (take what is
+//! buffered); a
 //! diagnostic row with the data directory on tmpfs (fsync free); and a
 //! diagnostic JetStream publish that awaits each ack before the next (no
 //! pipelining: a lower bound for a sequential publisher). A last diagnostic measures the latency floor at a light
@@ -174,7 +175,7 @@ struct Row {
     /// Data directory on tmpfs, where fsync costs nothing (a diagnostic, not a
     /// durable setup).
     tmpfs: bool,
-    /// `jetstream.batch_max_wait` in milliseconds when not the default (5 ms).
+    /// `jetstream.batch_max_wait` in milliseconds when not the default (0).
     max_wait_ms: Option<u64>,
     /// Signal ids scrambled instead of counting up.
     random_ids: bool,

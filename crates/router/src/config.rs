@@ -174,7 +174,10 @@ pub struct JetStreamIngest {
     /// How long the server waits for an ack before redelivering, e.g. `30s`.
     #[serde(with = "humantime_serde_compat")]
     pub ack_wait: Duration,
-    /// How long a batch waits to fill up once its first message is in, e.g. `1ms`.
+    /// How long a batch waits to fill up once its first message is in, e.g.
+    /// `1ms`. The default, `0s`, takes what is already buffered: batches
+    /// still grow under load, since the commit thread merges the batches that
+    /// queue while it commits, and a lone signal does not wait.
     #[serde(with = "humantime_serde_compat")]
     pub batch_max_wait: Duration,
 }
@@ -186,7 +189,7 @@ impl Default for JetStreamIngest {
             consumer: "signalbox".into(),
             duplicate_window: Duration::from_secs(120),
             ack_wait: Duration::from_secs(30),
-            batch_max_wait: Duration::from_millis(1),
+            batch_max_wait: Duration::ZERO,
         }
     }
 }
@@ -460,6 +463,10 @@ mod tests {
         assert_eq!(cfg.dedup_retention, Duration::from_secs(3600));
         assert_eq!(cfg.nats.urls.len(), 2);
         assert_eq!(cfg.queue_group, "signalbox");
+        assert_eq!(cfg.jetstream.batch_max_wait, Duration::ZERO);
+        let waiting =
+            RouterConfig::from_toml("[jetstream]\nbatch_max_wait = \"2ms\"\n").expect("valid");
+        assert_eq!(waiting.jetstream.batch_max_wait, Duration::from_millis(2));
     }
 
     #[test]

@@ -177,6 +177,8 @@ pub(crate) async fn run(
                 None => continue 'outer,
             };
             let mut batch = vec![Inbound::JetStream(first)];
+            // A timeout polls its future before looking at the clock, so with
+            // the default zero wait this takes exactly what is buffered.
             let deadline = tokio::time::Instant::now() + max_wait;
             while batch.len() < batch_size {
                 match tokio::time::timeout_at(deadline, messages.next()).await {
