@@ -404,7 +404,10 @@ impl PendingCommit {
                     span.record("signal.seq", int(instance.seq));
                     span.record("duplicate", false);
                     span.record("matched", int(matched.len()));
-                    tracing::info!(
+                    // Per signal: debug (lineage and metrics keep the
+                    // record; at info a loaded router would log thousands
+                    // of lines a second).
+                    tracing::debug!(
                         signal = %instance.signal.name,
                         id = %instance.id,
                         seq = instance.seq,

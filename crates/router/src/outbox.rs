@@ -364,7 +364,8 @@ async fn mark_delivered(shared: &Arc<Shared>, delivered: Vec<String>) -> bool {
     {
         Ok(Ok(delivered)) => {
             for id in &delivered {
-                tracing::info!(firing = %id, "firing delivered");
+                // Per firing: debug, like "signal stored".
+                tracing::debug!(firing = %id, "firing delivered");
             }
             true
         }
