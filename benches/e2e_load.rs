@@ -17,8 +17,11 @@
 //! buffered); a
 //! diagnostic row with the data directory on tmpfs (fsync free); and a
 //! diagnostic JetStream publish that awaits each ack before the next (no
-//! pipelining: a lower bound for a sequential publisher). A last diagnostic measures the latency floor at a light
-//! 200 signals/s. Every measurement is repeated (3 times by default) and the
+//! pipelining: a lower bound for a sequential publisher). Beside the half-load
+//! latency of each mode's default row, the transport alone at the same pace
+//! (the same bodies published straight to `RUNS` or the core target and counted
+//! there, no router): the share of the 5 ms goal NATS itself takes. A last
+//! diagnostic measures the latency floor at a light 200 signals/s. Every measurement is repeated (3 times by default) and the
 //! median reported; the router runs in this process, on the same machine as the
 //! server.
 //!
@@ -225,6 +228,14 @@ impl Mode {
         match self {
             Mode::JetStream => "JetStream",
             Mode::Core => "core NATS",
+        }
+    }
+
+    /// The row of the transport alone, without the router, at the same pace.
+    fn direct_label(self) -> &'static str {
+        match self {
+            Mode::JetStream => "no router: JetStream publish -> ordered consumer",
+            Mode::Core => "no router: core publish -> subscriber",
         }
     }
 }
@@ -460,6 +471,28 @@ async fn router_run(
     rate: Option<f64>,
     tag: &str,
 ) -> Result<RunResult> {
+    paced_run(nats, row, n, rate, tag, Path::Router).await
+}
+
+/// What the messages of a run go through.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Path {
+    /// Signals to the router, firings counted at the target.
+    Router,
+    /// No router: the same bodies published straight to the target and
+    /// counted there (the transport's own latency at the same pace).
+    Direct,
+}
+
+/// A run of `row`'s mode through `path`.
+async fn paced_run(
+    nats: &TestNats,
+    row: Row,
+    n: usize,
+    rate: Option<f64>,
+    tag: &str,
+    path: Path,
+) -> Result<RunResult> {
     let mode = row.mode;
     let client = nats.client().await?;
     let js = jetstream::new(client.clone());
@@ -493,11 +526,21 @@ async fn router_run(
             CORE_TARGET
         }
     };
-    let router = TestRouter::start_with(config).await?;
-    let sub = format!(
-        "id: b\nsignal: load\nwhere: {{n: [{{numeric: [\">=\", 0]}}]}}\naction: {{publish: {{subject: {target}}}}}\nparams: {{n: \"{{n}}\"}}\n"
-    );
-    router.add_subscription(&client, &sub).await?;
+    let router = match path {
+        Path::Router => {
+            let router = TestRouter::start_with(config).await?;
+            let sub = format!(
+                "id: b\nsignal: load\nwhere: {{n: [{{numeric: [\">=\", 0]}}]}}\naction: {{publish: {{subject: {target}}}}}\nparams: {{n: \"{{n}}\"}}\n"
+            );
+            router.add_subscription(&client, &sub).await?;
+            Some(router)
+        }
+        Path::Direct => None,
+    };
+    let subject = match path {
+        Path::Router => SIGNAL_SUBJECT,
+        Path::Direct => target,
+    };
 
     let recv_client = big_client(&nats.url()).await?;
     let firings: BoxStream<'static, Result<Bytes>> = match mode {
@@ -549,10 +592,10 @@ async fn router_run(
             let body = bodies[next].clone();
             match mode {
                 Mode::JetStream => {
-                    let ack = pjs.publish(SIGNAL_SUBJECT, body).await?;
+                    let ack = pjs.publish(subject, body).await?;
                     tx.send(ack).context("acker stopped")?;
                 }
-                Mode::Core => producer.publish(SIGNAL_SUBJECT, body).await?,
+                Mode::Core => producer.publish(subject, body).await?,
             }
             next += 1;
         }
@@ -570,7 +613,9 @@ async fn router_run(
         bail!("{acked} of {n} signals acked by SIGNALS");
     }
     let got = receiver.await??;
-    router.shutdown().await;
+    if let Some(router) = router {
+        router.shutdown().await;
+    }
     delete_stream_if_any(&js, "SIGNALS").await;
     delete_stream_if_any(&js, "RUNS").await;
 
@@ -719,6 +764,7 @@ async fn main() -> Result<()> {
         median(rates.get(row).map_or(&[][..], |v| &v[..])) / 2.0
     };
     let mut lat: BTreeMap<Row, Vec<RunResult>> = BTreeMap::new();
+    let mut direct: BTreeMap<Row, Vec<RunResult>> = BTreeMap::new();
     for rep in 0..args.reps {
         if over_budget() {
             println!("run budget reached; stopping latency repetitions");
@@ -742,6 +788,32 @@ async fn main() -> Result<()> {
             );
             check_complete("latency", &r);
             lat.entry(row).or_default().push(r);
+        }
+        // Diagnostic: the transport alone at the same pace as each mode's
+        // default row (no router): what the 5 ms goal leaves to signalbox.
+        for &row in rows.iter().filter(|r| {
+            r.batch_size == args.batch_sizes[0]
+                && !r.tmpfs
+                && !r.random_ids
+                && r.max_wait_ms.is_none()
+        }) {
+            let half = half_of(&rates, &row);
+            if half <= 0.0 {
+                continue;
+            }
+            let n = ((half * args.latency_secs) as usize).max(200);
+            let tag = format!("d{rep}-{}", row.key());
+            let r = paced_run(&nats, row, n, Some(half), &tag, Path::Direct).await?;
+            println!(
+                "[rep {rep}] latency {}, paced {} messages/s ({n} messages): p50 {} p99 {} max {}",
+                row.mode.direct_label(),
+                fmt_rate(half),
+                ms(r.p50),
+                ms(r.p99),
+                ms(r.max)
+            );
+            check_complete("direct latency", &r);
+            direct.entry(row).or_default().push(r);
         }
     }
 
@@ -841,6 +913,23 @@ async fn main() -> Result<()> {
             ms(p99),
             ms(max),
             verdict(p99 <= Duration::from_millis(5)),
+            runs.iter()
+                .map(|r| ms(r.p99))
+                .collect::<Vec<_>>()
+                .join(" / ")
+        );
+    }
+    for (row, runs) in &direct {
+        let p50 = median_duration(&runs.iter().map(|r| r.p50).collect::<Vec<_>>());
+        let p99 = median_duration(&runs.iter().map(|r| r.p99).collect::<Vec<_>>());
+        let max = median_duration(&runs.iter().map(|r| r.max).collect::<Vec<_>>());
+        println!(
+            "{:<56} {:>9}  {:>9} {:>9} {:>9}  diagnostic (p99 of runs: {})",
+            row.mode.direct_label(),
+            fmt_rate(half_of(&rates, row)),
+            ms(p50),
+            ms(p99),
+            ms(max),
             runs.iter()
                 .map(|r| ms(r.p99))
                 .collect::<Vec<_>>()
