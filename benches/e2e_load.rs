@@ -642,6 +642,28 @@ fn check_complete(label: &str, r: &RunResult) {
     }
 }
 
+/// A latency table line: label, pace, and the medians of p50, p99 and max.
+fn latency_line(label: &str, paced: f64, runs: &[RunResult]) -> String {
+    let median_of =
+        |f: fn(&RunResult) -> Duration| median_duration(&runs.iter().map(f).collect::<Vec<_>>());
+    format!(
+        "{:<56} {:>9}  {:>9} {:>9} {:>9}",
+        label,
+        fmt_rate(paced),
+        ms(median_of(|r| r.p50)),
+        ms(median_of(|r| r.p99)),
+        ms(median_of(|r| r.max))
+    )
+}
+
+/// The p99 of each run, for the table's notes.
+fn p99s(runs: &[RunResult]) -> String {
+    runs.iter()
+        .map(|r| ms(r.p99))
+        .collect::<Vec<_>>()
+        .join(" / ")
+}
+
 fn fmt_rate(r: f64) -> String {
     format!("{r:.0}")
 }
@@ -764,56 +786,52 @@ async fn main() -> Result<()> {
         median(rates.get(row).map_or(&[][..], |v| &v[..])) / 2.0
     };
     let mut lat: BTreeMap<Row, Vec<RunResult>> = BTreeMap::new();
+    // Diagnostic: the transport alone at the same pace as each mode's default
+    // row (no router): what the 5 ms goal leaves to signalbox.
     let mut direct: BTreeMap<Row, Vec<RunResult>> = BTreeMap::new();
+    let latency_runs: Vec<(Row, Path)> = rows
+        .iter()
+        .map(|&row| (row, Path::Router))
+        .chain(
+            rows.iter()
+                .filter(|r| {
+                    r.batch_size == args.batch_sizes[0]
+                        && !r.tmpfs
+                        && !r.random_ids
+                        && r.max_wait_ms.is_none()
+                })
+                .map(|&row| (row, Path::Direct)),
+        )
+        .collect();
     for rep in 0..args.reps {
         if over_budget() {
             println!("run budget reached; stopping latency repetitions");
             break;
         }
-        for &row in &rows {
+        for &(row, path) in &latency_runs {
             let half = half_of(&rates, &row);
             if half <= 0.0 {
                 continue;
             }
             let n = ((half * args.latency_secs) as usize).max(200);
-            let tag = format!("l{rep}-{}", row.key());
-            let r = router_run(&nats, row, n, Some(half), &tag).await?;
+            let (tag, label, results) = match path {
+                Path::Router => (format!("l{rep}-{}", row.key()), row.label(), &mut lat),
+                Path::Direct => (
+                    format!("d{rep}-{}", row.key()),
+                    row.mode.direct_label().to_string(),
+                    &mut direct,
+                ),
+            };
+            let r = paced_run(&nats, row, n, Some(half), &tag, path).await?;
             println!(
-                "[rep {rep}] latency {}, paced {} signals/s ({n} signals): p50 {} p99 {} max {}",
-                row.label(),
+                "[rep {rep}] latency {label}, paced {} messages/s ({n} messages): p50 {} p99 {} max {}",
                 fmt_rate(half),
                 ms(r.p50),
                 ms(r.p99),
                 ms(r.max)
             );
-            check_complete("latency", &r);
-            lat.entry(row).or_default().push(r);
-        }
-        // Diagnostic: the transport alone at the same pace as each mode's
-        // default row (no router): what the 5 ms goal leaves to signalbox.
-        for &row in rows.iter().filter(|r| {
-            r.batch_size == args.batch_sizes[0]
-                && !r.tmpfs
-                && !r.random_ids
-                && r.max_wait_ms.is_none()
-        }) {
-            let half = half_of(&rates, &row);
-            if half <= 0.0 {
-                continue;
-            }
-            let n = ((half * args.latency_secs) as usize).max(200);
-            let tag = format!("d{rep}-{}", row.key());
-            let r = paced_run(&nats, row, n, Some(half), &tag, Path::Direct).await?;
-            println!(
-                "[rep {rep}] latency {}, paced {} messages/s ({n} messages): p50 {} p99 {} max {}",
-                row.mode.direct_label(),
-                fmt_rate(half),
-                ms(r.p50),
-                ms(r.p99),
-                ms(r.max)
-            );
-            check_complete("direct latency", &r);
-            direct.entry(row).or_default().push(r);
+            check_complete(&label, &r);
+            results.entry(row).or_default().push(r);
         }
     }
 
@@ -902,38 +920,19 @@ async fn main() -> Result<()> {
     );
     for &row in &rows {
         let Some(runs) = lat.get(&row) else { continue };
-        let p50 = median_duration(&runs.iter().map(|r| r.p50).collect::<Vec<_>>());
         let p99 = median_duration(&runs.iter().map(|r| r.p99).collect::<Vec<_>>());
-        let max = median_duration(&runs.iter().map(|r| r.max).collect::<Vec<_>>());
         println!(
-            "{:<56} {:>9}  {:>9} {:>9} {:>9}  p99 <= 5 ms: {} (p99 of runs: {})",
-            row.label(),
-            fmt_rate(half_of(&rates, &row)),
-            ms(p50),
-            ms(p99),
-            ms(max),
+            "{}  p99 <= 5 ms: {} (p99 of runs: {})",
+            latency_line(&row.label(), half_of(&rates, &row), runs),
             verdict(p99 <= Duration::from_millis(5)),
-            runs.iter()
-                .map(|r| ms(r.p99))
-                .collect::<Vec<_>>()
-                .join(" / ")
+            p99s(runs)
         );
     }
     for (row, runs) in &direct {
-        let p50 = median_duration(&runs.iter().map(|r| r.p50).collect::<Vec<_>>());
-        let p99 = median_duration(&runs.iter().map(|r| r.p99).collect::<Vec<_>>());
-        let max = median_duration(&runs.iter().map(|r| r.max).collect::<Vec<_>>());
         println!(
-            "{:<56} {:>9}  {:>9} {:>9} {:>9}  diagnostic (p99 of runs: {})",
-            row.mode.direct_label(),
-            fmt_rate(half_of(&rates, row)),
-            ms(p50),
-            ms(p99),
-            ms(max),
-            runs.iter()
-                .map(|r| ms(r.p99))
-                .collect::<Vec<_>>()
-                .join(" / ")
+            "{}  diagnostic (p99 of runs: {})",
+            latency_line(row.mode.direct_label(), half_of(&rates, row), runs),
+            p99s(runs)
         );
     }
     println!();
@@ -942,20 +941,10 @@ async fn main() -> Result<()> {
         "latency at light load", "paced/s", "p50", "p99", "max"
     );
     for (row, runs) in &floor {
-        let p50 = median_duration(&runs.iter().map(|r| r.p50).collect::<Vec<_>>());
-        let p99 = median_duration(&runs.iter().map(|r| r.p99).collect::<Vec<_>>());
-        let max = median_duration(&runs.iter().map(|r| r.max).collect::<Vec<_>>());
         println!(
-            "{:<56} {:>9}  {:>9} {:>9} {:>9}  (p99 of runs: {})",
-            row.label(),
-            fmt_rate(LIGHT_RATE),
-            ms(p50),
-            ms(p99),
-            ms(max),
-            runs.iter()
-                .map(|r| ms(r.p99))
-                .collect::<Vec<_>>()
-                .join(" / ")
+            "{}  (p99 of runs: {})",
+            latency_line(&row.label(), LIGHT_RATE, runs),
+            p99s(runs)
         );
     }
     if rows.iter().any(|r| r.tmpfs) {
