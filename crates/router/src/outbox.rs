@@ -14,8 +14,8 @@
 //! not stall publishing: the drainer reads the outbox past a cursor (the last
 //! `firing_seq` it handed to NATS) and publishes pass after pass; a settling
 //! task awaits each pass's acks in order and marks the delivered firings of
-//! every pass queued meanwhile in one store transaction. At most
-//! `PASSES_IN_FLIGHT` passes wait at a time.
+//! every pass queued meanwhile in one store transaction, awaiting their acks
+//! together. At most `2 × PASSES_IN_FLIGHT + 1` passes are in flight.
 //!
 //! Invariants: a firing is marked delivered only after its publish was
 //! acknowledged (JetStream) or flushed (core NATS); after any failure the
@@ -38,24 +38,25 @@ use crate::shared::Shared;
 
 /// How many firings one pass reads from the outbox.
 const DRAIN_BATCH: usize = 256;
-/// How many passes may wait for their acks while the drainer reads and
-/// publishes the next ones: bounds the firings in flight (8 × 256, under the
-/// 5 000 unacknowledged publishes async-nats allows by default).
+/// How many passes may queue for the settling task while it settles the
+/// ones it took: with those (at most as many) and the pass being published,
+/// at most 17 × 256 firings are in flight, under the 5 000 unacknowledged
+/// publishes async-nats allows by default.
 const PASSES_IN_FLIGHT: usize = 8;
 /// How long the answer to "does a JetStream stream capture this subject?" is kept.
 const ROUTE_TTL: Duration = Duration::from_secs(30);
 
 /// Runs until `shutdown` fires, then drains once more and returns.
 pub(crate) async fn run(shared: Arc<Shared>, mut shutdown: tokio::sync::watch::Receiver<bool>) {
-    let (passes, to_settle) = tokio::sync::mpsc::channel(PASSES_IN_FLIGHT);
     let failed = Arc::new(AtomicBool::new(false));
-    let settler = tokio::spawn(settle_passes(shared.clone(), to_settle, failed.clone()));
+    let (passes, settler) = spawn_settler(&shared, &failed);
     let mut drainer = Drainer {
         js: async_nats::jetstream::new(shared.client.clone()),
         shared,
         routes: HashMap::new(),
         cursor: None,
         passes,
+        settler,
         failed,
     };
     let mut backoff = Duration::from_millis(100);
@@ -67,6 +68,7 @@ pub(crate) async fn run(shared: Arc<Shared>, mut shutdown: tokio::sync::watch::R
             // start again: what failed is still there. Subjects are looked up
             // again too, in case a stream went away.
             drainer.settle_all().await;
+            drainer.respawn_settler_if_dead();
             drainer.failed.store(false, Ordering::Release);
             drainer.cursor = None;
             drainer.routes.clear();
@@ -104,17 +106,43 @@ pub(crate) async fn run(shared: Arc<Shared>, mut shutdown: tokio::sync::watch::R
             _ = shutdown.changed() => break,
         }
     }
-    // One last drain, so that work committed before shutdown goes out.
+    // One last pass, so that work committed just before shutdown goes out
+    // (what is left stays in the outbox for the next start).
     if !drainer.failed.load(Ordering::Acquire) {
-        while drainer.pass().await == Read::Full {}
+        drainer.pass().await;
     }
     drainer.settle_all().await;
-    let Drainer { shared, passes, .. } = drainer;
+    let Drainer {
+        shared,
+        passes,
+        mut settler,
+        ..
+    } = drainer;
     drop(passes);
-    if let Err(e) = settler.await {
+    if let Err(e) = (&mut settler.0).await {
         tracing::error!(error = %e, "the outbox settling task failed");
     }
     sync_lazy(&shared, Duration::ZERO).await;
+}
+
+/// The settling task; aborted when dropped, so that it ends with the outbox
+/// task even when the service aborts that at the end of its shutdown grace.
+struct Settler(tokio::task::JoinHandle<()>);
+
+impl Drop for Settler {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// Starts a settling task and returns the queue that feeds it.
+fn spawn_settler(
+    shared: &Arc<Shared>,
+    failed: &Arc<AtomicBool>,
+) -> (tokio::sync::mpsc::Sender<Settle>, Settler) {
+    let (passes, to_settle) = tokio::sync::mpsc::channel(PASSES_IN_FLIGHT);
+    let task = tokio::spawn(settle_passes(shared.clone(), to_settle, failed.clone()));
+    (passes, Settler(task))
 }
 
 /// Makes the store's lazy delivery marks durable (see the store's docs).
@@ -155,6 +183,7 @@ struct Drainer {
     routes: HashMap<String, (Route, Instant)>,
     cursor: Option<u64>,
     passes: tokio::sync::mpsc::Sender<Settle>,
+    settler: Settler,
     failed: Arc<AtomicBool>,
 }
 
@@ -228,6 +257,16 @@ impl Drainer {
         }
     }
 
+    /// Starts a new settling task if the last one ended (it can only panic):
+    /// the passes it held were dropped unsettled, so their firings are still
+    /// in the outbox and go out again from its start.
+    fn respawn_settler_if_dead(&mut self) {
+        if self.settler.0.is_finished() {
+            tracing::error!("the outbox settling task ended; starting a new one");
+            (self.passes, self.settler) = spawn_settler(&self.shared, &self.failed);
+        }
+    }
+
     /// Waits until every pass handed over so far is settled.
     async fn settle_all(&self) {
         let (done, settled) = tokio::sync::oneshot::channel();
@@ -272,16 +311,22 @@ async fn settle_passes(
         while let Ok(more) = queue.try_recv() {
             queued.push(more);
         }
-        let mut delivered = Vec::new();
+        let mut passes = Vec::new();
         let mut barriers = Vec::new();
         for item in queued {
             match item {
-                Settle::Pass(pass) => {
-                    if !settle_pass(&shared, pass, &mut delivered).await {
-                        failed.store(true, Ordering::Release);
-                    }
-                }
+                Settle::Pass(pass) => passes.push(settle_pass(&shared, pass)),
                 Settle::Barrier(done) => barriers.push(done),
+            }
+        }
+        // All queued passes at once: an ack's timeout starts when it is
+        // awaited, so after a NATS restart that lost every ack in flight this
+        // costs one timeout, not one per pass.
+        let mut delivered = Vec::new();
+        for (ids, ok) in futures::future::join_all(passes).await {
+            delivered.extend(ids);
+            if !ok {
+                failed.store(true, Ordering::Release);
             }
         }
         if !mark_delivered(&shared, delivered).await {
@@ -293,10 +338,11 @@ async fn settle_passes(
     }
 }
 
-/// Awaits one pass's acks (and flushes its core publishes); pushes the ids of
-/// the firings that made it onto `delivered`. Returns false if any failed.
-async fn settle_pass(shared: &Arc<Shared>, pass: Pass, delivered: &mut Vec<String>) -> bool {
+/// Awaits one pass's acks (and flushes its core publishes); returns the ids of
+/// the firings that made it, and false if any failed.
+async fn settle_pass(shared: &Arc<Shared>, pass: Pass) -> (Vec<String>, bool) {
     let mut ok = true;
+    let mut delivered = Vec::new();
     // Await the acks together: a PublishAckFuture's timeout starts when it is
     // awaited, so awaiting them one by one would cost one full timeout per
     // lost ack (after a NATS restart a whole batch of acks is lost at once).
@@ -326,14 +372,14 @@ async fn settle_pass(shared: &Arc<Shared>, pass: Pass, delivered: &mut Vec<Strin
         }
     }
     if pass.core.is_empty() {
-        return ok;
+        return (delivered, ok);
     }
     if let Err(e) = shared.client.flush().await {
         tracing::warn!(error = %e, "flush failed; core NATS firings will be published again");
         for (_, span) in &pass.core {
             crate::telemetry::record_error(span, &e);
         }
-        return false;
+        return (delivered, false);
     }
     shared.metrics.add(
         &shared.metrics.firings_published_core,
@@ -346,7 +392,7 @@ async fn settle_pass(shared: &Arc<Shared>, pass: Pass, delivered: &mut Vec<Strin
             .observe_firing((flushed - firing.created_at_ms) as f64 / 1000.0);
         delivered.push(firing.firing_id);
     }
-    ok
+    (delivered, ok)
 }
 
 /// Marks firings delivered in one (lazy) store transaction; false on failure,
