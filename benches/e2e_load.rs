@@ -21,9 +21,14 @@
 //! latency of each mode's default row, the transport alone at the same pace
 //! (the same bodies published straight to `RUNS` or the core target and counted
 //! there, no router): the share of the 5 ms goal NATS itself takes. A last
-//! diagnostic measures the latency floor at a light 200 signals/s. Every measurement is repeated (3 times by default) and the
-//! median reported; the router runs in this process, on the same machine as the
-//! server.
+//! diagnostic measures the latency floor at a light 200 signals/s. Every
+//! measurement is repeated (3 times by default) and the median reported; the
+//! router runs in this process, on the same machine as the server.
+//!
+//! Beside each throughput figure, the CPU time per message of nats-server and
+//! of this process (`e2e_load/cpu.rs`), and for each router row what its goal
+//! rate would take in cores at that cost: whether a goal fits the machine at
+//! all, whatever the router's own efficiency.
 //!
 //! Run: `cargo bench --bench e2e_load` (options after `--`: `--signals N`,
 //! `--raw N`, `--reps N`, `--latency-secs S`, `--batch-sizes 256,1024`,
@@ -52,6 +57,10 @@ use signalbox_router::IngestMode;
 #[global_allocator]
 static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use signalbox_testkit::{TestNats, TestRouter};
+
+#[path = "e2e_load/cpu.rs"]
+mod cpu;
+use cpu::{Cpu, CpuMeter, PerMessage, fmt_us};
 
 /// A receiver gives up when no firing arrived for this long.
 const IDLE_TIMEOUT: Duration = Duration::from_secs(15);
@@ -168,6 +177,8 @@ struct RunResult {
     p50: Duration,
     p99: Duration,
     max: Duration,
+    /// CPU used from the first publish to the last firing received.
+    cpu: Cpu,
 }
 
 /// One measured configuration of the router.
@@ -319,7 +330,8 @@ async fn delete_stream_if_any(js: &jetstream::Context, name: &str) {
 }
 
 /// Baseline 1: raw JetStream async publish to a file stream, acks pipelined.
-async fn raw_jetstream(nats: &TestNats, n: usize) -> Result<f64> {
+/// Returns messages/s and the CPU they took.
+async fn raw_jetstream(nats: &TestNats, n: usize) -> Result<(f64, Cpu)> {
     let client = nats.client().await?;
     let js = jetstream::new(client.clone());
     delete_stream_if_any(&js, "RAWJS").await;
@@ -334,6 +346,7 @@ async fn raw_jetstream(nats: &TestNats, n: usize) -> Result<f64> {
     let bodies: Vec<Bytes> = (0..n).map(|i| signal_body("raw", i)).collect();
     let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
     let acker = spawn_acker(rx);
+    let meter = CpuMeter::start(nats.pid());
     let start = Instant::now();
     for body in bodies {
         let ack = js.publish("raw.js", body).await.context("raw JS publish")?;
@@ -344,11 +357,12 @@ async fn raw_jetstream(nats: &TestNats, n: usize) -> Result<f64> {
         .await
         .context("raw JS acks timed out")???;
     let elapsed = start.elapsed();
+    let cpu = meter.stop();
     if acked as usize != n {
         bail!("raw JS: {acked} of {n} acked");
     }
     delete_stream_if_any(&js, "RAWJS").await;
-    Ok(n as f64 / elapsed.as_secs_f64())
+    Ok((n as f64 / elapsed.as_secs_f64(), cpu))
 }
 
 /// Diagnostic: JetStream publish awaiting each ack before the next publish (no
@@ -379,8 +393,9 @@ async fn sequential_jetstream(nats: &TestNats, n: usize) -> Result<f64> {
     Ok(n as f64 / elapsed.as_secs_f64())
 }
 
-/// Baseline 2: raw core pub/sub, publisher → server → subscriber.
-async fn raw_core(nats: &TestNats, n: usize) -> Result<f64> {
+/// Baseline 2: raw core pub/sub, publisher → server → subscriber. Returns
+/// messages/s and the CPU they took.
+async fn raw_core(nats: &TestNats, n: usize) -> Result<(f64, Cpu)> {
     let sub_client = big_client(&nats.url()).await?;
     let publisher = nats.client().await?;
     let mut sub = sub_client.subscribe("raw.core").await?;
@@ -400,17 +415,19 @@ async fn raw_core(nats: &TestNats, n: usize) -> Result<f64> {
         (count, last)
     });
     let bodies: Vec<Bytes> = (0..n).map(|i| signal_body("raw", i)).collect();
+    let meter = CpuMeter::start(nats.pid());
     let start = Instant::now();
     for body in bodies {
         publisher.publish("raw.core", body).await?;
     }
     publisher.flush().await?;
     let (count, last) = receiver.await?;
+    let cpu = meter.stop();
     if count != n {
         bail!("raw core: {count} of {n} received (slow consumer?)");
     }
     let last = last.context("no message received")?;
-    Ok(n as f64 / (last - start).as_secs_f64())
+    Ok((n as f64 / (last - start).as_secs_f64(), cpu))
 }
 
 /// Turns a firing body into the index of the signal that caused it.
@@ -580,6 +597,7 @@ async fn paced_run(
     let pjs = jetstream::new(producer.clone());
     let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
     let acker = spawn_acker(rx);
+    let meter = CpuMeter::start(nats.pid());
     let start = Instant::now();
     let mut next = 0usize;
     while next < n {
@@ -613,6 +631,7 @@ async fn paced_run(
         bail!("{acked} of {n} signals acked by SIGNALS");
     }
     let got = receiver.await??;
+    let cpu = meter.stop();
     if let Some(router) = router {
         router.shutdown().await;
     }
@@ -630,6 +649,7 @@ async fn paced_run(
         p50: percentile(&lat, 50.0),
         p99: percentile(&lat, 99.0),
         max: lat.last().copied().unwrap_or_default(),
+        cpu,
     })
 }
 
@@ -673,6 +693,68 @@ fn fmt_runs(rs: &[f64]) -> String {
         .map(|r| fmt_rate(*r))
         .collect::<Vec<_>>()
         .join(" / ")
+}
+
+/// `; CPU per message: ...` for a progress line, or nothing when not measured.
+fn cpu_note(cpu: Cpu, n: usize) -> String {
+    match cpu.per_message(n) {
+        PerMessage {
+            nats: None,
+            own: None,
+        } => String::new(),
+        PerMessage { nats, own } => format!(
+            "; CPU per message: nats-server {} µs, this process {} µs",
+            fmt_us(nats),
+            fmt_us(own)
+        ),
+    }
+}
+
+/// The CPU table: per message, the medians of nats-server's and this
+/// process's CPU time, and for each router row what its goal rate
+/// (`goal_rate(row)`, messages/s) would take in cores at that cost per signal.
+fn cpu_table(
+    baselines: &[(&str, &[PerMessage])],
+    rows: &[Row],
+    cpus: &BTreeMap<Row, Vec<PerMessage>>,
+    goal_rate: impl Fn(Row) -> f64,
+) {
+    println!();
+    println!(
+        "{:<56} {:>11} {:>11}  at the goal rate, in cores ({} here)",
+        "CPU per message, µs (medians)",
+        "nats-server",
+        "this proc.*",
+        std::thread::available_parallelism().map_or(0, |n| n.get())
+    );
+    for (label, runs) in baselines {
+        let PerMessage { nats, own } = PerMessage::median(runs);
+        println!("{label:<56} {:>11} {:>11}", fmt_us(nats), fmt_us(own));
+    }
+    for &row in rows {
+        let Some(runs) = cpus.get(&row) else { continue };
+        let PerMessage { nats, own } = PerMessage::median(runs);
+        let rate = goal_rate(row);
+        let cores = match (nats, own) {
+            (Some(nats), Some(own)) => format!(
+                "{} signals/s: nats-server {:.2}, all {:.2}",
+                fmt_rate(rate),
+                rate * nats / 1e6,
+                rate * (nats + own) / 1e6
+            ),
+            _ => "-".to_string(),
+        };
+        println!(
+            "{:<56} {:>11} {:>11}  {cores}",
+            row.label(),
+            fmt_us(nats),
+            fmt_us(own)
+        );
+    }
+    println!(
+        "* this process: the load generator and the receiver, and in the signalbox rows the \
+         router too."
+    );
 }
 
 fn verdict(met: bool) -> &'static str {
@@ -743,41 +825,54 @@ async fn main() -> Result<()> {
     let mut raw_core_rates = Vec::new();
     let mut seq_js = Vec::new();
     let mut rates: BTreeMap<Row, Vec<f64>> = BTreeMap::new();
+    // CPU per message, per run.
+    let mut raw_js_cpu: Vec<PerMessage> = Vec::new();
+    let mut raw_core_cpu: Vec<PerMessage> = Vec::new();
+    let mut cpus: BTreeMap<Row, Vec<PerMessage>> = BTreeMap::new();
     for rep in 0..args.reps {
         if over_budget() {
             println!("run budget reached; stopping throughput repetitions");
             break;
         }
-        let r = raw_jetstream(&nats, args.raw).await?;
+        let (r, cpu) = raw_jetstream(&nats, args.raw).await?;
         println!(
-            "[rep {rep}] raw JetStream async publish: {} msg/s",
-            fmt_rate(r)
+            "[rep {rep}] raw JetStream async publish: {} msg/s{}",
+            fmt_rate(r),
+            cpu_note(cpu, args.raw)
         );
         raw_js.push(r);
+        raw_js_cpu.push(cpu.per_message(args.raw));
         let r = sequential_jetstream(&nats, args.raw.min(5_000)).await?;
         println!(
             "[rep {rep}] JetStream publish, one ack at a time: {} msg/s",
             fmt_rate(r)
         );
         seq_js.push(r);
-        let r = raw_core(&nats, args.raw).await?;
-        println!("[rep {rep}] raw core pub/sub: {} msg/s", fmt_rate(r));
+        let (r, cpu) = raw_core(&nats, args.raw).await?;
+        println!(
+            "[rep {rep}] raw core pub/sub: {} msg/s{}",
+            fmt_rate(r),
+            cpu_note(cpu, args.raw)
+        );
         raw_core_rates.push(r);
+        raw_core_cpu.push(cpu.per_message(args.raw));
         for &row in &rows {
             let tag = format!("t{rep}-{}", row.key());
             let r = router_run(&nats, row, args.signals, None, &tag).await?;
             println!(
-                "[rep {rep}] {}: {} signals/s ({} of {} firings, {} duplicates; under saturation p50 {} p99 {})",
+                "[rep {rep}] {}: {} signals/s ({} of {} firings, {} duplicates; under saturation p50 {} p99 {}){}",
                 row.label(),
                 fmt_rate(r.rate),
                 r.received,
                 r.sent,
                 r.duplicates,
                 ms(r.p50),
-                ms(r.p99)
+                ms(r.p99),
+                cpu_note(r.cpu, r.sent)
             );
             check_complete("throughput", &r);
             rates.entry(row).or_default().push(r.rate);
+            cpus.entry(row).or_default().push(r.cpu.per_message(r.sent));
         }
     }
 
@@ -913,6 +1008,21 @@ async fn main() -> Result<()> {
             verdict(ratio >= goal)
         );
     }
+    cpu_table(
+        &[
+            ("raw JetStream async publish", &raw_js_cpu[..]),
+            ("raw core pub/sub", &raw_core_cpu[..]),
+        ],
+        &rows,
+        &cpus,
+        |row| {
+            let (base, goal) = match row.mode {
+                Mode::JetStream => (js_base, 0.40),
+                Mode::Core => (core_base, 0.50),
+            };
+            base * goal
+        },
+    );
     println!();
     println!(
         "{:<56} {:>9}  {:>9} {:>9} {:>9}  goal",
