@@ -12,7 +12,7 @@ use signalbox_model::Firing;
 
 use crate::codec;
 use crate::error::{AtTable, TableFailure};
-use crate::outbox::{FiringRecord, FiringState};
+use crate::outbox::{FiringState, NewRecord};
 use crate::tables::{self, names};
 
 /// The tables a new firing touches, opened in one write transaction.
@@ -58,12 +58,11 @@ impl<'t> FiringTables<'t> {
             return Ok(false);
         }
         *firing_seq = firing_seq.saturating_add(1);
-        let record = FiringRecord {
-            firing: firing.clone(),
+        let record = NewRecord {
+            firing,
             state: FiringState::Pending,
             attempts: 0,
             firing_seq: *firing_seq,
-            last_error: None,
         };
         let bytes = codec::encode(&record).map_err(encode_err)?;
         self.firings

@@ -41,6 +41,9 @@ pub enum FiringState {
 }
 
 /// A stored firing with its delivery state.
+///
+/// Its encoding is shared with [`RecordHead`] (bookkeeping) and
+/// [`NewRecord`] (the ingest's write): same field names, same order.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct FiringRecord {
     /// The firing as planned.
@@ -57,12 +60,38 @@ pub struct FiringRecord {
     pub last_error: Option<String>,
 }
 
+/// A [`FiringRecord`] whose firing stays raw JSON: what delivery bookkeeping
+/// reads and writes back. Marking a firing delivered then copies the firing's
+/// bytes instead of parsing them into a [`Firing`] and encoding that again,
+/// which was most of the cost of a mark, paid while holding the store's write
+/// lock. It decodes any stored record and encodes to the same JSON.
+#[derive(Debug, Serialize, Deserialize)]
+pub(crate) struct RecordHead {
+    firing: Box<serde_json::value::RawValue>,
+    state: FiringState,
+    attempts: u32,
+    firing_seq: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    last_error: Option<String>,
+}
+
+/// A new record as the ingest writes it, borrowing its firing (no clone of
+/// the firing just to encode it). Encodes exactly as the equal
+/// [`FiringRecord`] would.
+#[derive(Debug, Serialize)]
+pub(crate) struct NewRecord<'a> {
+    pub(crate) firing: &'a Firing,
+    pub(crate) state: FiringState,
+    pub(crate) attempts: u32,
+    pub(crate) firing_seq: u64,
+}
+
 impl Store {
     /// The firing with this id.
     pub fn firing(&self, firing_id: &str) -> Result<Option<FiringRecord>, ReadError> {
         let txn = self.begin_read()?;
         let firings = tables::read(&txn, tables::FIRINGS, names::FIRINGS)?;
-        read_record::<ReadError>(&firings, firing_id)
+        read_record::<ReadError, FiringRecord>(&firings, firing_id)
     }
 
     /// Up to `limit` undelivered firings, oldest first.
@@ -98,7 +127,7 @@ impl Store {
         let mut out = Vec::new();
         for row in rows.take(limit) {
             let (k, v) = row.at::<ReadError>(names::OUTBOX)?;
-            let record = read_record::<ReadError>(&firings, v.value())?.ok_or_else(|| Corrupt {
+            let record = read_record::<ReadError, FiringRecord>(&firings, v.value())?.ok_or_else(|| Corrupt {
                 table: names::OUTBOX,
                 key: k.value().to_string(),
                 reason: format!("names firing {} which does not exist", v.value()),
@@ -112,7 +141,7 @@ impl Store {
     /// the state, in one transaction. A firing already delivered is left as it
     /// is; an unknown id fails the whole call ([`OutboxError::UnknownFiring`]).
     pub fn mark_delivered(&self, firing_ids: &[String], at_ms: i64) -> Result<(), OutboxError> {
-        self.update_firings(firing_ids, Commit::Lazy, |record| {
+        self.update_firings(firing_ids, Commit::Lazy, |record: &mut RecordHead| {
             if record.state != FiringState::Pending {
                 return false;
             }
@@ -125,7 +154,7 @@ impl Store {
     /// Counts one failed delivery attempt for each of these pending firings
     /// (delivered ones are left as they are). They stay in the outbox.
     pub fn record_failed_attempts(&self, firing_ids: &[String]) -> Result<(), OutboxError> {
-        self.update_firings(firing_ids, Commit::Lazy, |record| {
+        self.update_firings(firing_ids, Commit::Lazy, |record: &mut RecordHead| {
             if record.state != FiringState::Pending {
                 return false;
             }
@@ -142,21 +171,25 @@ impl Store {
         error: &str,
     ) -> Result<Option<FiringRecord>, OutboxError> {
         let mut after = None;
-        self.update_firings(&[firing_id.to_string()], Commit::Lazy, |record| {
-            if record.state != FiringState::Pending {
-                return false;
-            }
-            record.attempts = record.attempts.saturating_add(1);
-            record.last_error = Some(error.to_string());
-            after = Some(record.clone());
-            true
-        })?;
+        self.update_firings(
+            &[firing_id.to_string()],
+            Commit::Lazy,
+            |record: &mut FiringRecord| {
+                if record.state != FiringState::Pending {
+                    return false;
+                }
+                record.attempts = record.attempts.saturating_add(1);
+                record.last_error = Some(error.to_string());
+                after = Some(record.clone());
+                true
+            },
+        )?;
         Ok(after)
     }
 
     /// Moves pending firings out of the outbox as dead-lettered at `at_ms`.
     pub fn mark_dead_lettered(&self, firing_ids: &[String], at_ms: i64) -> Result<(), OutboxError> {
-        self.update_firings(firing_ids, Commit::Durable, |record| {
+        self.update_firings(firing_ids, Commit::Durable, |record: &mut RecordHead| {
             if record.state != FiringState::Pending {
                 return false;
             }
@@ -165,13 +198,15 @@ impl Store {
         })
     }
 
-    /// Applies `change` to each firing (it returns whether it changed anything)
-    /// and keeps the outbox in step with the state.
-    fn update_firings(
+    /// Applies `change` to each firing's record, decoded as `R` (a
+    /// [`RecordHead`] unless the change needs the firing itself); `change`
+    /// returns whether it changed anything. Keeps the outbox in step with the
+    /// state.
+    fn update_firings<R: Delivery>(
         &self,
         firing_ids: &[String],
         commit: Commit,
-        mut change: impl FnMut(&mut FiringRecord) -> bool,
+        mut change: impl FnMut(&mut R) -> bool,
     ) -> Result<(), OutboxError> {
         if firing_ids.is_empty() {
             return Ok(());
@@ -186,14 +221,14 @@ impl Store {
             let mut outbox =
                 tables::write::<OutboxError, _, _>(&txn, tables::OUTBOX, names::OUTBOX)?;
             for fid in firing_ids {
-                let mut record = read_record::<OutboxError>(&firings, fid)?
+                let mut record = read_record::<OutboxError, R>(&firings, fid)?
                     .ok_or_else(|| OutboxError::UnknownFiring(fid.clone()))?;
                 if !change(&mut record) {
                     continue;
                 }
-                if record.state != FiringState::Pending {
+                if record.state() != FiringState::Pending {
                     outbox
-                        .remove(record.firing_seq)
+                        .remove(record.firing_seq())
                         .at::<OutboxError>(names::OUTBOX)?;
                 }
                 let bytes = codec::encode(&record).map_err(|source| OutboxError::Encode {
@@ -227,7 +262,7 @@ impl Store {
             .at::<ReadError>(names::SUBSCRIPTION_FIRINGS)?;
         for row in rows.rev().take(limit) {
             let (k, v) = row.at::<ReadError>(names::SUBSCRIPTION_FIRINGS)?;
-            let record = read_record::<ReadError>(&firings, v.value())?.ok_or_else(|| Corrupt {
+            let record = read_record::<ReadError, FiringRecord>(&firings, v.value())?.ok_or_else(|| Corrupt {
                 table: names::SUBSCRIPTION_FIRINGS,
                 key: format!("{:?}", k.value()),
                 reason: format!("names firing {} which does not exist", v.value()),
@@ -249,7 +284,7 @@ impl Store {
         {
             let fid = fid.at::<ReadError>(names::SIGNAL_FIRINGS)?;
             let record =
-                read_record::<ReadError>(&firings, fid.value())?.ok_or_else(|| Corrupt {
+                read_record::<ReadError, FiringRecord>(&firings, fid.value())?.ok_or_else(|| Corrupt {
                     table: names::SIGNAL_FIRINGS,
                     key: format!("({name:?}, {seq})"),
                     reason: format!("names firing {} which does not exist", fid.value()),
@@ -260,11 +295,35 @@ impl Store {
     }
 }
 
+/// The delivery fields bookkeeping reads, on either view of a record.
+trait Delivery: Serialize + serde::de::DeserializeOwned {
+    fn state(&self) -> FiringState;
+    fn firing_seq(&self) -> u64;
+}
+
+impl Delivery for FiringRecord {
+    fn state(&self) -> FiringState {
+        self.state
+    }
+    fn firing_seq(&self) -> u64 {
+        self.firing_seq
+    }
+}
+
+impl Delivery for RecordHead {
+    fn state(&self) -> FiringState {
+        self.state
+    }
+    fn firing_seq(&self) -> u64 {
+        self.firing_seq
+    }
+}
+
 /// Reads and decodes one firing record from an open `firings` table.
-fn read_record<E: TableFailure + From<Corrupt>>(
+fn read_record<E: TableFailure + From<Corrupt>, R: serde::de::DeserializeOwned>(
     firings: &impl ReadableTable<&'static str, &'static [u8]>,
     firing_id: &str,
-) -> Result<Option<FiringRecord>, E> {
+) -> Result<Option<R>, E> {
     let Some(guard) = firings.get(firing_id).at::<E>(names::FIRINGS)? else {
         return Ok(None);
     };
@@ -279,4 +338,83 @@ enum Commit {
     Lazy,
     /// Everything else.
     Durable,
+}
+
+#[cfg(test)]
+mod tests {
+    //! The three views of a stored record encode alike, so that bookkeeping
+    //! through [`RecordHead`] changes only the delivery fields.
+
+    use super::*;
+    use signalbox_model::{ActionKind, SignalRef};
+
+    fn record() -> FiringRecord {
+        let mut params = signalbox_model::Map::new();
+        params.insert(
+            "n".into(),
+            signalbox_model::Value::String("7 \"quoted\" é".into()),
+        );
+        params.insert("f".into(), signalbox_model::Value::Float(2.5));
+        let mut payloads = serde_json::Map::new();
+        payloads.insert("t".into(), serde_json::json!({"b": [1, 2.5, null], "a": true}));
+        FiringRecord {
+            firing: Firing {
+                firing_id: "f-1".into(),
+                subscription: "s".into(),
+                version: 2,
+                action: ActionKind::Trigger,
+                subject: "runs.s".into(),
+                params,
+                signals: vec![SignalRef {
+                    alias: "t".into(),
+                    name: "table".into(),
+                    id: "x".into(),
+                    seq: 4,
+                }],
+                payloads,
+                created_at_ms: 1_700_000_000_000,
+                traceparent: Some("00-abc-def-01".into()),
+            },
+            state: FiringState::Pending,
+            attempts: 0,
+            firing_seq: 9,
+            last_error: None,
+        }
+    }
+
+    #[test]
+    fn a_new_record_encodes_as_the_full_record() {
+        let full = record();
+        let new = NewRecord {
+            firing: &full.firing,
+            state: full.state,
+            attempts: full.attempts,
+            firing_seq: full.firing_seq,
+        };
+        assert_eq!(
+            codec::encode(&new).expect("encode"),
+            codec::encode(&full).expect("encode")
+        );
+    }
+
+    #[test]
+    fn the_head_keeps_the_firing_and_changes_only_delivery_fields() {
+        let full = record();
+        let bytes = codec::encode(&full).expect("encode");
+        let mut head: RecordHead = codec::decode("firings", &bytes, || "f-1".into()).expect("head");
+        assert_eq!(codec::encode(&head).expect("encode"), bytes, "unchanged head");
+        head.state = FiringState::Delivered { at_ms: 5 };
+        head.attempts = 3;
+        head.last_error = Some("timed out".into());
+        let back: FiringRecord =
+            codec::decode("firings", &codec::encode(&head).expect("encode"), || {
+                "f-1".into()
+            })
+            .expect("full");
+        let mut expected = full;
+        expected.state = FiringState::Delivered { at_ms: 5 };
+        expected.attempts = 3;
+        expected.last_error = Some("timed out".into());
+        assert_eq!(back, expected);
+    }
 }
