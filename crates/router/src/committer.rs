@@ -14,6 +14,8 @@
 //!   or failed (then nothing of it was stored);
 //! - a batch that breaks the store's input rules (a signal without an id) is
 //!   answered with that error alone and never fails the batches merged with it;
+//! - the firings a transaction wrote are pushed to the [`Handoff`] after it
+//!   committed and before any batch is answered, in `firing_seq` order;
 //! - a panic while planning is caught and fails the transaction's batches; the
 //!   thread lives on. Dropping the [`Committer`] ends the thread after the work
 //!   already queued, and waits for it, so the store is closed when it returns.
@@ -25,6 +27,7 @@ use std::sync::mpsc;
 use signalbox_store::{Incoming, IngestOutcome, Store};
 
 use crate::catalog::Catalog;
+use crate::handoff::Handoff;
 
 /// The answer for one submitted batch: its outcomes (one per signal, in order)
 /// and, per stored `(name, id)`, the subscriptions it matched.
@@ -55,12 +58,13 @@ impl Committer {
     pub(crate) fn start(
         store: Arc<Store>,
         catalog: Arc<Catalog>,
+        handoff: Arc<Handoff>,
         max_signals: usize,
     ) -> std::io::Result<Self> {
         let (tx, rx) = mpsc::channel::<Job>();
         let thread = std::thread::Builder::new()
             .name("signalbox-commit".into())
-            .spawn(move || run(&store, &catalog, &rx, max_signals))?;
+            .spawn(move || run(&store, &catalog, &handoff, &rx, max_signals))?;
         Ok(Committer {
             jobs: Some(tx),
             thread: Some(thread),
@@ -102,7 +106,13 @@ impl Drop for Committer {
 }
 
 /// The thread: takes the oldest job and everything queued behind it.
-fn run(store: &Store, catalog: &Catalog, jobs: &mpsc::Receiver<Job>, max_signals: usize) {
+fn run(
+    store: &Store,
+    catalog: &Catalog,
+    handoff: &Handoff,
+    jobs: &mpsc::Receiver<Job>,
+    max_signals: usize,
+) {
     while let Ok(first) = jobs.recv() {
         let mut taken = vec![first];
         let mut count = taken[0].batch.len();
@@ -126,7 +136,7 @@ fn run(store: &Store, catalog: &Catalog, jobs: &mpsc::Receiver<Job>, max_signals
             }
         }
         if !merged.is_empty() {
-            commit_jobs(store, catalog, merged);
+            commit_jobs(store, catalog, handoff, merged);
         }
     }
 }
@@ -143,8 +153,9 @@ fn missing_id(batch: &[Incoming]) -> Option<String> {
     })
 }
 
-/// Runs one transaction for `jobs` and answers each of them.
-fn commit_jobs(store: &Store, catalog: &Catalog, jobs: Vec<Job>) {
+/// Runs one transaction for `jobs`, hands its firings to the drainer and
+/// answers each job.
+fn commit_jobs(store: &Store, catalog: &Catalog, handoff: &Handoff, jobs: Vec<Job>) {
     let mut batch = Vec::new();
     let mut spans = Vec::new();
     let mut lens = Vec::with_capacity(jobs.len());
@@ -171,6 +182,10 @@ fn commit_jobs(store: &Store, catalog: &Catalog, jobs: Vec<Job>) {
     };
     match outcome {
         Ok(Ok((outcomes, mut matched))) => {
+            handoff.push(outcomes.iter().flat_map(|o| match o {
+                IngestOutcome::Stored { firings, .. } => firings.clone(),
+                IngestOutcome::Duplicate { .. } => Vec::new(),
+            }));
             let mut outcomes = outcomes.into_iter();
             for (len, reply) in lens.into_iter().zip(replies) {
                 let mine: Vec<IngestOutcome> = outcomes.by_ref().take(len).collect();
@@ -337,7 +352,7 @@ mod tests {
         let catalog = Catalog::new(signalbox_matcher::OperatorRegistry::new(), "waits");
         let (a, answer_a) = job(vec![incoming("s", Some("1")), incoming("s", Some("2"))]);
         let (b, answer_b) = job(vec![incoming("s", Some("3")), incoming("s", Some("1"))]);
-        commit_jobs(&store, &catalog, vec![a, b]);
+        commit_jobs(&store, &catalog, &Handoff::default(), vec![a, b]);
         let mut answer_a = answer_a;
         let mut answer_b = answer_b;
         assert_eq!(
@@ -351,6 +366,31 @@ mod tests {
         );
     }
 
+    #[test]
+    fn committed_firings_are_handed_to_the_drainer_in_seq_order() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = store(&dir);
+        let catalog = Catalog::new(signalbox_matcher::OperatorRegistry::new(), "waits");
+        let sub = signalbox_model::Subscription::from_yaml(
+            "id: b\nsignal: s\naction: {publish: {subject: out.b}}\n",
+        )
+        .expect("subscription");
+        catalog.insert(catalog.compile(&sub).expect("compiles"));
+        let handoff = Handoff::default();
+        // "1" comes twice: the duplicate fires nothing.
+        let (a, _answer_a) = job(vec![incoming("s", Some("1")), incoming("s", Some("2"))]);
+        let (b, _answer_b) = job(vec![incoming("s", Some("1")), incoming("s", Some("3"))]);
+        commit_jobs(&store, &catalog, &handoff, vec![a, b]);
+        let taken = handoff.take_after(0, 10);
+        let ids: Vec<(u64, &str)> = taken
+            .iter()
+            .map(|(seq, f)| (*seq, f.signals[0].id.as_str()))
+            .collect();
+        assert_eq!(ids, [(1, "1"), (2, "2"), (3, "3")]);
+        // Exactly what the outbox holds.
+        assert_eq!(store.pending_after(None, 10).expect("outbox"), taken);
+    }
+
     #[tokio::test]
     async fn a_batch_without_ids_fails_alone_and_the_others_are_stored() {
         let dir = tempfile::tempdir().expect("tempdir");
@@ -359,7 +399,9 @@ mod tests {
             signalbox_matcher::OperatorRegistry::new(),
             "waits",
         ));
-        let committer = Committer::start(store.clone(), catalog, 1_000).expect("thread");
+        let handoff = Arc::new(Handoff::default());
+        let committer =
+            Committer::start(store.clone(), catalog, handoff.clone(), 1_000).expect("thread");
         let none = tracing::Span::none;
         let first = committer.submit(vec![incoming("s", Some("a"))], Vec::new(), none());
         let bad = committer.submit(
@@ -381,6 +423,7 @@ mod tests {
                 signalbox_matcher::OperatorRegistry::new(),
                 "waits",
             )),
+            handoff,
             1_000,
         )
         .expect("thread");

@@ -17,6 +17,7 @@ mod committer;
 pub mod config;
 pub mod connect;
 pub mod embedded;
+pub(crate) mod handoff;
 pub mod http;
 mod http_tls;
 pub mod ingest;

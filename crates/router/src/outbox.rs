@@ -12,7 +12,9 @@
 //!
 //! Two stages, so that waiting for acks and for the store's write lock does
 //! not stall publishing: the drainer reads the outbox past a cursor (the last
-//! `firing_seq` it handed to NATS) and publishes pass after pass; a settling
+//! `firing_seq` it handed to NATS) and publishes pass after pass — taking the
+//! firings right after the cursor from the commit thread's in-memory
+//! [`crate::handoff`] when they are all there, from the store otherwise; a settling
 //! task awaits each pass's acks in order and marks the delivered firings of
 //! every pass queued meanwhile in one store transaction, awaiting their acks
 //! together. At most `2 × PASSES_IN_FLIGHT + 1` passes are in flight.
@@ -102,6 +104,7 @@ pub(crate) async fn run(shared: Arc<Shared>, mut shutdown: tokio::sync::watch::R
         };
         tokio::select! {
             _ = drainer.shared.outbox_wake.notified(), if wake_early => {}
+            _ = drainer.shared.handoff.pushed(), if wake_early => {}
             _ = tokio::time::sleep(wait) => {}
             _ = shutdown.changed() => break,
         }
@@ -188,8 +191,19 @@ struct Drainer {
 }
 
 impl Drainer {
-    /// Reads up to a batch past the cursor and publishes it.
+    /// Takes up to a batch past the cursor (from the handoff, else from the
+    /// store) and publishes it.
     async fn pass(&mut self) -> Read {
+        let handed = match self.cursor {
+            Some(cursor) => self.shared.handoff.take_after(cursor, DRAIN_BATCH),
+            None => Vec::new(),
+        };
+        if !handed.is_empty() {
+            // More may be queued past a gap (a firing the store has and the
+            // handoff has not): read again at once rather than wait for a wake.
+            let more = handed.len() == DRAIN_BATCH || !self.shared.handoff.is_empty();
+            return self.publish(handed, more).await;
+        }
         let store = self.shared.store.clone();
         let after = self.cursor;
         let read =
@@ -211,6 +225,12 @@ impl Drainer {
             return Read::Empty;
         }
         let full = pending.len() == DRAIN_BATCH;
+        self.publish(pending, full).await
+    }
+
+    /// Publishes `pending` (in `firing_seq` order, right after the cursor) and
+    /// hands the pass to the settling task; `full`: more may be there at once.
+    async fn publish(&mut self, pending: Vec<(u64, Firing)>, full: bool) -> Read {
         let mut pass = Pass::default();
         let mut failed = false;
         for (seq, firing) in pending {

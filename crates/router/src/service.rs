@@ -159,9 +159,11 @@ impl Router {
         }
         let sns = crate::sns::SnsState::new(&config)?;
         let catalog = Arc::new(catalog);
+        let handoff = Arc::new(crate::handoff::Handoff::default());
         let committer = crate::committer::Committer::start(
             store.clone(),
             catalog.clone(),
+            handoff.clone(),
             config.batch_size.saturating_mul(COMMIT_MERGE_BATCHES),
         )
         .map_err(StartError::CommitThread)?;
@@ -172,6 +174,7 @@ impl Router {
             committer,
             client,
             outbox_wake: Notify::new(),
+            handoff,
             metrics: crate::metrics::Metrics::with_plugins(plugins.metered()),
             plugins,
             sns,

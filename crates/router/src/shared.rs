@@ -19,6 +19,9 @@ pub(crate) struct Shared {
     pub committer: crate::committer::Committer,
     pub client: async_nats::Client,
     pub outbox_wake: Notify,
+    /// Firings the commit thread committed, for the drainer to take without
+    /// reading the store (a shortcut; the store stays the source of truth).
+    pub handoff: Arc<crate::handoff::Handoff>,
     /// Counters for `/metrics`.
     pub metrics: crate::metrics::Metrics,
     /// The live plugins: operators and source adapters, swapped by deploys.

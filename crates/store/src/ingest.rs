@@ -55,8 +55,9 @@ pub enum IngestOutcome {
     Stored {
         /// The stored instance.
         instance: SignalInstance,
-        /// The firings newly written for it (firings whose id already existed are left out).
-        firings: Vec<Firing>,
+        /// The firings newly written for it, each with its `firing_seq` (its
+        /// outbox key); firings whose id already existed are left out.
+        firings: Vec<(u64, Firing)>,
     },
     /// `(name, id)` was seen within the retention; nothing was written.
     Duplicate {
@@ -254,7 +255,7 @@ impl IngestTables<'_> {
                     }
                 })?
             {
-                written.push(firing);
+                written.push((*firing_seq, firing));
             }
         }
         Ok(IngestOutcome::Stored {

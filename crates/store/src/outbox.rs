@@ -127,11 +127,14 @@ impl Store {
         let mut out = Vec::new();
         for row in rows.take(limit) {
             let (k, v) = row.at::<ReadError>(names::OUTBOX)?;
-            let record = read_record::<ReadError, FiringRecord>(&firings, v.value())?.ok_or_else(|| Corrupt {
-                table: names::OUTBOX,
-                key: k.value().to_string(),
-                reason: format!("names firing {} which does not exist", v.value()),
-            })?;
+            let record =
+                read_record::<ReadError, FiringRecord>(&firings, v.value())?.ok_or_else(|| {
+                    Corrupt {
+                        table: names::OUTBOX,
+                        key: k.value().to_string(),
+                        reason: format!("names firing {} which does not exist", v.value()),
+                    }
+                })?;
             out.push((k.value(), record.firing));
         }
         Ok(out)
@@ -262,11 +265,14 @@ impl Store {
             .at::<ReadError>(names::SUBSCRIPTION_FIRINGS)?;
         for row in rows.rev().take(limit) {
             let (k, v) = row.at::<ReadError>(names::SUBSCRIPTION_FIRINGS)?;
-            let record = read_record::<ReadError, FiringRecord>(&firings, v.value())?.ok_or_else(|| Corrupt {
-                table: names::SUBSCRIPTION_FIRINGS,
-                key: format!("{:?}", k.value()),
-                reason: format!("names firing {} which does not exist", v.value()),
-            })?;
+            let record =
+                read_record::<ReadError, FiringRecord>(&firings, v.value())?.ok_or_else(|| {
+                    Corrupt {
+                        table: names::SUBSCRIPTION_FIRINGS,
+                        key: format!("{:?}", k.value()),
+                        reason: format!("names firing {} which does not exist", v.value()),
+                    }
+                })?;
             out.push(record);
         }
         Ok(out)
@@ -283,8 +289,8 @@ impl Store {
             .at::<ReadError>(names::SIGNAL_FIRINGS)?
         {
             let fid = fid.at::<ReadError>(names::SIGNAL_FIRINGS)?;
-            let record =
-                read_record::<ReadError, FiringRecord>(&firings, fid.value())?.ok_or_else(|| Corrupt {
+            let record = read_record::<ReadError, FiringRecord>(&firings, fid.value())?
+                .ok_or_else(|| Corrupt {
                     table: names::SIGNAL_FIRINGS,
                     key: format!("({name:?}, {seq})"),
                     reason: format!("names firing {} which does not exist", fid.value()),
@@ -356,7 +362,10 @@ mod tests {
         );
         params.insert("f".into(), signalbox_model::Value::Float(2.5));
         let mut payloads = serde_json::Map::new();
-        payloads.insert("t".into(), serde_json::json!({"b": [1, 2.5, null], "a": true}));
+        payloads.insert(
+            "t".into(),
+            serde_json::json!({"b": [1, 2.5, null], "a": true}),
+        );
         FiringRecord {
             firing: Firing {
                 firing_id: "f-1".into(),
@@ -402,7 +411,11 @@ mod tests {
         let full = record();
         let bytes = codec::encode(&full).expect("encode");
         let mut head: RecordHead = codec::decode("firings", &bytes, || "f-1".into()).expect("head");
-        assert_eq!(codec::encode(&head).expect("encode"), bytes, "unchanged head");
+        assert_eq!(
+            codec::encode(&head).expect("encode"),
+            bytes,
+            "unchanged head"
+        );
         head.state = FiringState::Delivered { at_ms: 5 };
         head.attempts = 3;
         head.last_error = Some("timed out".into());
