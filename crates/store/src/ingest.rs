@@ -9,7 +9,8 @@
 //!    original seq, and nothing else happens. Rows written earlier in the same
 //!    batch are visible, so in-batch duplicates are caught;
 //! 2. the next seq for the name, the instance row and the new `signal_ids` row
-//!    (which replaces an expired entry);
+//!    (which replaces an expired entry); `signal_seq` is read once per name
+//!    and written once per name, when the batch is done;
 //! 3. `plan(&instance, &mut joins)` returns the firings (the router matches
 //!    there, and records join offers / consumes complete joins through the
 //!    [`PlanContext`], in this same transaction);
@@ -22,6 +23,8 @@
 //! so the whole batch is rolled back: a caller that acks only after `Ok` never
 //! acks a signal that is not stored. A panic inside `plan` unwinds through the
 //! transaction and drops it, which also rolls it back.
+
+use std::collections::HashMap;
 
 use redb::ReadableTable;
 use signalbox_model::{Firing, Origin, Signal, SignalInstance};
@@ -126,6 +129,7 @@ impl Store {
                     tables::JOIN_OFFERS,
                     names::JOIN_OFFERS,
                 )?,
+                last_seqs: HashMap::new(),
             };
             let mut firing_seq = t
                 .meta
@@ -135,6 +139,11 @@ impl Store {
             let mut outcomes = Vec::with_capacity(batch.len());
             for incoming in batch {
                 outcomes.push(t.one(incoming, retention_ms, &mut firing_seq, plan)?);
+            }
+            for (name, seq) in &t.last_seqs {
+                t.signal_seq
+                    .insert(name.as_str(), *seq)
+                    .at::<IngestError>(names::SIGNAL_SEQ)?;
             }
             t.meta
                 .insert(tables::META_FIRING_SEQ, firing_seq)
@@ -158,6 +167,9 @@ struct IngestTables<'t> {
     signal_matches: redb::MultimapTable<'t, (&'static str, u64), &'static str>,
     join_offers:
         redb::Table<'t, (&'static str, u64, &'static str, &'static str, u64), &'static [u8]>,
+    /// The last seq given per name in this transaction: `signal_seq` is read
+    /// once per name and written once per name, at the end of the batch.
+    last_seqs: HashMap<String, u64>,
 }
 
 impl IngestTables<'_> {
@@ -195,11 +207,14 @@ impl IngestTables<'_> {
 
         // 2. Store the instance with the next seq; its id row replaces an
         // expired one.
-        let last = self
-            .signal_seq
-            .get(name.as_str())
-            .at::<IngestError>(names::SIGNAL_SEQ)?
-            .map_or(0, |g| g.value());
+        let last = match self.last_seqs.get(name.as_str()) {
+            Some(&last) => last,
+            None => self
+                .signal_seq
+                .get(name.as_str())
+                .at::<IngestError>(names::SIGNAL_SEQ)?
+                .map_or(0, |g| g.value()),
+        };
         let seq = last
             .checked_add(1)
             .ok_or_else(|| IngestError::SeqOverflow { name: name.clone() })?;
@@ -214,9 +229,12 @@ impl IngestTables<'_> {
             what: "signal instance",
             source,
         })?;
-        self.signal_seq
-            .insert(name.as_str(), seq)
-            .at::<IngestError>(names::SIGNAL_SEQ)?;
+        match self.last_seqs.get_mut(name.as_str()) {
+            Some(last) => *last = seq,
+            None => {
+                self.last_seqs.insert(name.clone(), seq);
+            }
+        }
         self.signals
             .insert((name.as_str(), seq), bytes.as_slice())
             .at::<IngestError>(names::SIGNALS)?;
