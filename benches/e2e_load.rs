@@ -32,7 +32,9 @@
 //!
 //! Run: `cargo bench --bench e2e_load` (options after `--`: `--signals N`,
 //! `--raw N`, `--reps N`, `--latency-secs S`, `--batch-sizes 256,1024`,
-//! `--no-tmpfs`, `--no-short-wait`, `--only jetstream|core`, `--random-ids`).
+//! `--no-tmpfs`, `--no-short-wait`, `--only jetstream|core`, `--random-ids`,
+//! `--latency-rate R`: pace the latency rows at R signals/s instead of half of
+//! their own maximum, to compare two builds at the same load).
 //! Signal ids are `<tag>-<i>` (nearly sorted, as a counter would make them);
 //! `--random-ids` adds a row per mode, at the first batch size, whose ids are
 //! 64 scrambled bits instead (as UUIDs would be), which land anywhere in the
@@ -98,6 +100,9 @@ struct Args {
     only: Option<Mode>,
     /// Also measure each mode with scrambled (unordered) signal ids.
     random_ids: bool,
+    /// Pace every latency row at this rate instead of half of its own
+    /// maximum, to compare two builds at the same load.
+    latency_rate: Option<f64>,
 }
 
 impl Args {
@@ -112,6 +117,7 @@ impl Args {
             short_wait: true,
             only: None,
             random_ids: false,
+            latency_rate: None,
         };
         let mut it = std::env::args().skip(1);
         while let Some(arg) = it.next() {
@@ -130,6 +136,9 @@ impl Args {
                 "--no-tmpfs" => args.tmpfs = false,
                 "--no-short-wait" => args.short_wait = false,
                 "--random-ids" => args.random_ids = true,
+                "--latency-rate" => {
+                    args.latency_rate = Some(value("--latency-rate")?.parse()?);
+                }
                 "--only" => {
                     args.only = match value("--only")?.as_str() {
                         "jetstream" => Some(Mode::JetStream),
@@ -878,7 +887,8 @@ async fn main() -> Result<()> {
 
     // Latency at half of each row's median maximum rate.
     let half_of = |rates: &BTreeMap<Row, Vec<f64>>, row: &Row| {
-        median(rates.get(row).map_or(&[][..], |v| &v[..])) / 2.0
+        args.latency_rate
+            .unwrap_or_else(|| median(rates.get(row).map_or(&[][..], |v| &v[..])) / 2.0)
     };
     let mut lat: BTreeMap<Row, Vec<RunResult>> = BTreeMap::new();
     // Diagnostic: the transport alone at the same pace as each mode's default
