@@ -372,15 +372,16 @@ async fn settle_pass(shared: &Arc<Shared>, pass: Pass) -> (Vec<String>, bool) {
             .map(|(firing, ack, span)| async move { (firing, ack.await, span) }),
     )
     .await;
+    let acked_at = crate::clock::now_ms();
     for (firing, ack, span) in acked {
         match ack {
             Ok(_) => {
                 shared
                     .metrics
                     .add(&shared.metrics.firings_published_jetstream, 1);
-                shared.metrics.observe_firing(
-                    (crate::clock::now_ms() - firing.created_at_ms) as f64 / 1000.0,
-                );
+                shared
+                    .metrics
+                    .observe_firing((acked_at - firing.created_at_ms) as f64 / 1000.0);
                 delivered.push(firing.firing_id);
             }
             Err(e) => {
