@@ -185,3 +185,78 @@ async fn metrics_move_with_a_scripted_run() -> Result<()> {
     }
     Ok(())
 }
+
+/// Core NATS has no flow control: signals published faster than the router
+/// takes them overflow its subscription and are dropped by the client. That
+/// must be visible (a log line and a counter), and the router must go on.
+#[tokio::test]
+async fn a_core_ingest_overflow_is_counted_and_the_router_goes_on() -> Result<()> {
+    init_logs();
+    let nats = TestNats::start()?;
+    let router = TestRouter::start_configured(&nats, |config| {
+        config.http.listen = Some("127.0.0.1:0".into());
+        config.nats.subscription_capacity = 64;
+    })
+    .await?;
+    let addr = router.router().http_addr().expect("HTTP is on");
+    let client = nats.client().await?;
+    router
+        .add_subscription(
+            &client,
+            "id: last\nsignal: t\nwhere: {n: [{numeric: ['<', 0]}]}\naction: {publish: {subject: out.last}}",
+        )
+        .await?;
+    let mut out = client.subscribe("out.last").await?;
+    client.flush().await?;
+    let subject = format!("{}.t", router.subject_prefix());
+    for i in 0..20_000u32 {
+        let body = json!({"id": format!("flood-{i}"), "params": {"n": i}}).to_string();
+        client.publish(subject.clone(), body.into()).await?;
+    }
+    client.flush().await?;
+
+    let deadline = std::time::Instant::now() + signalbox_testkit::WAIT;
+    loop {
+        let (status, text) = http_request(addr, "GET", "/metrics", &[], "").await?;
+        assert_eq!(status, 200);
+        let slow = metric(&text, "signalbox_nats_slow_consumer_events_total ").unwrap_or(0.0);
+        if slow >= 1.0 {
+            break;
+        }
+        anyhow::ensure!(
+            std::time::Instant::now() < deadline,
+            "no slow consumer counted:\n{text}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+
+    // The router goes on. Messages already on their way may still be dropped,
+    // so the producer retries its request (same id: a retry is at worst a
+    // duplicate) until the router answers; the signal fires once.
+    let body = json!({"id": "after", "params": {"n": -1}}).to_string();
+    let deadline = std::time::Instant::now() + signalbox_testkit::WAIT;
+    let ack: Value = loop {
+        let reply = tokio::time::timeout(
+            std::time::Duration::from_secs(1),
+            client.request(subject.clone(), body.clone().into()),
+        )
+        .await;
+        if let Ok(Ok(reply)) = reply {
+            break serde_json::from_slice(&reply.payload)?;
+        }
+        anyhow::ensure!(
+            std::time::Instant::now() < deadline,
+            "the router never answered after the flood"
+        );
+    };
+    assert_eq!(ack["id"], "after", "{ack}");
+    let firing = signalbox_testkit::next_message(&mut out, signalbox_testkit::WAIT).await?;
+    let v: Value = serde_json::from_slice(&firing.payload)?;
+    assert_eq!(v["subscription"], "last", "{v}");
+    signalbox_testkit::expect_silence(&mut out, std::time::Duration::from_millis(300)).await?;
+    assert!(
+        !signalbox_testkit::logged(&["slow consumer: messages dropped"]).is_empty(),
+        "the drop is logged"
+    );
+    Ok(())
+}

@@ -218,6 +218,10 @@ pub struct NatsConfig {
     pub tls_key_file: Option<PathBuf>,
     /// Connection name shown by the server.
     pub name: String,
+    /// Messages a subscription buffers before the client drops new ones (a
+    /// slow consumer, logged and counted in `/metrics`); with core ingest the
+    /// dropped signals are lost.
+    pub subscription_capacity: usize,
 }
 
 impl Default for NatsConfig {
@@ -233,6 +237,7 @@ impl Default for NatsConfig {
             tls_cert_file: None,
             tls_key_file: None,
             name: "signalbox".into(),
+            subscription_capacity: 65_536,
         }
     }
 }
@@ -343,6 +348,9 @@ impl RouterConfig {
                 "plugins.max_memory_mib",
                 "must be between 1 and 4096",
             ));
+        }
+        if self.nats.subscription_capacity == 0 {
+            return Err(invalid("nats.subscription_capacity", "must be at least 1"));
         }
         if self.plugins.quarantine_after == 0 {
             return Err(invalid("plugins.quarantine_after", "must be at least 1"));
@@ -467,6 +475,14 @@ mod tests {
         let waiting =
             RouterConfig::from_toml("[jetstream]\nbatch_max_wait = \"2ms\"\n").expect("valid");
         assert_eq!(waiting.jetstream.batch_max_wait, Duration::from_millis(2));
+        assert_eq!(cfg.nats.subscription_capacity, 65_536);
+        let small = RouterConfig::from_toml(
+            "[nats]
+subscription_capacity = 100
+",
+        )
+        .expect("valid");
+        assert_eq!(small.nats.subscription_capacity, 100);
     }
 
     #[test]
@@ -477,6 +493,12 @@ mod tests {
         assert!(err.to_string().contains("nats.user"), "{err}");
         let err = RouterConfig::from_toml("subject_prefix = \"a..b\"").expect_err("bad subject");
         assert!(err.to_string().contains("subject_prefix"), "{err}");
+        let err = RouterConfig::from_toml("[nats]\nsubscription_capacity = 0").expect_err("zero");
+        assert!(
+            err.to_string().contains("nats.subscription_capacity")
+                && err.to_string().contains("at least 1"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -4,8 +4,11 @@
 //! The router connects with `retry_on_initial_connect` and unlimited reconnects:
 //! it starts even while NATS is down and keeps retrying, logging each state change.
 //! The CLI connects with a short timeout and no retry, so a user learns at once
-//! that the server is unreachable.
+//! that the server is unreachable. The router also counts the events an
+//! operator alerts on ([`NatsEvents`], in `/metrics`).
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::time::Duration;
 
 use async_nats::{Client, ConnectOptions, Event};
@@ -41,6 +44,37 @@ pub enum ConnectError {
     },
 }
 
+/// Connection events counted for `/metrics`.
+#[derive(Debug, Default)]
+pub struct NatsEvents {
+    /// Times NATS reported a slow consumer: messages for one of our
+    /// subscriptions were dropped because we did not take them fast enough.
+    pub slow_consumer: AtomicU64,
+    /// Times the connection was lost.
+    pub disconnects: AtomicU64,
+    /// When a slow consumer was last logged (ms since the Unix epoch; 0:
+    /// never). The client reports one event per dropped message, so the log
+    /// line is written at most once per [`SLOW_CONSUMER_LOG_EVERY`].
+    slow_consumer_logged_ms: AtomicI64,
+}
+
+/// How often, at most, a slow consumer is logged while it lasts.
+pub const SLOW_CONSUMER_LOG_EVERY: Duration = Duration::from_secs(10);
+
+impl NatsEvents {
+    /// Counts a slow-consumer event; true when it should be logged.
+    fn slow_consumer_seen(&self, now_ms: i64) -> bool {
+        self.slow_consumer.fetch_add(1, Ordering::Relaxed);
+        let last = self.slow_consumer_logged_ms.load(Ordering::Relaxed);
+        let every = SLOW_CONSUMER_LOG_EVERY.as_millis() as i64;
+        (last == 0 || now_ms.saturating_sub(last) >= every)
+            && self
+                .slow_consumer_logged_ms
+                .compare_exchange(last, now_ms.max(1), Ordering::Relaxed, Ordering::Relaxed)
+                .is_ok()
+    }
+}
+
 /// How hard to try.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Persistence {
@@ -50,8 +84,13 @@ pub enum Persistence {
     Command,
 }
 
-/// Connects to NATS with the configured authentication and TLS.
-pub async fn connect(cfg: &NatsConfig, persistence: Persistence) -> Result<Client, ConnectError> {
+/// Connects to NATS with the configured authentication and TLS; connection
+/// events are logged, and counted in `events` when given.
+pub async fn connect(
+    cfg: &NatsConfig,
+    persistence: Persistence,
+    events: Option<Arc<NatsEvents>>,
+) -> Result<Client, ConnectError> {
     let mut opts = match &cfg.creds_file {
         Some(path) => ConnectOptions::with_credentials_file(path)
             .await
@@ -77,8 +116,12 @@ pub async fn connect(cfg: &NatsConfig, persistence: Persistence) -> Result<Clien
         opts = opts.add_client_certificate(cert.clone(), key.clone());
     }
     opts = opts
+        .subscription_capacity(cfg.subscription_capacity)
         .name(&cfg.name)
-        .event_callback(|event| async move { log_event(&event) });
+        .event_callback(move |event| {
+            let events = events.clone();
+            async move { on_event(&event, events.as_deref()) }
+        });
     opts = match persistence {
         Persistence::Service => opts
             .retry_on_initial_connect()
@@ -105,13 +148,56 @@ pub async fn connect(cfg: &NatsConfig, persistence: Persistence) -> Result<Clien
         .map_err(|source| ConnectError::Connect { urls, source })
 }
 
-fn log_event(event: &Event) {
+/// Logs a connection event and counts it in `events`.
+fn on_event(event: &Event, events: Option<&NatsEvents>) {
     match event {
         Event::Connected => tracing::info!("connected to NATS"),
-        Event::Disconnected => tracing::warn!("disconnected from NATS; reconnecting"),
-        Event::SlowConsumer(sid) => tracing::warn!(sid, "slow consumer: messages dropped"),
+        Event::Disconnected => {
+            if let Some(e) = events {
+                e.disconnects.fetch_add(1, Ordering::Relaxed);
+            }
+            tracing::warn!("disconnected from NATS; reconnecting")
+        }
+        Event::SlowConsumer(sid) => {
+            let log = events.is_none_or(|e| e.slow_consumer_seen(crate::clock::now_ms()));
+            if log {
+                tracing::warn!(
+                    sid,
+                    events_so_far = events.map_or(1, |e| e.slow_consumer.load(Ordering::Relaxed)),
+                    "slow consumer: messages dropped (with core ingest those signals are lost; JetStream ingest redelivers); logged at most every 10 s, counted in signalbox_nats_slow_consumer_events_total"
+                )
+            }
+        }
         Event::ServerError(e) => tracing::error!(error = %e, "NATS server error"),
         Event::ClientError(e) => tracing::error!(error = %e, "NATS client error"),
         other => tracing::info!(event = %other, "NATS connection event"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_slow_consumer_is_logged_at_most_every_ten_seconds() {
+        let events = NatsEvents::default();
+        assert!(events.slow_consumer_seen(1_000));
+        assert!(!events.slow_consumer_seen(1_001));
+        assert!(!events.slow_consumer_seen(10_999));
+        assert!(events.slow_consumer_seen(11_000));
+        assert_eq!(events.slow_consumer.load(Ordering::Relaxed), 4);
+    }
+
+    #[test]
+    fn slow_consumers_and_disconnects_are_counted() {
+        let events = NatsEvents::default();
+        on_event(&Event::SlowConsumer(3), Some(&events));
+        on_event(&Event::SlowConsumer(3), Some(&events));
+        on_event(&Event::Disconnected, Some(&events));
+        on_event(&Event::Connected, Some(&events));
+        // Without counters (the CLI) events are only logged.
+        on_event(&Event::SlowConsumer(3), None);
+        assert_eq!(events.slow_consumer.load(Ordering::Relaxed), 2);
+        assert_eq!(events.disconnects.load(Ordering::Relaxed), 1);
     }
 }

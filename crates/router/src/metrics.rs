@@ -67,6 +67,8 @@ pub struct Metrics {
     pub firings_dead_lettered: AtomicU64,
     /// Store transactions that failed.
     pub commit_failures: AtomicU64,
+    /// NATS connection events (slow consumers, disconnects).
+    nats_events: Arc<crate::connect::NatsEvents>,
     commit_buckets: [AtomicU64; COMMIT_BUCKETS.len()],
     commit_count: AtomicU64,
     commit_micros: AtomicU64,
@@ -125,6 +127,12 @@ impl Metrics {
             plugins: std::sync::RwLock::new(plugins),
             ..Metrics::default()
         }
+    }
+
+    /// Also reports these NATS connection events.
+    pub fn counting_nats(mut self, events: Arc<crate::connect::NatsEvents>) -> Metrics {
+        self.nats_events = events;
+        self
     }
 
     /// Replaces the plugins reported (after a deploy, rollback or removal).
@@ -252,6 +260,16 @@ impl Metrics {
             "signalbox_commit_failures_total",
             "Store transactions that failed (their batch was not stored).",
             &[("", get(&self.commit_failures))],
+        );
+        counter(
+            "signalbox_nats_slow_consumer_events_total",
+            "Slow-consumer events from the NATS client: messages dropped for a subscription the router did not drain fast enough (at least one each, not a message count; core ingest loses those signals, JetStream ingest redelivers them).",
+            &[("", get(&self.nats_events.slow_consumer))],
+        );
+        counter(
+            "signalbox_nats_disconnects_total",
+            "Times the NATS connection was lost (the router reconnects).",
+            &[("", get(&self.nats_events.disconnects))],
         );
         let sns_rows = self.sns_rejected.rows();
         let sns_rows: Vec<(&str, u64)> = sns_rows.iter().map(|(l, v)| (l.as_str(), *v)).collect();
@@ -465,5 +483,14 @@ mod tests {
         assert!(text.contains("signalbox_commit_seconds_bucket{le=\"+Inf\"} 2"));
         assert!(text.contains("signalbox_commit_seconds_count 2"));
         assert!(text.contains("# TYPE signalbox_subscriptions gauge\nsignalbox_subscriptions 1"));
+        assert!(text.contains("signalbox_nats_slow_consumer_events_total 0"));
+        assert!(text.contains("signalbox_nats_disconnects_total 0"));
+        let events = Arc::new(crate::connect::NatsEvents::default());
+        events.slow_consumer.store(2, Ordering::Relaxed);
+        let text = Metrics::default().counting_nats(events).render(None, 0);
+        assert!(
+            text.contains("signalbox_nats_slow_consumer_events_total 2"),
+            "{text}"
+        );
     }
 }

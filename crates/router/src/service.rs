@@ -147,7 +147,13 @@ impl Router {
         let catalog = Catalog::new(operators, &config.wait_prefix);
         load_stored(&store, &catalog)?;
         let file_subs = read_subscription_files(&config.subscriptions)?;
-        let client = connect(&config.nats, Persistence::Service).await?;
+        let nats_events = Arc::new(crate::connect::NatsEvents::default());
+        let client = connect(
+            &config.nats,
+            Persistence::Service,
+            Some(nats_events.clone()),
+        )
+        .await?;
         // With retry-on-initial-connect the client returns before it is connected;
         // wait a little so that a reachable server has our subscriptions when
         // `start` returns. An unreachable one is retried in the background.
@@ -175,7 +181,8 @@ impl Router {
             client,
             outbox_wake: Notify::new(),
             handoff,
-            metrics: crate::metrics::Metrics::with_plugins(plugins.metered()),
+            metrics: crate::metrics::Metrics::with_plugins(plugins.metered())
+                .counting_nats(nats_events),
             plugins,
             sns,
             kafka_lag: Default::default(),

@@ -17,7 +17,7 @@ pub async fn connect_client(args: &ClientArgs) -> Result<async_nats::Client> {
         name: "signalbox-cli".into(),
         ..NatsConfig::default()
     };
-    connect(&cfg, Persistence::Command)
+    connect(&cfg, Persistence::Command, None)
         .await
         .map_err(|e| anyhow!("{e}; is nats-server running? (`signalbox dev` starts one)"))
 }
