@@ -104,24 +104,65 @@ fn metric(text: &str, line_start: &str) -> Option<f64> {
         .and_then(|v| v.parse().ok())
 }
 
-#[tokio::test]
-async fn metrics_move_with_a_scripted_run() -> Result<()> {
-    init_logs();
-    let nats = TestNats::start()?;
-    let router = TestRouter::start_configured(&nats, |config| {
+/// A router with its HTTP listener on (and `tweak`ed), holding the
+/// subscription `sub`; its HTTP address; a client subscribed to `out`.
+async fn http_router(
+    nats: &TestNats,
+    tweak: impl FnOnce(&mut signalbox_router::RouterConfig),
+    sub: &str,
+    out: &str,
+) -> Result<(
+    TestRouter,
+    std::net::SocketAddr,
+    async_nats::Client,
+    async_nats::Subscriber,
+)> {
+    let router = TestRouter::start_configured(nats, |config| {
         config.http.listen = Some("127.0.0.1:0".into());
+        tweak(config);
     })
     .await?;
     let addr = router.router().http_addr().expect("HTTP is on");
     let client = nats.client().await?;
-    router
-        .add_subscription(
-            &client,
-            "id: big\nsignal: t\nwhere: {rows: [{numeric: ['>', 10]}]}\naction: {publish: {subject: out.big}}",
-        )
-        .await?;
-    let mut out = client.subscribe("out.big").await?;
+    router.add_subscription(&client, sub).await?;
+    let out = client.subscribe(out.to_string()).await?;
     client.flush().await?;
+    Ok((router, addr, client, out))
+}
+
+/// Polls `/metrics` until the metric whose line starts with `line_start`
+/// satisfies `ok` (within the test wait); returns that scrape.
+async fn metrics_when(
+    addr: std::net::SocketAddr,
+    line_start: &str,
+    ok: impl Fn(f64) -> bool,
+) -> Result<String> {
+    let deadline = std::time::Instant::now() + signalbox_testkit::WAIT;
+    loop {
+        let (status, text) = http_request(addr, "GET", "/metrics", &[], "").await?;
+        anyhow::ensure!(status == 200, "/metrics answered {status}");
+        if metric(&text, line_start).is_some_and(&ok) {
+            return Ok(text);
+        }
+        anyhow::ensure!(
+            std::time::Instant::now() < deadline,
+            "{line_start} never got there:\n{text}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test]
+async fn metrics_move_with_a_scripted_run() -> Result<()> {
+    init_logs();
+    let nats = TestNats::start()?;
+    let (_router, addr, client, mut out) = http_router(
+        &nats,
+        |_| {},
+        "id: big\nsignal: t\nwhere: {rows: [{numeric: ['>', 10]}]}\naction: {publish: {subject: out.big}}",
+        "out.big",
+    )
+    .await?;
     publish_signal(
         &client,
         "t",
@@ -143,19 +184,12 @@ async fn metrics_move_with_a_scripted_run() -> Result<()> {
     publish_signal(&client, "t", "not json").await?;
     signalbox_testkit::next_message(&mut out, signalbox_testkit::WAIT).await?;
 
-    let deadline = std::time::Instant::now() + signalbox_testkit::WAIT;
-    let text = loop {
-        let (status, text) = http_request(addr, "GET", "/metrics", &[], "").await?;
-        assert_eq!(status, 200);
-        if metric(&text, "signalbox_firings_published_total{route=\"core\"}") == Some(1.0) {
-            break text;
-        }
-        anyhow::ensure!(
-            std::time::Instant::now() < deadline,
-            "firing never counted:\n{text}"
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    };
+    let text = metrics_when(
+        addr,
+        "signalbox_firings_published_total{route=\"core\"}",
+        |v| v == 1.0,
+    )
+    .await?;
     let expect = [
         ("signalbox_signals_received_total{transport=\"nats\"}", 4.0),
         ("signalbox_signals_rejected_total", 1.0),
@@ -193,21 +227,13 @@ async fn metrics_move_with_a_scripted_run() -> Result<()> {
 async fn a_core_ingest_overflow_is_counted_and_the_router_goes_on() -> Result<()> {
     init_logs();
     let nats = TestNats::start()?;
-    let router = TestRouter::start_configured(&nats, |config| {
-        config.http.listen = Some("127.0.0.1:0".into());
-        config.nats.subscription_capacity = 64;
-    })
+    let (router, addr, client, mut out) = http_router(
+        &nats,
+        |config| config.nats.subscription_capacity = 64,
+        "id: last\nsignal: t\nwhere: {n: [{numeric: ['<', 0]}]}\naction: {publish: {subject: out.last}}",
+        "out.last",
+    )
     .await?;
-    let addr = router.router().http_addr().expect("HTTP is on");
-    let client = nats.client().await?;
-    router
-        .add_subscription(
-            &client,
-            "id: last\nsignal: t\nwhere: {n: [{numeric: ['<', 0]}]}\naction: {publish: {subject: out.last}}",
-        )
-        .await?;
-    let mut out = client.subscribe("out.last").await?;
-    client.flush().await?;
     let subject = format!("{}.t", router.subject_prefix());
     for i in 0..20_000u32 {
         let body = json!({"id": format!("flood-{i}"), "params": {"n": i}}).to_string();
@@ -215,20 +241,10 @@ async fn a_core_ingest_overflow_is_counted_and_the_router_goes_on() -> Result<()
     }
     client.flush().await?;
 
-    let deadline = std::time::Instant::now() + signalbox_testkit::WAIT;
-    loop {
-        let (status, text) = http_request(addr, "GET", "/metrics", &[], "").await?;
-        assert_eq!(status, 200);
-        let slow = metric(&text, "signalbox_nats_slow_consumer_events_total ").unwrap_or(0.0);
-        if slow >= 1.0 {
-            break;
-        }
-        anyhow::ensure!(
-            std::time::Instant::now() < deadline,
-            "no slow consumer counted:\n{text}"
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
+    metrics_when(addr, "signalbox_nats_slow_consumer_events_total ", |v| {
+        v >= 1.0
+    })
+    .await?;
 
     // The router goes on. Messages already on their way may still be dropped,
     // so the producer retries its request (same id: a retry is at worst a
