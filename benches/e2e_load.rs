@@ -172,6 +172,10 @@ struct Received {
     last: Option<Instant>,
     /// Signal publish → firing received, per firing.
     latencies: Vec<Duration>,
+    /// Per firing that carries its creation time: milliseconds from the
+    /// signal's publish to the firing's creation (inside the router's
+    /// transaction), and from there to its receipt.
+    halves: Vec<(i64, i64)>,
 }
 
 /// The outcome of one end-to-end run.
@@ -189,8 +193,10 @@ struct RunResult {
     /// CPU used from the first publish to the last firing received.
     cpu: Cpu,
     /// For paced runs through the router: where its own histograms put the
-    /// time (see [`router_split`]).
+    /// time (see [`router_split`]), and the two halves of the end-to-end
+    /// latency (see [`halves_line`]).
     split: Option<String>,
+    halves: Option<String>,
 }
 
 /// One measured configuration of the router.
@@ -442,13 +448,24 @@ async fn raw_core(nats: &TestNats, n: usize) -> Result<(f64, Cpu)> {
     Ok((n as f64 / (last - start).as_secs_f64(), cpu))
 }
 
-/// Turns a firing body into the index of the signal that caused it.
-fn firing_index(payload: &[u8]) -> Option<usize> {
+/// Turns a firing body into the index of the signal that caused it, and the
+/// firing's creation time (ms since the Unix epoch) when it carries one (a
+/// body published straight to the target, without the router, does not).
+fn firing_index(payload: &[u8]) -> Option<(usize, Option<i64>)> {
     let v: serde_json::Value = serde_json::from_slice(payload).ok()?;
     let n = &v["params"]["n"];
-    n.as_u64()
+    let index = n
+        .as_u64()
         .or_else(|| n.as_str().and_then(|s| s.parse().ok()))
-        .and_then(|n| usize::try_from(n).ok())
+        .and_then(|n| usize::try_from(n).ok())?;
+    Some((index, v["created_at_ms"].as_i64()))
+}
+
+/// Milliseconds since the Unix epoch, the clock of a firing's `created_at_ms`.
+fn unix_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
 }
 
 /// Counts firings until `n` distinct ones arrived or none came for [`IDLE_TIMEOUT`].
@@ -456,6 +473,7 @@ fn spawn_receiver(
     mut firings: BoxStream<'static, Result<Bytes>>,
     n: usize,
     base: Instant,
+    base_unix_ms: i64,
     sent_at: Arc<Vec<AtomicU64>>,
 ) -> tokio::task::JoinHandle<Result<Received>> {
     tokio::spawn(async move {
@@ -470,7 +488,7 @@ fn spawn_receiver(
                 Ok(None) | Err(_) => break,
             };
             let now = Instant::now();
-            let Some(i) = firing_index(&payload).filter(|i| *i < n) else {
+            let Some((i, created)) = firing_index(&payload).filter(|(i, _)| *i < n) else {
                 bail!("unexpected firing: {}", String::from_utf8_lossy(&payload));
             };
             if seen[i] {
@@ -485,6 +503,11 @@ fn spawn_receiver(
                 let at = (now - base).as_nanos() as u64;
                 got.latencies
                     .push(Duration::from_nanos(at.saturating_sub(sent)));
+                if let Some(created) = created {
+                    let sent_ms = base_unix_ms + (sent / 1_000_000) as i64;
+                    let received_ms = base_unix_ms + (at / 1_000_000) as i64;
+                    got.halves.push((created - sent_ms, received_ms - created));
+                }
             }
         }
         Ok(got)
@@ -607,7 +630,8 @@ async fn paced_run(
     };
     let bodies: Vec<Bytes> = (0..n).map(|i| body(tag, i)).collect();
     let base = Instant::now();
-    let receiver = spawn_receiver(firings, n, base, sent_at.clone());
+    let base_unix_ms = unix_ms();
+    let receiver = spawn_receiver(firings, n, base, base_unix_ms, sent_at.clone());
 
     let producer = nats.client().await?;
     let pjs = jetstream::new(producer.clone());
@@ -662,6 +686,7 @@ async fn paced_run(
     delete_stream_if_any(&js, "RUNS").await;
 
     let last = got.last.context("no firing received at all")?;
+    let halves = rate.and_then(|_| halves_line(&got.halves));
     let mut lat = got.latencies;
     lat.sort();
     Ok(RunResult {
@@ -674,7 +699,28 @@ async fn paced_run(
         max: lat.last().copied().unwrap_or_default(),
         cpu,
         split,
+        halves,
     })
+}
+
+/// p50/p90/p99 of the way in (signal publish → firing created, inside the
+/// router's transaction) and the way out (firing created → received), in
+/// whole milliseconds: `created_at_ms` has no finer grain, so a value may be
+/// off by one.
+fn halves_line(halves: &[(i64, i64)]) -> Option<String> {
+    if halves.len() < 100 {
+        return None;
+    }
+    let quantiles = |mut v: Vec<i64>| {
+        v.sort_unstable();
+        let at = |q: f64| v[((v.len() - 1) as f64 * q) as usize];
+        format!("{}/{}/{}", at(0.5), at(0.9), at(0.99))
+    };
+    Some(format!(
+        "p50/p90/p99 in ms: publish -> firing created {}; created -> received {}",
+        quantiles(halves.iter().map(|h| h.0).collect()),
+        quantiles(halves.iter().map(|h| h.1).collect())
+    ))
 }
 
 /// Reads the router's `/metrics` and says which share of its batches were
@@ -996,10 +1042,11 @@ async fn main() -> Result<()> {
                 ms(r.p50),
                 ms(r.p99),
                 ms(r.max),
-                r.split
-                    .as_deref()
+                [&r.halves, &r.split]
+                    .into_iter()
+                    .flatten()
                     .map(|s| format!("\n        {s}"))
-                    .unwrap_or_default()
+                    .collect::<String>()
             );
             check_complete(&label, &r);
             results.entry(row).or_default().push(r);
