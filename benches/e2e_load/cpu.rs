@@ -104,10 +104,6 @@ pub fn fmt_us(us: Option<f64>) -> String {
 
 /// The median of the measured values, if any was measured.
 fn median_us(values: impl Iterator<Item = Option<f64>>) -> Option<f64> {
-    let mut v: Vec<f64> = values.flatten().collect();
-    if v.is_empty() {
-        return None;
-    }
-    v.sort_by(f64::total_cmp);
-    Some(v[v.len() / 2])
+    let v: Vec<f64> = values.flatten().collect();
+    (!v.is_empty()).then(|| super::median(&v))
 }

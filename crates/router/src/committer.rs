@@ -182,10 +182,15 @@ fn commit_jobs(store: &Store, catalog: &Catalog, handoff: &Handoff, jobs: Vec<Jo
     };
     match outcome {
         Ok(Ok((outcomes, mut matched))) => {
-            handoff.push(outcomes.iter().flat_map(|o| match o {
-                IngestOutcome::Stored { firings, .. } => firings.clone(),
-                IngestOutcome::Duplicate { .. } => Vec::new(),
-            }));
+            handoff.push(
+                outcomes
+                    .iter()
+                    .flat_map(|o| match o {
+                        IngestOutcome::Stored { firings, .. } => firings.as_slice(),
+                        IngestOutcome::Duplicate { .. } => &[],
+                    })
+                    .cloned(),
+            );
             let mut outcomes = outcomes.into_iter();
             for (len, reply) in lens.into_iter().zip(replies) {
                 let mine: Vec<IngestOutcome> = outcomes.by_ref().take(len).collect();

@@ -14,8 +14,9 @@
 //!   holds every pending firing;
 //! - what is at or before the cursor was handed to NATS already (from the
 //!   store or from here) and is dropped;
-//! - a push that queued anything wakes the drainer at once, from the commit
-//!   thread, without waiting for the ingest task to take its answer.
+//! - a push of any firings wakes the drainer at once, from the commit
+//!   thread (also when the queue was full: it then reads them from the
+//!   store). This is the drainer's only wake-up for ingest commits.
 
 use std::collections::VecDeque;
 use std::sync::Mutex;
@@ -30,32 +31,32 @@ pub(crate) const CAPACITY: usize = 16 * 1024;
 #[derive(Default)]
 pub(crate) struct Handoff {
     queue: Mutex<VecDeque<(u64, Firing)>>,
-    /// Notified after a push that queued something.
+    /// Notified after a push of any firings.
     wake: tokio::sync::Notify,
 }
 
 impl Handoff {
-    /// Queues committed firings, each with its `firing_seq`; what does not
-    /// fit under [`CAPACITY`] is dropped.
+    /// Queues committed firings, each with its `firing_seq`, and wakes the
+    /// drainer if there were any; what does not fit under [`CAPACITY`] is
+    /// dropped.
     pub(crate) fn push(&self, firings: impl IntoIterator<Item = (u64, Firing)>) {
-        let mut queued = false;
+        let mut any = false;
         {
             let mut queue = self.queue.lock().unwrap_or_else(|e| e.into_inner());
             for item in firings {
-                if queue.len() >= CAPACITY {
-                    break;
+                any = true;
+                if queue.len() < CAPACITY {
+                    queue.push_back(item);
                 }
-                queue.push_back(item);
-                queued = true;
             }
         }
-        if queued {
+        if any {
             self.wake.notify_one();
         }
     }
 
-    /// Completes when a push queued firings (at once if one did since the
-    /// last wait).
+    /// Completes when a push of firings happened (at once if one did since
+    /// the last wait).
     pub(crate) async fn pushed(&self) {
         self.wake.notified().await;
     }

@@ -382,7 +382,6 @@ impl PendingCommit {
                 return Err(ErrorReply::unavailable("signal not stored: internal error"));
             }
         };
-        let mut fired = false;
         let mut acks = Vec::with_capacity(outcomes.len());
         let (mut stored, mut duplicates) = (0usize, 0usize);
         for (index, outcome) in outcomes.into_iter().enumerate() {
@@ -393,7 +392,6 @@ impl PendingCommit {
             let _in_signal = span.enter();
             acks.push(match outcome {
                 IngestOutcome::Stored { instance, firings } => {
-                    fired |= !firings.is_empty();
                     stored += 1;
                     let matched = matched
                         .remove(&(instance.signal.name.clone(), instance.id.clone()))
@@ -441,9 +439,7 @@ impl PendingCommit {
         }
         commit_span.record("stored", int(stored));
         commit_span.record("duplicates", int(duplicates));
-        if fired {
-            shared.outbox_wake.notify_one();
-        }
+        // The commit thread already woke the outbox (`handoff`).
         Ok(acks)
     }
 }

@@ -18,6 +18,8 @@ pub(crate) struct Shared {
     /// The commit thread: every ingest transaction runs there.
     pub committer: crate::committer::Committer,
     pub client: async_nats::Client,
+    /// Wakes the outbox for firings written outside the commit thread (wait
+    /// answers, replay); ingest commits wake it through `handoff`.
     pub outbox_wake: Notify,
     /// Firings the commit thread committed, for the drainer to take without
     /// reading the store (a shortcut; the store stays the source of truth).

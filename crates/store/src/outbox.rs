@@ -144,7 +144,7 @@ impl Store {
     /// the state, in one transaction. A firing already delivered is left as it
     /// is; an unknown id fails the whole call ([`OutboxError::UnknownFiring`]).
     pub fn mark_delivered(&self, firing_ids: &[String], at_ms: i64) -> Result<(), OutboxError> {
-        self.update_firings(firing_ids, Commit::Lazy, |record: &mut RecordHead| {
+        self.update_firings(firing_ids, Commit::Lazy, |record| {
             if record.state != FiringState::Pending {
                 return false;
             }
@@ -157,7 +157,7 @@ impl Store {
     /// Counts one failed delivery attempt for each of these pending firings
     /// (delivered ones are left as they are). They stay in the outbox.
     pub fn record_failed_attempts(&self, firing_ids: &[String]) -> Result<(), OutboxError> {
-        self.update_firings(firing_ids, Commit::Lazy, |record: &mut RecordHead| {
+        self.update_firings(firing_ids, Commit::Lazy, |record| {
             if record.state != FiringState::Pending {
                 return false;
             }
@@ -174,25 +174,21 @@ impl Store {
         error: &str,
     ) -> Result<Option<FiringRecord>, OutboxError> {
         let mut after = None;
-        self.update_firings(
-            &[firing_id.to_string()],
-            Commit::Lazy,
-            |record: &mut FiringRecord| {
-                if record.state != FiringState::Pending {
-                    return false;
-                }
-                record.attempts = record.attempts.saturating_add(1);
-                record.last_error = Some(error.to_string());
-                after = Some(record.clone());
-                true
-            },
-        )?;
-        Ok(after)
+        self.update_firings(&[firing_id.to_string()], Commit::Lazy, |record| {
+            if record.state != FiringState::Pending {
+                return false;
+            }
+            record.attempts = record.attempts.saturating_add(1);
+            record.last_error = Some(error.to_string());
+            after = Some(record.to_record(firing_id));
+            true
+        })?;
+        after.transpose()
     }
 
     /// Moves pending firings out of the outbox as dead-lettered at `at_ms`.
     pub fn mark_dead_lettered(&self, firing_ids: &[String], at_ms: i64) -> Result<(), OutboxError> {
-        self.update_firings(firing_ids, Commit::Durable, |record: &mut RecordHead| {
+        self.update_firings(firing_ids, Commit::Durable, |record| {
             if record.state != FiringState::Pending {
                 return false;
             }
@@ -201,15 +197,14 @@ impl Store {
         })
     }
 
-    /// Applies `change` to each firing's record, decoded as `R` (a
-    /// [`RecordHead`] unless the change needs the firing itself); `change`
-    /// returns whether it changed anything. Keeps the outbox in step with the
-    /// state.
-    fn update_firings<R: Delivery>(
+    /// Applies `change` to each firing's record, its firing left raw
+    /// ([`RecordHead`]); `change` returns whether it changed anything. Keeps
+    /// the outbox in step with the state.
+    fn update_firings(
         &self,
         firing_ids: &[String],
         commit: Commit,
-        mut change: impl FnMut(&mut R) -> bool,
+        mut change: impl FnMut(&mut RecordHead) -> bool,
     ) -> Result<(), OutboxError> {
         if firing_ids.is_empty() {
             return Ok(());
@@ -224,14 +219,14 @@ impl Store {
             let mut outbox =
                 tables::write::<OutboxError, _, _>(&txn, tables::OUTBOX, names::OUTBOX)?;
             for fid in firing_ids {
-                let mut record = read_record::<OutboxError, R>(&firings, fid)?
+                let mut record = read_record::<OutboxError, RecordHead>(&firings, fid)?
                     .ok_or_else(|| OutboxError::UnknownFiring(fid.clone()))?;
                 if !change(&mut record) {
                     continue;
                 }
-                if record.state() != FiringState::Pending {
+                if record.state != FiringState::Pending {
                     outbox
-                        .remove(record.firing_seq())
+                        .remove(record.firing_seq)
                         .at::<OutboxError>(names::OUTBOX)?;
                 }
                 let bytes = codec::encode(&record).map_err(|source| OutboxError::Encode {
@@ -301,27 +296,21 @@ impl Store {
     }
 }
 
-/// The delivery fields bookkeeping reads, on either view of a record.
-trait Delivery: Serialize + serde::de::DeserializeOwned {
-    fn state(&self) -> FiringState;
-    fn firing_seq(&self) -> u64;
-}
-
-impl Delivery for FiringRecord {
-    fn state(&self) -> FiringState {
-        self.state
-    }
-    fn firing_seq(&self) -> u64 {
-        self.firing_seq
-    }
-}
-
-impl Delivery for RecordHead {
-    fn state(&self) -> FiringState {
-        self.state
-    }
-    fn firing_seq(&self) -> u64 {
-        self.firing_seq
+impl RecordHead {
+    /// The full record, its firing parsed (for the rare caller that needs it).
+    fn to_record(&self, firing_id: &str) -> Result<FiringRecord, OutboxError> {
+        let firing = serde_json::from_str(self.firing.get()).map_err(|e| Corrupt {
+            table: names::FIRINGS,
+            key: firing_id.to_string(),
+            reason: format!("bad JSON: {e}"),
+        })?;
+        Ok(FiringRecord {
+            firing,
+            state: self.state,
+            attempts: self.attempts,
+            firing_seq: self.firing_seq,
+            last_error: self.last_error.clone(),
+        })
     }
 }
 
