@@ -8,6 +8,8 @@
 #     (cargo install, ~15 min the first time; reused when present), for the
 #     Kafka end-to-end tests
 #   - confluent-kafka (PyPI), the independent Kafka client the tests produce with
+#   - nats-py (PyPI), the official NATS Python client, a firing consumer that
+#     is not signalbox's code
 #   - componentize-py (PyPI), to build the Python plugins
 #   - node and npm (Debian packages), then jco and ComponentizeJS (npm ci in
 #     plugins/js, versions pinned by its package-lock.json), to build the
@@ -82,6 +84,10 @@ if [ "${1:-}" = "--test" ]; then
   if ! py_has confluent_kafka; then
     say "pip install confluent-kafka==2.16.1"
     python3 -m pip install -q --disable-pip-version-check confluent-kafka==2.16.1
+  fi
+  if ! py_has nats; then
+    say "pip install nats-py==2.16.0"
+    python3 -m pip install -q --disable-pip-version-check nats-py==2.16.0
   fi
   if ! command -v componentize-py >/dev/null 2>&1; then
     say "pip install componentize-py==0.25.1"

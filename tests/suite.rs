@@ -7,6 +7,7 @@
 //! `cargo test --test suite <module>::`, e.g. `cargo test --test suite kafka::`.
 //! One binary instead of one per file: docs/DECISIONS.md, "Build footprint".
 
+mod firing_message;
 mod http_admin;
 mod http_tls;
 mod jetstream_ingest;

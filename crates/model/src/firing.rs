@@ -18,11 +18,14 @@
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use crate::subscription::ActionKind;
+use crate::signal::SignalInstance;
+use crate::subscription::{ActionKind, Carry};
 use crate::value::Map;
 
-/// A reference to one consumed signal instance.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// One consumed signal instance: its reference (alias, name, id, seq) and,
+/// in a firing, what the subscription's `carry` asks for (its params, its
+/// payload). Only the reference enters the firing id.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SignalRef {
     /// The alias (`as`) the subscription gave the signal.
     #[serde(rename = "as")]
@@ -33,6 +36,38 @@ pub struct SignalRef {
     pub id: String,
     /// Per-name sequence number of the instance.
     pub seq: u64,
+    /// Its params, when carried (`carry: full` or `params`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub params: Option<Map>,
+    /// Its payload, when carried (`carry: full`) and it had one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub payload: Option<serde_json::Value>,
+}
+
+impl SignalRef {
+    /// The reference to `instance` under `alias`, carrying what `carry` asks.
+    pub fn of(alias: &str, instance: &SignalInstance, carry: Carry) -> SignalRef {
+        SignalRef {
+            alias: alias.to_string(),
+            name: instance.signal.name.clone(),
+            id: instance.id.clone(),
+            seq: instance.seq,
+            params: (carry != Carry::Refs).then(|| instance.signal.params.clone()),
+            payload: match carry {
+                Carry::Full => instance.signal.payload.clone(),
+                Carry::Params | Carry::Refs => None,
+            },
+        }
+    }
+
+    /// The bare reference, without params or payload (lineage, wait state).
+    pub fn bare(&self) -> SignalRef {
+        SignalRef {
+            params: None,
+            payload: None,
+            ..self.clone()
+        }
+    }
 }
 
 /// One firing, as written to the outbox and published.
@@ -50,11 +85,9 @@ pub struct Firing {
     pub subject: String,
     /// Rendered `params` templates.
     pub params: Map,
-    /// The signal instances consumed.
+    /// The signal instances consumed, each with what the subscription's
+    /// `carry` asks for.
     pub signals: Vec<SignalRef>,
-    /// Payloads of the consumed signals, by alias (absent ones left out).
-    #[serde(default, skip_serializing_if = "serde_json::Map::is_empty")]
-    pub payloads: serde_json::Map<String, serde_json::Value>,
     /// When the firing was created, milliseconds since the Unix epoch.
     pub created_at_ms: i64,
     /// W3C trace context of the signal that completed it (`traceparent`), so a
@@ -124,6 +157,8 @@ mod tests {
             name: name.into(),
             id: id.into(),
             seq: 1,
+            params: None,
+            payload: None,
         }
     }
 

@@ -21,7 +21,7 @@ pub use error::FieldError;
 pub use firing::{Firing, SignalRef, dedup_firing_id, firing_id};
 pub use limits::Limits;
 pub use signal::{Origin, Producer, Signal, SignalInstance};
-pub use subscription::{Action, ActionKind, Join, SignalSpec, Subscription};
+pub use subscription::{Action, ActionKind, Carry, Join, SignalSpec, Subscription};
 pub use template::{Binding, Template};
 pub use value::{Map, Value, ValueError};
 pub use wait::{Lookback, Wait, WaitRecord, WaitState};

@@ -31,6 +31,7 @@ pub const SUBSCRIPTION_FIELDS: &[&str] = &[
     "action",
     "params",
     "dedup",
+    "carry",
 ];
 
 /// Fields of one entry of `signals`.
@@ -60,6 +61,53 @@ pub struct Subscription {
     /// At most one firing per rendered value of this template.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub dedup: Option<String>,
+    /// What the firing carries of each consumed signal (default: everything).
+    #[serde(default, skip_serializing_if = "Carry::is_full")]
+    pub carry: Carry,
+}
+
+/// What a firing carries of each signal it consumed, besides its alias,
+/// name, id and seq (which it always carries).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Carry {
+    /// Its params and its payload (the default).
+    #[default]
+    Full,
+    /// Its params, not its payload.
+    Params,
+    /// Nothing more: only the reference (for large payloads).
+    Refs,
+}
+
+impl Carry {
+    /// True for the default, [`Carry::Full`].
+    pub fn is_full(&self) -> bool {
+        *self == Carry::Full
+    }
+
+    /// Parses the `carry` field.
+    fn parse(v: Option<&serde_json::Value>) -> Result<Carry, FieldError> {
+        match v {
+            None | Some(serde_json::Value::Null) => Ok(Carry::Full),
+            Some(serde_json::Value::String(s)) => match s.as_str() {
+                "full" => Ok(Carry::Full),
+                "params" => Ok(Carry::Params),
+                "refs" => Ok(Carry::Refs),
+                other => Err(FieldError::new(
+                    "carry",
+                    format!("{other:?} is not one of full, params, refs"),
+                )),
+            },
+            Some(other) => Err(FieldError::new(
+                "carry",
+                format!(
+                    "expected one of full, params, refs, found {}",
+                    json_kind(other)
+                ),
+            )),
+        }
+    }
 }
 
 /// One signal a subscription waits for.
@@ -187,6 +235,7 @@ impl Subscription {
         if let Some(d) = &dedup {
             check_template(d, &signals, "dedup")?;
         }
+        let carry = Carry::parse(obj.get("carry"))?;
         Ok(Subscription {
             id,
             version,
@@ -196,6 +245,7 @@ impl Subscription {
             action,
             params,
             dedup,
+            carry,
         })
     }
 

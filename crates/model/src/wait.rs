@@ -137,7 +137,7 @@ pub fn answer_firing_id(id: &str) -> String {
 impl WaitRecord {
     /// The answer message of a settled wait, published to `<prefix>.<wait id>`:
     /// `params` holds `wait`, `state` and, per alias, the matched instance's
-    /// params; `signals` the instances; `payloads` their payloads by alias.
+    /// params; `signals` the instances, each with its params and payload.
     pub fn answer(
         &self,
         subject_prefix: &str,
@@ -156,18 +156,26 @@ impl WaitRecord {
             crate::value::Value::String(self.wait.id.clone()),
         );
         params.insert("state".into(), crate::value::Value::String(state.into()));
-        let mut payloads = serde_json::Map::new();
         for (alias, inst) in matched {
             params.insert(
                 (*alias).to_string(),
                 crate::value::Value::Object(inst.signal.params.clone()),
             );
-            if let Some(p) = &inst.signal.payload {
-                payloads.insert((*alias).to_string(), p.clone());
-            }
         }
+        // The consumed signals, each with its params and payload.
         let signals = match &self.state {
-            WaitState::Satisfied { signals, .. } => signals.clone(),
+            WaitState::Satisfied { signals, .. } => signals
+                .iter()
+                .map(|r| {
+                    matched
+                        .iter()
+                        .find(|(a, i)| *a == r.alias && i.seq == r.seq && i.signal.name == r.name)
+                        .map_or_else(
+                            || r.clone(),
+                            |(a, i)| SignalRef::of(a, i, crate::subscription::Carry::Full),
+                        )
+                })
+                .collect(),
             _ => Vec::new(),
         };
         crate::firing::Firing {
@@ -178,7 +186,6 @@ impl WaitRecord {
             subject: format!("{subject_prefix}.{}", self.wait.id),
             params,
             signals,
-            payloads,
             created_at_ms: now_ms,
             traceparent: matched.last().and_then(|(_, i)| {
                 i.origin

@@ -1,45 +1,45 @@
-//! The signalbox service: takes signals from NATS, stores them in redb, matches
-//! them against subscriptions, and delivers firings, exactly once per firing id.
+//! The signalbox service: takes signals from NATS and the other sources,
+//! stores them in redb, matches them against subscriptions, and delivers
+//! firings, exactly once per firing id.
 //!
-//! Follow one signal: [`ingest`] decodes and validates the message, the store
-//! transaction (crate `signalbox-store`) dedups and stores it while [`catalog`]
-//! plans the firings, the reply goes out after commit, and [`outbox`] publishes
-//! the firings with `Nats-Msg-Id`. [`admin`] serves the management API over NATS
-//! and [`service`] wires the tasks together. [`embedded`] runs a `nats-server`
-//! child for `signalbox dev` and the test kit. [`telemetry`] names the spans
-//! along that path and carries W3C trace context from signal to firing. All I/O
-//! of signalbox lives here; the model and matcher crates stay pure.
+//! The rooms follow the signal's way, and each imports only the rooms below
+//! it (docs/ARCHITECTURE.md draws the map; `layers` in the tests checks it):
+//!
+//! | room | holds |
+//! |---|---|
+//! | [`service`] | [`Router`]: start-up in steps, the tasks, shutdown |
+//! | [`api`] | the admin verbs over NATS and HTTP, lineage, replay, waits, plugin deploys |
+//! | [`sources`] | where signals come from: NATS core and JetStream, webhooks, SNS, Kafka, and the one step from adapter output to signals |
+//! | [`delivery`] | the outbox: publishing committed firings exactly once per firing id |
+//! | [`shared`] | the state every task holds (config, store, catalog, commit thread, NATS client, metrics, plugins) |
+//! | [`pipeline`] | the transaction: ingest batching, the commit thread, the catalog and planning, the handoff to delivery, waits |
+//! | [`plugins`] | the live WebAssembly plugins (operators, source adapters) and their loading |
+//! | [`metrics`], [`nats`], [`config`], [`telemetry`], [`clock`] | the base every room uses |
+//!
+//! All I/O of signalbox lives in this crate; the model and matcher crates stay pure.
 
-pub mod admin;
-pub mod catalog;
+pub mod api;
 pub mod clock;
-mod committer;
 pub mod config;
-pub mod connect;
-pub mod embedded;
-pub(crate) mod handoff;
-pub mod http;
-mod http_tls;
-pub mod ingest;
-pub mod jetstream_ingest;
-pub mod kafka;
-pub mod lineage;
-mod lineage_page;
+pub mod delivery;
+mod http_status;
+#[cfg(test)]
+mod layers;
 pub mod metrics;
-pub mod outbox;
+pub mod nats;
+pub mod pipeline;
 pub mod plugins;
-pub mod replay;
 pub mod service;
-pub mod service_api;
 mod shared;
-pub mod sns;
+pub mod sources;
 pub mod telemetry;
-mod waits;
 
 pub use config::{
-    ConfigError, HttpConfig, IngestMode, JetStreamIngest, NatsConfig, PluginEntry, PluginsConfig,
-    RouterConfig, SourcesConfig,
+    ConfigError, HttpConfig, IngestMode, JetStreamIngest, KafkaSource, NatsConfig, PluginEntry,
+    PluginsConfig, RouterConfig, SnsSource, SourcesConfig,
 };
-pub use connect::{ConnectError, Persistence, connect};
+pub use nats::connect::{ConnectError, Persistence, connect};
+pub use nats::embedded;
 pub use service::{Router, StartError};
+pub use sources::{kafka, sns};
 pub use telemetry::TelemetryConfig;

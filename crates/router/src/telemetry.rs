@@ -260,6 +260,17 @@ pub(crate) fn record_error(span: &Span, error: &dyn std::fmt::Display) {
     }
 }
 
+/// A W3C `traceparent`: `00-<32 hex>-<16 hex>-<2 hex>` (other versions are
+/// passed on as long as they have the same shape).
+pub(crate) fn valid_traceparent(v: &str) -> bool {
+    let parts: Vec<&str> = v.split('-').collect();
+    parts.len() >= 4
+        && [2usize, 32, 16, 2]
+            .iter()
+            .zip(&parts)
+            .all(|(len, p)| p.len() == *len && p.chars().all(|c| c.is_ascii_hexdigit()))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -350,11 +350,6 @@ mod tests {
             signalbox_model::Value::String("7 \"quoted\" é".into()),
         );
         params.insert("f".into(), signalbox_model::Value::Float(2.5));
-        let mut payloads = serde_json::Map::new();
-        payloads.insert(
-            "t".into(),
-            serde_json::json!({"b": [1, 2.5, null], "a": true}),
-        );
         FiringRecord {
             firing: Firing {
                 firing_id: "f-1".into(),
@@ -362,14 +357,15 @@ mod tests {
                 version: 2,
                 action: ActionKind::Trigger,
                 subject: "runs.s".into(),
-                params,
+                params: params.clone(),
                 signals: vec![SignalRef {
                     alias: "t".into(),
                     name: "table".into(),
                     id: "x".into(),
                     seq: 4,
+                    params: Some(params.clone()),
+                    payload: Some(serde_json::json!({"b": [1, 2.5, null], "a": true})),
                 }],
-                payloads,
                 created_at_ms: 1_700_000_000_000,
                 traceparent: Some("00-abc-def-01".into()),
             },

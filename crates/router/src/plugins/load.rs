@@ -19,7 +19,7 @@ use signalbox_matcher::OperatorRegistry;
 use signalbox_plugin::{HostConfig, LoadedPlugin, PluginHost, PluginKind};
 use signalbox_store::Store;
 
-use super::{Active, LivePlugin, LivePlugins, Origin, world_name};
+use super::live::{Active, LivePlugin, LivePlugins, Origin, world_name};
 use crate::config::RouterConfig;
 
 /// Why a configured plugin could not be loaded.

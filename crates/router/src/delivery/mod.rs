@@ -1,0 +1,5 @@
+//! Delivery: the outbox drainer publishes committed firings to their subjects
+//! with `Nats-Msg-Id: <firing id>` and marks them delivered after the ack
+//! (JetStream) or flush (core NATS); exactly once at a JetStream target.
+
+pub(crate) mod outbox;

@@ -1,0 +1,281 @@
+//! The steps of [`crate::Router::start`], one function each, in the order it
+//! calls them. Each step either succeeds or returns the [`StartError`] that
+//! names what is wrong; nothing is spawned before every fallible step passed.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use signalbox_matcher::OperatorRegistry;
+use signalbox_model::Subscription;
+use signalbox_store::{Store, StoreOptions};
+use tokio::sync::{Notify, watch};
+use tokio::task::JoinSet;
+
+use super::error::StartError;
+use crate::config::RouterConfig;
+use crate::metrics::{GaugeRow, Gauges, Metrics};
+use crate::nats::connect::{NatsEvents, Persistence, connect, round_trip};
+use crate::pipeline::catalog::Catalog;
+use crate::pipeline::committer::Committer;
+use crate::pipeline::handoff::Handoff;
+use crate::plugins::LivePlugins;
+use crate::shared::Shared;
+use crate::sources::kafka::KafkaMetrics;
+use crate::sources::nats::Ingest;
+
+/// A store transaction takes the batches queued behind the first one up to
+/// this many times `batch_size` signals (see `crate::pipeline::committer`).
+const COMMIT_MERGE_BATCHES: usize = 4;
+
+/// Creates the data directory and opens the redb file.
+pub(super) fn open_store(config: &RouterConfig) -> Result<Arc<Store>, StartError> {
+    std::fs::create_dir_all(&config.data_dir).map_err(|source| StartError::DataDir {
+        path: config.data_dir.clone(),
+        source,
+    })?;
+    let path = config.store_path();
+    let store = Store::open(
+        &path,
+        StoreOptions {
+            dedup_retention: config.dedup_retention,
+            ..StoreOptions::default()
+        },
+    )
+    .map_err(|source| StartError::Store { path, source })?;
+    Ok(Arc::new(store))
+}
+
+/// The catalog with every stored subscription that still compiles.
+pub(super) fn load_catalog(
+    store: &Store,
+    operators: OperatorRegistry,
+    wait_prefix: &str,
+) -> Result<Catalog, StartError> {
+    let catalog = Catalog::new(operators, wait_prefix);
+    let subs = store
+        .subscriptions()
+        .map_err(|e| StartError::Subscriptions(e.to_string()))?;
+    for sub in subs {
+        match catalog.compile(&sub) {
+            Ok(c) => catalog.insert(c),
+            // A stored subscription that no longer compiles (e.g. an operator was
+            // removed) is reported, not fatal: the others keep working.
+            Err(e) => {
+                tracing::error!(subscription = %sub.id, error = %e, "stored subscription does not compile; skipped")
+            }
+        }
+    }
+    Ok(catalog)
+}
+
+/// Connects to NATS, waiting up to 5 s for a reachable server (an unreachable
+/// one is retried in the background), and counts the connection's events.
+pub(super) async fn connect_nats(
+    config: &RouterConfig,
+) -> Result<(async_nats::Client, Arc<NatsEvents>), StartError> {
+    let events = Arc::new(NatsEvents::default());
+    let client = connect(&config.nats, Persistence::Service, Some(events.clone())).await?;
+    // With retry-on-initial-connect the client returns before it is connected;
+    // wait a little so that a reachable server has our subscriptions when
+    // `start` returns.
+    let connected_by = tokio::time::Instant::now() + Duration::from_secs(5);
+    while client.connection_state() != async_nats::connection::State::Connected
+        && tokio::time::Instant::now() < connected_by
+    {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    Ok((client, events))
+}
+
+/// The state every task shares, with the commit thread started.
+pub(super) fn shared_state(
+    config: RouterConfig,
+    store: Arc<Store>,
+    catalog: Catalog,
+    client: async_nats::Client,
+    plugins: LivePlugins,
+) -> Result<Arc<Shared>, StartError> {
+    let catalog = Arc::new(catalog);
+    let handoff = Arc::new(Handoff::default());
+    let committer = Committer::start(
+        store.clone(),
+        catalog.clone(),
+        handoff.clone(),
+        config.batch_size.saturating_mul(COMMIT_MERGE_BATCHES),
+    )
+    .map_err(StartError::CommitThread)?;
+    let metrics = Metrics::new();
+    metrics.set_plugins(plugins.metered());
+    Ok(Arc::new(Shared {
+        config,
+        store,
+        catalog,
+        committer,
+        client,
+        outbox_wake: Notify::new(),
+        handoff,
+        metrics,
+        plugins,
+    }))
+}
+
+/// Registers what other rooms report in `/metrics`: every transport's row,
+/// the NATS connection's events, and the store and catalog gauges read at
+/// scrape time.
+pub(super) fn register_metrics(shared: &Arc<Shared>, nats_events: Arc<NatsEvents>) {
+    let metrics = &shared.metrics;
+    for transport in crate::sources::TRANSPORTS {
+        metrics.declare_transport(transport);
+    }
+    metrics.register_collector(Box::new(nats_events));
+    // The collector holds the store and the catalog, not `Shared`: the
+    // metrics live in `Shared`, and a collector holding it would keep it
+    // (and the redb file) alive forever.
+    let (store, catalog) = (shared.store.clone(), shared.catalog.clone());
+    metrics.register_collector(Box::new(Gauges::new(move || {
+        store_gauges(&store, &catalog)
+    })));
+}
+
+/// The store and catalog gauges, read now.
+fn store_gauges(store: &Store, catalog: &Catalog) -> Vec<GaugeRow> {
+    let mut rows = vec![GaugeRow::plain(
+        "signalbox_subscriptions",
+        "Live subscriptions.",
+        catalog.len() as f64,
+    )];
+    let Ok(st) = store.stats() else {
+        return rows;
+    };
+    let oldest_age_ms = st
+        .oldest_pending_ms
+        .map_or(0, |t| (crate::clock::now_ms() - t).max(0));
+    rows.extend([
+        GaugeRow::plain("signalbox_outbox_pending", "Firings waiting in the outbox.", st.pending as f64),
+        GaugeRow::plain("signalbox_store_signals", "Stored signal instances.", st.signals as f64),
+        GaugeRow::plain("signalbox_store_firings", "Stored firings.", st.firings as f64),
+        GaugeRow::plain(
+            "signalbox_store_signal_ids",
+            "Stored (name, id) rows: dedup entries, live or expired, kept until their instance's history is compacted.",
+            st.signal_ids as f64,
+        ),
+        GaugeRow::plain("signalbox_store_file_bytes", "Size of the redb file.", st.file_bytes as f64),
+        GaugeRow::plain(
+            "signalbox_outbox_oldest_age_seconds",
+            "Age of the oldest firing still in the outbox (0 when empty).",
+            oldest_age_ms as f64 / 1000.0,
+        ),
+        GaugeRow::plain(
+            "signalbox_join_offers",
+            "Signals held in join state, waiting for their join partners.",
+            st.join_offers as f64,
+        ),
+    ]);
+    rows
+}
+
+/// Makes the stored waits live again and stores the subscription files
+/// through the same path as `sub.add`; how many waits are waiting.
+pub(super) async fn load_waits_and_files(
+    shared: &Arc<Shared>,
+    file_subs: Vec<(PathBuf, Subscription)>,
+) -> Result<usize, StartError> {
+    let waiting = crate::pipeline::waits::load_waiting(&shared.store, &shared.catalog)
+        .map_err(StartError::Subscriptions)?;
+    for (path, sub) in file_subs {
+        crate::api::admin::add_subscription(shared, sub)
+            .await
+            .map_err(|e| StartError::SubscriptionFile {
+                path,
+                message: e.error.message,
+            })?;
+    }
+    Ok(waiting)
+}
+
+/// What [`subscribe`] set up, for [`spawn_tasks`].
+pub(super) struct Subscribed {
+    ingest: Ingest,
+    admin: crate::api::nats_service::Started,
+    waits: async_nats::Subscriber,
+}
+
+/// Subscribes the ingest, the admin service and wait registrations, then
+/// makes sure the server has the subscriptions (bounded: with NATS down, the
+/// client subscribes when it reconnects).
+pub(super) async fn subscribe(shared: &Arc<Shared>) -> Result<Subscribed, StartError> {
+    let ingest = Ingest::start(shared).await?;
+    let admin = crate::api::nats_service::start(shared)
+        .await
+        .map_err(|message| StartError::Subscribe {
+            subject: format!("{}.>", shared.config.admin_prefix),
+            message,
+        })?;
+    let waits = shared
+        .client
+        .queue_subscribe(
+            shared.config.wait_subject.clone(),
+            shared.config.queue_group.clone(),
+        )
+        .await
+        .map_err(|e| StartError::Subscribe {
+            subject: shared.config.wait_subject.clone(),
+            message: e.to_string(),
+        })?;
+    if let Err(e) = round_trip(&shared.client, Duration::from_secs(2)).await {
+        tracing::warn!(error = %e, "NATS round trip after subscribing failed");
+    }
+    Ok(Subscribed {
+        ingest,
+        admin,
+        waits,
+    })
+}
+
+/// Spawns every task: ingest, outbox, Kafka sources, admin, retention, wait
+/// registrations and timeouts, and the HTTP listener when configured.
+pub(super) async fn spawn_tasks(
+    shared: &Arc<Shared>,
+    subscribed: Subscribed,
+    rx: watch::Receiver<bool>,
+) -> Result<(JoinSet<()>, Option<std::net::SocketAddr>), StartError> {
+    let Subscribed {
+        ingest,
+        admin,
+        waits,
+    } = subscribed;
+    let mut tasks = JoinSet::new();
+    tasks.spawn(ingest.run(shared.clone(), rx.clone()));
+    tasks.spawn(crate::delivery::outbox::run(shared.clone(), rx.clone()));
+    let kafka = KafkaMetrics::register(&shared.metrics);
+    for source in shared.config.sources.kafka.clone() {
+        tasks.spawn(crate::sources::kafka::run(
+            shared.clone(),
+            kafka.clone(),
+            source,
+            rx.clone(),
+        ));
+    }
+    tasks.spawn(crate::api::nats_service::run(
+        shared.clone(),
+        admin,
+        rx.clone(),
+    ));
+    tasks.spawn(super::retention::run(shared.clone(), rx.clone()));
+    tasks.spawn(crate::api::waits::serve(shared.clone(), waits, rx.clone()));
+    let http_addr = match shared.config.http.listen.clone() {
+        Some(addr) => {
+            let routes = crate::sources::http_routes(shared)?;
+            let (local, task) =
+                crate::api::http::serve(shared.clone(), &addr, routes, rx.clone()).await?;
+            tasks.spawn(async move {
+                let _ = task.await;
+            });
+            Some(local)
+        }
+        None => None,
+    };
+    tasks.spawn(crate::api::waits::run_timeouts(shared.clone(), rx));
+    Ok((tasks, http_addr))
+}
