@@ -4,8 +4,8 @@
 //! ([`OpenError`]), the ingest transaction ([`IngestError`]), reads
 //! ([`ReadError`]), subscription writes ([`SubscriptionError`]), outbox writes
 //! ([`OutboxError`]), dedup compaction ([`CompactError`]), deployed
-//! plugins ([`PluginStoreError`]) and changelog replay ([`ApplyError`]).
-//! Every family that writes has a `Changelog`
+//! plugins ([`PluginStoreError`]), changelog replay ([`ApplyError`]) and
+//! snapshots ([`SnapshotError`]). Every family that writes has a `Changelog`
 //! variant carrying the sink's [`ChangelogError`]. redb's own errors are
 //! wrapped with context (which table, which file) and kept as the `source`, so
 //! nothing is flattened to a string. A stored value that cannot be decoded is a
@@ -589,6 +589,44 @@ pub enum ApplyError {
     /// The commit failed; nothing of the entry is stored.
     #[error("cannot commit the apply transaction: {0}")]
     Commit(#[source] redb::CommitError),
+}
+
+/// Writing a snapshot failed ([`Store::snapshot_to`](crate::Store::snapshot_to));
+/// the destination was not written (a partial copy is removed).
+#[derive(Debug, thiserror::Error)]
+pub enum SnapshotError {
+    /// A write transaction (the durable commit before the copy, or the one
+    /// that holds writers off during it) could not start.
+    #[error("snapshot: cannot begin a write transaction: {0}")]
+    Transaction(#[source] redb::TransactionError),
+    /// The durable commit before the copy could not be made durable.
+    #[error("snapshot: cannot set durability: {0}")]
+    Durability(#[source] redb::SetDurabilityError),
+    /// The durable commit before the copy failed.
+    #[error("snapshot: cannot commit before copying: {0}")]
+    Commit(#[source] redb::CommitError),
+    /// The destination is the store file itself.
+    #[error("snapshot: the destination {0} is the store file")]
+    SameFile(PathBuf),
+    /// Copying the file failed.
+    #[error("snapshot: cannot copy {from} to {to}: {source}")]
+    Copy {
+        /// The store file.
+        from: PathBuf,
+        /// The file being written.
+        to: PathBuf,
+        /// The I/O error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The copy could not be opened as a store file, or its position read.
+    #[error("snapshot: the copy {path} does not open: {reason}")]
+    Verify {
+        /// The copy.
+        path: PathBuf,
+        /// What failed.
+        reason: String,
+    },
 }
 
 /// A schema migration step failed (crate-internal: `Store::open` reports it

@@ -13,7 +13,8 @@
 //! Group mode: with a [`ChangeSink`] set ([`Store::set_changelog`]), every
 //! write transaction records its table writes as a [`ChangeSet`] and commits
 //! it to the sink (a per-partition log) before redb; [`Store::apply`] replays
-//! such sets into another store (docs/STORAGE.md, "Changelog").
+//! such sets into another store and [`Store::snapshot_to`] copies a store with
+//! its log position (docs/STORAGE.md, "Changelog").
 
 mod capture;
 mod change_set;
@@ -29,6 +30,7 @@ mod outbox;
 mod plugins;
 mod replay;
 mod signals;
+mod snapshot;
 mod store;
 mod subscriptions;
 mod tables;
@@ -39,7 +41,8 @@ pub use change_set::{Change, ChangeOp, ChangeSet};
 pub use changelog::ChangeSink;
 pub use error::{
     ApplyError, ChangelogDecodeError, ChangelogError, CompactError, Corrupt, IngestError,
-    OpenError, OutboxError, PluginStoreError, ReadError, SubscriptionError, WaitError,
+    OpenError, OutboxError, PluginStoreError, ReadError, SnapshotError, SubscriptionError,
+    WaitError,
 };
 pub use history::HistoryCompaction;
 pub use ingest::{Incoming, IngestOutcome};

@@ -57,6 +57,10 @@ pub struct StoreOptions {
     pub dedup_retention: Duration,
     /// Durability of write transactions (default [`CommitDurability::Immediate`]).
     pub durability: CommitDurability,
+    /// redb's page cache in bytes (`Builder::set_cache_size`); `None` keeps
+    /// redb's default (1 GiB, used as it fills). A process holding many
+    /// partition stores sets a small one per store.
+    pub cache_size: Option<usize>,
 }
 
 impl Default for StoreOptions {
@@ -64,6 +68,7 @@ impl Default for StoreOptions {
         StoreOptions {
             dedup_retention: Duration::from_secs(7 * 24 * 60 * 60),
             durability: CommitDurability::Immediate,
+            cache_size: None,
         }
     }
 }
@@ -137,7 +142,11 @@ impl Store {
     /// the schema version.
     pub fn open(path: &Path, options: StoreOptions) -> Result<Store, OpenError> {
         let path_buf = path.to_path_buf();
-        let db = Database::create(path).map_err(|source| OpenError::Database {
+        let mut builder = Database::builder();
+        if let Some(bytes) = options.cache_size {
+            builder.set_cache_size(bytes);
+        }
+        let db = builder.create(path).map_err(|source| OpenError::Database {
             path: path_buf.clone(),
             source,
         })?;
@@ -294,7 +303,7 @@ impl Store {
 
     /// Notes that a durable write transaction began: one writer at a time,
     /// so lazy commits made before it become durable with it.
-    fn durable_commit_begun(&self) {
+    pub(crate) fn durable_commit_begun(&self) {
         *self.last_durable.lock().unwrap_or_else(|e| e.into_inner()) = Instant::now();
         self.lazy_pending.store(false, Ordering::Release);
     }

@@ -1,7 +1,8 @@
 //! Replay reproduces the owner's store: random sequences of store operations
 //! on store A with a recording sink, every recorded entry applied in order to
-//! an empty store B, and the two compared table by table, byte for byte
-//! ([`Store::dump`]), and through the public readers. Also: the op/table checks of `apply`, and the store that
+//! an empty store B (and to a snapshot of A taken midway), and the three
+//! compared table by table, byte for byte ([`Store::dump`]), and through the
+//! public readers. Also: the op/table checks of `apply`, and the store that
 //! fell behind its own log.
 
 #![allow(clippy::unwrap_used)]
@@ -79,6 +80,7 @@ fn options() -> StoreOptions {
         // Short, so that history compaction removes things.
         dedup_retention: Duration::from_secs(20),
         durability: CommitDurability::None,
+        cache_size: Some(1 << 20),
     }
 }
 
@@ -418,9 +420,16 @@ fn replaying_the_log_of_random_operations_rebuilds_the_same_store() {
         let mut rng = Rng(seed.wrapping_mul(0x9e37_79b9_7f4a_7c15));
         let (mut input, mut waits_made) = (0, 0);
         let ops = 140;
+        let mut snapshot = None;
         for op in 0..ops {
             let now = T0 + op * 1_000;
             random_op(&mut rng, &a, now, &mut input, &mut waits_made);
+            if op == ops / 2 {
+                let path = dir.path().join("snap.redb");
+                let position = a.snapshot_to(&path).unwrap();
+                assert_eq!(position, a.changelog_seq().unwrap(), "seed {seed}");
+                snapshot = Some((path, position, log.entries().len()));
+            }
         }
         let entries = log.entries();
         assert!(entries.len() > 50, "seed {seed}: {} entries", entries.len());
@@ -443,6 +452,21 @@ fn replaying_the_log_of_random_operations_rebuilds_the_same_store() {
         let before = b.dump();
         apply_all(&b, &entries);
         assert_same(&before, &b.dump(), &format!("seed {seed}: replayed twice"));
+
+        // C: the snapshot taken midway, then the whole log (the entries it
+        // already holds are skipped).
+        let (path, position, held) = snapshot.unwrap();
+        assert_eq!(entries[held - 1].0, position, "seed {seed}");
+        let c = open(&path);
+        assert_eq!(c.changelog_seq().unwrap(), position);
+        apply_all(&c, &entries);
+        assert_same(
+            &a.dump(),
+            &c.dump(),
+            &format!("seed {seed}: A and snapshot + log"),
+        );
+        assert_eq!(observe(&a), observe(&c), "seed {seed}");
+        drop(c);
 
         // And B reopened holds what it held.
         let before = b.dump();
