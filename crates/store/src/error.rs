@@ -3,15 +3,20 @@
 //! Each family carries only the failures its operations can produce: opening
 //! ([`OpenError`]), the ingest transaction ([`IngestError`]), reads
 //! ([`ReadError`]), subscription writes ([`SubscriptionError`]), outbox writes
-//! ([`OutboxError`]), dedup compaction ([`CompactError`]) and deployed
-//! plugins ([`PluginStoreError`]). redb's own errors are
+//! ([`OutboxError`]), dedup compaction ([`CompactError`]), deployed
+//! plugins ([`PluginStoreError`]), changelog replay ([`ApplyError`]) and
+//! snapshots ([`SnapshotError`]). Every family that writes has a `Changelog`
+//! variant carrying the sink's [`ChangelogError`]. redb's own errors are
 //! wrapped with context (which table, which file) and kept as the `source`, so
 //! nothing is flattened to a string. A stored value that cannot be decoded is a
 //! [`Corrupt`] error naming the table and the key; it never panics.
 //!
 //! Invariant: every failure inside a write transaction is returned before
 //! `commit`, so the transaction is dropped and redb rolls it back: an `Err` from a
-//! write method means nothing of that call was written.
+//! write method means nothing of that call was written — locally, and, with a
+//! changelog sink, in the log too, except in one case: the log accepted the
+//! transaction and the local commit then failed; the store then refuses to
+//! write ([`ChangelogError::Behind`]) until it has applied the log.
 
 use std::path::PathBuf;
 
@@ -164,6 +169,10 @@ pub enum IngestError {
         #[source]
         source: serde_json::Error,
     },
+    /// The changelog sink refused the transaction (`Store::set_changelog`);
+    /// it was rolled back, nothing of it is stored.
+    #[error("the changelog refused the ingest transaction: {0}")]
+    Changelog(#[source] ChangelogError),
     /// The commit failed; the batch is not stored.
     #[error("cannot commit the ingest transaction: {0}")]
     Commit(#[source] redb::CommitError),
@@ -255,6 +264,10 @@ pub enum SubscriptionError {
         #[source]
         source: serde_json::Error,
     },
+    /// The changelog sink refused the transaction (`Store::set_changelog`);
+    /// it was rolled back, nothing of it is stored.
+    #[error("the changelog refused the subscription transaction: {0}")]
+    Changelog(#[source] ChangelogError),
     /// The commit failed.
     #[error("cannot commit the subscription transaction: {0}")]
     Commit(#[source] redb::CommitError),
@@ -325,6 +338,10 @@ pub enum PluginStoreError {
         #[source]
         source: serde_json::Error,
     },
+    /// The changelog sink refused the transaction (`Store::set_changelog`);
+    /// it was rolled back, nothing of it is stored.
+    #[error("the changelog refused the plugin transaction: {0}")]
+    Changelog(#[source] ChangelogError),
     /// The commit failed.
     #[error("cannot commit the plugin transaction: {0}")]
     Commit(#[source] redb::CommitError),
@@ -372,6 +389,10 @@ pub enum OutboxError {
         #[source]
         source: serde_json::Error,
     },
+    /// The changelog sink refused the transaction (`Store::set_changelog`);
+    /// it was rolled back, nothing of it is stored.
+    #[error("the changelog refused the outbox transaction: {0}")]
+    Changelog(#[source] ChangelogError),
     /// The commit failed.
     #[error("cannot commit the outbox transaction: {0}")]
     Commit(#[source] redb::CommitError),
@@ -407,6 +428,10 @@ pub enum CompactError {
     /// A stored value could not be decoded.
     #[error("compaction: {0}")]
     Corrupt(#[from] Corrupt),
+    /// The changelog sink refused the transaction (`Store::set_changelog`);
+    /// it was rolled back, nothing of it is stored.
+    #[error("the changelog refused the compaction transaction: {0}")]
+    Changelog(#[source] ChangelogError),
     /// The commit failed.
     #[error("cannot commit the compaction transaction: {0}")]
     Commit(#[source] redb::CommitError),
@@ -451,9 +476,157 @@ pub enum WaitError {
         #[source]
         source: serde_json::Error,
     },
+    /// The changelog sink refused the transaction (`Store::set_changelog`);
+    /// it was rolled back, nothing of it is stored.
+    #[error("the changelog refused the wait transaction: {0}")]
+    Changelog(#[source] ChangelogError),
     /// The commit failed.
     #[error("cannot commit the wait transaction: {0}")]
     Commit(#[source] redb::CommitError),
+}
+
+/// A changelog sink refused a transaction (see `ChangeSink::commit`).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ChangelogError {
+    /// Another writer owns the log (for instance the expected last sequence
+    /// did not match): this store must stop writing; retrying cannot succeed.
+    #[error("fenced: another writer owns the changelog: {detail}")]
+    Fenced {
+        /// What the log said.
+        detail: String,
+    },
+    /// The log could not be reached or did not answer; the transaction may be
+    /// retried.
+    #[error("changelog unavailable: {detail}")]
+    Unavailable {
+        /// What failed.
+        detail: String,
+    },
+    /// The log accepted an earlier transaction at `position` that this store
+    /// then failed to commit locally: the store is behind its own log and
+    /// refuses to write until [`Store::apply`](crate::Store::apply) has applied
+    /// the log up to `position`.
+    #[error(
+        "the store is behind its changelog: position {position} was accepted by the log but not \
+         committed locally; apply the log from changelog_seq first"
+    )]
+    Behind {
+        /// The position the log holds and the store does not.
+        position: u64,
+    },
+}
+
+/// Bytes that are not a changelog entry ([`ChangeSet::decode`](crate::ChangeSet::decode)).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("bad changelog entry at byte {offset}: {reason}")]
+pub struct ChangelogDecodeError {
+    /// Where in the input the problem is.
+    pub offset: usize,
+    /// What is wrong.
+    pub reason: String,
+}
+
+impl ChangelogDecodeError {
+    pub(crate) fn new(offset: usize, reason: impl Into<String>) -> Self {
+        ChangelogDecodeError {
+            offset,
+            reason: reason.into(),
+        }
+    }
+}
+
+/// Applying a changelog entry failed ([`Store::apply`](crate::Store::apply));
+/// nothing of it was written.
+#[derive(Debug, thiserror::Error)]
+pub enum ApplyError {
+    /// The entry names a table id this build does not know.
+    #[error("changelog position {position}: change {index} names unknown table id {table}")]
+    UnknownTable {
+        /// The entry's changelog position.
+        position: u64,
+        /// The change's index in the entry.
+        index: usize,
+        /// The table id.
+        table: u8,
+    },
+    /// A change's key or value bytes do not decode with its table's types, or
+    /// its op does not fit the table's kind.
+    #[error("changelog position {position}: change {index} to table {table}: {reason}")]
+    BadChange {
+        /// The entry's changelog position.
+        position: u64,
+        /// The change's index in the entry.
+        index: usize,
+        /// The table.
+        table: &'static str,
+        /// What is wrong.
+        reason: String,
+    },
+    /// The write transaction could not start.
+    #[error("cannot begin the apply transaction: {0}")]
+    Transaction(#[source] redb::TransactionError),
+    /// The configured durability was refused.
+    #[error("cannot set the apply transaction's durability: {0}")]
+    Durability(#[source] redb::SetDurabilityError),
+    /// A table could not be opened.
+    #[error("apply: cannot open table {table}: {source}")]
+    Table {
+        /// The table.
+        table: &'static str,
+        /// redb's error.
+        #[source]
+        source: redb::TableError,
+    },
+    /// A read or write in a table failed.
+    #[error("apply: table {table}: {source}")]
+    Storage {
+        /// The table.
+        table: &'static str,
+        /// redb's error.
+        #[source]
+        source: redb::StorageError,
+    },
+    /// The commit failed; nothing of the entry is stored.
+    #[error("cannot commit the apply transaction: {0}")]
+    Commit(#[source] redb::CommitError),
+}
+
+/// Writing a snapshot failed ([`Store::snapshot_to`](crate::Store::snapshot_to));
+/// the destination was not written (a partial copy is removed).
+#[derive(Debug, thiserror::Error)]
+pub enum SnapshotError {
+    /// A write transaction (the durable commit before the copy, or the one
+    /// that holds writers off during it) could not start.
+    #[error("snapshot: cannot begin a write transaction: {0}")]
+    Transaction(#[source] redb::TransactionError),
+    /// The durable commit before the copy could not be made durable.
+    #[error("snapshot: cannot set durability: {0}")]
+    Durability(#[source] redb::SetDurabilityError),
+    /// The durable commit before the copy failed.
+    #[error("snapshot: cannot commit before copying: {0}")]
+    Commit(#[source] redb::CommitError),
+    /// The destination is the store file itself.
+    #[error("snapshot: the destination {0} is the store file")]
+    SameFile(PathBuf),
+    /// Copying the file failed.
+    #[error("snapshot: cannot copy {from} to {to}: {source}")]
+    Copy {
+        /// The store file.
+        from: PathBuf,
+        /// The file being written.
+        to: PathBuf,
+        /// The I/O error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The copy could not be opened as a store file, or its position read.
+    #[error("snapshot: the copy {path} does not open: {reason}")]
+    Verify {
+        /// The copy.
+        path: PathBuf,
+        /// What failed.
+        reason: String,
+    },
 }
 
 /// A schema migration step failed (crate-internal: `Store::open` reports it
@@ -492,6 +665,10 @@ pub(crate) trait WriteFailure: TableFailure {
     fn transaction(source: redb::TransactionError) -> Self;
     /// `set_durability` failed.
     fn durability(source: redb::SetDurabilityError) -> Self;
+    /// The changelog sink refused the transaction.
+    fn changelog(source: ChangelogError) -> Self;
+    /// `commit` failed.
+    fn commit(source: redb::CommitError) -> Self;
 }
 
 /// Adds the table name to a redb storage error.
@@ -526,7 +703,8 @@ table_failure!(
     CompactError,
     WaitError,
     PluginStoreError,
-    MigrateFailure
+    MigrateFailure,
+    ApplyError
 );
 
 macro_rules! write_failure {
@@ -537,6 +715,12 @@ macro_rules! write_failure {
             }
             fn durability(source: redb::SetDurabilityError) -> Self {
                 $family::Durability(source)
+            }
+            fn changelog(source: ChangelogError) -> Self {
+                $family::Changelog(source)
+            }
+            fn commit(source: redb::CommitError) -> Self {
+                $family::Commit(source)
             }
         }
     )*};

@@ -10,6 +10,7 @@
 use redb::ReadableTable;
 use signalbox_model::Firing;
 
+use crate::capture::{WriteMultimap, WriteTable, WriteTxn};
 use crate::codec;
 use crate::error::{AtTable, TableFailure};
 use crate::outbox::{FiringState, NewRecord};
@@ -17,28 +18,20 @@ use crate::tables::{self, names};
 
 /// The tables a new firing touches, opened in one write transaction.
 pub(crate) struct FiringTables<'t> {
-    pub(crate) firings: redb::Table<'t, &'static str, &'static [u8]>,
-    pub(crate) outbox: redb::Table<'t, u64, &'static str>,
-    pub(crate) signal_firings: redb::MultimapTable<'t, (&'static str, u64), &'static str>,
-    pub(crate) subscription_firings: redb::Table<'t, (&'static str, u64), &'static str>,
+    pub(crate) firings: WriteTable<'t, &'static str, &'static [u8]>,
+    pub(crate) outbox: WriteTable<'t, u64, &'static str>,
+    pub(crate) signal_firings: WriteMultimap<'t, (&'static str, u64), &'static str>,
+    pub(crate) subscription_firings: WriteTable<'t, (&'static str, u64), &'static str>,
 }
 
 impl<'t> FiringTables<'t> {
     /// Opens the tables in `txn`.
-    pub(crate) fn open<E: TableFailure>(txn: &'t redb::WriteTransaction) -> Result<Self, E> {
+    pub(crate) fn open<E: TableFailure>(txn: &'t WriteTxn<'_>) -> Result<Self, E> {
         Ok(FiringTables {
-            firings: tables::write::<E, _, _>(txn, tables::FIRINGS, names::FIRINGS)?,
-            outbox: tables::write::<E, _, _>(txn, tables::OUTBOX, names::OUTBOX)?,
-            signal_firings: tables::write_multimap::<E, _, _>(
-                txn,
-                tables::SIGNAL_FIRINGS,
-                names::SIGNAL_FIRINGS,
-            )?,
-            subscription_firings: tables::write::<E, _, _>(
-                txn,
-                tables::SUBSCRIPTION_FIRINGS,
-                names::SUBSCRIPTION_FIRINGS,
-            )?,
+            firings: tables::write::<E, _, _>(txn, tables::FIRINGS)?,
+            outbox: tables::write::<E, _, _>(txn, tables::OUTBOX)?,
+            signal_firings: tables::write_multimap::<E, _, _>(txn, tables::SIGNAL_FIRINGS)?,
+            subscription_firings: tables::write::<E, _, _>(txn, tables::SUBSCRIPTION_FIRINGS)?,
         })
     }
 

@@ -51,27 +51,15 @@ impl Store {
         let mut out = HistoryCompaction::default();
         let txn = self.begin_write::<CompactError>()?;
         {
-            let seqs =
-                tables::write::<CompactError, _, _>(&txn, tables::SIGNAL_SEQ, names::SIGNAL_SEQ)?;
-            let mut signals =
-                tables::write::<CompactError, _, _>(&txn, tables::SIGNALS, names::SIGNALS)?;
-            let mut ids =
-                tables::write::<CompactError, _, _>(&txn, tables::SIGNAL_IDS, names::SIGNAL_IDS)?;
-            let mut signal_firings = tables::write_multimap::<CompactError, _, _>(
-                &txn,
-                tables::SIGNAL_FIRINGS,
-                names::SIGNAL_FIRINGS,
-            )?;
-            let mut signal_waits = tables::write_multimap::<CompactError, _, _>(
-                &txn,
-                tables::SIGNAL_WAITS,
-                names::SIGNAL_WAITS,
-            )?;
-            let mut signal_matches = tables::write_multimap::<CompactError, _, _>(
-                &txn,
-                tables::SIGNAL_MATCHES,
-                names::SIGNAL_MATCHES,
-            )?;
+            let seqs = tables::write::<CompactError, _, _>(&txn, tables::SIGNAL_SEQ)?;
+            let mut signals = tables::write::<CompactError, _, _>(&txn, tables::SIGNALS)?;
+            let mut ids = tables::write::<CompactError, _, _>(&txn, tables::SIGNAL_IDS)?;
+            let mut signal_firings =
+                tables::write_multimap::<CompactError, _, _>(&txn, tables::SIGNAL_FIRINGS)?;
+            let mut signal_waits =
+                tables::write_multimap::<CompactError, _, _>(&txn, tables::SIGNAL_WAITS)?;
+            let mut signal_matches =
+                tables::write_multimap::<CompactError, _, _>(&txn, tables::SIGNAL_MATCHES)?;
             let name_list: Vec<String> = seqs
                 .iter()
                 .at::<CompactError>(names::SIGNAL_SEQ)?
@@ -120,8 +108,7 @@ impl Store {
             }
 
             // Join offers whose instance is older than the floor.
-            let mut offers =
-                tables::write::<CompactError, _, _>(&txn, tables::JOIN_OFFERS, names::JOIN_OFFERS)?;
+            let mut offers = tables::write::<CompactError, _, _>(&txn, tables::JOIN_OFFERS)?;
             let mut doomed = Vec::new();
             for row in offers.iter().at::<CompactError>(names::JOIN_OFFERS)? {
                 let (k, v) = row.at::<CompactError>(names::JOIN_OFFERS)?;
@@ -152,13 +139,9 @@ impl Store {
             }
 
             // Firings that are no longer pending, oldest first per subscription.
-            let mut firings =
-                tables::write::<CompactError, _, _>(&txn, tables::FIRINGS, names::FIRINGS)?;
-            let mut by_sub = tables::write::<CompactError, _, _>(
-                &txn,
-                tables::SUBSCRIPTION_FIRINGS,
-                names::SUBSCRIPTION_FIRINGS,
-            )?;
+            let mut firings = tables::write::<CompactError, _, _>(&txn, tables::FIRINGS)?;
+            let mut by_sub =
+                tables::write::<CompactError, _, _>(&txn, tables::SUBSCRIPTION_FIRINGS)?;
             let mut old: Vec<(String, u64, String)> = Vec::new();
             let mut current: Option<String> = None;
             let mut stop_sub = false;
@@ -207,7 +190,7 @@ impl Store {
             }
 
             // Answered waits registered before the floor.
-            let mut waits = tables::write::<CompactError, _, _>(&txn, tables::WAITS, names::WAITS)?;
+            let mut waits = tables::write::<CompactError, _, _>(&txn, tables::WAITS)?;
             let mut gone = Vec::new();
             for row in waits.iter().at::<CompactError>(names::WAITS)? {
                 let (k, v) = row.at::<CompactError>(names::WAITS)?;
@@ -223,7 +206,7 @@ impl Store {
                 out.waits += 1;
             }
         }
-        txn.commit().map_err(CompactError::Commit)?;
+        txn.commit::<CompactError>()?;
         Ok(out)
     }
 }

@@ -18,7 +18,12 @@
 //!    state `Pending`, an `outbox` row and lineage rows; a firing id that already
 //!    exists is skipped (firing dedup).
 //!
-//! Invariant: the batch is committed once, at the end. Any error — including a
+//! `ingest_at` also writes the input position of the batch (`meta["input_seq"]`)
+//! in the same transaction, so a partition's new owner knows where to resume
+//! reading its input.
+//!
+//! Invariant: the batch is committed once, at the end (through the changelog
+//! sink first when one is set; a refusal is an `IngestError::Changelog`). Any error — including a
 //! missing id, checked before the transaction starts — returns before the commit,
 //! so the whole batch is rolled back: a caller that acks only after `Ok` never
 //! acks a signal that is not stored. A panic inside `plan` unwinds through the
@@ -29,6 +34,7 @@ use std::collections::HashMap;
 use redb::ReadableTable;
 use signalbox_model::{Firing, Origin, Signal, SignalInstance};
 
+use crate::capture::{WriteMultimap, WriteTable};
 use crate::codec;
 use crate::error::{AtTable, IngestError};
 use crate::firing_rows::FiringTables;
@@ -85,6 +91,21 @@ impl Store {
         batch: Vec<Incoming>,
         plan: &mut dyn FnMut(&SignalInstance, &mut PlanContext<'_, '_>) -> Vec<Firing>,
     ) -> Result<Vec<IngestOutcome>, IngestError> {
+        self.ingest_at(batch, None, plan)
+    }
+
+    /// [`Store::ingest`], also writing `meta["input_seq"] = input_seq` in the
+    /// same transaction when it is `Some`: the position in the owner's input
+    /// (say, the stream sequence of the batch's last message) from which to
+    /// resume reading ([`Store::input_seq`]). With a position, an empty batch
+    /// still records it. The position is stored as given, not compared with
+    /// the one stored before.
+    pub fn ingest_at(
+        &self,
+        batch: Vec<Incoming>,
+        input_seq: Option<u64>,
+        plan: &mut dyn FnMut(&SignalInstance, &mut PlanContext<'_, '_>) -> Vec<Firing>,
+    ) -> Result<Vec<IngestOutcome>, IngestError> {
         for (index, incoming) in batch.iter().enumerate() {
             if incoming.signal.id.as_deref().is_none_or(str::is_empty) {
                 return Err(IngestError::MissingId {
@@ -93,49 +114,36 @@ impl Store {
                 });
             }
         }
-        if batch.is_empty() {
+        if batch.is_empty() && input_seq.is_none() {
             return Ok(Vec::new());
         }
         let retention_ms = self.options.retention_ms();
         let txn = self.begin_write::<IngestError>()?;
         let outcomes = {
             let mut t = IngestTables {
-                meta: tables::write::<IngestError, _, _>(&txn, tables::META, names::META)?,
-                signal_seq: tables::write::<IngestError, _, _>(
-                    &txn,
-                    tables::SIGNAL_SEQ,
-                    names::SIGNAL_SEQ,
-                )?,
-                signals: tables::write::<IngestError, _, _>(&txn, tables::SIGNALS, names::SIGNALS)?,
-                signal_ids: tables::write::<IngestError, _, _>(
-                    &txn,
-                    tables::SIGNAL_IDS,
-                    names::SIGNAL_IDS,
-                )?,
+                meta: tables::write::<IngestError, _, _>(&txn, tables::META)?,
+                signal_seq: tables::write::<IngestError, _, _>(&txn, tables::SIGNAL_SEQ)?,
+                signals: tables::write::<IngestError, _, _>(&txn, tables::SIGNALS)?,
+                signal_ids: tables::write::<IngestError, _, _>(&txn, tables::SIGNAL_IDS)?,
                 fire: FiringTables::open::<IngestError>(&txn)?,
-                waits: tables::write::<IngestError, _, _>(&txn, tables::WAITS, names::WAITS)?,
+                waits: tables::write::<IngestError, _, _>(&txn, tables::WAITS)?,
                 signal_waits: tables::write_multimap::<IngestError, _, _>(
                     &txn,
                     tables::SIGNAL_WAITS,
-                    names::SIGNAL_WAITS,
                 )?,
                 signal_matches: tables::write_multimap::<IngestError, _, _>(
                     &txn,
                     tables::SIGNAL_MATCHES,
-                    names::SIGNAL_MATCHES,
                 )?,
-                join_offers: tables::write::<IngestError, _, _>(
-                    &txn,
-                    tables::JOIN_OFFERS,
-                    names::JOIN_OFFERS,
-                )?,
+                join_offers: tables::write::<IngestError, _, _>(&txn, tables::JOIN_OFFERS)?,
                 last_seqs: HashMap::new(),
             };
-            let mut firing_seq = t
+            let first_seq = t
                 .meta
                 .get(tables::META_FIRING_SEQ)
                 .at::<IngestError>(names::META)?
                 .map_or(0, |g| g.value());
+            let mut firing_seq = first_seq;
             let mut outcomes = Vec::with_capacity(batch.len());
             for incoming in batch {
                 outcomes.push(t.one(incoming, retention_ms, &mut firing_seq, plan)?);
@@ -145,28 +153,36 @@ impl Store {
                     .insert(name.as_str(), *seq)
                     .at::<IngestError>(names::SIGNAL_SEQ)?;
             }
-            t.meta
-                .insert(tables::META_FIRING_SEQ, firing_seq)
-                .at::<IngestError>(names::META)?;
+            // Unchanged, it is not written: a batch of duplicates writes nothing.
+            if firing_seq != first_seq {
+                t.meta
+                    .insert(tables::META_FIRING_SEQ, firing_seq)
+                    .at::<IngestError>(names::META)?;
+            }
+            if let Some(input_seq) = input_seq {
+                t.meta
+                    .insert(tables::META_INPUT_SEQ, input_seq)
+                    .at::<IngestError>(names::META)?;
+            }
             outcomes
         };
-        txn.commit().map_err(IngestError::Commit)?;
+        txn.commit::<IngestError>()?;
         Ok(outcomes)
     }
 }
 
 /// The tables the ingest transaction writes, opened once per batch.
 struct IngestTables<'t> {
-    meta: redb::Table<'t, &'static str, u64>,
-    signal_seq: redb::Table<'t, &'static str, u64>,
-    signals: redb::Table<'t, (&'static str, u64), &'static [u8]>,
-    signal_ids: redb::Table<'t, (&'static str, &'static str), (u64, i64)>,
+    meta: WriteTable<'t, &'static str, u64>,
+    signal_seq: WriteTable<'t, &'static str, u64>,
+    signals: WriteTable<'t, (&'static str, u64), &'static [u8]>,
+    signal_ids: WriteTable<'t, (&'static str, &'static str), (u64, i64)>,
     fire: FiringTables<'t>,
-    waits: redb::Table<'t, &'static str, &'static [u8]>,
-    signal_waits: redb::MultimapTable<'t, (&'static str, u64), &'static str>,
-    signal_matches: redb::MultimapTable<'t, (&'static str, u64), &'static str>,
+    waits: WriteTable<'t, &'static str, &'static [u8]>,
+    signal_waits: WriteMultimap<'t, (&'static str, u64), &'static str>,
+    signal_matches: WriteMultimap<'t, (&'static str, u64), &'static str>,
     join_offers:
-        redb::Table<'t, (&'static str, u64, &'static str, &'static str, u64), &'static [u8]>,
+        WriteTable<'t, (&'static str, u64, &'static str, &'static str, u64), &'static [u8]>,
     /// The last seq given per name in this transaction: `signal_seq` is read
     /// once per name and written once per name, at the end of the batch.
     last_seqs: HashMap<String, u64>,
@@ -294,22 +310,14 @@ impl Store {
     ) -> Result<Vec<Firing>, IngestError> {
         let txn = self.begin_write::<IngestError>()?;
         let written = {
-            let mut meta = tables::write::<IngestError, _, _>(&txn, tables::META, names::META)?;
-            let signals =
-                tables::write::<IngestError, _, _>(&txn, tables::SIGNALS, names::SIGNALS)?;
-            let mut offers =
-                tables::write::<IngestError, _, _>(&txn, tables::JOIN_OFFERS, names::JOIN_OFFERS)?;
-            let mut waits = tables::write::<IngestError, _, _>(&txn, tables::WAITS, names::WAITS)?;
-            let mut signal_waits = tables::write_multimap::<IngestError, _, _>(
-                &txn,
-                tables::SIGNAL_WAITS,
-                names::SIGNAL_WAITS,
-            )?;
-            let mut signal_matches = tables::write_multimap::<IngestError, _, _>(
-                &txn,
-                tables::SIGNAL_MATCHES,
-                names::SIGNAL_MATCHES,
-            )?;
+            let mut meta = tables::write::<IngestError, _, _>(&txn, tables::META)?;
+            let signals = tables::write::<IngestError, _, _>(&txn, tables::SIGNALS)?;
+            let mut offers = tables::write::<IngestError, _, _>(&txn, tables::JOIN_OFFERS)?;
+            let mut waits = tables::write::<IngestError, _, _>(&txn, tables::WAITS)?;
+            let mut signal_waits =
+                tables::write_multimap::<IngestError, _, _>(&txn, tables::SIGNAL_WAITS)?;
+            let mut signal_matches =
+                tables::write_multimap::<IngestError, _, _>(&txn, tables::SIGNAL_MATCHES)?;
             let mut ctx = PlanContext {
                 offers: &mut offers,
                 signals: &signals,
@@ -322,10 +330,11 @@ impl Store {
             if let Some(e) = ctx.error {
                 return Err(e);
             }
-            let mut firing_seq = meta
+            let first_seq = meta
                 .get(tables::META_FIRING_SEQ)
                 .at::<IngestError>(names::META)?
                 .map_or(0, |g| g.value());
+            let mut firing_seq = first_seq;
             let mut fire = FiringTables::open::<IngestError>(&txn)?;
             let mut written = Vec::new();
             for firing in planned {
@@ -338,11 +347,13 @@ impl Store {
                     written.push(firing);
                 }
             }
-            meta.insert(tables::META_FIRING_SEQ, firing_seq)
-                .at::<IngestError>(names::META)?;
+            if firing_seq != first_seq {
+                meta.insert(tables::META_FIRING_SEQ, firing_seq)
+                    .at::<IngestError>(names::META)?;
+            }
             written
         };
-        txn.commit().map_err(IngestError::Commit)?;
+        txn.commit::<IngestError>()?;
         Ok(written)
     }
 }

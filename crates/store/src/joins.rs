@@ -18,6 +18,7 @@ use redb::ReadableTable;
 use serde::{Deserialize, Serialize};
 use signalbox_model::{SignalInstance, SignalRef, WaitState};
 
+use crate::capture::{WriteMultimap, WriteTable, WriteTxn};
 use crate::codec;
 use crate::error::{AtTable, IngestError, ReadError, TableFailure};
 use crate::store::Store;
@@ -65,15 +66,12 @@ pub struct PendingOffer {
 /// What the plan may do in the open ingest transaction besides returning
 /// firings: offer join sides and answer waits.
 pub struct PlanContext<'a, 't> {
-    pub(crate) offers: &'a mut redb::Table<
-        't,
-        (&'static str, u64, &'static str, &'static str, u64),
-        &'static [u8],
-    >,
+    pub(crate) offers:
+        &'a mut WriteTable<'t, (&'static str, u64, &'static str, &'static str, u64), &'static [u8]>,
     pub(crate) signals: &'a redb::Table<'t, (&'static str, u64), &'static [u8]>,
-    pub(crate) waits: &'a mut redb::Table<'t, &'static str, &'static [u8]>,
-    pub(crate) signal_waits: &'a mut redb::MultimapTable<'t, (&'static str, u64), &'static str>,
-    pub(crate) signal_matches: &'a mut redb::MultimapTable<'t, (&'static str, u64), &'static str>,
+    pub(crate) waits: &'a mut WriteTable<'t, &'static str, &'static [u8]>,
+    pub(crate) signal_waits: &'a mut WriteMultimap<'t, (&'static str, u64), &'static str>,
+    pub(crate) signal_matches: &'a mut WriteMultimap<'t, (&'static str, u64), &'static str>,
     pub(crate) error: Option<IngestError>,
 }
 
@@ -284,11 +282,11 @@ impl PlanContext<'_, '_> {
 /// Deletes every offer of `subscription` with a version other than `keep`
 /// (all of them when `keep` is `None`); returns how many were deleted.
 pub(crate) fn drop_offers<E: TableFailure>(
-    txn: &redb::WriteTransaction,
+    txn: &WriteTxn<'_>,
     subscription: &str,
     keep: Option<u64>,
 ) -> Result<Vec<DroppedOffer>, E> {
-    let mut offers = tables::write::<E, _, _>(txn, tables::JOIN_OFFERS, names::JOIN_OFFERS)?;
+    let mut offers = tables::write::<E, _, _>(txn, tables::JOIN_OFFERS)?;
     let doomed: Vec<DroppedOffer> = offers
         .range(
             (subscription, 0, "", "", 0)
@@ -348,7 +346,7 @@ impl Store {
         version: u64,
     ) -> Result<Vec<PendingOffer>, ReadError> {
         let txn = self.begin_read()?;
-        let offers = tables::read(&txn, tables::JOIN_OFFERS, names::JOIN_OFFERS)?;
+        let offers = tables::read(&txn, tables::JOIN_OFFERS)?;
         let mut out = Vec::new();
         for row in offers
             .range(

@@ -9,7 +9,16 @@
 //! the outbox in one write transaction committed once; an `Err` means nothing of
 //! the batch was written. Tables, key encodings and what each write transaction
 //! touches are documented in `docs/STORAGE.md`.
+//!
+//! Group mode: with a [`ChangeSink`] set ([`Store::set_changelog`]), every
+//! write transaction records its table writes as a [`ChangeSet`] and commits
+//! it to the sink (a per-partition log) before redb; [`Store::apply`] replays
+//! such sets into another store and [`Store::snapshot_to`] copies a store with
+//! its log position (docs/STORAGE.md, "Changelog").
 
+mod capture;
+mod change_set;
+mod changelog;
 mod codec;
 pub mod error;
 mod firing_rows;
@@ -19,15 +28,21 @@ mod joins;
 mod migrate;
 mod outbox;
 mod plugins;
+mod replay;
 mod signals;
+mod snapshot;
 mod store;
 mod subscriptions;
 mod tables;
 mod waits;
+mod wire;
 
+pub use change_set::{Change, ChangeOp, ChangeSet};
+pub use changelog::ChangeSink;
 pub use error::{
-    CompactError, Corrupt, IngestError, OpenError, OutboxError, PluginStoreError, ReadError,
-    SubscriptionError, WaitError,
+    ApplyError, ChangelogDecodeError, ChangelogError, CompactError, Corrupt, IngestError,
+    OpenError, OutboxError, PluginStoreError, ReadError, SnapshotError, SubscriptionError,
+    WaitError,
 };
 pub use history::HistoryCompaction;
 pub use ingest::{Incoming, IngestOutcome};

@@ -15,6 +15,18 @@ use redb::{ReadableTable, TableDefinition, WriteTransaction};
 use crate::error::{AtTable, MigrateFailure, TableFailure};
 use crate::tables::{self, names};
 
+/// Opens `def` in the setup transaction. Migrations write the raw redb
+/// transaction: they are not part of any changelog (every store migrates its
+/// own file when it is opened).
+fn open<'t, K: redb::Key + 'static, V: redb::Value + 'static>(
+    txn: &'t WriteTransaction,
+    def: TableDefinition<'static, K, V>,
+    name: &'static str,
+) -> Result<redb::Table<'t, K, V>, MigrateFailure> {
+    txn.open_table(def)
+        .map_err(|e| MigrateFailure::table(name, e))
+}
+
 /// v1 `dedup`'s name.
 const DEDUP: &str = "dedup";
 /// v1 `dedup_by_time`'s name.
@@ -32,8 +44,8 @@ const V1_DEDUP_BY_TIME: TableDefinition<(i64, &str, &str), ()> =
 pub(crate) fn v1_to_v2(txn: &WriteTransaction) -> Result<usize, MigrateFailure> {
     let mut rows: Vec<(String, String, u64, i64)> = Vec::new();
     {
-        let ids = tables::write::<MigrateFailure, _, _>(txn, V1_SIGNAL_IDS, names::SIGNAL_IDS)?;
-        let dedup = tables::write::<MigrateFailure, _, _>(txn, V1_DEDUP, DEDUP)?;
+        let ids = open(txn, V1_SIGNAL_IDS, names::SIGNAL_IDS)?;
+        let dedup = open(txn, V1_DEDUP, DEDUP)?;
         for row in ids.iter().at::<MigrateFailure>(names::SIGNAL_IDS)? {
             let (k, v) = row.at::<MigrateFailure>(names::SIGNAL_IDS)?;
             let (name, id) = k.value();
@@ -65,8 +77,7 @@ pub(crate) fn v1_to_v2(txn: &WriteTransaction) -> Result<usize, MigrateFailure> 
         .map_err(|e| MigrateFailure::table(DEDUP, e))?;
     txn.delete_table(V1_DEDUP_BY_TIME)
         .map_err(|e| MigrateFailure::table(DEDUP_BY_TIME, e))?;
-    let mut ids =
-        tables::write::<MigrateFailure, _, _>(txn, tables::SIGNAL_IDS, names::SIGNAL_IDS)?;
+    let mut ids = open(txn, tables::SIGNAL_IDS.def, names::SIGNAL_IDS)?;
     for (name, id, seq, at) in &rows {
         ids.insert((name.as_str(), id.as_str()), (*seq, *at))
             .at::<MigrateFailure>(names::SIGNAL_IDS)?;

@@ -90,7 +90,7 @@ impl Store {
     /// The firing with this id.
     pub fn firing(&self, firing_id: &str) -> Result<Option<FiringRecord>, ReadError> {
         let txn = self.begin_read()?;
-        let firings = tables::read(&txn, tables::FIRINGS, names::FIRINGS)?;
+        let firings = tables::read(&txn, tables::FIRINGS)?;
         read_record::<ReadError, FiringRecord>(&firings, firing_id)
     }
 
@@ -114,8 +114,8 @@ impl Store {
         limit: usize,
     ) -> Result<Vec<(u64, Firing)>, ReadError> {
         let txn = self.begin_read()?;
-        let outbox = tables::read(&txn, tables::OUTBOX, names::OUTBOX)?;
-        let firings = tables::read(&txn, tables::FIRINGS, names::FIRINGS)?;
+        let outbox = tables::read(&txn, tables::OUTBOX)?;
+        let firings = tables::read(&txn, tables::FIRINGS)?;
         let rows = match after {
             None => outbox.range::<u64>(..),
             Some(after) => match after.checked_add(1) {
@@ -214,12 +214,10 @@ impl Store {
             Commit::Durable => self.begin_write::<OutboxError>()?,
         };
         {
-            let mut firings =
-                tables::write::<OutboxError, _, _>(&txn, tables::FIRINGS, names::FIRINGS)?;
-            let mut outbox =
-                tables::write::<OutboxError, _, _>(&txn, tables::OUTBOX, names::OUTBOX)?;
+            let mut firings = tables::write::<OutboxError, _, _>(&txn, tables::FIRINGS)?;
+            let mut outbox = tables::write::<OutboxError, _, _>(&txn, tables::OUTBOX)?;
             for fid in firing_ids {
-                let mut record = read_record::<OutboxError, RecordHead>(&firings, fid)?
+                let mut record = read_record::<OutboxError, RecordHead>(&*firings, fid)?
                     .ok_or_else(|| OutboxError::UnknownFiring(fid.clone()))?;
                 if !change(&mut record) {
                     continue;
@@ -238,7 +236,7 @@ impl Store {
                     .at::<OutboxError>(names::FIRINGS)?;
             }
         }
-        txn.commit().map_err(OutboxError::Commit)
+        txn.commit::<OutboxError>()
     }
 
     /// The last `limit` firings of a subscription, newest first (all versions).
@@ -248,12 +246,8 @@ impl Store {
         limit: usize,
     ) -> Result<Vec<FiringRecord>, ReadError> {
         let txn = self.begin_read()?;
-        let index = tables::read(
-            &txn,
-            tables::SUBSCRIPTION_FIRINGS,
-            names::SUBSCRIPTION_FIRINGS,
-        )?;
-        let firings = tables::read(&txn, tables::FIRINGS, names::FIRINGS)?;
+        let index = tables::read(&txn, tables::SUBSCRIPTION_FIRINGS)?;
+        let firings = tables::read(&txn, tables::FIRINGS)?;
         let mut out = Vec::new();
         let rows = index
             .range((subscription, 0)..=(subscription, u64::MAX))
@@ -276,8 +270,8 @@ impl Store {
     /// The firings that signal instance `(name, seq)` fed (lineage), by firing id.
     pub fn firings_of_signal(&self, name: &str, seq: u64) -> Result<Vec<FiringRecord>, ReadError> {
         let txn = self.begin_read()?;
-        let links = tables::read_multimap(&txn, tables::SIGNAL_FIRINGS, names::SIGNAL_FIRINGS)?;
-        let firings = tables::read(&txn, tables::FIRINGS, names::FIRINGS)?;
+        let links = tables::read_multimap(&txn, tables::SIGNAL_FIRINGS)?;
+        let firings = tables::read(&txn, tables::FIRINGS)?;
         let mut out = Vec::new();
         for fid in links
             .get((name, seq))

@@ -15,6 +15,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use redb::ReadableTable;
 use serde::{Deserialize, Serialize};
 
+use crate::capture::WriteTable;
 use crate::codec;
 use crate::error::{AtTable, PluginStoreError, ReadError};
 use crate::store::Store;
@@ -89,13 +90,8 @@ impl Store {
     ) -> Result<DeployOutcome, PluginStoreError> {
         let txn = self.begin_write::<PluginStoreError>()?;
         let outcome = {
-            let mut records =
-                tables::write::<PluginStoreError, _, _>(&txn, tables::PLUGINS, names::PLUGINS)?;
-            let mut blobs = tables::write::<PluginStoreError, _, _>(
-                &txn,
-                tables::PLUGIN_BLOBS,
-                names::PLUGIN_BLOBS,
-            )?;
+            let mut records = tables::write::<PluginStoreError, _, _>(&txn, tables::PLUGINS)?;
+            let mut blobs = tables::write::<PluginStoreError, _, _>(&txn, tables::PLUGIN_BLOBS)?;
             let existing: Option<PluginRecord> =
                 match records.get(name).at::<PluginStoreError>(names::PLUGINS)? {
                     Some(g) => Some(codec::decode(names::PLUGINS, g.value(), || {
@@ -142,7 +138,7 @@ impl Store {
             put_record(&mut records, &record)?;
             DeployOutcome::Deployed(record)
         };
-        txn.commit().map_err(PluginStoreError::Commit)?;
+        txn.commit::<PluginStoreError>()?;
         Ok(outcome)
     }
 
@@ -150,8 +146,7 @@ impl Store {
     pub fn rollback_plugin(&self, name: &str) -> Result<PluginRecord, PluginStoreError> {
         let txn = self.begin_write::<PluginStoreError>()?;
         let record = {
-            let mut records =
-                tables::write::<PluginStoreError, _, _>(&txn, tables::PLUGINS, names::PLUGINS)?;
+            let mut records = tables::write::<PluginStoreError, _, _>(&txn, tables::PLUGINS)?;
             let mut record: PluginRecord =
                 match records.get(name).at::<PluginStoreError>(names::PLUGINS)? {
                     Some(g) => codec::decode(names::PLUGINS, g.value(), || name.to_string())?,
@@ -173,7 +168,7 @@ impl Store {
             put_record(&mut records, &record)?;
             record
         };
-        txn.commit().map_err(PluginStoreError::Commit)?;
+        txn.commit::<PluginStoreError>()?;
         Ok(record)
     }
 
@@ -182,13 +177,8 @@ impl Store {
     pub fn remove_plugin(&self, name: &str) -> Result<PluginRecord, PluginStoreError> {
         let txn = self.begin_write::<PluginStoreError>()?;
         let record = {
-            let mut records =
-                tables::write::<PluginStoreError, _, _>(&txn, tables::PLUGINS, names::PLUGINS)?;
-            let mut blobs = tables::write::<PluginStoreError, _, _>(
-                &txn,
-                tables::PLUGIN_BLOBS,
-                names::PLUGIN_BLOBS,
-            )?;
+            let mut records = tables::write::<PluginStoreError, _, _>(&txn, tables::PLUGINS)?;
+            let mut blobs = tables::write::<PluginStoreError, _, _>(&txn, tables::PLUGIN_BLOBS)?;
             let record: PluginRecord = match records
                 .remove(name)
                 .at::<PluginStoreError>(names::PLUGINS)?
@@ -212,14 +202,14 @@ impl Store {
             }
             record
         };
-        txn.commit().map_err(PluginStoreError::Commit)?;
+        txn.commit::<PluginStoreError>()?;
         Ok(record)
     }
 
     /// Every deployed plugin, ordered by name.
     pub fn plugins(&self) -> Result<Vec<PluginRecord>, ReadError> {
         let txn = self.begin_read()?;
-        let records = tables::read(&txn, tables::PLUGINS, names::PLUGINS)?;
+        let records = tables::read(&txn, tables::PLUGINS)?;
         let mut out = Vec::new();
         for row in records.iter().at::<ReadError>(names::PLUGINS)? {
             let (k, v) = row.at::<ReadError>(names::PLUGINS)?;
@@ -233,7 +223,7 @@ impl Store {
     /// The deployed plugin with this name.
     pub fn plugin(&self, name: &str) -> Result<Option<PluginRecord>, ReadError> {
         let txn = self.begin_read()?;
-        let records = tables::read(&txn, tables::PLUGINS, names::PLUGINS)?;
+        let records = tables::read(&txn, tables::PLUGINS)?;
         let Some(g) = records.get(name).at::<ReadError>(names::PLUGINS)? else {
             return Ok(None);
         };
@@ -245,7 +235,7 @@ impl Store {
     /// The component bytes with this hash.
     pub fn plugin_blob(&self, hash: &str) -> Result<Option<Vec<u8>>, ReadError> {
         let txn = self.begin_read()?;
-        let blobs = tables::read(&txn, tables::PLUGIN_BLOBS, names::PLUGIN_BLOBS)?;
+        let blobs = tables::read(&txn, tables::PLUGIN_BLOBS)?;
         Ok(blobs
             .get(hash)
             .at::<ReadError>(names::PLUGIN_BLOBS)?
@@ -254,7 +244,7 @@ impl Store {
 }
 
 fn put_record(
-    records: &mut redb::Table<'_, &str, &[u8]>,
+    records: &mut WriteTable<'_, &'static str, &'static [u8]>,
     record: &PluginRecord,
 ) -> Result<(), PluginStoreError> {
     let bytes = codec::encode(record).map_err(|source| PluginStoreError::Encode {

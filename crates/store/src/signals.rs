@@ -17,7 +17,7 @@ impl Store {
     /// The instance `(name, seq)`.
     pub fn signal(&self, name: &str, seq: u64) -> Result<Option<SignalInstance>, ReadError> {
         let txn = self.begin_read()?;
-        let signals = tables::read(&txn, tables::SIGNALS, names::SIGNALS)?;
+        let signals = tables::read(&txn, tables::SIGNALS)?;
         read_instance(&signals, name, seq)
     }
 
@@ -25,7 +25,7 @@ impl Store {
     /// after its dedup entry has expired).
     pub fn signal_by_id(&self, name: &str, id: &str) -> Result<Option<SignalInstance>, ReadError> {
         let txn = self.begin_read()?;
-        let ids = tables::read(&txn, tables::SIGNAL_IDS, names::SIGNAL_IDS)?;
+        let ids = tables::read(&txn, tables::SIGNAL_IDS)?;
         let Some(seq) = ids
             .get((name, id))
             .at::<ReadError>(names::SIGNAL_IDS)?
@@ -33,7 +33,7 @@ impl Store {
         else {
             return Ok(None);
         };
-        let signals = tables::read(&txn, tables::SIGNALS, names::SIGNALS)?;
+        let signals = tables::read(&txn, tables::SIGNALS)?;
         read_instance(&signals, name, seq)
     }
 
@@ -48,7 +48,7 @@ impl Store {
             return Ok(Vec::new());
         };
         let txn = self.begin_read()?;
-        let signals = tables::read(&txn, tables::SIGNALS, names::SIGNALS)?;
+        let signals = tables::read(&txn, tables::SIGNALS)?;
         let mut out = Vec::new();
         let rows = signals
             .range((name, first)..=(name, u64::MAX))
@@ -66,7 +66,7 @@ impl Store {
     /// Every signal name with its last seq, ordered by name.
     pub fn signal_names(&self) -> Result<Vec<(String, u64)>, ReadError> {
         let txn = self.begin_read()?;
-        let seqs = tables::read(&txn, tables::SIGNAL_SEQ, names::SIGNAL_SEQ)?;
+        let seqs = tables::read(&txn, tables::SIGNAL_SEQ)?;
         let mut out = Vec::new();
         for row in seqs.iter().at::<ReadError>(names::SIGNAL_SEQ)? {
             let (k, v) = row.at::<ReadError>(names::SIGNAL_SEQ)?;

@@ -18,17 +18,22 @@
 //! `Nats-Msg-Id` and which at-least-once delivery allows anyway. Everything an
 //! acknowledgement depends on (signals, firings, the outbox rows) is committed
 //! durably as before.
+//!
+//! Every write transaction is a `capture::WriteTxn`: with a changelog sink set
+//! ([`Store::set_changelog`]) it records its table writes and commits them
+//! through the sink before redb (`capture`, `changelog`).
 
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
 use redb::{
     Database, Durability, ReadTransaction, ReadableDatabase, ReadableTable, ReadableTableMetadata,
-    WriteTransaction,
 };
 
+use crate::capture::WriteTxn;
+use crate::changelog::ChangeSink;
 use crate::error::{AtTable, MigrateFailure, OpenError, ReadError, TableFailure, WriteFailure};
 use crate::migrate;
 use crate::tables::{self, names};
@@ -52,6 +57,10 @@ pub struct StoreOptions {
     pub dedup_retention: Duration,
     /// Durability of write transactions (default [`CommitDurability::Immediate`]).
     pub durability: CommitDurability,
+    /// redb's page cache in bytes (`Builder::set_cache_size`); `None` keeps
+    /// redb's default (1 GiB, used as it fills). A process holding many
+    /// partition stores sets a small one per store.
+    pub cache_size: Option<usize>,
 }
 
 impl Default for StoreOptions {
@@ -59,6 +68,7 @@ impl Default for StoreOptions {
         StoreOptions {
             dedup_retention: Duration::from_secs(7 * 24 * 60 * 60),
             durability: CommitDurability::Immediate,
+            cache_size: None,
         }
     }
 }
@@ -108,6 +118,11 @@ pub struct Store {
     last_durable: Mutex<Instant>,
     /// Whether a lazy commit has not been made durable yet.
     lazy_pending: AtomicBool,
+    /// The changelog sink write transactions begin with (`changelog`).
+    pub(crate) changelog: RwLock<Option<Arc<dyn ChangeSink>>>,
+    /// A position the log accepted and the local commit then failed
+    /// (`capture`): writes are refused until it is applied.
+    pub(crate) unapplied: Mutex<Option<u64>>,
 }
 
 /// A lazy commit is allowed while the last durable one is younger than this.
@@ -127,7 +142,11 @@ impl Store {
     /// the schema version.
     pub fn open(path: &Path, options: StoreOptions) -> Result<Store, OpenError> {
         let path_buf = path.to_path_buf();
-        let db = Database::create(path).map_err(|source| OpenError::Database {
+        let mut builder = Database::builder();
+        if let Some(bytes) = options.cache_size {
+            builder.set_cache_size(bytes);
+        }
+        let db = builder.create(path).map_err(|source| OpenError::Database {
             path: path_buf.clone(),
             source,
         })?;
@@ -137,6 +156,8 @@ impl Store {
             path: path_buf,
             last_durable: Mutex::new(Instant::now()),
             lazy_pending: AtomicBool::new(false),
+            changelog: RwLock::new(None),
+            unapplied: Mutex::new(None),
         };
         store.setup()?;
         tracing::debug!(path = %store.path.display(), "store opened");
@@ -180,7 +201,7 @@ impl Store {
         // tables are opened with this build's types.
         {
             let mut meta = txn
-                .open_table(tables::META)
+                .open_table(tables::META.def)
                 .map_err(table_err(names::META))?;
             let found = meta
                 .get(tables::META_SCHEMA_VERSION)
@@ -222,37 +243,37 @@ impl Store {
                 }
             }
         }
-        txn.open_table(tables::SIGNAL_SEQ)
+        txn.open_table(tables::SIGNAL_SEQ.def)
             .map_err(table_err(names::SIGNAL_SEQ))?;
-        txn.open_table(tables::SIGNALS)
+        txn.open_table(tables::SIGNALS.def)
             .map_err(table_err(names::SIGNALS))?;
-        txn.open_table(tables::SIGNAL_IDS)
+        txn.open_table(tables::SIGNAL_IDS.def)
             .map_err(table_err(names::SIGNAL_IDS))?;
-        txn.open_table(tables::FIRINGS)
+        txn.open_table(tables::FIRINGS.def)
             .map_err(table_err(names::FIRINGS))?;
-        txn.open_table(tables::OUTBOX)
+        txn.open_table(tables::OUTBOX.def)
             .map_err(table_err(names::OUTBOX))?;
-        txn.open_multimap_table(tables::SIGNAL_FIRINGS)
+        txn.open_multimap_table(tables::SIGNAL_FIRINGS.def)
             .map_err(table_err(names::SIGNAL_FIRINGS))?;
-        txn.open_table(tables::SUBSCRIPTION_FIRINGS)
+        txn.open_table(tables::SUBSCRIPTION_FIRINGS.def)
             .map_err(table_err(names::SUBSCRIPTION_FIRINGS))?;
-        txn.open_table(tables::SUBSCRIPTIONS)
+        txn.open_table(tables::SUBSCRIPTIONS.def)
             .map_err(table_err(names::SUBSCRIPTIONS))?;
-        txn.open_table(tables::SUBSCRIPTION_VERSIONS)
+        txn.open_table(tables::SUBSCRIPTION_VERSIONS.def)
             .map_err(table_err(names::SUBSCRIPTION_VERSIONS))?;
-        txn.open_table(tables::JOIN_OFFERS)
+        txn.open_table(tables::JOIN_OFFERS.def)
             .map_err(table_err(names::JOIN_OFFERS))?;
-        txn.open_table(tables::WAITS)
+        txn.open_table(tables::WAITS.def)
             .map_err(table_err(names::WAITS))?;
-        txn.open_multimap_table(tables::SIGNAL_WAITS)
+        txn.open_multimap_table(tables::SIGNAL_WAITS.def)
             .map_err(table_err(names::SIGNAL_WAITS))?;
-        txn.open_multimap_table(tables::SIGNAL_MATCHES)
+        txn.open_multimap_table(tables::SIGNAL_MATCHES.def)
             .map_err(table_err(names::SIGNAL_MATCHES))?;
-        txn.open_table(tables::JOIN_DROPS)
+        txn.open_table(tables::JOIN_DROPS.def)
             .map_err(table_err(names::JOIN_DROPS))?;
-        txn.open_table(tables::PLUGINS)
+        txn.open_table(tables::PLUGINS.def)
             .map_err(table_err(names::PLUGINS))?;
-        txn.open_table(tables::PLUGIN_BLOBS)
+        txn.open_table(tables::PLUGIN_BLOBS.def)
             .map_err(table_err(names::PLUGIN_BLOBS))?;
         txn.commit().map_err(|source| OpenError::Commit {
             path: path.clone(),
@@ -261,25 +282,35 @@ impl Store {
     }
 
     /// Begins a write transaction with the configured durability.
-    pub(crate) fn begin_write<E: WriteFailure>(&self) -> Result<WriteTransaction, E> {
+    pub(crate) fn begin_write<E: WriteFailure>(&self) -> Result<WriteTxn<'_>, E> {
         let mut txn = self.db.begin_write().map_err(E::transaction)?;
-        let durability = match self.options.durability {
+        txn.set_durability(self.configured_durability())
+            .map_err(E::durability)?;
+        Ok(WriteTxn::new(self, txn, self.current_sink()))
+    }
+
+    /// The durability of a write transaction that begins now, with the lazy
+    /// bookkeeping of a durable one; call it after `begin_write` returned.
+    pub(crate) fn configured_durability(&self) -> Durability {
+        match self.options.durability {
             CommitDurability::Immediate => {
-                // One writer at a time: lazy commits made before this one
-                // began become durable with it.
-                *self.last_durable.lock().unwrap_or_else(|e| e.into_inner()) = Instant::now();
-                self.lazy_pending.store(false, Ordering::Release);
+                self.durable_commit_begun();
                 Durability::Immediate
             }
             CommitDurability::None => Durability::None,
-        };
-        txn.set_durability(durability).map_err(E::durability)?;
-        Ok(txn)
+        }
+    }
+
+    /// Notes that a durable write transaction began: one writer at a time,
+    /// so lazy commits made before it become durable with it.
+    pub(crate) fn durable_commit_begun(&self) {
+        *self.last_durable.lock().unwrap_or_else(|e| e.into_inner()) = Instant::now();
+        self.lazy_pending.store(false, Ordering::Release);
     }
 
     /// Begins a write transaction that may skip the fsync (module docs: lazy
     /// commits); for delivery bookkeeping only.
-    pub(crate) fn begin_write_lazy<E: WriteFailure>(&self) -> Result<WriteTransaction, E> {
+    pub(crate) fn begin_write_lazy<E: WriteFailure>(&self) -> Result<WriteTxn<'_>, E> {
         let recent = self
             .last_durable
             .lock()
@@ -293,7 +324,7 @@ impl Store {
         txn.set_durability(Durability::None)
             .map_err(E::durability)?;
         self.lazy_pending.store(true, Ordering::Release);
-        Ok(txn)
+        Ok(WriteTxn::new(self, txn, self.current_sink()))
     }
 
     /// Makes lazy commits durable if any is pending and the last durable
@@ -311,7 +342,7 @@ impl Store {
             return Ok(false);
         }
         let txn = self.begin_write::<crate::error::OutboxError>()?;
-        txn.commit().map_err(crate::error::OutboxError::Commit)?;
+        txn.commit::<crate::error::OutboxError>()?;
         Ok(true)
     }
 
@@ -337,22 +368,25 @@ impl Store {
             })?
             .len();
         Ok(StoreStats {
-            signals: count(txn.open_table(tables::SIGNALS), names::SIGNALS)?,
-            signal_names: count(txn.open_table(tables::SIGNAL_SEQ), names::SIGNAL_SEQ)?,
-            signal_ids: count(txn.open_table(tables::SIGNAL_IDS), names::SIGNAL_IDS)?,
-            firings: count(txn.open_table(tables::FIRINGS), names::FIRINGS)?,
-            pending: count(txn.open_table(tables::OUTBOX), names::OUTBOX)?,
-            subscriptions: count(txn.open_table(tables::SUBSCRIPTIONS), names::SUBSCRIPTIONS)?,
+            signals: count(txn.open_table(tables::SIGNALS.def), names::SIGNALS)?,
+            signal_names: count(txn.open_table(tables::SIGNAL_SEQ.def), names::SIGNAL_SEQ)?,
+            signal_ids: count(txn.open_table(tables::SIGNAL_IDS.def), names::SIGNAL_IDS)?,
+            firings: count(txn.open_table(tables::FIRINGS.def), names::FIRINGS)?,
+            pending: count(txn.open_table(tables::OUTBOX.def), names::OUTBOX)?,
+            subscriptions: count(
+                txn.open_table(tables::SUBSCRIPTIONS.def),
+                names::SUBSCRIPTIONS,
+            )?,
             subscription_versions: count(
-                txn.open_table(tables::SUBSCRIPTION_VERSIONS),
+                txn.open_table(tables::SUBSCRIPTION_VERSIONS.def),
                 names::SUBSCRIPTION_VERSIONS,
             )?,
             signal_firing_links: count(
-                txn.open_multimap_table(tables::SIGNAL_FIRINGS),
+                txn.open_multimap_table(tables::SIGNAL_FIRINGS.def),
                 names::SIGNAL_FIRINGS,
             )?,
             file_bytes,
-            join_offers: count(txn.open_table(tables::JOIN_OFFERS), names::JOIN_OFFERS)?,
+            join_offers: count(txn.open_table(tables::JOIN_OFFERS.def), names::JOIN_OFFERS)?,
             oldest_pending_ms: self.pending(1)?.first().map(|f| f.created_at_ms),
         })
     }

@@ -48,16 +48,10 @@ impl Store {
         }
         let txn = self.begin_write::<SubscriptionError>()?;
         let outcome = {
-            let mut current = tables::write::<SubscriptionError, _, _>(
-                &txn,
-                tables::SUBSCRIPTIONS,
-                names::SUBSCRIPTIONS,
-            )?;
-            let mut versions = tables::write::<SubscriptionError, _, _>(
-                &txn,
-                tables::SUBSCRIPTION_VERSIONS,
-                names::SUBSCRIPTION_VERSIONS,
-            )?;
+            let mut current =
+                tables::write::<SubscriptionError, _, _>(&txn, tables::SUBSCRIPTIONS)?;
+            let mut versions =
+                tables::write::<SubscriptionError, _, _>(&txn, tables::SUBSCRIPTION_VERSIONS)?;
             let existing: Option<Subscription> = match current
                 .get(sub.id.as_str())
                 .at::<SubscriptionError>(
@@ -108,11 +102,7 @@ impl Store {
                         id: sub.id.clone(),
                         source,
                     })?;
-                let mut drops = tables::write::<SubscriptionError, _, _>(
-                    &txn,
-                    tables::JOIN_DROPS,
-                    names::JOIN_DROPS,
-                )?;
+                let mut drops = tables::write::<SubscriptionError, _, _>(&txn, tables::JOIN_DROPS)?;
                 drops
                     .insert((sub.id.as_str(), v), bytes.as_slice())
                     .at::<SubscriptionError>(names::JOIN_DROPS)?;
@@ -120,9 +110,9 @@ impl Store {
         }
         if let PutOutcome::Unchanged(_) = outcome {
             // Nothing was written: roll back instead of paying for a commit.
-            txn.abort().at::<SubscriptionError>(names::SUBSCRIPTIONS)?;
+            txn.abort::<SubscriptionError>(names::SUBSCRIPTIONS)?;
         } else {
-            txn.commit().map_err(SubscriptionError::Commit)?;
+            txn.commit::<SubscriptionError>()?;
         }
         Ok(outcome)
     }
@@ -133,7 +123,7 @@ impl Store {
         id: &str,
     ) -> Result<Vec<(u64, Vec<crate::joins::DroppedOffer>)>, ReadError> {
         let txn = self.begin_read()?;
-        let drops = tables::read(&txn, tables::JOIN_DROPS, names::JOIN_DROPS)?;
+        let drops = tables::read(&txn, tables::JOIN_DROPS)?;
         let mut out = Vec::new();
         for row in drops
             .range((id, 0)..=(id, u64::MAX))
@@ -152,7 +142,7 @@ impl Store {
     /// The current version of a subscription.
     pub fn subscription(&self, id: &str) -> Result<Option<Subscription>, ReadError> {
         let txn = self.begin_read()?;
-        let current = tables::read(&txn, tables::SUBSCRIPTIONS, names::SUBSCRIPTIONS)?;
+        let current = tables::read(&txn, tables::SUBSCRIPTIONS)?;
         let Some(g) = current.get(id).at::<ReadError>(names::SUBSCRIPTIONS)? else {
             return Ok(None);
         };
@@ -166,7 +156,7 @@ impl Store {
     /// Every current subscription, ordered by id.
     pub fn subscriptions(&self) -> Result<Vec<Subscription>, ReadError> {
         let txn = self.begin_read()?;
-        let current = tables::read(&txn, tables::SUBSCRIPTIONS, names::SUBSCRIPTIONS)?;
+        let current = tables::read(&txn, tables::SUBSCRIPTIONS)?;
         let mut out = Vec::new();
         for row in current.iter().at::<ReadError>(names::SUBSCRIPTIONS)? {
             let (k, v) = row.at::<ReadError>(names::SUBSCRIPTIONS)?;
@@ -184,11 +174,7 @@ impl Store {
         version: u64,
     ) -> Result<Option<Subscription>, ReadError> {
         let txn = self.begin_read()?;
-        let versions = tables::read(
-            &txn,
-            tables::SUBSCRIPTION_VERSIONS,
-            names::SUBSCRIPTION_VERSIONS,
-        )?;
+        let versions = tables::read(&txn, tables::SUBSCRIPTION_VERSIONS)?;
         let Some(g) = versions
             .get((id, version))
             .at::<ReadError>(names::SUBSCRIPTION_VERSIONS)?
@@ -205,11 +191,7 @@ impl Store {
     /// Every stored version of a subscription, oldest first.
     pub fn subscription_history(&self, id: &str) -> Result<Vec<Subscription>, ReadError> {
         let txn = self.begin_read()?;
-        let versions = tables::read(
-            &txn,
-            tables::SUBSCRIPTION_VERSIONS,
-            names::SUBSCRIPTION_VERSIONS,
-        )?;
+        let versions = tables::read(&txn, tables::SUBSCRIPTION_VERSIONS)?;
         let mut out = Vec::new();
         for row in versions
             .range((id, 0)..=(id, u64::MAX))
@@ -231,18 +213,15 @@ impl Store {
     pub fn delete_subscription(&self, id: &str) -> Result<bool, SubscriptionError> {
         let txn = self.begin_write::<SubscriptionError>()?;
         let existed = {
-            let mut current = tables::write::<SubscriptionError, _, _>(
-                &txn,
-                tables::SUBSCRIPTIONS,
-                names::SUBSCRIPTIONS,
-            )?;
+            let mut current =
+                tables::write::<SubscriptionError, _, _>(&txn, tables::SUBSCRIPTIONS)?;
             current
                 .remove(id)
                 .at::<SubscriptionError>(names::SUBSCRIPTIONS)?
                 .is_some()
         };
         crate::joins::drop_offers::<SubscriptionError>(&txn, id, None)?;
-        txn.commit().map_err(SubscriptionError::Commit)?;
+        txn.commit::<SubscriptionError>()?;
         Ok(existed)
     }
 }

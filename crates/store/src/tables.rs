@@ -24,8 +24,21 @@
 //!
 //! All tables are created when the store is opened, so readers never meet a
 //! missing table.
+//!
+//! Every table also has a **table id** ([`ids`]): a small number, stable for
+//! the life of the format, that names the table in a changelog entry
+//! (`change_set`). An id is never reused, not even for a dropped table; the
+//! list is in `docs/STORAGE.md` ("Changelog"). Writes go through
+//! [`write`] / [`write_multimap`], whose handles record each change
+//! (`capture`); no module gets at a raw redb write table any other way.
 
-use redb::{MultimapTableDefinition, TableDefinition};
+use redb::{
+    Key, MultimapTableDefinition, ReadOnlyMultimapTable, ReadOnlyTable, ReadTransaction,
+    TableDefinition, Value,
+};
+
+use crate::capture::{WriteMultimap, WriteTable, WriteTxn};
+use crate::error::{ReadError, TableFailure};
 
 /// The schema version this build reads and writes (`meta["schema_version"]`).
 pub const SCHEMA_VERSION: u64 = 2;
@@ -34,6 +47,11 @@ pub const SCHEMA_VERSION: u64 = 2;
 pub(crate) const META_SCHEMA_VERSION: &str = "schema_version";
 /// `meta` key: the last firing seq assigned (outbox order).
 pub(crate) const META_FIRING_SEQ: &str = "firing_seq";
+/// `meta` key: the changelog position of the last transaction committed
+/// through a sink or applied by replay (never recorded itself).
+pub(crate) const META_CHANGELOG_SEQ: &str = "changelog_seq";
+/// `meta` key: the input position of the last ingested batch that named one.
+pub(crate) const META_INPUT_SEQ: &str = "input_seq";
 
 /// Table names, used in error messages.
 pub(crate) mod names {
@@ -56,97 +74,256 @@ pub(crate) mod names {
     pub(crate) const PLUGIN_BLOBS: &str = "plugin_blobs";
 }
 
+/// Table ids of the changelog: stable, never reused (0 is never an id).
+pub(crate) mod ids {
+    pub(crate) const META: u8 = 1;
+    pub(crate) const SIGNAL_SEQ: u8 = 2;
+    pub(crate) const SIGNALS: u8 = 3;
+    pub(crate) const SIGNAL_IDS: u8 = 4;
+    pub(crate) const FIRINGS: u8 = 5;
+    pub(crate) const OUTBOX: u8 = 6;
+    pub(crate) const SIGNAL_FIRINGS: u8 = 7;
+    pub(crate) const SUBSCRIPTION_FIRINGS: u8 = 8;
+    pub(crate) const SUBSCRIPTIONS: u8 = 9;
+    pub(crate) const SUBSCRIPTION_VERSIONS: u8 = 10;
+    pub(crate) const JOIN_OFFERS: u8 = 11;
+    pub(crate) const WAITS: u8 = 12;
+    pub(crate) const SIGNAL_WAITS: u8 = 13;
+    pub(crate) const SIGNAL_MATCHES: u8 = 14;
+    pub(crate) const JOIN_DROPS: u8 = 15;
+    pub(crate) const PLUGINS: u8 = 16;
+    pub(crate) const PLUGIN_BLOBS: u8 = 17;
+}
+
+/// Whether a table holds one value per key or a set of values per key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Kind {
+    /// A plain table.
+    Table,
+    /// A multimap table.
+    Multimap,
+}
+
+/// Every table: `(id, name, kind)`, in id order.
+pub(crate) const ALL: [(u8, &str, Kind); 17] = [
+    (ids::META, names::META, Kind::Table),
+    (ids::SIGNAL_SEQ, names::SIGNAL_SEQ, Kind::Table),
+    (ids::SIGNALS, names::SIGNALS, Kind::Table),
+    (ids::SIGNAL_IDS, names::SIGNAL_IDS, Kind::Table),
+    (ids::FIRINGS, names::FIRINGS, Kind::Table),
+    (ids::OUTBOX, names::OUTBOX, Kind::Table),
+    (ids::SIGNAL_FIRINGS, names::SIGNAL_FIRINGS, Kind::Multimap),
+    (
+        ids::SUBSCRIPTION_FIRINGS,
+        names::SUBSCRIPTION_FIRINGS,
+        Kind::Table,
+    ),
+    (ids::SUBSCRIPTIONS, names::SUBSCRIPTIONS, Kind::Table),
+    (
+        ids::SUBSCRIPTION_VERSIONS,
+        names::SUBSCRIPTION_VERSIONS,
+        Kind::Table,
+    ),
+    (ids::JOIN_OFFERS, names::JOIN_OFFERS, Kind::Table),
+    (ids::WAITS, names::WAITS, Kind::Table),
+    (ids::SIGNAL_WAITS, names::SIGNAL_WAITS, Kind::Multimap),
+    (ids::SIGNAL_MATCHES, names::SIGNAL_MATCHES, Kind::Multimap),
+    (ids::JOIN_DROPS, names::JOIN_DROPS, Kind::Table),
+    (ids::PLUGINS, names::PLUGINS, Kind::Table),
+    (ids::PLUGIN_BLOBS, names::PLUGIN_BLOBS, Kind::Table),
+];
+
+/// The name of the table with this id, if there is one.
+pub(crate) fn name_of(id: u8) -> Option<&'static str> {
+    ALL.iter()
+        .find(|(i, _, _)| *i == id)
+        .map(|(_, name, _)| *name)
+}
+
+/// A plain table: its redb definition, its name and its changelog id.
+pub(crate) struct Def<K: Key + 'static, V: Value + 'static> {
+    /// redb's definition (name, key and value types).
+    pub(crate) def: TableDefinition<'static, K, V>,
+    /// The name, for error messages.
+    pub(crate) name: &'static str,
+    /// The changelog id.
+    pub(crate) id: u8,
+}
+
+impl<K: Key + 'static, V: Value + 'static> Def<K, V> {
+    const fn new(name: &'static str, id: u8) -> Self {
+        Def {
+            def: TableDefinition::new(name),
+            name,
+            id,
+        }
+    }
+}
+
+// Manual impls: derived ones would require `K: Copy`.
+impl<K: Key + 'static, V: Value + 'static> Clone for Def<K, V> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+impl<K: Key + 'static, V: Value + 'static> Copy for Def<K, V> {}
+
+/// A multimap table: its redb definition, its name and its changelog id.
+pub(crate) struct MultiDef<K: Key + 'static, V: Key + 'static> {
+    /// redb's definition.
+    pub(crate) def: MultimapTableDefinition<'static, K, V>,
+    /// The name, for error messages.
+    pub(crate) name: &'static str,
+    /// The changelog id.
+    pub(crate) id: u8,
+}
+
+impl<K: Key + 'static, V: Key + 'static> MultiDef<K, V> {
+    const fn new(name: &'static str, id: u8) -> Self {
+        MultiDef {
+            def: MultimapTableDefinition::new(name),
+            name,
+            id,
+        }
+    }
+}
+
+impl<K: Key + 'static, V: Key + 'static> Clone for MultiDef<K, V> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+impl<K: Key + 'static, V: Key + 'static> Copy for MultiDef<K, V> {}
+
 /// Store-wide counters and the schema version: `&str -> u64`.
-pub(crate) const META: TableDefinition<&str, u64> = TableDefinition::new(names::META);
+pub(crate) const META: Def<&str, u64> = Def::new(names::META, ids::META);
 /// Last seq per signal name: `name -> seq`.
-pub(crate) const SIGNAL_SEQ: TableDefinition<&str, u64> = TableDefinition::new(names::SIGNAL_SEQ);
+pub(crate) const SIGNAL_SEQ: Def<&str, u64> = Def::new(names::SIGNAL_SEQ, ids::SIGNAL_SEQ);
 /// Signal instances: `(name, seq) -> SignalInstance` (codec JSON).
-pub(crate) const SIGNALS: TableDefinition<(&str, u64), &[u8]> =
-    TableDefinition::new(names::SIGNALS);
+pub(crate) const SIGNALS: Def<(&str, u64), &[u8]> = Def::new(names::SIGNALS, ids::SIGNALS);
 /// Lookup by producer id and the dedup window: `(name, id) -> (seq,
 /// received_at_ms)` of the latest instance with that id.
-pub(crate) const SIGNAL_IDS: TableDefinition<(&str, &str), (u64, i64)> =
-    TableDefinition::new(names::SIGNAL_IDS);
+pub(crate) const SIGNAL_IDS: Def<(&str, &str), (u64, i64)> =
+    Def::new(names::SIGNAL_IDS, ids::SIGNAL_IDS);
 /// Firings: `firing_id -> FiringRecord` (codec JSON).
-pub(crate) const FIRINGS: TableDefinition<&str, &[u8]> = TableDefinition::new(names::FIRINGS);
+pub(crate) const FIRINGS: Def<&str, &[u8]> = Def::new(names::FIRINGS, ids::FIRINGS);
 /// Undelivered firings in creation order: `firing_seq -> firing_id`.
-pub(crate) const OUTBOX: TableDefinition<u64, &str> = TableDefinition::new(names::OUTBOX);
+pub(crate) const OUTBOX: Def<u64, &str> = Def::new(names::OUTBOX, ids::OUTBOX);
 /// Lineage, signal side: `(name, seq) ->> firing_id` (multimap).
-pub(crate) const SIGNAL_FIRINGS: MultimapTableDefinition<(&str, u64), &str> =
-    MultimapTableDefinition::new(names::SIGNAL_FIRINGS);
+pub(crate) const SIGNAL_FIRINGS: MultiDef<(&str, u64), &str> =
+    MultiDef::new(names::SIGNAL_FIRINGS, ids::SIGNAL_FIRINGS);
 /// Lineage, subscription side: `(subscription, firing_seq) -> firing_id`.
-pub(crate) const SUBSCRIPTION_FIRINGS: TableDefinition<(&str, u64), &str> =
-    TableDefinition::new(names::SUBSCRIPTION_FIRINGS);
+pub(crate) const SUBSCRIPTION_FIRINGS: Def<(&str, u64), &str> =
+    Def::new(names::SUBSCRIPTION_FIRINGS, ids::SUBSCRIPTION_FIRINGS);
 /// Current subscriptions: `id -> Subscription` (codec JSON).
-pub(crate) const SUBSCRIPTIONS: TableDefinition<&str, &[u8]> =
-    TableDefinition::new(names::SUBSCRIPTIONS);
+pub(crate) const SUBSCRIPTIONS: Def<&str, &[u8]> =
+    Def::new(names::SUBSCRIPTIONS, ids::SUBSCRIPTIONS);
 /// Every version ever stored: `(id, version) -> Subscription` (codec JSON).
-pub(crate) const SUBSCRIPTION_VERSIONS: TableDefinition<(&str, u64), &[u8]> =
-    TableDefinition::new(names::SUBSCRIPTION_VERSIONS);
+pub(crate) const SUBSCRIPTION_VERSIONS: Def<(&str, u64), &[u8]> =
+    Def::new(names::SUBSCRIPTION_VERSIONS, ids::SUBSCRIPTION_VERSIONS);
 /// Partial joins: `(subscription, version, join key, alias, seq)` -> document:
 /// the offered instance's name and receive time. A row is an instance that
 /// matched its side of a join and has not been consumed yet.
-pub(crate) const JOIN_OFFERS: TableDefinition<(&str, u64, &str, &str, u64), &[u8]> =
-    TableDefinition::new(names::JOIN_OFFERS);
+pub(crate) const JOIN_OFFERS: Def<(&str, u64, &str, &str, u64), &[u8]> =
+    Def::new(names::JOIN_OFFERS, ids::JOIN_OFFERS);
 /// Waits: id -> document: `WaitRecord` (the wait, its deadline and its state).
-pub(crate) const WAITS: TableDefinition<&str, &[u8]> = TableDefinition::new(names::WAITS);
+pub(crate) const WAITS: Def<&str, &[u8]> = Def::new(names::WAITS, ids::WAITS);
 /// Lineage: which waits a signal instance satisfied.
-pub(crate) const SIGNAL_WAITS: MultimapTableDefinition<(&str, u64), &str> =
-    MultimapTableDefinition::new(names::SIGNAL_WAITS);
+pub(crate) const SIGNAL_WAITS: MultiDef<(&str, u64), &str> =
+    MultiDef::new(names::SIGNAL_WAITS, ids::SIGNAL_WAITS);
 /// Lineage: partial joins dropped when a subscription changed version:
 /// `(subscription, new version)` -> document: the dropped offers.
-pub(crate) const JOIN_DROPS: TableDefinition<(&str, u64), &[u8]> =
-    TableDefinition::new(names::JOIN_DROPS);
+pub(crate) const JOIN_DROPS: Def<(&str, u64), &[u8]> = Def::new(names::JOIN_DROPS, ids::JOIN_DROPS);
 /// Lineage: which subscriptions a signal instance matched (fired or not).
-pub(crate) const SIGNAL_MATCHES: MultimapTableDefinition<(&str, u64), &str> =
-    MultimapTableDefinition::new(names::SIGNAL_MATCHES);
+pub(crate) const SIGNAL_MATCHES: MultiDef<(&str, u64), &str> =
+    MultiDef::new(names::SIGNAL_MATCHES, ids::SIGNAL_MATCHES);
+/// Deployed plugins: `name -> PluginRecord` (codec JSON): the world, every
+/// version deployed (hash, settings, description, time) and the active one.
+pub(crate) const PLUGINS: Def<&str, &[u8]> = Def::new(names::PLUGINS, ids::PLUGINS);
+/// Component bytes by content: `sha256 hex -> bytes`.
+pub(crate) const PLUGIN_BLOBS: Def<&str, &[u8]> = Def::new(names::PLUGIN_BLOBS, ids::PLUGIN_BLOBS);
 
-use redb::{
-    Key, MultimapTable, ReadOnlyMultimapTable, ReadOnlyTable, ReadTransaction, Table, Value,
-    WriteTransaction,
-};
+/// Calls `$table($args.., tables::X)` or `$multimap($args.., tables::X)` for
+/// the table whose id is `$id`, or evaluates `$unknown`: the one place that
+/// maps an id to a typed table (replay and its tests use it).
+macro_rules! with_table {
+    ($id:expr, $table:ident, $multimap:ident, ($($arg:expr),* $(,)?), $unknown:expr) => {{
+        use $crate::tables as t;
+        match $id {
+            t::ids::META => $table($($arg,)* t::META),
+            t::ids::SIGNAL_SEQ => $table($($arg,)* t::SIGNAL_SEQ),
+            t::ids::SIGNALS => $table($($arg,)* t::SIGNALS),
+            t::ids::SIGNAL_IDS => $table($($arg,)* t::SIGNAL_IDS),
+            t::ids::FIRINGS => $table($($arg,)* t::FIRINGS),
+            t::ids::OUTBOX => $table($($arg,)* t::OUTBOX),
+            t::ids::SIGNAL_FIRINGS => $multimap($($arg,)* t::SIGNAL_FIRINGS),
+            t::ids::SUBSCRIPTION_FIRINGS => $table($($arg,)* t::SUBSCRIPTION_FIRINGS),
+            t::ids::SUBSCRIPTIONS => $table($($arg,)* t::SUBSCRIPTIONS),
+            t::ids::SUBSCRIPTION_VERSIONS => $table($($arg,)* t::SUBSCRIPTION_VERSIONS),
+            t::ids::JOIN_OFFERS => $table($($arg,)* t::JOIN_OFFERS),
+            t::ids::WAITS => $table($($arg,)* t::WAITS),
+            t::ids::SIGNAL_WAITS => $multimap($($arg,)* t::SIGNAL_WAITS),
+            t::ids::SIGNAL_MATCHES => $multimap($($arg,)* t::SIGNAL_MATCHES),
+            t::ids::JOIN_DROPS => $table($($arg,)* t::JOIN_DROPS),
+            t::ids::PLUGINS => $table($($arg,)* t::PLUGINS),
+            t::ids::PLUGIN_BLOBS => $table($($arg,)* t::PLUGIN_BLOBS),
+            _ => $unknown,
+        }
+    }};
+}
+pub(crate) use with_table;
 
-use crate::error::{ReadError, TableFailure};
-
-/// Opens `def` for writing, mapping the error to the family `E`.
+/// Opens `def` for writing in `txn`, mapping the error to the family `E`; the
+/// handle records every write it makes (`capture`).
 pub(crate) fn write<'t, E: TableFailure, K: Key + 'static, V: Value + 'static>(
-    txn: &'t WriteTransaction,
-    def: TableDefinition<'static, K, V>,
-    name: &'static str,
-) -> Result<Table<'t, K, V>, E> {
-    txn.open_table(def).map_err(|e| E::table(name, e))
+    txn: &'t WriteTxn,
+    def: Def<K, V>,
+) -> Result<WriteTable<'t, K, V>, E> {
+    txn.table(def)
 }
 
-/// Opens the multimap `def` for writing, mapping the error to the family `E`.
+/// Opens the multimap `def` for writing in `txn`, mapping the error to the
+/// family `E`; the handle records every write it makes (`capture`).
 pub(crate) fn write_multimap<'t, E: TableFailure, K: Key + 'static, V: Key + 'static>(
-    txn: &'t WriteTransaction,
-    def: MultimapTableDefinition<'static, K, V>,
-    name: &'static str,
-) -> Result<MultimapTable<'t, K, V>, E> {
-    txn.open_multimap_table(def).map_err(|e| E::table(name, e))
+    txn: &'t WriteTxn,
+    def: MultiDef<K, V>,
+) -> Result<WriteMultimap<'t, K, V>, E> {
+    txn.multimap(def)
 }
 
 /// Opens `def` for reading.
 pub(crate) fn read<K: Key + 'static, V: Value + 'static>(
     txn: &ReadTransaction,
-    def: TableDefinition<'static, K, V>,
-    name: &'static str,
+    def: Def<K, V>,
 ) -> Result<ReadOnlyTable<K, V>, ReadError> {
-    txn.open_table(def).map_err(|e| ReadError::table(name, e))
+    txn.open_table(def.def)
+        .map_err(|e| ReadError::table(def.name, e))
 }
 
 /// Opens the multimap `def` for reading.
 pub(crate) fn read_multimap<K: Key + 'static, V: Key + 'static>(
     txn: &ReadTransaction,
-    def: MultimapTableDefinition<'static, K, V>,
-    name: &'static str,
+    def: MultiDef<K, V>,
 ) -> Result<ReadOnlyMultimapTable<K, V>, ReadError> {
-    txn.open_multimap_table(def)
-        .map_err(|e| ReadError::table(name, e))
+    txn.open_multimap_table(def.def)
+        .map_err(|e| ReadError::table(def.name, e))
 }
-/// Deployed plugins: `name -> PluginRecord` (codec JSON): the world, every
-/// version deployed (hash, settings, description, time) and the active one.
-pub(crate) const PLUGINS: TableDefinition<&str, &[u8]> = TableDefinition::new(names::PLUGINS);
-/// Component bytes by content: `sha256 hex -> bytes`.
-pub(crate) const PLUGIN_BLOBS: TableDefinition<&str, &[u8]> =
-    TableDefinition::new(names::PLUGIN_BLOBS);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn table_ids_are_unique_nonzero_and_name_each_table_once() {
+        let mut seen_ids = std::collections::BTreeSet::new();
+        let mut seen_names = std::collections::BTreeSet::new();
+        for (id, name, _) in ALL {
+            assert_ne!(id, 0, "{name}");
+            assert!(seen_ids.insert(id), "id {id} used twice");
+            assert!(seen_names.insert(name), "table {name} listed twice");
+            assert_eq!(name_of(id), Some(name));
+        }
+        assert_eq!(name_of(0), None);
+        assert_eq!(name_of(200), None);
+    }
+}

@@ -9,6 +9,7 @@
 use redb::ReadableTable;
 use signalbox_model::{Firing, WaitRecord, WaitState};
 
+use crate::capture::{WriteMultimap, WriteTable};
 use crate::codec;
 use crate::error::{AtTable, IngestError, ReadError, TableFailure, WaitError};
 use crate::firing_rows::FiringTables;
@@ -29,7 +30,7 @@ impl Store {
     pub fn register_wait(&self, record: WaitRecord) -> Result<Registered, WaitError> {
         let txn = self.begin_write::<WaitError>()?;
         let registered = {
-            let mut waits = tables::write::<WaitError, _, _>(&txn, tables::WAITS, names::WAITS)?;
+            let mut waits = tables::write::<WaitError, _, _>(&txn, tables::WAITS)?;
             let id = record.wait.id.clone();
             let existing = waits.get(id.as_str()).at::<WaitError>(names::WAITS)?;
             match existing {
@@ -50,9 +51,9 @@ impl Store {
             }
         };
         if let Registered::Existing(_) = registered {
-            txn.abort().at::<WaitError>(names::WAITS)?;
+            txn.abort::<WaitError>(names::WAITS)?;
         } else {
-            txn.commit().map_err(WaitError::Commit)?;
+            txn.commit::<WaitError>()?;
         }
         Ok(registered)
     }
@@ -60,7 +61,7 @@ impl Store {
     /// The wait with this id.
     pub fn wait(&self, id: &str) -> Result<Option<WaitRecord>, ReadError> {
         let txn = self.begin_read()?;
-        let waits = tables::read(&txn, tables::WAITS, names::WAITS)?;
+        let waits = tables::read(&txn, tables::WAITS)?;
         let Some(g) = waits.get(id).at::<ReadError>(names::WAITS)? else {
             return Ok(None);
         };
@@ -72,7 +73,7 @@ impl Store {
     /// All waits, or only those still waiting, in id order.
     pub fn waits(&self, waiting_only: bool) -> Result<Vec<WaitRecord>, ReadError> {
         let txn = self.begin_read()?;
-        let waits = tables::read(&txn, tables::WAITS, names::WAITS)?;
+        let waits = tables::read(&txn, tables::WAITS)?;
         let mut out = Vec::new();
         for row in waits.iter().at::<ReadError>(names::WAITS)? {
             let (k, v) = row.at::<ReadError>(names::WAITS)?;
@@ -88,7 +89,7 @@ impl Store {
     /// The waits a signal instance satisfied (lineage).
     pub fn waits_of_signal(&self, name: &str, seq: u64) -> Result<Vec<String>, ReadError> {
         let txn = self.begin_read()?;
-        let links = tables::read_multimap(&txn, tables::SIGNAL_WAITS, names::SIGNAL_WAITS)?;
+        let links = tables::read_multimap(&txn, tables::SIGNAL_WAITS)?;
         let mut out = Vec::new();
         for v in links
             .get((name, seq))
@@ -102,7 +103,7 @@ impl Store {
     /// The subscriptions a signal instance matched (lineage), fired or not.
     pub fn matches_of_signal(&self, name: &str, seq: u64) -> Result<Vec<String>, ReadError> {
         let txn = self.begin_read()?;
-        let links = tables::read_multimap(&txn, tables::SIGNAL_MATCHES, names::SIGNAL_MATCHES)?;
+        let links = tables::read_multimap(&txn, tables::SIGNAL_MATCHES)?;
         let mut out = Vec::new();
         for v in links
             .get((name, seq))
@@ -128,19 +129,16 @@ impl Store {
     ) -> Result<Option<WaitRecord>, WaitError> {
         let txn = self.begin_write::<WaitError>()?;
         let settled = {
-            let mut waits = tables::write::<WaitError, _, _>(&txn, tables::WAITS, names::WAITS)?;
-            let mut links = tables::write_multimap::<WaitError, _, _>(
-                &txn,
-                tables::SIGNAL_WAITS,
-                names::SIGNAL_WAITS,
-            )?;
+            let mut waits = tables::write::<WaitError, _, _>(&txn, tables::WAITS)?;
+            let mut links = tables::write_multimap::<WaitError, _, _>(&txn, tables::SIGNAL_WAITS)?;
             let settled = settle_in::<WaitError>(&mut waits, &mut links, id, state)?;
             if let Some(record) = &settled {
-                let mut meta = tables::write::<WaitError, _, _>(&txn, tables::META, names::META)?;
-                let mut firing_seq = meta
+                let mut meta = tables::write::<WaitError, _, _>(&txn, tables::META)?;
+                let first_seq = meta
                     .get(tables::META_FIRING_SEQ)
                     .at::<WaitError>(names::META)?
                     .map_or(0, |g| g.value());
+                let mut firing_seq = first_seq;
                 let mut fire = FiringTables::open::<WaitError>(&txn)?;
                 fire.write(&answer(record), None, &mut firing_seq, |source| {
                     WaitError::Encode {
@@ -148,15 +146,17 @@ impl Store {
                         source,
                     }
                 })?;
-                meta.insert(tables::META_FIRING_SEQ, firing_seq)
-                    .at::<WaitError>(names::META)?;
+                if firing_seq != first_seq {
+                    meta.insert(tables::META_FIRING_SEQ, firing_seq)
+                        .at::<WaitError>(names::META)?;
+                }
             }
             settled
         };
         if settled.is_some() {
-            txn.commit().map_err(WaitError::Commit)?;
+            txn.commit::<WaitError>()?;
         } else {
-            txn.abort().at::<WaitError>(names::WAITS)?;
+            txn.abort::<WaitError>(names::WAITS)?;
         }
         Ok(settled)
     }
@@ -164,8 +164,8 @@ impl Store {
 
 /// Settles a waiting record inside an open transaction (see [`Store::settle_wait`]).
 pub(crate) fn settle_in<E: TableFailure + From<crate::error::Corrupt> + From<EncodeFailure>>(
-    waits: &mut redb::Table<'_, &'static str, &'static [u8]>,
-    links: &mut redb::MultimapTable<'_, (&'static str, u64), &'static str>,
+    waits: &mut WriteTable<'_, &'static str, &'static [u8]>,
+    links: &mut WriteMultimap<'_, (&'static str, u64), &'static str>,
     id: &str,
     state: WaitState,
 ) -> Result<Option<WaitRecord>, E> {
