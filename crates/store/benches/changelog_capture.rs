@@ -71,6 +71,8 @@ fn firing(inst: &SignalInstance) -> Firing {
         name: inst.signal.name.clone(),
         id: inst.id.clone(),
         seq: inst.seq,
+        params: None,
+        payload: None,
     }];
     Firing {
         firing_id: signalbox_model::firing_id("s", 1, &signals, inst.received_at_ms),
@@ -80,7 +82,6 @@ fn firing(inst: &SignalInstance) -> Firing {
         subject: "out.s".into(),
         params: inst.signal.params.clone(),
         signals,
-        payloads: serde_json::Map::new(),
         created_at_ms: inst.received_at_ms,
         traceparent: None,
     }

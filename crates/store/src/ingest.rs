@@ -43,7 +43,7 @@ use crate::store::Store;
 use crate::tables::{self, names};
 
 /// One signal to store.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Incoming {
     /// The validated signal; `signal.id` must be `Some` (the router fills it in).
     pub signal: Signal,

@@ -133,6 +133,8 @@ fn firing(subscription: &str, inst: &SignalInstance) -> Firing {
         name: inst.signal.name.clone(),
         id: inst.id.clone(),
         seq: inst.seq,
+        params: None,
+        payload: None,
     }];
     Firing {
         firing_id: signalbox_model::firing_id(subscription, 1, &signals, inst.received_at_ms),
@@ -142,7 +144,6 @@ fn firing(subscription: &str, inst: &SignalInstance) -> Firing {
         subject: format!("out.{subscription}"),
         params: signalbox_model::Map::new(),
         signals,
-        payloads: serde_json::Map::new(),
         created_at_ms: inst.received_at_ms,
         traceparent: None,
     }

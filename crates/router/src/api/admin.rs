@@ -76,6 +76,9 @@ pub const VERBS: &[&str] = &[
 pub(crate) async fn dispatch(shared: &Arc<Shared>, verb: &str, body: String) -> AdminResult {
     match verb {
         "sub.add" => sub_add(shared, &body).await,
+        "sub.ls" | "sub.show" | "sub.rm" if shared.group.is_some() => {
+            group_subs(shared, verb, body).await
+        }
         "sub.ls" => {
             blocking(shared, |s| {
                 Ok(json!({"subscriptions": s.store.subscriptions().map_err(unavailable)?}))
@@ -160,6 +163,22 @@ async fn sub_add(shared: &Arc<Shared>, body: &str) -> AdminResult {
 /// Compiles, stores and activates a subscription (used by `sub.add` and at start).
 pub(crate) async fn add_subscription(shared: &Arc<Shared>, sub: Subscription) -> AdminResult {
     shared.catalog.compile(&sub).map_err(invalid)?;
+    if let Some(group) = &shared.group {
+        // The group's bucket is the truth; every router's watcher applies it.
+        let (outcome, stored) = crate::group::subs::put(&group.joined.subs, &sub)
+            .await
+            .map_err(unavailable)?;
+        let word = match outcome {
+            crate::group::subs::PutOutcome::Created(_) => "created",
+            crate::group::subs::PutOutcome::Updated(_) => "updated",
+            crate::group::subs::PutOutcome::Unchanged(_) => "unchanged",
+        };
+        shared
+            .catalog
+            .insert(shared.catalog.compile(&stored).map_err(invalid)?);
+        tracing::info!(subscription = %stored.id, version = stored.version, outcome = word, "group subscription saved");
+        return Ok(json!({"outcome": word, "subscription": stored}));
+    }
     blocking(shared, move |s| {
         let outcome = s.store.put_subscription(sub.clone()).map_err(unavailable)?;
         let (word, version) = match outcome {
@@ -175,6 +194,38 @@ pub(crate) async fn add_subscription(shared: &Arc<Shared>, sub: Subscription) ->
         Ok(json!({"outcome": word, "subscription": stored}))
     })
     .await
+}
+
+/// `sub.ls`, `sub.show`, `sub.rm` in a group: the group's bucket.
+async fn group_subs(shared: &Arc<Shared>, verb: &str, body: String) -> AdminResult {
+    let Some(group) = &shared.group else {
+        return Err(unavailable("not in a group"));
+    };
+    let bucket = &group.joined.subs;
+    match verb {
+        "sub.ls" => Ok(
+            json!({"subscriptions": crate::group::subs::list(bucket).await.map_err(unavailable)?}),
+        ),
+        "sub.show" => match crate::group::subs::get(bucket, &body)
+            .await
+            .map_err(unavailable)?
+        {
+            Some(sub) => Ok(json!({"subscription": sub})),
+            None => Err(not_found("id", format!("no subscription {body:?}"))),
+        },
+        _ => {
+            if crate::group::subs::remove(bucket, &body)
+                .await
+                .map_err(unavailable)?
+            {
+                shared.catalog.remove(&body);
+                tracing::info!(subscription = %body, "group subscription removed");
+                Ok(json!({"removed": true}))
+            } else {
+                Err(not_found("id", format!("no subscription {body:?}")))
+            }
+        }
+    }
 }
 
 async fn sub_rm(shared: &Arc<Shared>, id: String) -> AdminResult {

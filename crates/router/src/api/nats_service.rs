@@ -28,6 +28,11 @@ pub(crate) async fn start(shared: &Shared) -> Result<Started, String> {
         .client
         .service_builder()
         .description("signalbox admin API: subscriptions, signals, waits, lineage, explain")
+        .metadata(crate::nats::peers::metadata(
+            shared.group.as_ref().map(|g| g.config.group.as_str()),
+            &shared.config.subject_prefix,
+            &shared.config.queue_group,
+        ))
         .start("signalbox", env!("CARGO_PKG_VERSION"))
         .await
         .map_err(|e| format!("cannot start the NATS service: {e}"))?;

@@ -147,8 +147,10 @@ pub(crate) fn page(shared: &Shared, req: &ReplayRequest) -> Result<Value, Replay
     };
     cursor = next;
     done = done || cursor.signal >= sub.signals.len();
-    if !written.is_empty() {
-        shared.outbox_wake.notify_one();
+    if !written.is_empty()
+        && let Some(home) = shared.home()
+    {
+        home.outbox_wake.notify_one();
     }
     let position: u64 = sub
         .signals

@@ -60,8 +60,10 @@ async fn register(
     tokio::task::spawn_blocking(move || {
         let now = crate::clock::now_ms();
         let done = waits::register(&s.store, &s.catalog, wait, now)?;
-        if done.answered_now {
-            s.outbox_wake.notify_one();
+        if done.answered_now
+            && let Some(home) = s.home()
+        {
+            home.outbox_wake.notify_one();
         }
         Ok(done.record)
     })
@@ -77,8 +79,10 @@ fn settle(
     now: i64,
 ) -> Result<Option<signalbox_model::WaitRecord>, String> {
     let settled = waits::settle(&shared.store, &shared.catalog, id, state, now)?;
-    if settled.is_some() {
-        shared.outbox_wake.notify_one();
+    if settled.is_some()
+        && let Some(home) = shared.home()
+    {
+        home.outbox_wake.notify_one();
     }
     Ok(settled)
 }

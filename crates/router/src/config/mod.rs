@@ -4,6 +4,7 @@
 //! this module only defines the shape, the defaults and the checks. Unknown keys
 //! are rejected (a typo in a config file is an error, not a silent default).
 
+pub mod cluster;
 pub mod duration;
 mod error;
 pub mod kafka;
@@ -16,6 +17,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use signalbox_model::Limits;
 
+pub use cluster::ClusterConfig;
 pub use error::ConfigError;
 pub use kafka::KafkaSource;
 pub use sns::SnsSource;
@@ -73,6 +75,10 @@ pub struct RouterConfig {
     pub sources: SourcesConfig,
     /// `[telemetry]`: OTLP export of the spans; none: nothing is exported.
     pub telemetry: Option<crate::telemetry::TelemetryConfig>,
+    /// Group mode (`[cluster]`): several routers share one group on a NATS
+    /// cluster. Absent: this router runs alone.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cluster: Option<ClusterConfig>,
 }
 
 /// Sources besides NATS.
@@ -276,6 +282,7 @@ impl Default for RouterConfig {
             jetstream: JetStreamIngest::default(),
             sources: SourcesConfig::default(),
             telemetry: None,
+            cluster: None,
         }
     }
 }
@@ -413,6 +420,15 @@ impl RouterConfig {
             .collect();
         sns::validate_all(&self.sources.sns, &adapters)?;
         kafka::validate_all(&self.sources.kafka, &adapters)?;
+        if let Some(cluster) = &self.cluster {
+            cluster.validate()?;
+            if self.subject_prefix.starts_with('_') {
+                return Err(invalid(
+                    "subject_prefix",
+                    "must not start with '_' in group mode (those tokens are the group's own)",
+                ));
+            }
+        }
         Ok(())
     }
 

@@ -36,7 +36,23 @@ use signalbox_model::{ActionKind, Firing};
 use tracing::Instrument;
 
 use crate::nats::MSG_ID_HEADER;
+use crate::pipeline::partition::Partition;
 use crate::shared::Shared;
+
+/// What the drainer and its settling task work with: the router's shared
+/// state and the one partition whose outbox they drain (reads through to
+/// `Shared`, so `ctx.metrics` is the router's).
+struct Ctx {
+    shared: Arc<Shared>,
+    part: Arc<Partition>,
+}
+
+impl std::ops::Deref for Ctx {
+    type Target = Shared;
+    fn deref(&self) -> &Shared {
+        &self.shared
+    }
+}
 
 /// How many firings one pass reads from the outbox.
 const DRAIN_BATCH: usize = 256;
@@ -49,7 +65,12 @@ const PASSES_IN_FLIGHT: usize = 8;
 const ROUTE_TTL: Duration = Duration::from_secs(30);
 
 /// Runs until `shutdown` fires, then drains once more and returns.
-pub(crate) async fn run(shared: Arc<Shared>, mut shutdown: tokio::sync::watch::Receiver<bool>) {
+pub(crate) async fn run(
+    shared: Arc<Shared>,
+    part: Arc<Partition>,
+    mut shutdown: tokio::sync::watch::Receiver<bool>,
+) {
+    let shared = Arc::new(Ctx { shared, part });
     let failed = Arc::new(AtomicBool::new(false));
     let (passes, settler) = spawn_settler(&shared, &failed);
     let mut drainer = Drainer {
@@ -103,8 +124,8 @@ pub(crate) async fn run(shared: Arc<Shared>, mut shutdown: tokio::sync::watch::R
             continue;
         };
         tokio::select! {
-            _ = drainer.shared.outbox_wake.notified(), if wake_early => {}
-            _ = drainer.shared.handoff.pushed(), if wake_early => {}
+            _ = drainer.shared.part.outbox_wake.notified(), if wake_early => {}
+            _ = drainer.shared.part.handoff.pushed(), if wake_early => {}
             _ = tokio::time::sleep(wait) => {}
             _ = shutdown.changed() => break,
         }
@@ -140,7 +161,7 @@ impl Drop for Settler {
 
 /// Starts a settling task and returns the queue that feeds it.
 fn spawn_settler(
-    shared: &Arc<Shared>,
+    shared: &Arc<Ctx>,
     failed: &Arc<AtomicBool>,
 ) -> (tokio::sync::mpsc::Sender<Settle>, Settler) {
     let (passes, to_settle) = tokio::sync::mpsc::channel(PASSES_IN_FLIGHT);
@@ -149,8 +170,8 @@ fn spawn_settler(
 }
 
 /// Makes the store's lazy delivery marks durable (see the store's docs).
-async fn sync_lazy(shared: &Arc<Shared>, min_age: Duration) {
-    let store = shared.store.clone();
+async fn sync_lazy(shared: &Arc<Ctx>, min_age: Duration) {
+    let store = shared.part.store.clone();
     match tokio::task::spawn_blocking(move || store.sync_lazy(min_age)).await {
         Ok(Ok(_)) => {}
         Ok(Err(e)) => {
@@ -181,7 +202,7 @@ enum Read {
 /// delivered, in flight, or failed — and a failure sets `failed`, which makes
 /// the drainer wait for the passes in flight and read from the start again.
 struct Drainer {
-    shared: Arc<Shared>,
+    shared: Arc<Ctx>,
     js: async_nats::jetstream::Context,
     routes: HashMap<String, (Route, Instant)>,
     cursor: Option<u64>,
@@ -195,16 +216,16 @@ impl Drainer {
     /// store) and publishes it.
     async fn pass(&mut self) -> Read {
         let handed = match self.cursor {
-            Some(cursor) => self.shared.handoff.take_after(cursor, DRAIN_BATCH),
+            Some(cursor) => self.shared.part.handoff.take_after(cursor, DRAIN_BATCH),
             None => Vec::new(),
         };
         if !handed.is_empty() {
             // More may be queued past a gap (a firing the store has and the
             // handoff has not): read again at once rather than wait for a wake.
-            let more = handed.len() == DRAIN_BATCH || !self.shared.handoff.is_empty();
+            let more = handed.len() == DRAIN_BATCH || !self.shared.part.handoff.is_empty();
             return self.publish(handed, more).await;
         }
-        let store = self.shared.store.clone();
+        let store = self.shared.part.store.clone();
         let after = self.cursor;
         let read =
             tokio::task::spawn_blocking(move || store.pending_after(after, DRAIN_BATCH)).await;
@@ -322,7 +343,7 @@ enum Settle {
 /// marks every delivered firing of the passes queued meanwhile in ONE store
 /// transaction. A failure sets `failed` (the firing stays in the outbox).
 async fn settle_passes(
-    shared: Arc<Shared>,
+    shared: Arc<Ctx>,
     mut queue: tokio::sync::mpsc::Receiver<Settle>,
     failed: Arc<AtomicBool>,
 ) {
@@ -360,7 +381,7 @@ async fn settle_passes(
 
 /// Awaits one pass's acks (and flushes its core publishes); returns the ids of
 /// the firings that made it, and false if any failed.
-async fn settle_pass(shared: &Arc<Shared>, pass: Pass) -> (Vec<String>, bool) {
+async fn settle_pass(shared: &Arc<Ctx>, pass: Pass) -> (Vec<String>, bool) {
     let mut ok = true;
     let mut delivered = Vec::new();
     // Await the acks together: a PublishAckFuture's timeout starts when it is
@@ -413,11 +434,11 @@ async fn settle_pass(shared: &Arc<Shared>, pass: Pass) -> (Vec<String>, bool) {
 
 /// Marks firings delivered in one (lazy) store transaction; false on failure,
 /// after which they are published again with the same `Nats-Msg-Id`.
-async fn mark_delivered(shared: &Arc<Shared>, delivered: Vec<String>) -> bool {
+async fn mark_delivered(shared: &Arc<Ctx>, delivered: Vec<String>) -> bool {
     if delivered.is_empty() {
         return true;
     }
-    let store = shared.store.clone();
+    let store = shared.part.store.clone();
     let now = crate::clock::now_ms();
     match tokio::task::spawn_blocking(move || {
         store.mark_delivered(&delivered, now).map(|()| delivered)
@@ -467,7 +488,7 @@ enum Sent {
 }
 
 async fn send(
-    shared: &Shared,
+    shared: &Ctx,
     js: &async_nats::jetstream::Context,
     routes: &mut HashMap<String, (Route, Instant)>,
     firing: &Firing,
@@ -494,7 +515,7 @@ async fn send(
 
 /// Logs a failed publish and, unless NATS is unreachable (the outage is not the
 /// firing's fault), counts it towards dead-lettering.
-async fn publish_failed(shared: &Arc<Shared>, firing: &Firing, e: &PublishFailure) {
+async fn publish_failed(shared: &Arc<Ctx>, firing: &Firing, e: &PublishFailure) {
     shared.metrics.add(&shared.metrics.firing_failures, 1);
     tracing::warn!(firing = %firing.firing_id, subject = %firing.subject, error = %e, "firing not published; will retry");
     if shared.client.connection_state() == async_nats::connection::State::Connected {
@@ -534,8 +555,8 @@ async fn resolve_route(
 
 /// Counts a failed attempt; after `firing_max_attempts` publishes the firing to
 /// the dead-letter subject with the reason and takes it out of the outbox.
-async fn give_up_if_exhausted(shared: &Arc<Shared>, firing: &Firing, error: &str) {
-    let store = shared.store.clone();
+async fn give_up_if_exhausted(shared: &Arc<Ctx>, firing: &Firing, error: &str) {
+    let store = shared.part.store.clone();
     let id = firing.firing_id.clone();
     let err = error.to_string();
     let record = match tokio::task::spawn_blocking(move || store.record_failure(&id, &err)).await {
@@ -572,7 +593,7 @@ async fn give_up_if_exhausted(shared: &Arc<Shared>, firing: &Firing, error: &str
     if shared.client.flush().await.is_err() {
         return;
     }
-    let store = shared.store.clone();
+    let store = shared.part.store.clone();
     let ids = vec![firing.firing_id.clone()];
     let now = crate::clock::now_ms();
     match tokio::task::spawn_blocking(move || store.mark_dead_lettered(&ids, now)).await {

@@ -1,10 +1,12 @@
 //! The NATS plumbing every room uses: the connection with its options and
 //! event counters ([`connect`]), a `nats-server` child for `signalbox dev`
-//! and the test kit ([`embedded`]), and JSON replies to requests ([`reply`]).
+//! and the test kit ([`embedded`]), JSON replies to requests ([`reply`]), and who else serves the same
+//! subjects ([`peers`]).
 //! Nothing here knows about signals or subscriptions.
 
 pub mod connect;
 pub mod embedded;
+pub mod peers;
 pub(crate) mod reply;
 
 /// The header JetStream deduplicates by: a firing's id on publish, and the

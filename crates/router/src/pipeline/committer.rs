@@ -39,6 +39,8 @@ pub(crate) type Matched = HashMap<(String, String), Vec<String>>;
 /// One submitted batch.
 struct Job {
     batch: Vec<Incoming>,
+    /// The input position this batch brings the partition to (group mode).
+    input_seq: Option<u64>,
     /// One `signal` span per signal (same order), or none when tracing is off.
     spans: Vec<tracing::Span>,
     /// The batch's `commit` span, entered while its transaction runs.
@@ -73,9 +75,22 @@ impl Committer {
 
     /// Queues a batch; the receiver gets its answer after the commit. If the
     /// thread is gone the receiver reports a closed channel.
+    #[cfg(test)]
     pub(crate) fn submit(
         &self,
         batch: Vec<Incoming>,
+        spans: Vec<tracing::Span>,
+        commit_span: tracing::Span,
+    ) -> tokio::sync::oneshot::Receiver<CommitAnswer> {
+        self.submit_at(batch, None, spans, commit_span)
+    }
+
+    /// Queues a batch that brings the partition's input to `input_seq`
+    /// (stored in the same transaction; merged batches keep the largest).
+    pub(crate) fn submit_at(
+        &self,
+        batch: Vec<Incoming>,
+        input_seq: Option<u64>,
         spans: Vec<tracing::Span>,
         commit_span: tracing::Span,
     ) -> tokio::sync::oneshot::Receiver<CommitAnswer> {
@@ -85,6 +100,7 @@ impl Committer {
             // the channel closed, which the caller reports as not stored.
             let _ = jobs.send(Job {
                 batch,
+                input_seq,
                 spans,
                 commit_span,
                 reply,
@@ -161,6 +177,7 @@ fn commit_jobs(store: &Store, catalog: &Catalog, handoff: &Handoff, jobs: Vec<Jo
     let mut lens = Vec::with_capacity(jobs.len());
     let mut replies = Vec::with_capacity(jobs.len());
     let commit_span = jobs[0].commit_span.clone();
+    let input_seq = jobs.iter().filter_map(|j| j.input_seq).max();
     for job in jobs {
         lens.push(job.batch.len());
         if job.spans.len() == job.batch.len() {
@@ -177,7 +194,7 @@ fn commit_jobs(store: &Store, catalog: &Catalog, handoff: &Handoff, jobs: Vec<Jo
     let outcome = {
         let _entered = commit_span.enter();
         std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            transaction(store, catalog, batch, &spans)
+            transaction(store, catalog, batch, input_seq, &spans)
         }))
     };
     match outcome {
@@ -227,6 +244,7 @@ fn transaction(
     store: &Store,
     catalog: &Catalog,
     batch: Vec<Incoming>,
+    input_seq: Option<u64>,
     spans: &[tracing::Span],
 ) -> Result<(Vec<IngestOutcome>, Matched), signalbox_store::IngestError> {
     // Which span belongs to which instance: worked out only when spans are on
@@ -246,7 +264,7 @@ fn transaction(
     let mut matched = Matched::new();
     let mut settled_waits: Vec<String> = Vec::new();
     let mut cursor = 0usize;
-    let outcomes = store.ingest(batch, &mut |instance, joins| {
+    let outcomes = store.ingest_at(batch, input_seq, &mut |instance, joins| {
         // The store calls back in batch order (duplicates skipped): the
         // instance's span is the next one with its (name, id).
         let signal_span = if !traced {
@@ -327,6 +345,7 @@ mod tests {
         let (reply, answer) = tokio::sync::oneshot::channel();
         let job = Job {
             batch,
+            input_seq: None,
             spans: Vec::new(),
             commit_span: tracing::Span::none(),
             reply,

@@ -21,21 +21,32 @@ use crate::telemetry::int;
 
 /// Stores a batch of decoded signals in ONE store transaction (dedup, store,
 /// match, joins, waits, outbox; possibly shared with other batches queued at
-/// the same time, see [`crate::committer`]) and returns one ack per signal, in
+/// the same time, see [`crate::pipeline::committer`]) and returns one ack per signal, in
 /// order. On error nothing of the batch was stored. Every transport (core
 /// NATS, JetStream, webhooks, Kafka) goes through the commit thread; this entry
 /// opens the batch's `ingest` span and each signal's `signal` span (NATS ingest
-/// opens them in [`submit_batch`]).
+/// opens them before decoding).
 pub(crate) async fn commit(
     committer: &Committer,
     metrics: &Metrics,
     batch: Vec<Incoming>,
 ) -> Result<Vec<Ack>, ErrorReply> {
+    commit_at(committer, metrics, batch, None).await
+}
+
+/// [`commit`], also bringing the partition's input position to `input_seq`
+/// in the same transaction (group mode: a partition's owner).
+pub(crate) async fn commit_at(
+    committer: &Committer,
+    metrics: &Metrics,
+    batch: Vec<Incoming>,
+    input_seq: Option<u64>,
+) -> Result<Vec<Ack>, ErrorReply> {
     let transport = batch.first().map_or("", |i| i.origin.transport.as_str());
     let span = crate::telemetry::ingest_span(transport, batch.len());
     async move {
         let spans: Vec<tracing::Span> = batch.iter().map(crate::telemetry::signal_span).collect();
-        enqueue(committer, batch, &spans)
+        enqueue_at(committer, batch, input_seq, &spans)
             .wait(metrics, &spans)
             .await
     }
@@ -60,6 +71,16 @@ pub(crate) fn enqueue(
     batch: Vec<Incoming>,
     spans: &[tracing::Span],
 ) -> PendingCommit {
+    enqueue_at(committer, batch, None, spans)
+}
+
+/// [`enqueue`] with an input position (see [`commit_at`]).
+fn enqueue_at(
+    committer: &Committer,
+    batch: Vec<Incoming>,
+    input_seq: Option<u64>,
+    spans: &[tracing::Span],
+) -> PendingCommit {
     let commit_span = tracing::debug_span!(
         "commit",
         count = int(batch.len()),
@@ -71,7 +92,7 @@ pub(crate) fn enqueue(
     }
     let traced = spans.iter().any(|s| !s.is_disabled());
     let signal_spans = if traced { spans.to_vec() } else { Vec::new() };
-    let answer = committer.submit(batch, signal_spans, commit_span.clone());
+    let answer = committer.submit_at(batch, input_seq, signal_spans, commit_span.clone());
     PendingCommit {
         answer,
         commit_span,

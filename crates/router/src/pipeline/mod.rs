@@ -5,7 +5,8 @@
 //! [`catalog`] (single signals, joins, waits), outbox. The committed firings
 //! go to delivery in memory ([`handoff`]). [`waits`] registers waits, runs
 //! their lookback and settles timeouts and cancels in transactions of their
-//! own.
+//! own. A [`partition`] is one store with its commit thread and handoff: a
+//! router alone has one, a router in a group one per partition it owns.
 //!
 //! Nothing in this room knows where a signal came from or how a firing is
 //! published: sources sit above it, delivery reads its handoff.
@@ -14,4 +15,5 @@ pub mod catalog;
 pub(crate) mod committer;
 pub(crate) mod handoff;
 pub(crate) mod ingest;
+pub mod partition;
 pub(crate) mod waits;

@@ -57,6 +57,12 @@ pub enum StartError {
         /// The client's error.
         message: String,
     },
+    /// The group could not be joined (server, record or streams).
+    #[error(transparent)]
+    Group(#[from] crate::group::setup::GroupSetupError),
+    /// Another router serves the same subjects and would split the truth.
+    #[error("cannot start: {0}")]
+    Peers(String),
     /// The commit thread could not be started.
     #[error("cannot start the commit thread: {0}")]
     CommitThread(std::io::Error),

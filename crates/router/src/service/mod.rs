@@ -14,6 +14,7 @@ mod error;
 mod retention;
 mod start;
 mod subscription_files;
+mod subscriptions;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -55,10 +56,12 @@ impl Router {
         let store = start::open_store(&config)?;
         let mut operators = operators;
         let plugins = crate::plugins::load(&config, &store, &mut operators).await?;
-        let catalog = start::load_catalog(&store, operators, &config.wait_prefix)?;
+        let catalog = start::load_catalog(&store, operators, &config)?;
         let file_subs = read_subscription_files(&config.subscriptions)?;
         let (client, nats_events) = start::connect_nats(&config).await?;
-        let shared = start::shared_state(config, store, catalog, client, plugins)?;
+        let group = start::join_group(&config, &client).await?;
+        start::check_peers(&config, &client).await?;
+        let shared = start::shared_state(config, store, catalog, client, plugins, group)?;
         start::register_metrics(&shared, nats_events);
         let waiting = start::load_waits_and_files(&shared, file_subs).await?;
         let started = start::subscribe(&shared).await?;
@@ -67,6 +70,7 @@ impl Router {
         tracing::info!(
             signals = %format!("{}.>", shared.config.subject_prefix),
             ingest = ?shared.config.ingest,
+            group = ?shared.group.as_ref().map(|g| g.config.group.as_str()),
             admin = %format!("{}.>", shared.config.admin_prefix),
             store = %shared.config.store_path().display(),
             subscriptions = shared.catalog.len(),

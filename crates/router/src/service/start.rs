@@ -9,16 +9,20 @@ use std::time::Duration;
 use signalbox_matcher::OperatorRegistry;
 use signalbox_model::Subscription;
 use signalbox_store::{Store, StoreOptions};
-use tokio::sync::{Notify, watch};
+use tokio::sync::watch;
 use tokio::task::JoinSet;
 
 use super::error::StartError;
 use crate::config::RouterConfig;
+use crate::group::Group;
+use crate::group::front::FrontDoor;
+use crate::group::lease::Leases;
+use crate::group::names::GroupNames;
 use crate::metrics::{GaugeRow, Gauges, Metrics};
 use crate::nats::connect::{NatsEvents, Persistence, connect, round_trip};
+use crate::nats::peers;
 use crate::pipeline::catalog::Catalog;
-use crate::pipeline::committer::Committer;
-use crate::pipeline::handoff::Handoff;
+use crate::pipeline::partition::{Partition, Partitions};
 use crate::plugins::LivePlugins;
 use crate::shared::Shared;
 use crate::sources::kafka::KafkaMetrics;
@@ -50,9 +54,14 @@ pub(super) fn open_store(config: &RouterConfig) -> Result<Arc<Store>, StartError
 pub(super) fn load_catalog(
     store: &Store,
     operators: OperatorRegistry,
-    wait_prefix: &str,
+    config: &RouterConfig,
 ) -> Result<Catalog, StartError> {
-    let catalog = Catalog::new(operators, wait_prefix);
+    let catalog = Catalog::new(operators, &config.wait_prefix);
+    // In a group the subscriptions come from the group's bucket (see
+    // `watch_subscriptions`), not from this router's store.
+    if config.cluster.is_some() {
+        return Ok(catalog);
+    }
     let subs = store
         .subscriptions()
         .map_err(|e| StartError::Subscriptions(e.to_string()))?;
@@ -88,35 +97,107 @@ pub(super) async fn connect_nats(
     Ok((client, events))
 }
 
-/// The state every task shares, with the commit thread started.
+/// Joins the group of `[cluster]` (checks, then streams and buckets); `None`
+/// for a router alone.
+pub(super) async fn join_group(
+    config: &RouterConfig,
+    client: &async_nats::Client,
+) -> Result<Option<Arc<Group>>, StartError> {
+    let Some(cluster) = &config.cluster else {
+        return Ok(None);
+    };
+    let joined = crate::group::setup::join(client, config, cluster).await?;
+    let member = cluster.member.clone().unwrap_or_else(|| {
+        format!(
+            "router-{}",
+            &uuid::Uuid::now_v7().simple().to_string()[..12]
+        )
+    });
+    let names = GroupNames::new(&cluster.group);
+    let js = async_nats::jetstream::new(client.clone());
+    let leases = Leases::new(
+        js.clone(),
+        joined.leases.clone(),
+        names.clone(),
+        &member,
+        cluster.lease_ttl,
+    );
+    let front = FrontDoor::new(
+        client.clone(),
+        names.clone(),
+        &config.subject_prefix,
+        joined.record.partitions,
+        &member,
+    );
+    tracing::info!(group = %cluster.group, %member, partitions = joined.record.partitions, "joined the group");
+    Ok(Some(Arc::new(Group {
+        config: cluster.clone(),
+        member,
+        names,
+        joined,
+        js,
+        leases,
+        front,
+    })))
+}
+
+/// Refuses to start next to routers that would split the truth
+/// (`crate::nats::peers`): alone beside another router on the same
+/// subjects, or in a group beside a router alone or of another group.
+pub(super) async fn check_peers(
+    config: &RouterConfig,
+    client: &async_nats::Client,
+) -> Result<(), StartError> {
+    if client.connection_state() != async_nats::connection::State::Connected {
+        return Ok(());
+    }
+    let mine = peers::metadata(
+        config.cluster.as_ref().map(|c| c.group.as_str()),
+        &config.subject_prefix,
+        &config.queue_group,
+    );
+    for peer in peers::gather(client, "", Duration::from_millis(300)).await {
+        if let Some(why) = peers::conflict(&mine, &peer) {
+            return Err(StartError::Peers(why));
+        }
+    }
+    Ok(())
+}
+
+/// The state every task shares. Alone, partition 0 (the router's store and
+/// its commit thread) is started now; in a group, partitions come and go
+/// with ownership.
 pub(super) fn shared_state(
     config: RouterConfig,
     store: Arc<Store>,
     catalog: Catalog,
     client: async_nats::Client,
     plugins: LivePlugins,
+    group: Option<Arc<Group>>,
 ) -> Result<Arc<Shared>, StartError> {
     let catalog = Arc::new(catalog);
-    let handoff = Arc::new(Handoff::default());
-    let committer = Committer::start(
-        store.clone(),
-        catalog.clone(),
-        handoff.clone(),
-        config.batch_size.saturating_mul(COMMIT_MERGE_BATCHES),
-    )
-    .map_err(StartError::CommitThread)?;
+    let partitions = Arc::new(Partitions::default());
+    if group.is_none() {
+        let home = Partition::start(
+            0,
+            store.clone(),
+            catalog.clone(),
+            config.batch_size.saturating_mul(COMMIT_MERGE_BATCHES),
+        )
+        .map_err(StartError::CommitThread)?;
+        partitions.insert(Arc::new(home));
+    }
     let metrics = Metrics::new();
     metrics.set_plugins(plugins.metered());
     Ok(Arc::new(Shared {
         config,
         store,
         catalog,
-        committer,
         client,
-        outbox_wake: Notify::new(),
-        handoff,
         metrics,
         plugins,
+        partitions,
+        group,
     }))
 }
 
@@ -129,25 +210,39 @@ pub(super) fn register_metrics(shared: &Arc<Shared>, nats_events: Arc<NatsEvents
         metrics.declare_transport(transport);
     }
     metrics.register_collector(Box::new(nats_events));
-    // The collector holds the store and the catalog, not `Shared`: the
-    // metrics live in `Shared`, and a collector holding it would keep it
-    // (and the redb file) alive forever.
-    let (store, catalog) = (shared.store.clone(), shared.catalog.clone());
+    // The collector holds the partitions and the catalog, not `Shared`:
+    // the metrics live in `Shared`, and a collector holding it would keep it
+    // (and the redb files) alive forever.
+    let (partitions, catalog) = (shared.partitions.clone(), shared.catalog.clone());
     metrics.register_collector(Box::new(Gauges::new(move || {
-        store_gauges(&store, &catalog)
+        store_gauges(&partitions, &catalog)
     })));
 }
 
-/// The store and catalog gauges, read now.
-fn store_gauges(store: &Store, catalog: &Catalog) -> Vec<GaugeRow> {
+/// The store and catalog gauges, read now: the sum over the partitions
+/// worked here (the oldest pending firing of any of them).
+fn store_gauges(partitions: &Partitions, catalog: &Catalog) -> Vec<GaugeRow> {
     let mut rows = vec![GaugeRow::plain(
         "signalbox_subscriptions",
         "Live subscriptions.",
         catalog.len() as f64,
     )];
-    let Ok(st) = store.stats() else {
-        return rows;
-    };
+    let mut st = signalbox_store::StoreStats::default();
+    for p in partitions.all() {
+        let Ok(one) = p.store.stats() else {
+            continue;
+        };
+        st.pending += one.pending;
+        st.signals += one.signals;
+        st.firings += one.firings;
+        st.signal_ids += one.signal_ids;
+        st.file_bytes += one.file_bytes;
+        st.join_offers += one.join_offers;
+        st.oldest_pending_ms = match (st.oldest_pending_ms, one.oldest_pending_ms) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+    }
     let oldest_age_ms = st
         .oldest_pending_ms
         .map_or(0, |t| (crate::clock::now_ms() - t).max(0));
@@ -181,8 +276,25 @@ pub(super) async fn load_waits_and_files(
     shared: &Arc<Shared>,
     file_subs: Vec<(PathBuf, Subscription)>,
 ) -> Result<usize, StartError> {
-    let waiting = crate::pipeline::waits::load_waiting(&shared.store, &shared.catalog)
-        .map_err(StartError::Subscriptions)?;
+    let waiting = match &shared.group {
+        None => crate::pipeline::waits::load_waiting(&shared.store, &shared.catalog)
+            .map_err(StartError::Subscriptions)?,
+        Some(group) => {
+            // The group's subscriptions, before any partition is worked.
+            let subs = crate::group::subs::list(&group.joined.subs)
+                .await
+                .map_err(StartError::Subscriptions)?;
+            for sub in subs {
+                match shared.catalog.compile(&sub) {
+                    Ok(c) => shared.catalog.insert(c),
+                    Err(e) => {
+                        tracing::error!(subscription = %sub.id, error = %e, "group subscription does not compile here; skipped")
+                    }
+                }
+            }
+            0
+        }
+    };
     for (path, sub) in file_subs {
         crate::api::admin::add_subscription(shared, sub)
             .await
@@ -247,7 +359,13 @@ pub(super) async fn spawn_tasks(
     } = subscribed;
     let mut tasks = JoinSet::new();
     tasks.spawn(ingest.run(shared.clone(), rx.clone()));
-    tasks.spawn(crate::delivery::outbox::run(shared.clone(), rx.clone()));
+    if let Some(home) = shared.home() {
+        tasks.spawn(crate::delivery::outbox::run(
+            shared.clone(),
+            home,
+            rx.clone(),
+        ));
+    }
     let kafka = KafkaMetrics::register(&shared.metrics);
     for source in shared.config.sources.kafka.clone() {
         tasks.spawn(crate::sources::kafka::run(
@@ -276,6 +394,20 @@ pub(super) async fn spawn_tasks(
         }
         None => None,
     };
+    if let Some(group) = shared.group.clone() {
+        tasks.spawn(super::subscriptions::watch(
+            shared.clone(),
+            group.clone(),
+            rx.clone(),
+        ));
+        let http = http_addr.map(|a| a.to_string());
+        tasks.spawn(crate::ownership::run(
+            shared.clone(),
+            group,
+            http,
+            rx.clone(),
+        ));
+    }
     tasks.spawn(crate::api::waits::run_timeouts(shared.clone(), rx));
     Ok((tasks, http_addr))
 }

@@ -120,6 +120,8 @@ fn signal_ref(inst: &SignalInstance) -> SignalRef {
         name: inst.signal.name.clone(),
         id: inst.id.clone(),
         seq: inst.seq,
+        params: None,
+        payload: None,
     }
 }
 
@@ -132,7 +134,6 @@ fn firing(subscription: &str, version: u64, signals: Vec<SignalRef>, at_ms: i64)
         subject: format!("out.{subscription}"),
         params: signalbox_model::Map::new(),
         signals,
-        payloads: serde_json::Map::new(),
         created_at_ms: at_ms,
         traceparent: None,
     }

@@ -187,9 +187,14 @@ pub(crate) async fn submit_batch(
     if batch.is_empty() {
         return None;
     }
+    if shared.group.is_some() {
+        to_group(shared, inbound, batch).instrument(span).await;
+        return None;
+    }
+    let home = shared.home()?;
     let _in_ingest = span.enter();
     let spans: Vec<tracing::Span> = batch.iter().map(crate::telemetry::signal_span).collect();
-    let commit = enqueue(&shared.committer, batch, &spans);
+    let commit = enqueue(&home.committer, batch, &spans);
     drop(_in_ingest);
     Some(PendingBatch {
         inbound,
@@ -299,6 +304,95 @@ async fn decode_batch(shared: &Shared, messages: Vec<Inbound>) -> (Vec<Inbound>,
         }
     }
     (inbound, batch)
+}
+
+/// Group mode: puts each signal on its partition; the partition's owner
+/// answers the producer's request after its commit. A signal the group's
+/// input does not take is answered `unavailable` (retry).
+async fn to_group(shared: &Arc<Shared>, inbound: Vec<Inbound>, batch: Vec<Incoming>) {
+    let Some(group) = &shared.group else {
+        return;
+    };
+    for (msg, incoming) in inbound.into_iter().zip(batch) {
+        let intake = format!("{}/{}", group.member, uuid::Uuid::now_v7());
+        let reply = match &msg {
+            Inbound::Core(m) => m.reply.as_ref().map(|r| r.to_string()),
+            Inbound::JetStream(_) => None,
+        };
+        if let Err(e) = group.front.put(&incoming, reply.as_deref(), &intake).await {
+            tracing::warn!(error = %e, "signal not taken by the group's input");
+            msg.retry_later(shared, &ErrorReply::unavailable(e)).await;
+        }
+    }
+}
+
+/// Turns a producer's own JetStream publish, read from a group's input
+/// stream under `subject` (`<prefix>.<name>`), into a validated signal:
+/// its id is the producer's, else its `Nats-Msg-Id`, else the stream
+/// position (`jetstream/<stream>/<seq>`), which every owner derives alike;
+/// its receive time is the stream's.
+pub(crate) fn decode_raw(
+    shared: &Shared,
+    subject: &str,
+    msg: &Message,
+    position: (&str, u64),
+    received_at_ms: i64,
+) -> Result<Incoming, FieldError> {
+    let subject_name = subject
+        .strip_prefix(shared.config.subject_prefix.as_str())
+        .and_then(|rest| rest.strip_prefix('.'))
+        .unwrap_or_default();
+    let mut signal = parse_with_subject_name(&msg.payload, subject_name, shared)?;
+    let headers = msg.headers.as_ref();
+    if signal.id.is_none() {
+        signal.id = Some(
+            headers
+                .and_then(|h| h.get(MSG_ID_HEADER))
+                .map(|v| v.as_str().to_string())
+                .filter(|s| !s.is_empty())
+                .unwrap_or_else(|| format!("jetstream/{}/{}", position.0, position.1)),
+        );
+    }
+    let mut details = std::collections::BTreeMap::new();
+    if let Some(tp) = headers
+        .and_then(|h| h.get("traceparent"))
+        .map(|v| v.as_str().to_string())
+        .filter(|v| crate::telemetry::valid_traceparent(v))
+    {
+        details.insert(signalbox_model::Firing::TRACEPARENT.to_string(), tp);
+    }
+    details.insert("stream".into(), position.0.to_string());
+    details.insert("stream_seq".into(), position.1.to_string());
+    Ok(Incoming {
+        signal,
+        origin: Origin {
+            transport: "jetstream".into(),
+            address: Some(subject.to_string()),
+            adapter: None,
+            details,
+        },
+        received_at_ms,
+    })
+}
+
+/// Logs a bad message read from a group's input and copies it to the
+/// rejected subject with the reason, under its producer's `subject`.
+pub(crate) async fn reject_copy(shared: &Shared, subject: &str, msg: &Message, err: &FieldError) {
+    tracing::warn!(%subject, field = %err.field, rule = %err.rule, "signal rejected");
+    let mut headers = HeaderMap::new();
+    headers.insert("Signalbox-Subject", subject);
+    headers.insert("Signalbox-Error", err.to_string().as_str());
+    if let Err(e) = shared
+        .client
+        .publish_with_headers(
+            shared.config.rejected_subject.clone(),
+            headers,
+            msg.payload.clone(),
+        )
+        .await
+    {
+        tracing::warn!(error = %e, "could not publish the rejected message copy");
+    }
 }
 
 /// Turns one message into a validated signal with its id resolved.

@@ -39,6 +39,9 @@ pub(crate) enum Ingest {
     /// The JetStream consumer, or `None` while the server is not ready (the
     /// task keeps setting it up in the background).
     JetStream(Option<jetstream::PullConsumer>),
+    /// None here: in a group with JetStream ingest the group's input stream
+    /// takes the producers' publishes itself.
+    Nothing,
 }
 
 impl Ingest {
@@ -46,6 +49,9 @@ impl Ingest {
     /// stream with the wrong subjects is an error; a server not reachable yet
     /// is retried in the background by the task.
     pub(crate) async fn start(shared: &Shared) -> Result<Ingest, IngestSetupError> {
+        if shared.group.is_some() && shared.config.ingest == crate::config::IngestMode::Jetstream {
+            return Ok(Ingest::Nothing);
+        }
         match shared.config.ingest {
             crate::config::IngestMode::Core => {
                 let subject = format!("{}.>", shared.config.subject_prefix);
@@ -74,6 +80,7 @@ impl Ingest {
         match self {
             Ingest::Core(sub) => core::run(shared, sub, shutdown).await,
             Ingest::JetStream(consumer) => jetstream::run(shared, consumer, shutdown).await,
+            Ingest::Nothing => {}
         }
     }
 }

@@ -1,0 +1,189 @@
+//! The NATS names of one group: its streams, buckets and subjects, all derived
+//! from the group's name so that two groups on one NATS account never share
+//! anything.
+//!
+//! | what | name |
+//! |---|---|
+//! | input stream (signals and internal messages per partition) | `SBX_<GROUP>_IN`, subjects `sbx.<group>.in.<p>.>` |
+//! | changelog stream (one subject per partition) | `SBX_<GROUP>_LOG`, `sbx.<group>.log.<p>` |
+//! | leases (per-message TTL, one subject per partition) | `SBX_<GROUP>_LEASE`, `sbx.<group>.lease.<p>` |
+//! | members (a key per live router, expiring) | KV `SBX_<GROUP>_MEMBERS` |
+//! | the group's record (partition count, prefix, ingest) | KV `SBX_<GROUP>_CONFIG`, key `group` |
+//! | subscriptions | KV `SBX_<GROUP>_SUBS` |
+//! | snapshots of partition stores | object store `SBX_<GROUP>_SNAP`, object `p<p>` |
+//! | queries to every router / to a partition's owner | `sbx.<group>.q.<verb>` / `sbx.<group>.qp.<p>.<verb>` |
+//!
+//! Input subjects by kind (the token after the partition): `_sig` (a signal a
+//! router took in: an `Incoming` as JSON), `_offer` (a join side for the join
+//! partition), `_wait` / `_watch` / `_cancel` (waits), and, in JetStream
+//! ingest, `<subject_prefix>.<name>` as producers published it (the stream
+//! maps `<prefix>.>` onto its partition with the server's `partition()`).
+
+/// Kind of an input message: a signal a router took in.
+pub const KIND_SIGNAL: &str = "_sig";
+/// Kind of an input message: a join side for this (the join) partition.
+pub const KIND_OFFER: &str = "_offer";
+/// Kind of an input message: a wait registration for this (the wait) partition.
+pub const KIND_WAIT: &str = "_wait";
+/// Kind of an input message: a wait's watch on a signal name's partition.
+pub const KIND_WATCH: &str = "_watch";
+/// Kind of an input message: a wait's cancel.
+pub const KIND_CANCEL: &str = "_cancel";
+
+/// The names of group `group`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GroupNames {
+    group: String,
+    upper: String,
+}
+
+impl GroupNames {
+    /// The names of `group` (already checked: `[A-Za-z0-9_-]`).
+    pub fn new(group: &str) -> GroupNames {
+        GroupNames {
+            group: group.to_string(),
+            upper: group.to_ascii_uppercase().replace('-', "_"),
+        }
+    }
+
+    /// The group's name.
+    pub fn group(&self) -> &str {
+        &self.group
+    }
+
+    /// The input stream.
+    pub fn in_stream(&self) -> String {
+        format!("SBX_{}_IN", self.upper)
+    }
+
+    /// The changelog stream.
+    pub fn log_stream(&self) -> String {
+        format!("SBX_{}_LOG", self.upper)
+    }
+
+    /// The lease stream.
+    pub fn lease_stream(&self) -> String {
+        format!("SBX_{}_LEASE", self.upper)
+    }
+
+    /// The members bucket.
+    pub fn members_bucket(&self) -> String {
+        format!("SBX_{}_MEMBERS", self.upper)
+    }
+
+    /// The group record's bucket.
+    pub fn config_bucket(&self) -> String {
+        format!("SBX_{}_CONFIG", self.upper)
+    }
+
+    /// The subscriptions bucket.
+    pub fn subs_bucket(&self) -> String {
+        format!("SBX_{}_SUBS", self.upper)
+    }
+
+    /// The snapshot object store.
+    pub fn snapshot_bucket(&self) -> String {
+        format!("SBX_{}_SNAP", self.upper)
+    }
+
+    /// Every input subject: `sbx.<group>.in.>`.
+    pub fn in_all(&self) -> String {
+        format!("sbx.{}.in.>", self.group)
+    }
+
+    /// Partition `p`'s input: `sbx.<group>.in.<p>.>`.
+    pub fn in_filter(&self, p: u32) -> String {
+        format!("sbx.{}.in.{p}.>", self.group)
+    }
+
+    /// The input subject of a message of `kind` for partition `p`.
+    pub fn in_subject(&self, p: u32, kind: &str) -> String {
+        format!("sbx.{}.in.{p}.{kind}", self.group)
+    }
+
+    /// The prefix before a partition number in input subjects.
+    pub fn in_prefix(&self) -> String {
+        format!("sbx.{}.in.", self.group)
+    }
+
+    /// Every changelog subject.
+    pub fn log_all(&self) -> String {
+        format!("sbx.{}.log.*", self.group)
+    }
+
+    /// Partition `p`'s changelog.
+    pub fn log_subject(&self, p: u32) -> String {
+        format!("sbx.{}.log.{p}", self.group)
+    }
+
+    /// Every lease subject.
+    pub fn lease_all(&self) -> String {
+        format!("sbx.{}.lease.*", self.group)
+    }
+
+    /// Partition `p`'s lease.
+    pub fn lease_subject(&self, p: u32) -> String {
+        format!("sbx.{}.lease.{p}", self.group)
+    }
+
+    /// A query every router answers for the partitions it owns.
+    pub fn query(&self, verb: &str) -> String {
+        format!("sbx.{}.q.{verb}", self.group)
+    }
+
+    /// Every query subject (what a router subscribes to).
+    pub fn query_all(&self) -> String {
+        format!("sbx.{}.q.>", self.group)
+    }
+
+    /// A query for the owner of partition `p`.
+    pub fn partition_query(&self, p: u32, verb: &str) -> String {
+        format!("sbx.{}.qp.{p}.{verb}", self.group)
+    }
+
+    /// The snapshot object of partition `p`.
+    pub fn snapshot_object(&self, p: u32) -> String {
+        format!("p{p}")
+    }
+}
+
+/// The partition number and kind of an input subject, given the group's
+/// input prefix: `sbx.g.in.7._sig` → `(7, "_sig")`; a mapped producer
+/// subject `sbx.g.in.7.signals.orders` → `(7, "signals.orders")`.
+pub fn parse_in_subject<'s>(prefix: &str, subject: &'s str) -> Option<(u32, &'s str)> {
+    let rest = subject.strip_prefix(prefix)?;
+    let (p, kind) = rest.split_once('.')?;
+    Some((p.parse().ok()?, kind))
+}
+
+#[cfg(test)]
+mod tests {
+    //! Names are derived from the group and parse back.
+
+    use super::*;
+
+    #[test]
+    fn names_of_a_group() {
+        let n = GroupNames::new("prod-eu");
+        assert_eq!(n.in_stream(), "SBX_PROD_EU_IN");
+        assert_eq!(n.in_subject(7, KIND_SIGNAL), "sbx.prod-eu.in.7._sig");
+        assert_eq!(n.log_subject(3), "sbx.prod-eu.log.3");
+        assert_eq!(n.lease_subject(0), "sbx.prod-eu.lease.0");
+        assert_eq!(
+            parse_in_subject(&n.in_prefix(), "sbx.prod-eu.in.7._sig"),
+            Some((7, "_sig"))
+        );
+        assert_eq!(
+            parse_in_subject(&n.in_prefix(), "sbx.prod-eu.in.12.signals.a.b"),
+            Some((12, "signals.a.b"))
+        );
+        assert_eq!(
+            parse_in_subject(&n.in_prefix(), "sbx.other.in.1._sig"),
+            None
+        );
+        assert_eq!(
+            parse_in_subject(&n.in_prefix(), "sbx.prod-eu.in.x._sig"),
+            None
+        );
+    }
+}

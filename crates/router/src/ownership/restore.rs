@@ -1,0 +1,226 @@
+//! Bringing a partition's local store up to its changelog before working it:
+//! the state follows ownership with no shared disk.
+//!
+//! The store file is `<data_dir>/partitions/<p>.redb` and says how far it
+//! got (`changelog_seq`). The partition's snapshot (object `p<p>`, written by
+//! its owners) says up to which position the changelog may have been trimmed.
+//! A local store at or past the snapshot only replays the entries after its
+//! position; an older one (or none) is replaced by the snapshot first. Then
+//! every entry up to the subject's current last sequence is applied, in
+//! order: a single message, or the chunks of an atomic batch put together.
+//! Replay is idempotent, so a crash midway only means more replay next time.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_nats::jetstream::consumer::{self, DeliverPolicy};
+use async_nats::jetstream::stream::LastRawMessageErrorKind;
+use futures::StreamExt;
+use signalbox_store::{ChangeSet, CommitDurability, Store, StoreOptions};
+use tokio::io::AsyncReadExt;
+
+use crate::group::Group;
+
+/// A partition store's options: no fsync (the changelog is the durable copy)
+/// and a small cache (a router holds many of them).
+pub(crate) fn store_options(dedup_retention: Duration) -> StoreOptions {
+    StoreOptions {
+        dedup_retention,
+        durability: CommitDurability::None,
+        cache_size: Some(16 * 1024 * 1024),
+    }
+}
+
+/// Where partition `p`'s store lives.
+pub(crate) fn store_path(data_dir: &Path, p: u32) -> PathBuf {
+    data_dir.join("partitions").join(format!("{p}.redb"))
+}
+
+/// The snapshot's position and its object, if there is one.
+async fn snapshot_position(group: &Group, p: u32) -> Result<Option<u64>, String> {
+    match group
+        .joined
+        .snapshots
+        .info(group.names.snapshot_object(p))
+        .await
+    {
+        Ok(info) if !info.deleted => Ok(info
+            .metadata
+            .get("changelog_seq")
+            .and_then(|v| v.parse().ok())),
+        Ok(_) => Ok(None),
+        Err(e) if e.to_string().contains("not found") => Ok(None),
+        Err(e) => Err(format!("snapshot info of partition {p}: {e}")),
+    }
+}
+
+/// Replaces the file at `path` with the partition's snapshot.
+async fn download_snapshot(group: &Group, p: u32, path: &Path) -> Result<(), String> {
+    let mut object = group
+        .joined
+        .snapshots
+        .get(group.names.snapshot_object(p))
+        .await
+        .map_err(|e| format!("snapshot of partition {p}: {e}"))?;
+    let mut bytes = Vec::new();
+    object
+        .read_to_end(&mut bytes)
+        .await
+        .map_err(|e| format!("reading the snapshot of partition {p}: {e}"))?;
+    let tmp = path.with_extension("restore");
+    tokio::fs::write(&tmp, &bytes)
+        .await
+        .map_err(|e| format!("{}: {e}", tmp.display()))?;
+    tokio::fs::rename(&tmp, path)
+        .await
+        .map_err(|e| format!("{}: {e}", path.display()))?;
+    Ok(())
+}
+
+/// Opens partition `p`'s store, restored from the snapshot when the local one
+/// is older than it (or missing).
+pub(crate) async fn open(
+    group: &Group,
+    data_dir: &Path,
+    dedup_retention: Duration,
+    p: u32,
+) -> Result<Arc<Store>, String> {
+    let path = store_path(data_dir, p);
+    if let Some(dir) = path.parent() {
+        tokio::fs::create_dir_all(dir)
+            .await
+            .map_err(|e| format!("{}: {e}", dir.display()))?;
+    }
+    let snapshot = snapshot_position(group, p).await?;
+    let options = store_options(dedup_retention);
+    let open = |path: PathBuf, options: StoreOptions| async move {
+        tokio::task::spawn_blocking(move || Store::open(&path, options))
+            .await
+            .map_err(|e| e.to_string())?
+            .map_err(|e| e.to_string())
+    };
+    let local = if path.exists() {
+        let store = open(path.clone(), options.clone()).await?;
+        let at = store.changelog_seq().map_err(|e| e.to_string())?;
+        Some((store, at))
+    } else {
+        None
+    };
+    match (local, snapshot) {
+        (Some((store, at)), Some(snap)) if at >= snap => Ok(Arc::new(store)),
+        (Some((store, _)), None) => Ok(Arc::new(store)),
+        (local, Some(snap)) => {
+            drop(local);
+            download_snapshot(group, p, &path).await?;
+            tracing::info!(
+                partition = p,
+                changelog_seq = snap,
+                "partition store restored from its snapshot"
+            );
+            Ok(Arc::new(open(path, options).await?))
+        }
+        (None, None) => Ok(Arc::new(open(path, options).await?)),
+    }
+}
+
+/// The partition changelog's last sequence now (0 when empty).
+pub(crate) async fn log_end(group: &Group, p: u32) -> Result<u64, String> {
+    match group
+        .joined
+        .log
+        .get_last_raw_message_by_subject(&group.names.log_subject(p))
+        .await
+    {
+        Ok(m) => Ok(m.sequence),
+        Err(e) if e.kind() == LastRawMessageErrorKind::NoMessageFound => Ok(0),
+        Err(e) => Err(format!("changelog end of partition {p}: {e}")),
+    }
+}
+
+/// Applies every changelog entry after the store's position up to the log's
+/// end; returns the position reached.
+pub(crate) async fn catch_up(group: &Group, store: &Arc<Store>, p: u32) -> Result<u64, String> {
+    let mut at = store.changelog_seq().map_err(|e| e.to_string())?;
+    let end = log_end(group, p).await?;
+    if end < at {
+        // The log is the truth: a store ahead of it (the log was trimmed
+        // past its last entry, or recreated) is fenced at the log's end.
+        tracing::warn!(
+            partition = p,
+            store = at,
+            log = end,
+            "partition store is ahead of its changelog; fencing at the changelog's end"
+        );
+        return Ok(end);
+    }
+    if end == at {
+        return Ok(at);
+    }
+    let consumer = group
+        .joined
+        .log
+        .create_consumer(consumer::pull::Config {
+            filter_subject: group.names.log_subject(p),
+            deliver_policy: DeliverPolicy::ByStartSequence {
+                start_sequence: at + 1,
+            },
+            ack_policy: consumer::AckPolicy::None,
+            inactive_threshold: Duration::from_secs(60),
+            ..Default::default()
+        })
+        .await
+        .map_err(|e| format!("changelog reader of partition {p}: {e}"))?;
+    let mut messages = consumer
+        .messages()
+        .await
+        .map_err(|e| format!("changelog reader of partition {p}: {e}"))?;
+    let mut chunks: Vec<u8> = Vec::new();
+    let mut applied = 0usize;
+    while at < end {
+        let msg = match tokio::time::timeout(Duration::from_secs(10), messages.next()).await {
+            Ok(Some(Ok(m))) => m,
+            Ok(Some(Err(e))) => return Err(format!("changelog of partition {p}: {e}")),
+            Ok(None) | Err(_) => {
+                return Err(format!(
+                    "changelog of partition {p} stopped at {at} before its end {end}"
+                ));
+            }
+        };
+        let seq = msg.info().map(|i| i.stream_sequence).unwrap_or(0);
+        if seq <= at {
+            continue;
+        }
+        let headers = msg.message.headers.as_ref();
+        let in_batch = headers.and_then(|h| h.get("Nats-Batch-Id")).is_some();
+        let last_of_batch = headers.and_then(|h| h.get("Nats-Batch-Commit")).is_some();
+        if in_batch && !last_of_batch {
+            chunks.extend_from_slice(&msg.message.payload);
+            continue;
+        }
+        let bytes: Vec<u8> = if in_batch {
+            chunks.extend_from_slice(&msg.message.payload);
+            std::mem::take(&mut chunks)
+        } else {
+            msg.message.payload.to_vec()
+        };
+        let changes = ChangeSet::decode(&bytes)
+            .map_err(|e| format!("changelog entry {seq} of partition {p}: {e}"))?;
+        let s = store.clone();
+        tokio::task::spawn_blocking(move || s.apply(&changes, seq))
+            .await
+            .map_err(|e| e.to_string())?
+            .map_err(|e| format!("applying changelog entry {seq} of partition {p}: {e}"))?;
+        at = seq;
+        applied += 1;
+    }
+    if applied > 0 {
+        tracing::info!(
+            partition = p,
+            entries = applied,
+            changelog_seq = at,
+            "partition caught up from its changelog"
+        );
+    }
+    Ok(at)
+}

@@ -1,0 +1,113 @@
+//! Snapshots of a partition's store, so that its changelog and input do not
+//! grow without bound and a new owner does not replay from the start.
+//!
+//! Every `cluster.snapshot_every`, when the store moved since the last one:
+//! a consistent copy of the store file (`Store::snapshot_to`, which reports
+//! the changelog position it holds) is put in the object store as `p<p>` with
+//! that position in its metadata; then the changelog is trimmed below the
+//! position (its last message stays: it carries the subject's sequence that
+//! the next write expects), and the input below the store's input position.
+//! Order matters: the snapshot is stored before anything it covers is
+//! trimmed, so at every moment snapshot + remaining log = the state.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use async_nats::jetstream::object_store::ObjectMetadata;
+use tokio::sync::watch;
+
+use crate::group::Group;
+use crate::pipeline::partition::Partition;
+
+/// Snapshots partition `partition` until `stop`.
+pub(crate) async fn run(
+    group: Arc<Group>,
+    partition: Arc<Partition>,
+    data_dir: PathBuf,
+    mut stop: watch::Receiver<bool>,
+) {
+    let every = group.config.snapshot_every;
+    let mut last_taken = partition.store.changelog_seq().unwrap_or(0);
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(every) => {}
+            _ = stop.changed() => return,
+        }
+        let now = partition.store.changelog_seq().unwrap_or(0);
+        if now <= last_taken {
+            continue;
+        }
+        match take(&group, &partition, &data_dir).await {
+            Ok(at) => last_taken = at,
+            Err(e) => {
+                tracing::warn!(partition = partition.id, error = %e, "snapshot not taken; trying again later")
+            }
+        }
+    }
+}
+
+/// Takes one snapshot, stores it, then trims what it covers.
+pub(crate) async fn take(
+    group: &Group,
+    partition: &Partition,
+    data_dir: &std::path::Path,
+) -> Result<u64, String> {
+    let p = partition.id;
+    let tmp = data_dir.join("partitions").join(format!("{p}.snapshot"));
+    let store = partition.store.clone();
+    let path = tmp.clone();
+    let at = tokio::task::spawn_blocking(move || store.snapshot_to(&path))
+        .await
+        .map_err(|e| e.to_string())?
+        .map_err(|e| format!("copy: {e}"))?;
+    let input_seq = partition.store.input_seq().ok().flatten().unwrap_or(0);
+    let mut file = tokio::fs::File::open(&tmp)
+        .await
+        .map_err(|e| format!("{}: {e}", tmp.display()))?;
+    let meta = ObjectMetadata {
+        name: group.names.snapshot_object(p),
+        description: Some(format!("partition {p} at changelog {at}")),
+        metadata: HashMap::from([
+            ("changelog_seq".to_string(), at.to_string()),
+            ("input_seq".to_string(), input_seq.to_string()),
+        ]),
+        ..Default::default()
+    };
+    group
+        .joined
+        .snapshots
+        .put(meta, &mut file)
+        .await
+        .map_err(|e| format!("upload: {e}"))?;
+    let _ = tokio::fs::remove_file(&tmp).await;
+    // Trim what the snapshot covers (keep the log's last message).
+    if let Err(e) = group
+        .joined
+        .log
+        .purge()
+        .filter(group.names.log_subject(p))
+        .sequence(at)
+        .await
+    {
+        tracing::debug!(partition = p, error = %e, "changelog not trimmed");
+    }
+    if input_seq > 0
+        && let Err(e) = group
+            .joined
+            .input
+            .purge()
+            .filter(group.names.in_filter(p))
+            .sequence(input_seq + 1)
+            .await
+    {
+        tracing::debug!(partition = p, error = %e, "input not trimmed");
+    }
+    tracing::info!(
+        partition = p,
+        changelog_seq = at,
+        input_seq,
+        "partition snapshot stored"
+    );
+    Ok(at)
+}

@@ -1,0 +1,102 @@
+//! A partition: one store with its commit thread, the handoff of committed
+//! firings to its outbox drainer, and the drainer's wake-up. A router alone
+//! has exactly one (partition 0, its whole state); in group mode it has one
+//! per partition it owns, each with a store of its own, and the set changes
+//! as ownership moves ([`Partitions`]).
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, RwLock};
+
+use signalbox_store::Store;
+use tokio::sync::Notify;
+
+use super::catalog::Catalog;
+use super::committer::Committer;
+use super::handoff::Handoff;
+
+/// One partition's store and the machinery around it.
+pub struct Partition {
+    /// Its number (0 for a router alone).
+    pub id: u32,
+    /// Its store.
+    pub store: Arc<Store>,
+    /// Its commit thread: every ingest transaction of the store runs there.
+    pub(crate) committer: Committer,
+    /// Firings its commit thread committed, for its drainer.
+    pub(crate) handoff: Arc<Handoff>,
+    /// Wakes its drainer for firings written outside the commit thread (wait
+    /// answers, replay); commits wake it through `handoff`.
+    pub outbox_wake: Notify,
+}
+
+impl Partition {
+    /// Starts the commit thread of `store`; one transaction takes at most
+    /// `merge_max` signals (unless a single batch is larger).
+    pub fn start(
+        id: u32,
+        store: Arc<Store>,
+        catalog: Arc<Catalog>,
+        merge_max: usize,
+    ) -> std::io::Result<Partition> {
+        let handoff = Arc::new(Handoff::default());
+        let committer = Committer::start(store.clone(), catalog, handoff.clone(), merge_max)?;
+        Ok(Partition {
+            id,
+            store,
+            committer,
+            handoff,
+            outbox_wake: Notify::new(),
+        })
+    }
+}
+
+/// The partitions a router works now, by number.
+#[derive(Default)]
+pub struct Partitions(RwLock<BTreeMap<u32, Arc<Partition>>>);
+
+impl Partitions {
+    /// Adds (or replaces) a partition.
+    pub fn insert(&self, p: Arc<Partition>) {
+        self.0
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(p.id, p);
+    }
+
+    /// Removes partition `id`.
+    pub fn remove(&self, id: u32) -> Option<Arc<Partition>> {
+        self.0
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&id)
+    }
+
+    /// Partition `id`, if worked here.
+    pub fn get(&self, id: u32) -> Option<Arc<Partition>> {
+        self.0
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&id)
+            .cloned()
+    }
+
+    /// Every partition worked here, by number.
+    pub fn all(&self) -> Vec<Arc<Partition>> {
+        self.0
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .values()
+            .cloned()
+            .collect()
+    }
+
+    /// The numbers of the partitions worked here.
+    pub fn ids(&self) -> Vec<u32> {
+        self.0
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .keys()
+            .copied()
+            .collect()
+    }
+}
