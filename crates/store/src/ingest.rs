@@ -308,9 +308,24 @@ impl Store {
         &self,
         plan: &mut dyn FnMut(&mut PlanContext<'_, '_>) -> Vec<Firing>,
     ) -> Result<Vec<Firing>, IngestError> {
+        self.run_plan_at(None, plan)
+    }
+
+    /// [`Store::run_plan`], also recording the input position `input_seq`
+    /// in the same transaction (group mode: a partition's owner working
+    /// messages other than signals, such as join offers).
+    pub fn run_plan_at(
+        &self,
+        input_seq: Option<u64>,
+        plan: &mut dyn FnMut(&mut PlanContext<'_, '_>) -> Vec<Firing>,
+    ) -> Result<Vec<Firing>, IngestError> {
         let txn = self.begin_write::<IngestError>()?;
         let written = {
             let mut meta = tables::write::<IngestError, _, _>(&txn, tables::META)?;
+            if let Some(input_seq) = input_seq {
+                meta.insert(tables::META_INPUT_SEQ, input_seq)
+                    .at::<IngestError>(names::META)?;
+            }
             let signals = tables::write::<IngestError, _, _>(&txn, tables::SIGNALS)?;
             let mut offers = tables::write::<IngestError, _, _>(&txn, tables::JOIN_OFFERS)?;
             let mut waits = tables::write::<IngestError, _, _>(&txn, tables::WAITS)?;

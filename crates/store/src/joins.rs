@@ -25,10 +25,15 @@ use crate::store::Store;
 use crate::tables::{self, names};
 
 /// The stored value of an offer.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 struct OfferValue {
     name: String,
     received_at_ms: i64,
+    /// The instance itself, when it is stored in another partition (group
+    /// mode: a join's state lives in the join's partition, each side's
+    /// instance in its name's).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    instance: Option<SignalInstance>,
 }
 
 /// One side of a join, offered by an arriving instance.
@@ -76,6 +81,43 @@ pub struct PlanContext<'a, 't> {
 }
 
 impl PlanContext<'_, '_> {
+    /// Like [`PlanContext::offer`] for an instance stored elsewhere (another
+    /// partition of a group): the offer keeps the instance itself. An offer
+    /// this store took before (by subscription, alias, name and seq) is not
+    /// taken again — a redelivered offer never joins twice — which is
+    /// recorded in `signal_matches` as `<subscription>#<alias>`.
+    pub fn offer_carried(
+        &mut self,
+        offer: JoinOffer<'_>,
+        instance: &SignalInstance,
+    ) -> Option<Vec<(String, SignalInstance)>> {
+        if self.error.is_some() {
+            return None;
+        }
+        let marker = format!("{}#{}", offer.subscription, offer.alias);
+        let key = (instance.signal.name.as_str(), instance.seq);
+        match self
+            .signal_matches
+            .insert(key, marker.as_str())
+            .at::<IngestError>(names::SIGNAL_MATCHES)
+        {
+            // Taken before: a redelivered offer.
+            Ok(true) => return None,
+            Ok(false) => {}
+            Err(e) => {
+                self.error = Some(e);
+                return None;
+            }
+        }
+        match self.try_offer_with(offer, instance, true) {
+            Ok(done) => done,
+            Err(e) => {
+                self.error = Some(e);
+                None
+            }
+        }
+    }
+
     /// Records `instance` as an offer for its alias and, if every alias now has
     /// a live offer with the same key, consumes the earliest of each and returns
     /// them in `aliases` order. `None` while the join is still partial (or after
@@ -102,9 +144,19 @@ impl PlanContext<'_, '_> {
         o: JoinOffer<'_>,
         instance: &SignalInstance,
     ) -> Result<Option<Vec<(String, SignalInstance)>>, IngestError> {
+        self.try_offer_with(o, instance, false)
+    }
+
+    fn try_offer_with(
+        &mut self,
+        o: JoinOffer<'_>,
+        instance: &SignalInstance,
+        carried: bool,
+    ) -> Result<Option<Vec<(String, SignalInstance)>>, IngestError> {
         let value = codec::encode(&OfferValue {
             name: instance.signal.name.clone(),
             received_at_ms: instance.received_at_ms,
+            instance: carried.then(|| instance.clone()),
         })
         .map_err(|source| IngestError::Encode {
             what: "join offer",
@@ -133,7 +185,10 @@ impl PlanContext<'_, '_> {
             self.offers
                 .remove((o.subscription, o.version, o.key, alias.as_str(), seq))
                 .at::<IngestError>(names::JOIN_OFFERS)?;
-            let inst = self.load(&value.name, seq)?;
+            let inst = match value.instance {
+                Some(carried) => carried,
+                None => self.load(&value.name, seq)?,
+            };
             complete.push((alias, inst));
         }
         Ok(Some(complete))

@@ -95,52 +95,20 @@ pub(crate) async fn dispatch(shared: &Arc<Shared>, verb: &str, body: String) -> 
             .await
         }
         "sub.rm" => sub_rm(shared, body).await,
-        "signals.ls" => signals_ls(shared, &body).await,
-        "signals.show" => signals_show(shared, &body).await,
-        "signals.search" => signals_search(shared, &body).await,
-        "firing.show" => {
-            blocking(shared, move |s| {
-                match s.store.firing(&body).map_err(unavailable)? {
-                    Some(f) => Ok(json!({"firing": f})),
-                    None => Err(not_found("id", format!("no firing {body:?}"))),
-                }
-            })
-            .await
-        }
-        "explain" => explain(shared, &body).await,
-        "wait.show" => {
-            blocking(shared, move |s| {
-                match s.store.wait(&body).map_err(unavailable)? {
-                    Some(w) => Ok(json!({"wait": w})),
-                    None => Err(not_found("id", format!("no wait {body:?}"))),
-                }
-            })
-            .await
-        }
-        "wait.ls" => {
-            blocking(shared, move |s| {
-                let waiting_only = body == "waiting";
-                Ok(json!({"waits": s.store.waits(waiting_only).map_err(unavailable)?}))
-            })
-            .await
-        }
         "wait.cancel" => super::waits::cancel(shared, body).await,
-        "lineage.signal" => lineage_signal(shared, &body).await,
-        "lineage.sub" => blocking(shared, move |s| {
-            crate::api::lineage::subscription_lineage(&s.store, &body, 1000).map_err(unavailable)
-        })
-        .await,
-        "lineage.firing" => blocking(shared, move |s| match s.store.firing(&body).map_err(unavailable)? {
-            Some(f) => Ok(crate::api::lineage::firing_summary(&f)),
-            None => Err(not_found("id", format!("no firing {body:?}"))),
-        })
-        .await,
-        "lineage.wait" => blocking(shared, move |s| match s.store.wait(&body).map_err(unavailable)? {
-            Some(w) => Ok(json!({"wait": w.wait.id, "consumer": w.wait.consumer, "state": w.state, "registered_at": signalbox_model::signal::format_rfc3339(w.registered_at_ms)})),
-            None => Err(not_found("id", format!("no wait {body:?}"))),
-        })
-        .await,
-        "lineage.export" => lineage_export(shared, &body).await,
+        data if super::data::VERBS.contains(&data) => match &shared.group {
+            None => {
+                let verb = data.to_string();
+                blocking(shared, move |s| {
+                    super::data::run(&s.store, &s.catalog, &verb, &body)
+                })
+                .await
+            }
+            Some(group) => super::group_query::ask(shared, group, data, &body).await,
+        },
+        "replay" if shared.group.is_some() => Err(unavailable(
+            "replay is not available in group mode yet: the signals of a subscription are spread over partitions (docs/SCALING.md, limits)",
+        )),
         "replay" => replay(shared, &body).await,
         "plugin.upload" => plugin_deploy::upload(shared, &body),
         "plugin.deploy" => plugin_deploy::deploy(shared, &body).await,
@@ -150,7 +118,10 @@ pub(crate) async fn dispatch(shared: &Arc<Shared>, verb: &str, body: String) -> 
         "plugin.rm" => plugin_deploy::remove(shared, body).await,
         other => Err(ErrorReply::invalid(&FieldError::new(
             "subject",
-            format!("unknown admin verb {other:?}; verbs are {}", VERBS.join(", ")),
+            format!(
+                "unknown admin verb {other:?}; verbs are {}",
+                VERBS.join(", ")
+            ),
         ))),
     }
 }
@@ -242,95 +213,6 @@ async fn sub_rm(shared: &Arc<Shared>, id: String) -> AdminResult {
     .await
 }
 
-#[derive(serde::Deserialize, Default)]
-#[serde(deny_unknown_fields)]
-struct SignalsQuery {
-    name: Option<String>,
-    #[serde(default)]
-    after: u64,
-    limit: Option<usize>,
-}
-
-async fn signals_ls(shared: &Arc<Shared>, body: &str) -> AdminResult {
-    let q: SignalsQuery = if body.is_empty() {
-        SignalsQuery::default()
-    } else {
-        serde_json::from_str(body).map_err(|e| {
-            invalid(FieldError::new(
-                "",
-                format!("expected {{\"name\", \"after\", \"limit\"}}: {e}"),
-            ))
-        })?
-    };
-    blocking(shared, move |s| match q.name {
-        None => {
-            let names = s.store.signal_names().map_err(unavailable)?;
-            Ok(json!({"names": names.into_iter().map(|(name, last_seq)| json!({"name": name, "last_seq": last_seq})).collect::<Vec<_>>()}))
-        }
-        Some(name) => {
-            let list = s
-                .store
-                .signals(&name, q.after, q.limit.unwrap_or(100).min(10_000))
-                .map_err(unavailable)?;
-            Ok(json!({"signals": list}))
-        }
-    })
-    .await
-}
-
-/// A reference to one stored signal: `NAME:SEQ`, or a JSON object.
-enum SignalKey {
-    Seq(String, u64),
-    Id(String, String),
-}
-
-fn parse_signal_key(body: &str) -> Result<SignalKey, ErrorReply> {
-    if body.starts_with('{') {
-        let v: serde_json::Value = serde_json::from_str(body)
-            .map_err(|e| invalid(FieldError::new("", format!("not valid JSON: {e}"))))?;
-        let name = v
-            .get("name")
-            .and_then(|n| n.as_str())
-            .ok_or_else(|| invalid(FieldError::new("name", "required")))?
-            .to_string();
-        if let Some(seq) = v.get("seq").and_then(serde_json::Value::as_u64) {
-            return Ok(SignalKey::Seq(name, seq));
-        }
-        if let Some(id) = v.get("id").and_then(|i| i.as_str()) {
-            return Ok(SignalKey::Id(name, id.to_string()));
-        }
-        return Err(invalid(FieldError::new("seq", "give seq or id")));
-    }
-    let (name, seq) = body.rsplit_once(':').ok_or_else(|| {
-        invalid(FieldError::new(
-            "signal",
-            "expected NAME:SEQ, e.g. table_updated:42",
-        ))
-    })?;
-    let seq = seq.parse::<u64>().map_err(|_| {
-        invalid(FieldError::new(
-            "signal",
-            format!("{seq:?} is not a sequence number"),
-        ))
-    })?;
-    Ok(SignalKey::Seq(name.to_string(), seq))
-}
-
-fn load_signal(s: &Shared, key: &SignalKey) -> Result<signalbox_model::SignalInstance, ErrorReply> {
-    let found = match key {
-        SignalKey::Seq(name, seq) => s.store.signal(name, *seq),
-        SignalKey::Id(name, id) => s.store.signal_by_id(name, id),
-    }
-    .map_err(unavailable)?;
-    found.ok_or_else(|| {
-        let what = match key {
-            SignalKey::Seq(n, q) => format!("{n}:{q}"),
-            SignalKey::Id(n, i) => format!("{n} with id {i:?}"),
-        };
-        not_found("signal", format!("no stored signal {what}"))
-    })
-}
-
 async fn replay(shared: &Arc<Shared>, body: &str) -> AdminResult {
     let req: crate::api::replay::ReplayRequest = serde_json::from_str(body).map_err(|e| {
         invalid(FieldError::new(
@@ -346,192 +228,6 @@ async fn replay(shared: &Arc<Shared>, body: &str) -> AdminResult {
             }
             other => unavailable(other),
         })
-    })
-    .await
-}
-
-async fn lineage_signal(shared: &Arc<Shared>, body: &str) -> AdminResult {
-    let key = parse_signal_key(body)?;
-    blocking(shared, move |s| {
-        let inst = load_signal(s, &key)?;
-        crate::api::lineage::signal_lineage(&s.store, &inst).map_err(unavailable)
-    })
-    .await
-}
-
-async fn lineage_export(shared: &Arc<Shared>, body: &str) -> AdminResult {
-    let q: crate::api::lineage::ExportQuery = if body.is_empty() {
-        Default::default()
-    } else {
-        serde_json::from_str(body).map_err(|e| {
-            invalid(FieldError::new(
-                "",
-                format!("expected {{format, since, until, signal, sub, firing, limit}}: {e}"),
-            ))
-        })?
-    };
-    blocking(shared, move |s| {
-        let graph = crate::api::lineage::export(&s.store, &q).map_err(|e| match e {
-            crate::api::lineage::ExportError::Invalid { field, rule } => {
-                invalid(FieldError::new(field, rule))
-            }
-            other => unavailable(other),
-        })?;
-        match q.format.as_deref().unwrap_or("json") {
-            "json" => Ok(graph.to_json()),
-            "dot" => Ok(json!({"dot": graph.to_dot()})),
-            other => Err(invalid(FieldError::new(
-                "format",
-                format!("{other:?} is not json or dot"),
-            ))),
-        }
-    })
-    .await
-}
-
-async fn signals_search(shared: &Arc<Shared>, body: &str) -> AdminResult {
-    let q: crate::api::lineage::SearchQuery = if body.is_empty() {
-        Default::default()
-    } else {
-        serde_json::from_str(body).map_err(|e| {
-            invalid(FieldError::new(
-                "",
-                format!("expected {{\"name\", \"where\", \"limit\"}}: {e}"),
-            ))
-        })?
-    };
-    blocking(shared, move |s| {
-        crate::api::lineage::search(&s.store, &q).map_err(|e| match e {
-            crate::api::lineage::ExportError::Invalid { field, rule } => {
-                invalid(FieldError::new(field, rule))
-            }
-            other => unavailable(other),
-        })
-    })
-    .await
-}
-
-async fn signals_show(shared: &Arc<Shared>, body: &str) -> AdminResult {
-    let key = parse_signal_key(body)?;
-    blocking(shared, move |s| {
-        Ok(json!({"signal": load_signal(s, &key)?}))
-    })
-    .await
-}
-
-async fn explain(shared: &Arc<Shared>, body: &str) -> AdminResult {
-    let v: serde_json::Value = serde_json::from_str(body).map_err(|e| {
-        invalid(FieldError::new(
-            "",
-            format!("expected {{\"sub\", \"signal\"}}: {e}"),
-        ))
-    })?;
-    let sub = v
-        .get("sub")
-        .and_then(|s| s.as_str())
-        .ok_or_else(|| invalid(FieldError::new("sub", "required")))?
-        .to_string();
-    let signal = v
-        .get("signal")
-        .and_then(|s| s.as_str())
-        .ok_or_else(|| invalid(FieldError::new("signal", "required: NAME:SEQ")))?;
-    let key = parse_signal_key(signal)?;
-    blocking(shared, move |s| {
-        let instance = load_signal(s, &key)?;
-        let compiled = s
-            .catalog
-            .get(&sub)
-            .ok_or_else(|| not_found("sub", format!("no subscription {sub:?}")))?;
-        let Some((alias, explanation)) = s.catalog.explain(&sub, &instance) else {
-            let wanted: Vec<&str> = compiled
-                .subscription
-                .signals
-                .iter()
-                .map(|sp| sp.name.as_str())
-                .collect();
-            return Ok(json!({
-                "matches": false,
-                "verdict": format!(
-                    "{}:{} cannot fire {sub}: the subscription waits for {wanted:?}, not {:?}",
-                    instance.signal.name, instance.seq, instance.signal.name
-                ),
-                "explain": [],
-            }));
-        };
-        let fed: Vec<String> = s
-            .store
-            .firings_of_signal(&instance.signal.name, instance.seq)
-            .map_err(unavailable)?
-            .into_iter()
-            .filter(|f| f.firing.subscription == sub)
-            .map(|f| f.firing.firing_id)
-            .collect();
-        let mut out = json!({
-            "matches": explanation.matched,
-            "alias": alias,
-            "explain": explanation.conditions,
-            "firings": fed,
-        });
-        let name = format!("{}:{}", instance.signal.name, instance.seq);
-        let mut verdict = if !explanation.matched {
-            let failed: Vec<String> = explanation
-                .conditions
-                .iter()
-                .filter(|c| c.verdict == signalbox_matcher::Verdict::Failed)
-                .map(|c| c.path.clone())
-                .collect();
-            format!("{name} does not match {sub}: the condition(s) on {} failed", failed.join(", "))
-        } else if !fed.is_empty() {
-            format!("{name} matched {sub} and fed firing {}", fed.join(", "))
-        } else {
-            format!("{name} matched {sub} but fed no firing")
-        };
-        if let Some(join) = &compiled.subscription.join {
-            let key = join.key_for(&alias, &instance.signal.params);
-            let pending = s
-                .store
-                .pending_joins(&sub, compiled.subscription.version)
-                .map_err(unavailable)?;
-            let waiting_here: Vec<_> = pending
-                .iter()
-                .filter(|p| Some(&p.key) == key.as_ref())
-                .collect();
-            let present: std::collections::BTreeSet<&str> =
-                waiting_here.iter().map(|p| p.alias.as_str()).collect();
-            let missing: Vec<&str> = compiled
-                .subscription
-                .signals
-                .iter()
-                .map(|sp| sp.alias.as_str())
-                .filter(|a| !present.contains(a))
-                .collect();
-            let this_waits = waiting_here
-                .iter()
-                .any(|p| p.name == instance.signal.name && p.seq == instance.seq);
-            out["join"] = json!({
-                "key": key,
-                "within_ms": join.within_ms,
-                "waiting": waiting_here,
-                "missing": missing,
-            });
-            if explanation.matched && fed.is_empty() {
-                verdict = match (&key, this_waits) {
-                    (None, _) => format!("{name} matched {sub} but lacks its join key ({})", join.paths_for(&alias).collect::<Vec<_>>().join(", ")),
-                    (Some(k), true) => format!("{name} matched {sub} and waits to join on key {k}: still missing {}", missing.join(", ")),
-                    (Some(k), false) => format!("{name} matched {sub} on key {k} but is no longer waiting (consumed by another firing, expired after within, or from an older version)"),
-                };
-            }
-        }
-        if let Some(value) = compiled.dedup_value(&[(alias.as_str(), &instance)]) {
-            let fid = signalbox_model::dedup_firing_id(&sub, &value);
-            let existing = s.store.firing(&fid).map_err(unavailable)?;
-            out["dedup"] = json!({"value": value, "firing_id": fid, "fired": existing.is_some()});
-            if explanation.matched && fed.is_empty() && existing.is_some() && compiled.subscription.join.is_none() {
-                verdict = format!("{name} matched {sub} but dedup value {value:?} already fired as {fid}");
-            }
-        }
-        out["verdict"] = json!(verdict);
-        Ok(out)
     })
     .await
 }

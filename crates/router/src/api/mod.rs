@@ -10,6 +10,8 @@
 //! (`crate::pipeline::catalog`).
 
 pub(crate) mod admin;
+pub(crate) mod data;
+pub(crate) mod group_query;
 pub mod http;
 pub mod lineage;
 mod lineage_page;
@@ -17,4 +19,5 @@ pub mod nats_service;
 pub(crate) mod plugin_deploy;
 pub mod replay;
 mod reply;
+pub(crate) mod wait_ops;
 pub(crate) mod waits;

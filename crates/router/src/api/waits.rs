@@ -12,8 +12,10 @@ use serde_json::json;
 use signalbox_model::{ErrorReply, FieldError, Wait, WaitState};
 use tokio::sync::watch;
 
+use super::wait_ops::{cancel_on, register_on, settle};
+use crate::group::Group;
 use crate::nats::reply::respond;
-use crate::pipeline::waits;
+use crate::pipeline::partition::Partition;
 use crate::shared::Shared;
 
 /// Answers registration requests on `sub` one at a time until shutdown.
@@ -35,83 +37,120 @@ pub(crate) async fn serve(
     let _ = sub.unsubscribe().await;
 }
 
-/// Handles one registration request.
+/// Handles one registration request: alone, registered here; in a group,
+/// put on the input of the wait's partition (its first signal's), whose
+/// owner registers it and answers the request.
 async fn handle_register(shared: &Arc<Shared>, msg: Message) {
     let body = String::from_utf8_lossy(&msg.payload).to_string();
-    let result = match Wait::from_yaml(&body) {
-        Ok(wait) => register(shared, wait).await,
-        Err(e) => Err(ErrorReply::invalid(&e)),
+    let wait = match Wait::from_yaml(&body) {
+        Ok(w) => w,
+        Err(e) => {
+            if let Some(reply) = msg.reply {
+                respond(&shared.client, reply, &ErrorReply::invalid(&e)).await;
+            }
+            return;
+        }
+    };
+    let result = match &shared.group {
+        None => register(shared, wait).await.map(Some),
+        Some(group) => to_group(group, &wait, msg.reply.as_deref())
+            .await
+            .map(|()| None),
     };
     if let Some(reply) = msg.reply {
         match result {
-            Ok(record) => respond(&shared.client, reply, &json!({ "wait": record })).await,
+            Ok(Some(record)) => respond(&shared.client, reply, &json!({ "wait": record })).await,
+            Ok(None) => {}
             Err(e) => respond(&shared.client, reply, &e).await,
         }
     }
 }
 
-/// Registers a wait (idempotent by id), runs its lookback, and wakes the
-/// outbox when that answered it.
+/// The partition a wait lives in, in a group: its first signal's name's.
+/// Every signal of a wait must live there (refused otherwise: its sides
+/// would never meet).
+pub(crate) fn wait_partition(group: &Group, wait: &Wait) -> Result<u32, ErrorReply> {
+    let mut parts = wait
+        .signals
+        .iter()
+        .map(|s| (s.name.as_str(), group.front.partition_of(&s.name)));
+    let Some((first, p)) = parts.next() else {
+        return Err(ErrorReply::invalid(&FieldError::new(
+            "signals",
+            "a wait needs a signal",
+        )));
+    };
+    if let Some((other, q)) = parts.find(|(_, q)| *q != p) {
+        return Err(ErrorReply::invalid(&FieldError::new(
+            "signals",
+            format!(
+                "in group mode a wait's signals must live in one partition: {first:?} is in partition {p}, {other:?} in {q} (a subscription with a join does not have this limit; docs/SCALING.md)"
+            ),
+        )));
+    }
+    Ok(p)
+}
+
+/// Puts a registration on its partition's input; the owner answers `reply`.
+async fn to_group(group: &Group, wait: &Wait, reply: Option<&str>) -> Result<(), ErrorReply> {
+    let p = wait_partition(group, wait)?;
+    let body = serde_json::to_vec(wait).map_err(|e| ErrorReply::unavailable(e.to_string()))?;
+    group
+        .front
+        .put_raw(
+            p,
+            crate::group::names::KIND_WAIT,
+            body,
+            reply,
+            &format!("wait/{}", wait.id),
+        )
+        .await
+        .map_err(ErrorReply::unavailable)
+}
+
+/// Registers a wait here (alone), runs its lookback, and wakes the outbox
+/// when that answered it.
 async fn register(
     shared: &Arc<Shared>,
     wait: Wait,
 ) -> Result<signalbox_model::WaitRecord, ErrorReply> {
-    let s = shared.clone();
-    tokio::task::spawn_blocking(move || {
-        let now = crate::clock::now_ms();
-        let done = waits::register(&s.store, &s.catalog, wait, now)?;
-        if done.answered_now
-            && let Some(home) = s.home()
-        {
-            home.outbox_wake.notify_one();
-        }
-        Ok(done.record)
-    })
-    .await
-    .unwrap_or_else(|e| Err(ErrorReply::unavailable(format!("internal error: {e}"))))
+    let Some(home) = shared.home() else {
+        return Err(ErrorReply::unavailable("the router is not ready"));
+    };
+    let catalog = shared.catalog.clone();
+    tokio::task::spawn_blocking(move || register_on(&home, &catalog, wait))
+        .await
+        .unwrap_or_else(|e| Err(ErrorReply::unavailable(format!("internal error: {e}"))))
 }
 
-/// Settles a wait and wakes the outbox when an answer was written.
-fn settle(
-    shared: &Shared,
-    id: &str,
-    state: WaitState,
-    now: i64,
-) -> Result<Option<signalbox_model::WaitRecord>, String> {
-    let settled = waits::settle(&shared.store, &shared.catalog, id, state, now)?;
-    if settled.is_some()
-        && let Some(home) = shared.home()
-    {
-        home.outbox_wake.notify_one();
-    }
-    Ok(settled)
-}
-
-/// Cancels a wait (admin `wait.cancel`).
+/// Cancels a wait (admin `wait.cancel`): here alone, in its partition in a group.
 pub(crate) async fn cancel(
     shared: &Arc<Shared>,
     id: String,
 ) -> Result<serde_json::Value, ErrorReply> {
-    let shared = shared.clone();
-    tokio::task::spawn_blocking(move || {
-        let now = crate::clock::now_ms();
-        match settle(&shared, &id, WaitState::Cancelled { at_ms: now }, now) {
-            Ok(Some(record)) => Ok(json!({ "wait": record })),
-            Ok(None) => match shared.store.wait(&id) {
-                Ok(Some(record)) => Ok(json!({ "wait": record, "note": "already answered" })),
-                Ok(None) => {
-                    let mut e =
-                        ErrorReply::invalid(&FieldError::new("id", format!("no wait {id:?}")));
-                    e.error.code = "not_found".into();
-                    Err(e)
-                }
-                Err(e) => Err(ErrorReply::unavailable(e.to_string())),
-            },
-            Err(e) => Err(ErrorReply::unavailable(e)),
+    if let Some(group) = &shared.group {
+        return super::group_query::ask(shared, group, "wait.cancel", &id).await;
+    }
+    let Some(home) = shared.home() else {
+        return Err(ErrorReply::unavailable("the router is not ready"));
+    };
+    let catalog = shared.catalog.clone();
+    tokio::task::spawn_blocking(move || cancel_on(&home, &catalog, &id))
+        .await
+        .unwrap_or_else(|e| Err(ErrorReply::unavailable(format!("internal error: {e}"))))
+}
+
+/// The partition holding live wait `id`: the one partition alone; in a
+/// group, its first signal's partition when it is worked here.
+fn partition_of_live(shared: &Shared, id: &str) -> Option<Arc<Partition>> {
+    match &shared.group {
+        None => shared.home(),
+        Some(group) => {
+            let wait = shared.catalog.get_wait(id)?;
+            let p = wait_partition(group, &wait.record.wait).ok()?;
+            shared.partitions.get(p)
         }
-    })
-    .await
-    .unwrap_or_else(|e| Err(ErrorReply::unavailable(format!("internal error: {e}"))))
+    }
 }
 
 /// Times out due waits until shutdown.
@@ -119,10 +158,19 @@ pub(crate) async fn run_timeouts(shared: Arc<Shared>, mut shutdown: watch::Recei
     loop {
         let now = crate::clock::now_ms();
         for id in shared.catalog.waits_due(now) {
-            let s = shared.clone();
+            let Some(partition) = partition_of_live(&shared, &id) else {
+                continue;
+            };
+            let catalog = shared.catalog.clone();
             let id2 = id.clone();
             match tokio::task::spawn_blocking(move || {
-                settle(&s, &id2, WaitState::TimedOut { at_ms: now }, now)
+                settle(
+                    &partition,
+                    &catalog,
+                    &id2,
+                    WaitState::TimedOut { at_ms: now },
+                    now,
+                )
             })
             .await
             {

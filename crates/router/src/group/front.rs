@@ -89,7 +89,40 @@ impl FrontDoor {
         if let Some(r) = reply {
             headers.insert(REPLY_HEADER, r);
         }
-        let subject = self.names.in_subject(p, KIND_SIGNAL);
+        self.publish(self.names.in_subject(p, KIND_SIGNAL), headers, body)
+            .await
+            .map(|()| p)
+    }
+
+    /// Puts a message of another kind (a wait registration …) on partition
+    /// `p`, `id` naming it for the stream's duplicate window.
+    pub async fn put_raw(
+        &self,
+        p: u32,
+        kind: &str,
+        body: Vec<u8>,
+        reply: Option<&str>,
+        id: &str,
+    ) -> Result<(), String> {
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            crate::nats::MSG_ID_HEADER,
+            format!("{}/{}/{}", self.member, uuid::Uuid::now_v7(), id).as_str(),
+        );
+        if let Some(r) = reply {
+            headers.insert(REPLY_HEADER, r);
+        }
+        self.publish(self.names.in_subject(p, kind), headers, body)
+            .await
+    }
+
+    /// Publishes to the input stream, retrying while it has no leader.
+    async fn publish(
+        &self,
+        subject: String,
+        headers: HeaderMap,
+        body: Vec<u8>,
+    ) -> Result<(), String> {
         let deadline = tokio::time::Instant::now() + PUBLISH_FOR;
         let mut pause = Duration::from_millis(50);
         loop {
@@ -102,14 +135,12 @@ impl FrontDoor {
                 Err(e) => Err(e.to_string()),
             };
             match sent {
-                Ok(()) => return Ok(p),
+                Ok(()) => return Ok(()),
                 Err(e) if tokio::time::Instant::now() + pause > deadline => {
-                    return Err(format!(
-                        "the group's input stream did not take the signal: {e}"
-                    ));
+                    return Err(format!("the group's input stream did not take it: {e}"));
                 }
                 Err(e) => {
-                    tracing::debug!(error = %e, partition = p, "input publish failed; retrying with the same message id");
+                    tracing::debug!(error = %e, %subject, "input publish failed; retrying with the same message id");
                     tokio::time::sleep(pause).await;
                     pause = (pause * 2).min(Duration::from_secs(1));
                 }

@@ -179,8 +179,32 @@ pub struct Joined {
     pub leases: stream::Stream,
 }
 
-/// Checks the server and the group, then creates what is missing (module docs).
+/// How long joining retries what may be passing (a stream or bucket that a
+/// router starting at the same moment is creating, a leader election).
+const JOIN_FOR: Duration = Duration::from_secs(30);
+
+/// Checks the server and the group, then creates what is missing (module
+/// docs); NATS errors that may pass are retried for [`JOIN_FOR`].
 pub async fn join(
+    client: &async_nats::Client,
+    config: &RouterConfig,
+    cluster: &ClusterConfig,
+) -> Result<Joined, GroupSetupError> {
+    let deadline = tokio::time::Instant::now() + JOIN_FOR;
+    loop {
+        match join_once(client, config, cluster).await {
+            Err(GroupSetupError::Nats { what, detail })
+                if tokio::time::Instant::now() < deadline =>
+            {
+                tracing::info!(%what, %detail, "joining the group: retrying");
+                tokio::time::sleep(Duration::from_millis(500)).await;
+            }
+            other => return other,
+        }
+    }
+}
+
+async fn join_once(
     client: &async_nats::Client,
     config: &RouterConfig,
     cluster: &ClusterConfig,

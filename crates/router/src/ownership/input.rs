@@ -24,14 +24,36 @@ use tokio::sync::watch;
 
 use crate::group::Group;
 use crate::group::front::REPLY_HEADER;
-use crate::group::names::{KIND_SIGNAL, parse_in_subject};
+use crate::group::names::{KIND_OFFER, KIND_SIGNAL, KIND_WAIT, parse_in_subject};
+use crate::pipeline::catalog::remote::{RemoteOffer, read_offer};
 use crate::pipeline::partition::Partition;
 use crate::shared::Shared;
 
-/// One input message turned into a signal, with where to answer.
-struct Taken {
-    incoming: Incoming,
-    reply: Option<String>,
+/// One input message, decoded.
+enum Taken {
+    /// A signal, with where to answer.
+    Signal {
+        incoming: Incoming,
+        reply: Option<String>,
+    },
+    /// A join side for this (the join's) partition.
+    Offer(RemoteOffer),
+    /// A wait registration for this (the wait's) partition.
+    Wait {
+        wait: Box<signalbox_model::Wait>,
+        reply: Option<String>,
+    },
+}
+
+impl Taken {
+    /// How its run is stored: 0 signals, 1 join offers, 2 waits.
+    fn kind(&self) -> u8 {
+        match self {
+            Taken::Signal { .. } => 0,
+            Taken::Offer(_) => 1,
+            Taken::Wait { .. } => 2,
+        }
+    }
 }
 
 /// Reads and stores partition `p`'s input until `stop` or until its
@@ -116,33 +138,43 @@ pub(crate) async fn run(
                     _ => break,
                 }
             }
-            let mut taken = Vec::with_capacity(batch.len());
-            let mut last = position;
+            // Runs of one kind, each stored with the position of its last
+            // message, in input order.
+            let mut runs: Vec<(u8, Vec<Taken>, u64)> = Vec::new();
             for msg in batch {
                 let seq = msg.info().map(|i| i.stream_sequence).unwrap_or(0);
                 if seq <= position {
                     continue;
                 }
-                last = last.max(seq);
-                if let Some(t) = take(&shared, &group, &prefix, &msg, seq).await {
-                    taken.push(t);
+                let taken = take(&shared, &group, &prefix, &msg, seq).await;
+                let kind = taken.as_ref().map_or(0, Taken::kind);
+                match runs.last_mut() {
+                    Some((k, items, last)) if *k == kind => {
+                        items.extend(taken);
+                        *last = seq;
+                    }
+                    _ => runs.push((kind, taken.into_iter().collect(), seq)),
                 }
             }
-            if last == position {
-                continue;
-            }
-            match commit(&shared, &partition, taken, last).await {
-                Ok(()) => position = last,
-                Err(e) => {
-                    tracing::warn!(partition = p, error = %e.error.message, "partition batch not stored");
-                    if stopped() {
-                        return;
+            for (kind, items, last) in runs {
+                let stored = match kind {
+                    1 => offers(&shared, &partition, items, last).await,
+                    2 => waits(&shared, &partition, items, last).await,
+                    _ => commit(&shared, &partition, items, last).await,
+                };
+                match stored {
+                    Ok(()) => position = last,
+                    Err(e) => {
+                        tracing::warn!(partition = p, error = %e.error.message, "partition batch not stored");
+                        if stopped() {
+                            return;
+                        }
+                        // Read again from the position: nothing after it was stored.
+                        if pause_or_stop(&mut stop).await {
+                            return;
+                        }
+                        continue 'consumer;
                     }
-                    // Read again from the position: nothing was stored.
-                    if pause_or_stop(&mut stop).await {
-                        return;
-                    }
-                    continue 'consumer;
                 }
             }
         }
@@ -175,12 +207,44 @@ async fn take(
         .map(|v| v.as_str().to_string());
     if kind == KIND_SIGNAL {
         return match serde_json::from_slice::<Incoming>(&msg.message.payload) {
-            Ok(incoming) => Some(Taken { incoming, reply }),
+            Ok(incoming) => Some(Taken::Signal { incoming, reply }),
             Err(e) => {
                 tracing::error!(subject, error = %e, "input message is not a signal; passed over");
                 None
             }
         };
+    }
+    if kind == KIND_OFFER {
+        return match serde_json::from_slice::<signalbox_model::Firing>(&msg.message.payload)
+            .ok()
+            .as_ref()
+            .and_then(read_offer)
+        {
+            Some(offer) => Some(Taken::Offer(offer)),
+            None => {
+                tracing::error!(subject, "input message is not a join offer; passed over");
+                None
+            }
+        };
+    }
+    if kind == KIND_WAIT {
+        return match serde_json::from_slice::<signalbox_model::Wait>(&msg.message.payload) {
+            Ok(wait) => Some(Taken::Wait {
+                wait: Box::new(wait),
+                reply,
+            }),
+            Err(e) => {
+                tracing::error!(subject, error = %e, "input message is not a wait; passed over");
+                None
+            }
+        };
+    }
+    if kind.starts_with('_') {
+        tracing::debug!(
+            subject,
+            "input message of a kind this version does not take; passed over"
+        );
+        return None;
     }
     // A producer's own publish, mapped onto this partition by the stream:
     // its receive time is the stream's, so every owner derives the same.
@@ -197,7 +261,7 @@ async fn take(
         (stream.as_str(), seq),
         received_at_ms,
     ) {
-        Ok(incoming) => Some(Taken {
+        Ok(incoming) => Some(Taken::Signal {
             incoming,
             reply: None,
         }),
@@ -218,8 +282,13 @@ async fn commit(
     taken: Vec<Taken>,
     last: u64,
 ) -> Result<(), ErrorReply> {
-    let (batch, replies): (Vec<Incoming>, Vec<Option<String>>) =
-        taken.into_iter().map(|t| (t.incoming, t.reply)).unzip();
+    let (batch, replies): (Vec<Incoming>, Vec<Option<String>>) = taken
+        .into_iter()
+        .filter_map(|t| match t {
+            Taken::Signal { incoming, reply } => Some((incoming, reply)),
+            Taken::Offer(_) | Taken::Wait { .. } => None,
+        })
+        .unzip();
     let acks = crate::pipeline::ingest::commit_at(
         &partition.committer,
         &shared.metrics,
@@ -232,5 +301,81 @@ async fn commit(
             crate::nats::reply::respond(&shared.client, subject.into(), ack).await;
         }
     }
+    Ok(())
+}
+
+/// Takes join offers (this is their join's partition) with input position
+/// `last` in one transaction, and wakes the outbox for the joins they
+/// completed.
+async fn offers(
+    shared: &Arc<Shared>,
+    partition: &Partition,
+    taken: Vec<Taken>,
+    last: u64,
+) -> Result<(), ErrorReply> {
+    let offers: Vec<RemoteOffer> = taken
+        .into_iter()
+        .filter_map(|t| match t {
+            Taken::Offer(o) => Some(o),
+            Taken::Signal { .. } | Taken::Wait { .. } => None,
+        })
+        .collect();
+    let (store, catalog) = (partition.store.clone(), shared.catalog.clone());
+    let written = tokio::task::spawn_blocking(move || {
+        let now = crate::clock::now_ms();
+        store.run_plan_at(Some(last), &mut |ctx| {
+            catalog.plan_offers(&offers, ctx, now)
+        })
+    })
+    .await
+    .map_err(|e| ErrorReply::unavailable(e.to_string()))?
+    .map_err(|e| ErrorReply::unavailable(format!("join offers not stored: {e}")))?;
+    if !written.is_empty() {
+        shared
+            .metrics
+            .add(&shared.metrics.firings_created, written.len() as u64);
+        partition.outbox_wake.notify_one();
+    }
+    Ok(())
+}
+
+/// Registers waits (this is their partition) and answers each registration;
+/// then records input position `last`. A registration is idempotent by wait
+/// id, so one taken again after a crash answers with the stored wait.
+async fn waits(
+    shared: &Arc<Shared>,
+    partition: &Partition,
+    taken: Vec<Taken>,
+    last: u64,
+) -> Result<(), ErrorReply> {
+    for t in taken {
+        let Taken::Wait { wait, reply } = t else {
+            continue;
+        };
+        let (store, catalog) = (partition.store.clone(), shared.catalog.clone());
+        let done = tokio::task::spawn_blocking(move || {
+            crate::pipeline::waits::register(&store, &catalog, *wait, crate::clock::now_ms())
+        })
+        .await
+        .map_err(|e| ErrorReply::unavailable(e.to_string()))?;
+        let answer = match done {
+            Ok(done) => {
+                if done.answered_now {
+                    partition.outbox_wake.notify_one();
+                }
+                serde_json::json!({ "wait": done.record })
+            }
+            Err(e) if e.error.code == "invalid" => serde_json::to_value(&e).unwrap_or_default(),
+            Err(e) => return Err(e),
+        };
+        if let Some(subject) = reply {
+            crate::nats::reply::respond(&shared.client, subject.into(), &answer).await;
+        }
+    }
+    let store = partition.store.clone();
+    tokio::task::spawn_blocking(move || store.run_plan_at(Some(last), &mut |_| Vec::new()))
+        .await
+        .map_err(|e| ErrorReply::unavailable(e.to_string()))?
+        .map_err(|e| ErrorReply::unavailable(format!("input position not stored: {e}")))?;
     Ok(())
 }

@@ -57,6 +57,12 @@ impl Owned {
             self.tasks.abort_all();
         }
         shared.partitions.remove(self.partition.id);
+        // Its waits leave the catalog: their new owner matches them now.
+        if let Ok(waiting) = self.partition.store.waits(true) {
+            for w in waiting {
+                shared.catalog.remove_wait(&w.wait.id);
+            }
+        }
         self.partition.store.set_changelog(None);
         tracing::info!(partition = self.partition.id, "partition stopped");
     }
@@ -112,6 +118,15 @@ pub(crate) async fn start(
         )
         .map_err(|e| format!("partition {p}: cannot start its commit thread: {e}"))?,
     );
+    // Its waiting waits match arriving signals from now on.
+    {
+        let (s, c) = (partition.store.clone(), shared.catalog.clone());
+        if let Ok(Err(e)) =
+            tokio::task::spawn_blocking(move || crate::pipeline::waits::load_waiting(&s, &c)).await
+        {
+            tracing::warn!(partition = p, error = %e, "waits of the partition not loaded");
+        }
+    }
     shared.partitions.insert(partition.clone());
     let (stop, rx) = watch::channel(false);
     let mut tasks = JoinSet::new();

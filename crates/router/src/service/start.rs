@@ -22,6 +22,7 @@ use crate::metrics::{GaugeRow, Gauges, Metrics};
 use crate::nats::connect::{NatsEvents, Persistence, connect, round_trip};
 use crate::nats::peers;
 use crate::pipeline::catalog::Catalog;
+use crate::pipeline::catalog::remote::GroupRoute;
 use crate::pipeline::partition::{Partition, Partitions};
 use crate::plugins::LivePlugins;
 use crate::shared::Shared;
@@ -175,6 +176,12 @@ pub(super) fn shared_state(
     plugins: LivePlugins,
     group: Option<Arc<Group>>,
 ) -> Result<Arc<Shared>, StartError> {
+    if let Some(g) = &group {
+        catalog.set_group_route(GroupRoute {
+            in_prefix: g.names.in_prefix(),
+            partitions: g.partitions(),
+        });
+    }
     let catalog = Arc::new(catalog);
     let partitions = Arc::new(Partitions::default());
     if group.is_none() {
@@ -396,6 +403,11 @@ pub(super) async fn spawn_tasks(
     };
     if let Some(group) = shared.group.clone() {
         tasks.spawn(super::subscriptions::watch(
+            shared.clone(),
+            group.clone(),
+            rx.clone(),
+        ));
+        tasks.spawn(crate::api::group_query::serve(
             shared.clone(),
             group.clone(),
             rx.clone(),

@@ -28,6 +28,7 @@
 mod compile;
 mod operators;
 mod plan;
+pub mod remote;
 mod subscriptions;
 mod waits;
 

@@ -12,6 +12,7 @@ use signalbox_model::{Carry, Firing, SignalInstance, SignalRef, WaitState};
 use signalbox_store::{JoinOffer, PlanContext};
 
 use super::compile::{Compiled, CompiledWait};
+use super::remote::offer_firing;
 use super::subscriptions::Catalog;
 
 /// What matching one instance produced.
@@ -66,6 +67,11 @@ impl Catalog {
             }
             (subs, waits)
         };
+        let route = self
+            .group_route
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
         for (wait, alias) in waits {
             if let Some(answer) = self.offer_to_wait(&wait, &alias, instance, joins, now_ms) {
                 plan.settled_waits.push(wait.record.wait.id.clone());
@@ -87,6 +93,11 @@ impl Catalog {
                         tracing::debug!(subscription = %sub.id, %alias, seq = instance.seq, "join key missing; not offered");
                         continue;
                     };
+                    if let Some(route) = route.as_ref() {
+                        plan.firings
+                            .push(offer_firing(route, sub, &alias, &key, instance, now_ms));
+                        continue;
+                    }
                     let offer = JoinOffer {
                         subscription: &sub.id,
                         version: sub.version,
@@ -170,5 +181,47 @@ impl Catalog {
         engine.add(id, pattern.clone());
         let explanation = engine.explain(id, &instance.signal.params)?;
         Some((spec.alias.clone(), explanation))
+    }
+}
+
+impl Catalog {
+    /// Group mode, in the join's partition: takes the join offers `offers`
+    /// (in input order) and returns the firings of the joins they complete.
+    /// An offer for another version than the live one is dropped: partial
+    /// state is never mixed across versions.
+    pub fn plan_offers(
+        &self,
+        offers: &[super::remote::RemoteOffer],
+        joins: &mut PlanContext<'_, '_>,
+        now_ms: i64,
+    ) -> Vec<Firing> {
+        let mut firings = Vec::new();
+        for o in offers {
+            let Some(compiled) = self.get(&o.subscription) else {
+                continue;
+            };
+            let sub = &compiled.subscription;
+            let Some(join) = &sub.join else {
+                continue;
+            };
+            if sub.version != o.version {
+                tracing::debug!(subscription = %sub.id, offered = o.version, live = sub.version, "join offer of another version dropped");
+                continue;
+            }
+            let offer = JoinOffer {
+                subscription: &sub.id,
+                version: sub.version,
+                key: &o.key,
+                alias: &o.alias,
+                aliases: &compiled.aliases,
+                within_ms: join.within_ms,
+            };
+            if let Some(complete) = joins.offer_carried(offer, &o.instance) {
+                let bindings: Vec<(&str, &SignalInstance)> =
+                    complete.iter().map(|(a, i)| (a.as_str(), i)).collect();
+                firings.push(compiled.firing(&bindings, now_ms));
+            }
+        }
+        firings
     }
 }

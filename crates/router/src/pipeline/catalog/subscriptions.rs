@@ -19,6 +19,8 @@ pub struct Catalog {
     pub(super) operators: RwLock<OperatorRegistry>,
     wait_prefix: String,
     pub(super) inner: RwLock<Inner>,
+    /// Group mode: where join offers go (`remote.rs`); none alone.
+    pub(super) group_route: RwLock<Option<super::remote::GroupRoute>>,
 }
 
 #[derive(Default)]
@@ -46,7 +48,13 @@ impl Catalog {
             operators: RwLock::new(operators),
             wait_prefix: wait_prefix.to_string(),
             inner: RwLock::default(),
+            group_route: RwLock::new(None),
         }
+    }
+
+    /// Group mode: join sides go to their join's partition (`remote.rs`).
+    pub fn set_group_route(&self, route: super::remote::GroupRoute) {
+        *self.group_route.write().unwrap_or_else(|e| e.into_inner()) = Some(route);
     }
 
     /// Where wait answers are published.
