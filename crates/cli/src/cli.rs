@@ -69,6 +69,9 @@ pub enum Command {
     /// Show a firing and its delivery state.
     #[command(subcommand)]
     Firing(FiringCommand),
+    /// A group of routers: members, partition owners, lag.
+    #[command(subcommand)]
+    Cluster(ClusterCommand),
     /// Run stored signals through a subscription (backfill), exactly once, with a progress bar.
     #[command(
         after_help = "Example:\n  signalbox replay --sub big-tables --since 2026-11-01T00:00:00Z"
@@ -217,6 +220,11 @@ pub struct DevArgs {
     /// Export spans over OTLP/HTTP to this collector, e.g. http://127.0.0.1:4318.
     #[arg(long, env = "SIGNALBOX_OTLP_ENDPOINT")]
     pub otlp_endpoint: Option<String>,
+    /// Start a local group instead: this many nats-server nodes in a cluster
+    /// and as many routers (separate processes) sharing one group, to watch a
+    /// takeover (kill a router; `signalbox cluster status`).
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=9))]
+    pub group: Option<u32>,
 }
 
 /// `publish` flags.
@@ -313,6 +321,18 @@ pub enum FiringCommand {
     Show {
         /// Firing id.
         id: String,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+}
+
+/// `cluster` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum ClusterCommand {
+    /// The group's members, each partition's owner and lease, positions and lag
+    /// (`{"mode": "single"}` for a router alone).
+    #[command(after_help = "Example:\n  signalbox cluster status")]
+    Status {
         #[command(flatten)]
         client: ClientArgs,
     },

@@ -16,6 +16,9 @@ use crate::cli::DevArgs;
 /// Runs `dev`.
 pub async fn run(args: DevArgs) -> Result<ExitCode> {
     let stop = StopSignal::install()?;
+    if let Some(n) = args.group {
+        return super::dev_group::run(&args, n, stop).await;
+    }
     let port = match args.port {
         Some(p) => p,
         None if std::net::TcpListener::bind("127.0.0.1:4222").is_ok() => 4222,

@@ -2,6 +2,7 @@
 
 mod client;
 mod dev;
+mod dev_group;
 mod manage;
 mod pattern;
 mod plugin_admin;
@@ -13,8 +14,8 @@ mod wait;
 use std::process::ExitCode;
 
 use crate::cli::{
-    Command, FiringCommand, LineageCommand, PatternCommand, PluginCommand, SignalsCommand,
-    SubCommand,
+    ClusterCommand, Command, FiringCommand, LineageCommand, PatternCommand, PluginCommand,
+    SignalsCommand, SubCommand,
 };
 
 /// The span export the service verbs ask for (`serve`: the config file's
@@ -74,6 +75,9 @@ pub async fn run(command: Command) -> anyhow::Result<ExitCode> {
             manage::request(&args.client, "explain", &body.to_string()).await
         }
         Command::Wait(args) => wait::run(args).await,
+        Command::Cluster(ClusterCommand::Status { client }) => {
+            manage::request(&client, "cluster.status", "").await
+        }
         Command::Replay {
             sub,
             since,

@@ -26,6 +26,7 @@
 //! | `plugin.inspect` | the name | `{"plugin": {..., description, imports, setting_keys, stats, versions, used_by}}` |
 //! | `plugin.rollback` | the name | `{"outcome": "rolled_back", "version", "from", "reprepared", "not_reprepared"}` |
 //! | `plugin.rm` | the name | `{"outcome": "removed", "versions", "config_entry_restored", ...}` (refused while in use) |
+//! | `cluster.status` | empty | `{"mode": "single"}`, or in a group its members, each partition's owner, lease, positions and lag |
 //! | `lineage.export` | `{format: json\|dot, since?, until?, signal?, sub?, firing?, limit?}` | `{nodes, edges}` or `{dot}` |
 //!
 //! Every failure is `{"error": {"code", "field", "rule", "message"}}`; `code` is
@@ -70,6 +71,7 @@ pub const VERBS: &[&str] = &[
     "plugin.inspect",
     "plugin.rollback",
     "plugin.rm",
+    "cluster.status",
 ];
 
 /// Runs one admin verb (shared by the NATS and the HTTP admin API).
@@ -96,6 +98,10 @@ pub(crate) async fn dispatch(shared: &Arc<Shared>, verb: &str, body: String) -> 
         }
         "sub.rm" => sub_rm(shared, body).await,
         "wait.cancel" => super::waits::cancel(shared, body).await,
+        "cluster.status" => match &shared.group {
+            None => Ok(json!({"mode": "single"})),
+            Some(group) => super::group_query::status(shared, group).await,
+        },
         data if super::data::VERBS.contains(&data) => match &shared.group {
             None => {
                 let verb = data.to_string();

@@ -91,6 +91,7 @@ pub(crate) async fn serve(
                     .map(|p| {
                         let r = match q.verb.as_str() {
                             "wait.cancel" => super::wait_ops::cancel_on(p, &catalog, &q.body),
+                            "partition.status" => Ok(partition_status(p)),
                             verb => data::run(&p.store, &catalog, verb, &q.body),
                         };
                         (p.id, r)
@@ -103,6 +104,64 @@ pub(crate) async fn serve(
             crate::nats::reply::respond(&s.client, reply, &answer).await;
         });
     }
+}
+
+/// How one partition worked here stands: its positions and lag.
+fn partition_status(p: &crate::pipeline::partition::Partition) -> Value {
+    json!({
+        "input_seq": p.store.input_seq().ok().flatten().unwrap_or(0),
+        "changelog_seq": p.store.changelog_seq().unwrap_or(0),
+        "lag": p.input_pending.load(std::sync::atomic::Ordering::Relaxed),
+        "outbox_pending": p.store.stats().map(|s| s.pending).unwrap_or(0),
+    })
+}
+
+/// `cluster.status`: the members, each partition's owner (by its lease and
+/// by who answered for it), its positions and lag.
+pub(crate) async fn status(shared: &Arc<Shared>, group: &Group) -> AdminResult {
+    let members = crate::group::members::live(&group.joined.members)
+        .await
+        .map_err(unavailable)?;
+    let mut owner_of: BTreeMap<u32, String> = BTreeMap::new();
+    for m in &members {
+        for p in &m.owned {
+            owner_of.insert(*p, m.member.clone());
+        }
+    }
+    let answers = gather_raw(shared, group, "partition.status", "", None).await?;
+    let mut partitions = Vec::new();
+    let mut unowned = Vec::new();
+    for p in 0..group.partitions() {
+        let lease = match group.leases.read(p).await {
+            Ok(crate::group::lease::LeaseState::Held { owner, .. }) => Some(owner),
+            _ => None,
+        };
+        let (answered_by, detail) = match answers.get(&p) {
+            Some((member, Ok(v))) => (Some(member.clone()), v.clone()),
+            _ => (None, Value::Null),
+        };
+        if answered_by.is_none() {
+            unowned.push(p);
+        }
+        partitions.push(json!({
+            "partition": p,
+            "owner": answered_by,
+            "lease": lease,
+            "input_seq": detail.get("input_seq"),
+            "changelog_seq": detail.get("changelog_seq"),
+            "lag": detail.get("lag"),
+            "outbox_pending": detail.get("outbox_pending"),
+        }));
+    }
+    Ok(json!({
+        "mode": "group",
+        "group": group.config.group,
+        "member": group.member,
+        "partition_count": group.partitions(),
+        "members": members,
+        "partitions": partitions,
+        "unowned": unowned,
+    }))
 }
 
 /// Runs `verb` for the whole group and puts the answers together.
@@ -168,6 +227,21 @@ async fn gather(
     body: &str,
     partition: Option<u32>,
 ) -> Result<BTreeMap<u32, AdminResult>, ErrorReply> {
+    Ok(gather_raw(shared, group, verb, body, partition)
+        .await?
+        .into_iter()
+        .map(|(p, (_, r))| (p, r))
+        .collect())
+}
+
+/// [`gather`], with the member that answered for each partition.
+async fn gather_raw(
+    shared: &Shared,
+    group: &Group,
+    verb: &str,
+    body: &str,
+    partition: Option<u32>,
+) -> Result<BTreeMap<u32, (String, AdminResult)>, ErrorReply> {
     let inbox = shared.client.new_inbox();
     let mut answers = shared
         .client
@@ -196,7 +270,7 @@ async fn gather(
             Ok(Some(msg)) => {
                 if let Ok(a) = serde_json::from_slice::<Answer>(&msg.payload) {
                     for (p, r) in a.results {
-                        results.entry(p).or_insert(r);
+                        results.entry(p).or_insert((a.member.clone(), r));
                     }
                 }
             }

@@ -214,10 +214,21 @@ async fn join_once(
         Some(v) if v >= MIN_SERVER => {}
         _ => return Err(GroupSetupError::ServerTooOld { found: version }),
     }
+    // The server says whether it runs JetStream; an answer to the account
+    // query can still take a while on a cluster that is electing its leader.
+    if !client.server_info().jetstream {
+        return Err(GroupSetupError::NoJetStream {
+            detail: format!(
+                "server {} announces no JetStream",
+                client.server_info().server_name
+            ),
+        });
+    }
     let js = jetstream::new(client.clone());
     js.query_account()
         .await
-        .map_err(|e| GroupSetupError::NoJetStream {
+        .map_err(|e| GroupSetupError::Nats {
+            what: "JetStream account".into(),
             detail: e.to_string(),
         })?;
     let names = GroupNames::new(&cluster.group);

@@ -138,6 +138,11 @@ pub(crate) async fn run(
                     _ => break,
                 }
             }
+            if let Some(info) = batch.last().and_then(|m| m.info().ok()) {
+                partition
+                    .input_pending
+                    .store(info.pending, std::sync::atomic::Ordering::Relaxed);
+            }
             // Runs of one kind, each stored with the position of its last
             // message, in input order.
             let mut runs: Vec<(u8, Vec<Taken>, u64)> = Vec::new();

@@ -27,6 +27,9 @@ pub struct Partition {
     /// Wakes its drainer for firings written outside the commit thread (wait
     /// answers, replay); commits wake it through `handoff`.
     pub outbox_wake: Notify,
+    /// Group mode: input messages not yet taken, as the input consumer last
+    /// saw (the partition's lag).
+    pub input_pending: std::sync::atomic::AtomicU64,
 }
 
 impl Partition {
@@ -46,6 +49,7 @@ impl Partition {
             committer,
             handoff,
             outbox_wake: Notify::new(),
+            input_pending: std::sync::atomic::AtomicU64::new(0),
         })
     }
 }
