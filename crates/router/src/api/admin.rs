@@ -117,11 +117,24 @@ pub(crate) async fn dispatch(shared: &Arc<Shared>, verb: &str, body: String) -> 
         )),
         "replay" => replay(shared, &body).await,
         "plugin.upload" => plugin_deploy::upload(shared, &body),
-        "plugin.deploy" => plugin_deploy::deploy(shared, &body).await,
+        "plugin.deploy" => {
+            let done = plugin_deploy::deploy(shared, &body).await?;
+            let name = serde_json::from_str::<serde_json::Value>(&body)
+                .ok()
+                .and_then(|v| v["name"].as_str().map(str::to_string))
+                .unwrap_or_default();
+            shared_with_group(shared, &name, done).await
+        }
         "plugin.ls" => Ok(plugin_deploy::list(shared)),
         "plugin.inspect" => plugin_deploy::inspect(shared, body).await,
-        "plugin.rollback" => plugin_deploy::rollback(shared, body).await,
-        "plugin.rm" => plugin_deploy::remove(shared, body).await,
+        "plugin.rollback" => {
+            let done = plugin_deploy::rollback(shared, body.clone()).await?;
+            shared_with_group(shared, &body, done).await
+        }
+        "plugin.rm" => {
+            let done = plugin_deploy::remove(shared, body.clone()).await?;
+            shared_with_group(shared, &body, done).await
+        }
         other => Err(ErrorReply::invalid(&FieldError::new(
             "subject",
             format!(
@@ -135,6 +148,22 @@ pub(crate) async fn dispatch(shared: &Arc<Shared>, verb: &str, body: String) -> 
 async fn sub_add(shared: &Arc<Shared>, body: &str) -> AdminResult {
     let sub = Subscription::from_yaml(body).map_err(invalid)?;
     add_subscription(shared, sub).await
+}
+
+/// In a group, shares the plugin verb's result with every router
+/// (`plugin_group.rs`) and says so in the reply.
+async fn shared_with_group(
+    shared: &Arc<Shared>,
+    name: &str,
+    mut done: serde_json::Value,
+) -> AdminResult {
+    if let Some(group) = &shared.group {
+        let shared_to = super::plugin_group::publish(shared, group, name).await?;
+        if let Some(o) = done.as_object_mut() {
+            o.insert("group".into(), shared_to["group"].clone());
+        }
+    }
+    Ok(done)
 }
 
 /// Compiles, stores and activates a subscription (used by `sub.add` and at start).

@@ -17,6 +17,7 @@ pub mod lineage;
 mod lineage_page;
 pub mod nats_service;
 pub(crate) mod plugin_deploy;
+pub(crate) mod plugin_group;
 pub mod replay;
 mod reply;
 pub(crate) mod wait_ops;

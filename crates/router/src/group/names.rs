@@ -11,6 +11,7 @@
 //! | the group's record (partition count, prefix, ingest) | KV `SBX_<GROUP>_CONFIG`, key `group` |
 //! | subscriptions | KV `SBX_<GROUP>_SUBS` |
 //! | snapshots of partition stores | object store `SBX_<GROUP>_SNAP`, object `p<p>` |
+//! | plugins (the active version of each) | KV `SBX_<GROUP>_PLUGINS`; components in object store `SBX_<GROUP>_BLOBS` by hash |
 //! | queries to every router / to a partition's owner | `sbx.<group>.q.<verb>` / `sbx.<group>.qp.<p>.<verb>` |
 //!
 //! Input subjects by kind (the token after the partition): `_sig` (a signal a
@@ -79,6 +80,16 @@ impl GroupNames {
     /// The subscriptions bucket.
     pub fn subs_bucket(&self) -> String {
         format!("SBX_{}_SUBS", self.upper)
+    }
+
+    /// The plugins bucket (the active version of each plugin).
+    pub fn plugins_bucket(&self) -> String {
+        format!("SBX_{}_PLUGINS", self.upper)
+    }
+
+    /// The plugin components object store (by content hash).
+    pub fn plugin_blobs_bucket(&self) -> String {
+        format!("SBX_{}_BLOBS", self.upper)
     }
 
     /// The snapshot object store.

@@ -171,6 +171,10 @@ pub struct Joined {
     pub subs: kv::Store,
     /// The snapshot store.
     pub snapshots: object_store::ObjectStore,
+    /// The group's plugins: the active version of each (KV).
+    pub plugins: kv::Store,
+    /// Plugin components by content hash.
+    pub plugin_blobs: object_store::ObjectStore,
     /// The input stream.
     pub input: stream::Stream,
     /// The changelog stream.
@@ -363,11 +367,30 @@ async fn join_once(
         })
         .await
         .map_err(|e| nats_err(format!("object store {}", names.snapshot_bucket()))(&e))?;
+    let plugins = js
+        .create_key_value(kv::Config {
+            bucket: names.plugins_bucket(),
+            history: 1,
+            num_replicas: replicas,
+            ..Default::default()
+        })
+        .await
+        .map_err(|e| nats_err(format!("bucket {}", names.plugins_bucket()))(&e))?;
+    let plugin_blobs = js
+        .create_object_store(object_store::Config {
+            bucket: names.plugin_blobs_bucket(),
+            num_replicas: replicas,
+            ..Default::default()
+        })
+        .await
+        .map_err(|e| nats_err(format!("object store {}", names.plugin_blobs_bucket()))(&e))?;
     Ok(Joined {
         record,
         members,
         subs,
         snapshots,
+        plugins,
+        plugin_blobs,
         input,
         log,
         leases,

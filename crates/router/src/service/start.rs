@@ -407,6 +407,11 @@ pub(super) async fn spawn_tasks(
             group.clone(),
             rx.clone(),
         ));
+        tasks.spawn(crate::api::plugin_group::watch(
+            shared.clone(),
+            group.clone(),
+            rx.clone(),
+        ));
         tasks.spawn(crate::api::group_query::serve(
             shared.clone(),
             group.clone(),
