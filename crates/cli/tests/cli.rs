@@ -87,7 +87,7 @@ fn every_verb_has_help_with_an_example() -> Result<()> {
 
 #[test]
 fn publish_while_nats_is_down_says_so() -> Result<()> {
-    let port = signalbox_router::embedded::free_port()?;
+    let port = signalbox_testkit::free_port()?;
     let out = run(
         &["publish", "table_updated", "--param", "x=1"],
         &format!("nats://127.0.0.1:{port}"),
@@ -228,7 +228,7 @@ fn wait_for_line(child: &mut Child, needle: &str, timeout: Duration) -> Result<V
 async fn dev_routes_an_example_end_to_end_and_exits_cleanly_on_sigint() -> Result<()> {
     init_logs();
     let dir = tempfile::tempdir()?;
-    let port = signalbox_router::embedded::free_port()?;
+    let port = signalbox_testkit::free_port()?;
     let url = format!("nats://127.0.0.1:{port}");
     let stderr_path = dir.path().join("dev.stderr");
     let mut child = bin()
