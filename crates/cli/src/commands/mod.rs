@@ -5,7 +5,8 @@ mod dev;
 mod manage;
 mod pattern;
 mod plugin_admin;
-mod plugin_local;
+mod plugin_new;
+mod plugin_test;
 mod publish;
 mod serve;
 mod wait;
@@ -118,7 +119,7 @@ pub async fn run(command: Command) -> anyhow::Result<ExitCode> {
             lang,
             world,
             dir,
-        }) => plugin_local::new(&name, lang, world, &dir),
+        }) => plugin_new::new(&name, lang, world, &dir),
         Command::Plugin(PluginCommand::Test {
             file,
             arg,
@@ -126,7 +127,7 @@ pub async fn run(command: Command) -> anyhow::Result<ExitCode> {
             headers,
             settings,
             deadline,
-        }) => plugin_local::test(&file, arg.as_deref(), &input, &headers, &settings, deadline),
+        }) => plugin_test::test(&file, arg.as_deref(), &input, &headers, &settings, deadline),
         Command::Plugin(PluginCommand::Deploy {
             file,
             name,
