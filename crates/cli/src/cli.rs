@@ -60,7 +60,7 @@ pub enum Command {
         after_help = "Example:\n  signalbox publish table_updated --id run-1 --param table=prod.events --param partition=20261126\n  signalbox publish --file signal.json"
     )]
     Publish(PublishArgs),
-    /// Manage subscriptions (through a running router).
+    /// Manage subscriptions (through a running router), or check subscription files locally.
     #[command(subcommand)]
     Sub(SubCommand),
     /// Inspect stored signals (through a running router).
@@ -269,6 +269,15 @@ pub enum SubCommand {
         files: Vec<PathBuf>,
         #[command(flatten)]
         client: ClientArgs,
+    },
+    /// Check subscription files locally (no router needed): the JSON Schema in schemas/, then the router's own checks.
+    #[command(
+        after_help = "Example:\n  signalbox sub check examples/subscriptions/*.yaml\n\nPrints one JSON line per file. Exit codes: 0 every file is valid, 1 otherwise."
+    )]
+    Check {
+        /// Files to check (YAML or JSON).
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
     },
     /// List subscriptions.
     #[command(after_help = "Example:\n  signalbox sub ls")]

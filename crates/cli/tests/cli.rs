@@ -350,3 +350,45 @@ fn pattern_test_and_check_work_locally() -> Result<()> {
     assert!(message.contains("=>"), "{v}");
     Ok(())
 }
+
+#[test]
+fn sub_check_validates_files_with_the_schema_then_the_routers_rules() -> Result<()> {
+    // Both examples pass: one JSON line each, exit 0, no router needed.
+    let out = bin()
+        .args(["sub", "check", "examples/subscriptions/big-tables.yaml"])
+        .arg("examples/subscriptions/watermark.yaml")
+        .output()?;
+    ensure!(out.status.success(), "{out:?}");
+    let lines: Vec<Value> = String::from_utf8(out.stdout)?
+        .lines()
+        .map(serde_json::from_str)
+        .collect::<Result<_, _>>()?;
+    assert_eq!(lines.len(), 2);
+    assert!(lines.iter().all(|l| l["valid"] == true), "{lines:?}");
+    assert_eq!(lines[0]["id"], "big-tables");
+
+    // A schema error names the field by its JSON pointer and the rule.
+    let bad = "crates/cli/tests/fixtures/bad-subscriptions/wildcard-subject.yaml";
+    let out = bin().args(["sub", "check", bad]).output()?;
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    let v = stdout_json(&out)?;
+    assert_eq!(v["valid"], false);
+    assert_eq!(
+        v["schema_errors"][0]["pointer"], "/action/trigger/subject",
+        "{v}"
+    );
+    assert_eq!(v["schema_errors"][0]["rule"], "not", "{v}");
+
+    // What the schema cannot see, the router's rules catch: an alias twice.
+    let dir = tempfile::tempdir()?;
+    let twice = dir.path().join("twice.yaml");
+    std::fs::write(
+        &twice,
+        "id: twice\nsignals: [{name: a, as: o}, {name: b, as: o}]\njoin: {on: [o.x, o.y]}\naction: {publish: {subject: runs.x}}\n",
+    )?;
+    let out = bin().args(["sub", "check"]).arg(&twice).output()?;
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    let v = stdout_json(&out)?;
+    assert_eq!(v["error"]["field"], "signals[1].as", "{v}");
+    Ok(())
+}

@@ -9,6 +9,7 @@ mod plugin_new;
 mod plugin_test;
 mod publish;
 mod serve;
+mod sub_check;
 mod wait;
 
 use std::process::ExitCode;
@@ -48,6 +49,7 @@ pub async fn run(command: Command) -> anyhow::Result<ExitCode> {
         Command::KafkaWorker { .. } => anyhow::bail!("kafka-worker runs only from main"),
         Command::Publish(args) => publish::run(args).await,
         Command::Sub(SubCommand::Add { files, client }) => manage::sub_add(&client, &files).await,
+        Command::Sub(SubCommand::Check { files }) => sub_check::run(&files),
         Command::Sub(SubCommand::Ls { client }) => manage::request(&client, "sub.ls", "").await,
         Command::Sub(SubCommand::Show { id, client }) => {
             manage::request(&client, "sub.show", &id).await
