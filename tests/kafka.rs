@@ -29,10 +29,8 @@ params: {order: "{order}", tenant: "{tenant}"}
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn records_become_signals_and_firings_and_offsets_follow() -> Result<()> {
     let case = KafkaCase::with_topic("orders", 2).await?;
-    let router = case
-        .router(KafkaCase::orders_adapter()?, "orders", "g1", "")
-        .await?;
-    let KafkaWatch { mut runs, .. } = case.watch(&router, BIG_ORDERS, "runs.big").await?;
+    let (router, KafkaWatch { mut runs, .. }) =
+        big_orders_router(&case, "orders", "g1", "").await?;
 
     let records: Vec<KafkaRecord> = (0..30).map(|n| order(n, (n as u64 % 3) * 10)).collect();
     let delivered = case.kafka.produce("orders", &records).await?;
@@ -110,6 +108,22 @@ async fn records_become_signals_and_firings_and_offsets_follow() -> Result<()> {
     Ok(())
 }
 
+/// A router whose source reads `topic` as `group` through the orders
+/// adapter (`extra`: more lines of the source), with `BIG_ORDERS` added and
+/// watched.
+async fn big_orders_router(
+    case: &KafkaCase,
+    topic: &str,
+    group: &str,
+    extra: &str,
+) -> Result<(TestRouter, KafkaWatch)> {
+    let router = case
+        .router(KafkaCase::orders_adapter()?, topic, group, extra)
+        .await?;
+    let watch = case.watch(&router, BIG_ORDERS, "runs.big").await?;
+    Ok((router, watch))
+}
+
 /// Orders `range` (amount 50), even ones on partition 0, odd ones on 1.
 fn orders_on_two_partitions(range: std::ops::Range<usize>) -> Vec<KafkaRecord> {
     range
@@ -129,10 +143,8 @@ fn kafka_received(metrics: &str) -> u64 {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_poison_record_is_dead_lettered_and_the_partition_moves_on() -> Result<()> {
     let case = KafkaCase::with_topic("orders", 1).await?;
-    let router = case
-        .router(KafkaCase::orders_adapter()?, "orders", "g2", "")
-        .await?;
-    let KafkaWatch { mut runs, mut dead } = case.watch(&router, BIG_ORDERS, "runs.big").await?;
+    let (router, KafkaWatch { mut runs, mut dead }) =
+        big_orders_router(&case, "orders", "g2", "").await?;
 
     let records = vec![
         order(1, 50),
@@ -168,10 +180,7 @@ async fn a_poison_record_is_dead_lettered_and_the_partition_moves_on() -> Result
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_topic_created_after_start_is_picked_up() -> Result<()> {
     let case = KafkaCase::start(TestKafka::start()).await?;
-    let router = case
-        .router(KafkaCase::orders_adapter()?, "late", "g3", "")
-        .await?;
-    let KafkaWatch { mut runs, .. } = case.watch(&router, BIG_ORDERS, "runs.big").await?;
+    let (router, KafkaWatch { mut runs, .. }) = big_orders_router(&case, "late", "g3", "").await?;
     tokio::time::sleep(Duration::from_secs(2)).await;
     case.kafka.create_topic("late", 1).await?;
     case.kafka.produce("late", &[order(7, 99)]).await?;
@@ -395,10 +404,8 @@ async fn a_broker_restart_is_ridden_out_when_the_broker_keeps_its_data() -> Resu
     let mut case = KafkaCase::start(TestKafka::start_persistent()).await?;
     case.kafka.set_client_property("batch.num.messages", "1"); // see TestKafka::set_client_property
     case.kafka.create_topic("orders", 1).await?;
-    let router = case
-        .router(KafkaCase::orders_adapter()?, "orders", "g-restart", "")
-        .await?;
-    let KafkaWatch { mut runs, .. } = case.watch(&router, BIG_ORDERS, "runs.big").await?;
+    let (router, KafkaWatch { mut runs, .. }) =
+        big_orders_router(&case, "orders", "g-restart", "").await?;
     case.kafka
         .produce("orders", &[order(1, 50), order(2, 55)])
         .await?;
@@ -440,10 +447,8 @@ async fn a_crashed_kafka_worker_is_started_again_and_nothing_is_lost() -> Result
     let mut case = KafkaCase::start(TestKafka::start()).await?;
     case.kafka.set_client_property("batch.num.messages", "1"); // see TestKafka::set_client_property
     case.kafka.create_topic("orders", 2).await?;
-    let router = case
-        .router(KafkaCase::orders_adapter()?, "orders", "g-crash", "")
-        .await?;
-    let KafkaWatch { mut runs, .. } = case.watch(&router, BIG_ORDERS, "runs.big").await?;
+    let (router, KafkaWatch { mut runs, .. }) =
+        big_orders_router(&case, "orders", "g-crash", "").await?;
     let first: Vec<KafkaRecord> = (1..=300).map(|n| order(n, 50)).collect();
     case.kafka.produce("orders", &first).await?;
     // Some have fired: the worker is mid-topic.
@@ -562,15 +567,8 @@ async fn records_produced_over_tls_become_signals() -> Result<()> {
     let case = KafkaCase::start(TestKafka::start_tls()).await?;
     let ca = case.kafka.ca_file().context("a TLS broker has a CA")?;
     case.kafka.create_topic("orders", 1).await?;
-    let router = case
-        .router(
-            KafkaCase::orders_adapter()?,
-            "orders",
-            "g-tls",
-            &KafkaCase::tls_lines(ca),
-        )
-        .await?;
-    let KafkaWatch { mut runs, .. } = case.watch(&router, BIG_ORDERS, "runs.big").await?;
+    let (router, KafkaWatch { mut runs, .. }) =
+        big_orders_router(&case, "orders", "g-tls", &KafkaCase::tls_lines(ca)).await?;
     let records: Vec<KafkaRecord> = (0..6).map(|n| order(n, 20)).collect();
     let delivered = case.kafka.produce("orders", &records).await?;
     let fired = orders_fired(&mut runs, 6, Duration::from_secs(30)).await?;
@@ -611,15 +609,8 @@ async fn mutual_tls_needs_the_sources_client_certificate() -> Result<()> {
     let delivered = case.kafka.produce("orders", &records).await?;
 
     // Without a client certificate: refused, said, nothing stored.
-    let router = case
-        .router(
-            KafkaCase::orders_adapter()?,
-            "orders",
-            "g-no-cert",
-            &KafkaCase::tls_lines(ca),
-        )
-        .await?;
-    let KafkaWatch { mut runs, .. } = case.watch(&router, BIG_ORDERS, "runs.big").await?;
+    let (router, KafkaWatch { mut runs, .. }) =
+        big_orders_router(&case, "orders", "g-no-cert", &KafkaCase::tls_lines(ca)).await?;
     let line = logged_within(
         &[&case.kafka.bootstrap(), "certificate required"],
         Duration::from_secs(30),
@@ -636,10 +627,8 @@ async fn mutual_tls_needs_the_sources_client_certificate() -> Result<()> {
         cert.display().to_string(),
         key.display().to_string()
     );
-    let router = case
-        .router(KafkaCase::orders_adapter()?, "orders", "g-cert", &lines)
-        .await?;
-    let KafkaWatch { mut runs, .. } = case.watch(&router, BIG_ORDERS, "runs.big").await?;
+    let (router, KafkaWatch { mut runs, .. }) =
+        big_orders_router(&case, "orders", "g-cert", &lines).await?;
     let fired = orders_fired(&mut runs, 3, Duration::from_secs(30)).await?;
     assert_eq!(
         fired.into_iter().collect::<BTreeSet<_>>(),
@@ -664,15 +653,13 @@ async fn a_source_trusting_another_ca_stores_nothing_and_says_why() -> Result<()
         .kafka
         .other_ca_file()
         .context("a TLS broker has a CA")?;
-    let router = case
-        .router(
-            KafkaCase::orders_adapter()?,
-            "orders",
-            "g-wrong-ca",
-            &KafkaCase::tls_lines(wrong_ca),
-        )
-        .await?;
-    let KafkaWatch { mut runs, .. } = case.watch(&router, BIG_ORDERS, "runs.big").await?;
+    let (router, KafkaWatch { mut runs, .. }) = big_orders_router(
+        &case,
+        "orders",
+        "g-wrong-ca",
+        &KafkaCase::tls_lines(wrong_ca),
+    )
+    .await?;
     // librdkafka's reason, through the router's log, naming the broker.
     let line = logged_within(
         &[&case.kafka.bootstrap(), "certificate verify failed"],
@@ -702,10 +689,8 @@ async fn a_sasl_scram_login_over_tls_lets_records_flow() -> Result<()> {
         "security_protocol = \"sasl_ssl\"\ntls_ca_file = {:?}\nsasl_mechanism = \"SCRAM-SHA-512\"\nsasl_username = {user:?}\nsasl_password = {password:?}\n",
         ca.display().to_string()
     );
-    let router = case
-        .router(KafkaCase::orders_adapter()?, "orders", "g-sasl-ok", &sasl)
-        .await?;
-    let KafkaWatch { mut runs, .. } = case.watch(&router, BIG_ORDERS, "runs.big").await?;
+    let (router, KafkaWatch { mut runs, .. }) =
+        big_orders_router(&case, "orders", "g-sasl-ok", &sasl).await?;
     case.kafka
         .produce("orders", &[order(1, 50), order(2, 60)])
         .await?;
@@ -746,10 +731,8 @@ async fn a_refused_sasl_login_stores_nothing_and_says_why() -> Result<()> {
         "security_protocol = \"sasl_ssl\"\ntls_ca_file = {:?}\nsasl_mechanism = \"SCRAM-SHA-512\"\nsasl_username = \"signalbox\"\nsasl_password = \"not-the-password\"\n",
         ca.display().to_string()
     );
-    let router = case
-        .router(KafkaCase::orders_adapter()?, "orders", "g-sasl", &sasl)
-        .await?;
-    let KafkaWatch { mut runs, .. } = case.watch(&router, BIG_ORDERS, "runs.big").await?;
+    let (router, KafkaWatch { mut runs, .. }) =
+        big_orders_router(&case, "orders", "g-sasl", &sasl).await?;
     // TLS got through (the CA is right); the login did not.
     let line = logged_within(
         &[&case.kafka.bootstrap(), "SASL authentication error"],
