@@ -202,6 +202,10 @@ const KNOWN_DIFFERENCES: &[(&str, &str)] = &[
         "matching/numeric: empty range",
         "comparing the two bounds' values is beyond a schema",
     ),
+    (
+        "cli: twice",
+        "an alias given to two signals: a schema cannot compare the items of a list by one field",
+    ),
 ];
 
 /// Every pattern of `tests/cases/matching`, as the `where` of a
