@@ -5,5 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
+# The pinned nats-server that setup.sh links (unless one is chosen already).
+export SIGNALBOX_NATS_SERVER="${SIGNALBOX_NATS_SERVER:-$PWD/.tools/bin/nats-server}"
 cargo build --release --locked -p signalbox-cli
 exec target/release/signalbox dev "$@"

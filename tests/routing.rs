@@ -454,7 +454,7 @@ async fn firing_to_a_jetstream_stream_is_acked_and_deduplicated() -> Result<()> 
 #[tokio::test]
 async fn router_started_before_nats_connects_when_it_appears() -> Result<()> {
     init_logs();
-    let port = signalbox_router::embedded::free_port()?;
+    let port = signalbox_testkit::free_port()?;
     let dir = tempfile::tempdir()?;
     let config = TestRouter::config(&format!("nats://127.0.0.1:{port}"), dir.path());
     // NATS is not there yet: the router starts anyway and keeps retrying.

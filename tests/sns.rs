@@ -22,8 +22,7 @@ use sha2::Digest as _;
 use signalbox_router::PluginEntry;
 use signalbox_router::sns::SnsSource;
 use signalbox_testkit::{
-    TestNats, TestRouter, WAIT, admin, expect_silence, http_request, init_logs, next_message,
-    plugin_component,
+    RouterCase, WAIT, admin, expect_silence, http_request, next_message, plugin_component,
 };
 
 const TOPIC: &str = "arn:aws:sns:us-east-1:123456789012:orders";
@@ -217,14 +216,10 @@ async fn post(
     Ok((status, v))
 }
 
-/// A router with the `sns` adapter and SNS sources built by `sources`.
-async fn start_router(
-    nats: &TestNats,
-    sources: Vec<SnsSource>,
-) -> Result<(TestRouter, SocketAddr)> {
+/// A router (HTTP on) with the `sns` adapter and the SNS sources `sources`.
+async fn sns_case(sources: Vec<SnsSource>) -> Result<RouterCase> {
     let adapter = plugin_component("adapter_sns")?;
-    let router = TestRouter::start_configured(nats, |c| {
-        c.http.listen = Some("127.0.0.1:0".into());
+    RouterCase::start(|c| {
         c.plugins.adapters.push(PluginEntry {
             name: "sns-orders".into(),
             file: adapter,
@@ -236,9 +231,7 @@ async fn start_router(
         });
         c.sources.sns = sources;
     })
-    .await?;
-    let addr = router.router().http_addr().context("HTTP on")?;
-    Ok((router, addr))
+    .await
 }
 
 /// The `orders` source: the allow-listed topic and the pinned test certificate.
@@ -264,13 +257,13 @@ const BIG_ORDERS: &str = "id: big-orders\nsignal: order_placed\nwhere: {amount: 
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn signed_notifications_v1_and_v2_become_signals_and_fire() -> Result<()> {
-    init_logs();
-    let nats = TestNats::start()?;
-    let (router, addr) = start_router(&nats, vec![orders_source()]).await?;
-    let client = nats.client().await?;
-    router.add_subscription(&client, BIG_ORDERS).await?;
-    let mut runs = client.subscribe("runs.orders").await?;
-    client.flush().await?;
+    let RouterCase {
+        nats: _nats,
+        router,
+        client,
+        addr,
+    } = sns_case(vec![orders_source()]).await?;
+    let mut runs = router.watch(&client, BIG_ORDERS, "runs.orders").await?;
     let signer = Signer::load()?;
 
     // SignatureVersion 1, with a Subject and message attributes of each type.
@@ -364,13 +357,13 @@ async fn signed_notifications_v1_and_v2_become_signals_and_fire() -> Result<()> 
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_sns_retry_of_the_same_message_id_is_a_duplicate_and_fires_once() -> Result<()> {
-    init_logs();
-    let nats = TestNats::start()?;
-    let (router, addr) = start_router(&nats, vec![orders_source()]).await?;
-    let client = nats.client().await?;
-    router.add_subscription(&client, BIG_ORDERS).await?;
-    let mut runs = client.subscribe("runs.orders").await?;
-    client.flush().await?;
+    let RouterCase {
+        nats: _nats,
+        router,
+        client,
+        addr,
+    } = sns_case(vec![orders_source()]).await?;
+    let mut runs = router.watch(&client, BIG_ORDERS, "runs.orders").await?;
     let signer = Signer::load()?;
 
     let m = Sns::notification(
@@ -397,9 +390,8 @@ async fn an_sns_retry_of_the_same_message_id_is_a_duplicate_and_fires_once() -> 
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rejected_messages_name_the_rule_and_are_counted() -> Result<()> {
-    init_logs();
-    let nats = TestNats::start()?;
-    let (_router, addr) = start_router(&nats, vec![orders_source()]).await?;
+    let case = sns_case(vec![orders_source()]).await?;
+    let addr = case.addr;
     let signer = Signer::load()?;
     let order = r#"{"event": "order_placed", "order": "o-9", "amount": 999}"#;
     let good = Sns::notification("9b2f4c1e-0a3d-4b5c-8d7e-6f5a4b3c2d1e", order);
@@ -598,8 +590,6 @@ impl FakeSnsHost {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn subscription_confirmation_is_fetched_only_when_configured() -> Result<()> {
-    init_logs();
-    let nats = TestNats::start()?;
     let host = FakeSnsHost::start().await?;
     // `confirming` fetches the certificate and SubscribeURL from the fake host;
     // `logging` has the certificate pinned and only logs the SubscribeURL.
@@ -609,7 +599,8 @@ async fn subscription_confirmation_is_fetched_only_when_configured() -> Result<(
     let mut logging = orders_source();
     logging.name = "logging".into();
     logging.endpoint_url = Some(format!("http://{}", host.addr));
-    let (_router, addr) = start_router(&nats, vec![confirming, logging]).await?;
+    let case = sns_case(vec![confirming, logging]).await?;
+    let addr = case.addr;
     let signer = Signer::load()?;
 
     // Confirmation off: answered, logged, nothing fetched.
@@ -686,15 +677,15 @@ async fn subscription_confirmation_is_fetched_only_when_configured() -> Result<(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn raw_message_delivery_only_where_enabled() -> Result<()> {
-    init_logs();
-    let nats = TestNats::start()?;
     let mut raw = SnsSource::new("raw", "sns-orders", &[TOPIC]);
     raw.raw_delivery = true;
-    let (router, addr) = start_router(&nats, vec![orders_source(), raw]).await?;
-    let client = nats.client().await?;
-    router.add_subscription(&client, BIG_ORDERS).await?;
-    let mut runs = client.subscribe("runs.orders").await?;
-    client.flush().await?;
+    let RouterCase {
+        nats: _nats,
+        router,
+        client,
+        addr,
+    } = sns_case(vec![orders_source(), raw]).await?;
+    let mut runs = router.watch(&client, BIG_ORDERS, "runs.orders").await?;
 
     let raw_headers = |topic: &str, id: &str| {
         vec![
@@ -737,11 +728,13 @@ async fn raw_message_delivery_only_where_enabled() -> Result<()> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_python_adapter_works_on_sns_too() -> Result<()> {
-    init_logs();
-    let nats = TestNats::start()?;
     let component = signalbox_testkit::python_plugin_component("webhook-json")?;
-    let router = TestRouter::start_configured(&nats, |c| {
-        c.http.listen = Some("127.0.0.1:0".into());
+    let RouterCase {
+        nats: _nats,
+        router,
+        client,
+        addr,
+    } = RouterCase::start(|c| {
         c.plugins.adapters.push(PluginEntry {
             name: "py-sns".into(),
             file: component,
@@ -760,8 +753,6 @@ async fn the_python_adapter_works_on_sns_too() -> Result<()> {
         c.sources.sns = vec![s];
     })
     .await?;
-    let addr = router.router().http_addr().context("HTTP on")?;
-    let client = nats.client().await?;
     let signer = Signer::load()?;
     let mut m = Sns::notification("0b7c5d1e-3f2a-4c9b-8e6d-1a2b3c4d5e6f", "plain text");
     m.subject = Some("Deploy done".into());

@@ -60,7 +60,7 @@ pub enum Command {
         after_help = "Example:\n  signalbox publish table_updated --id run-1 --param table=prod.events --param partition=20261126\n  signalbox publish --file signal.json"
     )]
     Publish(PublishArgs),
-    /// Manage subscriptions (through a running router).
+    /// Manage subscriptions (through a running router), or check subscription files locally.
     #[command(subcommand)]
     Sub(SubCommand),
     /// Inspect stored signals (through a running router).
@@ -113,17 +113,11 @@ pub enum Command {
     Plugin(PluginCommand),
 }
 
-/// How a client verb reaches NATS and the router.
+/// How a command logs in to NATS: the same flags (and environment
+/// variables) for `serve` and every client verb. The URL flag is not here:
+/// client verbs default it to the local server, `serve` to its config file.
 #[derive(Debug, Clone, Args)]
-pub struct ClientArgs {
-    /// NATS server URL(s), comma-separated.
-    #[arg(
-        long = "nats-url",
-        env = "SIGNALBOX_NATS_URL",
-        value_delimiter = ',',
-        default_value = "nats://127.0.0.1:4222"
-    )]
-    pub nats_urls: Vec<String>,
+pub struct NatsLoginArgs {
     /// NATS creds file.
     #[arg(long, env = "SIGNALBOX_NATS_CREDS")]
     pub creds: Option<PathBuf>,
@@ -136,6 +130,40 @@ pub struct ClientArgs {
     /// NATS token.
     #[arg(long, env = "SIGNALBOX_NATS_TOKEN", hide_env_values = true)]
     pub token: Option<String>,
+}
+
+impl NatsLoginArgs {
+    /// Sets in `nats` each login setting given here (flag or environment),
+    /// leaving the others as they are.
+    pub fn apply(&self, nats: &mut signalbox_router::NatsConfig) {
+        if let Some(c) = &self.creds {
+            nats.creds_file = Some(c.clone());
+        }
+        if let Some(u) = &self.user {
+            nats.user = Some(u.clone());
+        }
+        if let Some(p) = &self.password {
+            nats.password = Some(p.clone());
+        }
+        if let Some(t) = &self.token {
+            nats.token = Some(t.clone());
+        }
+    }
+}
+
+/// How a client verb reaches NATS and the router.
+#[derive(Debug, Clone, Args)]
+pub struct ClientArgs {
+    /// NATS server URL(s), comma-separated.
+    #[arg(
+        long = "nats-url",
+        env = "SIGNALBOX_NATS_URL",
+        value_delimiter = ',',
+        default_value = "nats://127.0.0.1:4222"
+    )]
+    pub nats_urls: Vec<String>,
+    #[command(flatten)]
+    pub login: NatsLoginArgs,
     /// Subject prefix signals are published under.
     #[arg(long, env = "SIGNALBOX_SUBJECT_PREFIX", default_value = "signals")]
     pub subject_prefix: String,
@@ -160,18 +188,8 @@ pub struct ServeArgs {
     /// NATS server URL(s), comma-separated.
     #[arg(long = "nats-url", env = "SIGNALBOX_NATS_URL", value_delimiter = ',')]
     pub nats_urls: Option<Vec<String>>,
-    /// NATS creds file.
-    #[arg(long, env = "SIGNALBOX_NATS_CREDS")]
-    pub creds: Option<PathBuf>,
-    /// NATS user (with --password).
-    #[arg(long, env = "SIGNALBOX_NATS_USER")]
-    pub user: Option<String>,
-    /// NATS password (with --user).
-    #[arg(long, env = "SIGNALBOX_NATS_PASSWORD", hide_env_values = true)]
-    pub password: Option<String>,
-    /// NATS token.
-    #[arg(long, env = "SIGNALBOX_NATS_TOKEN", hide_env_values = true)]
-    pub token: Option<String>,
+    #[command(flatten)]
+    pub login: NatsLoginArgs,
     /// Require TLS to NATS.
     #[arg(long, env = "SIGNALBOX_NATS_TLS")]
     pub tls: bool,
@@ -259,6 +277,15 @@ pub enum SubCommand {
         files: Vec<PathBuf>,
         #[command(flatten)]
         client: ClientArgs,
+    },
+    /// Check subscription files locally (no router needed): the JSON Schema in schemas/, then the router's own checks.
+    #[command(
+        after_help = "Example:\n  signalbox sub check examples/subscriptions/*.yaml\n\nPrints one JSON line per file. Exit codes: 0 every file is valid, 1 otherwise."
+    )]
+    Check {
+        /// Files to check (YAML or JSON).
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
     },
     /// List subscriptions.
     #[command(after_help = "Example:\n  signalbox sub ls")]

@@ -87,7 +87,7 @@ fn every_verb_has_help_with_an_example() -> Result<()> {
 
 #[test]
 fn publish_while_nats_is_down_says_so() -> Result<()> {
-    let port = signalbox_router::embedded::free_port()?;
+    let port = signalbox_testkit::free_port()?;
     let out = run(
         &["publish", "table_updated", "--param", "x=1"],
         &format!("nats://127.0.0.1:{port}"),
@@ -228,7 +228,7 @@ fn wait_for_line(child: &mut Child, needle: &str, timeout: Duration) -> Result<V
 async fn dev_routes_an_example_end_to_end_and_exits_cleanly_on_sigint() -> Result<()> {
     init_logs();
     let dir = tempfile::tempdir()?;
-    let port = signalbox_router::embedded::free_port()?;
+    let port = signalbox_testkit::free_port()?;
     let url = format!("nats://127.0.0.1:{port}");
     let stderr_path = dir.path().join("dev.stderr");
     let mut child = bin()
@@ -348,5 +348,47 @@ fn pattern_test_and_check_work_locally() -> Result<()> {
     let message = v["error"]["message"].as_str().unwrap_or_default();
     assert!(message.starts_with("rows"), "{v}");
     assert!(message.contains("=>"), "{v}");
+    Ok(())
+}
+
+#[test]
+fn sub_check_validates_files_with_the_schema_then_the_routers_rules() -> Result<()> {
+    // Both examples pass: one JSON line each, exit 0, no router needed.
+    let out = bin()
+        .args(["sub", "check", "examples/subscriptions/big-tables.yaml"])
+        .arg("examples/subscriptions/watermark.yaml")
+        .output()?;
+    ensure!(out.status.success(), "{out:?}");
+    let lines: Vec<Value> = String::from_utf8(out.stdout)?
+        .lines()
+        .map(serde_json::from_str)
+        .collect::<Result<_, _>>()?;
+    assert_eq!(lines.len(), 2);
+    assert!(lines.iter().all(|l| l["valid"] == true), "{lines:?}");
+    assert_eq!(lines[0]["id"], "big-tables");
+
+    // A schema error names the field by its JSON pointer and the rule.
+    let bad = "crates/cli/tests/fixtures/bad-subscriptions/wildcard-subject.yaml";
+    let out = bin().args(["sub", "check", bad]).output()?;
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    let v = stdout_json(&out)?;
+    assert_eq!(v["valid"], false);
+    assert_eq!(
+        v["schema_errors"][0]["pointer"], "/action/trigger/subject",
+        "{v}"
+    );
+    assert_eq!(v["schema_errors"][0]["rule"], "not", "{v}");
+
+    // What the schema cannot see, the router's rules catch: an alias twice.
+    let dir = tempfile::tempdir()?;
+    let twice = dir.path().join("twice.yaml");
+    std::fs::write(
+        &twice,
+        "id: twice\nsignals: [{name: a, as: o}, {name: b, as: o}]\njoin: {on: [o.x, o.y]}\naction: {publish: {subject: runs.x}}\n",
+    )?;
+    let out = bin().args(["sub", "check"]).arg(&twice).output()?;
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    let v = stdout_json(&out)?;
+    assert_eq!(v["error"]["field"], "signals[1].as", "{v}");
     Ok(())
 }

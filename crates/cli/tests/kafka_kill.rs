@@ -10,11 +10,9 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail, ensure};
-use async_nats::jetstream::{self, consumer, stream};
-use futures::StreamExt;
 use serde_json::{Value, json};
 use signalbox_testkit::{
-    KafkaRecord, KillOnDrop, TestKafka, TestNats, init_logs, plugin_component,
+    FiringStream, KafkaCase, KafkaRecord, ServedRouter, TestKafka, firing_order, plugin_component,
 };
 
 const ALL_ORDERS: &str = r#"
@@ -28,48 +26,24 @@ params: {order: "{order}"}
 const RECORDS: usize = 4_000;
 const CHUNKS: usize = 20;
 
-/// `signalbox serve` with this config (log in `router.log` beside it).
-fn start_router(config: &Path) -> Result<KillOnDrop> {
-    signalbox_testkit::start_serve(Path::new(env!("CARGO_BIN_EXE_signalbox")), config)
-}
-
-fn router_log_tail(config: &Path) -> String {
-    signalbox_testkit::router_log_tail(config)
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn killing_the_router_mid_topic_yields_each_record_exactly_once() -> Result<()> {
-    init_logs();
-    let nats = TestNats::start()?;
-    let mut kafka = TestKafka::start().await?;
+    let KafkaCase {
+        nats,
+        mut kafka,
+        client,
+    } = KafkaCase::start(TestKafka::start()).await?;
     // Each record its own batch: tansu answers a fetch from inside a batch
     // without the rest of it, which a restart from a commit would hit.
     kafka.set_client_property("batch.num.messages", "1");
     kafka.create_topic("orders", 3).await?;
-    let client = nats.client().await?;
-    let js = jetstream::new(client.clone());
-    js.create_stream(stream::Config {
-        name: "RUNS".into(),
-        subjects: vec!["runs.>".into()],
-        duplicate_window: Duration::from_secs(600),
-        ..Default::default()
-    })
-    .await?;
-
-    let dir = tempfile::tempdir()?;
-    let subs = dir.path().join("subscriptions");
-    std::fs::create_dir_all(&subs)?;
-    std::fs::write(subs.join("all.yaml"), ALL_ORDERS)?;
-    let config = dir.path().join("signalbox.toml");
-    std::fs::write(
-        &config,
-        format!(
-            r#"data_dir = {data:?}
-subscriptions = [{subs:?}]
-
-[nats]
-urls = [{url:?}]
-
+    let runs = FiringStream::create(&client, "RUNS", &["runs.>"]).await?;
+    let mut router = ServedRouter::new(
+        Path::new(env!("CARGO_BIN_EXE_signalbox")),
+        &nats.url(),
+        &[("all.yaml", ALL_ORDERS)],
+        &format!(
+            r#"
 [[plugins.adapters]]
 name = "kafka-json"
 file = {plugin:?}
@@ -84,9 +58,6 @@ group_id = "kill-test"
 batch_size = 100
 properties = {{ "session.timeout.ms" = "6000" }}
 "#,
-            data = dir.path().join("data").display().to_string(),
-            subs = subs.display().to_string(),
-            url = nats.url(),
             plugin = plugin_component("adapter_kafka_json")?
                 .display()
                 .to_string(),
@@ -94,7 +65,7 @@ properties = {{ "session.timeout.ms" = "6000" }}
         ),
     )?;
 
-    let mut router = start_router(&config)?;
+    router.start()?;
     let records: Vec<KafkaRecord> = (0..RECORDS)
         .map(|n| KafkaRecord {
             key: Some(format!("o-{n}")),
@@ -116,11 +87,7 @@ properties = {{ "session.timeout.ms" = "6000" }}
     // SIGKILL while records keep arriving: after each start, wait until the
     // router made progress (more firings than before), then kill it a
     // pseudo-random moment later, mid-batch or between batch and commit.
-    let runs = js.get_stream("RUNS").await?;
-    let fired = || {
-        let mut s = runs.clone();
-        async move { anyhow::Ok(s.info().await?.state.messages) }
-    };
+    let fired = || runs.count();
     let mut kills = 0;
     let mut seed: u64 = 11;
     while kills < 6 || !producer.is_finished() {
@@ -133,73 +100,50 @@ properties = {{ "session.timeout.ms" = "6000" }}
             ensure!(
                 Instant::now() < deadline,
                 "no progress after restart {kills}; router log:\n{}",
-                router_log_tail(&config)
+                router.log_tail()
             );
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
         seed = seed.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
         tokio::time::sleep(Duration::from_millis(50 + (seed >> 33) % 700)).await;
-        router.kill()?;
-        router.wait()?;
+        router.kill_and_restart()?;
         kills += 1;
-        router = start_router(&config)?;
         if kills > 100 {
             bail!("the producer never finished");
         }
     }
     let kafka = producer.await??;
 
-    let deadline = Instant::now() + Duration::from_secs(300);
-    loop {
-        let mut info = runs.clone();
-        let have = info.info().await?.state.messages as usize;
-        if have >= RECORDS {
-            break;
-        }
-        if Instant::now() >= deadline {
-            // Lost, or just slow? Ask the router what it stored.
-            let stored = signalbox_testkit::admin(&client, "signalbox.admin", "signals.ls", "")
-                .await
-                .map(|v| v.to_string())
-                .unwrap_or_else(|e| format!("(no answer: {e})"));
-            // Committed offsets past what is stored would mean records were
-            // skipped; offsets behind it, a partition that stopped fetching.
-            let committed = kafka
-                .committed("kill-test", "orders", 3)
-                .await
-                .map(|c| format!("{c:?}"))
-                .unwrap_or_else(|e| format!("(unknown: {e})"));
-            bail!(
-                "only {have} of {RECORDS} firings after {kills} kills; stored: {stored}; committed offsets by partition: {committed}; router log:\n{}",
-                router_log_tail(&config)
-            );
-        }
-        tokio::time::sleep(Duration::from_millis(300)).await;
+    if !runs
+        .reaches(RECORDS as u64, Duration::from_secs(300))
+        .await?
+    {
+        // Lost, or just slow? Ask the router what it stored.
+        let stored = signalbox_testkit::admin(&client, "signalbox.admin", "signals.ls", "")
+            .await
+            .map(|v| v.to_string())
+            .unwrap_or_else(|e| format!("(no answer: {e})"));
+        // Committed offsets past what is stored would mean records were
+        // skipped; offsets behind it, a partition that stopped fetching.
+        let committed = kafka
+            .committed("kill-test", "orders", 3)
+            .await
+            .map(|c| format!("{c:?}"))
+            .unwrap_or_else(|e| format!("(unknown: {e})"));
+        bail!(
+            "only {} of {RECORDS} firings after {kills} kills; stored: {stored}; committed offsets by partition: {committed}; router log:\n{}",
+            runs.count().await?,
+            router.log_tail()
+        );
     }
     tokio::time::sleep(Duration::from_secs(1)).await;
 
-    let counter = runs
-        .create_consumer(consumer::pull::Config {
-            ack_policy: consumer::AckPolicy::None,
-            ..Default::default()
-        })
-        .await?;
-    let mut messages = counter.messages().await?;
+    let firings = runs.read_all(RECORDS + 1).await?;
+    let received = firings.len();
     let mut per_order: BTreeMap<u64, usize> = BTreeMap::new();
-    let mut received = 0;
-    while received < RECORDS + 1 {
-        let Ok(Some(msg)) = tokio::time::timeout(Duration::from_secs(2), messages.next()).await
-        else {
-            break;
-        };
-        let msg = msg.map_err(|e| anyhow::anyhow!("reading RUNS: {e}"))?;
-        received += 1;
+    for msg in &firings {
         let body: Value = serde_json::from_slice(&msg.payload)?;
-        let order = body["params"]["order"]
-            .as_str()
-            .and_then(|s| s.parse().ok())
-            .or_else(|| body["params"]["order"].as_u64())
-            .context("order param")?;
+        let order = firing_order(&body).context("order param")?;
         *per_order.entry(order).or_default() += 1;
     }
     let twice: Vec<_> = per_order.iter().filter(|(_, n)| **n > 1).collect();
@@ -228,11 +172,7 @@ properties = {{ "session.timeout.ms" = "6000" }}
 
     // And the store holds each record once.
     router.kill()?;
-    router.wait()?;
-    let store = signalbox_store::Store::open(
-        &dir.path().join("data").join("signalbox.redb"),
-        signalbox_store::StoreOptions::default(),
-    )?;
+    let store = router.open_store()?;
     let names = store.signal_names()?;
     let stored = names
         .iter()
@@ -243,8 +183,10 @@ properties = {{ "session.timeout.ms" = "6000" }}
         Some(RECORDS as u64),
         "each record stored once: {names:?}"
     );
-    let log = std::fs::read_to_string(config.with_file_name("router.log")).unwrap_or_default();
-    let reread = log.matches("duplicate signal acknowledged").count();
+    let reread = router
+        .log()
+        .matches("duplicate signal acknowledged")
+        .count();
     eprintln!(
         "{RECORDS} records, {kills} kills, {reread} records re-read after a kill (dedup), each one signal and one firing"
     );

@@ -13,10 +13,9 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail, ensure};
-use async_nats::jetstream::{self, consumer, stream};
-use futures::StreamExt;
+use async_nats::jetstream;
 use serde_json::{Value, json};
-use signalbox_testkit::{KillOnDrop, TestNats, init_logs};
+use signalbox_testkit::{FiringStream, ServedRouter, TestNats, init_logs};
 
 const EU_ORDERS: &str = r#"
 id: eu-orders
@@ -35,15 +34,6 @@ join: {on: [o.order, p.order]}
 action: {trigger: {subject: runs.paid}}
 params: {order: "{o.order}"}
 "#;
-
-/// `signalbox serve` with this config (log in `router.log` beside it).
-fn start_router(config: &Path) -> Result<KillOnDrop> {
-    signalbox_testkit::start_serve(Path::new(env!("CARGO_BIN_EXE_signalbox")), config)
-}
-
-fn router_log_tail(config: &Path) -> String {
-    signalbox_testkit::router_log_tail(config)
-}
 
 /// A small deterministic generator (no external randomness: reruns are equal).
 struct Lcg(u64);
@@ -89,29 +79,12 @@ async fn load_under(total: usize, disruption: Disruption) -> Result<()> {
     let mut nats = TestNats::start()?;
     let client = nats.client().await?;
     let js = jetstream::new(client.clone());
-    // The receiver: a stream over the firing subjects, deduplicating by Nats-Msg-Id.
-    js.create_stream(stream::Config {
-        name: "RUNS".into(),
-        subjects: vec!["runs.>".into()],
-        duplicate_window: Duration::from_secs(600),
-        ..Default::default()
-    })
-    .await?;
-
-    let dir = tempfile::tempdir()?;
-    let subs = dir.path().join("subscriptions");
-    std::fs::create_dir_all(&subs)?;
-    std::fs::write(subs.join("eu.yaml"), EU_ORDERS)?;
-    std::fs::write(subs.join("paid.yaml"), PAID)?;
-    let config = dir.path().join("signalbox.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "data_dir = {data:?}\nsubscriptions = [{subs:?}]\ningest = \"jetstream\"\n\n[nats]\nurls = [{url:?}]\n\n[jetstream]\nack_wait = \"2s\"\n",
-            data = dir.path().join("data").display().to_string(),
-            subs = subs.display().to_string(),
-            url = nats.url(),
-        ),
+    let runs = FiringStream::create(&client, "RUNS", &["runs.>"]).await?;
+    let mut router = ServedRouter::new(
+        Path::new(env!("CARGO_BIN_EXE_signalbox")),
+        &nats.url(),
+        &[("eu.yaml", EU_ORDERS), ("paid.yaml", PAID)],
+        "ingest = \"jetstream\"\n\n[jetstream]\nack_wait = \"2s\"\n",
     )?;
 
     // Expected results, computed from the generator.
@@ -157,7 +130,7 @@ async fn load_under(total: usize, disruption: Disruption) -> Result<()> {
         }
     }
 
-    let mut router = start_router(&config)?;
+    router.start()?;
     // Publisher: everything goes into the SIGNALS stream (created by the router).
     let deadline = Instant::now() + Duration::from_secs(20);
     while js.get_stream("SIGNALS").await.is_err() {
@@ -222,10 +195,8 @@ async fn load_under(total: usize, disruption: Disruption) -> Result<()> {
             let mut krng = Lcg(7);
             while kills < 10 || !publisher.is_finished() {
                 tokio::time::sleep(Duration::from_millis(150 + krng.next() % 600)).await;
-                router.kill()?;
-                router.wait()?;
+                router.kill_and_restart()?;
                 kills += 1;
-                router = start_router(&config)?;
                 if kills > 200 {
                     bail!("the publisher never finished");
                 }
@@ -246,43 +217,22 @@ async fn load_under(total: usize, disruption: Disruption) -> Result<()> {
 
     // Let the last router drain everything, then count what the stream received.
     let want = expected_eu.len() + expected_paid.len();
-    let runs = js.get_stream("RUNS").await?;
-    let deadline = Instant::now() + Duration::from_secs(120);
-    loop {
-        let mut info = runs.clone();
-        let have = info.info().await?.state.messages as usize;
-        if have >= want {
-            break;
-        }
-        ensure!(
-            Instant::now() < deadline,
-            "only {have} of {want} firings arrived after {kills} kills; router log:\n{}",
-            router_log_tail(&config)
+    if !runs.reaches(want as u64, Duration::from_secs(120)).await? {
+        bail!(
+            "only {} of {want} firings arrived after {kills} kills; router log:\n{}",
+            runs.count().await?,
+            router.log_tail()
         );
-        tokio::time::sleep(Duration::from_millis(200)).await;
     }
     // Give a duplicate the chance to show up before counting.
     tokio::time::sleep(Duration::from_millis(1000)).await;
 
-    let counter = runs
-        .create_consumer(consumer::pull::Config {
-            durable_name: None,
-            ack_policy: consumer::AckPolicy::None,
-            ..Default::default()
-        })
-        .await?;
-    let mut messages = counter.messages().await?;
     let mut by_firing: BTreeMap<String, usize> = BTreeMap::new();
     let mut eu = BTreeMap::<u64, usize>::new();
     let mut paid = BTreeMap::<u64, usize>::new();
-    let mut received = 0;
-    while received < want + 1 {
-        let next = tokio::time::timeout(Duration::from_secs(2), messages.next()).await;
-        let Ok(Some(msg)) = next else {
-            break;
-        };
-        let msg = msg.map_err(|e| anyhow::anyhow!("reading RUNS: {e}"))?;
-        received += 1;
+    let firings = runs.read_all(want + 1).await?;
+    let received = firings.len();
+    for msg in &firings {
         let id = msg
             .headers
             .as_ref()
@@ -299,7 +249,6 @@ async fn load_under(total: usize, disruption: Disruption) -> Result<()> {
         }
     }
     router.kill()?;
-    router.wait()?;
 
     let dup_ids: Vec<_> = by_firing.iter().filter(|(_, n)| **n > 1).collect();
     ensure!(dup_ids.is_empty(), "firing ids received twice: {dup_ids:?}");
@@ -334,10 +283,7 @@ async fn load_under(total: usize, disruption: Disruption) -> Result<()> {
 
     // Lineage agrees: the store holds exactly these firings, all delivered, and
     // every order_placed instance is stored once.
-    let store = signalbox_store::Store::open(
-        &dir.path().join("data").join("signalbox.redb"),
-        signalbox_store::StoreOptions::default(),
-    )?;
+    let store = router.open_store()?;
     let stored_eu = store.firings_for("eu-orders", usize::MAX)?;
     let stored_paid = store.firings_for("paid-orders", usize::MAX)?;
     assert_eq!(stored_eu.len(), expected_eu.len());

@@ -7,12 +7,15 @@
 //! `source-adapter` world, must link (every import provided, every export of the
 //! right type, giving the pre-linked `InstancePre`), and its `describe` must
 //! answer within the deadline. Loading the same bytes twice compiles once.
+//! Both worlds load through one generic path ([`PluginWorld`], over the
+//! generated `*Pre` types the pool instantiates from); only the world's
+//! types differ.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use wasmtime::Engine;
-use wasmtime::component::{Component, Linker};
+use wasmtime::component::{Component, InstancePre, Linker};
 
 use crate::adapter::WasmAdapter;
 use crate::bindings::adapter::{SourceAdapter, SourceAdapterPre};
@@ -23,7 +26,7 @@ use crate::engine::{Ticker, build_engine};
 use crate::error::LoadError;
 use crate::limits::HostConfig;
 use crate::operator::{OperatorInner, WasmOperator};
-use crate::pool::Pool;
+use crate::pool::{Instantiator, Pool, Slot};
 use crate::quarantine::PluginStats;
 use crate::state::HostState;
 use crate::types::{Description, World};
@@ -32,6 +35,55 @@ use crate::types::{Description, World};
 const OPERATOR_EXPORT: &str = "signalbox:plugin/conditions@0.1.0";
 /// The export that marks the `source-adapter` world.
 const ADAPTER_EXPORT: &str = "signalbox:plugin/adapter@0.1.0";
+
+/// What loading a plugin needs from its world: the world's functions in a
+/// linker, its pre-linked bindings, its `describe` call and the
+/// [`PluginKind`] its pool becomes.
+trait PluginWorld: Instantiator + Sized {
+    /// The world, for errors.
+    const WORLD: World;
+    /// Adds the world's host functions to `linker`.
+    fn add_to_linker(linker: &mut Linker<HostState>) -> wasmtime::Result<()>;
+    /// Checks the pre-linked component against the world's exports.
+    fn from_pre(pre: InstancePre<HostState>) -> wasmtime::Result<Self>;
+    /// Calls the plugin's `describe` export.
+    fn describe(slot: &mut Slot<Self::Bindings>) -> wasmtime::Result<WitDescription>;
+    /// The loaded plugin.
+    fn plugin(pool: Pool<Self>, description: Description) -> PluginKind;
+}
+
+impl PluginWorld for OperatorPre<HostState> {
+    const WORLD: World = World::Operator;
+    fn add_to_linker(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
+        Operator::add_to_linker::<_, wasmtime::component::HasSelf<_>>(linker, |s| s)
+    }
+    fn from_pre(pre: InstancePre<HostState>) -> wasmtime::Result<Self> {
+        OperatorPre::new(pre)
+    }
+    fn describe(slot: &mut Slot<Operator>) -> wasmtime::Result<WitDescription> {
+        slot.bindings.call_describe(&mut slot.store)
+    }
+    fn plugin(pool: Pool<Self>, description: Description) -> PluginKind {
+        let inner = Arc::new(OperatorInner { pool, description });
+        PluginKind::Operator(Arc::new(WasmOperator { inner }))
+    }
+}
+
+impl PluginWorld for SourceAdapterPre<HostState> {
+    const WORLD: World = World::SourceAdapter;
+    fn add_to_linker(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
+        SourceAdapter::add_to_linker::<_, wasmtime::component::HasSelf<_>>(linker, |s| s)
+    }
+    fn from_pre(pre: InstancePre<HostState>) -> wasmtime::Result<Self> {
+        SourceAdapterPre::new(pre)
+    }
+    fn describe(slot: &mut Slot<SourceAdapter>) -> wasmtime::Result<WitDescription> {
+        slot.bindings.call_describe(&mut slot.store)
+    }
+    fn plugin(pool: Pool<Self>, description: Description) -> PluginKind {
+        PluginKind::Adapter(Arc::new(WasmAdapter { pool, description }))
+    }
+}
 
 /// Loads and runs plugins. Cheap to share behind an `Arc`.
 pub struct PluginHost {
@@ -132,19 +184,8 @@ impl PluginHost {
     pub fn new(config: HostConfig) -> Result<PluginHost, LoadError> {
         let engine = build_engine(&config)?;
         let ticker = Arc::new(Ticker::start(&engine, &config)?);
-        let link_err =
-            |e: wasmtime::Error| LoadError::Host(format!("cannot set up the linker: {e:#}"));
-        let mut operator_linker = Linker::new(&engine);
-        crate::wasi::add_wasi(&mut operator_linker, config.wasi).map_err(link_err)?;
-        Operator::add_to_linker::<_, wasmtime::component::HasSelf<_>>(&mut operator_linker, |s| s)
-            .map_err(link_err)?;
-        let mut adapter_linker = Linker::new(&engine);
-        crate::wasi::add_wasi(&mut adapter_linker, config.wasi).map_err(link_err)?;
-        SourceAdapter::add_to_linker::<_, wasmtime::component::HasSelf<_>>(
-            &mut adapter_linker,
-            |s| s,
-        )
-        .map_err(link_err)?;
+        let operator_linker = linker::<OperatorPre<HostState>>(&engine, &config)?;
+        let adapter_linker = linker::<SourceAdapterPre<HostState>>(&engine, &config)?;
         Ok(PluginHost {
             cache: ArtifactCache::new(&engine, config.cache_dir.clone()),
             engine,
@@ -200,73 +241,20 @@ impl PluginHost {
             .imports(&self.engine)
             .map(|(n, _)| n.to_string())
             .collect();
-        let link = |e: wasmtime::Error| LoadError::Link {
-            name: name.to_string(),
-            world: world.wit_name(),
-            message: format!("{e:#}"),
-        };
-        let describe_failed = |source| LoadError::Describe {
-            name: name.to_string(),
-            source,
-        };
-        let deadline = self.config.adapter_deadline;
         let (description, kind) = match world {
-            World::Operator => {
-                let pre = self
-                    .operator_linker
-                    .instantiate_pre(&component)
-                    .map_err(link)?;
-                let pre = OperatorPre::new(pre).map_err(link)?;
-                let pool = Pool::new(
-                    name,
-                    &self.engine,
-                    pre,
-                    self.config.clone(),
-                    settings,
-                    self.ticker.clone(),
-                );
-                let d = pool
-                    .call(deadline, |slot| {
-                        slot.bindings.call_describe(&mut slot.store)
-                    })
-                    .map_err(describe_failed)?;
-                let description = from_wit(d);
-                let inner = Arc::new(OperatorInner {
-                    pool,
-                    description: description.clone(),
-                });
-                (
-                    description,
-                    PluginKind::Operator(Arc::new(WasmOperator { inner })),
-                )
-            }
-            World::SourceAdapter => {
-                let pre = self
-                    .adapter_linker
-                    .instantiate_pre(&component)
-                    .map_err(link)?;
-                let pre = SourceAdapterPre::new(pre).map_err(link)?;
-                let pool = Pool::new(
-                    name,
-                    &self.engine,
-                    pre,
-                    self.config.clone(),
-                    settings,
-                    self.ticker.clone(),
-                );
-                let d = pool
-                    .call(deadline, |slot| {
-                        slot.bindings.call_describe(&mut slot.store)
-                    })
-                    .map_err(describe_failed)?;
-                let description = from_wit(d);
-                let adapter = WasmAdapter {
-                    pool,
-                    description: description.clone(),
-                };
-                (description, PluginKind::Adapter(Arc::new(adapter)))
-            }
-        };
+            World::Operator => self.load_world::<OperatorPre<HostState>>(
+                &self.operator_linker,
+                &component,
+                name,
+                settings,
+            ),
+            World::SourceAdapter => self.load_world::<SourceAdapterPre<HostState>>(
+                &self.adapter_linker,
+                &component,
+                name,
+                settings,
+            ),
+        }?;
         tracing::info!(plugin = name, world = world.wit_name(), hash = %hash, "plugin loaded");
         Ok(LoadedPlugin {
             name: name.to_string(),
@@ -275,6 +263,40 @@ impl PluginHost {
             imports,
             kind,
         })
+    }
+
+    /// Links `component` as world `W`, starts its pool with `settings` and
+    /// asks it to describe itself within the adapter deadline.
+    fn load_world<W: PluginWorld>(
+        &self,
+        linker: &Linker<HostState>,
+        component: &Component,
+        name: &str,
+        settings: BTreeMap<String, String>,
+    ) -> Result<(Description, PluginKind), LoadError> {
+        let link = |e: wasmtime::Error| LoadError::Link {
+            name: name.to_string(),
+            world: W::WORLD.wit_name(),
+            message: format!("{e:#}"),
+        };
+        let pre = linker.instantiate_pre(component).map_err(link)?;
+        let pre = W::from_pre(pre).map_err(link)?;
+        let pool = Pool::new(
+            name,
+            &self.engine,
+            pre,
+            self.config.clone(),
+            settings,
+            self.ticker.clone(),
+        );
+        let description = pool
+            .call(self.config.adapter_deadline, W::describe)
+            .map_err(|source| LoadError::Describe {
+                name: name.to_string(),
+                source,
+            })?;
+        let description = from_wit(description);
+        Ok((description.clone(), W::plugin(pool, description)))
     }
 
     fn world_of(&self, component: &Component, name: &str) -> Result<World, LoadError> {
@@ -294,4 +316,17 @@ impl PluginHost {
             })
         }
     }
+}
+
+/// A linker for world `W`: WASI as `config` grants it, and the world's own
+/// host functions.
+fn linker<W: PluginWorld>(
+    engine: &Engine,
+    config: &HostConfig,
+) -> Result<Linker<HostState>, LoadError> {
+    let link_err = |e: wasmtime::Error| LoadError::Host(format!("cannot set up the linker: {e:#}"));
+    let mut linker = Linker::new(engine);
+    crate::wasi::add_wasi(&mut linker, config.wasi).map_err(link_err)?;
+    W::add_to_linker(&mut linker).map_err(link_err)?;
+    Ok(linker)
 }

@@ -3,8 +3,7 @@
 
 #![allow(clippy::unwrap_used)]
 
-mod support;
-
+use crate::support;
 use signalbox_plugin::{CacheStats, HostConfig, PluginHost};
 
 #[test]

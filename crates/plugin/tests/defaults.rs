@@ -2,8 +2,7 @@
 
 #![allow(clippy::unwrap_used)]
 
-mod support;
-
+use crate::support;
 use std::time::Duration;
 
 use signalbox_plugin::{HostConfig, PluginHost, World};

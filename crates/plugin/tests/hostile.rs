@@ -5,8 +5,7 @@
 
 #![allow(clippy::unwrap_used)]
 
-mod support;
-
+use crate::support;
 use std::sync::Arc;
 use std::time::Duration;
 

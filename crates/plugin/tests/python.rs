@@ -6,8 +6,7 @@
 
 #![allow(clippy::unwrap_used)]
 
-mod support;
-
+use crate::support;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 

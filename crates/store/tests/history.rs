@@ -2,9 +2,7 @@
 //! pending firings and seq counters stay.
 #![allow(clippy::unwrap_used)]
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use signalbox_store::FiringState;
 
 #[test]

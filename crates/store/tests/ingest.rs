@@ -1,9 +1,7 @@
 //! The ingest transaction: seqs, dedup, firing dedup, atomicity.
 #![allow(clippy::unwrap_used)]
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use signalbox_model::{Firing, SignalInstance};
 use signalbox_store::{IngestError, IngestOutcome, PlanContext, Store};
 

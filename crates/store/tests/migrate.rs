@@ -2,12 +2,10 @@
 //! and every dedup answer stays what it was.
 #![allow(clippy::unwrap_used)]
 
-mod common;
-
 use std::path::Path;
 use std::time::Duration;
 
-use common::*;
+use crate::common::*;
 use redb::{Database, ReadableDatabase, TableDefinition};
 use signalbox_store::{OpenError, SCHEMA_VERSION, Store, StoreOptions};
 

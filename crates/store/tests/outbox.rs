@@ -1,9 +1,7 @@
 //! The outbox: pending → delivered, attempts, survival across reopen.
 #![allow(clippy::unwrap_used)]
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use signalbox_store::{FiringState, OutboxError};
 
 #[test]

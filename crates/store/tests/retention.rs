@@ -2,11 +2,9 @@
 //! opening checks.
 #![allow(clippy::unwrap_used)]
 
-mod common;
-
 use std::time::Duration;
 
-use common::*;
+use crate::common::*;
 use signalbox_store::{OpenError, Store, StoreOptions};
 
 #[test]

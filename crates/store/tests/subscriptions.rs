@@ -1,9 +1,7 @@
 //! Subscription versions: create, unchanged, update, delete, history.
 #![allow(clippy::unwrap_used)]
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use signalbox_store::{PutOutcome, SubscriptionError};
 
 #[test]

@@ -271,7 +271,7 @@ impl TestKafka {
             persistent,
             users,
         } = setup;
-        let port = signalbox_router::embedded::free_port().context("free port for tansu")?;
+        let port = crate::free_port().context("free port for tansu")?;
         let mut client_config = BTreeMap::new();
         let (advertised, tls) = if tls {
             let pki = crate::pki::TestPki::make()?;

@@ -82,3 +82,22 @@ pub fn logged(needles: &[&str]) -> Vec<String> {
         })
         .unwrap_or_default()
 }
+
+/// Waits until a captured warning or error contains every one of `needles`,
+/// polling for up to `within`; returns the line.
+pub async fn logged_within(
+    needles: &[&str],
+    within: std::time::Duration,
+) -> anyhow::Result<String> {
+    let deadline = tokio::time::Instant::now() + within;
+    loop {
+        if let Some(line) = logged(needles).into_iter().next() {
+            return Ok(line);
+        }
+        anyhow::ensure!(
+            tokio::time::Instant::now() < deadline,
+            "no warning or error containing {needles:?} within {within:?}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+}

@@ -8,15 +8,12 @@ use crate::cli::ClientArgs;
 
 /// Connects, failing fast with a message that names the URL.
 pub async fn connect_client(args: &ClientArgs) -> Result<async_nats::Client> {
-    let cfg = NatsConfig {
+    let mut cfg = NatsConfig {
         urls: args.nats_urls.clone(),
-        user: args.user.clone(),
-        password: args.password.clone(),
-        token: args.token.clone(),
-        creds_file: args.creds.clone(),
         name: "signalbox-cli".into(),
         ..NatsConfig::default()
     };
+    args.login.apply(&mut cfg);
     connect(&cfg, Persistence::Command, None)
         .await
         .map_err(|e| anyhow!("{e}; is nats-server running? (`signalbox dev` starts one)"))

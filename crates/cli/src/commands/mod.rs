@@ -6,9 +6,11 @@ mod dev_group;
 mod manage;
 mod pattern;
 mod plugin_admin;
-mod plugin_local;
+mod plugin_new;
+mod plugin_test;
 mod publish;
 mod serve;
+mod sub_check;
 mod wait;
 
 use std::process::ExitCode;
@@ -48,6 +50,7 @@ pub async fn run(command: Command) -> anyhow::Result<ExitCode> {
         Command::KafkaWorker { .. } => anyhow::bail!("kafka-worker runs only from main"),
         Command::Publish(args) => publish::run(args).await,
         Command::Sub(SubCommand::Add { files, client }) => manage::sub_add(&client, &files).await,
+        Command::Sub(SubCommand::Check { files }) => sub_check::run(&files),
         Command::Sub(SubCommand::Ls { client }) => manage::request(&client, "sub.ls", "").await,
         Command::Sub(SubCommand::Show { id, client }) => {
             manage::request(&client, "sub.show", &id).await
@@ -122,7 +125,7 @@ pub async fn run(command: Command) -> anyhow::Result<ExitCode> {
             lang,
             world,
             dir,
-        }) => plugin_local::new(&name, lang, world, &dir),
+        }) => plugin_new::new(&name, lang, world, &dir),
         Command::Plugin(PluginCommand::Test {
             file,
             arg,
@@ -130,7 +133,7 @@ pub async fn run(command: Command) -> anyhow::Result<ExitCode> {
             headers,
             settings,
             deadline,
-        }) => plugin_local::test(&file, arg.as_deref(), &input, &headers, &settings, deadline),
+        }) => plugin_test::test(&file, arg.as_deref(), &input, &headers, &settings, deadline),
         Command::Plugin(PluginCommand::Deploy {
             file,
             name,

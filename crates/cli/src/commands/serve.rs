@@ -16,18 +16,7 @@ pub fn config(args: &ServeArgs) -> Result<RouterConfig> {
     if let Some(urls) = &args.nats_urls {
         cfg.nats.urls = urls.clone();
     }
-    if let Some(c) = &args.creds {
-        cfg.nats.creds_file = Some(c.clone());
-    }
-    if let Some(u) = &args.user {
-        cfg.nats.user = Some(u.clone());
-    }
-    if let Some(p) = &args.password {
-        cfg.nats.password = Some(p.clone());
-    }
-    if let Some(t) = &args.token {
-        cfg.nats.token = Some(t.clone());
-    }
+    args.login.apply(&mut cfg.nats);
     if args.tls {
         cfg.nats.tls_required = true;
     }
