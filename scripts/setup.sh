@@ -13,6 +13,8 @@
 #     (cargo install, ~15 min the first time; reused when present), for the
 #     Kafka end-to-end tests
 #   - confluent-kafka (PyPI), the independent Kafka client the tests produce with
+#   - Debian's nats-server 2.9.10 beside the pinned one, for the case that
+#     checks a group refuses a server too old for it
 #   - nats-py (PyPI), the official NATS Python client, a firing consumer that
 #     is not signalbox's code
 #   - componentize-py (PyPI), to build the Python plugins
@@ -105,6 +107,14 @@ if command -v rustup >/dev/null 2>&1; then
   fi
 fi
 if [ "${1:-}" = "--test" ]; then
+  # Debian's nats-server (2.9.10), only for the case that checks a group
+  # refuses a server too old for it; everything else runs the pinned one.
+  if [ ! -x /usr/sbin/nats-server ] && [ ! -x /usr/bin/nats-server ]; then
+    apt_install nats-server
+    if command -v systemctl >/dev/null 2>&1 && [ -d /run/systemd/system ]; then
+      as_root systemctl disable --now nats-server >/dev/null 2>&1 || true
+    fi
+  fi
   # Debian's Chromium for the lineage page test.
   if ! command -v chromium >/dev/null 2>&1; then
     apt_install chromium

@@ -59,8 +59,9 @@ impl Router {
         let catalog = start::load_catalog(&store, operators, &config)?;
         let file_subs = read_subscription_files(&config.subscriptions)?;
         let (client, nats_events) = start::connect_nats(&config).await?;
-        let group = start::join_group(&config, &client).await?;
+        // Peers first: a router that must not serve here writes nothing.
         start::check_peers(&config, &client).await?;
+        let group = start::join_group(&config, &client).await?;
         let shared = start::shared_state(config, store, catalog, client, plugins, group)?;
         start::register_metrics(&shared, nats_events);
         let waiting = start::load_waits_and_files(&shared, file_subs).await?;
