@@ -8,6 +8,7 @@
 //! One binary instead of one per file: docs/DECISIONS.md, "Build footprint".
 
 mod firing_message;
+mod group_fencing;
 mod http_admin;
 mod http_tls;
 mod jetstream_ingest;

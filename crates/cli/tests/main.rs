@@ -4,6 +4,7 @@
 //! Run one file's cases with `cargo test -p signalbox-cli --test cli <module>::`,
 //! e.g. `kill::`.
 mod cli;
+mod group;
 mod kafka_kill;
 mod kill;
 mod plugin_deploy;

@@ -1,4 +1,4 @@
-//! The reply a producer gets for a signal sent as a request (DESIGN section 2).
+//! The reply a producer gets for a signal sent as a request (docs/DESIGN.md section 2).
 //!
 //! Success: `{"seq": 42, "id": "...", "duplicate": false, "matched": ["sub-a"]}`.
 //! Failure: `{"error": {"field": "params.x", "rule": "..."}}` (plus a `message`

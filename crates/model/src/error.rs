@@ -3,7 +3,7 @@
 //! Every rejection of a signal or a subscription carries the dotted path of the
 //! field at fault (`params.partition`, `name`, `action.publish.subject`) and the
 //! rule it broke, in words a producer can act on. The wire form of the error reply
-//! (DESIGN section 2) is this struct serialized under `{"error": …}`.
+//! (docs/DESIGN.md section 2) is this struct serialized under `{"error": …}`.
 
 use serde::{Deserialize, Serialize};
 

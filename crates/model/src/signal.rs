@@ -1,4 +1,4 @@
-//! The signal of DESIGN section 2: parsing from wire bytes, validation, and the
+//! The signal of docs/DESIGN.md section 2: parsing from wire bytes, validation, and the
 //! stored form (a signal instance with its per-name sequence number).
 //!
 //! Parsing is strict and total: any byte string yields either a [`Signal`] that

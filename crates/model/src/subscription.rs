@@ -1,4 +1,4 @@
-//! Subscriptions (DESIGN section 3): which signals, which conditions, what to do on
+//! Subscriptions (docs/DESIGN.md section 3): which signals, which conditions, what to do on
 //! a match. Read from YAML or JSON and checked field by field.
 //!
 //! Two spellings are accepted for the signals: the shorthand `signal: NAME` with a

@@ -1,4 +1,4 @@
-//! Waits (DESIGN section 3, "Waits"): a step dependency. A workflow step
+//! Waits (docs/DESIGN.md section 3, "Waits"): a step dependency. A workflow step
 //! registers "unblock me when signals matching these conditions exist"; it is
 //! answered exactly once, with the signal instances that satisfied it, or with a
 //! timeout or a cancel.

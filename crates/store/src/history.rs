@@ -1,6 +1,6 @@
 //! History retention: signal instances, firings, waits and their lineage older
 //! than the history retention are deleted, so the file does not grow without
-//! bound (DESIGN section 5: "lineage never grows without limit").
+//! bound (docs/DESIGN.md section 5: "lineage never grows without limit").
 //!
 //! Invariants kept: `signal_seq` is never reduced (a seq is never reused); a
 //! firing still `pending` in the outbox is never deleted, nor a wait still

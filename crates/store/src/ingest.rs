@@ -1,4 +1,4 @@
-//! The ingest transaction of DESIGN section 4 (steps 1, 2, 3, 5 and 6): dedup,
+//! The ingest transaction of docs/DESIGN.md section 4 (steps 1, 2, 3, 5 and 6): dedup,
 //! store, plan, outbox, commit — for a whole batch in ONE redb write transaction
 //! (group commit: one fsync for many signals).
 //!

@@ -4,7 +4,7 @@
 //!
 //! The API is synchronous and [`Store`] is `Send + Sync`: the router shares it in
 //! an `Arc` and calls it from `spawn_blocking`. The heart is [`Store::ingest`],
-//! the transaction of DESIGN section 4: a whole batch of signals is deduplicated,
+//! the transaction of docs/DESIGN.md section 4: a whole batch of signals is deduplicated,
 //! stored, planned (the caller's matcher runs inside) and its firings written to
 //! the outbox in one write transaction committed once; an `Err` means nothing of
 //! the batch was written. Tables, key encodings and what each write transaction
@@ -34,6 +34,8 @@ mod snapshot;
 mod store;
 mod subscriptions;
 mod tables;
+#[cfg(test)]
+mod test_rng;
 mod waits;
 mod wire;
 

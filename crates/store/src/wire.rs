@@ -152,37 +152,19 @@ impl<A: Wire, B: Wire, C: Wire, D: Wire, E: Wire> Wire for (A, B, C, D, E) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::test_rng::Rng;
 
-    struct Rng(u64);
-
-    impl Rng {
-        fn next(&mut self) -> u64 {
-            self.0 ^= self.0 >> 12;
-            self.0 ^= self.0 << 25;
-            self.0 ^= self.0 >> 27;
-            self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-        }
-
-        fn below(&mut self, n: u64) -> u64 {
-            self.next() % n
-        }
-
-        /// A string, with a byte length around redb's varint steps (254,
-        /// 65_536) now and then when `long`.
-        fn string(&mut self, long: bool) -> String {
-            let len = match (long, self.below(20)) {
-                (_, 0) => 250 + self.below(10) as usize,
-                (true, 1) => 36_400 + self.below(10) as usize,
-                _ => self.below(20) as usize,
-            };
-            (0..len)
-                .map(|_| ['a', 'é', '\u{10ffff}', '0', '/'][self.below(5) as usize])
-                .collect()
-        }
-
-        fn bytes(&mut self, len: usize) -> Vec<u8> {
-            (0..len).map(|_| self.next() as u8).collect()
-        }
+    /// A string, with a byte length around redb's varint steps (254,
+    /// 65_536) now and then when `long`.
+    fn string(rng: &mut Rng, long: bool) -> String {
+        let len = match (long, rng.below(20)) {
+            (_, 0) => 250 + rng.below(10) as usize,
+            (true, 1) => 36_400 + rng.below(10) as usize,
+            _ => rng.below(20) as usize,
+        };
+        (0..len)
+            .map(|_| ['a', 'é', '\u{10ffff}', '0', '/'][rng.below(5) as usize])
+            .collect()
     }
 
     /// `check` accepts what redb encodes, and whatever it accepts decodes
@@ -200,7 +182,11 @@ mod tests {
     fn accepts_every_encoding_redb_makes_for_the_store_key_types() {
         let mut rng = Rng(7);
         for _ in 0..300 {
-            let (a, b, c) = (rng.string(true), rng.string(true), rng.string(true));
+            let (a, b, c) = (
+                string(&mut rng, true),
+                string(&mut rng, true),
+                string(&mut rng, true),
+            );
             let (n, m, i) = (rng.next(), rng.next(), rng.next() as i64);
             assert!(holds::<&str>(a.as_bytes()));
             let bytes = <u64 as Value>::as_bytes(&n);
@@ -228,7 +214,11 @@ mod tests {
             } else {
                 // A valid encoding of one of the key types, then one byte
                 // changed, cut off or added.
-                let (a, b, c) = (rng.string(false), rng.string(false), rng.string(false));
+                let (a, b, c) = (
+                    string(&mut rng, false),
+                    string(&mut rng, false),
+                    string(&mut rng, false),
+                );
                 let (n, m) = (rng.next() % 300, rng.next());
                 let key = (a.as_str(), n, b.as_str(), c.as_str(), m);
                 match rng.below(3) {

@@ -22,6 +22,9 @@
 //!   process on a temp directory to SIGKILL and restart, and
 //!   [`FiringStream`], the JetStream stream that receives firings in the
 //!   exactly-once cases.
+//! - `group`: [`GroupCase`], a 3-node cluster and a group of `signalbox
+//!   serve` processes, with what the group cases do to them (kill, pause,
+//!   add, stop).
 //! - `pki`: [`TestPki`], a throwaway CA and certificates for TLS cases.
 //! - `logs`: [`init_logs`] / [`logged`], the one log subscriber of a test
 //!   process, with a capture of warnings and errors that cases assert on.
@@ -32,6 +35,7 @@ mod binary;
 mod components;
 mod firing_stream;
 mod fresh;
+mod group;
 mod http;
 mod kafka;
 mod kafka_case;
@@ -47,13 +51,14 @@ mod served;
 pub use binary::signalbox_binary;
 pub use components::{js_plugin_component, plugin_component, python_plugin_component};
 pub use firing_stream::FiringStream;
+pub use group::{GroupCase, GroupRouter};
 pub use http::http_request;
 pub use kafka::{KafkaRecord, TestKafka};
 pub use kafka_case::{
     KafkaCase, KafkaWatch, firing_order, next_offsets, order, orders_fired, orders_fired_set,
 };
 pub use logs::{init_logs, logged, logged_within};
-pub use nats::{NatsCluster, TestNats, free_port};
+pub use nats::{NatsCluster, TestNats, free_port, nats_server_binary};
 pub use pki::TestPki;
 pub use process::{KillOnDrop, child_pids, router_log_tail, send_signal, start_serve};
 pub use requests::{

@@ -20,8 +20,8 @@ use std::sync::{Arc, OnceLock};
 
 use anyhow::{Context, Result, anyhow};
 use serde_json::{Value as Json, json};
-use signalbox_matcher::{CustomOperator, OperatorRegistry, Pattern, PreparedOperator};
-use signalbox_model::{FieldError, SignalSpec, Subscription};
+use signalbox_matcher::{CustomOperator, OperatorRegistry, PreparedOperator};
+use signalbox_model::{FieldError, Subscription};
 
 /// The schema, as shipped in the repository.
 pub(crate) const SCHEMA: &str = include_str!("../../../../schemas/subscription.schema.json");
@@ -108,50 +108,9 @@ pub(crate) fn model_check(doc: &Json) -> Result<(Subscription, Vec<String>), Fie
             .register(Arc::new(Unchecked(name.clone())))
             .map_err(|e| FieldError::new("where", e))?;
     }
-    compile_patterns(&sub.signals, &registry)?;
+    // The router's own compile step, so the errors are the router's.
+    signalbox_router::pipeline::catalog::compile_patterns(&sub.signals, &registry)?;
     Ok((sub, custom))
-}
-
-/// Compiles the pattern of each signal as the router does when it takes a
-/// subscription (its catalog's `compile_patterns`, kept in step by hand
-/// until the router's rooms settle: the error paths name the field as
-/// written, `where` for the shorthand, `signals[i].where` for lists).
-fn compile_patterns(
-    signals: &[SignalSpec],
-    operators: &OperatorRegistry,
-) -> Result<(), FieldError> {
-    for (i, spec) in signals.iter().enumerate() {
-        let base = if signals.len() == 1 {
-            String::new()
-        } else {
-            format!("signals[{i}].")
-        };
-        let has_where = spec.pattern.as_object().is_some_and(|o| !o.is_empty());
-        let at = |field: &str, path: &str| {
-            if path.is_empty() {
-                format!("{base}{field}")
-            } else {
-                format!("{base}{field}.{path}")
-            }
-        };
-        match (&spec.match_params, has_where) {
-            (Some(_), true) => {
-                return Err(FieldError::new(
-                    format!("{base}match_params"),
-                    "give either `where` or `match_params`, not both",
-                ));
-            }
-            (Some(mp), false) => {
-                Pattern::from_match_params(mp)
-                    .map_err(|e| FieldError::new(at("match_params", &e.path), e.problem))?;
-            }
-            (None, _) => {
-                Pattern::parse(&spec.pattern, operators)
-                    .map_err(|e| FieldError::new(at("where", &e.path), e.problem))?;
-            }
-        }
-    }
-    Ok(())
 }
 
 /// The operator names in `pattern`'s leaves that are not built in.

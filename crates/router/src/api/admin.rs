@@ -44,26 +44,14 @@ use super::plugin_deploy;
 use super::reply::{AdminResult, blocking, invalid, not_found, unavailable};
 use crate::shared::Shared;
 
-/// Every admin verb, in the order of the table above: one NATS service
-/// endpoint each, one HTTP route each (`POST /v1/admin/{verb}`).
-pub const VERBS: &[&str] = &[
+/// The admin verbs of this module; the data verbs (`super::data::VERBS`)
+/// complete the set ([`verbs`]).
+const OWN_VERBS: &[&str] = &[
     "sub.add",
     "sub.ls",
     "sub.show",
     "sub.rm",
-    "signals.ls",
-    "signals.show",
-    "signals.search",
-    "firing.show",
-    "explain",
-    "wait.show",
-    "wait.ls",
     "wait.cancel",
-    "lineage.signal",
-    "lineage.sub",
-    "lineage.firing",
-    "lineage.wait",
-    "lineage.export",
     "replay",
     "plugin.upload",
     "plugin.deploy",
@@ -73,6 +61,12 @@ pub const VERBS: &[&str] = &[
     "plugin.rm",
     "cluster.status",
 ];
+
+/// Every admin verb: one NATS service endpoint each, one HTTP route each
+/// (`POST /v1/admin/{verb}`).
+pub fn verbs() -> impl Iterator<Item = &'static str> {
+    OWN_VERBS.iter().chain(super::data::VERBS).copied()
+}
 
 /// Runs one admin verb (shared by the NATS and the HTTP admin API).
 pub(crate) async fn dispatch(shared: &Arc<Shared>, verb: &str, body: String) -> AdminResult {
@@ -139,7 +133,7 @@ pub(crate) async fn dispatch(shared: &Arc<Shared>, verb: &str, body: String) -> 
             "subject",
             format!(
                 "unknown admin verb {other:?}; verbs are {}",
-                VERBS.join(", ")
+                verbs().collect::<Vec<_>>().join(", ")
             ),
         ))),
     }

@@ -1,4 +1,4 @@
-//! Lineage queries and the graph export (DESIGN section 5), read from the store.
+//! Lineage queries and the graph export (docs/DESIGN.md section 5), read from the store.
 //!
 //! The graph has five node kinds — `producer` (a workflow step or other origin),
 //! `signal` (`name:seq`), `subscription`, `firing`, `target` (a subject), and

@@ -37,11 +37,11 @@ pub(crate) async fn start(shared: &Shared) -> Result<Started, String> {
         .await
         .map_err(|e| format!("cannot start the NATS service: {e}"))?;
     let group = service.group(&shared.config.admin_prefix);
-    let mut endpoints = Vec::with_capacity(super::admin::VERBS.len());
-    for verb in super::admin::VERBS {
+    let mut endpoints = Vec::new();
+    for verb in super::admin::verbs() {
         endpoints.push(
             group
-                .endpoint(*verb)
+                .endpoint(verb)
                 .await
                 .map_err(|e| format!("cannot add endpoint {verb}: {e}"))?,
         );

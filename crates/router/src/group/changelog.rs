@@ -121,28 +121,7 @@ impl LogWriter {
             headers.insert(EXPECTED_LAST_SUBJECT_SEQ, expect.to_string().as_str());
             headers.insert(crate::nats::MSG_ID_HEADER, id);
             headers.insert(ENTRY_HEADER, id);
-            retrying(|| async {
-                let ack = self
-                    .js
-                    .publish_with_headers(
-                        self.subject.clone(),
-                        headers.clone(),
-                        bytes.to_vec().into(),
-                    )
-                    .await;
-                let ack = match ack {
-                    Ok(f) => f.await,
-                    Err(e) => return Err((false, e.to_string())),
-                };
-                match ack {
-                    Ok(a) => Ok(a.sequence),
-                    Err(e) if e.kind() == PublishErrorKind::WrongLastSequence => {
-                        Err((true, e.to_string()))
-                    }
-                    Err(e) => Err((false, e.to_string())),
-                }
-            })
-            .await
+            retrying(|| publish_cas(&self.js, &self.subject, headers.clone(), bytes.to_vec())).await
         } else {
             self.publish_batch(bytes, expect, id).await
         }
@@ -239,6 +218,28 @@ impl LogWriter {
     }
 }
 
+/// One publish with a compare-and-set, waiting for the stream's ack: the
+/// sequence, or `(refused, why)` — refused when the compare-and-set failed.
+async fn publish_cas(
+    js: &jetstream::Context,
+    subject: &str,
+    headers: HeaderMap,
+    body: Vec<u8>,
+) -> Result<u64, (bool, String)> {
+    let ack = match js
+        .publish_with_headers(subject.to_string(), headers, body.into())
+        .await
+    {
+        Ok(f) => f.await,
+        Err(e) => return Err((false, e.to_string())),
+    };
+    match ack {
+        Ok(a) => Ok(a.sequence),
+        Err(e) if e.kind() == PublishErrorKind::WrongLastSequence => Err((true, e.to_string())),
+        Err(e) => Err((false, e.to_string())),
+    }
+}
+
 /// Retries `attempt` for [`RETRY_FOR`] while it fails without a verdict;
 /// `Err((true, why))` is a refusal (no retry).
 async fn retrying<F, Fut>(mut attempt: F) -> Outcome
@@ -331,21 +332,7 @@ pub async fn fence(
     headers.insert(ENTRY_HEADER, id.as_str());
     headers.insert("Signalbox-Fence", member);
     let body = ChangeSet::new().encode();
-    let outcome = retrying(|| async {
-        let ack = js
-            .publish_with_headers(subject.to_string(), headers.clone(), body.clone().into())
-            .await;
-        let ack = match ack {
-            Ok(f) => f.await,
-            Err(e) => return Err((false, e.to_string())),
-        };
-        match ack {
-            Ok(a) => Ok(a.sequence),
-            Err(e) if e.kind() == PublishErrorKind::WrongLastSequence => Err((true, e.to_string())),
-            Err(e) => Err((false, e.to_string())),
-        }
-    })
-    .await;
+    let outcome = retrying(|| publish_cas(js, subject, headers.clone(), body.clone())).await;
     match outcome {
         Outcome::Stored(seq) => Ok(seq),
         Outcome::Refused(_) => Err(FenceError::Moved),

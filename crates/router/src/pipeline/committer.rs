@@ -4,7 +4,7 @@
 //! Each transport hands a decoded batch to [`Committer::submit`] and awaits the
 //! answer; the thread takes the oldest batch and, without waiting for more,
 //! every other batch already queued (up to [`Committer`]'s signal limit), runs
-//! DESIGN section 4 steps 1–5 for all of them in one store transaction, commits
+//! docs/DESIGN.md section 4 steps 1–5 for all of them in one store transaction, commits
 //! once, and answers each batch with its own outcomes. Under load the fsync of
 //! one commit is thus shared by several batches, while a lone batch at light
 //! load is committed at once (no timer). Invariants:

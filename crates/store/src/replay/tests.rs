@@ -24,6 +24,7 @@ use crate::joins::JoinOffer;
 use crate::plugins::PluginVersion;
 use crate::store::{CommitDurability, Store, StoreOptions};
 use crate::tables;
+use crate::test_rng::Rng;
 
 /// A sink that keeps every entry (encoded, as a log would) and hands out
 /// positions with gaps, as a stream shared by several partitions would.
@@ -49,29 +50,6 @@ impl ChangeSink for Log {
 impl Log {
     fn entries(&self) -> Vec<(u64, Vec<u8>)> {
         self.entries.lock().unwrap().clone()
-    }
-}
-
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-
-    fn pick<'a, T>(&mut self, items: &'a [T]) -> Option<&'a T> {
-        if items.is_empty() {
-            None
-        } else {
-            Some(&items[self.below(items.len() as u64) as usize])
-        }
     }
 }
 

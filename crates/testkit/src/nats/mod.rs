@@ -21,6 +21,12 @@ pub use cluster::NatsCluster;
 use server::NatsServer;
 pub use server::free_port;
 
+/// The `nats-server` binary the test kit runs (see `binary.rs` for the order
+/// it is looked up in), for cases that start a server of their own.
+pub fn nats_server_binary() -> anyhow::Result<std::path::PathBuf> {
+    binary::nats_server_binary().map_err(anyhow::Error::msg)
+}
+
 /// A real nats-server on a free port with a temp JetStream store.
 pub struct TestNats {
     server: NatsServer,

@@ -120,7 +120,7 @@ pub(super) fn compile(
 
 /// Compiles the pattern of each signal; error paths name the field as written:
 /// `where` for the one-signal shorthand, `signals[i].where` for lists.
-pub(super) fn compile_patterns(
+pub fn compile_patterns(
     signals: &[SignalSpec],
     operators: &OperatorRegistry,
 ) -> Result<Vec<Pattern>, FieldError> {

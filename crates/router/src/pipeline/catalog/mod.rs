@@ -32,7 +32,7 @@ pub mod remote;
 mod subscriptions;
 mod waits;
 
-pub use compile::{Compiled, CompiledWait};
+pub use compile::{Compiled, CompiledWait, compile_patterns};
 pub use operators::Reprepared;
 pub use plan::Plan;
 pub use subscriptions::Catalog;

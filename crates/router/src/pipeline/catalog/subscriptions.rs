@@ -137,15 +137,30 @@ impl Catalog {
 
 /// Removes `old`'s engine entries except those in `keep` (`(signal name, entry id)`).
 fn remove_from_engines(inner: &mut Inner, old: &Compiled, keep: &BTreeSet<(String, String)>) {
-    for spec in &old.subscription.signals {
-        let entry = entry_id(&old.subscription.id, &spec.alias);
-        if keep.contains(&(spec.name.clone(), entry.clone())) {
+    let entries = old.subscription.signals.iter().map(|spec| {
+        (
+            spec.name.clone(),
+            entry_id(&old.subscription.id, &spec.alias),
+        )
+    });
+    remove_entries(inner, entries, keep);
+}
+
+/// Removes the engine entries `(signal name, entry id)` not in `keep`, and an
+/// engine left empty (subscriptions and waits alike).
+pub(super) fn remove_entries(
+    inner: &mut Inner,
+    entries: impl Iterator<Item = (String, String)>,
+    keep: &BTreeSet<(String, String)>,
+) {
+    for (name, entry) in entries {
+        if keep.contains(&(name.clone(), entry.clone())) {
             continue;
         }
-        if let Some(engine) = inner.engines.get(&spec.name).cloned() {
+        if let Some(engine) = inner.engines.get(&name).cloned() {
             engine.remove(&entry);
             if engine.is_empty() {
-                inner.engines.remove(&spec.name);
+                inner.engines.remove(&name);
             }
         }
     }

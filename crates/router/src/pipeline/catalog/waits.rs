@@ -10,7 +10,7 @@ use signalbox_matcher::Engine;
 use signalbox_model::{FieldError, WaitRecord};
 
 use super::compile::{CompiledWait, compile_patterns};
-use super::subscriptions::{Catalog, Inner, wait_entry_id};
+use super::subscriptions::{Catalog, Inner, remove_entries, wait_entry_id};
 
 impl Catalog {
     /// Compiles a wait's patterns (the check run before storing it).
@@ -82,16 +82,11 @@ impl Catalog {
 
 /// Removes `old`'s engine entries except those in `keep` (`(signal name, entry id)`).
 fn remove_wait_entries(inner: &mut Inner, old: &CompiledWait, keep: &BTreeSet<(String, String)>) {
-    for spec in &old.record.wait.signals {
-        let entry = wait_entry_id(&old.record.wait.id, &spec.alias);
-        if keep.contains(&(spec.name.clone(), entry.clone())) {
-            continue;
-        }
-        if let Some(engine) = inner.engines.get(&spec.name).cloned() {
-            engine.remove(&entry);
-            if engine.is_empty() {
-                inner.engines.remove(&spec.name);
-            }
-        }
-    }
+    let entries = old.record.wait.signals.iter().map(|spec| {
+        (
+            spec.name.clone(),
+            wait_entry_id(&old.record.wait.id, &spec.alias),
+        )
+    });
+    remove_entries(inner, entries, keep);
 }

@@ -1,0 +1,698 @@
+//! A group of routers on a 3-node NATS cluster, as users run it: real
+//! `signalbox serve` processes with a `[cluster]` table, producers on
+//! different nodes, firings counted at JetStream streams (R3). The cases:
+//! the group serves signals, joins and waits from any router; a router paused
+//! past its lease is fenced; routers killed, paused, added and stopped and a
+//! NATS node killed, at random, under load — every firing exactly once, seqs
+//! without gap or repeat, every wait answered once; and settings that would
+//! split the truth are refused.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail, ensure};
+use async_nats::jetstream::{self, stream};
+use futures::StreamExt;
+use serde_json::{Value, json};
+use signalbox_testkit::{GroupCase, init_logs};
+
+const BIN: &str = env!("CARGO_BIN_EXE_signalbox");
+
+/// Every `orders` signal fires.
+const ALL_ORDERS: &str = "id: all-orders\nsignal: orders\naction: {publish: {subject: out.all}}\n";
+
+/// An order joins the payment with the same key (their names live in
+/// different partitions).
+const PAIR: &str = "id: pair\nsignals:\n  - {name: orders, as: o}\n  - {name: payments, as: p}\njoin: {on: [o.k, p.k], within: 1h}\naction: {publish: {subject: out.pair}}\n";
+
+/// An R3 stream over `subjects`, deduplicating by `Nats-Msg-Id` over ten
+/// minutes, as a JetStream target of signalbox does.
+async fn target(
+    client: &async_nats::Client,
+    name: &str,
+    subjects: &[&str],
+) -> Result<stream::Stream> {
+    let js = jetstream::new(client.clone());
+    Ok(js
+        .create_stream(stream::Config {
+            name: name.into(),
+            subjects: subjects.iter().map(|s| s.to_string()).collect(),
+            num_replicas: 3,
+            duplicate_window: Duration::from_secs(600),
+            ..Default::default()
+        })
+        .await?)
+}
+
+/// Every message of `stream`: (subject, Nats-Msg-Id, body).
+async fn read_all(stream: &stream::Stream, max: usize) -> Result<Vec<(String, String, Value)>> {
+    let consumer = stream
+        .create_consumer(jetstream::consumer::pull::Config {
+            ack_policy: jetstream::consumer::AckPolicy::None,
+            ..Default::default()
+        })
+        .await?;
+    let mut messages = consumer.messages().await?;
+    let mut out = Vec::new();
+    while out.len() < max {
+        match tokio::time::timeout(Duration::from_secs(3), messages.next()).await {
+            Ok(Some(Ok(m))) => {
+                let id = m
+                    .headers
+                    .as_ref()
+                    .and_then(|h| h.get("Nats-Msg-Id"))
+                    .map(|v| v.as_str().to_string())
+                    .unwrap_or_default();
+                out.push((
+                    m.subject.to_string(),
+                    id,
+                    serde_json::from_slice(&m.payload)?,
+                ));
+            }
+            _ => break,
+        }
+    }
+    Ok(out)
+}
+
+async fn count(stream: &stream::Stream) -> Result<u64> {
+    let mut s = stream.clone();
+    Ok(s.info().await?.state.messages)
+}
+
+/// Polls until `stream` holds `want` messages, or `within` passed.
+async fn reaches(stream: &stream::Stream, want: u64, within: Duration) -> Result<u64> {
+    let deadline = tokio::time::Instant::now() + within;
+    loop {
+        let n = count(stream).await.unwrap_or(0);
+        if n >= want || tokio::time::Instant::now() >= deadline {
+            return Ok(n);
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}
+
+/// Publishes a signal as a request until a router acknowledges it (a
+/// takeover or a node failure makes some attempts time out).
+async fn publish(client: &async_nats::Client, name: &str, body: &Value) -> Result<Value> {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(120);
+    loop {
+        let sent = tokio::time::timeout(
+            Duration::from_secs(3),
+            client.request(format!("signals.{name}"), body.to_string().into()),
+        )
+        .await;
+        let last = match sent {
+            Ok(Ok(msg)) => match serde_json::from_slice::<Value>(&msg.payload) {
+                Ok(ack) if ack.get("seq").is_some() => return Ok(ack),
+                Ok(other) => other.to_string(),
+                Err(e) => e.to_string(),
+            },
+            Ok(Err(e)) => e.to_string(),
+            Err(_) => "timed out".to_string(),
+        };
+        if tokio::time::Instant::now() >= deadline {
+            bail!("{name} {body} not acknowledged within 120 s (last: {last})");
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// Registers a wait until a router answers the registration.
+async fn register_wait(client: &async_nats::Client, wait: &Value) -> Result<Value> {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(120);
+    loop {
+        let sent = tokio::time::timeout(
+            Duration::from_secs(3),
+            client.request("signalbox.wait", wait.to_string().into()),
+        )
+        .await;
+        if let Ok(Ok(msg)) = sent
+            && let Ok(v) = serde_json::from_slice::<Value>(&msg.payload)
+            && v.get("wait").is_some()
+        {
+            return Ok(v);
+        }
+        if tokio::time::Instant::now() >= deadline {
+            bail!("wait {wait} not registered within 120 s");
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+fn order(i: u64) -> Value {
+    json!({"id": format!("o-{i}"), "params": {"k": i, "n": i}, "payload": {"i": i}})
+}
+
+fn payment(i: u64) -> Value {
+    json!({"id": format!("p-{i}"), "params": {"k": i}})
+}
+
+/// The ids of `name` the group stored, by seq, as router `i` answers.
+async fn stored(case: &GroupCase, i: usize, name: &str, n: u64) -> Result<BTreeMap<u64, String>> {
+    let mut out = BTreeMap::new();
+    let mut after = 0;
+    while (out.len() as u64) < n {
+        let page = case
+            .admin(
+                i,
+                "signals.ls",
+                &json!({"name": name, "after": after, "limit": 5000}).to_string(),
+            )
+            .await?;
+        let list = page["signals"].as_array().cloned().unwrap_or_default();
+        if list.is_empty() {
+            break;
+        }
+        for s in list {
+            let seq = s["seq"].as_u64().context("seq")?;
+            ensure!(
+                out.insert(seq, s["id"].as_str().unwrap_or_default().to_string())
+                    .is_none(),
+                "seq {seq} of {name} twice"
+            );
+            after = after.max(seq);
+        }
+    }
+    Ok(out)
+}
+
+/// What every group case checks at its end: the firings at the targets,
+/// exactly once each; seqs 1..=n of both names, each id once; every wait
+/// answered once; lineage and explain the same from two routers.
+async fn check_exactly_once(
+    case: &GroupCase,
+    out: &stream::Stream,
+    waits: &stream::Stream,
+    n: u64,
+    wait_ids: &BTreeSet<String>,
+) -> Result<()> {
+    let got = reaches(out, 2 * n, Duration::from_secs(240)).await?;
+    ensure!(
+        got >= 2 * n,
+        "{got} firings of {} arrived\n{}",
+        2 * n,
+        case.logs()
+    );
+    let firings = read_all(out, (2 * n + 100) as usize).await?;
+    ensure!(
+        firings.len() as u64 == 2 * n,
+        "{} firings at the target, want {} (one more means a firing published twice under another id)",
+        firings.len(),
+        2 * n
+    );
+    let ids: BTreeSet<&str> = firings.iter().map(|(_, id, _)| id.as_str()).collect();
+    ensure!(
+        ids.len() == firings.len(),
+        "a firing id twice at the target"
+    );
+    let mut all = BTreeMap::new();
+    let mut pairs = BTreeMap::new();
+    for (subject, id, body) in &firings {
+        ensure!(
+            body["firing_id"] == json!(id),
+            "Nats-Msg-Id is not the firing id: {body}"
+        );
+        let inputs: Vec<String> = body["signals"]
+            .as_array()
+            .context("signals")?
+            .iter()
+            .map(|s| s["id"].as_str().unwrap_or_default().to_string())
+            .collect();
+        match subject.as_str() {
+            "out.all" => *all.entry(inputs[0].clone()).or_insert(0u32) += 1,
+            "out.pair" => *pairs.entry(inputs.join("+")).or_insert(0u32) += 1,
+            other => bail!("a firing on {other}"),
+        }
+    }
+    for i in 0..n {
+        ensure!(
+            all.get(&format!("o-{i}")) == Some(&1),
+            "o-{i} fired {:?} times",
+            all.get(&format!("o-{i}"))
+        );
+        let pair = format!("o-{i}+p-{i}");
+        ensure!(
+            pairs.get(&pair) == Some(&1),
+            "{pair} joined {:?} times",
+            pairs.get(&pair)
+        );
+    }
+    for (name, prefix) in [("orders", "o-"), ("payments", "p-")] {
+        let seqs = stored(case, 0, name, n).await?;
+        ensure!(
+            seqs.len() as u64 == n,
+            "{} {name} stored, want {n}",
+            seqs.len()
+        );
+        ensure!(
+            seqs.keys().copied().eq(1..=n),
+            "{name} seqs have a gap: first {:?} last {:?}",
+            seqs.keys().next(),
+            seqs.keys().last()
+        );
+        let distinct: BTreeSet<&String> = seqs.values().collect();
+        ensure!(distinct.len() as u64 == n, "an id of {name} stored twice");
+        ensure!(
+            distinct.iter().all(|id| id.starts_with(prefix)),
+            "a stray {name} id"
+        );
+    }
+    let answers = read_all(waits, wait_ids.len() + 50).await?;
+    let answered: BTreeMap<String, usize> =
+        answers
+            .iter()
+            .fold(BTreeMap::new(), |mut m, (subject, _, _)| {
+                *m.entry(subject.trim_start_matches("signalbox.waits.").to_string())
+                    .or_insert(0) += 1;
+                m
+            });
+    for id in wait_ids {
+        ensure!(
+            answered.get(id) == Some(&1),
+            "wait {id} answered {:?} times",
+            answered.get(id)
+        );
+    }
+    ensure!(
+        answered.len() == wait_ids.len(),
+        "answers for waits never registered: {answered:?}"
+    );
+    // Lineage and explain from two routers.
+    let running: Vec<usize> = (0..case.routers.len())
+        .filter(|i| case.running(*i))
+        .collect();
+    let (a, b) = (running[0], running[running.len() - 1]);
+    let lineage = |v: Value| -> BTreeSet<String> {
+        v["firings"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|f| f["firing_id"].as_str().map(str::to_string))
+            .collect()
+    };
+    let (la, lb) = (
+        lineage(case.admin(a, "lineage.sub", "pair").await?),
+        lineage(case.admin(b, "lineage.sub", "pair").await?),
+    );
+    ensure!(
+        !la.is_empty() && la == lb,
+        "lineage.sub pair differs between routers {a} and {b}"
+    );
+    let explain = json!({"sub": "all-orders", "signal": "orders:1"}).to_string();
+    let (ea, eb) = (
+        case.admin(a, "explain", &explain).await?,
+        case.admin(b, "explain", &explain).await?,
+    );
+    ensure!(
+        ea["matches"] == json!(true) && ea == eb,
+        "explain differs: {ea} / {eb}"
+    );
+    Ok(())
+}
+
+/// The streams of a case and the subscriptions' partitions checked apart.
+async fn targets(case: &GroupCase) -> Result<(async_nats::Client, stream::Stream, stream::Stream)> {
+    let client = case.cluster.client().await?;
+    let out = target(&client, "OUT", &["out.>"]).await?;
+    let waits = target(&client, "WAITS", &["signalbox.waits.>"]).await?;
+    let (po, pp) = (
+        signalbox_router::group::hash::signal_partition("signals", "orders", 16),
+        signalbox_router::group::hash::signal_partition("signals", "payments", 16),
+    );
+    ensure!(
+        po != pp,
+        "orders and payments should live in different partitions ({po})"
+    );
+    Ok((client, out, waits))
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_group_serves_signals_joins_and_waits_from_any_router() -> Result<()> {
+    init_logs();
+    let case = GroupCase::start(
+        std::path::Path::new(BIN),
+        3,
+        "g1",
+        16,
+        &[("all.yaml", ALL_ORDERS), ("pair.yaml", PAIR)],
+        "",
+    )
+    .await?;
+    let (_client, out, waits) = targets(&case).await?;
+    let n = 300u64;
+    let mut wait_ids = BTreeSet::new();
+    // Waits opened before their signals, on a client of another node.
+    let c1 = async_nats::connect(case.cluster.url(1)).await?;
+    for i in 0..5 {
+        let id = format!("before-{i}");
+        register_wait(&c1, &json!({"id": id, "signals": [{"name": "orders", "where": {"n": [i]}}], "timeout": "10m"})).await?;
+        wait_ids.insert(id);
+    }
+    // Two producers on different nodes send every signal (ids repeat).
+    let mut producers = Vec::new();
+    for node in [0usize, 2] {
+        let c = async_nats::connect(case.cluster.url(node)).await?;
+        producers.push(tokio::spawn(async move {
+            for i in 0..n {
+                publish(&c, "orders", &order(i)).await?;
+                publish(&c, "payments", &payment(i)).await?;
+            }
+            anyhow::Ok(())
+        }));
+    }
+    for p in producers {
+        p.await??;
+    }
+    // Waits opened after their signals: the lookback answers them.
+    for i in 10..15 {
+        let id = format!("after-{i}");
+        let r = register_wait(
+            &c1,
+            &json!({"id": id, "signals": [{"name": "orders", "where": {"n": [i]}}]}),
+        )
+        .await?;
+        ensure!(r["wait"]["state"]["state"] == "satisfied", "lookback: {r}");
+        wait_ids.insert(id);
+    }
+    check_exactly_once(&case, &out, &waits, n, &wait_ids).await
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_router_paused_past_its_lease_is_fenced_when_it_resumes() -> Result<()> {
+    init_logs();
+    let case = GroupCase::start(
+        std::path::Path::new(BIN),
+        2,
+        "g2",
+        16,
+        &[("all.yaml", ALL_ORDERS), ("pair.yaml", PAIR)],
+        "",
+    )
+    .await?;
+    let (client, out, waits) = targets(&case).await?;
+    let p = signalbox_router::group::hash::signal_partition("signals", "orders", 16) as usize;
+    let status = case.settle().await?;
+    let owner = status["partitions"][p]["owner"]
+        .as_str()
+        .context("owner")?
+        .to_string();
+    let i = case
+        .routers
+        .iter()
+        .position(|r| r.member == owner)
+        .context("owner router")?;
+    let n = 400u64;
+    let producer = {
+        let c = client.clone();
+        tokio::spawn(async move {
+            for k in 0..n {
+                publish(&c, "orders", &order(k)).await?;
+                publish(&c, "payments", &payment(k)).await?;
+            }
+            anyhow::Ok(())
+        })
+    };
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    case.pause(i)?;
+    // Past its lease (3 s) the other router owns the partition.
+    let other = 1 - i;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let s = case.status(other).await?;
+        if s["partitions"][p]["owner"].as_str() == Some(case.routers[other].member.as_str()) {
+            break;
+        }
+        ensure!(
+            tokio::time::Instant::now() < deadline,
+            "partition {p} did not move: {s}"
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    case.resume(i)?;
+    producer.await??;
+    // The resumed router's writes to the partition are refused or it drops
+    // it when its lease renewal is refused; it never commits there again.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let log = case.routers[i].log();
+        if log.contains("changelog refused our entry") || log.contains("lease lost") {
+            break;
+        }
+        ensure!(
+            tokio::time::Instant::now() < deadline,
+            "the resumed router kept the partition:\n{}",
+            case.routers[i].log_tail()
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    check_exactly_once(&case, &out, &waits, n, &BTreeSet::new()).await
+}
+
+/// One disruption of the chaos case.
+#[derive(Debug, Clone, Copy)]
+enum Disruption {
+    KillRouter,
+    PauseRouter,
+    AddRouter,
+    StopRouter,
+    KillStreamLeader,
+}
+
+/// A small deterministic generator (the seed is printed on failure).
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n.max(1)
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn routers_killed_paused_added_and_stopped_and_a_node_killed_under_load() -> Result<()> {
+    init_logs();
+    let seed = std::env::var("SIGNALBOX_CHAOS_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| u64::from(std::process::id()) | 1);
+    let mut case = GroupCase::start(
+        std::path::Path::new(BIN),
+        3,
+        "g3",
+        16,
+        &[("all.yaml", ALL_ORDERS), ("pair.yaml", PAIR)],
+        "",
+    )
+    .await?;
+    let (client, out, waits) = targets(&case).await?;
+    // 10 000 orders and 10 000 payments: 20 000 signals; four producers on
+    // the three nodes, each also re-sending a tenth of another's ids.
+    let n = 10_000u64;
+    let mut wait_ids = BTreeSet::new();
+    for i in 0..10u64 {
+        let id = format!("before-{i}");
+        register_wait(&client, &json!({"id": id, "signals": [{"name": "orders", "where": {"n": [n - 1 - i]}}], "timeout": "30m"})).await?;
+        wait_ids.insert(id);
+    }
+    let mut producers = Vec::new();
+    for j in 0..4u64 {
+        let c = async_nats::connect(case.cluster.urls()).await?;
+        producers.push(tokio::spawn(async move {
+            for i in (j..n).step_by(4) {
+                publish(&c, "orders", &order(i)).await?;
+                publish(&c, "payments", &payment(i)).await?;
+                if i % 10 == 0 {
+                    let other = (i + 1).min(n - 1);
+                    publish(&c, "orders", &order(other)).await?;
+                }
+            }
+            anyhow::Ok(())
+        }));
+    }
+    let mut rng = Rng(seed);
+    let mut plan = vec![Disruption::KillRouter; 5];
+    plan.extend([
+        Disruption::PauseRouter,
+        Disruption::AddRouter,
+        Disruption::StopRouter,
+        Disruption::KillStreamLeader,
+    ]);
+    for k in (1..plan.len()).rev() {
+        plan.swap(k, rng.below(k as u64 + 1) as usize);
+    }
+    let mut done = Vec::new();
+    for d in plan {
+        tokio::time::sleep(Duration::from_millis(2000 + rng.below(2000))).await;
+        let running: Vec<usize> = (0..case.routers.len())
+            .filter(|i| case.running(*i))
+            .collect();
+        let pick = running[rng.below(running.len() as u64) as usize];
+        match d {
+            Disruption::KillRouter => {
+                case.kill(pick)?;
+                tokio::time::sleep(Duration::from_secs(2)).await;
+                case.restart(pick)?;
+            }
+            Disruption::PauseRouter => {
+                case.pause(pick)?;
+                tokio::time::sleep(Duration::from_secs(8)).await;
+                case.resume(pick)?;
+            }
+            Disruption::AddRouter => {
+                case.add_router()?;
+            }
+            Disruption::StopRouter if running.len() > 2 => {
+                case.stop(pick)?;
+            }
+            Disruption::StopRouter => {}
+            Disruption::KillStreamLeader => {
+                let js = jetstream::new(client.clone());
+                let mut s = js.get_stream("SBX_G3_IN").await?;
+                let leader = s
+                    .info()
+                    .await?
+                    .cluster
+                    .as_ref()
+                    .and_then(|c| c.leader.clone())
+                    .unwrap_or_default();
+                let node = case
+                    .cluster
+                    .index_of(&leader)
+                    .context("stream leader node")?;
+                case.cluster.kill(node);
+                tokio::time::sleep(Duration::from_secs(5)).await;
+                case.cluster.restart(node).await?;
+            }
+        }
+        done.push(format!("{d:?}@{pick}"));
+    }
+    for p in producers {
+        p.await?
+            .with_context(|| format!("seed {seed}, disruptions {done:?}"))?;
+    }
+    for i in 0..10u64 {
+        let id = format!("after-{i}");
+        register_wait(
+            &client,
+            &json!({"id": id, "signals": [{"name": "orders", "where": {"n": [i]}}]}),
+        )
+        .await?;
+        wait_ids.insert(id);
+    }
+    case.settle().await?;
+    check_exactly_once(&case, &out, &waits, n, &wait_ids)
+        .await
+        .with_context(|| format!("seed {seed} (SIGNALBOX_CHAOS_SEED), disruptions {done:?}"))
+}
+
+/// Starts `signalbox serve --config config` and returns its exit status and
+/// output, within 60 s.
+fn refused(config: &std::path::Path) -> Result<(bool, String)> {
+    let out = std::process::Command::new(BIN)
+        .args(["serve", "--config"])
+        .arg(config)
+        .env("RUST_LOG", "warn")
+        .output()?;
+    Ok((
+        !out.status.success(),
+        String::from_utf8_lossy(&out.stderr).to_string() + &String::from_utf8_lossy(&out.stdout),
+    ))
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn settings_that_would_split_the_truth_are_refused() -> Result<()> {
+    init_logs();
+    let case = GroupCase::start(
+        std::path::Path::new(BIN),
+        1,
+        "g4",
+        16,
+        &[("all.yaml", ALL_ORDERS)],
+        "",
+    )
+    .await?;
+    // Another partition count than the group's.
+    let (no, text) = refused(&case.stray_config("wrong-partitions", 8, "g4")?)?;
+    ensure!(
+        no && text.contains("cluster.partitions") && text.contains("16") && text.contains('8'),
+        "{text}"
+    );
+    // Another group on the same subjects.
+    let (no, text) = refused(&case.stray_config("wrong-group", 16, "other")?)?;
+    ensure!(
+        no && text.contains("\"g4\"") && text.contains("cluster.group"),
+        "{text}"
+    );
+    let client = case.cluster.client().await?;
+    let js = jetstream::new(client.clone());
+    ensure!(
+        js.get_stream("SBX_OTHER_IN").await.is_err(),
+        "the refused group wrote its streams"
+    );
+    // A router alone beside the group.
+    let alone = case.stray_config("alone", 16, "g4")?;
+    let text = std::fs::read_to_string(&alone)?;
+    let cut = text.find("[cluster]").context("cluster table")?;
+    std::fs::write(&alone, &text[..cut])?;
+    let (no, text) = refused(&alone)?;
+    ensure!(no && text.contains("group \"g4\""), "{text}");
+    // A server without JetStream.
+    let dir = tempfile::tempdir()?;
+    let port = signalbox_testkit::free_port()?;
+    let mut plain = std::process::Command::new(signalbox_testkit::nats_server_binary()?)
+        .args(["-p", &port.to_string()])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()?;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let config = dir.path().join("c.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "data_dir = {:?}\n[nats]\nurls = [\"nats://127.0.0.1:{port}\"]\n[cluster]\ngroup = \"g5\"\n",
+            dir.path().join("d").display().to_string()
+        ),
+    )?;
+    let result = refused(&config);
+    let _ = plain.kill();
+    let _ = plain.wait();
+    let (no, text) = result?;
+    ensure!(no && text.contains("JetStream is not enabled"), "{text}");
+    // A server older than group mode needs (Debian's 2.9.10, installed by
+    // scripts/setup.sh --test beside the pinned one).
+    let old = ["/usr/sbin/nats-server", "/usr/bin/nats-server"]
+        .into_iter()
+        .find(|p| std::path::Path::new(p).exists())
+        .context("Debian's nats-server (scripts/setup.sh --test installs it)")?;
+    let port = signalbox_testkit::free_port()?;
+    let mut server = std::process::Command::new(old)
+        .args(["-js", "-p", &port.to_string(), "-sd"])
+        .arg(dir.path().join("old"))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()?;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    std::fs::write(
+        &config,
+        format!(
+            "data_dir = {:?}\n[nats]\nurls = [\"nats://127.0.0.1:{port}\"]\n[cluster]\ngroup = \"g6\"\n",
+            dir.path().join("d2").display().to_string()
+        ),
+    )?;
+    let result = refused(&config);
+    let _ = server.kill();
+    let _ = server.wait();
+    let (no, text) = result?;
+    ensure!(
+        no && text.contains("too old") && text.contains("2.12.0"),
+        "{text}"
+    );
+    Ok(())
+}
