@@ -238,8 +238,13 @@ async fn check_exactly_once(
             pairs.get(&pair)
         );
     }
+    // Asked through routers still running (the chaos case stops some).
+    let running: Vec<usize> = (0..case.routers.len())
+        .filter(|i| case.running(*i))
+        .collect();
+    ensure!(!running.is_empty(), "no router left running");
     for (name, prefix) in [("orders", "o-"), ("payments", "p-")] {
-        let seqs = stored(case, 0, name, n).await?;
+        let seqs = stored(case, running[0], name, n).await?;
         ensure!(
             seqs.len() as u64 == n,
             "{} {name} stored, want {n}; seqs missing: {:?}; ids missing: {:?}",
@@ -277,8 +282,9 @@ async fn check_exactly_once(
     for id in wait_ids {
         ensure!(
             answered.get(id) == Some(&1),
-            "wait {id} answered {:?} times",
-            answered.get(id)
+            "wait {id} answered {:?} times (answered: {:?})",
+            answered.get(id),
+            answered.keys().collect::<Vec<_>>()
         );
     }
     ensure!(
@@ -286,9 +292,6 @@ async fn check_exactly_once(
         "answers for waits never registered: {answered:?}"
     );
     // Lineage and explain from two routers.
-    let running: Vec<usize> = (0..case.routers.len())
-        .filter(|i| case.running(*i))
-        .collect();
     let (a, b) = (running[0], running[running.len() - 1]);
     let lineage = |v: Value| -> BTreeSet<String> {
         v["firings"]
