@@ -5,7 +5,10 @@
 //! partition's answer when the verb names a signal (its name's partition),
 //! the one that found it for an id (firing, wait), the union for lists. It
 //! waits until every partition answered, or for [`ASK_FOR`]; an answer put
-//! together without some partitions says which (`partial`).
+//! together without some partitions says which (`partial`). A router answers
+//! for a partition only while it knows its lease held (`answers_now`), so a
+//! router resumed after a pause past its lease stays silent rather than
+//! answering from a store the new owner has moved past.
 //!
 //! Internal carriers (join offers travelling between partitions, published
 //! to the group's input) are not firings of a subscription: lists leave them
@@ -76,7 +79,7 @@ pub(crate) async fn serve(
             .partitions
             .all()
             .into_iter()
-            .filter(|p| q.partition.is_none_or(|want| want == p.id))
+            .filter(|p| q.partition.is_none_or(|want| want == p.id) && p.answers_now())
             .collect();
         if q.partition.is_some() && parts.is_empty() {
             continue;

@@ -11,7 +11,8 @@
 //! fencing: by the server, not by time.
 //!
 //! An entry too large for one message goes out as an atomic batch (nats-server
-//! 2.12+): every chunk carries the compare-and-set, the last one commits, and
+//! 2.12+): its first chunk carries the compare-and-set (the server checks
+//! each chunk against the batch staged so far), the last one commits, and
 //! the server stores all or none. A publish whose answer is lost is sent again
 //! with the same `Nats-Msg-Id`: the server answers `duplicate` with the first
 //! one's sequence (a batch: error 10201, already committed), so a retry never
@@ -142,7 +143,11 @@ impl LogWriter {
                     let mut h = HeaderMap::new();
                     h.insert("Nats-Batch-Id", batch.as_str());
                     h.insert("Nats-Batch-Sequence", (i + 1).to_string().as_str());
-                    h.insert(EXPECTED_LAST_SUBJECT_SEQ, expect.to_string().as_str());
+                    // The check belongs to the first message: the server
+                    // checks each one against the batch staged so far.
+                    if i == 0 {
+                        h.insert(EXPECTED_LAST_SUBJECT_SEQ, expect.to_string().as_str());
+                    }
                     h.insert(crate::nats::MSG_ID_HEADER, format!("{id}/{i}").as_str());
                     h.insert(ENTRY_HEADER, id);
                     let body = bytes::Bytes::copy_from_slice(chunk);

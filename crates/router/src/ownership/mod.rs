@@ -20,6 +20,7 @@ pub(crate) mod snapshot;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
@@ -33,13 +34,17 @@ use crate::shared::Shared;
 use partition::Owned;
 
 /// A partition being started or worked.
+/// `until`: the lease is known held until then (its last write was sent a
+/// TTL before); the partition answers queries only until then.
 enum Slot {
     Starting {
         lease: u64,
+        until: Instant,
         task: JoinHandle<Result<Owned, String>>,
     },
     Running {
         lease: u64,
+        until: Instant,
         owned: Owned,
     },
 }
@@ -51,9 +56,22 @@ impl Slot {
         }
     }
 
-    fn set_lease(&mut self, seq: u64) {
+    /// A renewal sent at `sent` was stored as `seq`.
+    fn renewed(&mut self, seq: u64, sent: Instant, ttl: Duration) {
         match self {
-            Slot::Starting { lease, .. } | Slot::Running { lease, .. } => *lease = seq,
+            Slot::Starting { lease, until, .. } => {
+                *lease = seq;
+                *until = sent + ttl;
+            }
+            Slot::Running {
+                lease,
+                until,
+                owned,
+            } => {
+                *lease = seq;
+                *until = sent + ttl;
+                owned.partition.held_until(*until);
+            }
         }
     }
 
@@ -135,10 +153,18 @@ async fn step(
         .map(|(p, _)| *p)
         .collect();
     for p in finished {
-        if let Some(Slot::Starting { lease, task }) = slots.remove(&p) {
+        if let Some(Slot::Starting { lease, until, task }) = slots.remove(&p) {
             match task.await {
                 Ok(Ok(owned)) => {
-                    slots.insert(p, Slot::Running { lease, owned });
+                    owned.partition.held_until(until);
+                    slots.insert(
+                        p,
+                        Slot::Running {
+                            lease,
+                            until,
+                            owned,
+                        },
+                    );
                 }
                 Ok(Err(e)) => {
                     tracing::warn!(partition = p, error = %e, "partition did not start; it will be tried again");
@@ -182,10 +208,11 @@ async fn step(
             }
             continue;
         }
+        let sent = Instant::now();
         match group.leases.renew(p, lease).await {
             Ok(seq) => {
                 if let Some(slot) = slots.get_mut(&p) {
-                    slot.set_lease(seq);
+                    slot.renewed(seq, sent, group.config.lease_ttl);
                 }
             }
             Err(e) => {
@@ -203,6 +230,7 @@ async fn step(
         .filter(|p| !slots.contains_key(p))
         .collect();
     for p in missing {
+        let sent = Instant::now();
         let taken = match group.leases.read(p).await {
             Ok(LeaseState::Free { expect }) => group.leases.acquire(p, expect).await,
             // Ours from before a restart (same member name): take it back
@@ -219,8 +247,9 @@ async fn step(
         match taken {
             Ok(lease) => {
                 let (s, g) = (shared.clone(), group.clone());
-                let task = tokio::spawn(async move { partition::start(&s, &g, p).await });
-                slots.insert(p, Slot::Starting { lease, task });
+                let until = sent + group.config.lease_ttl;
+                let task = tokio::spawn(async move { partition::start(&s, &g, p, until).await });
+                slots.insert(p, Slot::Starting { lease, until, task });
             }
             Err(e) => tracing::debug!(partition = p, error = %e, "lease not taken"),
         }

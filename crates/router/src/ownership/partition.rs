@@ -73,6 +73,7 @@ pub(crate) async fn start(
     shared: &Arc<Shared>,
     group: &Arc<Group>,
     p: u32,
+    held_until: std::time::Instant,
 ) -> Result<Owned, String> {
     let store = restore::open(
         group,
@@ -118,6 +119,7 @@ pub(crate) async fn start(
         )
         .map_err(|e| format!("partition {p}: cannot start its commit thread: {e}"))?,
     );
+    partition.held_until(held_until);
     // Its waiting waits match arriving signals from now on.
     {
         let (s, c) = (partition.store.clone(), shared.catalog.clone());

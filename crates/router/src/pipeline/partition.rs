@@ -3,9 +3,16 @@
 //! has exactly one (partition 0, its whole state); in group mode it has one
 //! per partition it owns, each with a store of its own, and the set changes
 //! as ownership moves ([`Partitions`]).
+//!
+//! In group mode a partition answers queries only while this router knows it
+//! still holds the partition's lease ([`Partition::answers_now`]): a router
+//! paused past its lease and resumed must not answer from a store another
+//! owner has moved past. The instant is taken before the lease write was
+//! sent, so it lapses here no later than the lease lapses at the server.
 
 use std::collections::BTreeMap;
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::Instant;
 
 use signalbox_store::Store;
 use tokio::sync::Notify;
@@ -30,6 +37,9 @@ pub struct Partition {
     /// Group mode: input messages not yet taken, as the input consumer last
     /// saw (the partition's lag).
     pub input_pending: std::sync::atomic::AtomicU64,
+    /// Group mode: until when its lease is known held here (module docs);
+    /// `None` for a router alone, whose partition always answers.
+    held_until: Mutex<Option<Instant>>,
 }
 
 impl Partition {
@@ -50,7 +60,22 @@ impl Partition {
             handoff,
             outbox_wake: Notify::new(),
             input_pending: std::sync::atomic::AtomicU64::new(0),
+            held_until: Mutex::new(None),
         })
+    }
+
+    /// Group mode: its lease is known held until `until` (a renewal sent at
+    /// `until - ttl` succeeded).
+    pub fn held_until(&self, until: Instant) {
+        *self.held_until.lock().unwrap_or_else(|e| e.into_inner()) = Some(until);
+    }
+
+    /// Whether this router may answer queries for it now (module docs).
+    pub fn answers_now(&self) -> bool {
+        match *self.held_until.lock().unwrap_or_else(|e| e.into_inner()) {
+            None => true,
+            Some(until) => Instant::now() < until,
+        }
     }
 }
 

@@ -58,6 +58,7 @@ impl Router {
         let plugins = crate::plugins::load(&config, &store, &mut operators).await?;
         let catalog = start::load_catalog(&store, operators, &config)?;
         let file_subs = read_subscription_files(&config.subscriptions)?;
+        let http = start::bind_http(&config).await?;
         let (client, nats_events) = start::connect_nats(&config).await?;
         // Peers first: a router that must not serve here writes nothing.
         start::check_peers(&config, &client).await?;
@@ -67,7 +68,7 @@ impl Router {
         let waiting = start::load_waits_and_files(&shared, file_subs).await?;
         let started = start::subscribe(&shared).await?;
         let (shutdown, rx) = watch::channel(false);
-        let (tasks, http_addr) = start::spawn_tasks(&shared, started, rx).await?;
+        let (tasks, http_addr) = start::spawn_tasks(&shared, started, http, rx).await?;
         tracing::info!(
             signals = %format!("{}.>", shared.config.subject_prefix),
             ingest = ?shared.config.ingest,

@@ -314,6 +314,18 @@ pub(super) async fn load_waits_and_files(
     Ok(waiting)
 }
 
+/// Binds the HTTP listener when configured (its TLS files loaded): a local
+/// step that can fail, so it runs before the router connects to NATS and
+/// announces itself.
+pub(super) async fn bind_http(
+    config: &RouterConfig,
+) -> Result<Option<crate::api::http::Listening>, StartError> {
+    match &config.http.listen {
+        Some(addr) => Ok(Some(crate::api::http::bind(&config.http, addr).await?)),
+        None => Ok(None),
+    }
+}
+
 /// What [`subscribe`] set up, for [`spawn_tasks`].
 pub(super) struct Subscribed {
     ingest: Ingest,
@@ -358,6 +370,7 @@ pub(super) async fn subscribe(shared: &Arc<Shared>) -> Result<Subscribed, StartE
 pub(super) async fn spawn_tasks(
     shared: &Arc<Shared>,
     subscribed: Subscribed,
+    http: Option<crate::api::http::Listening>,
     rx: watch::Receiver<bool>,
 ) -> Result<(JoinSet<()>, Option<std::net::SocketAddr>), StartError> {
     let Subscribed {
@@ -390,11 +403,11 @@ pub(super) async fn spawn_tasks(
     ));
     tasks.spawn(super::retention::run(shared.clone(), rx.clone()));
     tasks.spawn(crate::api::waits::serve(shared.clone(), waits, rx.clone()));
-    let http_addr = match shared.config.http.listen.clone() {
-        Some(addr) => {
+    let http_addr = match http {
+        Some(bound) => {
+            let local = bound.local();
             let routes = crate::sources::http_routes(shared)?;
-            let (local, task) =
-                crate::api::http::serve(shared.clone(), &addr, routes, rx.clone()).await?;
+            let task = crate::api::http::serve(shared.clone(), bound, routes, rx.clone());
             tasks.spawn(async move {
                 let _ = task.await;
             });

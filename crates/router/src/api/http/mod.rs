@@ -52,17 +52,28 @@ enum Bound {
     Tls(tls::TlsListener),
 }
 
-/// Binds the listener; the server runs until `shutdown` fires.
-pub(crate) async fn serve(
-    shared: Arc<Shared>,
+/// A listener bound and its TLS loaded, not serving yet: binding is a step
+/// of the start that can fail (a port taken, unusable TLS files), so it runs
+/// before the router announces itself on NATS.
+pub(crate) struct Listening {
+    local: std::net::SocketAddr,
+    https: bool,
+    listener: Bound,
+}
+
+impl Listening {
+    /// The address it is bound to.
+    pub(crate) fn local(&self) -> std::net::SocketAddr {
+        self.local
+    }
+}
+
+/// Loads the TLS files (when configured) and binds `addr`.
+pub(crate) async fn bind(
+    http: &crate::config::HttpConfig,
     addr: &str,
-    source_routes: axum::Router,
-    mut shutdown: tokio::sync::watch::Receiver<bool>,
-) -> Result<(std::net::SocketAddr, tokio::task::JoinHandle<()>), HttpError> {
-    let tls = match (
-        &shared.config.http.tls_cert_file,
-        &shared.config.http.tls_key_file,
-    ) {
+) -> Result<Listening, HttpError> {
+    let tls = match (&http.tls_cert_file, &http.tls_key_file) {
         (Some(cert), Some(key)) => Some(tls::server_config(cert, key)?),
         _ => None,
     };
@@ -79,6 +90,25 @@ pub(crate) async fn serve(
         Some(config) => Bound::Tls(tls::TlsListener::new(listener, config).map_err(bind_error)?),
         None => Bound::Plain(listener),
     };
+    Ok(Listening {
+        local,
+        https,
+        listener,
+    })
+}
+
+/// Serves `bound` until `shutdown` fires.
+pub(crate) fn serve(
+    shared: Arc<Shared>,
+    bound: Listening,
+    source_routes: axum::Router,
+    mut shutdown: tokio::sync::watch::Receiver<bool>,
+) -> tokio::task::JoinHandle<()> {
+    let Listening {
+        local,
+        https,
+        listener,
+    } = bound;
     let app = axum::Router::new()
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz))
@@ -107,7 +137,7 @@ pub(crate) async fn serve(
         }
     });
     tracing::info!(addr = %local, https, "HTTP admin API listening");
-    Ok((local, task))
+    task
 }
 
 async fn metrics(State(shared): State<Arc<Shared>>) -> Response {
