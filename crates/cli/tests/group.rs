@@ -379,6 +379,13 @@ async fn a_group_serves_signals_joins_and_waits_from_any_router() -> Result<()> 
         register_wait(&c1, &json!({"id": id, "signals": [{"name": "orders", "where": {"n": [i]}}], "timeout": "10m"})).await?;
         wait_ids.insert(id);
     }
+    // Waits whose signals live in two partitions: each lives in its first
+    // signal's, and its other side is watched in the side's own.
+    for i in 0..3 {
+        let id = format!("span-before-{i}");
+        register_wait(&c1, &span_wait(&id, i)).await?;
+        wait_ids.insert(id);
+    }
     // Two producers on different nodes send every signal (ids repeat).
     let mut producers = Vec::new();
     for node in [0usize, 2] {
@@ -405,7 +412,65 @@ async fn a_group_serves_signals_joins_and_waits_from_any_router() -> Result<()> 
         ensure!(r["wait"]["state"]["state"] == "satisfied", "lookback: {r}");
         wait_ids.insert(id);
     }
-    check_exactly_once(&case, &out, &waits, n, &wait_ids).await
+    // Spanning waits opened after their signals: both lookbacks count.
+    for i in 20..23 {
+        let id = format!("span-after-{i}");
+        register_wait(&c1, &span_wait(&id, i)).await?;
+        wait_ids.insert(id);
+    }
+    reaches(&waits, wait_ids.len() as u64, Duration::from_secs(120)).await?;
+    check_exactly_once(&case, &out, &waits, n, &wait_ids).await?;
+    // Each spanning wait got the pair with its key.
+    let answers = read_all(&waits, wait_ids.len() + 50).await?;
+    let signals_of = |id: &str| -> Vec<String> {
+        answers
+            .iter()
+            .find(|(subject, _, _)| subject == &format!("signalbox.waits.{id}"))
+            .and_then(|(_, _, body)| body["signals"].as_array().cloned())
+            .unwrap_or_default()
+            .iter()
+            .map(|s| s["id"].as_str().unwrap_or_default().to_string())
+            .collect()
+    };
+    for i in (0..3).chain(20..23) {
+        let id = match i < 3 {
+            true => format!("span-before-{i}"),
+            false => format!("span-after-{i}"),
+        };
+        let mut got = signals_of(&id);
+        got.sort();
+        ensure!(
+            got == [format!("o-{i}"), format!("p-{i}")],
+            "wait {id} answered with {got:?}"
+        );
+    }
+    // Watches are the group's own: `wait.ls` shows the waits only.
+    let listed = case.admin(0, "wait.ls", "").await?;
+    let ids: Vec<&str> = listed["waits"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|w| w["wait"]["id"].as_str())
+        .collect();
+    ensure!(
+        !ids.is_empty() && ids.iter().all(|id| wait_ids.contains(*id)),
+        "wait.ls lists {ids:?}"
+    );
+    Ok(())
+}
+
+/// A wait for the order with `n = i` and the payment with its key: its two
+/// names live in different partitions.
+fn span_wait(id: &str, i: u64) -> Value {
+    json!({
+        "id": id,
+        "signals": [
+            {"name": "orders", "as": "o", "where": {"n": [i]}},
+            {"name": "payments", "as": "p"}
+        ],
+        "join": {"on": ["o.k", "p.k"]},
+        "timeout": "10m"
+    })
 }
 
 #[tokio::test(flavor = "multi_thread")]

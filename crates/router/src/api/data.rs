@@ -44,7 +44,14 @@ pub(crate) fn run(store: &Store, catalog: &Catalog, verb: &str, body: &str) -> A
         },
         "wait.ls" => {
             let waiting_only = body == "waiting";
-            Ok(json!({"waits": store.waits(waiting_only).map_err(unavailable)?}))
+            // A watch (group mode) is the group's own bookkeeping, not a wait.
+            let waits: Vec<_> = store
+                .waits(waiting_only)
+                .map_err(unavailable)?
+                .into_iter()
+                .filter(|w| crate::pipeline::catalog::remote::parse_watch_id(&w.wait.id).is_none())
+                .collect();
+            Ok(json!({ "waits": waits }))
         }
         "lineage.signal" => {
             let inst = load_signal(store, &parse_signal_key(body)?)?;

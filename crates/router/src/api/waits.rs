@@ -15,6 +15,7 @@ use tokio::sync::watch;
 use super::wait_ops::{cancel_on, register_on, settle};
 use crate::group::Group;
 use crate::nats::reply::respond;
+use crate::pipeline::catalog::remote::WATCH_PREFIX;
 use crate::pipeline::partition::Partition;
 use crate::shared::Shared;
 
@@ -67,28 +68,24 @@ async fn handle_register(shared: &Arc<Shared>, msg: Message) {
 }
 
 /// The partition a wait lives in, in a group: its first signal's name's.
-/// Every signal of a wait must live there (refused otherwise: its sides
-/// would never meet).
+/// Sides whose signals live in other partitions are watched there
+/// (`pipeline/catalog/remote.rs`).
 pub(crate) fn wait_partition(group: &Group, wait: &Wait) -> Result<u32, ErrorReply> {
-    let mut parts = wait
-        .signals
-        .iter()
-        .map(|s| (s.name.as_str(), group.front.partition_of(&s.name)));
-    let Some((first, p)) = parts.next() else {
+    if wait.id.starts_with(WATCH_PREFIX) {
         return Err(ErrorReply::invalid(&FieldError::new(
-            "signals",
-            "a wait needs a signal",
-        )));
-    };
-    if let Some((other, q)) = parts.find(|(_, q)| *q != p) {
-        return Err(ErrorReply::invalid(&FieldError::new(
-            "signals",
+            "id",
             format!(
-                "in group mode a wait's signals must live in one partition: {first:?} is in partition {p}, {other:?} in {q} (a subscription with a join does not have this limit; docs/SCALING.md)"
+                "in group mode wait ids starting with {WATCH_PREFIX:?} are the group's own (its watches of other partitions)"
             ),
         )));
     }
-    Ok(p)
+    match wait.signals.first() {
+        Some(first) => Ok(group.front.partition_of(&first.name)),
+        None => Err(ErrorReply::invalid(&FieldError::new(
+            "signals",
+            "a wait needs a signal",
+        ))),
+    }
 }
 
 /// Puts a registration on its partition's input; the owner answers `reply`.
@@ -147,7 +144,9 @@ fn partition_of_live(shared: &Shared, id: &str) -> Option<Arc<Partition>> {
         None => shared.home(),
         Some(group) => {
             let wait = shared.catalog.get_wait(id)?;
-            let p = wait_partition(group, &wait.record.wait).ok()?;
+            // A watch's partition is its signals' (`remote.rs`).
+            let first = wait.record.wait.signals.first()?;
+            let p = group.front.partition_of(&first.name);
             shared.partitions.get(p)
         }
     }

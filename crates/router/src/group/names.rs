@@ -30,6 +30,10 @@ pub const KIND_WAIT: &str = "_wait";
 pub const KIND_WATCH: &str = "_watch";
 /// Kind of an input message: a wait's cancel.
 pub const KIND_CANCEL: &str = "_cancel";
+/// Kind of an input message: a match of a watched side, for its wait's partition.
+pub const KIND_WAIT_OFFER: &str = "_woffer";
+/// Kind of an input message: the end of a watch (its wait was answered).
+pub const KIND_UNWATCH: &str = "_unwatch";
 
 /// The names of group `group`.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -24,8 +24,10 @@ use tokio::sync::watch;
 
 use crate::group::Group;
 use crate::group::front::REPLY_HEADER;
-use crate::group::names::{KIND_OFFER, KIND_SIGNAL, KIND_WAIT, parse_in_subject};
-use crate::pipeline::catalog::remote::{RemoteOffer, read_offer};
+use crate::group::names::{
+    KIND_OFFER, KIND_SIGNAL, KIND_UNWATCH, KIND_WAIT, KIND_WAIT_OFFER, KIND_WATCH, parse_in_subject,
+};
+use crate::pipeline::catalog::remote::{RemoteOffer, read_offer, read_unwatch, read_watch};
 use crate::pipeline::partition::Partition;
 use crate::shared::Shared;
 
@@ -38,20 +40,28 @@ enum Taken {
     },
     /// A join side for this (the join's) partition.
     Offer(RemoteOffer),
-    /// A wait registration for this (the wait's) partition.
+    /// A wait registration for this (the wait's) partition, or a watch of
+    /// another partition's wait (no reply).
     Wait {
         wait: Box<signalbox_model::Wait>,
         reply: Option<String>,
     },
+    /// A match of a watched side, for its wait in this partition.
+    WaitOffer(RemoteOffer),
+    /// The end of a watch in this partition: its wait was answered.
+    Unwatch(String),
 }
 
 impl Taken {
-    /// How its run is stored: 0 signals, 1 join offers, 2 waits.
+    /// How its run is stored: 0 signals, 1 join offers, 2 waits and
+    /// watches, 3 wait offers, 4 ends of watches.
     fn kind(&self) -> u8 {
         match self {
             Taken::Signal { .. } => 0,
             Taken::Offer(_) => 1,
             Taken::Wait { .. } => 2,
+            Taken::WaitOffer(_) => 3,
+            Taken::Unwatch(_) => 4,
         }
     }
 }
@@ -165,6 +175,8 @@ pub(crate) async fn run(
                 let stored = match kind {
                     1 => offers(&shared, &partition, items, last).await,
                     2 => waits(&shared, &partition, items, last).await,
+                    3 => wait_offers(&shared, &partition, items, last).await,
+                    4 => unwatch(&shared, &partition, items, last).await,
                     _ => commit(&shared, &partition, items, last).await,
                 };
                 match stored {
@@ -244,6 +256,9 @@ async fn take(
             }
         };
     }
+    if kind == KIND_WATCH || kind == KIND_WAIT_OFFER || kind == KIND_UNWATCH {
+        return take_watch(subject, kind, &msg.message.payload);
+    }
     if kind.starts_with('_') {
         tracing::debug!(
             subject,
@@ -279,6 +294,24 @@ async fn take(
     }
 }
 
+/// Decodes a watch, a wait offer or the end of a watch (internal firings
+/// one partition's outbox sent to another; `catalog/remote.rs`).
+fn take_watch(subject: &str, kind: &str, payload: &[u8]) -> Option<Taken> {
+    let firing = serde_json::from_slice::<signalbox_model::Firing>(payload).ok();
+    let taken = firing.as_ref().and_then(|f| match kind {
+        KIND_WATCH => read_watch(f).map(|wait| Taken::Wait {
+            wait: Box::new(wait),
+            reply: None,
+        }),
+        KIND_WAIT_OFFER => read_offer(f).map(Taken::WaitOffer),
+        _ => read_unwatch(f).map(Taken::Unwatch),
+    });
+    if taken.is_none() {
+        tracing::error!(subject, "input message is not a {kind} firing; passed over");
+    }
+    taken
+}
+
 /// Stores `taken` with input position `last` in one transaction and answers
 /// the signals that asked.
 async fn commit(
@@ -291,7 +324,7 @@ async fn commit(
         .into_iter()
         .filter_map(|t| match t {
             Taken::Signal { incoming, reply } => Some((incoming, reply)),
-            Taken::Offer(_) | Taken::Wait { .. } => None,
+            _ => None,
         })
         .unzip();
     let acks = crate::pipeline::ingest::commit_at(
@@ -322,7 +355,7 @@ async fn offers(
         .into_iter()
         .filter_map(|t| match t {
             Taken::Offer(o) => Some(o),
-            Taken::Signal { .. } | Taken::Wait { .. } => None,
+            _ => None,
         })
         .collect();
     let (store, catalog) = (partition.store.clone(), shared.catalog.clone());
@@ -377,6 +410,82 @@ async fn waits(
             crate::nats::reply::respond(&shared.client, subject.into(), &answer).await;
         }
     }
+    let store = partition.store.clone();
+    tokio::task::spawn_blocking(move || store.run_plan_at(Some(last), &mut |_| Vec::new()))
+        .await
+        .map_err(|e| ErrorReply::unavailable(e.to_string()))?
+        .map_err(|e| ErrorReply::unavailable(format!("input position not stored: {e}")))?;
+    Ok(())
+}
+
+/// Takes wait offers (this is their wait's partition) with input position
+/// `last` in one transaction: answers the waits they complete, ends those
+/// waits' watches, and wakes the outbox.
+async fn wait_offers(
+    shared: &Arc<Shared>,
+    partition: &Partition,
+    taken: Vec<Taken>,
+    last: u64,
+) -> Result<(), ErrorReply> {
+    let offers: Vec<RemoteOffer> = taken
+        .into_iter()
+        .filter_map(|t| match t {
+            Taken::WaitOffer(o) => Some(o),
+            _ => None,
+        })
+        .collect();
+    let (store, catalog, w) = (
+        partition.store.clone(),
+        shared.catalog.clone(),
+        partition.id,
+    );
+    let (written, settled) = tokio::task::spawn_blocking(move || {
+        let now = crate::clock::now_ms();
+        let mut settled = Vec::new();
+        let written = store.run_plan_at(Some(last), &mut |ctx| {
+            let (firings, done) =
+                crate::pipeline::waits::take_wait_offers(&catalog, w, &offers, ctx, now);
+            settled = done;
+            firings
+        });
+        written.map(|w| (w, settled))
+    })
+    .await
+    .map_err(|e| ErrorReply::unavailable(e.to_string()))?
+    .map_err(|e| ErrorReply::unavailable(format!("wait offers not stored: {e}")))?;
+    for id in &settled {
+        tracing::info!(wait = %id, "wait satisfied");
+        shared.catalog.remove_wait(id);
+    }
+    if !written.is_empty() {
+        partition.outbox_wake.notify_one();
+    }
+    Ok(())
+}
+
+/// Ends watches (their waits were answered in their own partitions), then
+/// records input position `last`. Ending a watch that has ended is a no-op.
+async fn unwatch(
+    shared: &Arc<Shared>,
+    partition: &Partition,
+    taken: Vec<Taken>,
+    last: u64,
+) -> Result<(), ErrorReply> {
+    for t in taken {
+        let Taken::Unwatch(id) = t else {
+            continue;
+        };
+        let (store, catalog) = (partition.store.clone(), shared.catalog.clone());
+        let now = crate::clock::now_ms();
+        let state = signalbox_model::WaitState::Cancelled { at_ms: now };
+        tokio::task::spawn_blocking(move || {
+            crate::pipeline::waits::settle(&store, &catalog, &id, state, now)
+        })
+        .await
+        .map_err(|e| ErrorReply::unavailable(e.to_string()))?
+        .map_err(|e| ErrorReply::unavailable(format!("watch not ended: {e}")))?;
+    }
+    partition.outbox_wake.notify_one();
     let store = partition.store.clone();
     tokio::task::spawn_blocking(move || store.run_plan_at(Some(last), &mut |_| Vec::new()))
         .await

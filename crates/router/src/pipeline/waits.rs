@@ -18,7 +18,12 @@
 use signalbox_model::{ErrorReply, Firing, Wait, WaitRecord, WaitState};
 use signalbox_store::{PlanContext, Registered, Store};
 
+use crate::pipeline::catalog::remote::{self, RemoteOffer};
 use crate::pipeline::catalog::{Catalog, CompiledWait};
+
+/// Where the end of a watch is published (nothing listens: a watch is not a
+/// wait of its own; its wait's answer comes from the wait's partition).
+const WATCH_NOTICES: &str = "_signalbox.watch";
 
 /// How many stored instances one lookback page reads.
 const LOOKBACK_PAGE: usize = 512;
@@ -63,29 +68,86 @@ pub(crate) fn register(
     let id = record.wait.id.clone();
     tracing::info!(wait = %id, consumer = ?record.wait.consumer, "wait registered");
     catalog.insert_wait(compiled);
-    let mut answered_now = false;
+    let mut wrote = false;
     if let Some(live) = catalog.get_wait(&id) {
         let written = store
-            .run_plan(&mut |ctx| lookback(catalog, &live, ctx, now))
+            .run_plan(&mut |ctx| {
+                let mut firings = lookback(catalog, &live, ctx, now);
+                // Group mode: the sides living elsewhere are watched there.
+                if let Some(route) = catalog.group_route()
+                    && firings.is_empty()
+                {
+                    let w = route.wait_partition(&live.record.wait);
+                    for (pn, aliases) in route.watchers(&live.record.wait) {
+                        firings.push(remote::watch_firing(
+                            &route,
+                            &live.record,
+                            w,
+                            pn,
+                            &aliases,
+                            now,
+                        ));
+                    }
+                }
+                firings
+            })
             .map_err(|e| ErrorReply::unavailable(format!("wait lookback failed: {e}")))?;
-        if !written.is_empty() {
-            catalog.remove_wait(&id);
-            answered_now = true;
-        }
+        wrote = !written.is_empty();
     }
     let current = store
         .wait(&id)
         .map_err(|e| ErrorReply::unavailable(e.to_string()))?;
     let record =
         current.ok_or_else(|| ErrorReply::unavailable("wait vanished after registration"))?;
+    if !record.is_waiting() {
+        catalog.remove_wait(&id);
+    }
     Ok(Registration {
         record,
-        answered_now,
+        answered_now: wrote,
     })
 }
 
+/// Group mode, in a wait's partition: takes the wait offers `offers` (matches
+/// of sides watched in other partitions, in input order) and returns the
+/// answers they complete, each with the end of its wait's watches, and the
+/// ids of the waits answered. `w` is this partition. An offer for a wait that no longer waits
+/// (answered, timed out, cancelled) ends the watch that sent it.
+pub(crate) fn take_wait_offers(
+    catalog: &Catalog,
+    w: u32,
+    offers: &[RemoteOffer],
+    ctx: &mut PlanContext<'_, '_>,
+    now: i64,
+) -> (Vec<Firing>, Vec<String>) {
+    let mut firings = Vec::new();
+    let mut settled: Vec<String> = Vec::new();
+    let Some(route) = catalog.group_route() else {
+        return (firings, settled);
+    };
+    for o in offers {
+        // `key` holds the wait id.
+        let live = catalog
+            .get_wait(&o.key)
+            .filter(|_| !settled.contains(&o.key));
+        let Some(wait) = live else {
+            let pn = route.partition_of(&o.instance.signal.name);
+            firings.push(remote::unwatch_firing(&route, &o.key, w, pn, now));
+            continue;
+        };
+        if let Some(answer) = catalog.offer_to_wait(&wait, &o.alias, &o.instance, ctx, true, now) {
+            firings.push(answer);
+            firings.extend(route.unwatches(&wait.record.wait, now));
+            settled.push(o.key.clone());
+        }
+    }
+    (firings, settled)
+}
+
 /// Scans the stored signals of each side, oldest first, inside the lookback, and
-/// offers every match to the wait until it is answered.
+/// offers every match to the wait until it is answered. A watch (group mode)
+/// sends every match to its wait's partition instead (its wait joins: only
+/// the wait's partition can compare the keys).
 fn lookback(
     catalog: &Catalog,
     wait: &CompiledWait,
@@ -95,7 +157,13 @@ fn lookback(
     let Some(floor) = wait.record.lookback_floor_ms() else {
         return Vec::new();
     };
+    let watch = remote::parse_watch_id(&wait.record.wait.id);
+    let route = catalog.group_route();
+    let mut offers = Vec::new();
     for (spec, pattern) in wait.record.wait.signals.iter().zip(&wait.patterns) {
+        if !wait.local(&spec.alias) {
+            continue;
+        }
         let mut after = 0;
         loop {
             let page = ctx.stored(&spec.name, after, LOOKBACK_PAGE);
@@ -107,13 +175,28 @@ fn lookback(
                 if !signalbox_matcher::naive::matches(pattern, &instance.signal.params) {
                     continue;
                 }
-                if let Some(answer) = catalog.offer_to_wait(wait, &spec.alias, instance, ctx, now) {
+                if let (Some((w, id)), Some(route)) = (watch, route.as_ref()) {
+                    offers.push(remote::wait_offer_firing(
+                        route,
+                        id,
+                        w,
+                        &spec.alias,
+                        instance,
+                        now,
+                    ));
+                    // Its wait joins (a wait spans partitions only with
+                    // several signals, so with a join): every match goes.
+                    continue;
+                }
+                if let Some(answer) =
+                    catalog.offer_to_wait(wait, &spec.alias, instance, ctx, false, now)
+                {
                     return vec![answer];
                 }
             }
         }
     }
-    Vec::new()
+    offers
 }
 
 /// Makes the stored waiting waits live again (at start); how many there were.
@@ -140,7 +223,12 @@ pub(crate) fn settle(
     state: WaitState,
     now: i64,
 ) -> Result<Option<WaitRecord>, String> {
-    let prefix = catalog.wait_prefix().to_string();
+    // A watch's end is no answer: its notice goes where nobody listens.
+    let watch = catalog.group_route().is_some() && remote::parse_watch_id(id).is_some();
+    let prefix = match watch {
+        true => WATCH_NOTICES.to_string(),
+        false => catalog.wait_prefix().to_string(),
+    };
     let settled = store
         .settle_wait(id, state, |record| record.answer(&prefix, &[], now))
         .map_err(|e| e.to_string())?;

@@ -180,6 +180,7 @@ pub(super) fn shared_state(
         catalog.set_group_route(GroupRoute {
             in_prefix: g.names.in_prefix(),
             partitions: g.partitions(),
+            subject_prefix: config.subject_prefix.clone(),
         });
     }
     let catalog = Arc::new(catalog);

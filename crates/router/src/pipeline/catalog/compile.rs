@@ -32,6 +32,16 @@ pub struct CompiledWait {
     pub patterns: Vec<Pattern>,
     /// Its aliases, in `signals` order.
     pub aliases: Vec<String>,
+    /// Group mode: the aliases whose signals live in other partitions than
+    /// the wait's; they are watched there (`remote.rs`), not matched here.
+    pub remote_sides: std::collections::BTreeSet<String>,
+}
+
+impl CompiledWait {
+    /// Whether side `alias` is matched in this partition.
+    pub fn local(&self, alias: &str) -> bool {
+        !self.remote_sides.contains(alias)
+    }
 }
 
 impl Compiled {

@@ -12,7 +12,7 @@ use signalbox_model::{Carry, Firing, SignalInstance, SignalRef, WaitState};
 use signalbox_store::{JoinOffer, PlanContext};
 
 use super::compile::{Compiled, CompiledWait};
-use super::remote::offer_firing;
+use super::remote::{offer_firing, parse_watch_id, wait_offer_firing};
 use super::subscriptions::Catalog;
 
 /// What matching one instance produced.
@@ -73,9 +73,22 @@ impl Catalog {
             .unwrap_or_else(|e| e.into_inner())
             .clone();
         for (wait, alias) in waits {
-            if let Some(answer) = self.offer_to_wait(&wait, &alias, instance, joins, now_ms) {
+            // A watch (group mode) sends the match to its wait's partition.
+            if let (Some(route), Some((w, id))) =
+                (route.as_ref(), parse_watch_id(&wait.record.wait.id))
+            {
+                plan.firings
+                    .push(wait_offer_firing(route, id, w, &alias, instance, now_ms));
+                continue;
+            }
+            if let Some(answer) = self.offer_to_wait(&wait, &alias, instance, joins, false, now_ms)
+            {
                 plan.settled_waits.push(wait.record.wait.id.clone());
                 plan.firings.push(answer);
+                if let Some(route) = route.as_ref() {
+                    plan.firings
+                        .extend(route.unwatches(&wait.record.wait, now_ms));
+                }
             }
         }
         for (compiled, alias) in subs {
@@ -121,12 +134,15 @@ impl Catalog {
 
     /// Offers `instance` (which matched side `alias`) to a wait; returns the
     /// answer firing when this completes and settles the wait.
+    /// `carried`: the instance is stored in another partition (a wait offer
+    /// in group mode): the join keeps it, and takes it at most once.
     pub fn offer_to_wait(
         &self,
         wait: &CompiledWait,
         alias: &str,
         instance: &SignalInstance,
         joins: &mut PlanContext<'_, '_>,
+        carried: bool,
         now_ms: i64,
     ) -> Option<Firing> {
         let id = &wait.record.wait.id;
@@ -135,17 +151,19 @@ impl Catalog {
             Some(join) => {
                 let key = join.key_for(alias, &instance.signal.params)?;
                 let owner = format!("@{id}");
-                joins.offer(
-                    JoinOffer {
-                        subscription: &owner,
-                        version: 0,
-                        key: &key,
-                        alias,
-                        aliases: &wait.aliases,
-                        within_ms: None,
-                    },
-                    instance,
-                )?
+                let offer = JoinOffer {
+                    subscription: &owner,
+                    version: 0,
+                    key: &key,
+                    alias,
+                    aliases: &wait.aliases,
+                    within_ms: None,
+                };
+                if carried {
+                    joins.offer_carried(offer, instance)?
+                } else {
+                    joins.offer(offer, instance)?
+                }
             }
         };
         let refs: Vec<SignalRef> = complete

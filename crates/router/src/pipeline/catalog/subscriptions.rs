@@ -52,6 +52,14 @@ impl Catalog {
         }
     }
 
+    /// Group mode: where join offers and wait watches go (`remote.rs`).
+    pub fn group_route(&self) -> Option<super::remote::GroupRoute> {
+        self.group_route
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
     /// Group mode: join sides go to their join's partition (`remote.rs`).
     pub fn set_group_route(&self, route: super::remote::GroupRoute) {
         *self.group_route.write().unwrap_or_else(|e| e.into_inner()) = Some(route);

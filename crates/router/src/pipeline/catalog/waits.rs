@@ -15,6 +15,10 @@ use super::subscriptions::{Catalog, Inner, remove_entries, wait_entry_id};
 impl Catalog {
     /// Compiles a wait's patterns (the check run before storing it).
     pub fn compile_wait(&self, record: &WaitRecord) -> Result<CompiledWait, FieldError> {
+        let remote_sides = match self.group_route() {
+            Some(route) => route.remote_sides(&record.wait),
+            None => Default::default(),
+        };
         Ok(CompiledWait {
             patterns: compile_patterns(&record.wait.signals, &self.operators())?,
             aliases: record
@@ -23,6 +27,7 @@ impl Catalog {
                 .iter()
                 .map(|s| s.alias.clone())
                 .collect(),
+            remote_sides,
             record: record.clone(),
         })
     }
@@ -44,6 +49,9 @@ impl Catalog {
             remove_wait_entries(&mut inner, &old, &keep);
         }
         for (spec, pattern) in compiled.record.wait.signals.iter().zip(&compiled.patterns) {
+            if !compiled.local(&spec.alias) {
+                continue;
+            }
             let engine = inner
                 .engines
                 .entry(spec.name.clone())
