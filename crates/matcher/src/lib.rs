@@ -10,6 +10,11 @@
 //!
 //! See `docs/MATCHING.md` for the language as implemented and the engine design.
 
+// The in-crate tests share the integration tests' generators, which name
+// this crate by its package name.
+#[cfg(test)]
+extern crate self as signalbox_matcher;
+
 mod casefold;
 mod cidr;
 mod engine;
@@ -20,6 +25,8 @@ pub mod naive;
 mod numeric;
 mod operators;
 mod pattern;
+mod raw;
+mod view;
 mod wildcard;
 
 pub use engine::{Engine, MatchStats};
@@ -27,3 +34,4 @@ pub use error::PatternError;
 pub use explain::{ConditionVerdict, Explanation, Verdict, explain};
 pub use operators::{BUILTIN_OPERATORS, CustomOperator, OperatorRegistry, PreparedOperator};
 pub use pattern::{MAX_DEPTH, MAX_FIELDS, MAX_VALUES, Pattern};
+pub use raw::match_signal_json;

@@ -16,15 +16,15 @@
 
 use std::sync::Arc;
 
-use signalbox_model::{Map, Value};
-
 use super::MatchStats;
 use super::anchor::{Anchors, Key};
 use super::hash::FxMap;
+use super::needs::NeedNode;
 use super::path_index::PathIndex;
 use super::postings::Postings;
 use crate::eval;
 use crate::pattern::Pattern;
+use crate::view::{ObjView, Shape, ValueView};
 
 thread_local! {
     /// Per-thread candidate buffer, reused across `matches` calls.
@@ -59,6 +59,8 @@ pub(crate) struct Index {
     root: TrieNode,
     always: Postings,
     conditions: usize,
+    /// Every path the stored patterns read (for the raw-bytes path).
+    needs: NeedNode,
 }
 
 impl Index {
@@ -68,6 +70,11 @@ impl Index {
 
     pub(crate) fn conditions(&self) -> usize {
         self.conditions
+    }
+
+    /// The paths the stored patterns read.
+    pub(crate) fn needs(&self) -> &NeedNode {
+        &self.needs
     }
 
     pub(crate) fn get(&self, id: &str) -> Option<&Pattern> {
@@ -102,6 +109,7 @@ impl Index {
             }
         }
         self.conditions += pattern.condition_count();
+        self.needs.add(pattern);
         self.slots[slot as usize] = Some(Slot {
             id: id.clone(),
             pattern: pattern.clone(),
@@ -125,12 +133,17 @@ impl Index {
             }
         }
         self.conditions -= stored.pattern.condition_count();
+        self.needs.remove(&stored.pattern);
         self.free.push(std::cmp::Reverse(slot));
         Some(stored.pattern)
     }
 
     /// The ids of the patterns matching `params`, sorted.
-    pub(crate) fn matches(&self, params: &Map, stats: &mut MatchStats) -> Vec<Arc<str>> {
+    pub(crate) fn matches<'v, O: ObjView<'v>>(
+        &self,
+        params: O,
+        stats: &mut MatchStats,
+    ) -> Vec<Arc<str>> {
         SCRATCH.with(|cell| match cell.try_borrow_mut() {
             Ok(mut buf) => {
                 buf.clear();
@@ -140,9 +153,9 @@ impl Index {
         })
     }
 
-    fn matches_with(
+    fn matches_with<'v, O: ObjView<'v>>(
         &self,
-        params: &Map,
+        params: O,
         stats: &mut MatchStats,
         cands: &mut Vec<u32>,
     ) -> Vec<Arc<str>> {
@@ -173,6 +186,7 @@ impl Index {
             + self.ids.capacity() * (std::mem::size_of::<(Arc<str>, u32)>() + 1)
             + trie_bytes(&self.root)
             + self.always.heap_bytes()
+            + self.needs.heap_bytes()
     }
 
     /// Approximate heap bytes of the stored patterns and ids (shared by both copies).
@@ -231,18 +245,18 @@ fn remove(node: &mut TrieNode, path: &[Box<str>], key: &Key, slot: u32) {
 }
 
 /// Walks the children of `node` over the object `m`.
-fn walk_map(node: &TrieNode, m: &Map, out: &mut Vec<u32>, probes: &mut u64) {
+fn walk_map<'v, O: ObjView<'v>>(node: &TrieNode, m: O, out: &mut Vec<u32>, probes: &mut u64) {
     if node.children.len() <= m.len() {
         for (k, child) in &node.children {
             *probes += 1;
-            if let Some(v) = m.get(&**k) {
+            if let Some(v) = m.get(k) {
                 walk_value(child, v, out, probes);
             }
         }
     } else {
-        for (k, v) in m {
+        for (k, v) in m.entries() {
             *probes += 1;
-            if let Some(child) = node.children.get(k.as_str()) {
+            if let Some(child) = node.children.get(k) {
                 walk_value(child, v, out, probes);
             }
         }
@@ -250,12 +264,12 @@ fn walk_map(node: &TrieNode, m: &Map, out: &mut Vec<u32>, probes: &mut u64) {
 }
 
 /// Visits `node` with the value found at its path.
-fn walk_value(node: &TrieNode, v: &Value, out: &mut Vec<u32>, probes: &mut u64) {
+fn walk_value<'v, V: ValueView<'v>>(node: &TrieNode, v: V, out: &mut Vec<u32>, probes: &mut u64) {
     if let Some(ix) = &node.index {
         let mut any = false;
-        eval::any_leaf(v, &mut |lv| {
+        eval::any_leaf(v, &mut |_, leaf| {
             any = true;
-            ix.lookup(lv, out, probes);
+            ix.lookup(leaf, out, probes);
             false
         });
         if any {
@@ -267,16 +281,21 @@ fn walk_value(node: &TrieNode, v: &Value, out: &mut Vec<u32>, probes: &mut u64) 
     }
 }
 
-fn walk_children(node: &TrieNode, v: &Value, out: &mut Vec<u32>, probes: &mut u64) {
-    match v {
-        Value::Object(m) => walk_map(node, m, out, probes),
-        Value::Array(items) => {
+fn walk_children<'v, V: ValueView<'v>>(
+    node: &TrieNode,
+    v: V,
+    out: &mut Vec<u32>,
+    probes: &mut u64,
+) {
+    match v.shape() {
+        Shape::Object(m) => walk_map(node, m, out, probes),
+        Shape::Array(items) => {
             for it in items {
-                if matches!(it, Value::Object(_) | Value::Array(_)) {
+                if !matches!(it.shape(), Shape::Leaf(_)) {
                     walk_children(node, it, out, probes);
                 }
             }
         }
-        _ => {}
+        Shape::Leaf(_) => {}
     }
 }

@@ -8,8 +8,6 @@
 
 use std::collections::BTreeMap;
 
-use signalbox_model::Value;
-
 use super::anchor::Key;
 use super::hash::FxMap;
 use super::postings::Postings;
@@ -17,6 +15,7 @@ use super::ranges::RangeIndex;
 use crate::casefold::with_folded;
 use crate::cidr::{mask, parse_ip};
 use crate::numeric::{Num, NumKey, ordered_key};
+use crate::view::Leaf;
 
 /// Strings by prefix (or suffix), with the distinct lengths in use.
 #[derive(Debug, Default)]
@@ -207,15 +206,15 @@ impl PathIndex {
     }
 
     /// Appends the slots whose key the leaf value `v` satisfies (not `present`).
-    pub(crate) fn lookup(&self, v: &Value, out: &mut Vec<u32>, probes: &mut u64) {
+    pub(crate) fn lookup(&self, v: Leaf<'_>, out: &mut Vec<u32>, probes: &mut u64) {
         *probes += 1;
         match v {
-            Value::String(s) => {
-                match self.but_strs.get(s.as_str()) {
+            Leaf::Str(s) => {
+                match self.but_strs.get(s) {
                     Some(excluded) => self.but.extend_except(excluded, out),
                     None => self.but.extend_into(out),
                 }
-                if let Some(p) = self.strs.get(s.as_str()) {
+                if let Some(p) = self.strs.get(s) {
                     p.extend_into(out);
                 }
                 self.prefix.lookup(s, false, out, probes);
@@ -246,7 +245,7 @@ impl PathIndex {
                     }
                 }
             }
-            Value::Int(_) | Value::Float(_) => {
+            Leaf::Int(_) | Leaf::Float(_) => {
                 self.but.extend_into(out);
                 if let Some(n) = Num::of(v) {
                     if let Some(p) = self.nums.get(&n.key()) {
@@ -257,15 +256,14 @@ impl PathIndex {
                     }
                 }
             }
-            Value::Null => {
+            Leaf::Null => {
                 self.but.extend_into(out);
                 self.nulls.extend_into(out);
             }
-            Value::Bool(b) => {
+            Leaf::Bool(b) => {
                 self.but.extend_into(out);
-                if *b { &self.trues } else { &self.falses }.extend_into(out);
+                if b { &self.trues } else { &self.falses }.extend_into(out);
             }
-            Value::Array(_) | Value::Object(_) => {}
         }
     }
 
