@@ -2,7 +2,11 @@
 //! type, matched against seeded citylots-shaped records; side by side with the
 //! `quamina` crate and the naive evaluator, on the same events and rules, in
 //! the same run. `signalbox` matches pre-parsed params; `signalbox+parse` also
-//! parses each record's JSON bytes into params (quamina always parses).
+//! parses each record's JSON bytes into params (quamina always parses);
+//! `signalbox+raw` matches the record's bytes as a signal's params
+//! (`Engine::matches_params_json`: every byte checked with the model's limits,
+//! only the fields the rules name decoded), and `signalbox+signal` the same
+//! record wrapped in a signal body (`Engine::matches_signal_json`).
 
 #![allow(missing_docs, clippy::unwrap_used)]
 
@@ -15,6 +19,7 @@ use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use matcher_support::{Rng, citylot, parse_params};
 use serde_json::Value as Json;
 use signalbox_matcher::{Engine, OperatorRegistry, Pattern, naive};
+use signalbox_model::Limits;
 
 const EVENTS: usize = 2000;
 
@@ -74,6 +79,16 @@ fn bench(c: &mut Criterion) {
         .map(|e| serde_json::to_vec(e).unwrap())
         .collect();
     let params: Vec<_> = bytes.iter().map(|b| parse_params(b)).collect();
+    let bodies: Vec<Vec<u8>> = bytes
+        .iter()
+        .map(|b| {
+            let mut body = br#"{"name":"citylot","params":"#.to_vec();
+            body.extend_from_slice(b);
+            body.push(b'}');
+            body
+        })
+        .collect();
+    let limits = Limits::default();
     let ops = OperatorRegistry::default();
     for (kind, rule_texts) in rules(&events) {
         let patterns: Vec<Pattern> = rule_texts
@@ -93,6 +108,14 @@ fn bench(c: &mut Criterion) {
             }
         }
         let ours: usize = params.iter().map(|p| engine.matches(p).len()).sum();
+        let raw: usize = bytes
+            .iter()
+            .map(|b| engine.matches_params_json(b, &limits).unwrap().len())
+            .sum();
+        let signal: usize = bodies
+            .iter()
+            .map(|b| engine.matches_signal_json(b, &limits).unwrap().len())
+            .sum();
         let naive_count: usize = params
             .iter()
             .map(|p| patterns.iter().filter(|r| naive::matches(r, p)).count())
@@ -106,7 +129,7 @@ fn bench(c: &mut Criterion) {
             0
         };
         println!(
-            "citylots/{kind}: matches over {EVENTS} events: signalbox {ours}, naive {naive_count}, quamina {theirs}"
+            "citylots/{kind}: matches over {EVENTS} events: signalbox {ours}, raw {raw}, signal {signal}, naive {naive_count}, quamina {theirs}"
         );
         if quamina_ok && ours != theirs {
             for (i, (p, b)) in params.iter().zip(&bytes).enumerate() {
@@ -138,6 +161,30 @@ fn bench(c: &mut Criterion) {
                 bytes
                     .iter()
                     .map(|by| engine.matches_shared(&parse_params(black_box(by))).len())
+                    .sum::<usize>()
+            })
+        });
+        g.bench_function("signalbox+raw", |b| {
+            b.iter(|| {
+                bytes
+                    .iter()
+                    .map(|by| {
+                        engine
+                            .matches_params_json(black_box(by), &limits)
+                            .map_or(0, |ids| ids.len())
+                    })
+                    .sum::<usize>()
+            })
+        });
+        g.bench_function("signalbox+signal", |b| {
+            b.iter(|| {
+                bodies
+                    .iter()
+                    .map(|by| {
+                        engine
+                            .matches_signal_json(black_box(by), &limits)
+                            .map_or(0, |ids| ids.len())
+                    })
                     .sum::<usize>()
             })
         });
