@@ -112,13 +112,24 @@ pub(crate) type MapEntries<'v> =
     std::iter::Map<std::collections::btree_map::Iter<'v, String, Value>, MapEntry<'v>>;
 type MapEntry<'v> = fn((&'v String, &'v Value)) -> (&'v str, &'v Value);
 
+/// Up to this many entries, [`ObjView::get`] on a [`Map`] scans.
+const SCAN_UP_TO: usize = 16;
+
 impl<'v> ObjView<'v> for &'v Map {
     type Val = &'v Value;
     type Entries = MapEntries<'v>;
 
+    /// Small maps are scanned, comparing lengths before bytes: most keys
+    /// differ in length, and a tree search compares bytes at every step.
     #[inline]
     fn get(self, key: &str) -> Option<&'v Value> {
-        Map::get(self, key)
+        if self.len() <= SCAN_UP_TO {
+            self.iter()
+                .find(|(k, _)| k.len() == key.len() && k.as_bytes() == key.as_bytes())
+                .map(|(_, v)| v)
+        } else {
+            Map::get(self, key)
+        }
     }
 
     #[inline]
