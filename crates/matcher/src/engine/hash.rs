@@ -70,3 +70,18 @@ impl Hasher for FxHasher {
 
 /// A `HashMap` with [`FxHasher`].
 pub(crate) type FxMap<K, V> = HashMap<K, V, BuildHasherDefault<FxHasher>>;
+
+/// Approximate heap bytes of a hash map's table: its buckets (a power of two
+/// of which at most 7/8 are used) times an entry and a control byte. The keys'
+/// and values' own heap is not included.
+pub(crate) fn table_bytes<K, V, S>(m: &HashMap<K, V, S>) -> usize {
+    let cap = m.capacity();
+    if cap == 0 {
+        return 0;
+    }
+    let mut buckets = 1usize;
+    while buckets * 7 / 8 < cap {
+        buckets *= 2;
+    }
+    buckets * (std::mem::size_of::<(K, V)>() + 1)
+}

@@ -142,8 +142,7 @@ impl NeedNode {
     pub(crate) fn heap_bytes(&self) -> usize {
         self.children.capacity() * std::mem::size_of::<NeedNode>()
             + self.by_name.as_ref().map_or(0, |m| {
-                m.capacity() * (std::mem::size_of::<(Box<[u8]>, usize)>() + 1)
-                    + m.keys().map(|k| k.len()).sum::<usize>()
+                super::hash::table_bytes(m) + m.keys().map(|k| k.len()).sum::<usize>()
             })
             + self
                 .children

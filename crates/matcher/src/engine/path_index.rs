@@ -9,7 +9,8 @@
 use std::collections::BTreeMap;
 
 use super::anchor::Key;
-use super::hash::FxMap;
+use super::hash::{FxMap, table_bytes};
+use super::inline_key::InlineKey;
 use super::postings::Postings;
 use super::ranges::RangeIndex;
 use crate::casefold::with_folded;
@@ -73,7 +74,7 @@ impl AffixMap {
     }
 
     fn heap_bytes(&self) -> usize {
-        self.map.capacity() * (std::mem::size_of::<(Box<str>, Postings)>() + 1)
+        super::hash::table_bytes(&self.map)
             + self
                 .map
                 .iter()
@@ -85,7 +86,7 @@ impl AffixMap {
 /// All anchor keys at one path.
 #[derive(Debug, Default)]
 pub(crate) struct PathIndex {
-    strs: FxMap<Box<str>, Postings>,
+    strs: FxMap<InlineKey, Postings>,
     nums: FxMap<NumKey, Postings>,
     nulls: Postings,
     trues: Postings,
@@ -128,7 +129,7 @@ impl PathIndex {
     pub(crate) fn insert(&mut self, key: &Key, slot: u32) {
         self.entries += 1;
         match key {
-            Key::Str(s) => self.strs.entry(s.clone()).or_default().insert(slot),
+            Key::Str(s) => self.strs.entry(InlineKey::new(s)).or_default().insert(slot),
             Key::Num(n) => self.nums.entry(*n).or_default().insert(slot),
             Key::Null => self.nulls.insert(slot),
             Key::Bool(true) => self.trues.insert(slot),
@@ -145,7 +146,7 @@ impl PathIndex {
                 }
                 p.insert(slot);
             }
-            Key::Range(lo, hi) => self.ranges.insert(*lo, *hi, slot),
+            Key::Range(lo, hi, flags) => self.ranges.insert(*lo, *hi, *flags, slot),
             Key::But(excluded) => {
                 self.but.insert(slot);
                 for s in excluded {
@@ -159,7 +160,7 @@ impl PathIndex {
     pub(crate) fn remove(&mut self, key: &Key, slot: u32) {
         self.entries = self.entries.saturating_sub(1);
         match key {
-            Key::Str(s) => remove_from(&mut self.strs, &**s, slot),
+            Key::Str(s) => remove_from(&mut self.strs, s.as_bytes(), slot),
             Key::Num(n) => remove_from(&mut self.nums, n, slot),
             Key::Null => {
                 self.nulls.remove(slot);
@@ -190,8 +191,8 @@ impl PathIndex {
                     }
                 }
             }
-            Key::Range(lo, hi) => {
-                self.ranges.remove(*lo, *hi, slot);
+            Key::Range(lo, hi, flags) => {
+                self.ranges.remove(*lo, *hi, *flags, slot);
             }
             Key::But(excluded) => {
                 self.but.remove(slot);
@@ -214,7 +215,7 @@ impl PathIndex {
                     Some(excluded) => self.but.extend_except(excluded, out),
                     None => self.but.extend_into(out),
                 }
-                if let Some(p) = self.strs.get(s) {
+                if let Some(p) = self.strs.get(s.as_bytes()) {
                     p.extend_into(out);
                 }
                 self.prefix.lookup(s, false, out, probes);
@@ -252,7 +253,7 @@ impl PathIndex {
                         p.extend_into(out);
                     }
                     if !self.ranges.is_empty() {
-                        self.ranges.query(ordered_key(n.approx()), out);
+                        self.ranges.query(ordered_key(n.approx()), n, out);
                     }
                 }
             }
@@ -269,23 +270,27 @@ impl PathIndex {
 
     /// Approximate heap bytes.
     pub(crate) fn heap_bytes(&self) -> usize {
-        let entry = std::mem::size_of::<(Box<str>, Postings)>() + 1;
         let strs = |m: &FxMap<Box<str>, Postings>| {
-            m.capacity() * entry
+            table_bytes(m)
                 + m.iter()
                     .map(|(k, p)| k.len() + p.heap_bytes())
                     .sum::<usize>()
         };
         std::mem::size_of::<PathIndex>()
-            + strs(&self.strs)
+            + table_bytes(&self.strs)
+            + self
+                .strs
+                .iter()
+                .map(|(k, p)| k.heap_bytes() + p.heap_bytes())
+                .sum::<usize>()
             + strs(&self.folded)
-            + self.nums.capacity() * (std::mem::size_of::<(NumKey, Postings)>() + 1)
+            + table_bytes(&self.nums)
             + self.nums.values().map(Postings::heap_bytes).sum::<usize>()
             + self.prefix.heap_bytes()
             + self.prefix_folded.heap_bytes()
             + self.suffix.heap_bytes()
             + self.suffix_folded.heap_bytes()
-            + self.cidr.capacity() * 48
+            + table_bytes(&self.cidr)
             + self.ranges.heap_bytes()
             + self.present.heap_bytes()
             + self.but.heap_bytes()

@@ -148,7 +148,7 @@ impl Postings {
             Postings::Many(m) => {
                 std::mem::size_of::<Many>()
                     + m.items.capacity() * 4
-                    + m.pos.as_ref().map_or(0, |p| p.capacity() * 9)
+                    + m.pos.as_ref().map_or(0, super::hash::table_bytes)
             }
             _ => 0,
         }

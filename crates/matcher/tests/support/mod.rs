@@ -42,6 +42,16 @@ pub fn alternative() -> impl Strategy<Value = Json> {
         (-2i64..40, prop::sample::select(vec![">", ">=", "<", "<=", "="]))
             .prop_map(|(x, op)| json!({"numeric": [op, x]})),
         Just(json!({"numeric": [">", 0], "anything-but": [1]})),
+        // Bounds and literals beyond 2^53: some are exactly f64s, some not.
+        prop::sample::select(vec![
+            json!({"numeric": [">", 1_152_921_504_606_846_976_i64]}),
+            json!({"numeric": [">=", 9_007_199_254_740_993_i64]}),
+            json!({"numeric": ["<", 9_007_199_254_740_993_i64]}),
+            json!({"numeric": [">", 1.5, "<=", 1_152_921_504_606_846_976_i64]}),
+            json!({"numeric": ["=", 9_007_199_254_740_993_i64]}),
+            json!(9_007_199_254_740_992_i64),
+            json!(1_152_921_504_606_846_977_i64),
+        ]),
         any::<bool>().prop_map(|b| json!({"exists": b})),
         prop::sample::select(vec!["10.0.0.0/8", "10.1.0.0/16", "::1/128"])
             .prop_map(|c| json!({"cidr": c})),
@@ -125,7 +135,18 @@ fn scalar() -> impl Strategy<Value = Json> {
         ])
         .prop_map(|n| json!(n)),
         (-3i64..45).prop_map(|n| json!(n)),
-        prop::sample::select(vec![i64::MAX, i64::MIN]).prop_map(|n| json!(n)),
+        prop::sample::select(vec![
+            i64::MAX,
+            i64::MIN,
+            9_007_199_254_740_992,
+            9_007_199_254_740_993,
+            1_152_921_504_606_846_976,
+            1_152_921_504_606_846_977,
+            1_152_921_504_606_846_975,
+        ])
+        .prop_map(|n| json!(n)),
+        prop::sample::select(vec![9_007_199_254_740_992.0, 1_152_921_504_606_846_976.0])
+            .prop_map(|n| json!(n)),
         Just(json!(u64::MAX)),
         Just(json!(null)),
         any::<bool>().prop_map(|b| json!(b)),
