@@ -23,7 +23,7 @@ use super::anchor::{Anchors, Key};
 use super::hash::FxMap;
 use super::needs::NeedNode;
 use super::path_index::PathIndex;
-use super::postings::Postings;
+use super::postings::{Lists, Postings};
 use crate::eval;
 use crate::pattern::Pattern;
 use crate::view::{ObjView, Shape, ValueView};
@@ -60,6 +60,8 @@ pub(crate) struct Index {
     count: usize,
     root: TrieNode,
     always: Postings,
+    /// The arena of `always` when it holds several slots.
+    always_lists: Lists,
     conditions: usize,
     /// Every path the stored patterns read (for the raw-bytes path).
     needs: NeedNode,
@@ -95,7 +97,7 @@ impl Index {
         decided: bool,
     ) {
         match anchors {
-            Anchors::Always => self.always.insert(slot),
+            Anchors::Always => self.always.insert(slot, &mut self.always_lists),
             Anchors::Keys(keys) => {
                 for (path, key) in keys {
                     insert(&mut self.root, path, key, slot);
@@ -122,7 +124,7 @@ impl Index {
         };
         match anchors {
             Anchors::Always => {
-                self.always.remove(slot);
+                self.always.remove(slot, &mut self.always_lists);
             }
             Anchors::Keys(keys) => {
                 for (path, key) in keys {
@@ -157,7 +159,7 @@ impl Index {
         cands: &mut Vec<u32>,
     ) -> Vec<Arc<str>> {
         walk_map(&self.root, params, cands, &mut stats.index_probes);
-        self.always.extend_into(cands);
+        self.always.extend_into(&self.always_lists, cands);
         if cands.len() > 1 {
             cands.sort_unstable();
             cands.dedup();
@@ -181,7 +183,7 @@ impl Index {
     pub(crate) fn index_bytes(&self) -> usize {
         self.slots.capacity() * std::mem::size_of::<Option<Slot>>()
             + trie_bytes(&self.root)
-            + self.always.heap_bytes()
+            + self.always_lists.heap_bytes()
             + self.needs.heap_bytes()
     }
 
@@ -271,7 +273,7 @@ fn walk_value<'v, V: ValueView<'v>>(node: &TrieNode, v: V, out: &mut Vec<u32>, p
             false
         });
         if any {
-            ix.present.extend_into(out);
+            ix.present_into(out);
         }
     }
     if !node.children.is_empty() {
