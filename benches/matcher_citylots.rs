@@ -7,6 +7,15 @@
 //! (`Engine::matches_params_json`: every byte checked with the model's limits,
 //! only the fields the rules name decoded), and `signalbox+signal` the same
 //! record wrapped in a signal body (`Engine::matches_signal_json`).
+//!
+//! For counting instructions (e.g. under `valgrind --tool=callgrind`, whose
+//! counts do not depend on what else the machine runs), set
+//! `CITYLOTS_COUNT=<row>:<passes>`: instead of criterion, each operator
+//! type's engine runs that row (`signalbox`, `signalbox+parse`,
+//! `signalbox+raw`, `signalbox+signal`, `quamina`) over the 2,000 events
+//! `passes` times; the difference between two pass counts, divided by the
+//! events, is the row's cost per event. `CITYLOTS_ONLY=<type>` keeps one
+//! operator type.
 
 #![allow(missing_docs, clippy::unwrap_used)]
 
@@ -90,7 +99,15 @@ fn bench(c: &mut Criterion) {
         .collect();
     let limits = Limits::default();
     let ops = OperatorRegistry::default();
+    let count: Option<(String, usize)> = std::env::var("CITYLOTS_COUNT").ok().and_then(|v| {
+        let (row, passes) = v.split_once(':')?;
+        Some((row.to_string(), passes.parse().ok()?))
+    });
+    let only = std::env::var("CITYLOTS_ONLY").ok();
     for (kind, rule_texts) in rules(&events) {
+        if only.as_deref().is_some_and(|o| o != kind) {
+            continue;
+        }
         let patterns: Vec<Pattern> = rule_texts
             .iter()
             .map(|r| Pattern::parse(&serde_json::from_str(r).unwrap(), &ops).unwrap())
@@ -143,6 +160,47 @@ fn bench(c: &mut Criterion) {
             }
         }
 
+        if let Some((row, passes)) = &count {
+            let mut total = 0usize;
+            for _ in 0..*passes {
+                total += match row.as_str() {
+                    "signalbox" => params
+                        .iter()
+                        .map(|p| engine.matches_shared(black_box(p)).len())
+                        .sum::<usize>(),
+                    "signalbox+parse" => bytes
+                        .iter()
+                        .map(|by| engine.matches_shared(&parse_params(black_box(by))).len())
+                        .sum(),
+                    "signalbox+raw" => bytes
+                        .iter()
+                        .map(|by| {
+                            engine
+                                .matches_params_json(black_box(by), &limits)
+                                .map_or(0, |ids| ids.len())
+                        })
+                        .sum(),
+                    "signalbox+signal" => bodies
+                        .iter()
+                        .map(|by| {
+                            engine
+                                .matches_signal_json(black_box(by), &limits)
+                                .map_or(0, |ids| ids.len())
+                        })
+                        .sum(),
+                    "quamina" if quamina_ok => bytes
+                        .iter()
+                        .map(|by| {
+                            q.matches_for_event(black_box(by))
+                                .map_or(0, |ids| ids.len())
+                        })
+                        .sum(),
+                    other => panic!("CITYLOTS_COUNT: no row {other}"),
+                };
+            }
+            println!("citylots/{kind}/{row}: {passes} passes, {total} matches");
+            continue;
+        }
         let mut g = c.benchmark_group(format!("citylots/{kind}"));
         g.throughput(Throughput::Elements(EVENTS as u64));
         g.sample_size(10)
