@@ -4,6 +4,9 @@
 //!
 //! - [`Pattern`]: parse and validate pattern JSON (or Maestro's `match_params`);
 //! - [`Engine`]: add / remove patterns by id, match params to ids, explain;
+//!   match a signal from its raw JSON bytes ([`Engine::matches_signal_json`],
+//!   [`Engine::matches_params_json`], [`match_signal_json`]), with the
+//!   model's validation and errors, decoding only the fields patterns read;
 //! - [`naive`]: the obviously-correct oracle, pattern by pattern;
 //! - [`OperatorRegistry`], [`CustomOperator`]: custom operators (Wasm plugins in
 //!   the router, native ones in tests).
