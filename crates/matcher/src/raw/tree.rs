@@ -47,6 +47,9 @@ fn recycle<A, B>(v: Vec<A>) -> Vec<B> {
     v.into_iter().filter_map(|_| None).collect()
 }
 
+/// Largest buffers (in elements) kept between calls.
+const KEEP_UP_TO: usize = 4096;
+
 /// Spare buffers of a [`Tree`], kept between calls (per thread).
 #[derive(Debug, Default)]
 pub(crate) struct Spare {
@@ -70,8 +73,12 @@ impl<'a> Tree<'a> {
         }
     }
 
-    /// Gives the buffers back for the next call.
+    /// Gives the buffers back for the next call (none after an unusually
+    /// large projection, so that a thread does not keep its memory).
     pub(crate) fn into_spare(self) -> Spare {
+        if self.nodes.capacity() > KEEP_UP_TO || self.items.capacity() > KEEP_UP_TO {
+            return Spare::default();
+        }
         let mut items = self.items;
         items.clear();
         let mut item_stack = self.item_stack;
