@@ -25,7 +25,7 @@ use std::hint::black_box;
 use std::time::Duration;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use matcher_support::{Rng, citylot, parse_params};
+use matcher_support::{Rng, citylot, on_cpu, parse_params};
 use serde_json::Value as Json;
 use signalbox_matcher::{Engine, OperatorRegistry, Pattern, naive};
 use signalbox_model::Limits;
@@ -207,66 +207,78 @@ fn bench(c: &mut Criterion) {
             .warm_up_time(Duration::from_millis(500))
             .measurement_time(Duration::from_secs(2));
         g.bench_function("signalbox", |b| {
-            b.iter(|| {
-                params
-                    .iter()
-                    .map(|p| engine.matches_shared(black_box(p)).len())
-                    .sum::<usize>()
+            b.iter_custom(|iters| {
+                on_cpu(iters, || {
+                    params
+                        .iter()
+                        .map(|p| engine.matches_shared(black_box(p)).len())
+                        .sum::<usize>()
+                })
             })
         });
         g.bench_function("signalbox+parse", |b| {
-            b.iter(|| {
-                bytes
-                    .iter()
-                    .map(|by| engine.matches_shared(&parse_params(black_box(by))).len())
-                    .sum::<usize>()
+            b.iter_custom(|iters| {
+                on_cpu(iters, || {
+                    bytes
+                        .iter()
+                        .map(|by| engine.matches_shared(&parse_params(black_box(by))).len())
+                        .sum::<usize>()
+                })
             })
         });
         g.bench_function("signalbox+raw", |b| {
-            b.iter(|| {
-                bytes
-                    .iter()
-                    .map(|by| {
-                        engine
-                            .matches_params_json(black_box(by), &limits)
-                            .map_or(0, |ids| ids.len())
-                    })
-                    .sum::<usize>()
+            b.iter_custom(|iters| {
+                on_cpu(iters, || {
+                    bytes
+                        .iter()
+                        .map(|by| {
+                            engine
+                                .matches_params_json(black_box(by), &limits)
+                                .map_or(0, |ids| ids.len())
+                        })
+                        .sum::<usize>()
+                })
             })
         });
         g.bench_function("signalbox+signal", |b| {
-            b.iter(|| {
-                bodies
-                    .iter()
-                    .map(|by| {
-                        engine
-                            .matches_signal_json(black_box(by), &limits)
-                            .map_or(0, |ids| ids.len())
-                    })
-                    .sum::<usize>()
+            b.iter_custom(|iters| {
+                on_cpu(iters, || {
+                    bodies
+                        .iter()
+                        .map(|by| {
+                            engine
+                                .matches_signal_json(black_box(by), &limits)
+                                .map_or(0, |ids| ids.len())
+                        })
+                        .sum::<usize>()
+                })
             })
         });
         if quamina_ok {
             g.bench_function("quamina", |b| {
-                b.iter(|| {
-                    bytes
-                        .iter()
-                        .map(|by| q.matches_for_event(black_box(by)).unwrap().len())
-                        .sum::<usize>()
+                b.iter_custom(|iters| {
+                    on_cpu(iters, || {
+                        bytes
+                            .iter()
+                            .map(|by| q.matches_for_event(black_box(by)).unwrap().len())
+                            .sum::<usize>()
+                    })
                 })
             });
         }
         g.bench_function("naive", |b| {
-            b.iter(|| {
-                params
-                    .iter()
-                    .map(|p| {
-                        patterns
-                            .iter()
-                            .filter(|r| naive::matches(r, black_box(p)))
-                            .count()
-                    })
-                    .sum::<usize>()
+            b.iter_custom(|iters| {
+                on_cpu(iters, || {
+                    params
+                        .iter()
+                        .map(|p| {
+                            patterns
+                                .iter()
+                                .filter(|r| naive::matches(r, black_box(p)))
+                                .count()
+                        })
+                        .sum::<usize>()
+                })
             })
         });
         g.finish();
