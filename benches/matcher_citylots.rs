@@ -2,7 +2,20 @@
 //! type, matched against seeded citylots-shaped records; side by side with the
 //! `quamina` crate and the naive evaluator, on the same events and rules, in
 //! the same run. `signalbox` matches pre-parsed params; `signalbox+parse` also
-//! parses each record's JSON bytes into params (quamina always parses).
+//! parses each record's JSON bytes into params (quamina always parses);
+//! `signalbox+raw` matches the record's bytes as a signal's params
+//! (`Engine::matches_params_json`: every byte checked with the model's limits,
+//! only the fields the rules name decoded), and `signalbox+signal` the same
+//! record wrapped in a signal body (`Engine::matches_signal_json`).
+//!
+//! For counting instructions (e.g. under `valgrind --tool=callgrind`, whose
+//! counts do not depend on what else the machine runs), set
+//! `CITYLOTS_COUNT=<row>:<passes>`: instead of criterion, each operator
+//! type's engine runs that row (`signalbox`, `signalbox+parse`,
+//! `signalbox+raw`, `signalbox+signal`, `quamina`) over the 2,000 events
+//! `passes` times; the difference between two pass counts, divided by the
+//! events, is the row's cost per event. `CITYLOTS_ONLY=<type>` keeps one
+//! operator type.
 
 #![allow(missing_docs, clippy::unwrap_used)]
 
@@ -12,9 +25,10 @@ use std::hint::black_box;
 use std::time::Duration;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use matcher_support::{Rng, citylot, parse_params};
+use matcher_support::{Rng, citylot, on_cpu, parse_params};
 use serde_json::Value as Json;
 use signalbox_matcher::{Engine, OperatorRegistry, Pattern, naive};
+use signalbox_model::Limits;
 
 const EVENTS: usize = 2000;
 
@@ -74,8 +88,26 @@ fn bench(c: &mut Criterion) {
         .map(|e| serde_json::to_vec(e).unwrap())
         .collect();
     let params: Vec<_> = bytes.iter().map(|b| parse_params(b)).collect();
+    let bodies: Vec<Vec<u8>> = bytes
+        .iter()
+        .map(|b| {
+            let mut body = br#"{"name":"citylot","params":"#.to_vec();
+            body.extend_from_slice(b);
+            body.push(b'}');
+            body
+        })
+        .collect();
+    let limits = Limits::default();
     let ops = OperatorRegistry::default();
+    let count: Option<(String, usize)> = std::env::var("CITYLOTS_COUNT").ok().and_then(|v| {
+        let (row, passes) = v.split_once(':')?;
+        Some((row.to_string(), passes.parse().ok()?))
+    });
+    let only = std::env::var("CITYLOTS_ONLY").ok();
     for (kind, rule_texts) in rules(&events) {
+        if only.as_deref().is_some_and(|o| o != kind) {
+            continue;
+        }
         let patterns: Vec<Pattern> = rule_texts
             .iter()
             .map(|r| Pattern::parse(&serde_json::from_str(r).unwrap(), &ops).unwrap())
@@ -93,6 +125,14 @@ fn bench(c: &mut Criterion) {
             }
         }
         let ours: usize = params.iter().map(|p| engine.matches(p).len()).sum();
+        let raw: usize = bytes
+            .iter()
+            .map(|b| engine.matches_params_json(b, &limits).unwrap().len())
+            .sum();
+        let signal: usize = bodies
+            .iter()
+            .map(|b| engine.matches_signal_json(b, &limits).unwrap().len())
+            .sum();
         let naive_count: usize = params
             .iter()
             .map(|p| patterns.iter().filter(|r| naive::matches(r, p)).count())
@@ -106,7 +146,7 @@ fn bench(c: &mut Criterion) {
             0
         };
         println!(
-            "citylots/{kind}: matches over {EVENTS} events: signalbox {ours}, naive {naive_count}, quamina {theirs}"
+            "citylots/{kind}: matches over {EVENTS} events: signalbox {ours}, raw {raw}, signal {signal}, naive {naive_count}, quamina {theirs}"
         );
         if quamina_ok && ours != theirs {
             for (i, (p, b)) in params.iter().zip(&bytes).enumerate() {
@@ -120,48 +160,125 @@ fn bench(c: &mut Criterion) {
             }
         }
 
+        if let Some((row, passes)) = &count {
+            let mut total = 0usize;
+            for _ in 0..*passes {
+                total += match row.as_str() {
+                    "signalbox" => params
+                        .iter()
+                        .map(|p| engine.matches_shared(black_box(p)).len())
+                        .sum::<usize>(),
+                    "signalbox+parse" => bytes
+                        .iter()
+                        .map(|by| engine.matches_shared(&parse_params(black_box(by))).len())
+                        .sum(),
+                    "signalbox+raw" => bytes
+                        .iter()
+                        .map(|by| {
+                            engine
+                                .matches_params_json(black_box(by), &limits)
+                                .map_or(0, |ids| ids.len())
+                        })
+                        .sum(),
+                    "signalbox+signal" => bodies
+                        .iter()
+                        .map(|by| {
+                            engine
+                                .matches_signal_json(black_box(by), &limits)
+                                .map_or(0, |ids| ids.len())
+                        })
+                        .sum(),
+                    "quamina" if quamina_ok => bytes
+                        .iter()
+                        .map(|by| {
+                            q.matches_for_event(black_box(by))
+                                .map_or(0, |ids| ids.len())
+                        })
+                        .sum(),
+                    other => panic!("CITYLOTS_COUNT: no row {other}"),
+                };
+            }
+            println!("citylots/{kind}/{row}: {passes} passes, {total} matches");
+            continue;
+        }
         let mut g = c.benchmark_group(format!("citylots/{kind}"));
         g.throughput(Throughput::Elements(EVENTS as u64));
         g.sample_size(10)
             .warm_up_time(Duration::from_millis(500))
             .measurement_time(Duration::from_secs(2));
         g.bench_function("signalbox", |b| {
-            b.iter(|| {
-                params
-                    .iter()
-                    .map(|p| engine.matches_shared(black_box(p)).len())
-                    .sum::<usize>()
+            b.iter_custom(|iters| {
+                on_cpu(iters, || {
+                    params
+                        .iter()
+                        .map(|p| engine.matches_shared(black_box(p)).len())
+                        .sum::<usize>()
+                })
             })
         });
         g.bench_function("signalbox+parse", |b| {
-            b.iter(|| {
-                bytes
-                    .iter()
-                    .map(|by| engine.matches_shared(&parse_params(black_box(by))).len())
-                    .sum::<usize>()
+            b.iter_custom(|iters| {
+                on_cpu(iters, || {
+                    bytes
+                        .iter()
+                        .map(|by| engine.matches_shared(&parse_params(black_box(by))).len())
+                        .sum::<usize>()
+                })
+            })
+        });
+        g.bench_function("signalbox+raw", |b| {
+            b.iter_custom(|iters| {
+                on_cpu(iters, || {
+                    bytes
+                        .iter()
+                        .map(|by| {
+                            engine
+                                .matches_params_json(black_box(by), &limits)
+                                .map_or(0, |ids| ids.len())
+                        })
+                        .sum::<usize>()
+                })
+            })
+        });
+        g.bench_function("signalbox+signal", |b| {
+            b.iter_custom(|iters| {
+                on_cpu(iters, || {
+                    bodies
+                        .iter()
+                        .map(|by| {
+                            engine
+                                .matches_signal_json(black_box(by), &limits)
+                                .map_or(0, |ids| ids.len())
+                        })
+                        .sum::<usize>()
+                })
             })
         });
         if quamina_ok {
             g.bench_function("quamina", |b| {
-                b.iter(|| {
-                    bytes
-                        .iter()
-                        .map(|by| q.matches_for_event(black_box(by)).unwrap().len())
-                        .sum::<usize>()
+                b.iter_custom(|iters| {
+                    on_cpu(iters, || {
+                        bytes
+                            .iter()
+                            .map(|by| q.matches_for_event(black_box(by)).unwrap().len())
+                            .sum::<usize>()
+                    })
                 })
             });
         }
         g.bench_function("naive", |b| {
-            b.iter(|| {
-                params
-                    .iter()
-                    .map(|p| {
-                        patterns
-                            .iter()
-                            .filter(|r| naive::matches(r, black_box(p)))
-                            .count()
-                    })
-                    .sum::<usize>()
+            b.iter_custom(|iters| {
+                on_cpu(iters, || {
+                    params
+                        .iter()
+                        .map(|p| {
+                            patterns
+                                .iter()
+                                .filter(|r| naive::matches(r, black_box(p)))
+                                .count()
+                        })
+                        .sum::<usize>()
+                })
             })
         });
         g.finish();

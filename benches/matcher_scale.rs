@@ -12,7 +12,7 @@ use std::hint::black_box;
 use std::time::{Duration, Instant};
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
-use matcher_support::{Rng, rss_bytes, to_params};
+use matcher_support::{Rng, on_cpu, rss_bytes, to_params};
 use serde_json::{Value as Json, json};
 use signalbox_matcher::{Engine, OperatorRegistry, Pattern};
 use signalbox_model::Map;
@@ -110,11 +110,13 @@ fn bench(c: &mut Criterion) {
                 percentile(removes.clone(), 0.99),
             );
             g.bench_with_input(BenchmarkId::from_parameter(n), &events, |b, events| {
-                b.iter(|| {
-                    events
-                        .iter()
-                        .map(|e| engine.matches_shared(black_box(e)).len())
-                        .sum::<usize>()
+                b.iter_custom(|iters| {
+                    on_cpu(iters, || {
+                        events
+                            .iter()
+                            .map(|e| engine.matches_shared(black_box(e)).len())
+                            .sum::<usize>()
+                    })
                 })
             });
             drop(engine);

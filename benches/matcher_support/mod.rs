@@ -1,8 +1,17 @@
 //! Shared helpers for the matcher benchmarks: a seeded RNG, the citylots-shaped
-//! record generator, params parsing, and a resident-memory probe. No timing
-//! assertions live here; benchmarks only measure.
+//! record generator, params parsing, a resident-memory probe, and the clock
+//! the benchmarks use. No timing assertions live here; benchmarks only
+//! measure.
+//!
+//! The clock ([`on_cpu`]) is the benchmark thread's on-CPU time, not wall
+//! time, so that other work on a busy machine does not inflate a sample (it
+//! still shares the caches); on an idle machine the two agree.
+//! `MATCHER_BENCH_WALL=1` measures wall time instead.
 
 #![allow(dead_code)]
+
+use std::hint::black_box;
+use std::time::{Duration, Instant};
 
 use serde_json::{Value as Json, json};
 use signalbox_model::{Map, Value};
@@ -122,4 +131,45 @@ pub fn rss_bytes() -> usize {
                 .and_then(|p| p.parse::<usize>().ok())
         })
         .map_or(0, |pages| pages * 4096)
+}
+
+/// On-CPU time of this thread so far, in nanoseconds
+/// (`clock_gettime(CLOCK_THREAD_CPUTIME_ID)`), if it can be read. Exact to
+/// the nanosecond; `/proc/thread-self/schedstat`, read by the running thread
+/// itself, only advances at scheduler ticks (4 ms steps here), too coarse for
+/// samples of a few tens of milliseconds.
+pub fn thread_cpu_ns() -> Option<u64> {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `ts` is a valid, writable `timespec` for the duration of the
+    // call, and `clock_gettime` writes nothing else.
+    #[allow(unsafe_code)]
+    let rc = unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
+    if rc != 0 {
+        return None;
+    }
+    let secs = u64::try_from(ts.tv_sec).ok()?;
+    let nanos = u64::try_from(ts.tv_nsec).ok()?;
+    Some(secs * 1_000_000_000 + nanos)
+}
+
+/// Runs `f` `iters` times and returns the on-CPU time this thread spent on
+/// it (wall time when `MATCHER_BENCH_WALL` is set or the CPU time cannot be
+/// read): the sample's duration for criterion's `iter_custom`.
+pub fn on_cpu<R>(iters: u64, mut f: impl FnMut() -> R) -> Duration {
+    let wall = Instant::now();
+    let cpu = if std::env::var_os("MATCHER_BENCH_WALL").is_some() {
+        None
+    } else {
+        thread_cpu_ns()
+    };
+    for _ in 0..iters {
+        black_box(f());
+    }
+    match (cpu, cpu.and(thread_cpu_ns())) {
+        (Some(a), Some(b)) => Duration::from_nanos(b.saturating_sub(a)),
+        _ => wall.elapsed(),
+    }
 }

@@ -18,14 +18,13 @@
 //! params times the size of the pattern; `steps` counts the work done (one per
 //! condition test and per node visit), for linearity tests.
 
-use signalbox_model::{Map, Value};
-
 use crate::casefold::with_folded;
 use crate::numeric::Num;
 use crate::pattern::ast::{Alt, AnythingBut, Cond, FieldBody, Lit, Node, Step};
+use crate::view::{Leaf, ObjView, Shape, ValueView};
 
 /// Whether `node` matches the object `m` (`None`: absent).
-pub(crate) fn node_on_map(node: &Node, m: Option<&Map>, steps: &mut u64) -> bool {
+pub(crate) fn node_on_map<'v, O: ObjView<'v>>(node: &Node, m: Option<O>, steps: &mut u64) -> bool {
     *steps += 1;
     node.order.iter().all(|step| match step {
         Step::Field(i) => {
@@ -44,46 +43,74 @@ pub(crate) fn node_on_map(node: &Node, m: Option<&Map>, steps: &mut u64) -> bool
 }
 
 /// Whether `node` matches the value of a field (object, array of objects, or absent).
-pub(crate) fn node_on_value(node: &Node, v: Option<&Value>, steps: &mut u64) -> bool {
-    match v {
-        Some(Value::Object(m)) => node_on_map(node, Some(m), steps),
-        Some(Value::Array(items)) => {
-            if has_structure(items) {
-                items.iter().any(|it| {
-                    matches!(it, Value::Object(_) | Value::Array(_))
-                        && node_on_value(node, Some(it), steps)
+pub(crate) fn node_on_value<'v, V: ValueView<'v>>(
+    node: &Node,
+    v: Option<V>,
+    steps: &mut u64,
+) -> bool {
+    match v.map(ValueView::shape) {
+        Some(Shape::Object(m)) => node_on_map(node, Some(m), steps),
+        Some(Shape::Array(items)) => {
+            if has_structure::<V>(items.clone()) {
+                items.into_iter().any(|it| {
+                    !matches!(it.shape(), Shape::Leaf(_)) && node_on_value(node, Some(it), steps)
                 })
             } else {
-                node_on_map(node, None, steps)
+                node_on_map::<V::Obj>(node, None, steps)
             }
         }
-        _ => node_on_map(node, None, steps),
+        _ => node_on_map::<V::Obj>(node, None, steps),
     }
 }
 
 /// Whether an array holds objects or arrays (otherwise it is matched as absent).
-pub(crate) fn has_structure(items: &[Value]) -> bool {
-    items
-        .iter()
-        .any(|it| matches!(it, Value::Object(_) | Value::Array(_)))
+pub(crate) fn has_structure<'v, V: ValueView<'v>>(mut items: V::Items) -> bool {
+    items.any(|it| !matches!(it.shape(), Shape::Leaf(_)))
 }
 
-/// Calls `f` on each leaf value of `v` until it returns true; returns whether it did.
-pub(crate) fn any_leaf(v: &Value, f: &mut impl FnMut(&Value) -> bool) -> bool {
-    match v {
-        Value::Object(_) => false,
-        Value::Array(items) => items.iter().any(|it| any_leaf(it, f)),
-        scalar => f(scalar),
+/// Calls `f` on each leaf value of `v` (with its view) until it returns true;
+/// returns whether it did.
+#[inline]
+pub(crate) fn any_leaf<'v, V: ValueView<'v>>(
+    v: V,
+    f: &mut impl FnMut(V, Leaf<'v>) -> bool,
+) -> bool {
+    match v.shape() {
+        Shape::Leaf(l) => f(v, l),
+        Shape::Object(_) => false,
+        Shape::Array(items) => any_leaf_in(items, f),
     }
 }
 
+/// [`any_leaf`] over the elements of an array (scalars without a call each).
+fn any_leaf_in<'v, V: ValueView<'v>>(
+    items: V::Items,
+    f: &mut impl FnMut(V, Leaf<'v>) -> bool,
+) -> bool {
+    for it in items {
+        let hit = match it.shape() {
+            Shape::Leaf(l) => f(it, l),
+            Shape::Object(_) => false,
+            Shape::Array(inner) => any_leaf_in(inner, f),
+        };
+        if hit {
+            return true;
+        }
+    }
+    false
+}
+
 /// Whether `v` has at least one leaf value.
-pub(crate) fn has_leaf(v: Option<&Value>) -> bool {
-    v.is_some_and(|v| any_leaf(v, &mut |_| true))
+pub(crate) fn has_leaf<'v, V: ValueView<'v>>(v: Option<V>) -> bool {
+    v.is_some_and(|v| any_leaf(v, &mut |_, _| true))
 }
 
 /// Whether a leaf field with these alternatives holds for the field value `v`.
-pub(crate) fn leaf_matches(alts: &[Alt], v: Option<&Value>, steps: &mut u64) -> bool {
+pub(crate) fn leaf_matches<'v, V: ValueView<'v>>(
+    alts: &[Alt],
+    v: Option<V>,
+    steps: &mut u64,
+) -> bool {
     let mut present: Option<bool> = None;
     for alt in alts {
         if let [Cond::Exists(want)] = alt.conds.as_slice() {
@@ -95,34 +122,40 @@ pub(crate) fn leaf_matches(alts: &[Alt], v: Option<&Value>, steps: &mut u64) -> 
         }
     }
     let Some(v) = v else { return false };
-    any_leaf(v, &mut |lv| {
+    any_leaf(v, &mut |lv, leaf| {
         alts.iter().any(|alt| {
             !matches!(alt.conds.as_slice(), [Cond::Exists(_)])
                 && alt
                     .conds
                     .iter()
-                    .all(|c| cond_test(c, lv, steps).unwrap_or(false))
+                    .all(|c| cond_test(c, leaf, lv, steps).unwrap_or(false))
         })
     })
 }
 
-/// Whether the literal equals the value (numbers by value).
-pub(crate) fn lit_eq(lit: &Lit, v: &Value) -> bool {
+/// Whether the literal equals the leaf value (numbers by value).
+pub(crate) fn lit_eq(lit: &Lit, v: Leaf<'_>) -> bool {
     match (lit, v) {
-        (Lit::Null, Value::Null) => true,
-        (Lit::Bool(a), Value::Bool(b)) => a == b,
-        (Lit::Str(a), Value::String(b)) => a == b,
+        (Lit::Null, Leaf::Null) => true,
+        (Lit::Bool(a), Leaf::Bool(b)) => *a == b,
+        (Lit::Str(a), Leaf::Str(b)) => a == b,
         (Lit::Num(n), v) => Num::of(v).is_some_and(|m| m.eq_exact(*n)),
         _ => false,
     }
 }
 
-/// Tests one condition on one leaf value; `Err` only from a custom operator.
-pub(crate) fn cond_test(c: &Cond, v: &Value, steps: &mut u64) -> Result<bool, String> {
+/// Tests one condition on one leaf value `leaf` (the scalar of `v`); `Err`
+/// only from a custom operator.
+pub(crate) fn cond_test<'v, V: ValueView<'v>>(
+    c: &Cond,
+    leaf: Leaf<'v>,
+    v: V,
+    steps: &mut u64,
+) -> Result<bool, String> {
     *steps += 1;
-    let s = v.as_str();
+    let s = leaf.as_str();
     Ok(match c {
-        Cond::Exact(lit) => lit_eq(lit, v),
+        Cond::Exact(lit) => lit_eq(lit, leaf),
         Cond::Prefix(a) => s.is_some_and(|s| {
             if a.ignore_case {
                 with_folded(s, |f| f.starts_with(&a.key))
@@ -140,7 +173,7 @@ pub(crate) fn cond_test(c: &Cond, v: &Value, steps: &mut u64) -> Result<bool, St
         Cond::EqualsIgnoreCase(_, folded) => s.is_some_and(|s| with_folded(s, |f| f == folded)),
         Cond::Wildcard(w) => s.is_some_and(|s| w.matches(s)),
         Cond::AnythingBut(ab) => match ab {
-            AnythingBut::Values(list) => !list.iter().any(|l| lit_eq(l, v)),
+            AnythingBut::Values(list) => !list.iter().any(|l| lit_eq(l, leaf)),
             AnythingBut::Prefix(p) => !s.is_some_and(|s| s.starts_with(p.as_str())),
             AnythingBut::Suffix(p) => !s.is_some_and(|s| s.ends_with(p.as_str())),
             AnythingBut::EqualsIgnoreCase(list) => {
@@ -148,9 +181,9 @@ pub(crate) fn cond_test(c: &Cond, v: &Value, steps: &mut u64) -> Result<bool, St
             }
             AnythingBut::Wildcard(list) => !s.is_some_and(|s| list.iter().any(|w| w.matches(s))),
         },
-        Cond::Numeric(n) => Num::of(v).is_some_and(|x| n.test(x)),
+        Cond::Numeric(n) => Num::of(leaf).is_some_and(|x| n.test(x)),
         Cond::Exists(want) => *want,
         Cond::Cidr(c) => s.is_some_and(|s| c.matches_str(s)),
-        Cond::Custom(c) => return c.prepared.test(v),
+        Cond::Custom(c) => return c.prepared.test(&v.to_value()),
     })
 }

@@ -121,7 +121,7 @@ fn nested(
     }
     match v {
         Some(Value::Object(m)) => node(child, Some(m), path, true, out),
-        Some(Value::Array(items)) if has_structure(items) => {
+        Some(Value::Array(items)) if has_structure::<&Value>(items.iter()) => {
             let mut best: Option<(usize, Vec<ConditionVerdict>)> = None;
             for it in items
                 .iter()
@@ -170,13 +170,13 @@ fn leaf(
     let passed = eval::leaf_matches(alts, v, &mut 0);
     let mut error = None;
     if !passed && let Some(v) = v {
-        any_leaf(v, &mut |lv| {
+        any_leaf(v, &mut |lv, leaf| {
             for c in alts
                 .iter()
                 .flat_map(|a| a.conds.iter())
                 .filter(|c| matches!(c, Cond::Custom(_)))
             {
-                if let Err(e) = eval::cond_test(c, lv, &mut 0) {
+                if let Err(e) = eval::cond_test(c, leaf, lv, &mut 0) {
                     error = Some(e);
                     return true;
                 }

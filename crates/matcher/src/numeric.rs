@@ -12,7 +12,7 @@
 
 use std::cmp::Ordering;
 
-use signalbox_model::Value;
+use crate::view::Leaf;
 
 /// 2^63: the first float above every `i64`.
 const TWO_POW_63: f64 = 9_223_372_036_854_775_808.0;
@@ -36,11 +36,12 @@ pub(crate) enum NumKey {
 }
 
 impl Num {
-    /// The number inside a value, if it is one.
-    pub(crate) fn of(v: &Value) -> Option<Num> {
+    /// The number inside a leaf value, if it is one.
+    #[inline]
+    pub(crate) fn of(v: Leaf<'_>) -> Option<Num> {
         match v {
-            Value::Int(i) => Some(Num::Int(*i)),
-            Value::Float(f) => Some(Num::Float(*f)),
+            Leaf::Int(i) => Some(Num::Int(i)),
+            Leaf::Float(f) => Some(Num::Float(f)),
             _ => None,
         }
     }

@@ -153,23 +153,7 @@ impl Signal {
         if let Some(id) = &id {
             validate_id(id).map_err(|rule| FieldError::new("id", rule))?;
         }
-        let params = match obj.remove("params") {
-            None | Some(serde_json::Value::Null) => Map::new(),
-            Some(serde_json::Value::Object(p)) => {
-                let mut fields = 0usize;
-                check_shape(&p, "params", 1, limits, &mut fields)?;
-                match Value::from_json(&serde_json::Value::Object(p), "params")? {
-                    Value::Object(m) => m,
-                    _ => Map::new(),
-                }
-            }
-            Some(other) => {
-                return Err(FieldError::new(
-                    "params",
-                    format!("expected a JSON object, found {}", json_kind(&other)),
-                ));
-            }
-        };
+        let params = params_from_json(obj.remove("params"), limits)?;
         let payload = obj.remove("payload").filter(|p| !p.is_null());
         let source = optional_string(&mut obj, "source")?;
         let producer = match obj.remove("producer") {
@@ -197,9 +181,50 @@ impl Signal {
         })
     }
 
+    /// Parses and validates the JSON bytes of a signal's `params` alone, with
+    /// the rules `params` has inside a signal (an object, or `null` for none,
+    /// within the field-count and depth limits). Errors name `params`: a body
+    /// larger than `max_message_bytes` or not valid JSON is refused at
+    /// `params`, as is anything else the params of a signal may not be.
+    pub fn parse_params(bytes: &[u8], limits: &Limits) -> Result<Map, FieldError> {
+        if bytes.len() > limits.max_message_bytes {
+            return Err(FieldError::new(
+                "params",
+                format!(
+                    "params are {} bytes, more than the limit of {} bytes",
+                    bytes.len(),
+                    limits.max_message_bytes
+                ),
+            ));
+        }
+        let json: serde_json::Value = serde_json::from_slice(bytes)
+            .map_err(|e| FieldError::new("params", format!("not valid JSON: {e}")))?;
+        params_from_json(Some(json), limits)
+    }
+
     /// Serializes the signal to its wire form.
     pub fn to_json_bytes(&self) -> Vec<u8> {
         serde_json::to_vec(self).unwrap_or_default()
+    }
+}
+
+/// The params of a signal from the value of its `params` field (absent or
+/// `null`: none), with the field-count and depth limits checked first.
+fn params_from_json(json: Option<serde_json::Value>, limits: &Limits) -> Result<Map, FieldError> {
+    match json {
+        None | Some(serde_json::Value::Null) => Ok(Map::new()),
+        Some(serde_json::Value::Object(p)) => {
+            let mut fields = 0usize;
+            check_shape(&p, "params", 1, limits, &mut fields)?;
+            match Value::from_json(&serde_json::Value::Object(p), "params")? {
+                Value::Object(m) => Ok(m),
+                _ => Ok(Map::new()),
+            }
+        }
+        Some(other) => Err(FieldError::new(
+            "params",
+            format!("expected a JSON object, found {}", json_kind(&other)),
+        )),
     }
 }
 
@@ -468,6 +493,39 @@ mod tests {
         let err = Signal::parse(deep.as_bytes(), &limits).expect_err("too deep");
         assert_eq!(err.field, "params.a.b");
         assert!(err.rule.contains("deeper"));
+    }
+
+    #[test]
+    fn params_alone_follow_the_params_rules() {
+        let limits = Limits {
+            max_message_bytes: 60,
+            max_params_fields: 3,
+            max_depth: 2,
+        };
+        let ok = Signal::parse_params(br#"{"a": 1, "b": {"c": "x"}}"#, &limits).expect("valid");
+        assert_eq!(ok.get("a"), Some(&Value::Int(1)));
+        assert!(
+            Signal::parse_params(b"null", &limits)
+                .expect("null is none")
+                .is_empty()
+        );
+        let cases: [(&[u8], &str, &str); 6] = [
+            (b"[1]", "params", "expected a JSON object, found an array"),
+            (b"{\"a\": }", "params", "not valid JSON"),
+            (b"{\"x\": 1e400}", "params", "not valid JSON"),
+            (
+                br#"{"a":1,"b":2,"c":3,"d":4}"#,
+                "params.d",
+                "limit of 3 fields",
+            ),
+            (br#"{"a":{"b":{"c":1}}}"#, "params.a.b", "deeper"),
+            (&[b' '; 61], "params", "more than the limit of 60 bytes"),
+        ];
+        for (input, field, rule) in cases {
+            let err = Signal::parse_params(input, &limits).expect_err("refused");
+            assert_eq!(err.field, field, "{err}");
+            assert!(err.rule.contains(rule), "{err}");
+        }
     }
 
     #[test]

@@ -12,8 +12,8 @@
 //! them instead of storing them); they are sorted and deduplicated; a field that
 //! can hold without a leaf value (`exists: false`) is never used as an anchor.
 
-use crate::numeric::NumericCond;
-use crate::numeric::{NumKey, ordered_key};
+use super::ranges::{EXACT, HI_INCLUSIVE, LO_INCLUSIVE};
+use crate::numeric::{Bound, Num, NumKey, NumericCond, ordered_key};
 use crate::pattern::Pattern;
 use crate::pattern::ast::{Alt, AnythingBut, Cond, FieldBody, Lit, Node};
 
@@ -40,8 +40,9 @@ pub(crate) enum Key {
     SuffixFolded(Box<str>),
     /// CIDR block.
     Cidr(bool, u8, u128),
-    /// Numeric range over ordered keys, inclusive.
-    Range(Option<u64>, Option<u64>),
+    /// Numeric range over ordered keys, with the flags of
+    /// [`super::ranges`] (inclusive bounds, exactness).
+    Range(Option<u64>, Option<u64>, u8),
     /// Any leaf value except these strings (sorted, distinct): the anchor of
     /// `anything-but` over a list of strings.
     But(Box<[Box<str>]>),
@@ -152,13 +153,7 @@ fn cond(c: &Cond) -> Option<(u8, Key)> {
             }
         }
         Cond::Numeric(NumericCond::Eq(n)) => (0, Key::Num(n.key())),
-        Cond::Numeric(NumericCond::Range { lower, upper }) => (
-            4,
-            Key::Range(
-                lower.map(|b| ordered_key(b.value.approx())),
-                upper.map(|b| ordered_key(b.value.approx())),
-            ),
-        ),
+        Cond::Numeric(NumericCond::Range { lower, upper }) => (4, range_key(*lower, *upper)),
         Cond::Cidr(c) => (2, Key::Cidr(c.v6, c.len, c.network)),
         Cond::AnythingBut(AnythingBut::Values(list)) if !list.is_empty() => {
             let mut strs = Vec::with_capacity(list.len());
@@ -177,6 +172,43 @@ fn cond(c: &Cond) -> Option<(u8, Key)> {
     })
 }
 
+/// The range key of a numeric range: ordered keys of the bounds, their
+/// inclusiveness, and whether both are exactly `f64`s.
+fn range_key(lower: Option<Bound>, upper: Option<Bound>) -> Key {
+    let exact = [lower, upper]
+        .iter()
+        .flatten()
+        .all(|b| exact_f64(b.value).is_some());
+    let mut flags = 0;
+    if lower.is_some_and(|b| b.inclusive) {
+        flags |= LO_INCLUSIVE;
+    }
+    if upper.is_some_and(|b| b.inclusive) {
+        flags |= HI_INCLUSIVE;
+    }
+    if exact {
+        flags |= EXACT;
+    }
+    Key::Range(
+        lower.map(|b| ordered_key(b.value.approx())),
+        upper.map(|b| ordered_key(b.value.approx())),
+        flags,
+    )
+}
+
+/// The number as an `f64` when that is exactly its value.
+fn exact_f64(n: Num) -> Option<f64> {
+    match n {
+        Num::Float(f) => Some(f),
+        Num::Int(i) => {
+            let f = i as f64;
+            ((-9_223_372_036_854_775_808.0..9_223_372_036_854_775_808.0).contains(&f)
+                && f as i64 == i)
+                .then_some(f)
+        }
+    }
+}
+
 /// Whether the anchors of `p` decide it alone: `p` is one chain of single
 /// fields down to one leaf with one condition, and that condition's anchor
 /// key holds for a leaf value exactly when the condition does. Such a pattern
@@ -185,8 +217,9 @@ fn cond(c: &Cond) -> Option<(u8, Key)> {
 /// Only keys whose lookup is the condition's own test qualify: exact strings,
 /// `null` and booleans, case-folded equality, prefixes and suffixes (plain or
 /// folded), wildcards that are a literal or one literal end (`x*`, `*x`) and
-/// `anything-but` over strings. Numbers,
-/// ranges and CIDR blocks are always verified.
+/// `anything-but` over strings, numbers (their hash key is equal exactly
+/// for equal numbers) and numeric ranges whose bounds are exactly `f64`s
+/// (their index answers exactly). CIDR blocks are always verified.
 pub(crate) fn decides_alone(p: &Pattern) -> bool {
     let mut n: &Node = &p.root;
     loop {
@@ -204,8 +237,11 @@ pub(crate) fn decides_alone(p: &Pattern) -> bool {
                     return false;
                 };
                 return match c {
-                    Cond::Exact(Lit::Str(_) | Lit::Null | Lit::Bool(_))
-                    | Cond::EqualsIgnoreCase(..) => true,
+                    Cond::Exact(_) | Cond::EqualsIgnoreCase(..) => true,
+                    Cond::Numeric(NumericCond::Eq(_)) => true,
+                    Cond::Numeric(NumericCond::Range { .. }) => {
+                        matches!(cond(c), Some((_, Key::Range(_, _, f))) if f & EXACT != 0)
+                    }
                     Cond::Prefix(a) | Cond::Suffix(a) => !a.key.is_empty(),
                     Cond::Wildcard(w) => w.is_literal() || w.is_single_affix(),
                     Cond::AnythingBut(_) => matches!(cond(c), Some((_, Key::But(_)))),

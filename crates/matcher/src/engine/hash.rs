@@ -68,5 +68,27 @@ impl Hasher for FxHasher {
     }
 }
 
+/// The builder of [`FxHasher`]s.
+pub(crate) type FxBuild = BuildHasherDefault<FxHasher>;
+
 /// A `HashMap` with [`FxHasher`].
-pub(crate) type FxMap<K, V> = HashMap<K, V, BuildHasherDefault<FxHasher>>;
+pub(crate) type FxMap<K, V> = HashMap<K, V, FxBuild>;
+
+/// Approximate heap bytes of a hash map's table: its buckets (a power of two
+/// of which at most 7/8 are used) times an entry and a control byte. The keys'
+/// and values' own heap is not included.
+pub(crate) fn table_bytes<K, V, S>(m: &HashMap<K, V, S>) -> usize {
+    buckets(m.capacity()) * (std::mem::size_of::<(K, V)>() + 1)
+}
+
+/// The buckets of a hash table that can hold `cap` entries.
+pub(crate) fn buckets(cap: usize) -> usize {
+    if cap == 0 {
+        return 0;
+    }
+    let mut buckets = 1usize;
+    while buckets * 7 / 8 < cap {
+        buckets *= 2;
+    }
+    buckets
+}

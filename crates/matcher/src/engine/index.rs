@@ -1,5 +1,7 @@
-//! One copy of the engine's state: the patterns by slot, the id → slot map,
-//! and a trie of field paths whose nodes hold [`PathIndex`]es.
+//! One copy of the engine's index: the patterns by slot (their ids, and the
+//! trees of those that need verifying), and a trie of field paths whose
+//! nodes hold [`PathIndex`]es. Which slot holds which id is the writer's
+//! business ([`super::registry`]); both copies get the same slots.
 //!
 //! Matching walks the signal's params along the trie only (a key no pattern
 //! mentions costs one failed hash probe, and a trie node with few children looks
@@ -11,20 +13,20 @@
 //! Invariants: every stored pattern is reachable from its anchors (or the
 //! always list) and from nothing else; removing a pattern removes exactly the
 //! entries its anchors name and prunes trie nodes that become empty, so no
-//! ghost entry survives; slot numbers are assigned deterministically (lowest
-//! free first), so two copies fed the same operations are identical.
+//! ghost entry survives; a slot has a tree exactly when its pattern is not
+//! decided by its anchors alone.
 
 use std::sync::Arc;
-
-use signalbox_model::{Map, Value};
 
 use super::MatchStats;
 use super::anchor::{Anchors, Key};
 use super::hash::FxMap;
+use super::needs::NeedNode;
 use super::path_index::PathIndex;
-use super::postings::Postings;
+use super::postings::{Lists, Postings};
 use crate::eval;
 use crate::pattern::Pattern;
+use crate::view::{ObjView, Shape, ValueView};
 
 thread_local! {
     /// Per-thread candidate buffer, reused across `matches` calls.
@@ -35,10 +37,10 @@ thread_local! {
 #[derive(Debug)]
 pub(crate) struct Slot {
     pub(crate) id: Arc<str>,
-    pub(crate) pattern: Pattern,
-    /// The anchors decide this pattern alone ([`super::anchor::decides_alone`]):
-    /// selected means matched, no verification.
-    decided: bool,
+    /// The pattern, to verify candidates with; `None` when its anchors
+    /// decide it alone ([`super::anchor::decides_alone`]): selected means
+    /// matched, no verification (the registry keeps its compact form).
+    pub(crate) pattern: Option<Pattern>,
 }
 
 /// One node of the path trie.
@@ -54,47 +56,48 @@ struct TrieNode {
 #[derive(Debug, Default)]
 pub(crate) struct Index {
     slots: Vec<Option<Slot>>,
-    free: std::collections::BinaryHeap<std::cmp::Reverse<u32>>,
-    ids: FxMap<Arc<str>, u32>,
+    /// Occupied slots.
+    count: usize,
     root: TrieNode,
     always: Postings,
+    /// The arena of `always` when it holds several slots.
+    always_lists: Lists,
     conditions: usize,
+    /// Every path the stored patterns read (for the raw-bytes path).
+    needs: NeedNode,
 }
 
 impl Index {
     pub(crate) fn len(&self) -> usize {
-        self.ids.len()
+        self.count
     }
 
     pub(crate) fn conditions(&self) -> usize {
         self.conditions
     }
 
-    pub(crate) fn get(&self, id: &str) -> Option<&Pattern> {
-        let slot = *self.ids.get(id)?;
-        self.slots[slot as usize].as_ref().map(|s| &s.pattern)
+    /// The paths the stored patterns read.
+    pub(crate) fn needs(&self) -> &NeedNode {
+        &self.needs
     }
 
-    pub(crate) fn ids(&self) -> Vec<String> {
-        let mut v: Vec<String> = self.ids.keys().map(|k| k.to_string()).collect();
-        v.sort();
-        v
+    /// The tree kept in `slot` (none for patterns decided by their anchors).
+    pub(crate) fn tree(&self, slot: u32) -> Option<&Pattern> {
+        self.slots.get(slot as usize)?.as_ref()?.pattern.as_ref()
     }
 
-    /// Adds (or replaces) a pattern under `id`, filed under `anchors`.
-    pub(crate) fn add(&mut self, id: &Arc<str>, pattern: &Pattern, anchors: &Anchors) {
-        if self.ids.contains_key(&**id) {
-            self.remove(id);
-        }
-        let slot = match self.free.pop() {
-            Some(std::cmp::Reverse(s)) => s,
-            None => {
-                self.slots.push(None);
-                (self.slots.len() - 1) as u32
-            }
-        };
+    /// Adds `pattern` under `id` in `slot` (free in this copy), filed under
+    /// `anchors`; its tree is kept unless `decided`.
+    pub(crate) fn add(
+        &mut self,
+        slot: u32,
+        id: &Arc<str>,
+        pattern: &Pattern,
+        anchors: &Anchors,
+        decided: bool,
+    ) {
         match anchors {
-            Anchors::Always => self.always.insert(slot),
+            Anchors::Always => self.always.insert(slot, &mut self.always_lists),
             Anchors::Keys(keys) => {
                 for (path, key) in keys {
                     insert(&mut self.root, path, key, slot);
@@ -102,35 +105,44 @@ impl Index {
             }
         }
         self.conditions += pattern.condition_count();
-        self.slots[slot as usize] = Some(Slot {
+        self.needs.add(pattern);
+        let at = slot as usize;
+        if self.slots.len() <= at {
+            self.slots.resize_with(at + 1, || None);
+        }
+        self.slots[at] = Some(Slot {
             id: id.clone(),
-            pattern: pattern.clone(),
-            decided: super::anchor::decides_alone(pattern),
+            pattern: (!decided).then(|| pattern.clone()),
         });
-        self.ids.insert(id.clone(), slot);
+        self.count += 1;
     }
 
-    /// Removes the pattern stored under `id`; returns it.
-    pub(crate) fn remove(&mut self, id: &str) -> Option<Pattern> {
-        let slot = self.ids.remove(id)?;
-        let stored = self.slots[slot as usize].take()?;
-        match super::anchor::anchors(&stored.pattern) {
+    /// Removes `pattern` (filed under `anchors`) from `slot`.
+    pub(crate) fn remove(&mut self, slot: u32, pattern: &Pattern, anchors: &Anchors) {
+        let Some(Some(_)) = self.slots.get_mut(slot as usize).map(Option::take) else {
+            return;
+        };
+        match anchors {
             Anchors::Always => {
-                self.always.remove(slot);
+                self.always.remove(slot, &mut self.always_lists);
             }
             Anchors::Keys(keys) => {
-                for (path, key) in &keys {
+                for (path, key) in keys {
                     remove(&mut self.root, path, key, slot);
                 }
             }
         }
-        self.conditions -= stored.pattern.condition_count();
-        self.free.push(std::cmp::Reverse(slot));
-        Some(stored.pattern)
+        self.conditions -= pattern.condition_count();
+        self.needs.remove(pattern);
+        self.count -= 1;
     }
 
     /// The ids of the patterns matching `params`, sorted.
-    pub(crate) fn matches(&self, params: &Map, stats: &mut MatchStats) -> Vec<Arc<str>> {
+    pub(crate) fn matches<'v, O: ObjView<'v>>(
+        &self,
+        params: O,
+        stats: &mut MatchStats,
+    ) -> Vec<Arc<str>> {
         SCRATCH.with(|cell| match cell.try_borrow_mut() {
             Ok(mut buf) => {
                 buf.clear();
@@ -140,14 +152,14 @@ impl Index {
         })
     }
 
-    fn matches_with(
+    fn matches_with<'v, O: ObjView<'v>>(
         &self,
-        params: &Map,
+        params: O,
         stats: &mut MatchStats,
         cands: &mut Vec<u32>,
     ) -> Vec<Arc<str>> {
         walk_map(&self.root, params, cands, &mut stats.index_probes);
-        self.always.extend_into(cands);
+        self.always.extend_into(&self.always_lists, cands);
         if cands.len() > 1 {
             cands.sort_unstable();
             cands.dedup();
@@ -156,8 +168,9 @@ impl Index {
         let mut out: Vec<Arc<str>> = Vec::new();
         for &slot in cands.iter() {
             if let Some(s) = &self.slots[slot as usize]
-                && (s.decided
-                    || eval::node_on_map(&s.pattern.root, Some(params), &mut stats.eval_steps))
+                && s.pattern
+                    .as_ref()
+                    .is_none_or(|p| eval::node_on_map(&p.root, Some(params), &mut stats.eval_steps))
             {
                 out.push(s.id.clone());
             }
@@ -169,24 +182,25 @@ impl Index {
     /// Approximate heap bytes of the index structures (patterns excluded).
     pub(crate) fn index_bytes(&self) -> usize {
         self.slots.capacity() * std::mem::size_of::<Option<Slot>>()
-            + self.free.capacity() * 4
-            + self.ids.capacity() * (std::mem::size_of::<(Arc<str>, u32)>() + 1)
             + trie_bytes(&self.root)
-            + self.always.heap_bytes()
+            + self.always_lists.heap_bytes()
+            + self.needs.heap_bytes()
     }
 
-    /// Approximate heap bytes of the stored patterns and ids (shared by both copies).
+    /// Approximate heap bytes of the pattern trees (shared by both copies;
+    /// the ids are the registry's).
     pub(crate) fn pattern_bytes(&self) -> usize {
         self.slots
             .iter()
             .flatten()
-            .map(|s| 16 + s.id.len() + super::memory::pattern_bytes(&s.pattern))
+            .filter_map(|s| s.pattern.as_ref())
+            .map(super::memory::pattern_bytes)
             .sum()
     }
 }
 
 fn trie_bytes(n: &TrieNode) -> usize {
-    n.children.capacity() * (std::mem::size_of::<(Box<str>, TrieNode)>() + 1)
+    super::hash::table_bytes(&n.children)
         + n.children
             .iter()
             .map(|(k, c)| k.len() + trie_bytes(c))
@@ -231,18 +245,18 @@ fn remove(node: &mut TrieNode, path: &[Box<str>], key: &Key, slot: u32) {
 }
 
 /// Walks the children of `node` over the object `m`.
-fn walk_map(node: &TrieNode, m: &Map, out: &mut Vec<u32>, probes: &mut u64) {
+fn walk_map<'v, O: ObjView<'v>>(node: &TrieNode, m: O, out: &mut Vec<u32>, probes: &mut u64) {
     if node.children.len() <= m.len() {
         for (k, child) in &node.children {
             *probes += 1;
-            if let Some(v) = m.get(&**k) {
+            if let Some(v) = m.get(k) {
                 walk_value(child, v, out, probes);
             }
         }
     } else {
-        for (k, v) in m {
+        for (k, v) in m.entries() {
             *probes += 1;
-            if let Some(child) = node.children.get(k.as_str()) {
+            if let Some(child) = node.children.get(k) {
                 walk_value(child, v, out, probes);
             }
         }
@@ -250,16 +264,16 @@ fn walk_map(node: &TrieNode, m: &Map, out: &mut Vec<u32>, probes: &mut u64) {
 }
 
 /// Visits `node` with the value found at its path.
-fn walk_value(node: &TrieNode, v: &Value, out: &mut Vec<u32>, probes: &mut u64) {
+fn walk_value<'v, V: ValueView<'v>>(node: &TrieNode, v: V, out: &mut Vec<u32>, probes: &mut u64) {
     if let Some(ix) = &node.index {
         let mut any = false;
-        eval::any_leaf(v, &mut |lv| {
+        eval::any_leaf(v, &mut |_, leaf| {
             any = true;
-            ix.lookup(lv, out, probes);
+            ix.lookup(leaf, out, probes);
             false
         });
         if any {
-            ix.present.extend_into(out);
+            ix.present_into(out);
         }
     }
     if !node.children.is_empty() {
@@ -267,16 +281,21 @@ fn walk_value(node: &TrieNode, v: &Value, out: &mut Vec<u32>, probes: &mut u64) 
     }
 }
 
-fn walk_children(node: &TrieNode, v: &Value, out: &mut Vec<u32>, probes: &mut u64) {
-    match v {
-        Value::Object(m) => walk_map(node, m, out, probes),
-        Value::Array(items) => {
+fn walk_children<'v, V: ValueView<'v>>(
+    node: &TrieNode,
+    v: V,
+    out: &mut Vec<u32>,
+    probes: &mut u64,
+) {
+    match v.shape() {
+        Shape::Object(m) => walk_map(node, m, out, probes),
+        Shape::Array(items) => {
             for it in items {
-                if matches!(it, Value::Object(_) | Value::Array(_)) {
+                if !matches!(it.shape(), Shape::Leaf(_)) {
                     walk_children(node, it, out, probes);
                 }
             }
         }
-        _ => {}
+        Shape::Leaf(_) => {}
     }
 }

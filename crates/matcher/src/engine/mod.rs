@@ -2,7 +2,7 @@
 //! the patterns it satisfies.
 //!
 //! Concurrency ("left-right"): the engine keeps two identical copies of its
-//! index. Readers use the copy named by `active`, through `try_read`: a reader
+//! index (the writer's bookkeeping, [`registry::Registry`], is kept once). Readers use the copy named by `active`, through `try_read`: a reader
 //! never waits for a writer — if the copy it picked is being written (it loaded
 //! `active` just before a switch), it picks again and lands on the other copy.
 //! A writer (one at a time) applies its change to the inactive copy, switches
@@ -17,19 +17,25 @@
 mod anchor;
 mod hash;
 mod index;
+mod inline_key;
 pub(crate) mod memory;
+mod needs;
 mod path_index;
 mod postings;
 mod ranges;
+mod registry;
 
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, RwLock, TryLockError};
+use std::sync::{Arc, Mutex, MutexGuard, RwLock, TryLockError};
 
-use signalbox_model::Map;
+use signalbox_model::signal::Signal;
+use signalbox_model::{FieldError, Limits, Map};
 
 use crate::explain::{Explanation, explain};
 use crate::pattern::Pattern;
-use index::Index;
+pub(crate) use index::Index;
+pub(crate) use needs::NeedNode;
+use registry::Registry;
 
 /// Work counters of one `matches` call (for tests of linear behaviour; never timing).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -47,7 +53,7 @@ pub struct MatchStats {
 pub struct Engine {
     copies: [RwLock<Index>; 2],
     active: AtomicUsize,
-    writer: Mutex<()>,
+    writer: Mutex<Registry>,
 }
 
 impl Default for Engine {
@@ -62,7 +68,7 @@ impl Engine {
         Engine {
             copies: [RwLock::new(Index::default()), RwLock::new(Index::default())],
             active: AtomicUsize::new(0),
-            writer: Mutex::new(()),
+            writer: Mutex::new(Registry::default()),
         }
     }
 
@@ -85,30 +91,59 @@ impl Engine {
         }
     }
 
-    fn write<R>(&self, op: impl Fn(&mut Index) -> R) -> R {
-        let _one_writer = self.writer.lock().unwrap_or_else(|p| p.into_inner());
+    /// The writer's lock and bookkeeping.
+    fn registry(&self) -> MutexGuard<'_, Registry> {
+        self.writer.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Applies `op` to both copies (the caller holds the writer's lock).
+    fn write(&self, _writer: &mut Registry, op: impl Fn(&mut Index)) {
         let old = self.active.load(Ordering::Acquire);
         let new = 1 - old;
-        let result = {
-            let mut g = self.copies[new].write().unwrap_or_else(|p| p.into_inner());
-            op(&mut g)
-        };
+        op(&mut self.copies[new].write().unwrap_or_else(|p| p.into_inner()));
         self.active.store(new, Ordering::Release);
-        let mut g = self.copies[old].write().unwrap_or_else(|p| p.into_inner());
-        op(&mut g);
-        result
+        op(&mut self.copies[old].write().unwrap_or_else(|p| p.into_inner()));
+    }
+
+    /// The pattern in `slot`: its tree from the index, or its compact form.
+    fn stored(&self, reg: &Registry, slot: u32) -> Option<Pattern> {
+        self.read(|ix| ix.tree(slot).cloned())
+            .or_else(|| reg.compact(slot))
     }
 
     /// Adds `pattern` under `id`, replacing any pattern with that id.
     pub fn add(&self, id: &str, pattern: Pattern) {
+        let mut reg = self.registry();
+        self.remove_locked(&mut reg, id);
         let id: Arc<str> = Arc::from(id);
         let anchors = anchor::anchors(&pattern);
-        self.write(|ix| ix.add(&id, &pattern, &anchors));
+        let decided = anchor::decides_alone(&pattern);
+        let slot = reg.take(
+            id.clone(),
+            decided.then(|| registry::compact_text(&pattern)),
+        );
+        self.write(&mut reg, |ix| {
+            ix.add(slot, &id, &pattern, &anchors, decided)
+        });
     }
 
     /// Removes the pattern with this id; returns whether there was one.
     pub fn remove(&self, id: &str) -> bool {
-        self.write(|ix| ix.remove(id).is_some())
+        let mut reg = self.registry();
+        self.remove_locked(&mut reg, id)
+    }
+
+    fn remove_locked(&self, reg: &mut Registry, id: &str) -> bool {
+        let Some(slot) = reg.slot(id) else {
+            return false;
+        };
+        let pattern = self.stored(reg, slot);
+        reg.release(id);
+        if let Some(pattern) = pattern {
+            let anchors = anchor::anchors(&pattern);
+            self.write(reg, |ix| ix.remove(slot, &pattern, &anchors));
+        }
+        true
     }
 
     /// The ids of the patterns that match `params`, sorted, without duplicates.
@@ -125,6 +160,56 @@ impl Engine {
         self.read(|ix| ix.matches(params, &mut MatchStats::default()))
     }
 
+    /// The ids of the patterns that match the params of a signal given as its
+    /// raw JSON body, sorted, without duplicates; or the error
+    /// [`Signal::parse`] gives for that body.
+    ///
+    /// The result is always that of `Signal::parse(body, limits)` followed by
+    /// [`matches_shared`](Engine::matches_shared) on its params, but a valid
+    /// body is read in one pass that decodes only the fields some pattern
+    /// names (see `docs/MATCHING.md`, "Matching raw bytes").
+    pub fn matches_signal_json(
+        &self,
+        body: &[u8],
+        limits: &Limits,
+    ) -> Result<Vec<Arc<str>>, FieldError> {
+        let fast = self
+            .read(|ix| crate::raw::signal_matches(ix, body, limits, &mut MatchStats::default()));
+        match fast {
+            Ok(ids) => Ok(ids),
+            Err(crate::raw::Bail) => {
+                let signal = Signal::parse(body, limits)?;
+                Ok(self.matches_shared(&signal.params))
+            }
+        }
+    }
+
+    /// The ids of the patterns that match a signal's params given as the raw
+    /// JSON bytes of the params object alone; or the error
+    /// [`Signal::parse_params`] gives for those bytes. Like
+    /// [`matches_signal_json`](Engine::matches_signal_json), a valid object
+    /// is read in one pass that decodes only what some pattern names.
+    pub fn matches_params_json(
+        &self,
+        params: &[u8],
+        limits: &Limits,
+    ) -> Result<Vec<Arc<str>>, FieldError> {
+        let fast = self
+            .read(|ix| crate::raw::params_matches(ix, params, limits, &mut MatchStats::default()));
+        match fast {
+            Ok(ids) => Ok(ids),
+            Err(crate::raw::Bail) => {
+                let map = Signal::parse_params(params, limits)?;
+                Ok(self.matches_shared(&map))
+            }
+        }
+    }
+
+    /// Runs `f` on the active index copy (for the raw path).
+    pub(crate) fn with_index<R>(&self, f: impl FnOnce(&Index) -> R) -> R {
+        self.read(f)
+    }
+
     /// Like [`matches`](Engine::matches), also returning work counters.
     pub fn matches_with_stats(&self, params: &Map) -> (Vec<String>, MatchStats) {
         let mut stats = MatchStats::default();
@@ -134,18 +219,19 @@ impl Engine {
 
     /// Explains the pattern `id` against `params`; `None` if there is no such id.
     pub fn explain(&self, id: &str, params: &Map) -> Option<Explanation> {
-        let pattern = self.read(|ix| ix.get(id).cloned())?;
-        Some(explain(&pattern, params))
+        Some(explain(&self.get(id)?, params))
     }
 
     /// The pattern stored under `id`.
     pub fn get(&self, id: &str) -> Option<Pattern> {
-        self.read(|ix| ix.get(id).cloned())
+        let reg = self.registry();
+        let slot = reg.slot(id)?;
+        self.stored(&reg, slot)
     }
 
     /// Every id, sorted.
     pub fn ids(&self) -> Vec<String> {
-        self.read(Index::ids)
+        self.registry().ids()
     }
 
     /// Number of patterns.
@@ -163,8 +249,10 @@ impl Engine {
         self.read(Index::conditions)
     }
 
-    /// Approximate heap bytes held: both index copies plus the shared patterns.
+    /// Approximate heap bytes held: both index copies, the shared pattern
+    /// trees, and the writer's bookkeeping (ids, compact patterns).
     pub fn memory_bytes(&self) -> usize {
-        self.read(|ix| 2 * ix.index_bytes() + ix.pattern_bytes())
+        let registry = self.registry().heap_bytes();
+        registry + self.read(|ix| 2 * ix.index_bytes() + ix.pattern_bytes())
     }
 }

@@ -16,18 +16,49 @@
 //! for every `x` with `lo <= x <= hi`. Float rounding is kept on the safe side:
 //! a class is an upper bound of the exact width, and the window's start is
 //! rounded down.
+//!
+//! Ranges whose bounds are exactly `f64`s ([`EXACT`]) are answered exactly:
+//! each hit is checked against its bounds with exact comparison (so
+//! exclusive bounds and integers beyond 2^53, whose ordered keys are
+//! rounded, are decided right), and such a range needs no verification.
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use crate::numeric::ordered_key;
+use crate::numeric::{Num, ordered_key};
+
+/// Flag: the lower bound is inclusive (`>=`).
+pub(crate) const LO_INCLUSIVE: u8 = 1;
+/// Flag: the upper bound is inclusive (`<=`).
+pub(crate) const HI_INCLUSIVE: u8 = 2;
+/// Flag: every bound is exactly its `f64` (query answers are exact).
+pub(crate) const EXACT: u8 = 4;
+
+/// Whether `x` lies within the bounds of an exact entry.
+#[inline]
+fn within(x: Num, lo: Option<u64>, hi: Option<u64>, flags: u8) -> bool {
+    use std::cmp::Ordering::{Equal, Greater, Less};
+    let lo_ok = lo.is_none_or(|k| match x.cmp_exact(Num::Float(key_value(k))) {
+        Greater => true,
+        Equal => flags & LO_INCLUSIVE != 0,
+        Less => false,
+    });
+    lo_ok
+        && hi.is_none_or(|k| match x.cmp_exact(Num::Float(key_value(k))) {
+            Less => true,
+            Equal => flags & HI_INCLUSIVE != 0,
+            Greater => false,
+        })
+}
 
 /// Ranges over ordered keys, inclusive.
 #[derive(Debug, Default)]
 pub(crate) struct RangeIndex {
-    lower_only: BTreeSet<(u64, u32)>,
-    upper_only: BTreeSet<(u64, u32)>,
-    /// Two-sided ranges `(lo, hi, slot)` by width class (see [`class_of`]).
-    classes: BTreeMap<i16, BTreeSet<(u64, u64, u32)>>,
+    /// `(lo, slot, flags)`.
+    lower_only: BTreeSet<(u64, u32, u8)>,
+    /// `(hi, slot, flags)`.
+    upper_only: BTreeSet<(u64, u32, u8)>,
+    /// Two-sided ranges `(lo, hi, slot, flags)` by width class (see [`class_of`]).
+    classes: BTreeMap<i16, BTreeSet<(u64, u64, u32, u8)>>,
     len: usize,
 }
 
@@ -76,16 +107,16 @@ impl RangeIndex {
         self.len == 0
     }
 
-    pub(crate) fn insert(&mut self, lo: Option<u64>, hi: Option<u64>, slot: u32) {
+    pub(crate) fn insert(&mut self, lo: Option<u64>, hi: Option<u64>, flags: u8, slot: u32) {
         let fresh = match (lo, hi) {
-            (Some(lo), None) => self.lower_only.insert((lo, slot)),
-            (None, Some(hi)) => self.upper_only.insert((hi, slot)),
+            (Some(lo), None) => self.lower_only.insert((lo, slot, flags)),
+            (None, Some(hi)) => self.upper_only.insert((hi, slot, flags)),
             (lo, hi) => {
                 let (lo, hi) = (lo.unwrap_or(0), hi.unwrap_or(u64::MAX));
                 self.classes
                     .entry(class_of(lo, hi))
                     .or_default()
-                    .insert((lo, hi, slot))
+                    .insert((lo, hi, slot, flags))
             }
         };
         if fresh {
@@ -93,17 +124,23 @@ impl RangeIndex {
         }
     }
 
-    pub(crate) fn remove(&mut self, lo: Option<u64>, hi: Option<u64>, slot: u32) -> bool {
+    pub(crate) fn remove(
+        &mut self,
+        lo: Option<u64>,
+        hi: Option<u64>,
+        flags: u8,
+        slot: u32,
+    ) -> bool {
         let removed = match (lo, hi) {
-            (Some(lo), None) => self.lower_only.remove(&(lo, slot)),
-            (None, Some(hi)) => self.upper_only.remove(&(hi, slot)),
+            (Some(lo), None) => self.lower_only.remove(&(lo, slot, flags)),
+            (None, Some(hi)) => self.upper_only.remove(&(hi, slot, flags)),
             (lo, hi) => {
                 let (lo, hi) = (lo.unwrap_or(0), hi.unwrap_or(u64::MAX));
                 let c = class_of(lo, hi);
                 let removed = self
                     .classes
                     .get_mut(&c)
-                    .is_some_and(|set| set.remove(&(lo, hi, slot)));
+                    .is_some_and(|set| set.remove(&(lo, hi, slot, flags)));
                 if removed && self.classes.get(&c).is_some_and(BTreeSet::is_empty) {
                     self.classes.remove(&c);
                 }
@@ -116,15 +153,30 @@ impl RangeIndex {
         removed
     }
 
-    /// Appends the slots of every range that may contain `x`.
-    pub(crate) fn query(&self, x: u64, out: &mut Vec<u32>) {
+    /// Appends the slots of every range that may contain `x` (of ordered
+    /// key `xk`): every range that contains it, and for ranges not
+    /// [`EXACT`], possibly ranges that end next to it.
+    pub(crate) fn query(&self, xk: u64, x: Num, out: &mut Vec<u32>) {
+        let keep = |lo: Option<u64>, hi: Option<u64>, flags: u8| {
+            flags & EXACT == 0 || within(x, lo, hi, flags)
+        };
         if !self.lower_only.is_empty() {
-            out.extend(self.lower_only.range(..=(x, u32::MAX)).map(|(_, s)| *s));
+            out.extend(
+                self.lower_only
+                    .range(..=(xk, u32::MAX, u8::MAX))
+                    .filter(|(lo, _, f)| keep(Some(*lo), None, *f))
+                    .map(|(_, s, _)| *s),
+            );
         }
         if !self.upper_only.is_empty() {
-            out.extend(self.upper_only.range((x, 0)..).map(|(_, s)| *s));
+            out.extend(
+                self.upper_only
+                    .range((xk, 0, 0)..)
+                    .filter(|(hi, _, f)| keep(None, Some(*hi), *f))
+                    .map(|(_, s, _)| *s),
+            );
         }
-        let xv = key_value(x);
+        let xv = key_value(xk);
         for (&e, set) in &self.classes {
             let from = if e == UNBOUNDED {
                 0
@@ -132,9 +184,9 @@ impl RangeIndex {
                 window_start(xv, e)
             };
             out.extend(
-                set.range((from, 0, 0)..=(x, u64::MAX, u32::MAX))
-                    .filter(|(_, hi, _)| *hi >= x)
-                    .map(|(_, _, s)| *s),
+                set.range((from, 0, 0, 0)..=(xk, u64::MAX, u32::MAX, u8::MAX))
+                    .filter(|(lo, hi, _, f)| *hi >= xk && keep(Some(*lo), Some(*hi), *f))
+                    .map(|(_, _, s, _)| *s),
             );
         }
     }
@@ -142,7 +194,7 @@ impl RangeIndex {
     /// Approximate heap bytes (B-tree entries at ~70% fill).
     pub(crate) fn heap_bytes(&self) -> usize {
         let two = (self.lower_only.len() + self.upper_only.len()) * 16;
-        let three: usize = self.classes.values().map(|c| c.len() * 24).sum();
+        let three: usize = self.classes.values().map(|c| c.len() * 32).sum();
         (two + three) * 10 / 7
     }
 }
@@ -179,7 +231,7 @@ mod tests {
         }
         let mut ix = RangeIndex::default();
         for (i, (lo, hi)) in ranges.iter().enumerate() {
-            ix.insert(lo.map(k), hi.map(k), i as u32);
+            ix.insert(lo.map(k), hi.map(k), LO_INCLUSIVE | HI_INCLUSIVE, i as u32);
         }
         let mut xs: Vec<f64> = vec![
             -1e308,
@@ -205,7 +257,7 @@ mod tests {
         }
         for x in xs {
             let mut got = Vec::new();
-            ix.query(k(x), &mut got);
+            ix.query(k(x), Num::Float(x), &mut got);
             got.sort_unstable();
             let want: Vec<u32> = ranges
                 .iter()
@@ -215,8 +267,66 @@ mod tests {
                 .collect();
             assert_eq!(got, want, "x = {x}");
         }
-        assert!(ix.remove(Some(k(10.0)), Some(k(20.0)), 0));
-        assert!(!ix.remove(Some(k(10.0)), Some(k(20.0)), 0));
+        let both = LO_INCLUSIVE | HI_INCLUSIVE;
+        assert!(ix.remove(Some(k(10.0)), Some(k(20.0)), both, 0));
+        assert!(!ix.remove(Some(k(10.0)), Some(k(20.0)), both, 0));
+    }
+
+    /// Exact ranges: exclusive bounds, and integers whose ordered key is
+    /// rounded (beyond 2^53) on either side of a bound.
+    #[test]
+    fn exact_ranges_are_answered_exactly() {
+        let big = 2f64.powi(60);
+        let ranges: Vec<(Option<f64>, Option<f64>, u8)> = vec![
+            (Some(10.0), Some(20.0), 0),
+            (Some(10.0), Some(20.0), LO_INCLUSIVE | HI_INCLUSIVE),
+            (Some(10.0), None, 0),
+            (None, Some(20.0), HI_INCLUSIVE),
+            (Some(big), None, 0),
+            (Some(big), Some(big * 2.0), LO_INCLUSIVE),
+            (None, Some(big), 0),
+        ];
+        let mut ix = RangeIndex::default();
+        for (i, (lo, hi, f)) in ranges.iter().enumerate() {
+            ix.insert(lo.map(k), hi.map(k), f | EXACT, i as u32);
+        }
+        let two60 = 1i64 << 60;
+        let xs = [
+            Num::Float(10.0),
+            Num::Int(10),
+            Num::Float(20.0),
+            Num::Float(15.5),
+            Num::Int(9),
+            Num::Int(two60),
+            Num::Int(two60 + 1),
+            Num::Int(two60 - 1),
+            Num::Float(big),
+            Num::Int(i64::MAX),
+        ];
+        for x in xs {
+            let mut got = Vec::new();
+            ix.query(k(x.approx()), x, &mut got);
+            got.sort_unstable();
+            let want: Vec<u32> = ranges
+                .iter()
+                .enumerate()
+                .filter(|(_, (lo, hi, f))| {
+                    let cond = crate::numeric::NumericCond::Range {
+                        lower: lo.map(|v| crate::numeric::Bound {
+                            value: Num::Float(v),
+                            inclusive: f & LO_INCLUSIVE != 0,
+                        }),
+                        upper: hi.map(|v| crate::numeric::Bound {
+                            value: Num::Float(v),
+                            inclusive: f & HI_INCLUSIVE != 0,
+                        }),
+                    };
+                    cond.test(x)
+                })
+                .map(|(i, _)| i as u32)
+                .collect();
+            assert_eq!(got, want, "x = {x:?}");
+        }
     }
 
     #[test]
