@@ -9,6 +9,9 @@
 //! every entry up to the subject's current last sequence is applied, in
 //! order: a single message, or the chunks of an atomic batch put together.
 //! Replay is idempotent, so a crash midway only means more replay next time.
+//! The entries form a chain (each carries the sequence of the one before it,
+//! its compare-and-set): a link that does not follow the store's position is
+//! a gap, and the start fails naming it rather than applying over it.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -21,6 +24,7 @@ use signalbox_store::{ChangeSet, CommitDurability, Store, StoreOptions};
 use tokio::io::AsyncReadExt;
 
 use crate::group::Group;
+use crate::group::lease::EXPECTED_LAST_SUBJECT_SEQ;
 
 /// A partition store's options: no fsync (the changelog is the durable copy)
 /// and a small cache (a router holds many of them).
@@ -38,7 +42,7 @@ pub(crate) fn store_path(data_dir: &Path, p: u32) -> PathBuf {
 }
 
 /// The snapshot's position and its object, if there is one.
-async fn snapshot_position(group: &Group, p: u32) -> Result<Option<u64>, String> {
+pub(super) async fn snapshot_position(group: &Group, p: u32) -> Result<Option<u64>, String> {
     match group
         .joined
         .snapshots
@@ -177,6 +181,12 @@ pub(crate) async fn catch_up(group: &Group, store: &Arc<Store>, p: u32) -> Resul
         .map_err(|e| format!("changelog reader of partition {p}: {e}"))?;
     let mut chunks: Vec<u8> = Vec::new();
     let mut applied = 0usize;
+    // Every entry (a batch: its first chunk) carries the compare-and-set it
+    // was written with, the sequence of the message before it on the
+    // subject: the log is a chain, and a link that does not follow is a gap
+    // (a snapshot older than what the log was trimmed to). Refused loudly,
+    // never applied over.
+    let mut previous = at;
     while at < end {
         let msg = match tokio::time::timeout(Duration::from_secs(10), messages.next()).await {
             Ok(Some(Ok(m))) => m,
@@ -192,6 +202,16 @@ pub(crate) async fn catch_up(group: &Group, store: &Arc<Store>, p: u32) -> Resul
             continue;
         }
         let headers = msg.message.headers.as_ref();
+        if let Some(expected) = headers
+            .and_then(|h| h.get(EXPECTED_LAST_SUBJECT_SEQ))
+            .and_then(|v| v.as_str().parse::<u64>().ok())
+            && expected != previous
+        {
+            return Err(format!(
+                "changelog of partition {p} has a gap: entry {seq} follows {expected}, but the store is at {previous}; its snapshot is older than what the log was trimmed to"
+            ));
+        }
+        previous = seq;
         let in_batch = headers.and_then(|h| h.get("Nats-Batch-Id")).is_some();
         let last_of_batch = headers.and_then(|h| h.get("Nats-Batch-Commit")).is_some();
         if in_batch && !last_of_batch {

@@ -8,7 +8,11 @@
 //! position (its last message stays: it carries the subject's sequence that
 //! the next write expects), and the input below the store's input position.
 //! Order matters: the snapshot is stored before anything it covers is
-//! trimmed, so at every moment snapshot + remaining log = the state.
+//! trimmed, so at every moment snapshot + remaining log = the state. A
+//! snapshot is stored only while the partition's lease is known held
+//! (`Partition::answers_now`) and only over an older one, so a router resumed
+//! after a pause past its lease cannot put back a snapshot older than what the
+//! new owner trimmed the log to (restore also refuses such a gap).
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -62,6 +66,22 @@ pub(crate) async fn take(
         .map_err(|e| e.to_string())?
         .map_err(|e| format!("copy: {e}"))?;
     let input_seq = partition.store.input_seq().ok().flatten().unwrap_or(0);
+    // Only an owner that knows its lease held stores a snapshot, and never
+    // one older than the stored one: a router resumed after a pause past its
+    // lease would otherwise put back an old snapshot below what the new
+    // owner trimmed the log to.
+    if !partition.answers_now() {
+        let _ = tokio::fs::remove_file(&tmp).await;
+        return Err(format!(
+            "partition {p}: the lease is not known held; snapshot not stored"
+        ));
+    }
+    if let Some(stored) = super::restore::snapshot_position(group, p).await?
+        && stored >= at
+    {
+        let _ = tokio::fs::remove_file(&tmp).await;
+        return Ok(at);
+    }
     let mut file = tokio::fs::File::open(&tmp)
         .await
         .map_err(|e| format!("{}: {e}", tmp.display()))?;
