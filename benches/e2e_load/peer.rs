@@ -9,9 +9,11 @@
 //! latency runs of both at one fixed pace, half of the relay's median
 //! maximum rate. The table gives medians with min–max, and the ratios of
 //! issue 19 item 2 with their verdicts. From the router's `/metrics` after
-//! each throughput run: its commit time per signal, amortized (the commit
-//! thread's time over the signals it committed), which the relay does not
-//! pay.
+//! each throughput run: the sum of its batch commit latencies
+//! (`signalbox_commit_seconds`, submit to answer, queueing behind earlier
+//! commits included) over the signals it committed. Batches overlap, so this
+//! is a wall-time figure that can exceed the run's length per signal; it is
+//! not the commit's CPU cost, which this tool does not separate.
 
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -51,7 +53,8 @@ struct Measured {
     peer_us: Option<f64>,
     nats_us: Option<f64>,
     own_us: Option<f64>,
-    /// The router's commit time per signal, µs (its histogram's sum / count of signals).
+    /// The router's summed batch commit latency per signal, µs (its
+    /// histogram's sum / signals; batches overlap, so not a CPU cost).
     commit_us: Option<f64>,
 }
 
@@ -156,8 +159,9 @@ async fn wait_taking(client: &async_nats::Client, mode: Ingest) -> Result<()> {
     }
 }
 
-/// The router's commit time per signal in µs, from its `/metrics`: the sum
-/// of `signalbox_commit_seconds` over the signals it committed.
+/// The router's summed batch commit latency per signal in µs, from its
+/// `/metrics`: the sum of `signalbox_commit_seconds` over the signals it
+/// committed (wall time of overlapping batches, not CPU).
 fn commit_us(metrics: &str, signals: usize) -> Option<f64> {
     let sum: f64 = metrics
         .lines()
@@ -292,7 +296,7 @@ pub async fn run(args: &PeerArgs) -> Result<()> {
                     fmt(m.nats_us),
                     fmt(m.own_us),
                     m.commit_us
-                        .map(|c| format!("; commit time per signal {c:.1} µs"))
+                        .map(|c| format!("; summed batch commit latency per signal {c:.1} µs"))
                         .unwrap_or_default(),
                 );
                 if !m.outcome.complete() {
@@ -379,7 +383,7 @@ fn table(mode: Ingest, thr: &[Vec<Measured>; 2], lat: &[Vec<Measured>; 2], pace:
     let commit = col(&thr[1], |m| m.commit_us);
     if !commit.is_empty() {
         println!(
-            "router commit time per signal, amortized (commit thread, wall): {} µs",
+            "router summed batch commit latency per signal (wall, batches overlap; not a CPU cost): {} µs",
             spread(&commit, 1)
         );
     }
