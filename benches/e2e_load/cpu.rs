@@ -40,6 +40,25 @@ pub fn pids_cpu(pids: &[u32]) -> Option<Duration> {
         .sum::<Option<Duration>>()
 }
 
+/// User + system CPU time the threads of process `pid` named `name` (as
+/// `/proc/<pid>/task/<tid>/stat` gives it, at most 15 bytes) have used so
+/// far, summed; `None` when no such thread could be read.
+pub fn thread_cpu(pid: u32, name: &str) -> Option<Duration> {
+    let tasks = std::fs::read_dir(format!("/proc/{pid}/task")).ok()?;
+    let mut total = None;
+    for task in tasks.flatten() {
+        let tid = task.file_name();
+        let Some(tid) = tid.to_str() else { continue };
+        let comm = std::fs::read_to_string(format!("/proc/{pid}/task/{tid}/comm"));
+        if comm.is_ok_and(|c| c.trim_end() == name)
+            && let Some(cpu) = process_cpu(&format!("{pid}/task/{tid}"))
+        {
+            total = Some(total.unwrap_or(Duration::ZERO) + cpu);
+        }
+    }
+    total
+}
+
 /// User + system CPU time this process has used so far.
 pub fn self_cpu() -> Option<Duration> {
     process_cpu("self")

@@ -12,8 +12,9 @@
 //! each throughput run: the sum of its batch commit latencies
 //! (`signalbox_commit_seconds`, submit to answer, queueing behind earlier
 //! commits included) over the signals it committed. Batches overlap, so this
-//! is a wall-time figure that can exceed the run's length per signal; it is
-//! not the commit's CPU cost, which this tool does not separate.
+//! is a wall-time figure that can exceed the run's length per signal; the
+//! commit's CPU cost is the commit thread's own (`signalbox-commit`, from
+//! `/proc/<pid>/task`) over the signals, also printed.
 
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -21,7 +22,10 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, bail};
 use async_nats::jetstream;
 
-use super::cpu::pids_cpu;
+use super::cpu::{pids_cpu, thread_cpu};
+
+/// The router's commit thread, as `/proc` names it (15 bytes at most).
+const COMMIT_THREAD: &str = "signalbox-commi";
 use super::load::{
     Ingest, Outcome, RUNS_STREAM, Run, SIGNALS_STREAM, delete_stream, fresh_runs_stream, ms,
     subscription,
@@ -56,6 +60,9 @@ struct Measured {
     /// The router's summed batch commit latency per signal, µs (its
     /// histogram's sum / signals; batches overlap, so not a CPU cost).
     commit_us: Option<f64>,
+    /// The router's commit thread (`signalbox-commit`) CPU µs per signal,
+    /// from `/proc/<pid>/task`: what the durable commit costs, amortized.
+    commit_cpu_us: Option<f64>,
 }
 
 /// The options of this section.
@@ -201,6 +208,7 @@ async fn measure(
     let run = Run::prepare(&urls, mode, "signals", &["load".to_string()], n, rate, tag).await?;
     let pid = running.pid().context("the peer is not running")?;
     let nats_pid = nats.pid().context("nats-server is not running")?;
+    let commit_before = thread_cpu(pid, COMMIT_THREAD);
     let before = (
         pids_cpu(&[pid]),
         pids_cpu(&[nats_pid]),
@@ -212,6 +220,7 @@ async fn measure(
         pids_cpu(&[nats_pid]),
         super::cpu::self_cpu(),
     );
+    let commit_after = thread_cpu(pid, COMMIT_THREAD);
     let per = |b: Option<Duration>, a: Option<Duration>| {
         Some(a?.saturating_sub(b?).as_secs_f64() * 1e6 / n as f64)
     };
@@ -231,6 +240,7 @@ async fn measure(
         nats_us: per(before.1, after.1),
         own_us: per(before.2, after.2),
         commit_us: commit,
+        commit_cpu_us: per(commit_before, commit_after),
         outcome,
     })
 }
@@ -297,7 +307,10 @@ pub async fn run(args: &PeerArgs) -> Result<()> {
                     fmt(m.own_us),
                     m.commit_us
                         .map(|c| format!("; summed batch commit latency per signal {c:.1} µs"))
-                        .unwrap_or_default(),
+                        .unwrap_or_default()
+                        + &m.commit_cpu_us
+                            .map(|c| format!("; commit thread CPU per signal {c:.1} µs"))
+                            .unwrap_or_default(),
                 );
                 if !m.outcome.complete() {
                     println!("   WARNING: not every signal fired exactly once");
@@ -385,6 +398,13 @@ fn table(mode: Ingest, thr: &[Vec<Measured>; 2], lat: &[Vec<Measured>; 2], pace:
         println!(
             "router summed batch commit latency per signal (wall, batches overlap; not a CPU cost): {} µs",
             spread(&commit, 1)
+        );
+    }
+    let commit_cpu = col(&thr[1], |m| m.commit_cpu_us);
+    if !commit_cpu.is_empty() {
+        println!(
+            "router commit thread CPU per signal (the durable commit, amortized): {} µs",
+            spread(&commit_cpu, 1)
         );
     }
     let m = |peer: Peer, f: fn(&Measured) -> Option<f64>, runs: &[Vec<Measured>; 2]| {
