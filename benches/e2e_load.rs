@@ -35,6 +35,12 @@
 //! `--no-tmpfs`, `--no-short-wait`, `--only jetstream|core`, `--random-ids`,
 //! `--latency-rate R`: pace the latency rows at R signals/s instead of half of
 //! their own maximum, to compare two builds at the same load).
+//! `--relay` runs instead the comparison of issue 19: the router as a
+//! `signalbox serve` process against a relay peer process that does the same
+//! NATS work and nothing else (`e2e_load/peer.rs`, `e2e_load/relay.rs`), with
+//! `--signals`, `--reps`, `--latency-secs`, `--only` and `--latency-rate`
+//! (default: half the relay's maximum). `--relay-child MODE URL` is how the
+//! bench starts that relay (its own binary again).
 //! Signal ids are `<tag>-<i>` (nearly sorted, as a counter would make them);
 //! `--random-ids` adds a row per mode, at the first batch size, whose ids are
 //! 64 scrambled bits instead (as UUIDs would be), which land anywhere in the
@@ -62,6 +68,16 @@ use signalbox_testkit::{TestNats, TestRouter};
 
 #[path = "e2e_load/cpu.rs"]
 mod cpu;
+#[path = "e2e_load/load.rs"]
+mod load;
+#[path = "e2e_load/peer.rs"]
+mod peer;
+#[path = "e2e_load/relay.rs"]
+mod relay;
+// Shared with `group_load`, which uses more of it.
+#[allow(dead_code)]
+#[path = "e2e_load/serve.rs"]
+mod serve;
 use cpu::{Cpu, CpuMeter, PerMessage, fmt_us};
 
 /// A receiver gives up when no firing arrived for this long.
@@ -103,6 +119,8 @@ struct Args {
     /// Pace every latency row at this rate instead of half of its own
     /// maximum, to compare two builds at the same load.
     latency_rate: Option<f64>,
+    /// Run only the relay comparison of issue 19 (`e2e_load/peer.rs`).
+    relay: bool,
 }
 
 impl Args {
@@ -118,6 +136,7 @@ impl Args {
             only: None,
             random_ids: false,
             latency_rate: None,
+            relay: false,
         };
         let mut it = std::env::args().skip(1);
         while let Some(arg) = it.next() {
@@ -136,6 +155,7 @@ impl Args {
                 "--no-tmpfs" => args.tmpfs = false,
                 "--no-short-wait" => args.short_wait = false,
                 "--random-ids" => args.random_ids = true,
+                "--relay" => args.relay = true,
                 "--latency-rate" => {
                     args.latency_rate = Some(value("--latency-rate")?.parse()?);
                 }
@@ -880,7 +900,32 @@ fn verdict(met: bool) -> &'static str {
 
 #[tokio::main]
 async fn main() -> Result<()> {
+    let argv: Vec<String> = std::env::args().collect();
+    if let Some(i) = argv.iter().position(|a| a == "--relay-child") {
+        let mode = argv.get(i + 1).context("--relay-child needs a mode")?;
+        let url = argv.get(i + 2).context("--relay-child needs a URL")?;
+        let result = relay::child(mode, url).await;
+        if let Err(e) = &result {
+            eprintln!("relay: {e:#}");
+        }
+        // Exit at once: the task reading stdin would keep the runtime alive.
+        std::process::exit(i32::from(result.is_err()));
+    }
     let args = Args::parse()?;
+    if args.relay {
+        return peer::run(&peer::PeerArgs {
+            signals: args.signals,
+            reps: args.reps,
+            latency_secs: args.latency_secs,
+            modes: match args.only {
+                Some(Mode::JetStream) => vec![load::Ingest::JetStream],
+                Some(Mode::Core) => vec![load::Ingest::Core],
+                None => vec![load::Ingest::JetStream, load::Ingest::Core],
+            },
+            latency_rate: args.latency_rate,
+        })
+        .await;
+    }
     let started = Instant::now();
     let nats = TestNats::start()?;
     let over_budget = || started.elapsed() > RUN_BUDGET;

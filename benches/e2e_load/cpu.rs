@@ -8,6 +8,10 @@
 //! measurement of a second or more on 2 cores. Unlike a rate, CPU per message
 //! does not depend on what else ran on the machine at the same time, so it
 //! compares builds and rows more steadily than signals/s does.
+//!
+//! [`pids_cpu`] sums the same figure over a set of processes (the routers of
+//! a group, the nodes of a NATS cluster, a relay peer): `None` when any of
+//! them cannot be read, so a sum never silently leaves a process out.
 
 use std::time::Duration;
 
@@ -26,6 +30,38 @@ fn process_cpu(pid: &str) -> Option<Duration> {
     let utime: u64 = fields.next()?.parse().ok()?;
     let stime: u64 = fields.next()?.parse().ok()?;
     Some(Duration::from_millis((utime + stime) * 1000 / USER_HZ))
+}
+
+/// User + system CPU time the processes `pids` have used so far, summed;
+/// `None` when any of them cannot be read (gone, or not Linux).
+pub fn pids_cpu(pids: &[u32]) -> Option<Duration> {
+    pids.iter()
+        .map(|p| process_cpu(&p.to_string()))
+        .sum::<Option<Duration>>()
+}
+
+/// User + system CPU time the threads of process `pid` named `name` (as
+/// `/proc/<pid>/task/<tid>/stat` gives it, at most 15 bytes) have used so
+/// far, summed; `None` when no such thread could be read.
+pub fn thread_cpu(pid: u32, name: &str) -> Option<Duration> {
+    let tasks = std::fs::read_dir(format!("/proc/{pid}/task")).ok()?;
+    let mut total = None;
+    for task in tasks.flatten() {
+        let tid = task.file_name();
+        let Some(tid) = tid.to_str() else { continue };
+        let comm = std::fs::read_to_string(format!("/proc/{pid}/task/{tid}/comm"));
+        if comm.is_ok_and(|c| c.trim_end() == name)
+            && let Some(cpu) = process_cpu(&format!("{pid}/task/{tid}"))
+        {
+            total = Some(total.unwrap_or(Duration::ZERO) + cpu);
+        }
+    }
+    total
+}
+
+/// User + system CPU time this process has used so far.
+pub fn self_cpu() -> Option<Duration> {
+    process_cpu("self")
 }
 
 /// CPU time used over one measurement.
