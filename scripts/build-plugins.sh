@@ -5,8 +5,8 @@
 #   - Python (plugins/python/<name>/app.py), when componentize-py is installed
 #     (pip install componentize-py==0.25.1): into plugins/target/python/<name>.wasm
 #   - JavaScript (plugins/js/<name>/app.js), when plugins/js/node_modules holds
-#     jco (npm ci in plugins/js; scripts/setup.sh --test does it): into
-#     plugins/target/js/<name>.wasm
+#     ComponentizeJS (npm ci in plugins/js; scripts/setup.sh --test does it):
+#     into plugins/target/js/<name>.wasm
 # The .wasm files are build output: never commit them.
 #   scripts/build-plugins.sh                 # everything
 #   scripts/build-plugins.sh --python-only   # only the Python plugins
@@ -65,12 +65,15 @@ else
   say "componentize-py is not installed: skipping the Python plugins"
 fi
 
-# JavaScript: jco componentize (ComponentizeJS, StarlingMonkey) with every WASI
-# feature disabled, so the component imports only the signalbox world.
-jco="plugins/js/node_modules/.bin/jco"
+# JavaScript: ComponentizeJS (StarlingMonkey) 0.23.0 called directly, with every
+# WASI feature disabled, so the component imports only the signalbox world.
+# Not through `jco componentize`: jco 1.34 and 1.35 bring ComponentizeJS 0.22,
+# whose generated export glue runs a task queue that costs ~250 µs of CPU per
+# call (0.23 glue: ~15 µs; docs/BENCHMARKS-LOG.md, "JavaScript call cost").
+cjs="plugins/js/node_modules/.bin/componentize-js"
 if [ "$python_only" = 1 ]; then
   :
-elif [ -x "$jco" ] && command -v node >/dev/null 2>&1; then
+elif [ -x "$cjs" ] && command -v node >/dev/null 2>&1; then
   mkdir -p plugins/target/js
   for dir in plugins/js/*/; do
     [ -f "$dir/app.js" ] || continue
@@ -82,14 +85,16 @@ elif [ -x "$jco" ] && command -v node >/dev/null 2>&1; then
       printf '  %s (up to date)\n' "$out"
       continue
     fi
-    tmp="$out.$$.tmp"
-    "$jco" componentize "$dir/app.js" --wit wit --world-name "$world" --disable all --out "$tmp" >/dev/null
+    tmp="$PWD/$out.$$.tmp"
+    # From the plugin's directory, so the path baked into stack traces is app.js.
+    (cd "$dir" && "$OLDPWD/$cjs" app.js --wit "$OLDPWD/wit" --world-name "$world" \
+      --disable stdio random clocks http fetch-event --out "$tmp" >/dev/null)
     mv "$tmp" "$out"
     printf '  %s (%s bytes)\n' "$out" "$(wc -c <"$out" | tr -d ' ')"
   done
 elif [ "$js_only" = 1 ]; then
-  say "jco is not installed: run scripts/setup.sh --test (or npm ci in plugins/js; needs node and npm)"
+  say "ComponentizeJS is not installed: run scripts/setup.sh --test (or npm ci in plugins/js; needs node and npm)"
   exit 1
 else
-  say "jco is not installed (npm ci in plugins/js): skipping the JavaScript plugins"
+  say "ComponentizeJS is not installed (npm ci in plugins/js): skipping the JavaScript plugins"
 fi

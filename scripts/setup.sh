@@ -138,7 +138,7 @@ if [ "${1:-}" = "--test" ]; then
     apt_install nodejs npm
   fi
   # Again when an install was cut short or the lock file changed since.
-  if [ ! -x plugins/js/node_modules/.bin/jco ] ||
+  if [ ! -x plugins/js/node_modules/.bin/componentize-js ] ||
     [ plugins/js/package-lock.json -nt plugins/js/node_modules/.package-lock.json ]; then
     say "npm ci in plugins/js (jco, ComponentizeJS)"
     (cd plugins/js && npm ci --no-audit --no-fund --loglevel=error)

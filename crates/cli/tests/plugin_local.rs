@@ -259,8 +259,8 @@ fn build_js(project: &Path, report: &Value) -> PathBuf {
     let js = repo_root().join("plugins/js");
     let bin = js.join("node_modules/.bin");
     assert!(
-        bin.join("jco").is_file(),
-        "the JavaScript scaffold tests need jco in plugins/js/node_modules (scripts/setup.sh --test runs npm ci there)"
+        bin.join("componentize-js").is_file(),
+        "the JavaScript scaffold tests need ComponentizeJS in plugins/js/node_modules (scripts/setup.sh --test runs npm ci there)"
     );
     let lock = std::fs::read(js.join("package-lock.json")).unwrap();
     assert_eq!(report["build"], json!("npm install && npm run build"));

@@ -173,7 +173,7 @@ fn adapter_decode(c: &mut Criterion) {
 /// without it the JavaScript rows are skipped, with a note.
 fn js_available() -> bool {
     let ok = support::repo_root()
-        .join("plugins/js/node_modules/.bin/jco")
+        .join("plugins/js/node_modules/.bin/componentize-js")
         .exists();
     if !ok {
         eprintln!(

@@ -127,8 +127,8 @@ pub fn js_component(name: &str) -> Vec<u8> {
             "the JavaScript plugin tests need node and npm (scripts/setup.sh --test installs them)"
         );
         assert!(
-            root.join("plugins/js/node_modules/.bin/jco").exists(),
-            "the JavaScript plugin tests need jco: npm ci in plugins/js (scripts/setup.sh --test)"
+            root.join("plugins/js/node_modules/.bin/componentize-js").exists(),
+            "the JavaScript plugin tests need ComponentizeJS: npm ci in plugins/js (scripts/setup.sh --test)"
         );
         let status = Command::new("bash")
             .arg(root.join("scripts/build-plugins.sh"))
