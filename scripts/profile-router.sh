@@ -2,7 +2,9 @@
 # Where a signal's CPU goes in a real `signalbox serve` (issue 19 item 7). For
 # each ingest mode it starts a private nats-server (loopback, JetStream on) and
 # a router with one subscription that fires for every signal, sends SIGNALS
-# signals from a separate load process (nats-py), samples the router process
+# signals from a separate load process (nats-py; in JetStream mode as a
+# backlog published while the router is stopped, which it then drains; in
+# core mode as fast as the client publishes), samples the router process
 # alone with `perf record` while the load runs, and prints per stage (decode,
 # match, firing build, store transaction, firing encode, publish, acks,
 # pipeline hand-offs, NATS client, runtime/other) the share of the router's
@@ -40,7 +42,12 @@ ROOT=$PWD
 
 # ---------------------------------------------------------------- helpers (python)
 HELPER=$(mktemp /tmp/profile-router-helper.XXXX.py)
-trap 'rm -f "$HELPER"' EXIT
+STARTED=() # processes this script started, stopped by their id on exit
+cleanup() {
+    for pid in "${STARTED[@]}"; do kill -CONT "$pid" 2>/dev/null || true; kill -TERM "$pid" 2>/dev/null || true; done
+    rm -f "$HELPER"
+}
+trap cleanup EXIT
 cat >"$HELPER" <<'PY'
 import asyncio, json, re, sys, time, collections
 
@@ -76,48 +83,63 @@ async def ready(url, mode):
         sys.exit("router not ready after 60 s")
     await nc.close()
 
-async def load(url, mode, n):
-    """Publishes n signals as fast as the client goes (JetStream: async
-    publishes into SIGNALS, PubAcks awaited pipelined; core: plain publishes)
-    and waits for n firings (JetStream: the RUNS stream's count; core: a
-    subscriber on fired.load). Prints JSON: signals, seconds."""
+async def backlog(url, n):
+    """JetStream: publishes n signals into SIGNALS (async publishes, PubAcks
+    awaited pipelined) while the router is stopped, so that it then drains a
+    backlog at its own full speed (a Python publisher alone makes ~3,000/s
+    here, less than the router takes)."""
+    import nats
+    nc = await nats.connect(url)
+    js = nc.jetstream(publish_async_max_pending=4000)
+    for i in range(n):
+        await js.publish_async(SUBJECT, b'{"id":"load-%d","params":{"n":%d}}' % (i, i))
+    await asyncio.wait_for(js.publish_async_completed(), 300)
+    await nc.close()
+
+async def drain(url, n):
+    """JetStream: waits until the RUNS stream holds n firings. Prints JSON:
+    signals, seconds (from the call, made as the router is resumed)."""
+    import nats
+    t0 = time.monotonic()
+    nc = await nats.connect(url)
+    js = nc.jetstream()
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline:
+        info = await js.stream_info("RUNS")
+        if info.state.messages >= n:
+            break
+        await asyncio.sleep(0.02)
+    else:
+        sys.exit("firings missing in RUNS: %d of %d" % (info.state.messages, n))
+    secs = time.monotonic() - t0
+    await nc.close()
+    print(json.dumps({"signals": n, "seconds": round(secs, 3)}))
+
+async def load(url, n):
+    """Core: publishes n signals as fast as the client goes (plain publishes;
+    the router's subscription buffers what it has not taken yet) and waits
+    for n firings on fired.load. Prints JSON: signals, seconds."""
     import nats
     nc = await nats.connect(url, pending_size=64 * 1024 * 1024)
     got = 0
     done = asyncio.Event()
-    if mode == "core":
-        async def on_firing(msg):
-            nonlocal got
-            got += 1
-            if got >= n:
-                done.set()
-        await nc.subscribe("fired.load", cb=on_firing, pending_msgs_limit=n + 1000)
-        await nc.flush()
+    async def on_firing(msg):
+        nonlocal got
+        got += 1
+        if got >= n:
+            done.set()
+    await nc.subscribe("fired.load", cb=on_firing, pending_msgs_limit=n + 1000)
+    await nc.flush()
     t0 = time.monotonic()
-    if mode == "jetstream":
-        js = nc.jetstream(publish_async_max_pending=4000)
-        for i in range(n):
-            await js.publish_async(SUBJECT, b'{"id":"load-%d","params":{"n":%d}}' % (i, i))
-        await asyncio.wait_for(js.publish_async_completed(), 120)
-        jsm = nc.jetstream()
-        deadline = time.monotonic() + 300
-        while time.monotonic() < deadline:
-            info = await jsm.stream_info("RUNS")
-            if info.state.messages >= n:
-                break
-            await asyncio.sleep(0.05)
-        else:
-            sys.exit("firings missing in RUNS: %d of %d" % (info.state.messages, n))
-    else:
-        for i in range(n):
-            await nc.publish(SUBJECT, b'{"id":"load-%d","params":{"n":%d}}' % (i, i))
-            if i % 1000 == 999:
-                await nc.flush()
-        await nc.flush()
-        try:
-            await asyncio.wait_for(done.wait(), 300)
-        except asyncio.TimeoutError:
-            sys.exit("firings missing: %d of %d" % (got, n))
+    for i in range(n):
+        await nc.publish(SUBJECT, b'{"id":"load-%d","params":{"n":%d}}' % (i, i))
+        if i % 1000 == 999:
+            await nc.flush()
+    await nc.flush()
+    try:
+        await asyncio.wait_for(done.wait(), 300)
+    except asyncio.TimeoutError:
+        sys.exit("firings missing: %d of %d" % (got, n))
     secs = time.monotonic() - t0
     await nc.close()
     print(json.dumps({"signals": n, "seconds": round(secs, 3)}))
@@ -245,8 +267,12 @@ if __name__ == "__main__":
         asyncio.run(setup(sys.argv[2], sys.argv[3]))
     elif cmd == "ready":
         asyncio.run(ready(sys.argv[2], sys.argv[3]))
+    elif cmd == "backlog":
+        asyncio.run(backlog(sys.argv[2], int(sys.argv[3])))
+    elif cmd == "drain":
+        asyncio.run(drain(sys.argv[2], int(sys.argv[3])))
     elif cmd == "load":
-        asyncio.run(load(sys.argv[2], sys.argv[3], int(sys.argv[4])))
+        asyncio.run(load(sys.argv[2], int(sys.argv[3])))
     elif cmd == "classify":
         us = float(sys.argv[3]) if len(sys.argv) > 3 and sys.argv[3] else None
         top = sys.argv[4] if len(sys.argv) > 4 else None
@@ -289,7 +315,7 @@ for MODE in $MODES; do
     PORT=$(free_port); HTTP=$(free_port)
     URL=nats://127.0.0.1:$PORT
     "$NATS_SERVER" -a 127.0.0.1 -p "$PORT" -js -sd "$DIR/nats" >"$DIR/nats.log" 2>&1 &
-    NATS_PID=$!
+    NATS_PID=$!; STARTED+=("$NATS_PID")
     for _ in $(seq 100); do (exec 3<>/dev/tcp/127.0.0.1/$PORT) 2>/dev/null && break; sleep 0.1; done
     python3 "$HELPER" setup "$URL" "$MODE"
     if [[ $MODE == jetstream ]]; then TARGET=runs.load; else TARGET=fired.load; fi
@@ -311,17 +337,27 @@ urls = ["$URL"]
 listen = "127.0.0.1:$HTTP"
 EOF
     RUST_LOG=warn "$BIN" serve --config "$DIR/signalbox.toml" >"$DIR/router.log" 2>&1 &
-    ROUTER_PID=$!
+    ROUTER_PID=$!; STARTED+=("$ROUTER_PID")
     python3 "$HELPER" ready "$URL" "$MODE"
 
+    if [[ $MODE == jetstream ]]; then
+        # The backlog goes in while the router is stopped; it drains it after.
+        kill -STOP "$ROUTER_PID"
+        python3 "$HELPER" backlog "$URL" "$SIGNALS"
+    fi
     if [[ $PERF == 1 ]]; then
         perf record -F "$PERF_FREQ" --call-graph "$CALL_GRAPH" -p "$ROUTER_PID" -o "$DIR/perf.data" \
             >"$DIR/perf-record.log" 2>&1 &
-        PERF_PID=$!
+        PERF_PID=$!; STARTED+=("$PERF_PID")
         sleep 1
     fi
     R0=$(cpu_us "$ROUTER_PID"); N0=$(cpu_us "$NATS_PID")
-    RESULT=$(python3 "$HELPER" load "$URL" "$MODE" "$SIGNALS")
+    if [[ $MODE == jetstream ]]; then
+        kill -CONT "$ROUTER_PID"
+        RESULT=$(python3 "$HELPER" drain "$URL" "$SIGNALS")
+    else
+        RESULT=$(python3 "$HELPER" load "$URL" "$SIGNALS")
+    fi
     sleep 0.5 # the last firings' acks and "marked delivered"
     R1=$(cpu_us "$ROUTER_PID"); N1=$(cpu_us "$NATS_PID")
     if [[ $PERF == 1 ]]; then kill -INT "$PERF_PID"; wait "$PERF_PID" || true; fi
