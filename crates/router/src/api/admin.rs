@@ -110,7 +110,14 @@ pub(crate) async fn dispatch(shared: &Arc<Shared>, verb: &str, body: String) -> 
             "replay is not available in group mode yet: the signals of a subscription are spread over partitions (docs/SCALING.md, limits)",
         )),
         "replay" => replay(shared, &body).await,
-        "plugin.upload" => plugin_deploy::upload(shared, &body),
+        // A piece is megabytes of base64 in JSON: decoded off the async
+        // threads, which keep the NATS connection read meanwhile.
+        "plugin.upload" => {
+            let s = shared.clone();
+            tokio::task::spawn_blocking(move || plugin_deploy::upload(&s, &body))
+                .await
+                .map_err(|e| unavailable(format!("internal error: {e}")))?
+        }
         "plugin.deploy" => {
             let done = plugin_deploy::deploy(shared, &body).await?;
             let name = serde_json::from_str::<serde_json::Value>(&body)

@@ -70,6 +70,20 @@ pub(crate) fn list(shared: &Shared) -> serde_json::Value {
 
 /// `plugin.deploy`: validate, store, activate (module docs).
 pub(crate) async fn deploy(shared: &Arc<Shared>, body: &str) -> AdminResult {
+    // Decoding and hashing megabytes run off the async threads, which keep
+    // the NATS connection read meanwhile.
+    let (s, body) = (shared.clone(), body.to_string());
+    let (req, bytes, hash) = tokio::task::spawn_blocking(move || decode_deploy(&s, &body))
+        .await
+        .map_err(|e| unavailable(format!("internal error: {e}")))??;
+    deploy_decoded(shared, req, bytes, hash).await
+}
+
+/// The deploy request, its component's bytes and their hash, checked.
+fn decode_deploy(
+    shared: &Shared,
+    body: &str,
+) -> Result<(DeployRequest, Vec<u8>, String), ErrorReply> {
     let req: DeployRequest = serde_json::from_str(body)
         .map_err(|e| invalid(FieldError::new("", format!("not a deploy request: {e}"))))?;
     let bytes = match (&req.upload, &req.component) {
@@ -113,6 +127,16 @@ pub(crate) async fn deploy(shared: &Arc<Shared>, body: &str) -> AdminResult {
             ),
         )));
     }
+    Ok((req, bytes, hash))
+}
+
+/// `plugin.deploy` once its component is decoded and checked.
+async fn deploy_decoded(
+    shared: &Arc<Shared>,
+    req: DeployRequest,
+    bytes: Vec<u8>,
+    hash: String,
+) -> AdminResult {
     let name = req.name.clone();
     if BUILTIN_OPERATORS.contains(&name.as_str()) {
         return Err(invalid(FieldError::new(

@@ -19,7 +19,7 @@ use std::time::Duration;
 use async_nats::jetstream::consumer::{self, DeliverPolicy};
 use futures::StreamExt;
 use signalbox_model::ErrorReply;
-use signalbox_store::Incoming;
+use signalbox_store::{Incoming, PlanContext};
 use tokio::sync::watch;
 
 use crate::group::Group;
@@ -358,22 +358,15 @@ async fn offers(
             _ => None,
         })
         .collect();
-    let (store, catalog) = (partition.store.clone(), shared.catalog.clone());
-    let written = tokio::task::spawn_blocking(move || {
-        let now = crate::clock::now_ms();
-        store.run_plan_at(Some(last), &mut |ctx| {
-            catalog.plan_offers(&offers, ctx, now)
-        })
+    let catalog = shared.catalog.clone();
+    let now = crate::clock::now_ms();
+    let written = plan_at(partition, last, "join offers", move |ctx| {
+        catalog.plan_offers(&offers, ctx, now)
     })
-    .await
-    .map_err(|e| ErrorReply::unavailable(e.to_string()))?
-    .map_err(|e| ErrorReply::unavailable(format!("join offers not stored: {e}")))?;
-    if !written.is_empty() {
-        shared
-            .metrics
-            .add(&shared.metrics.firings_created, written.len() as u64);
-        partition.outbox_wake.notify_one();
-    }
+    .await?;
+    shared
+        .metrics
+        .add(&shared.metrics.firings_created, written as u64);
     Ok(())
 }
 
@@ -410,11 +403,7 @@ async fn waits(
             crate::nats::reply::respond(&shared.client, subject.into(), &answer).await;
         }
     }
-    let store = partition.store.clone();
-    tokio::task::spawn_blocking(move || store.run_plan_at(Some(last), &mut |_| Vec::new()))
-        .await
-        .map_err(|e| ErrorReply::unavailable(e.to_string()))?
-        .map_err(|e| ErrorReply::unavailable(format!("input position not stored: {e}")))?;
+    plan_at(partition, last, "input position", |_| Vec::new()).await?;
     Ok(())
 }
 
@@ -434,31 +423,21 @@ async fn wait_offers(
             _ => None,
         })
         .collect();
-    let (store, catalog, w) = (
-        partition.store.clone(),
-        shared.catalog.clone(),
-        partition.id,
-    );
-    let (written, settled) = tokio::task::spawn_blocking(move || {
-        let now = crate::clock::now_ms();
-        let mut settled = Vec::new();
-        let written = store.run_plan_at(Some(last), &mut |ctx| {
-            let (firings, done) =
-                crate::pipeline::waits::take_wait_offers(&catalog, w, &offers, ctx, now);
-            settled = done;
-            firings
-        });
-        written.map(|w| (w, settled))
+    let (catalog, w) = (shared.catalog.clone(), partition.id);
+    let settled = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let done = settled.clone();
+    let now = crate::clock::now_ms();
+    plan_at(partition, last, "wait offers", move |ctx| {
+        let (firings, answered) =
+            crate::pipeline::waits::take_wait_offers(&catalog, w, &offers, ctx, now);
+        *done.lock().unwrap_or_else(|e| e.into_inner()) = answered;
+        firings
     })
-    .await
-    .map_err(|e| ErrorReply::unavailable(e.to_string()))?
-    .map_err(|e| ErrorReply::unavailable(format!("wait offers not stored: {e}")))?;
+    .await?;
+    let settled = std::mem::take(&mut *settled.lock().unwrap_or_else(|e| e.into_inner()));
     for id in &settled {
         tracing::info!(wait = %id, "wait satisfied");
         shared.catalog.remove_wait(id);
-    }
-    if !written.is_empty() {
-        partition.outbox_wake.notify_one();
     }
     Ok(())
 }
@@ -486,10 +465,26 @@ async fn unwatch(
         .map_err(|e| ErrorReply::unavailable(format!("watch not ended: {e}")))?;
     }
     partition.outbox_wake.notify_one();
+    plan_at(partition, last, "input position", |_| Vec::new()).await?;
+    Ok(())
+}
+
+/// Runs `plan` in one transaction of `partition`'s store that also records
+/// input position `last`, off the async threads; `what` names the work in an
+/// error. Wakes the outbox when it wrote firings; returns how many.
+async fn plan_at(
+    partition: &Partition,
+    last: u64,
+    what: &'static str,
+    mut plan: impl FnMut(&mut PlanContext<'_, '_>) -> Vec<signalbox_model::Firing> + Send + 'static,
+) -> Result<usize, ErrorReply> {
     let store = partition.store.clone();
-    tokio::task::spawn_blocking(move || store.run_plan_at(Some(last), &mut |_| Vec::new()))
+    let written = tokio::task::spawn_blocking(move || store.run_plan_at(Some(last), &mut plan))
         .await
         .map_err(|e| ErrorReply::unavailable(e.to_string()))?
-        .map_err(|e| ErrorReply::unavailable(format!("input position not stored: {e}")))?;
-    Ok(())
+        .map_err(|e| ErrorReply::unavailable(format!("{what} not stored: {e}")))?;
+    if !written.is_empty() {
+        partition.outbox_wake.notify_one();
+    }
+    Ok(written.len())
 }
