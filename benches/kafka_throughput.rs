@@ -1,20 +1,33 @@
 //! Kafka → signal → firing throughput, against the broker's own consume rate
-//! measured in the same run.
+//! measured in the same run, on one partition and on several.
 //!
-//! A topic of a real broker (tansu, started by the test kit) is filled with
-//! `SIGNALBOX_BENCH_KAFKA_RECORDS` records (default 20 000) by the independent
-//! client (confluent-kafka). Then, on the same pre-filled topic:
+//! For each partition count of `SIGNALBOX_BENCH_KAFKA_PARTITIONS` (default
+//! `1,4`), a topic of a real broker (tansu, started by the test kit) is filled
+//! with `SIGNALBOX_BENCH_KAFKA_RECORDS` records (default 20 000, keyed, so
+//! they spread over the partitions) by the independent client
+//! (confluent-kafka). Then, on the same pre-filled topic:
 //! - baseline: a confluent-kafka consumer reads every record (partitions
-//!   assigned, no group join; time from the assign to the last record);
+//!   assigned, no group join; time from the assign to the last record), once
+//!   before the router and once after it, so a change in the machine's load
+//!   during the row shows as two different baselines;
 //! - signalbox: a router (release build) consumes the topic through the
 //!   `kafka-json` adapter, stores each signal (redb, fsync per batch) and
 //!   publishes one firing per record on core NATS; timed from the first
-//!   firing to the last, as a NATS subscriber sees them.
+//!   firing to the last, as a NATS subscriber sees them. Once per value of
+//!   `SIGNALBOX_BENCH_KAFKA_IN_FLIGHT` (the source's `batches_in_flight`,
+//!   default `1,2`: 1 is the lock step of before 2026-12-06, where the worker
+//!   reads the next batch only once the last is stored), each with a group
+//!   of its own and followed by another baseline.
+//!
+//! Besides the rates, the CPU time per record over the timed window is read
+//! from `/proc` for this process (the router and the counting subscriber),
+//! the Kafka worker process, tansu and nats-server: unlike a rate, it does not
+//! depend on what else ran on the machine at the same time.
 //!
 //! Run: `cargo bench --bench kafka_throughput` (needs `scripts/setup.sh --test`).
-//! Prints both rates and their ratio; nothing is asserted (noisy machines).
+//! Prints the rates and their ratios; nothing is asserted (noisy machines).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, ensure};
@@ -35,17 +48,103 @@ fn main() -> Result<()> {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(20_000);
+    let partitions: Vec<i32> = match std::env::var("SIGNALBOX_BENCH_KAFKA_PARTITIONS") {
+        Ok(v) => v
+            .split(',')
+            .map(|p| p.trim().parse::<i32>())
+            .collect::<Result<_, _>>()
+            .with_context(|| format!("SIGNALBOX_BENCH_KAFKA_PARTITIONS={v:?}: want e.g. 1,4"))?,
+        Err(_) => vec![1, 4],
+    };
+    let in_flight: Vec<usize> = match std::env::var("SIGNALBOX_BENCH_KAFKA_IN_FLIGHT") {
+        Ok(v) => v
+            .split(',')
+            .map(|p| p.trim().parse::<usize>())
+            .collect::<Result<_, _>>()
+            .with_context(|| format!("SIGNALBOX_BENCH_KAFKA_IN_FLIGHT={v:?}: want e.g. 1,2"))?,
+        Err(_) => vec![1, 2],
+    };
+    ensure!(
+        in_flight.iter().all(|&w| w >= 1),
+        "batches in flight start at 1"
+    );
+    ensure!(
+        partitions.iter().all(|&p| p >= 1),
+        "partition counts start at 1"
+    );
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()?;
-    rt.block_on(run(records))
+    rt.block_on(run(records, &partitions, &in_flight))
 }
 
-async fn run(n: usize) -> Result<()> {
+/// One partition count's figures.
+struct Row {
+    partitions: i32,
+    produce: f64,
+    /// Baseline rates: before the first router, then after each.
+    consume: Vec<f64>,
+    routers: Vec<RouterRun>,
+}
+
+/// One router's run over the topic.
+struct RouterRun {
+    in_flight: usize,
+    rate: f64,
+    /// CPU µs per record over the timed window, per process name.
+    cpu_us: BTreeMap<String, f64>,
+}
+
+async fn run(n: usize, partition_counts: &[i32], in_flight: &[usize]) -> Result<()> {
     let nats = TestNats::start()?;
     let kafka = TestKafka::start().await?;
-    kafka.create_topic("bench", 1).await?;
+    let mut rows = Vec::new();
+    for &p in partition_counts {
+        rows.push(row(&nats, &kafka, n, p, in_flight).await?);
+    }
+    println!("kafka_throughput: {n} records per row");
+    for r in &rows {
+        let consume: Vec<String> = r.consume.iter().map(|c| format!("{c:.0}")).collect();
+        println!("  {} partition(s):", r.partitions);
+        println!(
+            "    produce (confluent-kafka, incl. process start): {:>9.0} records/s",
+            r.produce
+        );
+        println!(
+            "    consume (confluent-kafka, baseline), in order:  {} records/s",
+            consume.join(", ")
+        );
+        for (i, run) in r.routers.iter().enumerate() {
+            // The baselines just before and just after this router's run.
+            let around = (r.consume[i] + r.consume[i + 1]) / 2.0;
+            println!(
+                "    signalbox, batches_in_flight = {}:              {:>9.0} records/s, {:.3}x the consume rate around it, {:.3}x the produce rate",
+                run.in_flight,
+                run.rate,
+                run.rate / around,
+                run.rate / r.produce
+            );
+            let cpu: Vec<String> = run
+                .cpu_us
+                .iter()
+                .map(|(name, us)| format!("{name} {us:.1}"))
+                .collect();
+            println!("      CPU µs per record while timed: {}", cpu.join(", "));
+        }
+    }
+    Ok(())
+}
+
+async fn row(
+    nats: &TestNats,
+    kafka: &TestKafka,
+    n: usize,
+    partitions: i32,
+    in_flight: &[usize],
+) -> Result<Row> {
+    let topic = format!("bench-p{partitions}");
+    kafka.create_topic(&topic, partitions).await?;
     let batch: Vec<KafkaRecord> = (0..n)
         .map(|i| KafkaRecord {
             key: Some(format!("o-{i}")),
@@ -58,21 +157,40 @@ async fn run(n: usize) -> Result<()> {
         .collect();
     let produce_started = Instant::now();
     for chunk in batch.chunks(5_000) {
-        kafka.produce("bench", chunk).await?;
+        kafka.produce(&topic, chunk).await?;
     }
     let produce_secs = produce_started.elapsed().as_secs_f64();
+    let mut consume = vec![n as f64 / kafka.consume_seconds(&topic, n).await?];
+    let mut routers = Vec::new();
+    for &w in in_flight {
+        routers.push(router_run(nats, kafka, n, &topic, partitions, w).await?);
+        consume.push(n as f64 / kafka.consume_seconds(&topic, n).await?);
+    }
+    Ok(Row {
+        partitions,
+        produce: n as f64 / produce_secs,
+        consume,
+        routers,
+    })
+}
 
-    let consume_secs = kafka.consume_seconds("bench", n).await?;
-
+async fn router_run(
+    nats: &TestNats,
+    kafka: &TestKafka,
+    n: usize,
+    topic: &str,
+    partitions: i32,
+    in_flight: usize,
+) -> Result<RouterRun> {
     let plugin = plugin_component("adapter_kafka_json")?;
     let source = toml::from_str(&format!(
-        "name = \"bench\"\nbrokers = [{:?}]\ntopics = [\"bench\"]\nadapter = \"kafka-json\"\ngroup_id = \"bench-router\"\n",
+        "name = \"bench\"\nbrokers = [{:?}]\ntopics = [{topic:?}]\nadapter = \"kafka-json\"\ngroup_id = \"bench-router-{partitions}-{in_flight}\"\nbatches_in_flight = {in_flight}\n",
         kafka.bootstrap()
     ))?;
     let client = nats.client().await?;
     let mut runs = client.subscribe("runs.orders").await?;
     client.flush().await?;
-    let router = TestRouter::start_configured(&nats, |c| {
+    let router = TestRouter::start_configured(nats, |c| {
         c.plugins.adapters.push(PluginEntry {
             name: "kafka-json".into(),
             file: plugin,
@@ -89,6 +207,7 @@ async fn run(n: usize) -> Result<()> {
     .await?;
     router.add_subscription(&client, ALL).await?;
     let mut first = None;
+    let mut cpu_before = HashMap::new();
     let mut seen = 0;
     while seen < n {
         let msg = tokio::time::timeout(Duration::from_secs(120), runs.next())
@@ -96,29 +215,97 @@ async fn run(n: usize) -> Result<()> {
             .context("firings stopped arriving")?
             .context("subscription closed")?;
         let _ = msg;
-        first.get_or_insert_with(Instant::now);
+        if first.is_none() {
+            cpu_before = cpu_by_name();
+            first = Some(Instant::now());
+        }
         seen += 1;
     }
-    let router_secs = first.map_or(0.0, |f| f.elapsed().as_secs_f64());
-    ensure!(router_secs > 0.0, "no time measured");
+    let secs = first.map_or(0.0, |f| f.elapsed().as_secs_f64());
+    let cpu_after = cpu_by_name();
+    ensure!(secs > 0.0, "no time measured");
     router.shutdown().await;
+    drop(runs);
+    let cpu_us = cpu_after
+        .iter()
+        .map(|(name, after)| {
+            let before = cpu_before.get(name).copied().unwrap_or_default();
+            let used = after.saturating_sub(before);
+            (name.clone(), used.as_secs_f64() * 1e6 / n as f64)
+        })
+        .collect();
+    Ok(RouterRun {
+        in_flight,
+        rate: n as f64 / secs,
+        cpu_us,
+    })
+}
 
-    let consume_rate = n as f64 / consume_secs;
-    let router_rate = n as f64 / router_secs;
-    println!("kafka_throughput: {n} records, one partition");
-    println!(
-        "  produce (confluent-kafka, incl. process start): {:>9.0} records/s",
-        n as f64 / produce_secs
-    );
-    println!("  consume (confluent-kafka, baseline):            {consume_rate:>9.0} records/s");
-    println!("  signalbox (record -> stored signal -> firing):  {router_rate:>9.0} records/s");
-    println!(
-        "  ratio signalbox / consume:                      {:>9.3}",
-        router_rate / consume_rate
-    );
-    println!(
-        "  ratio signalbox / produce:                      {:>9.3}",
-        router_rate / (n as f64 / produce_secs)
-    );
-    Ok(())
+/// Ticks per second of the `utime` and `stime` fields of `/proc/<pid>/stat`:
+/// `USER_HZ`, which Linux fixes at 100 in its user-space ABI.
+const USER_HZ: u64 = 100;
+
+/// Command name, parent pid and user + system CPU time of a process, from
+/// `/proc/<pid>/stat`; `None` when it cannot be read (it ended) or parsed.
+fn stat(pid: &str) -> Option<(String, u32, Duration)> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // Field 2, the command name, is in parentheses and may hold spaces: count
+    // the fields after its closing one (field 3, the state, is index 0).
+    let open = stat.find('(')?;
+    let close = stat.rfind(')')?;
+    let comm = stat.get(open + 1..close)?.to_string();
+    let rest: Vec<&str> = stat.get(close + 1..)?.split_whitespace().collect();
+    let ppid: u32 = rest.get(1)?.parse().ok()?;
+    let utime: u64 = rest.get(11)?.parse().ok()?;
+    let stime: u64 = rest.get(12)?.parse().ok()?;
+    Some((
+        comm,
+        ppid,
+        Duration::from_millis((utime + stime) * 1000 / USER_HZ),
+    ))
+}
+
+/// CPU time used so far by this process ("router+bench": the router runs in
+/// it, with the subscriber that counts firings) and by each of its descendants
+/// (the Kafka worker is named "kafka-worker"; tansu and nats-server by their
+/// command names), summed per name.
+fn cpu_by_name() -> HashMap<String, Duration> {
+    let own = std::process::id();
+    let mut procs: HashMap<u32, (String, u32, Duration)> = HashMap::new();
+    if let Ok(dir) = std::fs::read_dir("/proc") {
+        for entry in dir.flatten() {
+            let name = entry.file_name();
+            let Some(pid) = name.to_str().and_then(|s| s.parse::<u32>().ok()) else {
+                continue;
+            };
+            if let Some(s) = stat(&pid.to_string()) {
+                procs.insert(pid, s);
+            }
+        }
+    }
+    let descends = |mut pid: u32| {
+        while let Some((_, ppid, _)) = procs.get(&pid) {
+            if *ppid == own {
+                return true;
+            }
+            pid = *ppid;
+        }
+        false
+    };
+    let mut by_name: HashMap<String, Duration> = HashMap::new();
+    for (&pid, (comm, _, cpu)) in &procs {
+        let name = if pid == own {
+            "router+bench".to_string()
+        } else if descends(pid) {
+            if comm == "signalbox" {
+                "kafka-worker".to_string()
+            } else {
+                comm.clone()
+            }
+        } else {
+            continue;
+        };
+        *by_name.entry(name).or_default() += *cpu;
+    }
+    by_name
 }

@@ -114,6 +114,12 @@ pub struct KafkaSource {
     /// How long a batch waits to fill after its first record, e.g. `5ms`.
     #[serde(default = "default_batch_max_wait", with = "super::duration::text")]
     pub batch_max_wait: Duration,
+    /// Most batches the worker hands to the router before the first of them
+    /// is stored: with 2 (the default) the router decodes a batch while it
+    /// stores the one before; 1 reads the next batch only once the last one
+    /// is stored. A revoke waits until every batch handed out is stored.
+    #[serde(default = "default_batches_in_flight")]
+    pub batches_in_flight: usize,
     /// Offsets of stored records are committed to the group at most this
     /// often (and always when partitions are revoked and at shutdown), e.g.
     /// `1s`; `0s` commits after every batch. Records stored but not yet
@@ -140,6 +146,9 @@ fn default_batch_size() -> usize {
 }
 fn default_batch_max_wait() -> Duration {
     Duration::from_millis(5)
+}
+fn default_batches_in_flight() -> usize {
+    2
 }
 fn default_commit_interval() -> Duration {
     Duration::from_secs(1)
@@ -196,6 +205,9 @@ pub(crate) fn validate_all(sources: &[KafkaSource], adapters: &[&str]) -> Result
         }
         if s.batch_size == 0 {
             return Err(invalid("batch_size", "must be at least 1".into()));
+        }
+        if s.batches_in_flight == 0 {
+            return Err(invalid("batches_in_flight", "must be at least 1".into()));
         }
         if s.max_decode_attempts == 0 {
             return Err(invalid("max_decode_attempts", "must be at least 1".into()));
@@ -340,6 +352,7 @@ mod tests {
         let s = source();
         assert_eq!(s.group_id, "signalbox");
         assert_eq!(s.start, StartPosition::Earliest);
+        assert_eq!(s.batches_in_flight, 2);
         validate_all(std::slice::from_ref(&s), &["kafka-json"]).expect("valid");
         let c = s.client_config().expect("config");
         assert_eq!(c.get("enable.auto.commit"), Some("false"));
@@ -366,5 +379,8 @@ mod tests {
         s.properties
             .insert("enable.auto.commit".into(), "true".into());
         assert_eq!(field(s), "sources.kafka[orders].properties");
+        let mut s = source();
+        s.batches_in_flight = 0;
+        assert_eq!(field(s), "sources.kafka[orders].batches_in_flight");
     }
 }

@@ -8,7 +8,13 @@
 //! the signals of all the others go through one store transaction
 //! ([`crate::pipeline::ingest::commit`]); only then is the worker told the batch is
 //! stored, and it commits those offsets to the group (every
-//! `commit_interval`, on revoke and at shutdown). Invariants:
+//! `commit_interval`, on revoke and at shutdown). Two stages overlap: while
+//! one batch is stored (on a task of its own), the next is decoded, and the
+//! worker reads the one after (it hands out at most `batches_in_flight`,
+//! default 2, unstored batches).
+//! Invariants:
+//! - batches are stored one at a time, in the order the worker read them, and
+//!   acknowledged in that order;
 //! - an offset is committed only after every record before it is stored or
 //!   dead-lettered (a crash of the router or the worker re-reads, never skips);
 //! - a signal's default id is `topic/partition/offset` (plus `/index` when one
@@ -140,7 +146,55 @@ pub(crate) async fn run(
     tracing::info!(source = %source.name, "Kafka source stopped");
 }
 
-/// Talks to one worker until it ends or the router shuts down.
+/// The batch being stored, on a task of its own, while the next one is
+/// decoded; aborted when the worker's run ends (its records are then read
+/// again and taken as duplicates).
+struct Storing(Option<tokio::task::JoinHandle<Option<Vec<(String, i32, i64)>>>>);
+
+impl Storing {
+    /// How the batch being stored ended: `Ok(Some(offsets))` stored, with the
+    /// offsets to acknowledge; `Ok(None)` interrupted by shutdown; `Err` the
+    /// task failed. Pending forever when nothing is being stored.
+    async fn done(&mut self) -> Result<Option<Vec<(String, i32, i64)>>, String> {
+        let Some(task) = self.0.as_mut() else {
+            return std::future::pending().await;
+        };
+        let end = task
+            .await
+            .map_err(|e| format!("the Kafka store task failed: {e}"));
+        self.0 = None;
+        end
+    }
+}
+
+impl Drop for Storing {
+    fn drop(&mut self) {
+        if let Some(task) = self.0.take() {
+            task.abort();
+        }
+    }
+}
+
+/// Tells the worker a batch is stored; the end of the run when it was not.
+fn acknowledge(
+    worker: &mut WorkerProcess,
+    done: Result<Option<Vec<(String, i32, i64)>>, String>,
+) -> Option<End> {
+    match done {
+        // A failed write shows as the worker's end at the next recv.
+        Ok(Some(offsets)) => {
+            let _ = worker.send(&ToWorker::Stored(offsets));
+            None
+        }
+        Ok(None) => Some(End::Shutdown),
+        Err(e) => Some(End::Died(e)),
+    }
+}
+
+/// Talks to one worker until it ends or the router shuts down. Batches are
+/// stored one at a time, in the order the worker sent them; the next one is
+/// decoded meanwhile (the worker hands out at most `batches_in_flight`
+/// unstored batches).
 async fn drive(
     shared: &Arc<Shared>,
     lag: &LagGauges,
@@ -157,10 +211,18 @@ async fn drive(
     };
     // A failed write shows as the worker's end below.
     let _ = worker.send(&start);
+    let shared_source = Arc::new(source.clone());
+    let mut storing = Storing(None);
     let mut ready = false;
     loop {
         let frame = tokio::select! {
             _ = shutdown.changed() => return End::Shutdown,
+            done = storing.done() => {
+                if let Some(end) = acknowledge(worker, done) {
+                    return end;
+                }
+                continue;
+            }
             f = worker.frames.recv() => f,
         };
         let frame = match frame {
@@ -192,11 +254,46 @@ async fn drive(
                 let Some(adapter) = shared.plugins.adapter(&source.adapter) else {
                     return End::AdapterGone;
                 };
-                if !process(shared, source, &adapter, &batch, shutdown).await {
+                // Decode while the batch before is stored; acknowledge that
+                // one as soon as it is.
+                let fates = {
+                    let mut decode_shutdown = shutdown.clone();
+                    let decode = decode_batch(source, &adapter, &batch, &mut decode_shutdown);
+                    tokio::pin!(decode);
+                    loop {
+                        tokio::select! {
+                            fates = &mut decode => break fates,
+                            done = storing.done() => {
+                                if let Some(end) = acknowledge(worker, done) {
+                                    return end;
+                                }
+                            }
+                        }
+                    }
+                };
+                let Some(fates) = fates else {
                     return End::Shutdown;
+                };
+                // One batch stored at a time, in order.
+                if storing.0.is_some() {
+                    let done = tokio::select! {
+                        _ = shutdown.changed() => return End::Shutdown,
+                        done = storing.done() => done,
+                    };
+                    if let Some(end) = acknowledge(worker, done) {
+                        return end;
+                    }
                 }
-                // A failed write shows as the worker's end at the next recv.
-                let _ = worker.send(&ToWorker::Stored(next_offsets(&batch)));
+                let offsets = next_offsets(&batch);
+                storing.0 = Some(tokio::spawn(store(
+                    shared.clone(),
+                    shared_source.clone(),
+                    adapter,
+                    batch,
+                    fates,
+                    shutdown.clone(),
+                    offsets,
+                )));
             }
             other => forward(lag, source, other),
         }
@@ -258,18 +355,33 @@ enum Fate {
     Rejected(String),
 }
 
-/// Handles one batch; false when shutdown interrupted it (nothing committed
-/// past what is stored; the rest is read again after restart).
+/// Stores one decoded batch (its rejected records dead-lettered first) and
+/// returns `offsets`, the ones to acknowledge; None when shutdown
+/// interrupted it (nothing committed past what is stored; the rest is read
+/// again after restart).
+async fn store(
+    shared: Arc<Shared>,
+    source: Arc<KafkaSource>,
+    adapter: Arc<WasmAdapter>,
+    batch: Vec<Record>,
+    fates: Vec<Fate>,
+    mut shutdown: watch::Receiver<bool>,
+    offsets: Vec<(String, i32, i64)>,
+) -> Option<Vec<(String, i32, i64)>> {
+    process(&shared, &source, &adapter, &batch, fates, &mut shutdown)
+        .await
+        .then_some(offsets)
+}
+
+/// Handles one decoded batch; false when shutdown interrupted it.
 async fn process(
     shared: &Arc<Shared>,
     source: &KafkaSource,
     adapter: &Arc<WasmAdapter>,
     batch: &[Record],
+    fates: Vec<Fate>,
     shutdown: &mut watch::Receiver<bool>,
 ) -> bool {
-    let Some(fates) = decode_batch(source, adapter, batch, shutdown).await else {
-        return false;
-    };
     let m = &shared.metrics;
     let mut signals = Vec::new();
     for (record, fate) in batch.iter().zip(fates) {
