@@ -79,7 +79,7 @@ mod relay;
 #[path = "e2e_load/serve.rs"]
 mod serve;
 use cpu::{Cpu, CpuMeter, PerMessage, fmt_us};
-use load::{NOT_SENT, median, ms, percentile, spawn_acker, spawn_receiver, unix_ms, verdict};
+use load::{NOT_SENT, Outcome, median, ms, spawn_acker, spawn_receiver, unix_ms, verdict};
 
 /// A receiver gives up when no firing arrived for this long.
 const IDLE_TIMEOUT: Duration = Duration::from_secs(15);
@@ -183,15 +183,8 @@ impl Args {
 /// The outcome of one end-to-end run.
 #[derive(Debug, Clone)]
 struct RunResult {
-    /// Signals per second, first publish to last firing.
-    rate: f64,
-    /// Firings received / signals sent.
-    received: usize,
-    sent: usize,
-    duplicates: usize,
-    p50: Duration,
-    p99: Duration,
-    max: Duration,
+    /// Rate, counts and latencies (read through `Deref`: `r.rate`, `r.p99`).
+    outcome: Outcome,
     /// CPU used from the first publish to the last firing received.
     cpu: Cpu,
     /// For paced runs through the router: where its own histograms put the
@@ -199,6 +192,13 @@ struct RunResult {
     /// latency (see [`halves_line`]).
     split: Option<String>,
     halves: Option<String>,
+}
+
+impl std::ops::Deref for RunResult {
+    type Target = Outcome;
+    fn deref(&self) -> &Outcome {
+        &self.outcome
+    }
 }
 
 /// One measured configuration of the router.
@@ -584,18 +584,9 @@ async fn paced_run(
     delete_stream_if_any(&js, "SIGNALS").await;
     delete_stream_if_any(&js, "RUNS").await;
 
-    let last = got.last.context("no firing received at all")?;
     let halves = rate.and_then(|_| halves_line(&got.halves));
-    let mut lat = got.latencies;
-    lat.sort();
     Ok(RunResult {
-        rate: got.count as f64 / (last - start).as_secs_f64(),
-        received: got.count,
-        sent: n,
-        duplicates: got.duplicates,
-        p50: percentile(&lat, 50.0),
-        p99: percentile(&lat, 99.0),
-        max: lat.last().copied().unwrap_or_default(),
+        outcome: got.outcome(start, n)?,
         cpu,
         split,
         halves,

@@ -143,6 +143,24 @@ pub struct Received {
     pub halves: Vec<(i64, i64)>,
 }
 
+impl Received {
+    /// What a run of `sent` signals, the first published at `start`, measured.
+    pub fn outcome(self, start: Instant, sent: usize) -> Result<Outcome> {
+        let last = self.last.context("no firing received at all")?;
+        let mut lat = self.latencies;
+        lat.sort();
+        Ok(Outcome {
+            rate: self.count as f64 / (last - start).as_secs_f64(),
+            received: self.count,
+            sent,
+            duplicates: self.duplicates,
+            p50: percentile(&lat, 50.0),
+            p99: percentile(&lat, 99.0),
+            max: lat.last().copied().unwrap_or_default(),
+        })
+    }
+}
+
 /// A prepared run: the receiver listens, the bodies are built.
 pub struct Run {
     ingest: Ingest,
@@ -264,19 +282,7 @@ impl Run {
         if self.ingest == Ingest::JetStream && acked as usize != n {
             bail!("{acked} of {n} signals acked by their stream");
         }
-        let got = self.receiver.await??;
-        let last = got.last.context("no firing received at all")?;
-        let mut lat = got.latencies;
-        lat.sort();
-        Ok(Outcome {
-            rate: got.count as f64 / (last - start).as_secs_f64(),
-            received: got.count,
-            sent: n,
-            duplicates: got.duplicates,
-            p50: percentile(&lat, 50.0),
-            p99: percentile(&lat, 99.0),
-            max: lat.last().copied().unwrap_or_default(),
-        })
+        self.receiver.await??.outcome(start, n)
     }
 }
 
