@@ -57,7 +57,7 @@ use anyhow::{Context, Result, bail};
 use async_nats::jetstream::{self, consumer, stream};
 use bytes::Bytes;
 use futures::StreamExt;
-use futures::stream::{BoxStream, FuturesUnordered};
+use futures::stream::BoxStream;
 use signalbox_router::IngestMode;
 
 /// The allocator of the `signalbox` binary, so that the router in this
@@ -79,6 +79,7 @@ mod relay;
 #[path = "e2e_load/serve.rs"]
 mod serve;
 use cpu::{Cpu, CpuMeter, PerMessage, fmt_us};
+use load::{NOT_SENT, Outcome, median, ms, spawn_acker, spawn_receiver, unix_ms, verdict};
 
 /// A receiver gives up when no firing arrived for this long.
 const IDLE_TIMEOUT: Duration = Duration::from_secs(15);
@@ -92,8 +93,6 @@ const JS_TARGET: &str = "runs.load";
 const CORE_TARGET: &str = "fired.load";
 /// Signals per second of the light-load (latency floor) runs.
 const LIGHT_RATE: f64 = 200.0;
-/// Marks "not sent yet" in the send-time table.
-const NOT_SENT: u64 = u64::MAX;
 
 /// Command-line options.
 #[derive(Debug, Clone)]
@@ -181,35 +180,11 @@ impl Args {
     }
 }
 
-/// What a receiver saw.
-#[derive(Debug, Default, Clone)]
-struct Received {
-    /// Distinct firings received.
-    count: usize,
-    /// Firings received for an index already seen.
-    duplicates: usize,
-    /// When the last distinct firing arrived.
-    last: Option<Instant>,
-    /// Signal publish → firing received, per firing.
-    latencies: Vec<Duration>,
-    /// Per firing that carries its creation time: milliseconds from the
-    /// signal's publish to the firing's creation (inside the router's
-    /// transaction), and from there to its receipt.
-    halves: Vec<(i64, i64)>,
-}
-
 /// The outcome of one end-to-end run.
 #[derive(Debug, Clone)]
 struct RunResult {
-    /// Signals per second, first publish to last firing.
-    rate: f64,
-    /// Firings received / signals sent.
-    received: usize,
-    sent: usize,
-    duplicates: usize,
-    p50: Duration,
-    p99: Duration,
-    max: Duration,
+    /// Rate, counts and latencies (read through `Deref`: `r.rate`, `r.p99`).
+    outcome: Outcome,
     /// CPU used from the first publish to the last firing received.
     cpu: Cpu,
     /// For paced runs through the router: where its own histograms put the
@@ -217,6 +192,13 @@ struct RunResult {
     /// latency (see [`halves_line`]).
     split: Option<String>,
     halves: Option<String>,
+}
+
+impl std::ops::Deref for RunResult {
+    type Target = Outcome;
+    fn deref(&self) -> &Outcome {
+        &self.outcome
+    }
 }
 
 /// One measured configuration of the router.
@@ -303,28 +285,10 @@ fn signal_body_random_id(tag: &str, i: usize) -> Bytes {
     Bytes::from(format!(r#"{{"id":"{tag}-{z:016x}","params":{{"n":{i}}}}}"#))
 }
 
-fn median(values: &[f64]) -> f64 {
-    let mut v = values.to_vec();
-    v.sort_by(f64::total_cmp);
-    if v.is_empty() { 0.0 } else { v[v.len() / 2] }
-}
-
 fn median_duration(values: &[Duration]) -> Duration {
     let mut v = values.to_vec();
     v.sort();
     v.get(v.len() / 2).copied().unwrap_or_default()
-}
-
-fn percentile(sorted: &[Duration], p: f64) -> Duration {
-    if sorted.is_empty() {
-        return Duration::ZERO;
-    }
-    let rank = ((p / 100.0) * sorted.len() as f64).ceil() as usize;
-    sorted[rank.clamp(1, sorted.len()) - 1]
-}
-
-fn ms(d: Duration) -> String {
-    format!("{:.2} ms", d.as_secs_f64() * 1000.0)
 }
 
 /// A client whose subscriptions can buffer a whole run (no slow-consumer drops).
@@ -334,32 +298,6 @@ async fn big_client(url: &str) -> Result<async_nats::Client> {
         .connect(url)
         .await
         .with_context(|| format!("connecting to {url}"))
-}
-
-/// Awaits JetStream PubAcks concurrently while the producer keeps publishing;
-/// returns how many were acked. The client bounds the acks in flight (5 000).
-fn spawn_acker(
-    mut rx: tokio::sync::mpsc::UnboundedReceiver<jetstream::context::PublishAckFuture>,
-) -> tokio::task::JoinHandle<Result<u64>> {
-    tokio::spawn(async move {
-        let mut pending = FuturesUnordered::new();
-        let mut acked = 0u64;
-        let mut open = true;
-        loop {
-            tokio::select! {
-                m = rx.recv(), if open => match m {
-                    Some(f) => pending.push(f.into_future()),
-                    None => open = false,
-                },
-                Some(r) = pending.next(), if !pending.is_empty() => {
-                    r.context("JetStream publish ack")?;
-                    acked += 1;
-                }
-                else => break,
-            }
-        }
-        Ok(acked)
-    })
 }
 
 async fn delete_stream_if_any(js: &jetstream::Context, name: &str) {
@@ -466,72 +404,6 @@ async fn raw_core(nats: &TestNats, n: usize) -> Result<(f64, Cpu)> {
     }
     let last = last.context("no message received")?;
     Ok((n as f64 / (last - start).as_secs_f64(), cpu))
-}
-
-/// Turns a firing body into the index of the signal that caused it, and the
-/// firing's creation time (ms since the Unix epoch) when it carries one (a
-/// body published straight to the target, without the router, does not).
-fn firing_index(payload: &[u8]) -> Option<(usize, Option<i64>)> {
-    let v: serde_json::Value = serde_json::from_slice(payload).ok()?;
-    let n = &v["params"]["n"];
-    let index = n
-        .as_u64()
-        .or_else(|| n.as_str().and_then(|s| s.parse().ok()))
-        .and_then(|n| usize::try_from(n).ok())?;
-    Some((index, v["created_at_ms"].as_i64()))
-}
-
-/// Milliseconds since the Unix epoch, the clock of a firing's `created_at_ms`.
-fn unix_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64)
-}
-
-/// Counts firings until `n` distinct ones arrived or none came for [`IDLE_TIMEOUT`].
-fn spawn_receiver(
-    mut firings: BoxStream<'static, Result<Bytes>>,
-    n: usize,
-    base: Instant,
-    base_unix_ms: i64,
-    sent_at: Arc<Vec<AtomicU64>>,
-) -> tokio::task::JoinHandle<Result<Received>> {
-    tokio::spawn(async move {
-        let mut seen = vec![false; n];
-        let mut got = Received {
-            latencies: Vec::with_capacity(n),
-            ..Received::default()
-        };
-        while got.count < n {
-            let payload = match tokio::time::timeout(IDLE_TIMEOUT, firings.next()).await {
-                Ok(Some(p)) => p?,
-                Ok(None) | Err(_) => break,
-            };
-            let now = Instant::now();
-            let Some((i, created)) = firing_index(&payload).filter(|(i, _)| *i < n) else {
-                bail!("unexpected firing: {}", String::from_utf8_lossy(&payload));
-            };
-            if seen[i] {
-                got.duplicates += 1;
-                continue;
-            }
-            seen[i] = true;
-            got.count += 1;
-            got.last = Some(now);
-            let sent = sent_at[i].load(Ordering::Acquire);
-            if sent != NOT_SENT {
-                let at = (now - base).as_nanos() as u64;
-                got.latencies
-                    .push(Duration::from_nanos(at.saturating_sub(sent)));
-                if let Some(created) = created {
-                    let sent_ms = base_unix_ms + (sent / 1_000_000) as i64;
-                    let received_ms = base_unix_ms + (at / 1_000_000) as i64;
-                    got.halves.push((created - sent_ms, received_ms - created));
-                }
-            }
-        }
-        Ok(got)
-    })
 }
 
 /// One end-to-end run: fresh streams, a fresh router on a fresh data directory,
@@ -651,7 +523,14 @@ async fn paced_run(
     let bodies: Vec<Bytes> = (0..n).map(|i| body(tag, i)).collect();
     let base = Instant::now();
     let base_unix_ms = unix_ms();
-    let receiver = spawn_receiver(firings, n, base, base_unix_ms, sent_at.clone());
+    let receiver = spawn_receiver(
+        firings,
+        n,
+        IDLE_TIMEOUT,
+        base,
+        base_unix_ms,
+        sent_at.clone(),
+    );
 
     let producer = nats.client().await?;
     let pjs = jetstream::new(producer.clone());
@@ -705,18 +584,9 @@ async fn paced_run(
     delete_stream_if_any(&js, "SIGNALS").await;
     delete_stream_if_any(&js, "RUNS").await;
 
-    let last = got.last.context("no firing received at all")?;
     let halves = rate.and_then(|_| halves_line(&got.halves));
-    let mut lat = got.latencies;
-    lat.sort();
     Ok(RunResult {
-        rate: got.count as f64 / (last - start).as_secs_f64(),
-        received: got.count,
-        sent: n,
-        duplicates: got.duplicates,
-        p50: percentile(&lat, 50.0),
-        p99: percentile(&lat, 99.0),
-        max: lat.last().copied().unwrap_or_default(),
+        outcome: got.outcome(start, n)?,
         cpu,
         split,
         halves,
@@ -892,10 +762,6 @@ fn cpu_table(
         "* this process: the load generator and the receiver, and in the signalbox rows the \
          router too."
     );
-}
-
-fn verdict(met: bool) -> &'static str {
-    if met { "MET" } else { "MISSED" }
 }
 
 #[tokio::main]

@@ -53,6 +53,7 @@ mod group;
 mod takeover;
 
 use cost::Setup;
+use load::{median, spread, verdict};
 
 /// Command-line options.
 #[derive(Debug, Clone)]
@@ -118,32 +119,6 @@ impl Args {
         }
         Ok(args)
     }
-}
-
-/// The median of some values (0 for none).
-fn median(values: &[f64]) -> f64 {
-    let mut v = values.to_vec();
-    v.sort_by(f64::total_cmp);
-    if v.is_empty() { 0.0 } else { v[v.len() / 2] }
-}
-
-/// `median (min–max)` with `d` decimals, or `-`.
-fn spread(values: &[f64], d: usize) -> String {
-    if values.is_empty() {
-        return "-".into();
-    }
-    let mut v = values.to_vec();
-    v.sort_by(f64::total_cmp);
-    format!(
-        "{:.d$} ({:.d$}–{:.d$})",
-        v[v.len() / 2],
-        v[0],
-        v[v.len() - 1]
-    )
-}
-
-fn verdict(met: bool) -> &'static str {
-    if met { "MET" } else { "MISSED" }
 }
 
 fn cores() -> usize {

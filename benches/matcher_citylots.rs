@@ -12,7 +12,7 @@
 //! counts do not depend on what else the machine runs), set
 //! `CITYLOTS_COUNT=<row>:<passes>`: instead of criterion, each operator
 //! type's engine runs that row (`signalbox`, `signalbox+parse`,
-//! `signalbox+raw`, `signalbox+signal`, `quamina`) over the 2,000 events
+//! `signalbox+raw`, `signalbox+signal`, `quamina`, `naive`) over the 2,000 events
 //! `passes` times; the difference between two pass counts, divided by the
 //! events, is the row's cost per event. `CITYLOTS_ONLY=<type>` keeps one
 //! operator type.
@@ -21,11 +21,10 @@
 
 mod matcher_support;
 
-use std::hint::black_box;
 use std::time::Duration;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use matcher_support::{Rng, citylot, on_cpu, parse_params};
+use matcher_support::{Rng, citylot, on_cpu, parse_params, pass};
 use serde_json::Value as Json;
 use signalbox_matcher::{Engine, OperatorRegistry, Pattern, naive};
 use signalbox_model::Limits;
@@ -160,44 +159,51 @@ fn bench(c: &mut Criterion) {
             }
         }
 
+        // One pass of each row over the events: what criterion times, and
+        // what `CITYLOTS_COUNT` repeats.
+        let signalbox = || pass(&params, |p| engine.matches_shared(p).len());
+        let with_parse = || pass(&bytes, |by| engine.matches_shared(&parse_params(by)).len());
+        let raw = || {
+            pass(&bytes, |by| {
+                engine
+                    .matches_params_json(by, &limits)
+                    .map_or(0, |ids| ids.len())
+            })
+        };
+        let signal = || {
+            pass(&bodies, |by| {
+                engine
+                    .matches_signal_json(by, &limits)
+                    .map_or(0, |ids| ids.len())
+            })
+        };
+        let quamina = || {
+            pass(&bytes, |by| {
+                q.matches_for_event(by).map_or(0, |ids| ids.len())
+            })
+        };
+        let by_naive = || {
+            pass(&params, |p| {
+                patterns.iter().filter(|r| naive::matches(r, p)).count()
+            })
+        };
+        let mut rows: Vec<(&str, &dyn Fn() -> usize)> = vec![
+            ("signalbox", &signalbox),
+            ("signalbox+parse", &with_parse),
+            ("signalbox+raw", &raw),
+            ("signalbox+signal", &signal),
+        ];
+        if quamina_ok {
+            rows.push(("quamina", &quamina));
+        }
+        rows.push(("naive", &by_naive));
+
         if let Some((row, passes)) = &count {
-            let mut total = 0usize;
-            for _ in 0..*passes {
-                total += match row.as_str() {
-                    "signalbox" => params
-                        .iter()
-                        .map(|p| engine.matches_shared(black_box(p)).len())
-                        .sum::<usize>(),
-                    "signalbox+parse" => bytes
-                        .iter()
-                        .map(|by| engine.matches_shared(&parse_params(black_box(by))).len())
-                        .sum(),
-                    "signalbox+raw" => bytes
-                        .iter()
-                        .map(|by| {
-                            engine
-                                .matches_params_json(black_box(by), &limits)
-                                .map_or(0, |ids| ids.len())
-                        })
-                        .sum(),
-                    "signalbox+signal" => bodies
-                        .iter()
-                        .map(|by| {
-                            engine
-                                .matches_signal_json(black_box(by), &limits)
-                                .map_or(0, |ids| ids.len())
-                        })
-                        .sum(),
-                    "quamina" if quamina_ok => bytes
-                        .iter()
-                        .map(|by| {
-                            q.matches_for_event(black_box(by))
-                                .map_or(0, |ids| ids.len())
-                        })
-                        .sum(),
-                    other => panic!("CITYLOTS_COUNT: no row {other}"),
-                };
-            }
+            let (_, run) = rows
+                .iter()
+                .find(|(name, _)| name == row)
+                .unwrap_or_else(|| panic!("CITYLOTS_COUNT: no row {row}"));
+            let total: usize = (0..*passes).map(|_| run()).sum();
             println!("citylots/{kind}/{row}: {passes} passes, {total} matches");
             continue;
         }
@@ -206,81 +212,9 @@ fn bench(c: &mut Criterion) {
         g.sample_size(10)
             .warm_up_time(Duration::from_millis(500))
             .measurement_time(Duration::from_secs(2));
-        g.bench_function("signalbox", |b| {
-            b.iter_custom(|iters| {
-                on_cpu(iters, || {
-                    params
-                        .iter()
-                        .map(|p| engine.matches_shared(black_box(p)).len())
-                        .sum::<usize>()
-                })
-            })
-        });
-        g.bench_function("signalbox+parse", |b| {
-            b.iter_custom(|iters| {
-                on_cpu(iters, || {
-                    bytes
-                        .iter()
-                        .map(|by| engine.matches_shared(&parse_params(black_box(by))).len())
-                        .sum::<usize>()
-                })
-            })
-        });
-        g.bench_function("signalbox+raw", |b| {
-            b.iter_custom(|iters| {
-                on_cpu(iters, || {
-                    bytes
-                        .iter()
-                        .map(|by| {
-                            engine
-                                .matches_params_json(black_box(by), &limits)
-                                .map_or(0, |ids| ids.len())
-                        })
-                        .sum::<usize>()
-                })
-            })
-        });
-        g.bench_function("signalbox+signal", |b| {
-            b.iter_custom(|iters| {
-                on_cpu(iters, || {
-                    bodies
-                        .iter()
-                        .map(|by| {
-                            engine
-                                .matches_signal_json(black_box(by), &limits)
-                                .map_or(0, |ids| ids.len())
-                        })
-                        .sum::<usize>()
-                })
-            })
-        });
-        if quamina_ok {
-            g.bench_function("quamina", |b| {
-                b.iter_custom(|iters| {
-                    on_cpu(iters, || {
-                        bytes
-                            .iter()
-                            .map(|by| q.matches_for_event(black_box(by)).unwrap().len())
-                            .sum::<usize>()
-                    })
-                })
-            });
+        for (name, run) in &rows {
+            g.bench_function(*name, |b| b.iter_custom(|iters| on_cpu(iters, run)));
         }
-        g.bench_function("naive", |b| {
-            b.iter_custom(|iters| {
-                on_cpu(iters, || {
-                    params
-                        .iter()
-                        .map(|p| {
-                            patterns
-                                .iter()
-                                .filter(|r| naive::matches(r, black_box(p)))
-                                .count()
-                        })
-                        .sum::<usize>()
-                })
-            })
-        });
         g.finish();
     }
 }

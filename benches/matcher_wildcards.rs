@@ -7,12 +7,11 @@
 
 mod matcher_support;
 
-use std::hint::black_box;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use matcher_support::{Rng, on_cpu, to_params};
+use matcher_support::{Rng, on_cpu, pass, to_params};
 use serde_json::json;
 use signalbox_matcher::{Engine, OperatorRegistry, Pattern};
 
@@ -110,22 +109,12 @@ fn bench(c: &mut Criterion) {
         .warm_up_time(Duration::from_millis(500))
         .measurement_time(Duration::from_secs(3));
     g.bench_function("signalbox", |b| {
-        b.iter_custom(|iters| {
-            on_cpu(iters, || {
-                params
-                    .iter()
-                    .map(|p| engine.matches_shared(black_box(p)).len())
-                    .sum::<usize>()
-            })
-        })
+        b.iter_custom(|iters| on_cpu(iters, || pass(&params, |p| engine.matches_shared(p).len())))
     });
     g.bench_function("quamina", |b| {
         b.iter_custom(|iters| {
             on_cpu(iters, || {
-                bytes
-                    .iter()
-                    .map(|by| q.matches_for_event(black_box(by)).unwrap().len())
-                    .sum::<usize>()
+                pass(&bytes, |by| q.matches_for_event(by).unwrap().len())
             })
         })
     });

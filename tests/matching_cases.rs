@@ -9,55 +9,13 @@
 
 #![allow(clippy::unwrap_used)]
 
-use std::path::PathBuf;
+// The case files' entries and loader, shared with the matcher crate's
+// `raw_cases` test.
+#[path = "../crates/matcher/tests/support/cases.rs"]
+mod cases;
 
-use serde::Deserialize;
+use cases::{load, to_map};
 use signalbox_matcher::{Engine, OperatorRegistry, Pattern, explain, naive};
-use signalbox_model::{Map, Value};
-
-#[derive(Deserialize)]
-struct Entry {
-    name: String,
-    pattern: serde_json::Value,
-    #[serde(default)]
-    cases: Vec<Case>,
-    #[serde(default)]
-    error: Option<String>,
-}
-
-#[derive(Deserialize)]
-struct Case {
-    params: serde_json::Value,
-    expected: bool,
-}
-
-fn to_map(j: &serde_json::Value) -> Map {
-    match Value::from_json(j, "params").unwrap() {
-        Value::Object(m) => m,
-        other => panic!("params must be an object: {other}"),
-    }
-}
-
-fn load() -> Vec<(String, Entry)> {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/cases/matching");
-    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .collect();
-    files.sort();
-    let mut out = Vec::new();
-    for f in files
-        .into_iter()
-        .filter(|f| f.extension().is_some_and(|e| e == "yaml"))
-    {
-        let text = std::fs::read_to_string(&f).unwrap();
-        let entries: Vec<Entry> =
-            serde_yaml::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", f.display()));
-        let stem = f.file_stem().unwrap().to_string_lossy().to_string();
-        out.extend(entries.into_iter().map(|e| (stem.clone(), e)));
-    }
-    out
-}
 
 #[test]
 fn case_files() {

@@ -18,7 +18,6 @@ mod lineage;
 mod lineage_page;
 mod matching_cases;
 mod matching_conformance;
-mod matching_properties;
 mod plugin_deploy;
 mod plugins;
 mod plugins_by_language;

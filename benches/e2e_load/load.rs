@@ -34,7 +34,7 @@ pub const SIGNALS_STREAM: &str = "SIGNALS";
 /// The firing stream in JetStream mode.
 pub const RUNS_STREAM: &str = "RUNS";
 /// Marks "not sent yet" in the send-time table.
-const NOT_SENT: u64 = u64::MAX;
+pub const NOT_SENT: u64 = u64::MAX;
 
 /// How signals go in and firings come out.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -127,11 +127,38 @@ impl Outcome {
 }
 
 /// What a receiver saw.
-struct Received {
-    count: usize,
-    duplicates: usize,
-    last: Option<Instant>,
-    latencies: Vec<Duration>,
+#[derive(Debug, Default, Clone)]
+pub struct Received {
+    /// Distinct firings received.
+    pub count: usize,
+    /// Firings received for an index already seen.
+    pub duplicates: usize,
+    /// When the last distinct firing arrived.
+    pub last: Option<Instant>,
+    /// Signal publish → firing received, per firing.
+    pub latencies: Vec<Duration>,
+    /// Per firing that carries its creation time: milliseconds from the
+    /// signal's publish to the firing's creation (inside the router's
+    /// transaction), and from there to its receipt.
+    pub halves: Vec<(i64, i64)>,
+}
+
+impl Received {
+    /// What a run of `sent` signals, the first published at `start`, measured.
+    pub fn outcome(self, start: Instant, sent: usize) -> Result<Outcome> {
+        let last = self.last.context("no firing received at all")?;
+        let mut lat = self.latencies;
+        lat.sort();
+        Ok(Outcome {
+            rate: self.count as f64 / (last - start).as_secs_f64(),
+            received: self.count,
+            sent,
+            duplicates: self.duplicates,
+            p50: percentile(&lat, 50.0),
+            p99: percentile(&lat, 99.0),
+            max: lat.last().copied().unwrap_or_default(),
+        })
+    }
 }
 
 /// A prepared run: the receiver listens, the bodies are built.
@@ -194,7 +221,7 @@ impl Run {
             .map(|i| Bytes::from(format!(r#"{{"id":"{tag}-{i}","params":{{"n":{i}}}}}"#)))
             .collect();
         let base = Instant::now();
-        let receiver = spawn_receiver(firings, n, base, sent_at.clone());
+        let receiver = spawn_receiver(firings, n, IDLE_TIMEOUT, base, unix_ms(), sent_at.clone());
         Ok(Run {
             ingest,
             names: names.to_vec(),
@@ -255,25 +282,13 @@ impl Run {
         if self.ingest == Ingest::JetStream && acked as usize != n {
             bail!("{acked} of {n} signals acked by their stream");
         }
-        let got = self.receiver.await??;
-        let last = got.last.context("no firing received at all")?;
-        let mut lat = got.latencies;
-        lat.sort();
-        Ok(Outcome {
-            rate: got.count as f64 / (last - start).as_secs_f64(),
-            received: got.count,
-            sent: n,
-            duplicates: got.duplicates,
-            p50: percentile(&lat, 50.0),
-            p99: percentile(&lat, 99.0),
-            max: lat.last().copied().unwrap_or_default(),
-        })
+        self.receiver.await??.outcome(start, n)
     }
 }
 
 /// Awaits JetStream PubAcks concurrently while the producer keeps publishing;
-/// returns how many were acked.
-fn spawn_acker(
+/// returns how many were acked. The client bounds the acks in flight (5 000).
+pub fn spawn_acker(
     mut rx: tokio::sync::mpsc::UnboundedReceiver<jetstream::context::PublishAckFuture>,
 ) -> tokio::task::JoinHandle<Result<u64>> {
     tokio::spawn(async move {
@@ -297,38 +312,51 @@ fn spawn_acker(
     })
 }
 
-/// The signal index a firing carries in `params.n` (a number, or the string
-/// a template made of it).
-pub fn firing_index(payload: &[u8]) -> Option<usize> {
+/// Turns a firing body into the index of the signal that caused it (the
+/// number `params.n`, or the string a template made of it), and the firing's
+/// creation time (ms since the Unix epoch) when it carries one (a body
+/// published straight to the target, without the router, does not).
+pub fn firing(payload: &[u8]) -> Option<(usize, Option<i64>)> {
     let v: serde_json::Value = serde_json::from_slice(payload).ok()?;
     let n = &v["params"]["n"];
-    n.as_u64()
+    let index = n
+        .as_u64()
         .or_else(|| n.as_str().and_then(|s| s.parse().ok()))
-        .and_then(|n| usize::try_from(n).ok())
+        .and_then(|n| usize::try_from(n).ok())?;
+    Some((index, v["created_at_ms"].as_i64()))
 }
 
-/// Counts firings until `n` distinct ones arrived or none came for [`IDLE_TIMEOUT`].
-fn spawn_receiver(
+/// Milliseconds since the Unix epoch, the clock of a firing's `created_at_ms`.
+pub fn unix_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
+
+/// Counts firings until `n` distinct ones arrived or none came for `idle`.
+/// `sent_at[i]` is when signal `i` was published, in ns after `base` (whose
+/// Unix time in ms is `base_unix_ms`), or [`NOT_SENT`].
+pub fn spawn_receiver(
     mut firings: BoxStream<'static, Result<Bytes>>,
     n: usize,
+    idle: Duration,
     base: Instant,
+    base_unix_ms: i64,
     sent_at: Arc<Vec<AtomicU64>>,
 ) -> tokio::task::JoinHandle<Result<Received>> {
     tokio::spawn(async move {
         let mut seen = vec![false; n];
         let mut got = Received {
-            count: 0,
-            duplicates: 0,
-            last: None,
             latencies: Vec::with_capacity(n),
+            ..Received::default()
         };
         while got.count < n {
-            let payload = match tokio::time::timeout(IDLE_TIMEOUT, firings.next()).await {
+            let payload = match tokio::time::timeout(idle, firings.next()).await {
                 Ok(Some(p)) => p?,
                 Ok(None) | Err(_) => break,
             };
             let now = Instant::now();
-            let Some(i) = firing_index(&payload).filter(|i| *i < n) else {
+            let Some((i, created)) = firing(&payload).filter(|(i, _)| *i < n) else {
                 bail!("unexpected firing: {}", String::from_utf8_lossy(&payload));
             };
             if seen[i] {
@@ -343,6 +371,11 @@ fn spawn_receiver(
                 let at = (now - base).as_nanos() as u64;
                 got.latencies
                     .push(Duration::from_nanos(at.saturating_sub(sent)));
+                if let Some(created) = created {
+                    let sent_ms = base_unix_ms + (sent / 1_000_000) as i64;
+                    let received_ms = base_unix_ms + (at / 1_000_000) as i64;
+                    got.halves.push((created - sent_ms, received_ms - created));
+                }
             }
         }
         Ok(got)
@@ -361,4 +394,31 @@ pub fn percentile(sorted: &[Duration], p: f64) -> Duration {
 /// Milliseconds with two decimals.
 pub fn ms(d: Duration) -> String {
     format!("{:.2} ms", d.as_secs_f64() * 1000.0)
+}
+
+/// The median of some values (0 for none).
+pub fn median(values: &[f64]) -> f64 {
+    let mut v = values.to_vec();
+    v.sort_by(f64::total_cmp);
+    if v.is_empty() { 0.0 } else { v[v.len() / 2] }
+}
+
+/// `median (min–max)` with `d` decimals, or `-`.
+pub fn spread(values: &[f64], d: usize) -> String {
+    if values.is_empty() {
+        return "-".into();
+    }
+    let mut v = values.to_vec();
+    v.sort_by(f64::total_cmp);
+    format!(
+        "{:.d$} ({:.d$}–{:.d$})",
+        v[v.len() / 2],
+        v[0],
+        v[v.len() - 1]
+    )
+}
+
+/// A target's verdict in the tables.
+pub fn verdict(met: bool) -> &'static str {
+    if met { "MET" } else { "MISSED" }
 }

@@ -27,8 +27,8 @@ use super::cpu::{pids_cpu, thread_cpu};
 /// The router's commit thread, as `/proc` names it (15 bytes at most).
 const COMMIT_THREAD: &str = "signalbox-commi";
 use super::load::{
-    Ingest, Outcome, RUNS_STREAM, Run, SIGNALS_STREAM, delete_stream, fresh_runs_stream, ms,
-    subscription,
+    Ingest, Outcome, RUNS_STREAM, Run, SIGNALS_STREAM, delete_stream, fresh_runs_stream, median,
+    ms, spread, subscription, verdict,
 };
 use super::serve::Serve;
 use signalbox_testkit::{KillOnDrop, TestNats};
@@ -45,6 +45,16 @@ impl Peer {
         match self {
             Peer::Relay => "relay",
             Peer::Router => "router",
+        }
+    }
+
+    /// The order of the two in repetition `rep`: alternated, so that neither
+    /// always runs first.
+    fn order(rep: usize) -> [Peer; 2] {
+        if rep.is_multiple_of(2) {
+            [Peer::Relay, Peer::Router]
+        } else {
+            [Peer::Router, Peer::Relay]
         }
     }
 }
@@ -245,30 +255,6 @@ async fn measure(
     })
 }
 
-/// min / median / max of some values, or `-`.
-fn spread(values: &[f64], digits: usize) -> String {
-    if values.is_empty() {
-        return "-".into();
-    }
-    let mut v = values.to_vec();
-    v.sort_by(f64::total_cmp);
-    format!(
-        "{:.d$} ({:.d$}–{:.d$})",
-        v[v.len() / 2],
-        v[0],
-        v[v.len() - 1],
-        d = digits
-    )
-}
-
-fn med(values: &[f64]) -> f64 {
-    super::median(values)
-}
-
-fn verdict(met: bool) -> &'static str {
-    if met { "MET" } else { "MISSED" }
-}
-
 /// Runs the comparison and prints its tables.
 pub async fn run(args: &PeerArgs) -> Result<()> {
     let bin = signalbox_testkit::signalbox_binary()?;
@@ -285,12 +271,7 @@ pub async fn run(args: &PeerArgs) -> Result<()> {
     for &mode in &args.modes {
         let mut thr: [Vec<Measured>; 2] = [Vec::new(), Vec::new()];
         for rep in 0..args.reps {
-            let order = if rep % 2 == 0 {
-                [Peer::Relay, Peer::Router]
-            } else {
-                [Peer::Router, Peer::Relay]
-            };
-            for peer in order {
+            for peer in Peer::order(rep) {
                 let tag = format!("t{rep}-{}-{}", mode.setting(), peer.label());
                 let m = measure(&nats, &bin, peer, mode, args.signals, None, &tag).await?;
                 println!(
@@ -319,16 +300,11 @@ pub async fn run(args: &PeerArgs) -> Result<()> {
             }
         }
         let relay_rates: Vec<f64> = thr[0].iter().map(|m| m.outcome.rate).collect();
-        let pace = args.latency_rate.unwrap_or(med(&relay_rates) / 2.0);
+        let pace = args.latency_rate.unwrap_or(median(&relay_rates) / 2.0);
         let n = ((pace * args.latency_secs) as usize).max(200);
         let mut lat: [Vec<Measured>; 2] = [Vec::new(), Vec::new()];
         for rep in 0..args.reps {
-            let order = if rep % 2 == 0 {
-                [Peer::Relay, Peer::Router]
-            } else {
-                [Peer::Router, Peer::Relay]
-            };
-            for peer in order {
+            for peer in Peer::order(rep) {
                 let tag = format!("l{rep}-{}-{}", mode.setting(), peer.label());
                 let m = measure(&nats, &bin, peer, mode, n, Some(pace), &tag).await?;
                 println!(
@@ -408,7 +384,7 @@ fn table(mode: Ingest, thr: &[Vec<Measured>; 2], lat: &[Vec<Measured>; 2], pace:
         );
     }
     let m = |peer: Peer, f: fn(&Measured) -> Option<f64>, runs: &[Vec<Measured>; 2]| {
-        med(&col(&runs[peer as usize], f))
+        median(&col(&runs[peer as usize], f))
     };
     let rate_ratio = m(Peer::Router, |m| Some(m.outcome.rate), thr)
         / m(Peer::Relay, |m| Some(m.outcome.rate), thr);

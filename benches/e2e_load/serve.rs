@@ -16,6 +16,25 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, bail};
 use signalbox_testkit::{KillOnDrop, free_port, http_request};
 
+/// Starts `<bin> serve --config <config>`, its log appended to `router.log`
+/// beside the config.
+fn spawn(bin: &Path, config: &Path) -> Result<KillOnDrop> {
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(config.with_file_name("router.log"))?;
+    let child = std::process::Command::new(bin)
+        .args(["serve", "--config"])
+        .arg(config)
+        .env("RUST_LOG", "warn")
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(log)
+        .spawn()
+        .context("starting signalbox serve")?;
+    Ok(KillOnDrop(child))
+}
+
 /// One `signalbox serve` process.
 pub struct Serve {
     process: Option<KillOnDrop>,
@@ -37,21 +56,8 @@ impl Serve {
             format!("{config}\n[http]\nlisten = \"127.0.0.1:{port}\"\n"),
         )
         .context("writing the router's config")?;
-        let log = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(dir.join("router.log"))?;
-        let child = std::process::Command::new(bin)
-            .args(["serve", "--config"])
-            .arg(&path)
-            .env("RUST_LOG", "warn")
-            .stdin(std::process::Stdio::null())
-            .stdout(std::process::Stdio::null())
-            .stderr(log)
-            .spawn()
-            .context("starting signalbox serve")?;
         Ok(Serve {
-            process: Some(KillOnDrop(child)),
+            process: Some(spawn(bin, &path)?),
             config: path,
             http: SocketAddr::from(([127, 0, 0, 1], port)),
         })
@@ -80,20 +86,7 @@ impl Serve {
         if self.process.is_some() {
             return Ok(());
         }
-        let log = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(self.config.with_file_name("router.log"))?;
-        let child = std::process::Command::new(bin)
-            .args(["serve", "--config"])
-            .arg(&self.config)
-            .env("RUST_LOG", "warn")
-            .stdin(std::process::Stdio::null())
-            .stdout(std::process::Stdio::null())
-            .stderr(log)
-            .spawn()
-            .context("restarting signalbox serve")?;
-        self.process = Some(KillOnDrop(child));
+        self.process = Some(spawn(bin, &self.config).context("restarting signalbox serve")?);
         Ok(())
     }
 

@@ -110,7 +110,7 @@ pub async fn run(
                 let received = Instant::now();
                 let Ok(info) = m.info() else { continue };
                 let stored_ns = info.published.unix_timestamp_nanos();
-                if let Some(n) = super::load::firing_index(&m.message.payload)
+                if let Some((n, _)) = super::load::firing(&m.message.payload)
                     && let Ok(mut v) = seen.lock()
                 {
                     v.push(Seen {

@@ -1,7 +1,7 @@
 //! Shared helpers for the matcher benchmarks: a seeded RNG, the citylots-shaped
 //! record generator, params parsing, a resident-memory probe, and the clock
-//! the benchmarks use. No timing assertions live here; benchmarks only
-//! measure.
+//! the benchmarks use (with [`pass`], one pass of matching over the inputs).
+//! No timing assertions live here; benchmarks only measure.
 //!
 //! The clock ([`on_cpu`]) is the benchmark thread's on-CPU time, not wall
 //! time, so that other work on a busy machine does not inflate a sample (it
@@ -16,26 +16,10 @@ use std::time::{Duration, Instant};
 use serde_json::{Value as Json, json};
 use signalbox_model::{Map, Value};
 
-/// xorshift64*: small, seeded, reproducible.
-pub struct Rng(u64);
-
-impl Rng {
-    pub fn new(seed: u64) -> Rng {
-        Rng(seed.max(1))
-    }
-    pub fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-    pub fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-    pub fn unit(&mut self) -> f64 {
-        (self.next() >> 11) as f64 / (1u64 << 53) as f64
-    }
-}
+// The matcher tests' generator: one implementation for tests and benchmarks.
+#[path = "../../crates/matcher/tests/support/rng.rs"]
+mod rng;
+pub use rng::Rng;
 
 pub const STREETS: [&str; 24] = [
     "GREENWICH",
@@ -153,6 +137,12 @@ pub fn thread_cpu_ns() -> Option<u64> {
     let secs = u64::try_from(ts.tv_sec).ok()?;
     let nanos = u64::try_from(ts.tv_nsec).ok()?;
     Some(secs * 1_000_000_000 + nanos)
+}
+
+/// One pass of `count` (how many ids matched an input) over every one of
+/// `inputs`, each behind `black_box`: the ids matched in all.
+pub fn pass<T>(inputs: &[T], count: impl Fn(&T) -> usize) -> usize {
+    inputs.iter().map(|input| count(black_box(input))).sum()
 }
 
 /// Runs `f` `iters` times and returns the on-CPU time this thread spent on

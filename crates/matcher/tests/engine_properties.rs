@@ -2,7 +2,8 @@
 //! with the matcher crate's own tests: random patterns (numbers beyond 2^53
 //! included, whose ordered keys are rounded) and random params, and random
 //! sequences of adds, replacements and removals, after which removing
-//! everything must leave nothing behind.
+//! everything must leave nothing behind; and patterns written back as JSON
+//! parse to the same pattern.
 
 #![allow(clippy::unwrap_used)]
 
@@ -13,23 +14,9 @@ use std::collections::BTreeMap;
 use proptest::prelude::*;
 use serde_json::Value as Json;
 use signalbox_matcher::{Engine, OperatorRegistry, Pattern, naive};
-use signalbox_model::{Map, Value};
-use support::{params, pattern};
-
-fn to_map(j: &Json) -> Map {
-    match Value::from_json(j, "params").unwrap() {
-        Value::Object(m) => m,
-        other => panic!("params must be an object, got {other}"),
-    }
-}
-
-fn expected(model: &BTreeMap<String, Pattern>, params: &Map) -> Vec<String> {
-    model
-        .iter()
-        .filter(|(_, p)| naive::matches(p, params))
-        .map(|(id, _)| id.clone())
-        .collect()
-}
+use signalbox_model::Map;
+use support::cases::to_map;
+use support::{engine_of, expected, params, pattern};
 
 #[derive(Debug, Clone)]
 enum Op {
@@ -52,13 +39,7 @@ proptest! {
         patterns in prop::collection::vec(pattern(), 1..30),
         events in prop::collection::vec(params(), 1..8),
     ) {
-        let engine = Engine::new();
-        let mut model = BTreeMap::new();
-        for (i, p) in patterns.into_iter().enumerate() {
-            let id = format!("p{i:02}");
-            engine.add(&id, p.clone());
-            model.insert(id, p);
-        }
+        let (engine, model) = engine_of(patterns);
         for ev in &events {
             let ev = to_map(ev);
             prop_assert_eq!(engine.matches(&ev), expected(&model, &ev), "params {:?}", ev);
@@ -107,6 +88,13 @@ proptest! {
         for ev in &events {
             prop_assert!(engine.matches(ev).is_empty());
         }
+    }
+
+    #[test]
+    fn to_json_round_trips(p in pattern()) {
+        let j = p.to_json();
+        let again = Pattern::parse(&j, &OperatorRegistry::default()).unwrap();
+        prop_assert_eq!(again.to_json(), j);
     }
 }
 

@@ -6,46 +6,11 @@
 
 #![allow(clippy::unwrap_used)]
 
-use std::path::PathBuf;
+mod support;
 
-use serde::Deserialize;
 use signalbox_matcher::{Engine, OperatorRegistry, Pattern};
 use signalbox_model::Limits;
-
-#[derive(Deserialize)]
-struct Entry {
-    name: String,
-    pattern: serde_json::Value,
-    #[serde(default)]
-    cases: Vec<Case>,
-    #[serde(default)]
-    error: Option<String>,
-}
-
-#[derive(Deserialize)]
-struct Case {
-    params: serde_json::Value,
-    expected: bool,
-}
-
-fn load() -> Vec<(String, Entry)> {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/cases/matching");
-    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|f| f.extension().is_some_and(|e| e == "yaml"))
-        .collect();
-    files.sort();
-    let mut out = Vec::new();
-    for f in files {
-        let text = std::fs::read_to_string(&f).unwrap();
-        let entries: Vec<Entry> =
-            serde_yaml::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", f.display()));
-        let stem = f.file_stem().unwrap().to_string_lossy().to_string();
-        out.extend(entries.into_iter().map(|e| (stem.clone(), e)));
-    }
-    out
-}
+use support::cases::load;
 
 #[test]
 fn case_files_through_raw_bytes() {

@@ -9,15 +9,14 @@
 
 mod support;
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use proptest::prelude::*;
 use serde_json::json;
-use signalbox_matcher::{Engine, Pattern, match_signal_json, naive};
+use signalbox_matcher::{Engine, Pattern, match_signal_json};
 use signalbox_model::signal::Signal;
 use signalbox_model::{FieldError, Limits};
-use support::{Rng, damage, params, pattern, write};
+use support::{Rng, damage, engine_of, expected, params, pattern, write};
 
 /// What the model's parser and the parsed-params match give for a body.
 fn reference(engine: &Engine, body: &[u8], limits: &Limits) -> Result<Vec<Arc<str>>, FieldError> {
@@ -35,71 +34,83 @@ fn reference_params(
     Ok(engine.matches_shared(&params))
 }
 
+/// One of `good`, or (with `breakage`, one time in eight) one of `bad`.
+fn pick<'a>(rng: &mut Rng, breakage: bool, bad: &[&'a str], good: &[&'a str]) -> &'a str {
+    let from = if breakage && rng.one_in(8) { bad } else { good };
+    from[rng.below(from.len() as u64) as usize]
+}
+
+/// The optional fields of a signal body: name, one chance in how many it is
+/// there, values that break a rule of the model, valid values.
+type Optional = (
+    &'static str,
+    u64,
+    &'static [&'static str],
+    &'static [&'static str],
+);
+
+const OPTIONAL: [Optional; 5] = [
+    (
+        "id",
+        2,
+        &["\"\"", "7", "\"a\\u0001b\""],
+        &["\"etl-8812/part\"", "null", "\"\\u00e9t\u{e9}\""],
+    ),
+    (
+        "payload",
+        2,
+        &["1e400"],
+        &[
+            "{\"location\":\"s3://b/x\",\"n\":[1,2.5e3,{\"z\":null}]}",
+            "null",
+            "[]",
+            "\"text\"",
+            "[[[[]]]]",
+        ],
+    ),
+    ("source", 3, &["5"], &["\"airflow\""]),
+    (
+        "producer",
+        3,
+        &["{\"run\":[1]}", "\"me\"", "{\"run\":true}"],
+        &[
+            "{\"workflow\":\"etl\",\"run\":8812,\"step\":\"load\",\"extra\":\"x\"}",
+            "null",
+            "{}",
+        ],
+    ),
+    (
+        "occurred_at",
+        3,
+        &["\"yesterday\""],
+        &["\"2026-11-26T04:00:00Z\""],
+    ),
+];
+
 /// A signal body around `params_text`, with the other fields in a random
 /// order; some of them (by the seed) break a rule of the model.
 fn body(params_text: &str, seed: u64, breakage: bool) -> String {
-    let mut rng = Rng::new(seed);
+    let rng = &mut Rng::new(seed);
     let mut fields: Vec<String> = Vec::new();
-    let bad = |rng: &mut Rng| breakage && rng.one_in(8);
-    let name = if bad(&mut rng) {
-        ["\"a b\"", "\"_x\"", "5", "null", "\"\""][rng.below(5) as usize].to_string()
-    } else {
-        ["\"sig\"", "\"s\\u0069g\"", "\"table.updated/v2\""][rng.below(3) as usize].to_string()
-    };
+    let name = pick(
+        rng,
+        breakage,
+        &["\"a b\"", "\"_x\"", "5", "null", "\"\""],
+        &["\"sig\"", "\"s\\u0069g\"", "\"table.updated/v2\""],
+    );
     if !(breakage && rng.one_in(12)) {
         fields.push(format!("\"name\":{name}"));
     }
     fields.push(format!("\"params\":{params_text}"));
-    if rng.one_in(2) {
-        let id = if bad(&mut rng) {
-            ["\"\"", "7", "\"a\\u0001b\""][rng.below(3) as usize].to_string()
-        } else {
-            ["\"etl-8812/part\"", "null", "\"\\u00e9t\u{e9}\""][rng.below(3) as usize].to_string()
-        };
-        fields.push(format!("\"id\":{id}"));
+    for (field, odds, bad, good) in OPTIONAL {
+        if rng.one_in(odds) {
+            fields.push(format!("\"{field}\":{}", pick(rng, breakage, bad, good)));
+        }
     }
-    if rng.one_in(2) {
-        let payload = if bad(&mut rng) {
-            "1e400"
-        } else {
-            [
-                "{\"location\":\"s3://b/x\",\"n\":[1,2.5e3,{\"z\":null}]}",
-                "null",
-                "[]",
-                "\"text\"",
-                "[[[[]]]]",
-            ][rng.below(5) as usize]
-        };
-        fields.push(format!("\"payload\":{payload}"));
-    }
-    if rng.one_in(3) {
-        let source = if bad(&mut rng) { "5" } else { "\"airflow\"" };
-        fields.push(format!("\"source\":{source}"));
-    }
-    if rng.one_in(3) {
-        let producer = if bad(&mut rng) {
-            ["{\"run\":[1]}", "\"me\"", "{\"run\":true}"][rng.below(3) as usize]
-        } else {
-            [
-                "{\"workflow\":\"etl\",\"run\":8812,\"step\":\"load\",\"extra\":\"x\"}",
-                "null",
-                "{}",
-            ][rng.below(3) as usize]
-        };
-        fields.push(format!("\"producer\":{producer}"));
-    }
-    if rng.one_in(3) {
-        let at = if bad(&mut rng) {
-            "\"yesterday\""
-        } else {
-            "\"2026-11-26T04:00:00Z\""
-        };
-        fields.push(format!("\"occurred_at\":{at}"));
-    }
-    if bad(&mut rng) {
+    if breakage && rng.one_in(8) {
         fields.push("\"parms\":{}".to_string());
     }
-    if bad(&mut rng) {
+    if breakage && rng.one_in(8) {
         fields.push("\"name\":\"sig\"".to_string());
     }
     for i in (1..fields.len()).rev() {
@@ -127,17 +138,6 @@ fn limits(pick: u8) -> Limits {
     }
 }
 
-fn engine_of(patterns: Vec<Pattern>) -> (Engine, BTreeMap<String, Pattern>) {
-    let engine = Engine::new();
-    let mut model = BTreeMap::new();
-    for (i, p) in patterns.into_iter().enumerate() {
-        let id = format!("p{i:02}");
-        engine.add(&id, p.clone());
-        model.insert(id, p);
-    }
-    (engine, model)
-}
-
 proptest! {
     #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
 
@@ -155,11 +155,7 @@ proptest! {
             let body = body(&text, seed.rotate_left(17), false);
             let want = reference(&engine, body.as_bytes(), &limits);
             let params = Signal::parse(body.as_bytes(), &limits).unwrap().params;
-            let naive_ids: Vec<String> = model
-                .iter()
-                .filter(|(_, pat)| naive::matches(pat, &params))
-                .map(|(id, _)| id.clone())
-                .collect();
+            let naive_ids = expected(&model, &params);
             let got = engine.matches_signal_json(body.as_bytes(), &limits);
             prop_assert_eq!(&got, &want, "body {}", body);
             let got_ids: Vec<String> = got.unwrap().iter().map(|s| s.to_string()).collect();

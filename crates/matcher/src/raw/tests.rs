@@ -16,15 +16,7 @@ use signalbox_model::signal::Signal;
 use super::{signal_matches, span_matches};
 use crate::engine::MatchStats;
 use crate::{Engine, Pattern};
-use support::{params, pattern, write};
-
-fn engine_of(patterns: Vec<Pattern>) -> Engine {
-    let engine = Engine::new();
-    for (i, p) in patterns.into_iter().enumerate() {
-        engine.add(&format!("p{i:02}"), p);
-    }
-    engine
-}
+use support::{engine_of, params, pattern, write};
 
 /// Whether the text has an escaped UTF-16 surrogate (left to the reference).
 fn has_surrogate_escape(text: &str) -> bool {
@@ -44,7 +36,7 @@ proptest! {
         patterns in prop::collection::vec(pattern(), 1..16),
         events in prop::collection::vec((params(), any::<u64>(), any::<bool>()), 1..6),
     ) {
-        let engine = engine_of(patterns);
+        let (engine, _) = engine_of(patterns);
         let limits = Limits::default();
         for (p, seed, dups) in &events {
             let text = write(p, *seed, *dups);

@@ -2,13 +2,44 @@
 //! small vocabulary (so that matches are frequent and every operator, nested
 //! fields, arrays of objects and `$or` occur), random params, and a JSON
 //! writer that spells the same document many ways (whitespace, escapes,
-//! number forms, repeated keys) and can damage it.
+//! number forms, repeated keys) and can damage it; the naive evaluator's
+//! answer for a set of patterns, and the case files ([`cases`]).
 
 #![allow(dead_code, clippy::unwrap_used)]
 
+pub mod cases;
+mod rng;
+
+use std::collections::BTreeMap;
+
 use proptest::prelude::*;
 use serde_json::{Value as Json, json};
-use signalbox_matcher::{OperatorRegistry, Pattern};
+use signalbox_matcher::{Engine, OperatorRegistry, Pattern, naive};
+use signalbox_model::Map;
+
+pub use rng::Rng;
+
+/// An engine holding `patterns` as `p00`, `p01`, …, and the same patterns by
+/// id for [`expected`].
+pub fn engine_of(patterns: Vec<Pattern>) -> (Engine, BTreeMap<String, Pattern>) {
+    let engine = Engine::new();
+    let mut model = BTreeMap::new();
+    for (i, p) in patterns.into_iter().enumerate() {
+        let id = format!("p{i:02}");
+        engine.add(&id, p.clone());
+        model.insert(id, p);
+    }
+    (engine, model)
+}
+
+/// The ids whose patterns match `params` by the naive evaluator, in order.
+pub fn expected(model: &BTreeMap<String, Pattern>, params: &Map) -> Vec<String> {
+    model
+        .iter()
+        .filter(|(_, p)| naive::matches(p, params))
+        .map(|(id, _)| id.clone())
+        .collect()
+}
 
 /// One alternative of a leaf condition list.
 pub fn alternative() -> impl Strategy<Value = Json> {
@@ -199,27 +230,6 @@ pub fn params() -> impl Strategy<Value = Json> {
             }
             Json::Object(m)
         })
-}
-
-/// xorshift64*: the writer's choices, reproducible from one seed.
-pub struct Rng(u64);
-
-impl Rng {
-    pub fn new(seed: u64) -> Rng {
-        Rng(seed.max(1))
-    }
-    pub fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-    pub fn below(&mut self, n: u64) -> u64 {
-        self.next() % n.max(1)
-    }
-    pub fn one_in(&mut self, n: u64) -> bool {
-        self.below(n) == 0
-    }
 }
 
 /// Writes JSON text for `v`, choosing whitespace, escapes, number spellings
