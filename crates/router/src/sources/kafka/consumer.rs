@@ -146,16 +146,19 @@ pub(crate) async fn run(
     tracing::info!(source = %source.name, "Kafka source stopped");
 }
 
+/// Offsets to commit: topic, partition, next offset.
+type Offsets = Vec<(String, i32, i64)>;
+
 /// The batch being stored, on a task of its own, while the next one is
 /// decoded; aborted when the worker's run ends (its records are then read
 /// again and taken as duplicates).
-struct Storing(Option<tokio::task::JoinHandle<Option<Vec<(String, i32, i64)>>>>);
+struct Storing(Option<tokio::task::JoinHandle<Option<Offsets>>>);
 
 impl Storing {
     /// How the batch being stored ended: `Ok(Some(offsets))` stored, with the
     /// offsets to acknowledge; `Ok(None)` interrupted by shutdown; `Err` the
     /// task failed. Pending forever when nothing is being stored.
-    async fn done(&mut self) -> Result<Option<Vec<(String, i32, i64)>>, String> {
+    async fn done(&mut self) -> Result<Option<Offsets>, String> {
         let Some(task) = self.0.as_mut() else {
             return std::future::pending().await;
         };
@@ -176,10 +179,7 @@ impl Drop for Storing {
 }
 
 /// Tells the worker a batch is stored; the end of the run when it was not.
-fn acknowledge(
-    worker: &mut WorkerProcess,
-    done: Result<Option<Vec<(String, i32, i64)>>, String>,
-) -> Option<End> {
+fn acknowledge(worker: &mut WorkerProcess, done: Result<Option<Offsets>, String>) -> Option<End> {
     match done {
         // A failed write shows as the worker's end at the next recv.
         Ok(Some(offsets)) => {
@@ -325,7 +325,7 @@ fn forward(lag: &LagGauges, source: &KafkaSource, frame: FromWorker) {
 }
 
 /// Per partition, the offset after the batch's last record.
-fn next_offsets(batch: &[Record]) -> Vec<(String, i32, i64)> {
+fn next_offsets(batch: &[Record]) -> Offsets {
     let mut next: BTreeMap<(&str, i32), i64> = BTreeMap::new();
     for r in batch {
         let e = next.entry((r.topic.as_str(), r.partition)).or_insert(0);
@@ -366,8 +366,8 @@ async fn store(
     batch: Vec<Record>,
     fates: Vec<Fate>,
     mut shutdown: watch::Receiver<bool>,
-    offsets: Vec<(String, i32, i64)>,
-) -> Option<Vec<(String, i32, i64)>> {
+    offsets: Offsets,
+) -> Option<Offsets> {
     process(&shared, &source, &adapter, &batch, fates, &mut shutdown)
         .await
         .then_some(offsets)
