@@ -351,13 +351,7 @@ async fn offers(
     taken: Vec<Taken>,
     last: u64,
 ) -> Result<(), ErrorReply> {
-    let offers: Vec<RemoteOffer> = taken
-        .into_iter()
-        .filter_map(|t| match t {
-            Taken::Offer(o) => Some(o),
-            _ => None,
-        })
-        .collect();
+    let offers = remote_offers(taken, false);
     let catalog = shared.catalog.clone();
     let now = crate::clock::now_ms();
     let written = plan_at(partition, last, "join offers", move |ctx| {
@@ -416,13 +410,7 @@ async fn wait_offers(
     taken: Vec<Taken>,
     last: u64,
 ) -> Result<(), ErrorReply> {
-    let offers: Vec<RemoteOffer> = taken
-        .into_iter()
-        .filter_map(|t| match t {
-            Taken::WaitOffer(o) => Some(o),
-            _ => None,
-        })
-        .collect();
+    let offers = remote_offers(taken, true);
     let (catalog, w) = (shared.catalog.clone(), partition.id);
     let settled = Arc::new(std::sync::Mutex::new(Vec::new()));
     let done = settled.clone();
@@ -487,4 +475,16 @@ async fn plan_at(
         partition.outbox_wake.notify_one();
     }
     Ok(written.len())
+}
+
+/// The join offers (`of_waits` false) or wait offers (true) among `taken`.
+fn remote_offers(taken: Vec<Taken>, of_waits: bool) -> Vec<RemoteOffer> {
+    taken
+        .into_iter()
+        .filter_map(|t| match t {
+            Taken::Offer(o) if !of_waits => Some(o),
+            Taken::WaitOffer(o) if of_waits => Some(o),
+            _ => None,
+        })
+        .collect()
 }

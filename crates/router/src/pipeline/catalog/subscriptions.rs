@@ -20,7 +20,7 @@ pub struct Catalog {
     wait_prefix: String,
     pub(super) inner: RwLock<Inner>,
     /// Group mode: where join offers go (`remote.rs`); none alone.
-    pub(super) group_route: RwLock<Option<super::remote::GroupRoute>>,
+    pub(super) group_route: RwLock<Option<Arc<super::remote::GroupRoute>>>,
 }
 
 #[derive(Default)]
@@ -53,7 +53,7 @@ impl Catalog {
     }
 
     /// Group mode: where join offers and wait watches go (`remote.rs`).
-    pub fn group_route(&self) -> Option<super::remote::GroupRoute> {
+    pub fn group_route(&self) -> Option<Arc<super::remote::GroupRoute>> {
         self.group_route
             .read()
             .unwrap_or_else(|e| e.into_inner())
@@ -62,7 +62,7 @@ impl Catalog {
 
     /// Group mode: join sides go to their join's partition (`remote.rs`).
     pub fn set_group_route(&self, route: super::remote::GroupRoute) {
-        *self.group_route.write().unwrap_or_else(|e| e.into_inner()) = Some(route);
+        *self.group_route.write().unwrap_or_else(|e| e.into_inner()) = Some(Arc::new(route));
     }
 
     /// Where wait answers are published.
