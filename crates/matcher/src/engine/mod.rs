@@ -28,8 +28,7 @@ mod registry;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, RwLock, TryLockError};
 
-use signalbox_model::signal::Signal;
-use signalbox_model::{FieldError, Limits, Map};
+use signalbox_model::Map;
 
 use crate::explain::{Explanation, explain};
 use crate::pattern::Pattern;
@@ -158,51 +157,6 @@ impl Engine {
     /// instead of copied: no allocation per matched id.
     pub fn matches_shared(&self, params: &Map) -> Vec<Arc<str>> {
         self.read(|ix| ix.matches(params, &mut MatchStats::default()))
-    }
-
-    /// The ids of the patterns that match the params of a signal given as its
-    /// raw JSON body, sorted, without duplicates; or the error
-    /// [`Signal::parse`] gives for that body.
-    ///
-    /// The result is always that of `Signal::parse(body, limits)` followed by
-    /// [`matches_shared`](Engine::matches_shared) on its params, but a valid
-    /// body is read in one pass that decodes only the fields some pattern
-    /// names (see `docs/MATCHING.md`, "Matching raw bytes").
-    pub fn matches_signal_json(
-        &self,
-        body: &[u8],
-        limits: &Limits,
-    ) -> Result<Vec<Arc<str>>, FieldError> {
-        let fast = self
-            .read(|ix| crate::raw::signal_matches(ix, body, limits, &mut MatchStats::default()));
-        match fast {
-            Ok(ids) => Ok(ids),
-            Err(crate::raw::Bail) => {
-                let signal = Signal::parse(body, limits)?;
-                Ok(self.matches_shared(&signal.params))
-            }
-        }
-    }
-
-    /// The ids of the patterns that match a signal's params given as the raw
-    /// JSON bytes of the params object alone; or the error
-    /// [`Signal::parse_params`] gives for those bytes. Like
-    /// [`matches_signal_json`](Engine::matches_signal_json), a valid object
-    /// is read in one pass that decodes only what some pattern names.
-    pub fn matches_params_json(
-        &self,
-        params: &[u8],
-        limits: &Limits,
-    ) -> Result<Vec<Arc<str>>, FieldError> {
-        let fast = self
-            .read(|ix| crate::raw::params_matches(ix, params, limits, &mut MatchStats::default()));
-        match fast {
-            Ok(ids) => Ok(ids),
-            Err(crate::raw::Bail) => {
-                let map = Signal::parse_params(params, limits)?;
-                Ok(self.matches_shared(&map))
-            }
-        }
     }
 
     /// Runs `f` on the active index copy (for the raw path).

@@ -209,3 +209,52 @@ fn match_fast<E: Deref<Target = Engine>>(
         None => Ok(engine.matches_shared(&signalbox_model::Map::new())),
     }
 }
+
+/// The engine's raw-bytes entry points live here, beside the path they
+/// run, so that the engine does not depend on this module.
+impl Engine {
+    /// The ids of the patterns that match the params of a signal given as its
+    /// raw JSON body, sorted, without duplicates; or the error
+    /// [`Signal::parse`] gives for that body.
+    ///
+    /// The result is always that of `Signal::parse(body, limits)` followed by
+    /// [`matches_shared`](Engine::matches_shared) on its params, but a valid
+    /// body is read in one pass that decodes only the fields some pattern
+    /// names (see `docs/MATCHING.md`, "Matching raw bytes").
+    pub fn matches_signal_json(
+        &self,
+        body: &[u8],
+        limits: &Limits,
+    ) -> Result<Vec<Arc<str>>, FieldError> {
+        let fast =
+            self.with_index(|ix| signal_matches(ix, body, limits, &mut MatchStats::default()));
+        match fast {
+            Ok(ids) => Ok(ids),
+            Err(Bail) => {
+                let signal = Signal::parse(body, limits)?;
+                Ok(self.matches_shared(&signal.params))
+            }
+        }
+    }
+
+    /// The ids of the patterns that match a signal's params given as the raw
+    /// JSON bytes of the params object alone; or the error
+    /// [`Signal::parse_params`] gives for those bytes. Like
+    /// [`matches_signal_json`](Engine::matches_signal_json), a valid object
+    /// is read in one pass that decodes only what some pattern names.
+    pub fn matches_params_json(
+        &self,
+        params: &[u8],
+        limits: &Limits,
+    ) -> Result<Vec<Arc<str>>, FieldError> {
+        let fast =
+            self.with_index(|ix| params_matches(ix, params, limits, &mut MatchStats::default()));
+        match fast {
+            Ok(ids) => Ok(ids),
+            Err(Bail) => {
+                let map = Signal::parse_params(params, limits)?;
+                Ok(self.matches_shared(&map))
+            }
+        }
+    }
+}
