@@ -6,7 +6,9 @@
 //! `cargo bench -p signalbox-store --bench changelog_capture` runs both and
 //! prints time and bytes per signal; `-- none` or `-- sink` runs one mode only
 //! (for instruction counts under `valgrind --tool=callgrind`), `-- --signals N`
-//! sets the count. Timings on a shared machine are noisy; the bytes are exact.
+//! sets the count, and `-- --mark-delivered` also marks each batch's firings
+//! delivered after its ingest (the store's whole share of a signal on the
+//! router's path). Timings on a shared machine are noisy; the bytes are exact.
 
 #![allow(clippy::unwrap_used)]
 
@@ -16,7 +18,8 @@ use std::time::Instant;
 
 use signalbox_model::{ActionKind, Firing, Origin, Signal, SignalInstance, SignalRef};
 use signalbox_store::{
-    ChangeSet, ChangeSink, ChangelogError, CommitDurability, Incoming, Store, StoreOptions,
+    ChangeSet, ChangeSink, ChangelogError, CommitDurability, Incoming, IngestOutcome, Store,
+    StoreOptions,
 };
 
 const BATCH: usize = 100;
@@ -87,19 +90,31 @@ fn firing(inst: &SignalInstance) -> Firing {
     }
 }
 
-/// Ingests `signals` signals; returns the seconds it took.
-fn run(store: &Store, signals: usize) -> f64 {
+/// Ingests `signals` signals (and marks their firings delivered, batch by
+/// batch, with `mark`); returns the seconds it took.
+fn run(store: &Store, signals: usize, mark: bool) -> f64 {
     let batches: Vec<Vec<Incoming>> = (0..signals / BATCH)
         .map(|b| (b * BATCH..(b + 1) * BATCH).map(incoming).collect())
         .collect();
     let started = Instant::now();
     for batch in batches {
-        store
+        let outcomes = store
             .ingest(batch, &mut |inst, ctx| {
                 ctx.record_match(inst, "s");
                 vec![firing(inst)]
             })
             .unwrap();
+        if mark {
+            let ids: Vec<(u64, String)> = outcomes
+                .into_iter()
+                .flat_map(|o| match o {
+                    IngestOutcome::Stored { firings, .. } => firings,
+                    IngestOutcome::Duplicate { .. } => Vec::new(),
+                })
+                .map(|(seq, f)| (seq, f.firing_id))
+                .collect();
+            store.mark_delivered_seqs(&ids, 1_800_000_000_000).unwrap();
+        }
     }
     started.elapsed().as_secs_f64()
 }
@@ -111,6 +126,7 @@ fn main() {
         .position(|a| a == "--signals")
         .and_then(|i| args.get(i + 1))
         .map_or(100_000, |n| n.parse().unwrap());
+    let mark = args.iter().any(|a| a == "--mark-delivered");
     let modes: Vec<&str> = ["none", "sink"]
         .into_iter()
         .filter(|m| !args.iter().any(|a| a == "none" || a == "sink") || args.iter().any(|a| a == m))
@@ -129,7 +145,7 @@ fn main() {
         if mode == "sink" {
             store.set_changelog(Some(sink.clone()));
         }
-        let secs = run(&store, signals);
+        let secs = run(&store, signals, mark);
         let per_signal_us = secs * 1e6 / signals as f64;
         print!("{mode:>4}: {signals} signals in {secs:.3} s, {per_signal_us:.2} µs per signal");
         if mode == "sink" {

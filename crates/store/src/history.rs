@@ -142,6 +142,8 @@ impl Store {
             let mut firings = tables::write::<CompactError, _, _>(&txn, tables::FIRINGS)?;
             let mut by_sub =
                 tables::write::<CompactError, _, _>(&txn, tables::SUBSCRIPTION_FIRINGS)?;
+            let outbox = tables::write::<CompactError, _, _>(&txn, tables::OUTBOX)?;
+            let mut delivered = tables::write::<CompactError, _, _>(&txn, tables::DELIVERED)?;
             let mut old: Vec<(String, u64, String)> = Vec::new();
             let mut current: Option<String> = None;
             let mut stop_sub = false;
@@ -172,7 +174,13 @@ impl Store {
                     stop_sub = true;
                     continue;
                 }
-                if record.state != FiringState::Pending {
+                // Pending iff its outbox row exists (`outbox` module docs).
+                if record.state != FiringState::Pending
+                    || outbox
+                        .get(record.firing_seq)
+                        .at::<CompactError>(names::OUTBOX)?
+                        .is_none()
+                {
                     old.push((sub.to_string(), fseq, fid));
                 }
             }
@@ -180,6 +188,9 @@ impl Store {
                 by_sub
                     .remove((sub.as_str(), fseq))
                     .at::<CompactError>(names::SUBSCRIPTION_FIRINGS)?;
+                delivered
+                    .remove(fseq)
+                    .at::<CompactError>(names::DELIVERED)?;
                 if firings
                     .remove(fid.as_str())
                     .at::<CompactError>(names::FIRINGS)?

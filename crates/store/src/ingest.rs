@@ -38,7 +38,7 @@ use crate::capture::{WriteMultimap, WriteTable};
 use crate::codec;
 use crate::error::{AtTable, IngestError};
 use crate::firing_rows::FiringTables;
-use crate::joins::PlanContext;
+use crate::joins::{PlanContext, write_matches};
 use crate::store::Store;
 use crate::tables::{self, names};
 
@@ -265,12 +265,14 @@ impl IngestTables<'_> {
             waits: &mut self.waits,
             signal_waits: &mut self.signal_waits,
             signal_matches: &mut self.signal_matches,
+            matched: Vec::new(),
             error: None,
         };
         let planned = plan(&instance, &mut ctx);
         if let Some(e) = ctx.error {
             return Err(e);
         }
+        let matched = ctx.matched;
         let mut written = Vec::new();
         for firing in planned {
             if firing.firing_id.is_empty() {
@@ -291,6 +293,15 @@ impl IngestTables<'_> {
             {
                 written.push((*firing_seq, firing));
             }
+        }
+        if !matched.is_empty() {
+            let fired: Vec<&Firing> = written.iter().map(|(_, f)| f).collect();
+            write_matches(
+                &mut self.signal_matches,
+                matched,
+                Some((&name, seq)),
+                &fired,
+            )?;
         }
         Ok(IngestOutcome::Stored {
             instance,
@@ -339,12 +350,14 @@ impl Store {
                 waits: &mut waits,
                 signal_waits: &mut signal_waits,
                 signal_matches: &mut signal_matches,
+                matched: Vec::new(),
                 error: None,
             };
             let planned = plan(&mut ctx);
             if let Some(e) = ctx.error {
                 return Err(e);
             }
+            let matched = ctx.matched;
             let first_seq = meta
                 .get(tables::META_FIRING_SEQ)
                 .at::<IngestError>(names::META)?
@@ -362,6 +375,8 @@ impl Store {
                     written.push(firing);
                 }
             }
+            let fired: Vec<&Firing> = written.iter().collect();
+            write_matches(&mut signal_matches, matched, None, &fired)?;
             if firing_seq != first_seq {
                 meta.insert(tables::META_FIRING_SEQ, firing_seq)
                     .at::<IngestError>(names::META)?;

@@ -77,7 +77,45 @@ pub struct PlanContext<'a, 't> {
     pub(crate) waits: &'a mut WriteTable<'t, &'static str, &'static [u8]>,
     pub(crate) signal_waits: &'a mut WriteMultimap<'t, (&'static str, u64), &'static str>,
     pub(crate) signal_matches: &'a mut WriteMultimap<'t, (&'static str, u64), &'static str>,
+    /// Matches recorded by [`PlanContext::record_match`], written by the
+    /// transaction once it knows the firings ([`write_matches`]).
+    pub(crate) matched: Vec<Matched>,
     pub(crate) error: Option<IngestError>,
+}
+
+/// One recorded match: instance `(name, seq)` matched `subscription`.
+pub(crate) struct Matched {
+    name: String,
+    seq: u64,
+    subscription: String,
+}
+
+/// Writes the `signal_matches` rows of `matched`, except those a firing
+/// written in the same transaction already records: a firing of the same
+/// subscription that has a `signal_firings` row for the instance (it is the
+/// firing's trigger or one of its inputs). Lineage reads both tables
+/// ([`Store::matches_of_signal`]), so the match is listed either way; the
+/// common case, a subscription that fires on the signal, then costs one
+/// lineage row instead of two.
+pub(crate) fn write_matches(
+    signal_matches: &mut WriteMultimap<'_, (&'static str, u64), &'static str>,
+    matched: Vec<Matched>,
+    trigger: Option<(&str, u64)>,
+    written: &[&signalbox_model::Firing],
+) -> Result<(), IngestError> {
+    for m in matched {
+        let recorded = written.iter().any(|f| {
+            f.subscription == m.subscription
+                && (trigger == Some((m.name.as_str(), m.seq))
+                    || f.signals.iter().any(|i| i.name == m.name && i.seq == m.seq))
+        });
+        if !recorded {
+            signal_matches
+                .insert((m.name.as_str(), m.seq), m.subscription.as_str())
+                .at::<IngestError>(names::SIGNAL_MATCHES)?;
+        }
+    }
+    Ok(())
 }
 
 impl PlanContext<'_, '_> {
@@ -220,18 +258,14 @@ impl PlanContext<'_, '_> {
     }
 
     /// Records in lineage that `instance` matched `subscription` (whether or
-    /// not it fired).
+    /// not it fired). The row is written when the plan is done
+    /// ([`write_matches`]), in the same transaction.
     pub fn record_match(&mut self, instance: &SignalInstance, subscription: &str) {
-        if self.error.is_some() {
-            return;
-        }
-        if let Err(e) = self
-            .signal_matches
-            .insert((instance.signal.name.as_str(), instance.seq), subscription)
-            .at::<IngestError>(names::SIGNAL_MATCHES)
-        {
-            self.error = Some(e);
-        }
+        self.matched.push(Matched {
+            name: instance.signal.name.clone(),
+            seq: instance.seq,
+            subscription: subscription.to_string(),
+        });
     }
 
     /// Stored instances of `name` with seq greater than `after_seq`, ascending,

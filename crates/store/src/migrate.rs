@@ -9,6 +9,10 @@
 //! entry without an id row (its instance deleted by history retention first)
 //! keeps its seq and time, so it stays a live dedup entry until it expires.
 //! The rows are copied through memory (about 100 bytes per id), once.
+//!
+//! Version 2 → 3 adds the `delivered` table and needs no code here:
+//! `Store::open` creates every table and writes the version; rows that a
+//! schema-2 store marked delivered keep their state (`outbox` module docs).
 
 use redb::{ReadableTable, TableDefinition, WriteTransaction};
 

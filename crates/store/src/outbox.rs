@@ -4,8 +4,15 @@
 //! [`FiringState::Pending`] with an `outbox` row keyed by its `firing_seq` (a
 //! store-wide counter, so the outbox is in creation order). The drain task reads
 //! [`Store::pending`], publishes each firing with `Nats-Msg-Id: <firing id>`, and
-//! calls [`Store::mark_delivered`], which removes the outbox row and sets the
-//! state to [`FiringState::Delivered`] in one transaction.
+//! calls [`Store::mark_delivered_seqs`] (or [`Store::mark_delivered`] by id),
+//! which removes the outbox row and writes `delivered[firing_seq] = at_ms` in
+//! one transaction. The firing's own row, JSON of a few hundred bytes, is not
+//! read or rewritten on delivery (that was most of the cost of a delivery);
+//! its stored state stays `Pending`, and every reader takes the state through
+//! [`resolve`]: stored `Pending` without an outbox row is
+//! [`FiringState::Delivered`] at the `delivered` row's time, with the
+//! successful attempt counted. Rows written by schema-2 stores carry
+//! `Delivered` themselves and are read as they are.
 //!
 //! Invariant: a firing is `Pending` iff its outbox row exists. A crash between
 //! publish and `mark_delivered` leaves it pending, so it is published again after
@@ -16,6 +23,7 @@ use redb::ReadableTable;
 use serde::{Deserialize, Serialize};
 use signalbox_model::Firing;
 
+use crate::capture::WriteTable;
 use crate::codec;
 use crate::error::{AtTable, Corrupt, OutboxError, ReadError, TableFailure};
 use crate::store::Store;
@@ -90,8 +98,7 @@ impl Store {
     /// The firing with this id.
     pub fn firing(&self, firing_id: &str) -> Result<Option<FiringRecord>, ReadError> {
         let txn = self.begin_read()?;
-        let firings = tables::read(&txn, tables::FIRINGS)?;
-        read_record::<ReadError, FiringRecord>(&firings, firing_id)
+        Records::open(&txn)?.get(firing_id)
     }
 
     /// Up to `limit` undelivered firings, oldest first.
@@ -140,18 +147,52 @@ impl Store {
         Ok(out)
     }
 
-    /// Marks these firings delivered at `at_ms`: removes their outbox rows and sets
-    /// the state, in one transaction. A firing already delivered is left as it
-    /// is; an unknown id fails the whole call ([`OutboxError::UnknownFiring`]).
+    /// Marks these firings delivered at `at_ms`: removes their outbox rows and
+    /// records the time, in one transaction. A firing already delivered is left
+    /// as it is; an unknown id fails the whole call ([`OutboxError::UnknownFiring`]).
+    /// The drainer, which knows each firing's `firing_seq`, calls
+    /// [`Store::mark_delivered_seqs`] and skips reading the records.
     pub fn mark_delivered(&self, firing_ids: &[String], at_ms: i64) -> Result<(), OutboxError> {
-        self.update_firings(firing_ids, Commit::Lazy, |record| {
-            if record.state != FiringState::Pending {
-                return false;
+        if firing_ids.is_empty() {
+            return Ok(());
+        }
+        let txn = self.begin_write_lazy::<OutboxError>()?;
+        {
+            let firings = tables::write::<OutboxError, _, _>(&txn, tables::FIRINGS)?;
+            let mut outbox = tables::write::<OutboxError, _, _>(&txn, tables::OUTBOX)?;
+            let mut delivered = tables::write::<OutboxError, _, _>(&txn, tables::DELIVERED)?;
+            for fid in firing_ids {
+                let record = read_record::<OutboxError, RecordHead>(&*firings, fid)?
+                    .ok_or_else(|| OutboxError::UnknownFiring(fid.clone()))?;
+                deliver(&mut outbox, &mut delivered, record.firing_seq, fid, at_ms)?;
             }
-            record.state = FiringState::Delivered { at_ms };
-            record.attempts = record.attempts.saturating_add(1);
-            true
-        })
+        }
+        txn.commit::<OutboxError>()
+    }
+
+    /// Marks the firings `(firing_seq, firing_id)` delivered at `at_ms`: removes
+    /// each outbox row and writes its `delivered` row, in one lazy
+    /// transaction, without reading or rewriting the firing records. A firing
+    /// no longer in the outbox (delivered or dead-lettered before) is left as
+    /// it is; an outbox row that names another firing is
+    /// [`OutboxError::Corrupt`] and fails the whole call.
+    pub fn mark_delivered_seqs(
+        &self,
+        firings: &[(u64, String)],
+        at_ms: i64,
+    ) -> Result<(), OutboxError> {
+        if firings.is_empty() {
+            return Ok(());
+        }
+        let txn = self.begin_write_lazy::<OutboxError>()?;
+        {
+            let mut outbox = tables::write::<OutboxError, _, _>(&txn, tables::OUTBOX)?;
+            let mut delivered = tables::write::<OutboxError, _, _>(&txn, tables::DELIVERED)?;
+            for (seq, fid) in firings {
+                deliver(&mut outbox, &mut delivered, *seq, fid, at_ms)?;
+            }
+        }
+        txn.commit::<OutboxError>()
     }
 
     /// Counts one failed delivery attempt for each of these pending firings
@@ -216,9 +257,18 @@ impl Store {
         {
             let mut firings = tables::write::<OutboxError, _, _>(&txn, tables::FIRINGS)?;
             let mut outbox = tables::write::<OutboxError, _, _>(&txn, tables::OUTBOX)?;
+            let delivered = tables::write::<OutboxError, _, _>(&txn, tables::DELIVERED)?;
             for fid in firing_ids {
                 let mut record = read_record::<OutboxError, RecordHead>(&*firings, fid)?
                     .ok_or_else(|| OutboxError::UnknownFiring(fid.clone()))?;
+                (record.state, record.attempts) = resolve::<OutboxError>(
+                    record.state,
+                    record.attempts,
+                    record.firing_seq,
+                    fid,
+                    &*outbox,
+                    &*delivered,
+                )?;
                 if !change(&mut record) {
                     continue;
                 }
@@ -247,21 +297,18 @@ impl Store {
     ) -> Result<Vec<FiringRecord>, ReadError> {
         let txn = self.begin_read()?;
         let index = tables::read(&txn, tables::SUBSCRIPTION_FIRINGS)?;
-        let firings = tables::read(&txn, tables::FIRINGS)?;
+        let records = Records::open(&txn)?;
         let mut out = Vec::new();
         let rows = index
             .range((subscription, 0)..=(subscription, u64::MAX))
             .at::<ReadError>(names::SUBSCRIPTION_FIRINGS)?;
         for row in rows.rev().take(limit) {
             let (k, v) = row.at::<ReadError>(names::SUBSCRIPTION_FIRINGS)?;
-            let record =
-                read_record::<ReadError, FiringRecord>(&firings, v.value())?.ok_or_else(|| {
-                    Corrupt {
-                        table: names::SUBSCRIPTION_FIRINGS,
-                        key: format!("{:?}", k.value()),
-                        reason: format!("names firing {} which does not exist", v.value()),
-                    }
-                })?;
+            let record = records.get(v.value())?.ok_or_else(|| Corrupt {
+                table: names::SUBSCRIPTION_FIRINGS,
+                key: format!("{:?}", k.value()),
+                reason: format!("names firing {} which does not exist", v.value()),
+            })?;
             out.push(record);
         }
         Ok(out)
@@ -269,25 +316,32 @@ impl Store {
 
     /// The firings that signal instance `(name, seq)` fed (lineage), by firing id.
     pub fn firings_of_signal(&self, name: &str, seq: u64) -> Result<Vec<FiringRecord>, ReadError> {
-        let txn = self.begin_read()?;
-        let links = tables::read_multimap(&txn, tables::SIGNAL_FIRINGS)?;
-        let firings = tables::read(&txn, tables::FIRINGS)?;
-        let mut out = Vec::new();
-        for fid in links
-            .get((name, seq))
-            .at::<ReadError>(names::SIGNAL_FIRINGS)?
-        {
-            let fid = fid.at::<ReadError>(names::SIGNAL_FIRINGS)?;
-            let record = read_record::<ReadError, FiringRecord>(&firings, fid.value())?
-                .ok_or_else(|| Corrupt {
-                    table: names::SIGNAL_FIRINGS,
-                    key: format!("({name:?}, {seq})"),
-                    reason: format!("names firing {} which does not exist", fid.value()),
-                })?;
-            out.push(record);
-        }
-        Ok(out)
+        firings_of_signal_in(&self.begin_read()?, name, seq)
     }
+}
+
+/// [`Store::firings_of_signal`] in an open read transaction.
+pub(crate) fn firings_of_signal_in(
+    txn: &redb::ReadTransaction,
+    name: &str,
+    seq: u64,
+) -> Result<Vec<FiringRecord>, ReadError> {
+    let links = tables::read_multimap(txn, tables::SIGNAL_FIRINGS)?;
+    let records = Records::open(txn)?;
+    let mut out = Vec::new();
+    for fid in links
+        .get((name, seq))
+        .at::<ReadError>(names::SIGNAL_FIRINGS)?
+    {
+        let fid = fid.at::<ReadError>(names::SIGNAL_FIRINGS)?;
+        let record = records.get(fid.value())?.ok_or_else(|| Corrupt {
+            table: names::SIGNAL_FIRINGS,
+            key: format!("({name:?}, {seq})"),
+            reason: format!("names firing {} which does not exist", fid.value()),
+        })?;
+        out.push(record);
+    }
+    Ok(out)
 }
 
 impl RecordHead {
@@ -305,6 +359,109 @@ impl RecordHead {
             firing_seq: self.firing_seq,
             last_error: self.last_error.clone(),
         })
+    }
+}
+
+/// Moves firing `(seq, fid)` from the outbox to `delivered` at `at_ms`; a
+/// firing no longer in the outbox is left as it is.
+fn deliver(
+    outbox: &mut WriteTable<'_, u64, &'static str>,
+    delivered: &mut WriteTable<'_, u64, i64>,
+    seq: u64,
+    fid: &str,
+    at_ms: i64,
+) -> Result<(), OutboxError> {
+    let Some(named) = outbox
+        .remove(seq)
+        .at::<OutboxError>(names::OUTBOX)?
+        .map(|g| g.value().to_string())
+    else {
+        return Ok(());
+    };
+    if named != fid {
+        return Err(Corrupt {
+            table: names::OUTBOX,
+            key: seq.to_string(),
+            reason: format!("names firing {named}, not {fid}"),
+        }
+        .into());
+    }
+    delivered
+        .insert(seq, at_ms)
+        .at::<OutboxError>(names::DELIVERED)?;
+    Ok(())
+}
+
+/// The tables a firing's record and state are read from, in one read
+/// transaction.
+pub(crate) struct Records {
+    firings: redb::ReadOnlyTable<&'static str, &'static [u8]>,
+    outbox: redb::ReadOnlyTable<u64, &'static str>,
+    delivered: redb::ReadOnlyTable<u64, i64>,
+}
+
+impl Records {
+    /// Opens the three tables in `txn`.
+    pub(crate) fn open(txn: &redb::ReadTransaction) -> Result<Self, ReadError> {
+        Ok(Records {
+            firings: tables::read(txn, tables::FIRINGS)?,
+            outbox: tables::read(txn, tables::OUTBOX)?,
+            delivered: tables::read(txn, tables::DELIVERED)?,
+        })
+    }
+
+    /// The record of `firing_id` with its state resolved ([`resolve`]).
+    pub(crate) fn get(&self, firing_id: &str) -> Result<Option<FiringRecord>, ReadError> {
+        let Some(mut record) = read_record::<ReadError, FiringRecord>(&self.firings, firing_id)?
+        else {
+            return Ok(None);
+        };
+        (record.state, record.attempts) = resolve::<ReadError>(
+            record.state,
+            record.attempts,
+            record.firing_seq,
+            firing_id,
+            &self.outbox,
+            &self.delivered,
+        )?;
+        Ok(Some(record))
+    }
+}
+
+/// The delivery state and attempt count of a record stored with `state` and
+/// `attempts`: as stored, unless it is stored `Pending` and its outbox row is
+/// gone, which is a delivery recorded in `delivered` (the successful attempt
+/// is counted there, not in the row). A stored `Pending` firing with neither
+/// row is [`Corrupt`].
+pub(crate) fn resolve<E: TableFailure + From<Corrupt>>(
+    state: FiringState,
+    attempts: u32,
+    firing_seq: u64,
+    firing_id: &str,
+    outbox: &impl ReadableTable<u64, &'static str>,
+    delivered: &impl ReadableTable<u64, i64>,
+) -> Result<(FiringState, u32), E> {
+    if state != FiringState::Pending
+        || outbox
+            .get(firing_seq)
+            .at::<E>(names::OUTBOX)?
+            .is_some_and(|g| g.value() == firing_id)
+    {
+        return Ok((state, attempts));
+    }
+    match delivered.get(firing_seq).at::<E>(names::DELIVERED)? {
+        Some(at) => Ok((
+            FiringState::Delivered { at_ms: at.value() },
+            attempts.saturating_add(1),
+        )),
+        None => Err(Corrupt {
+            table: names::FIRINGS,
+            key: firing_id.to_string(),
+            reason: format!(
+                "pending, but neither its outbox row nor a delivered row (firing_seq {firing_seq}) exists"
+            ),
+        }
+        .into()),
     }
 }
 

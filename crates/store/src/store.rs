@@ -209,25 +209,35 @@ impl Store {
                 .map(|g| g.value());
             match found {
                 Some(v) if v == tables::SCHEMA_VERSION => {}
-                Some(1) => {
-                    let rows = migrate::v1_to_v2(&txn).map_err(|failure| match failure {
-                        MigrateFailure::Table { table, source } => OpenError::Table {
-                            path: path.clone(),
-                            table,
-                            source: Box::new(source),
-                        },
-                        MigrateFailure::Storage { table, source } => OpenError::Storage {
-                            path: path.clone(),
-                            table,
-                            source,
-                        },
-                    })?;
+                Some(found @ (1 | 2)) => {
+                    if found == 1 {
+                        let rows = migrate::v1_to_v2(&txn).map_err(|failure| match failure {
+                            MigrateFailure::Table { table, source } => OpenError::Table {
+                                path: path.clone(),
+                                table,
+                                source: Box::new(source),
+                            },
+                            MigrateFailure::Storage { table, source } => OpenError::Storage {
+                                path: path.clone(),
+                                table,
+                                source,
+                            },
+                        })?;
+                        tracing::info!(
+                            path = %path.display(),
+                            signal_ids = rows,
+                            "store migrated from schema version 1 to 2 (dedup folded into signal_ids)"
+                        );
+                    }
+                    // 2 -> 3 adds the `delivered` table (created below):
+                    // firings delivered before keep their state in their row.
                     meta.insert(tables::META_SCHEMA_VERSION, tables::SCHEMA_VERSION)
                         .map_err(storage_err(names::META))?;
                     tracing::info!(
                         path = %path.display(),
-                        signal_ids = rows,
-                        "store migrated from schema version 1 to 2 (dedup folded into signal_ids)"
+                        from = found,
+                        to = tables::SCHEMA_VERSION,
+                        "store schema migrated"
                     );
                 }
                 Some(found) => {
@@ -253,6 +263,8 @@ impl Store {
             .map_err(table_err(names::FIRINGS))?;
         txn.open_table(tables::OUTBOX.def)
             .map_err(table_err(names::OUTBOX))?;
+        txn.open_table(tables::DELIVERED.def)
+            .map_err(table_err(names::DELIVERED))?;
         txn.open_multimap_table(tables::SIGNAL_FIRINGS.def)
             .map_err(table_err(names::SIGNAL_FIRINGS))?;
         txn.open_table(tables::SUBSCRIPTION_FIRINGS.def)

@@ -14,7 +14,10 @@
 //!   with that id; it is also the dedup entry (live while `received_at_ms` is
 //!   inside the dedup retention), and it is deleted with that instance.
 //! - every `outbox[firing_seq]` names a `firings` row in state `Pending` with that
-//!   `firing_seq`, and every `Pending` firing has its outbox row.
+//!   `firing_seq`. A firing is pending iff its outbox row exists: marking it
+//!   delivered removes the outbox row and writes `delivered[firing_seq] =
+//!   at_ms`, leaving its `firings` row as written (stored state `Pending`);
+//!   readers take the state from the three tables (`outbox::resolve`).
 //! - `meta["firing_seq"]` is the largest firing seq ever assigned.
 //! - `join_offers` rows exist only for the current version of a subscription; a
 //!   new version or a delete removes the old version's rows in its transaction.
@@ -41,7 +44,7 @@ use crate::capture::{WriteMultimap, WriteTable, WriteTxn};
 use crate::error::{ReadError, TableFailure};
 
 /// The schema version this build reads and writes (`meta["schema_version"]`).
-pub const SCHEMA_VERSION: u64 = 2;
+pub const SCHEMA_VERSION: u64 = 3;
 
 /// `meta` key: the schema version.
 pub(crate) const META_SCHEMA_VERSION: &str = "schema_version";
@@ -72,6 +75,7 @@ pub(crate) mod names {
     pub(crate) const JOIN_DROPS: &str = "join_drops";
     pub(crate) const PLUGINS: &str = "plugins";
     pub(crate) const PLUGIN_BLOBS: &str = "plugin_blobs";
+    pub(crate) const DELIVERED: &str = "delivered";
 }
 
 /// Table ids of the changelog: stable, never reused (0 is never an id).
@@ -93,6 +97,7 @@ pub(crate) mod ids {
     pub(crate) const JOIN_DROPS: u8 = 15;
     pub(crate) const PLUGINS: u8 = 16;
     pub(crate) const PLUGIN_BLOBS: u8 = 17;
+    pub(crate) const DELIVERED: u8 = 18;
 }
 
 /// Whether a table holds one value per key or a set of values per key.
@@ -105,7 +110,7 @@ pub(crate) enum Kind {
 }
 
 /// Every table: `(id, name, kind)`, in id order.
-pub(crate) const ALL: [(u8, &str, Kind); 17] = [
+pub(crate) const ALL: [(u8, &str, Kind); 18] = [
     (ids::META, names::META, Kind::Table),
     (ids::SIGNAL_SEQ, names::SIGNAL_SEQ, Kind::Table),
     (ids::SIGNALS, names::SIGNALS, Kind::Table),
@@ -131,6 +136,7 @@ pub(crate) const ALL: [(u8, &str, Kind); 17] = [
     (ids::JOIN_DROPS, names::JOIN_DROPS, Kind::Table),
     (ids::PLUGINS, names::PLUGINS, Kind::Table),
     (ids::PLUGIN_BLOBS, names::PLUGIN_BLOBS, Kind::Table),
+    (ids::DELIVERED, names::DELIVERED, Kind::Table),
 ];
 
 /// The name of the table with this id, if there is one.
@@ -209,6 +215,9 @@ pub(crate) const SIGNAL_IDS: Def<(&str, &str), (u64, i64)> =
 pub(crate) const FIRINGS: Def<&str, &[u8]> = Def::new(names::FIRINGS, ids::FIRINGS);
 /// Undelivered firings in creation order: `firing_seq -> firing_id`.
 pub(crate) const OUTBOX: Def<u64, &str> = Def::new(names::OUTBOX, ids::OUTBOX);
+/// Delivered firings (schema 3 on): `firing_seq -> at_ms`, written when the
+/// outbox row is removed on delivery; the `firings` row is not rewritten.
+pub(crate) const DELIVERED: Def<u64, i64> = Def::new(names::DELIVERED, ids::DELIVERED);
 /// Lineage, signal side: `(name, seq) ->> firing_id` (multimap).
 pub(crate) const SIGNAL_FIRINGS: MultiDef<(&str, u64), &str> =
     MultiDef::new(names::SIGNAL_FIRINGS, ids::SIGNAL_FIRINGS);
@@ -267,6 +276,7 @@ macro_rules! with_table {
             t::ids::JOIN_DROPS => $table($($arg,)* t::JOIN_DROPS),
             t::ids::PLUGINS => $table($($arg,)* t::PLUGINS),
             t::ids::PLUGIN_BLOBS => $table($($arg,)* t::PLUGIN_BLOBS),
+            t::ids::DELIVERED => $table($($arg,)* t::DELIVERED),
             _ => $unknown,
         }
     }};

@@ -100,22 +100,34 @@ impl Store {
         Ok(out)
     }
 
-    /// The subscriptions a signal instance matched (lineage), fired or not.
+    /// The subscriptions a signal instance matched (lineage), fired or not,
+    /// sorted: its `signal_matches` rows and the subscriptions of the firings
+    /// it fed (`signal_firings`; answers to waits, whose subscription field
+    /// is `@<wait id>`, are not subscriptions and are left out). The ingest
+    /// writes a `signal_matches` row only for a match no firing of the same
+    /// transaction records (`joins::write_matches`).
     pub fn matches_of_signal(&self, name: &str, seq: u64) -> Result<Vec<String>, ReadError> {
+        let mut out = std::collections::BTreeSet::new();
         let txn = self.begin_read()?;
-        let links = tables::read_multimap(&txn, tables::SIGNAL_MATCHES)?;
-        let mut out = Vec::new();
-        for v in links
-            .get((name, seq))
-            .at::<ReadError>(names::SIGNAL_MATCHES)?
         {
-            out.push(
-                v.at::<ReadError>(names::SIGNAL_MATCHES)?
-                    .value()
-                    .to_string(),
-            );
+            let links = tables::read_multimap(&txn, tables::SIGNAL_MATCHES)?;
+            for v in links
+                .get((name, seq))
+                .at::<ReadError>(names::SIGNAL_MATCHES)?
+            {
+                out.insert(
+                    v.at::<ReadError>(names::SIGNAL_MATCHES)?
+                        .value()
+                        .to_string(),
+                );
+            }
         }
-        Ok(out)
+        for record in crate::outbox::firings_of_signal_in(&txn, name, seq)? {
+            if !record.firing.subscription.starts_with('@') {
+                out.insert(record.firing.subscription);
+            }
+        }
+        Ok(out.into_iter().collect())
     }
 
     /// Moves wait `id` from waiting to `state` and writes its answer firing, in

@@ -316,3 +316,44 @@ fn join_firing_links_every_input_signal() {
     assert_eq!(store.firings_of_signal("m", 1).unwrap().len(), 1);
     assert_eq!(store.stats().unwrap().signal_firing_links, 2);
 }
+
+#[test]
+fn lineage_lists_every_matched_subscription_fired_skipped_or_quiet() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&db_path(&dir));
+    // Per instance: "fires" fires; "quiet" matches without a firing; "dup"
+    // fires with one firing id for every instance, so the second instance's
+    // firing is skipped as a duplicate; a wait answer ("@w") is no match.
+    store
+        .ingest(
+            vec![incoming("a", "1", T0), incoming("a", "2", T0)],
+            &mut |inst, ctx| {
+                for sub in ["fires", "quiet", "dup"] {
+                    ctx.record_match(inst, sub);
+                }
+                let mut dup = firing("dup", inst);
+                dup.firing_id = "dup-once".into();
+                vec![firing("fires", inst), dup, firing("@w", inst)]
+            },
+        )
+        .unwrap();
+    for seq in [1, 2] {
+        assert_eq!(
+            store.matches_of_signal("a", seq).unwrap(),
+            vec!["dup", "fires", "quiet"],
+            "instance a/{seq}"
+        );
+    }
+    let fed = |seq| -> Vec<String> {
+        let mut subs: Vec<String> = store
+            .firings_of_signal("a", seq)
+            .unwrap()
+            .into_iter()
+            .map(|r| r.firing.subscription)
+            .collect();
+        subs.sort();
+        subs
+    };
+    assert_eq!(fed(1), vec!["@w", "dup", "fires"]);
+    assert_eq!(fed(2), vec!["@w", "fires"]);
+}

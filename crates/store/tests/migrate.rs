@@ -1,13 +1,14 @@
-//! Opening a schema-version-1 file: `dedup` is folded into `signal_ids` once,
-//! and every dedup answer stays what it was.
+//! Opening older files. Schema 1: `dedup` is folded into `signal_ids` once,
+//! and every dedup answer stays what it was. Schema 2: delivered firings keep
+//! the state in their rows, pending ones are delivered the schema-3 way.
 #![allow(clippy::unwrap_used)]
 
 use std::path::Path;
 use std::time::Duration;
 
 use crate::common::*;
-use redb::{Database, ReadableDatabase, TableDefinition};
-use signalbox_store::{OpenError, SCHEMA_VERSION, Store, StoreOptions};
+use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
+use signalbox_store::{FiringState, OpenError, SCHEMA_VERSION, Store, StoreOptions};
 
 const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
 const SIGNAL_SEQ: TableDefinition<&str, u64> = TableDefinition::new("signal_seq");
@@ -102,4 +103,93 @@ fn a_newer_schema_version_is_refused_and_left_alone() {
         "{err}"
     );
     assert!(err.to_string().contains("schema version"), "{err}");
+}
+
+/// A schema-2 store marked a firing delivered by rewriting its row (state
+/// `delivered`, attempts counted) and removing its outbox row, and had no
+/// `delivered` table: such rows read as they are after the open migrates
+/// the file to 3, and its pending firings are delivered the new way.
+#[test]
+fn a_v2_file_keeps_its_delivered_rows_and_delivers_the_pending_ones() {
+    const FIRINGS: TableDefinition<&str, &[u8]> = TableDefinition::new("firings");
+    const OUTBOX: TableDefinition<u64, &str> = TableDefinition::new("outbox");
+    const DELIVERED: TableDefinition<u64, i64> = TableDefinition::new("delivered");
+    let dir = tempfile::tempdir().unwrap();
+    let path = db_path(&dir);
+    let ids: Vec<(u64, String)> = {
+        let store = open(&path);
+        ingest_firing(
+            &store,
+            vec![incoming("a", "1", T0), incoming("a", "2", T0)],
+            "s",
+        )
+        .into_iter()
+        .flat_map(|o| match o {
+            signalbox_store::IngestOutcome::Stored { firings, .. } => firings,
+            signalbox_store::IngestOutcome::Duplicate { .. } => Vec::new(),
+        })
+        .map(|(seq, f)| (seq, f.firing_id))
+        .collect()
+    };
+    assert_eq!(ids.len(), 2);
+    // Turn the file into what schema 2 left after delivering the first.
+    {
+        let db = Database::create(&path).unwrap();
+        let txn = db.begin_write().unwrap();
+        txn.open_table(META)
+            .unwrap()
+            .insert("schema_version", 2)
+            .unwrap();
+        {
+            let mut firings = txn.open_table(FIRINGS).unwrap();
+            let old = firings
+                .get(ids[0].1.as_str())
+                .unwrap()
+                .unwrap()
+                .value()
+                .to_vec();
+            let text = String::from_utf8(old).unwrap();
+            let delivered = text
+                .replace(
+                    r#""state":{"state":"pending"}"#,
+                    &format!(r#""state":{{"state":"delivered","at_ms":{}}}"#, T0 + 3),
+                )
+                .replace(r#""attempts":0"#, r#""attempts":1"#);
+            assert_ne!(delivered, text, "the row's encoding changed: {text}");
+            firings
+                .insert(ids[0].1.as_str(), delivered.as_bytes())
+                .unwrap();
+            txn.open_table(OUTBOX).unwrap().remove(ids[0].0).unwrap();
+        }
+        txn.delete_table(DELIVERED).unwrap();
+        txn.commit().unwrap();
+    }
+    let store = open(&path);
+    let first = store.firing(&ids[0].1).unwrap().unwrap();
+    assert_eq!(
+        (first.state, first.attempts),
+        (FiringState::Delivered { at_ms: T0 + 3 }, 1)
+    );
+    let second = store.firing(&ids[1].1).unwrap().unwrap();
+    assert_eq!((second.state, second.attempts), (FiringState::Pending, 0));
+    store
+        .mark_delivered_seqs(std::slice::from_ref(&ids[1]), T0 + 5)
+        .unwrap();
+    let second = store.firing(&ids[1].1).unwrap().unwrap();
+    assert_eq!(
+        (second.state, second.attempts),
+        (FiringState::Delivered { at_ms: T0 + 5 }, 1)
+    );
+    assert!(store.pending(10).unwrap().is_empty());
+    drop(store);
+    let db = Database::create(&path).unwrap();
+    let txn = db.begin_read().unwrap();
+    let version = txn
+        .open_table(META)
+        .unwrap()
+        .get("schema_version")
+        .unwrap()
+        .unwrap()
+        .value();
+    assert_eq!(version, SCHEMA_VERSION);
 }

@@ -2,7 +2,7 @@
 #![allow(clippy::unwrap_used)]
 
 use crate::common::*;
-use signalbox_store::{FiringState, OutboxError};
+use signalbox_store::{FiringState, IngestOutcome, OutboxError};
 
 #[test]
 fn pending_then_delivered() {
@@ -229,4 +229,78 @@ fn pending_after_reads_on_past_firings_in_flight() {
         .map(|(seq, _)| *seq)
         .collect();
     assert_eq!(all, vec![seqs[1], next[0].0]);
+}
+
+#[test]
+fn delivery_by_seq_moves_the_outbox_row_and_leaves_other_firings_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&db_path(&dir));
+    let stored: Vec<(u64, String)> = ingest_firing(
+        &store,
+        vec![
+            incoming("a", "1", T0),
+            incoming("a", "2", T0),
+            incoming("a", "3", T0),
+        ],
+        "s",
+    )
+    .into_iter()
+    .flat_map(|o| match o {
+        IngestOutcome::Stored { firings, .. } => firings,
+        IngestOutcome::Duplicate { .. } => Vec::new(),
+    })
+    .map(|(seq, f)| (seq, f.firing_id))
+    .collect();
+    assert_eq!(stored.len(), 3);
+
+    // An outbox row that names another firing fails the whole call.
+    let wrong = (stored[1].0, stored[2].1.clone());
+    let err = store
+        .mark_delivered_seqs(&[stored[0].clone(), wrong], T0)
+        .unwrap_err();
+    assert!(matches!(err, OutboxError::Corrupt(_)), "{err}");
+    assert_eq!(store.pending(10).unwrap().len(), 3, "nothing was marked");
+
+    store
+        .mark_delivered_seqs(std::slice::from_ref(&stored[0]), T0 + 1)
+        .unwrap();
+    let first = store.firing(&stored[0].1).unwrap().unwrap();
+    assert_eq!(
+        (first.state, first.attempts),
+        (FiringState::Delivered { at_ms: T0 + 1 }, 1)
+    );
+    // Delivered is final: a late failure, dead-lettering or second delivery
+    // changes nothing.
+    assert!(
+        store
+            .record_failure(&stored[0].1, "late")
+            .unwrap()
+            .is_none()
+    );
+    store
+        .mark_dead_lettered(std::slice::from_ref(&stored[0].1), T0 + 2)
+        .unwrap();
+    store
+        .mark_delivered_seqs(std::slice::from_ref(&stored[0]), T0 + 3)
+        .unwrap();
+    let first = store.firing(&stored[0].1).unwrap().unwrap();
+    assert_eq!(
+        (first.state, first.attempts, first.last_error),
+        (FiringState::Delivered { at_ms: T0 + 1 }, 1, None)
+    );
+    // The others are still pending, listed by subscription with their state.
+    let states: Vec<FiringState> = store
+        .firings_for("s", 10)
+        .unwrap()
+        .into_iter()
+        .map(|r| r.state)
+        .collect();
+    assert_eq!(
+        states,
+        vec![
+            FiringState::Pending,
+            FiringState::Pending,
+            FiringState::Delivered { at_ms: T0 + 1 }
+        ]
+    );
 }

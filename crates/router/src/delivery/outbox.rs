@@ -271,8 +271,8 @@ impl Drainer {
             .instrument(span.clone())
             .await;
             match sent {
-                Ok(Sent::JetStream(ack)) => pass.jetstream.push((firing, ack, span)),
-                Ok(Sent::Core) => pass.core.push((firing, span)),
+                Ok(Sent::JetStream(ack)) => pass.jetstream.push((seq, firing, ack, span)),
+                Ok(Sent::Core) => pass.core.push((seq, firing, span)),
                 Err(e) => {
                     crate::telemetry::record_error(&span, &e);
                     publish_failed(&self.shared, &firing, &e)
@@ -321,14 +321,16 @@ impl Drainer {
 /// Firings handed to NATS in one pass, with their `publish` spans.
 #[derive(Default)]
 struct Pass {
-    /// JetStream publishes whose acks are still to come.
+    /// JetStream publishes whose acks are still to come, each with its
+    /// `firing_seq`.
     jetstream: Vec<(
+        u64,
         Firing,
         async_nats::jetstream::context::PublishAckFuture,
         tracing::Span,
     )>,
-    /// Core NATS publishes that a flush completes.
-    core: Vec<(Firing, tracing::Span)>,
+    /// Core NATS publishes that a flush completes, each with its `firing_seq`.
+    core: Vec<(u64, Firing, tracing::Span)>,
 }
 
 /// What the drainer hands to [`settle_passes`], in order.
@@ -379,9 +381,9 @@ async fn settle_passes(
     }
 }
 
-/// Awaits one pass's acks (and flushes its core publishes); returns the ids of
-/// the firings that made it, and false if any failed.
-async fn settle_pass(shared: &Arc<Ctx>, pass: Pass) -> (Vec<String>, bool) {
+/// Awaits one pass's acks (and flushes its core publishes); returns the
+/// `(firing_seq, id)` of the firings that made it, and false if any failed.
+async fn settle_pass(shared: &Arc<Ctx>, pass: Pass) -> (Vec<(u64, String)>, bool) {
     let mut ok = true;
     let mut delivered = Vec::new();
     // Await the acks together: a PublishAckFuture's timeout starts when it is
@@ -390,18 +392,18 @@ async fn settle_pass(shared: &Arc<Ctx>, pass: Pass) -> (Vec<String>, bool) {
     let acked = futures::future::join_all(
         pass.jetstream
             .into_iter()
-            .map(|(firing, ack, span)| async move { (firing, ack.await, span) }),
+            .map(|(seq, firing, ack, span)| async move { (seq, firing, ack.await, span) }),
     )
     .await;
     let acked_at = crate::clock::now_ms();
-    for (firing, ack, span) in acked {
+    for (seq, firing, ack, span) in acked {
         match ack {
             Ok(_) => {
                 shared.metrics.published("jetstream", 1);
                 shared
                     .metrics
                     .observe_firing((acked_at - firing.created_at_ms) as f64 / 1000.0);
-                delivered.push(firing.firing_id);
+                delivered.push((seq, firing.firing_id));
             }
             Err(e) => {
                 let e = PublishFailure::JetStream(e.to_string());
@@ -416,37 +418,39 @@ async fn settle_pass(shared: &Arc<Ctx>, pass: Pass) -> (Vec<String>, bool) {
     }
     if let Err(e) = shared.client.flush().await {
         tracing::warn!(error = %e, "flush failed; core NATS firings will be published again");
-        for (_, span) in &pass.core {
+        for (_, _, span) in &pass.core {
             crate::telemetry::record_error(span, &e);
         }
         return (delivered, false);
     }
     shared.metrics.published("core", pass.core.len() as u64);
     let flushed = crate::clock::now_ms();
-    for (firing, _span) in pass.core {
+    for (seq, firing, _span) in pass.core {
         shared
             .metrics
             .observe_firing((flushed - firing.created_at_ms) as f64 / 1000.0);
-        delivered.push(firing.firing_id);
+        delivered.push((seq, firing.firing_id));
     }
     (delivered, ok)
 }
 
 /// Marks firings delivered in one (lazy) store transaction; false on failure,
 /// after which they are published again with the same `Nats-Msg-Id`.
-async fn mark_delivered(shared: &Arc<Ctx>, delivered: Vec<String>) -> bool {
+async fn mark_delivered(shared: &Arc<Ctx>, delivered: Vec<(u64, String)>) -> bool {
     if delivered.is_empty() {
         return true;
     }
     let store = shared.part.store.clone();
     let now = crate::clock::now_ms();
     match tokio::task::spawn_blocking(move || {
-        store.mark_delivered(&delivered, now).map(|()| delivered)
+        store
+            .mark_delivered_seqs(&delivered, now)
+            .map(|()| delivered)
     })
     .await
     {
         Ok(Ok(delivered)) => {
-            for id in &delivered {
+            for (_, id) in &delivered {
                 // Per firing: debug, like "signal stored".
                 tracing::debug!(firing = %id, "firing delivered");
             }
