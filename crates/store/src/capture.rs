@@ -196,6 +196,39 @@ impl<K: Key + 'static, V: Value + 'static> WriteTable<'_, K, V> {
         Ok(old)
     }
 
+    /// Inserts `value` unless the row it replaces passes `keep`: then that
+    /// row is put back, nothing is recorded (the table holds what it held),
+    /// and `true` is returned. One tree walk where a lookup and an insert
+    /// took two, when the row is usually absent or not kept (dedup entries,
+    /// firing ids).
+    pub(crate) fn insert_unless<'k, 'v>(
+        &mut self,
+        key: impl std::borrow::Borrow<K::SelfType<'k>>,
+        value: impl std::borrow::Borrow<V::SelfType<'v>>,
+        keep: impl FnOnce(V::SelfType<'_>) -> bool,
+    ) -> Result<bool, redb::StorageError> {
+        let kept = match self.table.insert(key.borrow(), value.borrow())? {
+            Some(old) => {
+                let bytes = V::as_bytes(&old.value()).as_ref().to_vec();
+                keep(old.value()).then_some(bytes)
+            }
+            None => None,
+        };
+        if let Some(bytes) = kept {
+            self.table.insert(key.borrow(), V::from_bytes(&bytes))?;
+            return Ok(true);
+        }
+        if let Some(log) = self.log {
+            log.borrow_mut().push(
+                self.id,
+                ChangeOp::Insert,
+                K::as_bytes(key.borrow()).as_ref(),
+                Some(V::as_bytes(value.borrow()).as_ref()),
+            );
+        }
+        Ok(false)
+    }
+
     /// redb's `Table::remove`, recorded when a row was removed.
     pub(crate) fn remove<'k>(
         &mut self,

@@ -3,14 +3,14 @@
 //! wait answers).
 //!
 //! Invariant: a firing id is written at most once; [`FiringTables::write`]
-//! returns `false` and writes nothing when the id exists (firing dedup). The
+//! returns `false` and leaves every table as it was when the id exists
+//! (firing dedup; nothing is recorded for the changelog either). The
 //! caller owns the firing-seq counter (`meta["firing_seq"]`) and stores it back
 //! in the same transaction.
 
-use redb::ReadableTable;
 use signalbox_model::Firing;
 
-use crate::capture::{WriteMultimap, WriteTable, WriteTxn};
+use crate::capture::{WriteTable, WriteTxn};
 use crate::codec;
 use crate::error::{AtTable, TableFailure};
 use crate::outbox::{FiringState, NewRecord};
@@ -20,7 +20,7 @@ use crate::tables::{self, names};
 pub(crate) struct FiringTables<'t> {
     pub(crate) firings: WriteTable<'t, &'static str, &'static [u8]>,
     pub(crate) outbox: WriteTable<'t, u64, &'static str>,
-    pub(crate) signal_firings: WriteMultimap<'t, (&'static str, u64), &'static str>,
+    pub(crate) signal_firings: WriteTable<'t, (&'static str, u64, &'static str), ()>,
     pub(crate) subscription_firings: WriteTable<'t, (&'static str, u64), &'static str>,
 }
 
@@ -30,7 +30,7 @@ impl<'t> FiringTables<'t> {
         Ok(FiringTables {
             firings: tables::write::<E, _, _>(txn, tables::FIRINGS)?,
             outbox: tables::write::<E, _, _>(txn, tables::OUTBOX)?,
-            signal_firings: tables::write_multimap::<E, _, _>(txn, tables::SIGNAL_FIRINGS)?,
+            signal_firings: tables::write::<E, _, _>(txn, tables::SIGNAL_FIRINGS)?,
             subscription_firings: tables::write::<E, _, _>(txn, tables::SUBSCRIPTION_FIRINGS)?,
         })
     }
@@ -46,26 +46,29 @@ impl<'t> FiringTables<'t> {
         encode_err: impl FnOnce(serde_json::Error) -> E,
     ) -> Result<bool, E> {
         let fid = firing.firing_id.as_str();
-        if self.firings.get(fid).at::<E>(names::FIRINGS)?.is_some() {
-            tracing::debug!(firing_id = fid, "firing exists; skipped");
-            return Ok(false);
-        }
-        *firing_seq = firing_seq.saturating_add(1);
+        let seq = firing_seq.saturating_add(1);
         let record = NewRecord {
             firing,
             state: FiringState::Pending,
             attempts: 0,
-            firing_seq: *firing_seq,
+            firing_seq: seq,
         };
         let bytes = codec::encode(&record).map_err(encode_err)?;
-        self.firings
-            .insert(fid, bytes.as_slice())
-            .at::<E>(names::FIRINGS)?;
-        self.outbox
-            .insert(*firing_seq, fid)
-            .at::<E>(names::OUTBOX)?;
+        // Insert first and look at what it replaced: one tree walk instead of
+        // a lookup and an insert. A firing id that exists is rare (a dedup
+        // template, a redelivered offer): its row stays as it was.
+        if self
+            .firings
+            .insert_unless(fid, bytes.as_slice(), |_| true)
+            .at::<E>(names::FIRINGS)?
+        {
+            tracing::debug!(firing_id = fid, "firing exists; skipped");
+            return Ok(false);
+        }
+        *firing_seq = seq;
+        self.outbox.insert(seq, fid).at::<E>(names::OUTBOX)?;
         self.subscription_firings
-            .insert((firing.subscription.as_str(), *firing_seq), fid)
+            .insert((firing.subscription.as_str(), seq), fid)
             .at::<E>(names::SUBSCRIPTION_FIRINGS)?;
         // The trigger is usually one of the inputs (always for a single-signal
         // firing): its row is then written by the loop below.
@@ -76,12 +79,12 @@ impl<'t> FiringTables<'t> {
                 .any(|i| i.name == trigger.0 && i.seq == trigger.1)
         {
             self.signal_firings
-                .insert(trigger, fid)
+                .insert((trigger.0, trigger.1, fid), ())
                 .at::<E>(names::SIGNAL_FIRINGS)?;
         }
         for input in &firing.signals {
             self.signal_firings
-                .insert((input.name.as_str(), input.seq), fid)
+                .insert((input.name.as_str(), input.seq, fid), ())
                 .at::<E>(names::SIGNAL_FIRINGS)?;
         }
         Ok(true)

@@ -55,7 +55,7 @@ impl Store {
             let mut signals = tables::write::<CompactError, _, _>(&txn, tables::SIGNALS)?;
             let mut ids = tables::write::<CompactError, _, _>(&txn, tables::SIGNAL_IDS)?;
             let mut signal_firings =
-                tables::write_multimap::<CompactError, _, _>(&txn, tables::SIGNAL_FIRINGS)?;
+                tables::write::<CompactError, _, _>(&txn, tables::SIGNAL_FIRINGS)?;
             let mut signal_waits =
                 tables::write_multimap::<CompactError, _, _>(&txn, tables::SIGNAL_WAITS)?;
             let mut signal_matches =
@@ -94,9 +94,23 @@ impl Store {
                         ids.remove((name.as_str(), id.as_str()))
                             .at::<CompactError>(names::SIGNAL_IDS)?;
                     }
-                    signal_firings
-                        .remove_all((name.as_str(), seq))
-                        .at::<CompactError>(names::SIGNAL_FIRINGS)?;
+                    let mut links = Vec::new();
+                    for row in signal_firings
+                        .range((name.as_str(), seq, "")..)
+                        .at::<CompactError>(names::SIGNAL_FIRINGS)?
+                    {
+                        let (k, _) = row.at::<CompactError>(names::SIGNAL_FIRINGS)?;
+                        let (n, s, fid) = k.value();
+                        if (n, s) != (name.as_str(), seq) {
+                            break;
+                        }
+                        links.push(fid.to_string());
+                    }
+                    for fid in links {
+                        signal_firings
+                            .remove((name.as_str(), seq, fid.as_str()))
+                            .at::<CompactError>(names::SIGNAL_FIRINGS)?;
+                    }
                     signal_waits
                         .remove_all((name.as_str(), seq))
                         .at::<CompactError>(names::SIGNAL_WAITS)?;

@@ -205,24 +205,7 @@ impl IngestTables<'_> {
         let name = signal.name.clone();
         let id = signal.id.clone().unwrap_or_default();
 
-        // 1. Dedup on (name, id): the `signal_ids` row is the dedup entry.
-        let existing = self
-            .signal_ids
-            .get((name.as_str(), id.as_str()))
-            .at::<IngestError>(names::SIGNAL_IDS)?
-            .map(|g| g.value());
-        if let Some((first_seq, first_at)) = existing
-            && first_at > received_at_ms.saturating_sub(retention_ms)
-        {
-            return Ok(IngestOutcome::Duplicate {
-                name,
-                id,
-                seq: first_seq,
-            });
-        }
-
-        // 2. Store the instance with the next seq; its id row replaces an
-        // expired one.
+        // The next seq for the name (stored below unless this is a duplicate).
         let last = match self.last_seqs.get(name.as_str()) {
             Some(&last) => last,
             None => self
@@ -231,9 +214,49 @@ impl IngestTables<'_> {
                 .at::<IngestError>(names::SIGNAL_SEQ)?
                 .map_or(0, |g| g.value()),
         };
-        let seq = last
-            .checked_add(1)
-            .ok_or_else(|| IngestError::SeqOverflow { name: name.clone() })?;
+        let live = |at: i64| at > received_at_ms.saturating_sub(retention_ms);
+        let Some(seq) = last.checked_add(1) else {
+            let existing = self
+                .signal_ids
+                .get((name.as_str(), id.as_str()))
+                .at::<IngestError>(names::SIGNAL_IDS)?
+                .map(|g| g.value());
+            return match existing {
+                Some((first_seq, first_at)) if live(first_at) => Ok(IngestOutcome::Duplicate {
+                    name,
+                    id,
+                    seq: first_seq,
+                }),
+                _ => Err(IngestError::SeqOverflow { name }),
+            };
+        };
+
+        // 1. Dedup on (name, id): the `signal_ids` row is the dedup entry.
+        // The new row is inserted first and what it replaced is looked at
+        // (`insert_unless`): a live entry (a duplicate, the rare case) stays.
+        let mut live_entry = None;
+        if self
+            .signal_ids
+            .insert_unless(
+                (name.as_str(), id.as_str()),
+                (seq, received_at_ms),
+                |(first_seq, first_at)| {
+                    live_entry = Some(first_seq);
+                    live(first_at)
+                },
+            )
+            .at::<IngestError>(names::SIGNAL_IDS)?
+            && let Some(first_seq) = live_entry
+        {
+            return Ok(IngestOutcome::Duplicate {
+                name,
+                id,
+                seq: first_seq,
+            });
+        }
+
+        // 2. Store the instance with the next seq (its id row, written
+        // above, replaced an expired one if there was one).
         let instance = SignalInstance {
             seq,
             id: id.clone(),
@@ -254,9 +277,6 @@ impl IngestTables<'_> {
         self.signals
             .insert((name.as_str(), seq), bytes.as_slice())
             .at::<IngestError>(names::SIGNALS)?;
-        self.signal_ids
-            .insert((name.as_str(), id.as_str()), (seq, received_at_ms))
-            .at::<IngestError>(names::SIGNAL_IDS)?;
 
         // 3. Plan, 4./5. write the new firings.
         let mut ctx = PlanContext {

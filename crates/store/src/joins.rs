@@ -92,7 +92,7 @@ pub(crate) struct Matched {
 
 /// Writes the `signal_matches` rows of `matched`, except those a firing
 /// written in the same transaction already records: a firing of the same
-/// subscription that has a `signal_firings` row for the instance (it is the
+/// subscription that has a `signal_firing_links` row for the instance (it is the
 /// firing's trigger or one of its inputs). Lineage reads both tables
 /// ([`Store::matches_of_signal`]), so the match is listed either way; the
 /// common case, a subscription that fires on the signal, then costs one

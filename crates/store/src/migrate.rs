@@ -10,11 +10,16 @@
 //! keeps its seq and time, so it stays a live dedup entry until it expires.
 //! The rows are copied through memory (about 100 bytes per id), once.
 //!
-//! Version 2 → 3 adds the `delivered` table and needs no code here:
-//! `Store::open` creates every table and writes the version; rows that a
-//! schema-2 store marked delivered keep their state (`outbox` module docs).
+//! Version 2 → 3: the multimap `signal_firings` (`(name, seq) ->> firing
+//! id`) becomes the plain table `signal_firing_links` (`(name, seq, firing
+//! id) -> ()`, [`v2_to_v3`]), and the `delivered` table is added (created
+//! empty by `Store::open`, like every table); rows that a schema-2 store
+//! marked delivered keep their state (`outbox` module docs).
 
-use redb::{ReadableTable, TableDefinition, WriteTransaction};
+use redb::{
+    MultimapTableDefinition, ReadableMultimapTable, ReadableTable, TableDefinition,
+    WriteTransaction,
+};
 
 use crate::error::{AtTable, MigrateFailure, TableFailure};
 use crate::tables::{self, names};
@@ -87,4 +92,38 @@ pub(crate) fn v1_to_v2(txn: &WriteTransaction) -> Result<usize, MigrateFailure> 
             .at::<MigrateFailure>(names::SIGNAL_IDS)?;
     }
     Ok(rows.len())
+}
+
+/// v2 `signal_firings`' name.
+const V2_SIGNAL_FIRINGS_NAME: &str = "signal_firings";
+/// v2 `signal_firings`: `(name, seq) ->> firing_id`.
+const V2_SIGNAL_FIRINGS: MultimapTableDefinition<(&str, u64), &str> =
+    MultimapTableDefinition::new(V2_SIGNAL_FIRINGS_NAME);
+
+/// Migrates a version-2 file to version 3 inside `txn`: copies every
+/// `signal_firings` pair into `signal_firing_links` and drops the multimap;
+/// returns the number of links. The caller writes the new schema version.
+pub(crate) fn v2_to_v3(txn: &WriteTransaction) -> Result<usize, MigrateFailure> {
+    let mut links: Vec<(String, u64, String)> = Vec::new();
+    {
+        let old = txn
+            .open_multimap_table(V2_SIGNAL_FIRINGS)
+            .map_err(|e| MigrateFailure::table(V2_SIGNAL_FIRINGS_NAME, e))?;
+        for row in old.iter().at::<MigrateFailure>(V2_SIGNAL_FIRINGS_NAME)? {
+            let (k, values) = row.at::<MigrateFailure>(V2_SIGNAL_FIRINGS_NAME)?;
+            let (name, seq) = k.value();
+            for v in values {
+                let fid = v.at::<MigrateFailure>(V2_SIGNAL_FIRINGS_NAME)?;
+                links.push((name.to_string(), seq, fid.value().to_string()));
+            }
+        }
+    }
+    txn.delete_multimap_table(V2_SIGNAL_FIRINGS)
+        .map_err(|e| MigrateFailure::table(V2_SIGNAL_FIRINGS_NAME, e))?;
+    let mut new = open(txn, tables::SIGNAL_FIRINGS.def, names::SIGNAL_FIRINGS)?;
+    for (name, seq, fid) in &links {
+        new.insert((name.as_str(), *seq, fid.as_str()), ())
+            .at::<MigrateFailure>(names::SIGNAL_FIRINGS)?;
+    }
+    Ok(links.len())
 }

@@ -326,18 +326,22 @@ pub(crate) fn firings_of_signal_in(
     name: &str,
     seq: u64,
 ) -> Result<Vec<FiringRecord>, ReadError> {
-    let links = tables::read_multimap(txn, tables::SIGNAL_FIRINGS)?;
+    let links = tables::read(txn, tables::SIGNAL_FIRINGS)?;
     let records = Records::open(txn)?;
     let mut out = Vec::new();
-    for fid in links
-        .get((name, seq))
+    for row in links
+        .range((name, seq, "")..)
         .at::<ReadError>(names::SIGNAL_FIRINGS)?
     {
-        let fid = fid.at::<ReadError>(names::SIGNAL_FIRINGS)?;
-        let record = records.get(fid.value())?.ok_or_else(|| Corrupt {
+        let (k, _) = row.at::<ReadError>(names::SIGNAL_FIRINGS)?;
+        let (n, s, fid) = k.value();
+        if (n, s) != (name, seq) {
+            break;
+        }
+        let record = records.get(fid)?.ok_or_else(|| Corrupt {
             table: names::SIGNAL_FIRINGS,
             key: format!("({name:?}, {seq})"),
-            reason: format!("names firing {} which does not exist", fid.value()),
+            reason: format!("names firing {fid} which does not exist"),
         })?;
         out.push(record);
     }

@@ -210,34 +210,34 @@ impl Store {
             match found {
                 Some(v) if v == tables::SCHEMA_VERSION => {}
                 Some(found @ (1 | 2)) => {
+                    let migrate_err = |failure| match failure {
+                        MigrateFailure::Table { table, source } => OpenError::Table {
+                            path: path.clone(),
+                            table,
+                            source: Box::new(source),
+                        },
+                        MigrateFailure::Storage { table, source } => OpenError::Storage {
+                            path: path.clone(),
+                            table,
+                            source,
+                        },
+                    };
                     if found == 1 {
-                        let rows = migrate::v1_to_v2(&txn).map_err(|failure| match failure {
-                            MigrateFailure::Table { table, source } => OpenError::Table {
-                                path: path.clone(),
-                                table,
-                                source: Box::new(source),
-                            },
-                            MigrateFailure::Storage { table, source } => OpenError::Storage {
-                                path: path.clone(),
-                                table,
-                                source,
-                            },
-                        })?;
+                        let rows = migrate::v1_to_v2(&txn).map_err(migrate_err)?;
                         tracing::info!(
                             path = %path.display(),
                             signal_ids = rows,
                             "store migrated from schema version 1 to 2 (dedup folded into signal_ids)"
                         );
                     }
-                    // 2 -> 3 adds the `delivered` table (created below):
-                    // firings delivered before keep their state in their row.
+                    let links = migrate::v2_to_v3(&txn).map_err(migrate_err)?;
                     meta.insert(tables::META_SCHEMA_VERSION, tables::SCHEMA_VERSION)
                         .map_err(storage_err(names::META))?;
                     tracing::info!(
                         path = %path.display(),
                         from = found,
-                        to = tables::SCHEMA_VERSION,
-                        "store schema migrated"
+                        signal_firing_links = links,
+                        "store migrated to schema version 3 (lineage links in a plain table, deliveries in `delivered`)"
                     );
                 }
                 Some(found) => {
@@ -265,7 +265,7 @@ impl Store {
             .map_err(table_err(names::OUTBOX))?;
         txn.open_table(tables::DELIVERED.def)
             .map_err(table_err(names::DELIVERED))?;
-        txn.open_multimap_table(tables::SIGNAL_FIRINGS.def)
+        txn.open_table(tables::SIGNAL_FIRINGS.def)
             .map_err(table_err(names::SIGNAL_FIRINGS))?;
         txn.open_table(tables::SUBSCRIPTION_FIRINGS.def)
             .map_err(table_err(names::SUBSCRIPTION_FIRINGS))?;
@@ -394,7 +394,7 @@ impl Store {
                 names::SUBSCRIPTION_VERSIONS,
             )?,
             signal_firing_links: count(
-                txn.open_multimap_table(tables::SIGNAL_FIRINGS.def),
+                txn.open_table(tables::SIGNAL_FIRINGS.def),
                 names::SIGNAL_FIRINGS,
             )?,
             file_bytes,

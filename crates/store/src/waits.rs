@@ -102,7 +102,7 @@ impl Store {
 
     /// The subscriptions a signal instance matched (lineage), fired or not,
     /// sorted: its `signal_matches` rows and the subscriptions of the firings
-    /// it fed (`signal_firings`; answers to waits, whose subscription field
+    /// it fed (`signal_firing_links`; answers to waits, whose subscription field
     /// is `@<wait id>`, are not subscriptions and are left out). The ingest
     /// writes a `signal_matches` row only for a match no firing of the same
     /// transaction records (`joins::write_matches`).

@@ -7,7 +7,7 @@
 //! changelog entry — are checked first with [`Wire::check`]. The check accepts
 //! exactly the encodings `as_bytes` produces for the types the store's tables
 //! use: `u64` and `i64` (8 bytes, little-endian), `&str` (UTF-8), `&[u8]`
-//! (anything), and tuples of these (redb's layout: the lengths of the
+//! (anything), `()` (no bytes), and tuples of these (redb's layout: the lengths of the
 //! variable-width elements but the last, as redb's varint — one byte below
 //! 254, 254 then a `u16`, 255 then a `u32`, the shortest form — then the
 //! elements, the last running to the end). The unit tests hold it to redb's
@@ -47,6 +47,12 @@ impl Wire for &str {
 impl Wire for &[u8] {
     fn check(_: &[u8]) -> Result<(), String> {
         Ok(())
+    }
+}
+
+impl Wire for () {
+    fn check(bytes: &[u8]) -> Result<(), String> {
+        fixed(bytes, 0, "()")
     }
 }
 
@@ -134,6 +140,12 @@ impl<A: Wire, B: Wire> Wire for (A, B) {
     }
 }
 
+impl<A: Wire, B: Wire, C: Wire> Wire for (A, B, C) {
+    fn check(bytes: &[u8]) -> Result<(), String> {
+        tuple(bytes, &[element::<A>(), element::<B>(), element::<C>()])
+    }
+}
+
 impl<A: Wire, B: Wire, C: Wire, D: Wire, E: Wire> Wire for (A, B, C, D, E) {
     fn check(bytes: &[u8]) -> Result<(), String> {
         tuple(
@@ -197,6 +209,9 @@ mod tests {
             assert!(holds::<(&str, u64)>(&bytes));
             let bytes = <(&str, &str) as Value>::as_bytes(&(a.as_str(), b.as_str()));
             assert!(holds::<(&str, &str)>(&bytes));
+            let bytes = <(&str, u64, &str) as Value>::as_bytes(&(a.as_str(), n, b.as_str()));
+            assert!(holds::<(&str, u64, &str)>(&bytes));
+            assert!(holds::<()>(&<() as Value>::as_bytes(&())));
             let key = (a.as_str(), n, b.as_str(), c.as_str(), m);
             let bytes = <(&str, u64, &str, &str, u64) as Value>::as_bytes(&key);
             assert!(holds::<(&str, u64, &str, &str, u64)>(&bytes));
@@ -206,7 +221,7 @@ mod tests {
     #[test]
     fn random_and_mutated_bytes_are_refused_or_decode_and_round_trip() {
         let mut rng = Rng(11);
-        let mut accepted = [0usize; 4];
+        let mut accepted = [0usize; 5];
         for round in 0..50_000 {
             let mut bytes = if round % 2 == 0 {
                 let len = rng.below(40) as usize;
@@ -221,9 +236,10 @@ mod tests {
                 );
                 let (n, m) = (rng.next() % 300, rng.next());
                 let key = (a.as_str(), n, b.as_str(), c.as_str(), m);
-                match rng.below(3) {
+                match rng.below(4) {
                     0 => <(&str, u64) as Value>::as_bytes(&(a.as_str(), n)),
                     1 => <(&str, &str) as Value>::as_bytes(&(a.as_str(), b.as_str())),
+                    2 => <(&str, u64, &str) as Value>::as_bytes(&(a.as_str(), n, b.as_str())),
                     _ => <(&str, u64, &str, &str, u64) as Value>::as_bytes(&key),
                 }
             };
@@ -240,6 +256,8 @@ mod tests {
             accepted[1] += usize::from(holds::<(&str, &str)>(&bytes));
             accepted[2] += usize::from(holds::<(&str, u64, &str, &str, u64)>(&bytes));
             accepted[3] += usize::from(holds::<(u64, i64)>(&bytes));
+            accepted[4] += usize::from(holds::<(&str, u64, &str)>(&bytes));
+            holds::<()>(&bytes);
             holds::<&str>(&bytes);
             holds::<u64>(&bytes);
             holds::<&[u8]>(&bytes);

@@ -7,7 +7,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use crate::common::*;
-use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
+use redb::{Database, MultimapTableDefinition, ReadableDatabase, ReadableTable, TableDefinition};
 use signalbox_store::{FiringState, OpenError, SCHEMA_VERSION, Store, StoreOptions};
 
 const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
@@ -106,14 +106,20 @@ fn a_newer_schema_version_is_refused_and_left_alone() {
 }
 
 /// A schema-2 store marked a firing delivered by rewriting its row (state
-/// `delivered`, attempts counted) and removing its outbox row, and had no
-/// `delivered` table: such rows read as they are after the open migrates
-/// the file to 3, and its pending firings are delivered the new way.
+/// `delivered`, attempts counted) and removing its outbox row, had no
+/// `delivered` table, and kept lineage links in the multimap
+/// `signal_firings`: after the open migrates the file to 3, such rows read
+/// as they are, the links are where lineage finds them, and pending firings
+/// are delivered the new way.
 #[test]
 fn a_v2_file_keeps_its_delivered_rows_and_delivers_the_pending_ones() {
     const FIRINGS: TableDefinition<&str, &[u8]> = TableDefinition::new("firings");
     const OUTBOX: TableDefinition<u64, &str> = TableDefinition::new("outbox");
     const DELIVERED: TableDefinition<u64, i64> = TableDefinition::new("delivered");
+    const LINKS: TableDefinition<(&str, u64, &str), ()> =
+        TableDefinition::new("signal_firing_links");
+    const V2_SIGNAL_FIRINGS: MultimapTableDefinition<(&str, u64), &str> =
+        MultimapTableDefinition::new("signal_firings");
     let dir = tempfile::tempdir().unwrap();
     let path = db_path(&dir);
     let ids: Vec<(u64, String)> = {
@@ -162,6 +168,24 @@ fn a_v2_file_keeps_its_delivered_rows_and_delivers_the_pending_ones() {
             txn.open_table(OUTBOX).unwrap().remove(ids[0].0).unwrap();
         }
         txn.delete_table(DELIVERED).unwrap();
+        let links: Vec<(String, u64, String)> = txn
+            .open_table(LINKS)
+            .unwrap()
+            .iter()
+            .unwrap()
+            .map(|row| {
+                let (k, _) = row.unwrap();
+                let (name, seq, fid) = k.value();
+                (name.to_string(), seq, fid.to_string())
+            })
+            .collect();
+        assert_eq!(links.len(), 2);
+        txn.delete_table(LINKS).unwrap();
+        let mut old = txn.open_multimap_table(V2_SIGNAL_FIRINGS).unwrap();
+        for (name, seq, fid) in &links {
+            old.insert((name.as_str(), *seq), fid.as_str()).unwrap();
+        }
+        drop(old);
         txn.commit().unwrap();
     }
     let store = open(&path);
@@ -172,6 +196,16 @@ fn a_v2_file_keeps_its_delivered_rows_and_delivers_the_pending_ones() {
     );
     let second = store.firing(&ids[1].1).unwrap().unwrap();
     assert_eq!((second.state, second.attempts), (FiringState::Pending, 0));
+    for (seq, (_, fid)) in [1, 2].into_iter().zip(&ids) {
+        let fed: Vec<String> = store
+            .firings_of_signal("a", seq)
+            .unwrap()
+            .into_iter()
+            .map(|r| r.firing.firing_id)
+            .collect();
+        assert_eq!(fed, vec![fid.clone()], "lineage of a/{seq}");
+    }
+    assert_eq!(store.matches_of_signal("a", 1).unwrap(), vec!["s"]);
     store
         .mark_delivered_seqs(std::slice::from_ref(&ids[1]), T0 + 5)
         .unwrap();
@@ -184,6 +218,7 @@ fn a_v2_file_keeps_its_delivered_rows_and_delivers_the_pending_ones() {
     drop(store);
     let db = Database::create(&path).unwrap();
     let txn = db.begin_read().unwrap();
+    assert!(txn.open_multimap_table(V2_SIGNAL_FIRINGS).is_err());
     let version = txn
         .open_table(META)
         .unwrap()

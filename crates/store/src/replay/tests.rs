@@ -478,7 +478,7 @@ fn a_removed_multimap_pair_is_recorded_and_replayed() {
     assert!(txn.records());
     {
         let mut links =
-            tables::write_multimap::<IngestError, _, _>(&txn, tables::SIGNAL_FIRINGS).unwrap();
+            tables::write_multimap::<IngestError, _, _>(&txn, tables::SIGNAL_MATCHES).unwrap();
         links.insert(("x", 1), "f1").unwrap();
         links.insert(("x", 1), "f2").unwrap();
         // Already there: changes nothing, records nothing.
@@ -488,7 +488,7 @@ fn a_removed_multimap_pair_is_recorded_and_replayed() {
     let txn = a.begin_write::<IngestError>().unwrap();
     {
         let mut links =
-            tables::write_multimap::<IngestError, _, _>(&txn, tables::SIGNAL_FIRINGS).unwrap();
+            tables::write_multimap::<IngestError, _, _>(&txn, tables::SIGNAL_MATCHES).unwrap();
         assert!(links.remove(("x", 1), "f1").unwrap());
         // Gone already: changes nothing, records nothing.
         assert!(!links.remove(("x", 1), "f1").unwrap());
@@ -508,7 +508,7 @@ fn a_removed_multimap_pair_is_recorded_and_replayed() {
     assert_eq!(a.dump(), b.dump());
     let key = <(&str, u64) as redb::Value>::as_bytes(&("x", 1));
     assert_eq!(
-        b.dump().get(&(tables::ids::SIGNAL_FIRINGS, key)),
+        b.dump().get(&(tables::ids::SIGNAL_MATCHES, key)),
         Some(&vec![b"f2".to_vec()])
     );
 }
