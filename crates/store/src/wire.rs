@@ -211,7 +211,7 @@ mod tests {
             assert!(holds::<(&str, &str)>(&bytes));
             let bytes = <(&str, u64, &str) as Value>::as_bytes(&(a.as_str(), n, b.as_str()));
             assert!(holds::<(&str, u64, &str)>(&bytes));
-            assert!(holds::<()>(&<() as Value>::as_bytes(&())));
+            assert!(holds::<()>(<() as Value>::as_bytes(&())));
             let key = (a.as_str(), n, b.as_str(), c.as_str(), m);
             let bytes = <(&str, u64, &str, &str, u64) as Value>::as_bytes(&key);
             assert!(holds::<(&str, u64, &str, &str, u64)>(&bytes));
