@@ -185,14 +185,7 @@ impl<K: Key + 'static, V: Value + 'static> WriteTable<'_, K, V> {
         value: impl std::borrow::Borrow<V::SelfType<'v>>,
     ) -> Result<Option<AccessGuard<'_, V>>, redb::StorageError> {
         let old = self.table.insert(key.borrow(), value.borrow())?;
-        if let Some(log) = self.log {
-            log.borrow_mut().push(
-                self.id,
-                ChangeOp::Insert,
-                K::as_bytes(key.borrow()).as_ref(),
-                Some(V::as_bytes(value.borrow()).as_ref()),
-            );
-        }
+        record_insert::<K, V>(self.log, self.id, key.borrow(), value.borrow());
         Ok(old)
     }
 
@@ -218,14 +211,7 @@ impl<K: Key + 'static, V: Value + 'static> WriteTable<'_, K, V> {
             self.table.insert(key.borrow(), V::from_bytes(&bytes))?;
             return Ok(true);
         }
-        if let Some(log) = self.log {
-            log.borrow_mut().push(
-                self.id,
-                ChangeOp::Insert,
-                K::as_bytes(key.borrow()).as_ref(),
-                Some(V::as_bytes(value.borrow()).as_ref()),
-            );
-        }
+        record_insert::<K, V>(self.log, self.id, key.borrow(), value.borrow());
         Ok(false)
     }
 
@@ -244,6 +230,23 @@ impl<K: Key + 'static, V: Value + 'static> WriteTable<'_, K, V> {
             );
         }
         Ok(old)
+    }
+}
+
+/// Records an insert of `value` under `key` in table `id` (when recording).
+fn record_insert<K: Key + 'static, V: Value + 'static>(
+    log: Option<&RefCell<ChangeSet>>,
+    id: u8,
+    key: &K::SelfType<'_>,
+    value: &V::SelfType<'_>,
+) {
+    if let Some(log) = log {
+        log.borrow_mut().push(
+            id,
+            ChangeOp::Insert,
+            K::as_bytes(key).as_ref(),
+            Some(V::as_bytes(value).as_ref()),
+        );
     }
 }
 

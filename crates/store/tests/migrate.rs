@@ -122,21 +122,11 @@ fn a_v2_file_keeps_its_delivered_rows_and_delivers_the_pending_ones() {
         MultimapTableDefinition::new("signal_firings");
     let dir = tempfile::tempdir().unwrap();
     let path = db_path(&dir);
-    let ids: Vec<(u64, String)> = {
-        let store = open(&path);
-        ingest_firing(
-            &store,
-            vec![incoming("a", "1", T0), incoming("a", "2", T0)],
-            "s",
-        )
-        .into_iter()
-        .flat_map(|o| match o {
-            signalbox_store::IngestOutcome::Stored { firings, .. } => firings,
-            signalbox_store::IngestOutcome::Duplicate { .. } => Vec::new(),
-        })
-        .map(|(seq, f)| (seq, f.firing_id))
-        .collect()
-    };
+    let ids = fired(ingest_firing(
+        &open(&path),
+        vec![incoming("a", "1", T0), incoming("a", "2", T0)],
+        "s",
+    ));
     assert_eq!(ids.len(), 2);
     // Turn the file into what schema 2 left after delivering the first.
     {

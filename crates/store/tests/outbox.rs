@@ -2,7 +2,7 @@
 #![allow(clippy::unwrap_used)]
 
 use crate::common::*;
-use signalbox_store::{FiringState, IngestOutcome, OutboxError};
+use signalbox_store::{FiringState, OutboxError};
 
 #[test]
 fn pending_then_delivered() {
@@ -235,7 +235,7 @@ fn pending_after_reads_on_past_firings_in_flight() {
 fn delivery_by_seq_moves_the_outbox_row_and_leaves_other_firings_alone() {
     let dir = tempfile::tempdir().unwrap();
     let store = open(&db_path(&dir));
-    let stored: Vec<(u64, String)> = ingest_firing(
+    let stored = fired(ingest_firing(
         &store,
         vec![
             incoming("a", "1", T0),
@@ -243,14 +243,7 @@ fn delivery_by_seq_moves_the_outbox_row_and_leaves_other_firings_alone() {
             incoming("a", "3", T0),
         ],
         "s",
-    )
-    .into_iter()
-    .flat_map(|o| match o {
-        IngestOutcome::Stored { firings, .. } => firings,
-        IngestOutcome::Duplicate { .. } => Vec::new(),
-    })
-    .map(|(seq, f)| (seq, f.firing_id))
-    .collect();
+    ));
     assert_eq!(stored.len(), 3);
 
     // An outbox row that names another firing fails the whole call.

@@ -107,3 +107,15 @@ pub fn subscription(id: &str, subject: &str) -> Subscription {
     ))
     .unwrap()
 }
+
+/// `(firing_seq, firing id)` of every firing the outcomes stored, in order.
+pub fn fired(outcomes: Vec<IngestOutcome>) -> Vec<(u64, String)> {
+    outcomes
+        .into_iter()
+        .flat_map(|o| match o {
+            IngestOutcome::Stored { firings, .. } => firings,
+            IngestOutcome::Duplicate { .. } => Vec::new(),
+        })
+        .map(|(seq, f)| (seq, f.firing_id))
+        .collect()
+}
