@@ -29,9 +29,11 @@ use signalbox_store::{Incoming, IngestOutcome, Store};
 use crate::pipeline::catalog::Catalog;
 use crate::pipeline::handoff::Handoff;
 
-/// The answer for one submitted batch: its outcomes (one per signal, in order)
-/// and, per stored `(name, id)`, the subscriptions it matched.
-pub(crate) type CommitAnswer = Result<(Vec<IngestOutcome>, Matched), String>;
+/// The answer for one submitted batch: its outcomes (one per signal, in
+/// order), per stored `(name, id)` the subscriptions it matched, and per
+/// outcome how many firings it created. The firings themselves were moved to
+/// the [`Handoff`]: each `Stored` outcome's `firings` is empty.
+pub(crate) type CommitAnswer = Result<(Vec<IngestOutcome>, Matched, Vec<usize>), String>;
 
 /// Subscriptions matched, per stored instance `(name, id)`.
 pub(crate) type Matched = HashMap<(String, String), Vec<String>>;
@@ -198,19 +200,26 @@ fn commit_jobs(store: &Store, catalog: &Catalog, handoff: &Handoff, jobs: Vec<Jo
         }))
     };
     match outcome {
-        Ok(Ok((outcomes, mut matched))) => {
-            handoff.push(
-                outcomes
-                    .iter()
-                    .flat_map(|o| match o {
-                        IngestOutcome::Stored { firings, .. } => firings.as_slice(),
-                        IngestOutcome::Duplicate { .. } => &[],
-                    })
-                    .cloned(),
-            );
+        Ok(Ok((mut outcomes, mut matched))) => {
+            // The firings move to the drainer (no copy on this thread, which
+            // bounds the router's rate); the batches get their counts.
+            let mut created = Vec::with_capacity(outcomes.len());
+            let mut firings = Vec::new();
+            for o in &mut outcomes {
+                match o {
+                    IngestOutcome::Stored { firings: f, .. } => {
+                        created.push(f.len());
+                        firings.append(f);
+                    }
+                    IngestOutcome::Duplicate { .. } => created.push(0),
+                }
+            }
+            handoff.push(firings);
             let mut outcomes = outcomes.into_iter();
+            let mut created = created.into_iter();
             for (len, reply) in lens.into_iter().zip(replies) {
                 let mine: Vec<IngestOutcome> = outcomes.by_ref().take(len).collect();
+                let my_created: Vec<usize> = created.by_ref().take(len).collect();
                 let mut my_matched = Matched::new();
                 for o in &mine {
                     if let IngestOutcome::Stored { instance, .. } = o {
@@ -220,7 +229,7 @@ fn commit_jobs(store: &Store, catalog: &Catalog, handoff: &Handoff, jobs: Vec<Jo
                         }
                     }
                 }
-                let _ = reply.send(Ok((mine, my_matched)));
+                let _ = reply.send(Ok((mine, my_matched, my_created)));
             }
         }
         Ok(Err(e)) => {
@@ -355,7 +364,7 @@ mod tests {
 
     /// `(seq, duplicate)` per signal of an answer.
     fn seqs(answer: CommitAnswer) -> Vec<(u64, bool)> {
-        let (outcomes, _) = answer.expect("batch committed");
+        let (outcomes, _, _) = answer.expect("batch committed");
         outcomes
             .into_iter()
             .map(|o| match o {

@@ -113,7 +113,7 @@ impl PendingCommit {
             commit_span,
             started,
         } = self;
-        let (outcomes, mut matched) = match answer.await {
+        let (outcomes, mut matched, created) = match answer.await {
             Ok(Ok(answer)) => {
                 m.observe_commit(started.elapsed().as_secs_f64());
                 answer
@@ -131,21 +131,21 @@ impl PendingCommit {
         };
         let mut acks = Vec::with_capacity(outcomes.len());
         let (mut stored, mut duplicates) = (0usize, 0usize);
-        for (index, outcome) in outcomes.into_iter().enumerate() {
+        for (index, (outcome, created)) in outcomes.into_iter().zip(created).enumerate() {
             let span = spans
                 .get(index)
                 .cloned()
                 .unwrap_or_else(tracing::Span::none);
             let _in_signal = span.enter();
             acks.push(match outcome {
-                IngestOutcome::Stored { instance, firings } => {
+                IngestOutcome::Stored { instance, .. } => {
                     stored += 1;
                     let matched = matched
                         .remove(&(instance.signal.name.clone(), instance.id.clone()))
                         .unwrap_or_default();
                     m.add(&m.stored, 1);
                     m.add(&m.matches, matched.len() as u64);
-                    m.add(&m.firings_created, firings.len() as u64);
+                    m.add(&m.firings_created, created as u64);
                     span.record("signal.seq", int(instance.seq));
                     span.record("duplicate", false);
                     span.record("matched", int(matched.len()));
@@ -157,7 +157,7 @@ impl PendingCommit {
                         id = %instance.id,
                         seq = instance.seq,
                         matched = matched.len(),
-                        firings = firings.len(),
+                        firings = created,
                         "signal stored"
                     );
                     Ack {
