@@ -58,7 +58,7 @@ impl<'a> Params<'a, '_> {
                     let v = self.value(c, level, nesting + 1)?;
                     self.tree.set(mark, c.name(), v);
                 }
-                None => self.cur.skip(&mut self.budget, level, nesting + 1)?,
+                None => self.cur.skip_member(&mut self.budget, level, nesting + 1)?,
             }
             match self.cur.ws() {
                 Some(b',') => self.cur.i += 1,
