@@ -81,6 +81,23 @@ impl Index {
         &self.needs
     }
 
+    /// The id in `slot`.
+    pub(crate) fn id(&self, slot: u32) -> Option<&str> {
+        self.slots.get(slot as usize)?.as_ref().map(|s| &*s.id)
+    }
+
+    /// Every id, sorted.
+    pub(crate) fn ids(&self) -> Vec<String> {
+        let mut v: Vec<String> = self
+            .slots
+            .iter()
+            .flatten()
+            .map(|s| s.id.to_string())
+            .collect();
+        v.sort();
+        v
+    }
+
     /// The tree kept in `slot` (none for patterns decided by their anchors).
     pub(crate) fn tree(&self, slot: u32) -> Option<&Pattern> {
         self.slots.get(slot as usize)?.as_ref()?.pattern.as_ref()
@@ -108,6 +125,8 @@ impl Index {
         self.needs.add(pattern);
         let at = slot as usize;
         if self.slots.len() <= at {
+            let extra = at + 1 - self.slots.len();
+            super::memory::grow_by_eighth(&mut self.slots, extra);
             self.slots.resize_with(at + 1, || None);
         }
         self.slots[at] = Some(Slot {
@@ -187,14 +206,16 @@ impl Index {
             + self.needs.heap_bytes()
     }
 
-    /// Approximate heap bytes of the pattern trees (shared by both copies;
-    /// the ids are the registry's).
-    pub(crate) fn pattern_bytes(&self) -> usize {
+    /// Approximate heap bytes of what both copies share: the ids (each an
+    /// `Arc<str>`: two counts, the text, the allocator's overhead) and the
+    /// pattern trees.
+    pub(crate) fn shared_bytes(&self) -> usize {
         self.slots
             .iter()
             .flatten()
-            .filter_map(|s| s.pattern.as_ref())
-            .map(super::memory::pattern_bytes)
+            .map(|s| {
+                16 + s.id.len() + 16 + s.pattern.as_ref().map_or(0, super::memory::pattern_bytes)
+            })
             .sum()
     }
 }
