@@ -14,7 +14,9 @@
 //! always list) and from nothing else; removing a pattern removes exactly the
 //! entries its anchors name and prunes trie nodes that become empty, so no
 //! ghost entry survives; a slot has a tree exactly when its pattern is not
-//! decided by its anchors alone.
+//! decided by its anchors alone, and that tree is the pattern or its
+//! residual (which a candidate of that slot satisfies exactly when it
+//! satisfies the pattern).
 
 use std::sync::Arc;
 
@@ -37,9 +39,12 @@ thread_local! {
 #[derive(Debug)]
 pub(crate) struct Slot {
     pub(crate) id: Arc<str>,
-    /// The pattern, to verify candidates with; `None` when its anchors
-    /// decide it alone ([`super::anchor::decides_alone`]): selected means
-    /// matched, no verification (the registry keeps its compact form).
+    /// The tree to verify candidates with: the pattern, or its residual
+    /// ([`super::anchor::residual`]) when the anchor decides one of its
+    /// fields; `None` when its anchors decide it alone
+    /// ([`super::anchor::decides_alone`]): selected means matched, no
+    /// verification. The registry keeps the compact form of every pattern
+    /// not held whole here.
     pub(crate) pattern: Option<Pattern>,
 }
 
@@ -104,14 +109,15 @@ impl Index {
     }
 
     /// Adds `pattern` under `id` in `slot` (free in this copy), filed under
-    /// `anchors`; its tree is kept unless `decided`.
+    /// `anchors`; `tree` is what candidates are verified with (none when the
+    /// anchors decide the pattern alone).
     pub(crate) fn add(
         &mut self,
         slot: u32,
         id: &Arc<str>,
         pattern: &Pattern,
+        tree: Option<&Pattern>,
         anchors: &Anchors,
-        decided: bool,
     ) {
         match anchors {
             Anchors::Always => self.always.insert(slot, &mut self.always_lists),
@@ -131,7 +137,7 @@ impl Index {
         }
         self.slots[at] = Some(Slot {
             id: id.clone(),
-            pattern: (!decided).then(|| pattern.clone()),
+            pattern: tree.cloned(),
         });
         self.count += 1;
     }

@@ -104,10 +104,12 @@ impl Engine {
         op(&mut self.copies[old].write().unwrap_or_else(|p| p.into_inner()));
     }
 
-    /// The pattern in `slot`: its tree from the index, or its compact form.
+    /// The pattern in `slot`: its compact form when the registry keeps one
+    /// (the index then holds no tree, or only the residual), else its tree
+    /// from the index.
     fn stored(&self, reg: &Registry, slot: u32) -> Option<Pattern> {
-        self.read(|ix| ix.tree(slot).cloned())
-            .or_else(|| reg.compact(slot))
+        reg.compact(slot)
+            .or_else(|| self.read(|ix| ix.tree(slot).cloned()))
     }
 
     /// Adds `pattern` under `id`, replacing any pattern with that id.
@@ -116,17 +118,22 @@ impl Engine {
         self.remove_locked(&mut reg, id);
         let anchors = anchor::anchors(&pattern);
         let decided = anchor::decides_alone(&pattern);
-        // The index keeps the tree of a pattern it verifies: a copy without
-        // the parser's spare capacity (a third of the size or less).
-        let pattern = if decided {
-            pattern
+        // The tree the index verifies candidates with: none when the anchors
+        // decide the pattern alone, the residual when they decide one of its
+        // fields, else a copy of the pattern without the parser's spare
+        // capacity (a third of the size or less). The registry keeps the
+        // canonical text of every pattern the index does not hold whole.
+        let (tree, text) = if decided {
+            (None, Some(registry::compact_text(&pattern)))
+        } else if let Some(rest) = anchor::residual(&pattern, &anchors) {
+            (Some(rest), Some(registry::compact_text(&pattern)))
         } else {
-            memory::compacted(pattern)
+            (Some(memory::compacted(pattern.clone())), None)
         };
-        let slot = reg.take(decided.then(|| registry::compact_text(&pattern)));
+        let slot = reg.take(text);
         let shared: Arc<str> = Arc::from(id);
         self.write(&mut reg, |ix| {
-            ix.add(slot, &shared, &pattern, &anchors, decided)
+            ix.add(slot, &shared, &pattern, tree.as_ref(), &anchors)
         });
         self.read(|ix| reg.bind(slot, id, |s| ix.id(s)));
     }
