@@ -9,7 +9,9 @@
 //! ("always" list).
 //!
 //! Invariants: anchors are a pure function of the pattern (so `remove` recomputes
-//! them instead of storing them); they are sorted and deduplicated; a field that
+//! them instead of storing them), not of the order its fields were written in
+//! (`remove` may read the pattern back from canonical JSON, keys sorted); they
+//! are sorted and deduplicated; a field that
 //! can hold without a leaf value (`exists: false`) is never used as an anchor.
 //! [`residual`] drops from a pattern only a field that its one anchor decides
 //! exactly, so a candidate selected by that anchor matches the pattern exactly
@@ -80,11 +82,17 @@ pub(crate) fn anchors(p: &Pattern) -> Anchors {
 
 fn node(n: &Node, path: &[Box<str>]) -> Option<Set> {
     let mut best: Option<Set> = None;
+    // Ties are broken by the sorted keys, not by the order of the fields:
+    // a pattern read back from its canonical JSON (keys sorted) must get
+    // the anchors it was filed under.
     let mut consider = |cand: Option<Set>| {
         if let Some(c) = cand
-            && best
-                .as_ref()
-                .is_none_or(|b| (c.0, c.1.len()) < (b.0, b.1.len()))
+            && best.as_ref().is_none_or(|b| {
+                (c.0, c.1.len())
+                    .cmp(&(b.0, b.1.len()))
+                    .then_with(|| sorted(&c.1).cmp(&sorted(&b.1)))
+                    .is_lt()
+            })
         {
             best = Some(c);
         }
@@ -118,6 +126,13 @@ fn node(n: &Node, path: &[Box<str>]) -> Option<Set> {
         }
     }
     best
+}
+
+/// A copy of `keys`, sorted.
+fn sorted(keys: &[(Vec<Box<str>>, Key)]) -> Vec<&(Vec<Box<str>>, Key)> {
+    let mut v: Vec<_> = keys.iter().collect();
+    v.sort();
+    v
 }
 
 fn leaf(alts: &[Alt], path: &[Box<str>]) -> Option<Set> {
@@ -362,6 +377,20 @@ mod tests {
         assert_eq!(
             residual_of(json!({"ip": [{"cidr": "10.0.0.0/8"}], "r": [{"exists": false}]})),
             None
+        );
+    }
+
+    /// Equally selective fields: the anchors do not depend on the order
+    /// the fields come in (canonical JSON sorts them).
+    #[test]
+    fn anchors_do_not_depend_on_field_order() {
+        use serde_json::json;
+        let p = parse(json!({"kz": [null], "arr": {"k": [null]}}));
+        let again = parse(p.to_json());
+        assert_eq!(anchors(&p), anchors(&again));
+        assert_eq!(
+            residual(&p, &anchors(&p)).map(|r| r.to_json()),
+            residual(&again, &anchors(&again)).map(|r| r.to_json())
         );
     }
 }
