@@ -2,7 +2,9 @@
 //! (equality, numeric ranges, prefixes, a realistic mix). Measures events/s with
 //! criterion; prints bytes per condition (the engine's own estimate and the
 //! process's resident-set growth) and add / remove latency (mean and p99 over
-//! 2,000 operations at that size). `SCALE_MAX` (env) caps the largest size.
+//! 2,000 operations at that size). `SCALE_MAX` (env) caps the largest size;
+//! `SCALE_SIZES` (env, e.g. `1000,1000000`) picks the sizes and `SCALE_KINDS`
+//! (e.g. `equality,ranges`) the kinds, for short runs.
 
 #![allow(missing_docs, clippy::unwrap_used)]
 
@@ -53,17 +55,27 @@ fn bench(c: &mut Criterion) {
         .ok()
         .and_then(|s| s.parse().ok())
         .unwrap_or(1_000_000);
+    let list = |var: &str| -> Option<Vec<String>> {
+        std::env::var(var)
+            .ok()
+            .map(|s| s.split(',').map(|w| w.trim().to_string()).collect())
+    };
+    let sizes: Vec<u64> = list("SCALE_SIZES").map_or_else(
+        || vec![1_000, 10_000, 100_000, 1_000_000],
+        |v| v.iter().filter_map(|w| w.parse().ok()).collect(),
+    );
+    let kinds = list("SCALE_KINDS");
     let ops = OperatorRegistry::default();
-    for kind in ["equality", "ranges", "prefixes", "mix"] {
+    for kind in ["equality", "ranges", "prefixes", "mix"]
+        .into_iter()
+        .filter(|k| kinds.as_ref().is_none_or(|v| v.iter().any(|w| w == k)))
+    {
         let mut g = c.benchmark_group(format!("scale/{kind}"));
         g.throughput(Throughput::Elements(EVENTS as u64));
         g.sample_size(10)
             .warm_up_time(Duration::from_millis(300))
             .measurement_time(Duration::from_secs(2));
-        for n in [1_000u64, 10_000, 100_000, 1_000_000]
-            .into_iter()
-            .filter(|n| *n <= max)
-        {
+        for n in sizes.iter().copied().filter(|n| *n <= max) {
             let rss0 = rss_bytes();
             let engine = Engine::new();
             let t = Instant::now();

@@ -9,8 +9,15 @@
 //! ("always" list).
 //!
 //! Invariants: anchors are a pure function of the pattern (so `remove` recomputes
-//! them instead of storing them); they are sorted and deduplicated; a field that
+//! them instead of storing them), not of the order its fields were written in
+//! (`remove` may read the pattern back from canonical JSON, keys sorted); they
+//! are sorted and deduplicated; a field that
 //! can hold without a leaf value (`exists: false`) is never used as an anchor.
+//! [`residual`] drops from a pattern only a field that its one anchor decides
+//! exactly, so a candidate selected by that anchor matches the pattern exactly
+//! when it matches the residual.
+
+use std::sync::Arc;
 
 use super::ranges::{EXACT, HI_INCLUSIVE, LO_INCLUSIVE};
 use crate::numeric::{Bound, Num, NumKey, NumericCond, ordered_key};
@@ -75,11 +82,17 @@ pub(crate) fn anchors(p: &Pattern) -> Anchors {
 
 fn node(n: &Node, path: &[Box<str>]) -> Option<Set> {
     let mut best: Option<Set> = None;
+    // Ties are broken by the sorted keys, not by the order of the fields:
+    // a pattern read back from its canonical JSON (keys sorted) must get
+    // the anchors it was filed under.
     let mut consider = |cand: Option<Set>| {
         if let Some(c) = cand
-            && best
-                .as_ref()
-                .is_none_or(|b| (c.0, c.1.len()) < (b.0, b.1.len()))
+            && best.as_ref().is_none_or(|b| {
+                (c.0, c.1.len())
+                    .cmp(&(b.0, b.1.len()))
+                    .then_with(|| sorted(&c.1).cmp(&sorted(&b.1)))
+                    .is_lt()
+            })
         {
             best = Some(c);
         }
@@ -113,6 +126,13 @@ fn node(n: &Node, path: &[Box<str>]) -> Option<Set> {
         }
     }
     best
+}
+
+/// A copy of `keys`, sorted.
+fn sorted(keys: &[(Vec<Box<str>>, Key)]) -> Vec<&(Vec<Box<str>>, Key)> {
+    let mut v: Vec<_> = keys.iter().collect();
+    v.sort();
+    v
 }
 
 fn leaf(alts: &[Alt], path: &[Box<str>]) -> Option<Set> {
@@ -236,18 +256,141 @@ pub(crate) fn decides_alone(p: &Pattern) -> bool {
                 let [c] = alt.conds.as_slice() else {
                     return false;
                 };
-                return match c {
-                    Cond::Exact(_) | Cond::EqualsIgnoreCase(..) => true,
-                    Cond::Numeric(NumericCond::Eq(_)) => true,
-                    Cond::Numeric(NumericCond::Range { .. }) => {
-                        matches!(cond(c), Some((_, Key::Range(_, _, f))) if f & EXACT != 0)
-                    }
-                    Cond::Prefix(a) | Cond::Suffix(a) => !a.key.is_empty(),
-                    Cond::Wildcard(w) => w.is_literal() || w.is_single_affix(),
-                    Cond::AnythingBut(_) => matches!(cond(c), Some((_, Key::But(_)))),
-                    _ => false,
-                };
+                return key_decides(c);
             }
         }
+    }
+}
+
+/// Whether the anchor key of `c` holds for a leaf value exactly when `c` does
+/// (the conditions [`decides_alone`] lists).
+fn key_decides(c: &Cond) -> bool {
+    match c {
+        Cond::Exact(_) | Cond::EqualsIgnoreCase(..) => true,
+        Cond::Numeric(NumericCond::Eq(_)) => true,
+        Cond::Numeric(NumericCond::Range { .. }) => {
+            matches!(cond(c), Some((_, Key::Range(_, _, f))) if f & EXACT != 0)
+        }
+        Cond::Prefix(a) | Cond::Suffix(a) => !a.key.is_empty(),
+        Cond::Wildcard(w) => w.is_literal() || w.is_single_affix(),
+        Cond::AnythingBut(_) => matches!(cond(c), Some((_, Key::But(_)))),
+        _ => false,
+    }
+}
+
+/// What is left to verify of `p` once its anchor has hit, when that is less
+/// than `p`: `p` without the top-level field its one anchor decides exactly
+/// (a field with one alternative of one condition, [`key_decides`]). A hit on
+/// that key means some leaf value of the field satisfies the condition, which
+/// is the field's whole test at the top level (no array consistency applies
+/// to the params object itself), so the candidate matches `p` exactly when it
+/// matches the residual. `None` when no field can be dropped, when nothing
+/// would be left to verify ([`decides_alone`] covers that), or when `p` has a
+/// custom operator (the registry's canonical text, from which the full
+/// pattern is read back, holds built-in operators only).
+pub(crate) fn residual(p: &Pattern, anchors: &Anchors) -> Option<Pattern> {
+    let Anchors::Keys(keys) = anchors else {
+        return None;
+    };
+    let [(path, key)] = keys.as_slice() else {
+        return None;
+    };
+    let [name] = path.as_slice() else {
+        return None;
+    };
+    let root = &p.root;
+    if root.fields.len() + usize::from(root.or.is_some()) < 2 || p.has_custom_operators() {
+        return None;
+    }
+    let at = root.fields.iter().position(|f| *f.name == **name)?;
+    let FieldBody::Leaf(alts) = &root.fields[at].body else {
+        return None;
+    };
+    let [alt] = alts.as_slice() else { return None };
+    let [c] = alt.conds.as_slice() else {
+        return None;
+    };
+    if !key_decides(c) || cond(c).map(|(_, k)| k).as_ref() != Some(key) {
+        return None;
+    }
+    let mut fields = Vec::with_capacity(root.fields.len() - 1);
+    fields.extend(
+        root.fields
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| *i != at)
+            .map(|(_, f)| f.clone()),
+    );
+    let mut node = Node {
+        fields,
+        or: root.or.clone(),
+        order: Vec::new(),
+    };
+    node.compute_order();
+    Some(Pattern {
+        root: Arc::new(node),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::operators::OperatorRegistry;
+
+    fn parse(j: serde_json::Value) -> Pattern {
+        Pattern::parse(&j, &OperatorRegistry::default()).expect("valid pattern")
+    }
+
+    fn residual_of(j: serde_json::Value) -> Option<serde_json::Value> {
+        let p = parse(j);
+        residual(&p, &anchors(&p)).map(|r| r.to_json())
+    }
+
+    /// Only a top-level field of one condition that its key decides is
+    /// dropped; nested anchors, several alternatives and inexact keys keep
+    /// the whole pattern.
+    #[test]
+    fn residual_drops_only_a_decided_top_level_field() {
+        use serde_json::json;
+        assert_eq!(
+            residual_of(json!({"id": ["v1"], "region": ["r1"]})),
+            Some(json!({"region": ["r1"]}))
+        );
+        assert_eq!(
+            residual_of(json!({"id": ["v1"], "$or": [{"a": [1]}, {"b": [2]}]})),
+            Some(json!({"$or": [{"a": [1]}, {"b": [2]}]}))
+        );
+        assert_eq!(residual_of(json!({"id": ["v1"]})), None);
+        // The anchor is the field with one key: that one goes.
+        assert_eq!(
+            residual_of(json!({"id": ["v1", "v2"], "r": ["x"]})),
+            Some(json!({"id": ["v1", "v2"]}))
+        );
+        assert_eq!(
+            residual_of(json!({"id": ["v1", "v2"], "r": [{"exists": false}]})),
+            None
+        );
+        assert_eq!(
+            residual_of(json!({"o": {"id": ["v1"]}, "r": [{"exists": false}]})),
+            None
+        );
+        assert_eq!(
+            residual_of(json!({"ip": [{"cidr": "10.0.0.0/8"}], "r": [{"exists": false}]})),
+            None
+        );
+    }
+
+    /// Equally selective fields: the anchors do not depend on the order
+    /// the fields come in (canonical JSON sorts them).
+    #[test]
+    fn anchors_do_not_depend_on_field_order() {
+        use serde_json::json;
+        let p = parse(json!({"kz": [null], "arr": {"k": [null]}}));
+        let again = parse(p.to_json());
+        assert_eq!(anchors(&p), anchors(&again));
+        assert_eq!(
+            residual(&p, &anchors(&p)).map(|r| r.to_json()),
+            residual(&again, &anchors(&again)).map(|r| r.to_json())
+        );
     }
 }

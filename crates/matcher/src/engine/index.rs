@@ -14,7 +14,9 @@
 //! always list) and from nothing else; removing a pattern removes exactly the
 //! entries its anchors name and prunes trie nodes that become empty, so no
 //! ghost entry survives; a slot has a tree exactly when its pattern is not
-//! decided by its anchors alone.
+//! decided by its anchors alone, and that tree is the pattern or its
+//! residual (which a candidate of that slot satisfies exactly when it
+//! satisfies the pattern).
 
 use std::sync::Arc;
 
@@ -37,9 +39,12 @@ thread_local! {
 #[derive(Debug)]
 pub(crate) struct Slot {
     pub(crate) id: Arc<str>,
-    /// The pattern, to verify candidates with; `None` when its anchors
-    /// decide it alone ([`super::anchor::decides_alone`]): selected means
-    /// matched, no verification (the registry keeps its compact form).
+    /// The tree to verify candidates with: the pattern, or its residual
+    /// ([`super::anchor::residual`]) when the anchor decides one of its
+    /// fields; `None` when its anchors decide it alone
+    /// ([`super::anchor::decides_alone`]): selected means matched, no
+    /// verification. The registry keeps the compact form of every pattern
+    /// not held whole here.
     pub(crate) pattern: Option<Pattern>,
 }
 
@@ -81,20 +86,38 @@ impl Index {
         &self.needs
     }
 
+    /// The id in `slot`.
+    pub(crate) fn id(&self, slot: u32) -> Option<&str> {
+        self.slots.get(slot as usize)?.as_ref().map(|s| &*s.id)
+    }
+
+    /// Every id, sorted.
+    pub(crate) fn ids(&self) -> Vec<String> {
+        let mut v: Vec<String> = self
+            .slots
+            .iter()
+            .flatten()
+            .map(|s| s.id.to_string())
+            .collect();
+        v.sort();
+        v
+    }
+
     /// The tree kept in `slot` (none for patterns decided by their anchors).
     pub(crate) fn tree(&self, slot: u32) -> Option<&Pattern> {
         self.slots.get(slot as usize)?.as_ref()?.pattern.as_ref()
     }
 
     /// Adds `pattern` under `id` in `slot` (free in this copy), filed under
-    /// `anchors`; its tree is kept unless `decided`.
+    /// `anchors`; `tree` is what candidates are verified with (none when the
+    /// anchors decide the pattern alone).
     pub(crate) fn add(
         &mut self,
         slot: u32,
         id: &Arc<str>,
         pattern: &Pattern,
+        tree: Option<&Pattern>,
         anchors: &Anchors,
-        decided: bool,
     ) {
         match anchors {
             Anchors::Always => self.always.insert(slot, &mut self.always_lists),
@@ -108,11 +131,13 @@ impl Index {
         self.needs.add(pattern);
         let at = slot as usize;
         if self.slots.len() <= at {
+            let extra = at + 1 - self.slots.len();
+            super::memory::grow_by_eighth(&mut self.slots, extra);
             self.slots.resize_with(at + 1, || None);
         }
         self.slots[at] = Some(Slot {
             id: id.clone(),
-            pattern: (!decided).then(|| pattern.clone()),
+            pattern: tree.cloned(),
         });
         self.count += 1;
     }
@@ -187,14 +212,16 @@ impl Index {
             + self.needs.heap_bytes()
     }
 
-    /// Approximate heap bytes of the pattern trees (shared by both copies;
-    /// the ids are the registry's).
-    pub(crate) fn pattern_bytes(&self) -> usize {
+    /// Approximate heap bytes of what both copies share: the ids (each an
+    /// `Arc<str>`: two counts, the text, the allocator's overhead) and the
+    /// pattern trees.
+    pub(crate) fn shared_bytes(&self) -> usize {
         self.slots
             .iter()
             .flatten()
-            .filter_map(|s| s.pattern.as_ref())
-            .map(super::memory::pattern_bytes)
+            .map(|s| {
+                16 + s.id.len() + 16 + s.pattern.as_ref().map_or(0, super::memory::pattern_bytes)
+            })
             .sum()
     }
 }

@@ -104,26 +104,38 @@ impl Engine {
         op(&mut self.copies[old].write().unwrap_or_else(|p| p.into_inner()));
     }
 
-    /// The pattern in `slot`: its tree from the index, or its compact form.
+    /// The pattern in `slot`: its compact form when the registry keeps one
+    /// (the index then holds no tree, or only the residual), else its tree
+    /// from the index.
     fn stored(&self, reg: &Registry, slot: u32) -> Option<Pattern> {
-        self.read(|ix| ix.tree(slot).cloned())
-            .or_else(|| reg.compact(slot))
+        reg.compact(slot)
+            .or_else(|| self.read(|ix| ix.tree(slot).cloned()))
     }
 
     /// Adds `pattern` under `id`, replacing any pattern with that id.
     pub fn add(&self, id: &str, pattern: Pattern) {
         let mut reg = self.registry();
         self.remove_locked(&mut reg, id);
-        let id: Arc<str> = Arc::from(id);
         let anchors = anchor::anchors(&pattern);
         let decided = anchor::decides_alone(&pattern);
-        let slot = reg.take(
-            id.clone(),
-            decided.then(|| registry::compact_text(&pattern)),
-        );
+        // The tree the index verifies candidates with: none when the anchors
+        // decide the pattern alone, the residual when they decide one of its
+        // fields, else a copy of the pattern without the parser's spare
+        // capacity (a third of the size or less). The registry keeps the
+        // canonical text of every pattern the index does not hold whole.
+        let (tree, text) = if decided {
+            (None, Some(registry::compact_text(&pattern)))
+        } else if let Some(rest) = anchor::residual(&pattern, &anchors) {
+            (Some(rest), Some(registry::compact_text(&pattern)))
+        } else {
+            (Some(memory::compacted(pattern.clone())), None)
+        };
+        let slot = reg.take(text);
+        let shared: Arc<str> = Arc::from(id);
         self.write(&mut reg, |ix| {
-            ix.add(slot, &id, &pattern, &anchors, decided)
+            ix.add(slot, &shared, &pattern, tree.as_ref(), &anchors)
         });
+        self.read(|ix| reg.bind(slot, id, |s| ix.id(s)));
     }
 
     /// Removes the pattern with this id; returns whether there was one.
@@ -133,11 +145,12 @@ impl Engine {
     }
 
     fn remove_locked(&self, reg: &mut Registry, id: &str) -> bool {
-        let Some(slot) = reg.slot(id) else {
+        let Some(slot) = self.read(|ix| reg.slot(id, |s| ix.id(s))) else {
             return false;
         };
         let pattern = self.stored(reg, slot);
-        reg.release(id);
+        // Released while the index copies still hold the id it is found by.
+        self.read(|ix| reg.release(id, |s| ix.id(s)));
         if let Some(pattern) = pattern {
             let anchors = anchor::anchors(&pattern);
             self.write(reg, |ix| ix.remove(slot, &pattern, &anchors));
@@ -179,13 +192,15 @@ impl Engine {
     /// The pattern stored under `id`.
     pub fn get(&self, id: &str) -> Option<Pattern> {
         let reg = self.registry();
-        let slot = reg.slot(id)?;
+        let slot = self.read(|ix| reg.slot(id, |s| ix.id(s)))?;
         self.stored(&reg, slot)
     }
 
     /// Every id, sorted.
     pub fn ids(&self) -> Vec<String> {
-        self.registry().ids()
+        // The writer's lock: no write is half done while the ids are read.
+        let _reg = self.registry();
+        self.read(Index::ids)
     }
 
     /// Number of patterns.
@@ -203,10 +218,11 @@ impl Engine {
         self.read(Index::conditions)
     }
 
-    /// Approximate heap bytes held: both index copies, the shared pattern
-    /// trees, and the writer's bookkeeping (ids, compact patterns).
+    /// Approximate heap bytes held: both index copies, the ids and pattern
+    /// trees they share, and the writer's bookkeeping (the slot table by id,
+    /// compact patterns).
     pub fn memory_bytes(&self) -> usize {
         let registry = self.registry().heap_bytes();
-        registry + self.read(|ix| 2 * ix.index_bytes() + ix.pattern_bytes())
+        registry + self.read(|ix| 2 * ix.index_bytes() + ix.shared_bytes())
     }
 }

@@ -17,13 +17,28 @@
 //! a class is an upper bound of the exact width, and the window's start is
 //! rounded down.
 //!
+//! Within a class `e` of finite, non-zero width, ranges are hashed by the
+//! bucket of their lower bound, `floor(lo / 2^e)` (clamped to ±2^62): a
+//! value `x` can only lie in ranges whose bucket is `floor(x / 2^e)` or the
+//! one below, since `x - lo <= 2^e`. So a query costs two hash probes per
+//! class in use, whatever the number of ranges, where an ordered set costs
+//! one cache miss per tree level. The bucket function is monotone (division
+//! by a power of two is exact or rounds monotonically, then floor and clamp),
+//! which keeps the two-bucket argument true under rounding. Zero-width
+//! ranges (class `-1022`, where the quotient would overflow) and unbounded
+//! widths stay in ordered sets.
+//!
 //! Ranges whose bounds are exactly `f64`s ([`EXACT`]) are answered exactly:
 //! each hit is checked against its bounds with exact comparison (so
 //! exclusive bounds and integers beyond 2^53, whose ordered keys are
 //! rounded, are decided right), and such a range needs no verification.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::hash::BuildHasher;
 
+use hashbrown::HashTable;
+
+use super::hash::FxBuild;
 use crate::numeric::{Num, ordered_key};
 
 /// Flag: the lower bound is inclusive (`>=`).
@@ -50,6 +65,16 @@ fn within(x: Num, lo: Option<u64>, hi: Option<u64>, flags: u8) -> bool {
         })
 }
 
+/// A two-sided range in the hashed classes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Hashed {
+    lo: u64,
+    hi: u64,
+    slot: u32,
+    class: i16,
+    flags: u8,
+}
+
 /// Ranges over ordered keys, inclusive.
 #[derive(Debug, Default)]
 pub(crate) struct RangeIndex {
@@ -57,9 +82,44 @@ pub(crate) struct RangeIndex {
     lower_only: BTreeSet<(u64, u32, u8)>,
     /// `(hi, slot, flags)`.
     upper_only: BTreeSet<(u64, u32, u8)>,
-    /// Two-sided ranges `(lo, hi, slot, flags)` by width class (see [`class_of`]).
+    /// Two-sided ranges of a finite, non-zero width class, by (class, bucket
+    /// of `lo`) (see [`bucket`]).
+    hashed: HashTable<Hashed>,
+    /// The classes in `hashed`, with their number of ranges.
+    hashed_classes: BTreeMap<i16, u32>,
+    /// Other two-sided ranges `(lo, hi, slot, flags)` by width class (see
+    /// [`class_of`]): zero widths and unbounded ones.
     classes: BTreeMap<i16, BTreeSet<(u64, u64, u32, u8)>>,
     len: usize,
+}
+
+/// The class of ranges narrower than the smallest normal number (and of
+/// zero width): kept in an ordered set.
+const TINY: i16 = -1022;
+
+/// Largest bucket magnitude (buckets are clamped to it, which keeps the
+/// bucket function monotone).
+const BUCKET_LIMIT: f64 = 4_611_686_018_427_387_904.0; // 2^62
+
+/// The bucket of the value `v` in class `e` (`TINY < e < 1024`):
+/// `floor(v / 2^e)`, clamped to ±2^62.
+fn bucket(v: f64, e: i16) -> i64 {
+    let q = (v / 2f64.powi(i32::from(e))).floor();
+    q.clamp(-BUCKET_LIMIT, BUCKET_LIMIT) as i64
+}
+
+/// Whether ranges of class `e` are hashed.
+fn hashed_class(e: i16) -> bool {
+    e > TINY && e < 1024
+}
+
+/// The hash of a (class, bucket) pair.
+fn bucket_hash(e: i16, b: i64) -> u64 {
+    FxBuild::default().hash_one((e, b))
+}
+
+fn entry_hash(h: &Hashed) -> u64 {
+    bucket_hash(h.class, bucket(key_value(h.lo), h.class))
 }
 
 /// The class of ranges wider than any finite power of two (or unbounded).
@@ -113,10 +173,29 @@ impl RangeIndex {
             (None, Some(hi)) => self.upper_only.insert((hi, slot, flags)),
             (lo, hi) => {
                 let (lo, hi) = (lo.unwrap_or(0), hi.unwrap_or(u64::MAX));
-                self.classes
-                    .entry(class_of(lo, hi))
-                    .or_default()
-                    .insert((lo, hi, slot, flags))
+                let class = class_of(lo, hi);
+                if hashed_class(class) {
+                    let h = Hashed {
+                        lo,
+                        hi,
+                        slot,
+                        class,
+                        flags,
+                    };
+                    let hash = entry_hash(&h);
+                    if self.hashed.find(hash, |e| *e == h).is_some() {
+                        false
+                    } else {
+                        self.hashed.insert_unique(hash, h, entry_hash);
+                        *self.hashed_classes.entry(class).or_default() += 1;
+                        true
+                    }
+                } else {
+                    self.classes
+                        .entry(class)
+                        .or_default()
+                        .insert((lo, hi, slot, flags))
+                }
             }
         };
         if fresh {
@@ -137,6 +216,32 @@ impl RangeIndex {
             (lo, hi) => {
                 let (lo, hi) = (lo.unwrap_or(0), hi.unwrap_or(u64::MAX));
                 let c = class_of(lo, hi);
+                if hashed_class(c) {
+                    let h = Hashed {
+                        lo,
+                        hi,
+                        slot,
+                        class: c,
+                        flags,
+                    };
+                    let removed = match self.hashed.find_entry(entry_hash(&h), |e| *e == h) {
+                        Ok(entry) => {
+                            entry.remove();
+                            true
+                        }
+                        Err(_) => false,
+                    };
+                    if removed && let Some(n) = self.hashed_classes.get_mut(&c) {
+                        *n -= 1;
+                        if *n == 0 {
+                            self.hashed_classes.remove(&c);
+                        }
+                    }
+                    if removed {
+                        self.len -= 1;
+                    }
+                    return removed;
+                }
                 let removed = self
                     .classes
                     .get_mut(&c)
@@ -177,6 +282,22 @@ impl RangeIndex {
             );
         }
         let xv = key_value(xk);
+        for &e in self.hashed_classes.keys() {
+            let b = bucket(xv, e);
+            for b in [b, b - 1] {
+                out.extend(
+                    self.hashed
+                        .iter_hash(bucket_hash(e, b))
+                        .filter(|h| {
+                            h.class == e
+                                && h.lo <= xk
+                                && xk <= h.hi
+                                && keep(Some(h.lo), Some(h.hi), h.flags)
+                        })
+                        .map(|h| h.slot),
+                );
+            }
+        }
         for (&e, set) in &self.classes {
             let from = if e == UNBOUNDED {
                 0
@@ -191,11 +312,13 @@ impl RangeIndex {
         }
     }
 
-    /// Approximate heap bytes (B-tree entries at ~70% fill).
+    /// Approximate heap bytes: the hash table by its buckets, B-tree
+    /// entries at ~70% fill.
     pub(crate) fn heap_bytes(&self) -> usize {
         let two = (self.lower_only.len() + self.upper_only.len()) * 16;
         let three: usize = self.classes.values().map(|c| c.len() * 32).sum();
-        (two + three) * 10 / 7
+        super::hash::buckets(self.hashed.capacity()) * (std::mem::size_of::<Hashed>() + 1)
+            + (two + three) * 10 / 7
     }
 }
 
@@ -327,6 +450,58 @@ mod tests {
                 .collect();
             assert_eq!(got, want, "x = {x:?}");
         }
+    }
+
+    /// Random ranges at many magnitudes and widths (both signs, bucket
+    /// edges, tiny and huge widths) against a scan of all of them.
+    #[test]
+    fn random_ranges_match_a_scan() {
+        let mut seed = 0x9e37_79b9_7f4a_7c15u64;
+        let mut next = move || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed
+        };
+        let mut pick = |n: u64| next() % n;
+        let scales = [1e-300, 1e-9, 0.5, 1.0, 8.0, 1000.0, 1e15, 1e300];
+        let val = |pick: &mut dyn FnMut(u64) -> u64| {
+            let s = scales[pick(scales.len() as u64) as usize];
+            let sign = if pick(2) == 0 { -1.0 } else { 1.0 };
+            sign * s * (pick(64) as f64) / 8.0
+        };
+        let mut ranges = Vec::new();
+        let mut ix = RangeIndex::default();
+        for i in 0..3000u32 {
+            let a = val(&mut pick);
+            let b = if pick(3) == 0 { a } else { val(&mut pick) };
+            let (lo, hi) = if a <= b { (a, b) } else { (b, a) };
+            ranges.push((lo, hi));
+            ix.insert(Some(k(lo)), Some(k(hi)), LO_INCLUSIVE | HI_INCLUSIVE, i);
+        }
+        for _ in 0..3000 {
+            let x = val(&mut pick);
+            let mut got = Vec::new();
+            ix.query(k(x), Num::Float(x), &mut got);
+            got.sort_unstable();
+            got.dedup();
+            let want: Vec<u32> = ranges
+                .iter()
+                .enumerate()
+                .filter(|(_, (lo, hi))| *lo <= x && x <= *hi)
+                .map(|(i, _)| i as u32)
+                .collect();
+            assert_eq!(got, want, "x = {x}");
+        }
+        for (i, (lo, hi)) in ranges.iter().enumerate() {
+            assert!(ix.remove(
+                Some(k(*lo)),
+                Some(k(*hi)),
+                LO_INCLUSIVE | HI_INCLUSIVE,
+                i as u32
+            ));
+        }
+        assert!(ix.is_empty() && ix.hashed.is_empty() && ix.hashed_classes.is_empty());
     }
 
     #[test]

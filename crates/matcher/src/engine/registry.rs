@@ -2,6 +2,12 @@
 //! slot holds which id, the free slots, and the stored form of the patterns
 //! their anchors decide alone.
 //!
+//! The ids themselves live in the index copies (each slot there holds its
+//! id, which readers return); the registry keeps only a hash table of slot
+//! numbers, hashed by their ids, and is handed a way to read a slot's id
+//! (`name`) when it needs one, so an id's pointer is stored twice, not
+//! three times.
+//!
 //! A pattern decided by its anchors ([`super::anchor::decides_alone`]) is
 //! never evaluated when matching, so the index copies keep no tree for it:
 //! it is kept here as its canonical JSON text, and parsed again when it is
@@ -11,18 +17,21 @@
 //! The texts share one string (a span per slot), which is compacted when
 //! more than half of it belongs to removed patterns.
 //!
-//! Invariants: `ids` and the occupied slots agree; a slot is in `free` or
+//! Invariants: `ids` holds exactly the slots bound by [`Registry::bind`] and
+//! not yet released, each under the hash of the id `name` gives for it (the
+//! engine binds a slot after the index copies hold its id and releases it
+//! before they drop it); a slot is in `free` or
 //! occupied, never both; slots are handed out lowest first; a slot's span
 //! (or its entry in `long`) is set exactly while its pattern is kept compact.
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 use std::hash::BuildHasher;
-use std::sync::Arc;
 
 use hashbrown::HashTable;
 
 use super::hash::{FxBuild, FxMap};
+use super::memory::grow_by_eighth;
 use crate::operators::OperatorRegistry;
 use crate::pattern::Pattern;
 
@@ -31,8 +40,6 @@ use crate::pattern::Pattern;
 pub(crate) struct Registry {
     /// Occupied slots, hashed by their ids (4 bytes an entry).
     ids: HashTable<u32>,
-    /// The id in each slot.
-    names: Vec<Option<Arc<str>>>,
     free: BinaryHeap<Reverse<u32>>,
     /// Slots handed out so far (occupied or free).
     slots: u32,
@@ -68,27 +75,15 @@ impl Span {
 }
 
 impl Registry {
-    fn name(&self, slot: u32) -> Option<&str> {
-        self.names.get(slot as usize)?.as_deref()
+    /// The slot of `id`; `name` gives the id in a slot.
+    pub(crate) fn slot<'a>(&self, id: &str, name: impl Fn(u32) -> Option<&'a str>) -> Option<u32> {
+        self.ids.find(hash(id), |&s| name(s) == Some(id)).copied()
     }
 
-    /// The slot of `id`.
-    pub(crate) fn slot(&self, id: &str) -> Option<u32> {
-        self.ids
-            .find(hash(id), |&s| self.name(s) == Some(id))
-            .copied()
-    }
-
-    /// Every id, sorted.
-    pub(crate) fn ids(&self) -> Vec<String> {
-        let mut v: Vec<String> = self.names.iter().flatten().map(|k| k.to_string()).collect();
-        v.sort();
-        v
-    }
-
-    /// Takes the lowest free slot for `id`; `compact` is the pattern's JSON
-    /// when the index copies keep no tree for it.
-    pub(crate) fn take(&mut self, id: Arc<str>, compact: Option<Box<str>>) -> u32 {
+    /// Takes the lowest free slot; `compact` is the pattern's JSON when the
+    /// index copies keep no tree for it. The slot is found by its id once
+    /// [`bind`](Registry::bind) has filed it.
+    pub(crate) fn take(&mut self, compact: Option<Box<str>>) -> u32 {
         let slot = match self.free.pop() {
             Some(Reverse(s)) => s,
             None => {
@@ -98,12 +93,19 @@ impl Registry {
         };
         let at = slot as usize;
         if self.spans.len() <= at {
+            let extra = at + 1 - self.spans.len();
+            grow_by_eighth(&mut self.spans, extra);
             self.spans.resize(at + 1, Span::NONE);
-            self.names.resize(at + 1, None);
         }
         if let Some(text) = compact {
             match Span::new(self.texts.len(), text.len()) {
                 Some(span) => {
+                    // Grown by an eighth, as the slot arrays: doubling would
+                    // leave up to half of the largest allocation unused.
+                    if self.texts.capacity() - self.texts.len() < text.len() {
+                        self.texts
+                            .reserve_exact(text.len().max(self.texts.len() / 8));
+                    }
                     self.texts.push_str(&text);
                     self.spans[at] = span;
                 }
@@ -112,33 +114,28 @@ impl Registry {
                 }
             }
         }
-        let h = hash(&id);
-        self.names[at] = Some(id);
-        let names = &self.names;
-        self.ids.insert_unique(h, slot, |&s| {
-            hash(
-                names
-                    .get(s as usize)
-                    .and_then(Option::as_deref)
-                    .unwrap_or(""),
-            )
-        });
         slot
     }
 
-    /// Frees the slot of `id`; returns it.
-    pub(crate) fn release(&mut self, id: &str) -> Option<u32> {
-        let names = &self.names;
+    /// Files `slot` (taken, and now holding `id` in the index copies) under
+    /// `id`; `name` gives the id in each slot already filed.
+    pub(crate) fn bind<'a>(&mut self, slot: u32, id: &str, name: impl Fn(u32) -> Option<&'a str>) {
+        self.ids
+            .insert_unique(hash(id), slot, |&s| hash(name(s).unwrap_or("")));
+    }
+
+    /// Frees the slot of `id` (its id still readable through `name`);
+    /// returns it.
+    pub(crate) fn release<'a>(
+        &mut self,
+        id: &str,
+        name: impl Fn(u32) -> Option<&'a str>,
+    ) -> Option<u32> {
         let entry = self
             .ids
-            .find_entry(hash(id), |&s| {
-                names.get(s as usize).and_then(Option::as_deref) == Some(id)
-            })
+            .find_entry(hash(id), |&s| name(s) == Some(id))
             .ok()?;
         let (slot, _) = entry.remove();
-        if let Some(n) = self.names.get_mut(slot as usize) {
-            *n = None;
-        }
         if let Some(span) = self.spans.get_mut(slot as usize) {
             if let Some(r) = span.range() {
                 self.garbage += r.len();
@@ -182,13 +179,6 @@ impl Registry {
     /// Approximate heap bytes.
     pub(crate) fn heap_bytes(&self) -> usize {
         super::hash::buckets(self.ids.capacity()) * (std::mem::size_of::<u32>() + 1)
-            + self.names.capacity() * std::mem::size_of::<Option<Arc<str>>>()
-            + self
-                .names
-                .iter()
-                .flatten()
-                .map(|k| 16 + k.len() + 16)
-                .sum::<usize>()
             + self.free.capacity() * 4
             + self.texts.capacity()
             + self.spans.capacity() * std::mem::size_of::<Span>()
@@ -235,19 +225,22 @@ mod tests {
     fn compact_texts_survive_removals() {
         let mut reg = Registry::default();
         let n = 12_000;
-        for i in 0..n {
-            let slot = reg.take(Arc::from(format!("s{i}")), Some(compact_text(&pattern(i))));
+        let names: Vec<String> = (0..n).map(|i| format!("s{i}")).collect();
+        let name = |s: u32| names.get(s as usize).map(String::as_str);
+        for (i, id) in names.iter().enumerate() {
+            let slot = reg.take(Some(compact_text(&pattern(i))));
             assert_eq!(slot as usize, i);
+            reg.bind(slot, id, name);
         }
         for i in (0..n).filter(|i| i % 4 != 0) {
-            assert_eq!(reg.release(&format!("s{i}")), Some(i as u32));
+            assert_eq!(reg.release(&names[i], name), Some(i as u32));
         }
         assert!(reg.garbage < reg.texts.len(), "compacted");
         for i in (0..n).step_by(4) {
-            let slot = reg.slot(&format!("s{i}")).expect("kept");
+            let slot = reg.slot(&names[i], name).expect("kept");
             assert_eq!(reg.compact(slot), Some(pattern(i)));
         }
-        assert_eq!(reg.take(Arc::from("again"), None), 1);
+        assert_eq!(reg.take(None), 1);
         assert_eq!(reg.compact(1), None);
     }
 }
