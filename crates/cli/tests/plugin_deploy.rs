@@ -36,7 +36,14 @@ fn stdout_json(out: &Output) -> Result<Value> {
 async fn a_python_operator_is_deployed_in_pieces_and_used() -> Result<()> {
     init_logs();
     let nats = TestNats::start()?;
-    let router = TestRouter::start(&nats).await?;
+    // The case is about deploying and using the operator, not its deadline:
+    // the first calls of a freshly deployed Python component can overrun the
+    // default 5 ms on a loaded machine (seen in a full local run), and a
+    // timed-out call is a non-match, so give it a deadline it cannot miss.
+    let router = TestRouter::start_configured(&nats, |c| {
+        c.plugins.operator_deadline = std::time::Duration::from_secs(5);
+    })
+    .await?;
     let url = nats.url();
     let component = python_plugin_component("regex")?;
     let size = std::fs::metadata(&component)?.len();
