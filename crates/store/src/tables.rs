@@ -76,6 +76,9 @@ pub(crate) mod names {
     pub(crate) const PLUGINS: &str = "plugins";
     pub(crate) const PLUGIN_BLOBS: &str = "plugin_blobs";
     pub(crate) const DELIVERED: &str = "delivered";
+    /// The multimap of schema 2 that `signal_firing_links` replaced (its
+    /// changelog entries are still replayed: `replay`).
+    pub(crate) const LEGACY_SIGNAL_FIRINGS: &str = "signal_firings";
 }
 
 /// Table ids of the changelog: stable, never reused (0 is never an id).
@@ -86,7 +89,10 @@ pub(crate) mod ids {
     pub(crate) const SIGNAL_IDS: u8 = 4;
     pub(crate) const FIRINGS: u8 = 5;
     pub(crate) const OUTBOX: u8 = 6;
-    /// 7 was `signal_firings`, a multimap until schema 2 (retired).
+    /// `signal_firings`, a multimap until schema 2: retired, never reused;
+    /// replay still applies old entries' changes to it as changes to
+    /// `signal_firing_links`.
+    pub(crate) const LEGACY_SIGNAL_FIRINGS: u8 = 7;
     pub(crate) const SIGNAL_FIRINGS: u8 = 19;
     pub(crate) const SUBSCRIPTION_FIRINGS: u8 = 8;
     pub(crate) const SUBSCRIPTIONS: u8 = 9;

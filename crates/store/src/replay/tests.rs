@@ -642,3 +642,41 @@ fn a_store_behind_its_own_log_refuses_to_write_until_it_applied_it() {
         .unwrap();
     assert_eq!(a.signal_names().unwrap(), vec![("a".to_string(), 3)]);
 }
+
+#[test]
+fn a_schema_2_entry_for_the_retired_signal_firings_multimap_replays_into_the_links() {
+    let dir = tempfile::tempdir().unwrap();
+    let b = open(&dir.path().join("b.redb"));
+    let key = |name: &str, seq: u64| <(&str, u64) as redb::Value>::as_bytes(&(name, seq));
+    let legacy = tables::ids::LEGACY_SIGNAL_FIRINGS;
+    let mut set = ChangeSet::new();
+    set.push(legacy, ChangeOp::Insert, &key("a", 1), Some(b"f1"));
+    set.push(legacy, ChangeOp::Insert, &key("a", 1), Some(b"f2"));
+    set.push(legacy, ChangeOp::Insert, &key("a", 2), Some(b"f3"));
+    set.push(legacy, ChangeOp::Insert, &key("b", 1), Some(b"f4"));
+    b.apply(&set, 1).unwrap();
+    let mut set = ChangeSet::new();
+    set.push(legacy, ChangeOp::RemoveValue, &key("a", 1), Some(b"f1"));
+    set.push(legacy, ChangeOp::RemoveAll, &key("a", 2), None);
+    b.apply(&set, 2).unwrap();
+    let links: Vec<(u8, Vec<u8>)> = b
+        .dump()
+        .into_keys()
+        .filter(|(id, _)| *id == tables::ids::SIGNAL_FIRINGS)
+        .collect();
+    let row = |name: &str, seq: u64, fid: &str| {
+        (
+            tables::ids::SIGNAL_FIRINGS,
+            <(&str, u64, &str) as redb::Value>::as_bytes(&(name, seq, fid)),
+        )
+    };
+    assert_eq!(links, vec![row("a", 1, "f2"), row("b", 1, "f4")]);
+    // A change that no multimap takes is refused, naming the old table.
+    let mut set = ChangeSet::new();
+    set.push(legacy, ChangeOp::Remove, &key("a", 1), None);
+    let err = b.apply(&set, 3).unwrap_err();
+    assert!(
+        matches!(&err, ApplyError::BadChange { table: "signal_firings", reason, .. } if reason.contains("does not apply")),
+        "{err:?}"
+    );
+}
