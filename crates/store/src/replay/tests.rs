@@ -18,10 +18,10 @@ use signalbox_model::{
 };
 
 use crate::change_set::{ChangeOp, ChangeSet};
-use crate::changelog::ChangeSink;
 use crate::error::{ApplyError, ChangelogError, IngestError};
 use crate::joins::JoinOffer;
 use crate::plugins::PluginVersion;
+use crate::sink::ChangeSink;
 use crate::store::{CommitDurability, Store, StoreOptions};
 use crate::tables;
 use crate::test_rng::Rng;
@@ -478,7 +478,8 @@ fn a_removed_multimap_pair_is_recorded_and_replayed() {
     assert!(txn.records());
     {
         let mut links =
-            tables::write_multimap::<IngestError, _, _>(&txn, tables::SIGNAL_MATCHES).unwrap();
+            crate::capture::write_multimap::<IngestError, _, _>(&txn, tables::SIGNAL_MATCHES)
+                .unwrap();
         links.insert(("x", 1), "f1").unwrap();
         links.insert(("x", 1), "f2").unwrap();
         // Already there: changes nothing, records nothing.
@@ -488,7 +489,8 @@ fn a_removed_multimap_pair_is_recorded_and_replayed() {
     let txn = a.begin_write::<IngestError>().unwrap();
     {
         let mut links =
-            tables::write_multimap::<IngestError, _, _>(&txn, tables::SIGNAL_MATCHES).unwrap();
+            crate::capture::write_multimap::<IngestError, _, _>(&txn, tables::SIGNAL_MATCHES)
+                .unwrap();
         assert!(links.remove(("x", 1), "f1").unwrap());
         // Gone already: changes nothing, records nothing.
         assert!(!links.remove(("x", 1), "f1").unwrap());
