@@ -39,16 +39,15 @@ use std::sync::Arc;
 use redb::{AccessGuard, Key, MultimapTable, MultimapValue, Table, Value, WriteTransaction};
 
 use crate::change_set::{ChangeOp, ChangeSet};
-use crate::changelog::ChangeSink;
 use crate::error::{AtTable, ChangelogError, TableFailure, WriteFailure};
-use crate::store::Store;
+use crate::sink::{ChangeSink, Unapplied};
 use crate::tables::{self, Def, MultiDef, names};
 
 /// A write transaction of the store, recording its changes when a sink is set.
 pub(crate) struct WriteTxn<'s> {
     txn: WriteTransaction,
     capture: Option<Capture>,
-    store: &'s Store,
+    unapplied: &'s Unapplied,
 }
 
 /// The sink a transaction commits through and what it has recorded so far.
@@ -60,7 +59,7 @@ struct Capture {
 impl<'s> WriteTxn<'s> {
     /// Wraps `txn`; records changes iff `sink` is `Some`.
     pub(crate) fn new(
-        store: &'s Store,
+        unapplied: &'s Unapplied,
         txn: WriteTransaction,
         sink: Option<Arc<dyn ChangeSink>>,
     ) -> Self {
@@ -70,7 +69,7 @@ impl<'s> WriteTxn<'s> {
                 sink,
                 changes: RefCell::new(ChangeSet::new()),
             }),
-            store,
+            unapplied,
         }
     }
 
@@ -78,7 +77,7 @@ impl<'s> WriteTxn<'s> {
         self.capture.as_ref().map(|c| &c.changes)
     }
 
-    /// Opens `def` for writing (see `tables::write`).
+    /// Opens `def` for writing (see [`write`]).
     pub(crate) fn table<E: TableFailure, K: Key + 'static, V: Value + 'static>(
         &self,
         def: Def<K, V>,
@@ -94,7 +93,7 @@ impl<'s> WriteTxn<'s> {
         })
     }
 
-    /// Opens the multimap `def` for writing (see `tables::write_multimap`).
+    /// Opens the multimap `def` for writing (see [`write_multimap`]).
     pub(crate) fn multimap<E: TableFailure, K: Key + 'static, V: Key + 'static>(
         &self,
         def: MultiDef<K, V>,
@@ -123,12 +122,12 @@ impl<'s> WriteTxn<'s> {
         let WriteTxn {
             txn,
             capture,
-            store,
+            unapplied,
         } = self;
         if let Some(Capture { sink, changes }) = capture {
             let changes = changes.into_inner();
             if !changes.is_empty() {
-                if let Some(position) = store.unapplied_position() {
+                if let Some(position) = unapplied.position() {
                     return Err(E::changelog(ChangelogError::Behind { position }));
                 }
                 let position = sink.commit(&changes).map_err(E::changelog)?;
@@ -142,7 +141,7 @@ impl<'s> WriteTxn<'s> {
                     txn.commit().map_err(E::commit)
                 })();
                 if local.is_err() {
-                    store.set_unapplied_position(position);
+                    unapplied.set(position);
                     tracing::error!(
                         position,
                         "the changelog accepted a transaction that the store failed to commit; \
@@ -326,4 +325,22 @@ impl<K: Key + 'static, V: Key + 'static> WriteMultimap<'_, K, V> {
         }
         Ok(removed)
     }
+}
+
+/// Opens `def` for writing in `txn`, mapping the error to the family `E`; the
+/// handle records every write it makes.
+pub(crate) fn write<'t, E: TableFailure, K: Key + 'static, V: Value + 'static>(
+    txn: &'t WriteTxn,
+    def: Def<K, V>,
+) -> Result<WriteTable<'t, K, V>, E> {
+    txn.table(def)
+}
+
+/// Opens the multimap `def` for writing in `txn`, mapping the error to the
+/// family `E`; the handle records every write it makes.
+pub(crate) fn write_multimap<'t, E: TableFailure, K: Key + 'static, V: Key + 'static>(
+    txn: &'t WriteTxn,
+    def: MultiDef<K, V>,
+) -> Result<WriteMultimap<'t, K, V>, E> {
+    txn.multimap(def)
 }

@@ -1,5 +1,5 @@
-//! The changelog of a store: the [`ChangeSink`] a write transaction commits
-//! through, how it is set, and the two positions a store keeps in `meta`.
+//! The changelog of a store: how the [`ChangeSink`] a write transaction
+//! commits through is set, and the two positions a store keeps in `meta`.
 //!
 //! In group mode each partition's store is owned by one router, which writes
 //! every committed transaction's changes to a per-partition log (JetStream)
@@ -23,23 +23,10 @@
 
 use std::sync::Arc;
 
-use crate::change_set::ChangeSet;
-use crate::error::{AtTable, ChangelogError, ReadError};
+use crate::error::{AtTable, ReadError};
+use crate::sink::ChangeSink;
 use crate::store::Store;
 use crate::tables::{self, names};
-
-/// Where a store writes the changes of each write transaction before it
-/// commits them locally.
-pub trait ChangeSink: Send + Sync {
-    /// Makes `changes` durable in the log and returns their position there (for
-    /// example the JetStream stream sequence of the published entry).
-    /// Positions must grow from one call to the next and be at least 1.
-    ///
-    /// Called while the store's write transaction is open (redb's write lock is
-    /// held), so it should not wait longer than the caller can afford to block
-    /// every writer of this store. `Err` rolls the transaction back.
-    fn commit(&self, changes: &ChangeSet) -> Result<u64, ChangelogError>;
-}
 
 impl Store {
     /// Sets (or, with `None`, removes) the changelog sink. Transactions begun
@@ -79,22 +66,15 @@ impl Store {
             .map(|g| g.value()))
     }
 
-    /// The position the log holds and this store failed to commit, if any
-    /// (`capture`: such a store refuses to write until it has applied it).
-    pub(crate) fn unapplied_position(&self) -> Option<u64> {
-        *self.unapplied.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
-    /// Records that the log holds `position` and the store does not.
+    /// Records that the log holds `position` and the store does not
+    /// ([`Unapplied`](crate::sink::Unapplied)).
+    #[cfg(test)]
     pub(crate) fn set_unapplied_position(&self, position: u64) {
-        *self.unapplied.lock().unwrap_or_else(|e| e.into_inner()) = Some(position);
+        self.unapplied.set(position);
     }
 
     /// Forgets the unapplied position once the store holds `position` or later.
     pub(crate) fn applied_up_to(&self, position: u64) {
-        let mut unapplied = self.unapplied.lock().unwrap_or_else(|e| e.into_inner());
-        if unapplied.is_some_and(|p| p <= position) {
-            *unapplied = None;
-        }
+        self.unapplied.applied_up_to(position);
     }
 }

@@ -28,10 +28,13 @@ impl<'t> FiringTables<'t> {
     /// Opens the tables in `txn`.
     pub(crate) fn open<E: TableFailure>(txn: &'t WriteTxn<'_>) -> Result<Self, E> {
         Ok(FiringTables {
-            firings: tables::write::<E, _, _>(txn, tables::FIRINGS)?,
-            outbox: tables::write::<E, _, _>(txn, tables::OUTBOX)?,
-            signal_firings: tables::write::<E, _, _>(txn, tables::SIGNAL_FIRINGS)?,
-            subscription_firings: tables::write::<E, _, _>(txn, tables::SUBSCRIPTION_FIRINGS)?,
+            firings: crate::capture::write::<E, _, _>(txn, tables::FIRINGS)?,
+            outbox: crate::capture::write::<E, _, _>(txn, tables::OUTBOX)?,
+            signal_firings: crate::capture::write::<E, _, _>(txn, tables::SIGNAL_FIRINGS)?,
+            subscription_firings: crate::capture::write::<E, _, _>(
+                txn,
+                tables::SUBSCRIPTION_FIRINGS,
+            )?,
         })
     }
 

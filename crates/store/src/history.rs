@@ -51,15 +51,15 @@ impl Store {
         let mut out = HistoryCompaction::default();
         let txn = self.begin_write::<CompactError>()?;
         {
-            let seqs = tables::write::<CompactError, _, _>(&txn, tables::SIGNAL_SEQ)?;
-            let mut signals = tables::write::<CompactError, _, _>(&txn, tables::SIGNALS)?;
-            let mut ids = tables::write::<CompactError, _, _>(&txn, tables::SIGNAL_IDS)?;
+            let seqs = crate::capture::write::<CompactError, _, _>(&txn, tables::SIGNAL_SEQ)?;
+            let mut signals = crate::capture::write::<CompactError, _, _>(&txn, tables::SIGNALS)?;
+            let mut ids = crate::capture::write::<CompactError, _, _>(&txn, tables::SIGNAL_IDS)?;
             let mut signal_firings =
-                tables::write::<CompactError, _, _>(&txn, tables::SIGNAL_FIRINGS)?;
+                crate::capture::write::<CompactError, _, _>(&txn, tables::SIGNAL_FIRINGS)?;
             let mut signal_waits =
-                tables::write_multimap::<CompactError, _, _>(&txn, tables::SIGNAL_WAITS)?;
+                crate::capture::write_multimap::<CompactError, _, _>(&txn, tables::SIGNAL_WAITS)?;
             let mut signal_matches =
-                tables::write_multimap::<CompactError, _, _>(&txn, tables::SIGNAL_MATCHES)?;
+                crate::capture::write_multimap::<CompactError, _, _>(&txn, tables::SIGNAL_MATCHES)?;
             let name_list: Vec<String> = seqs
                 .iter()
                 .at::<CompactError>(names::SIGNAL_SEQ)?
@@ -122,7 +122,8 @@ impl Store {
             }
 
             // Join offers whose instance is older than the floor.
-            let mut offers = tables::write::<CompactError, _, _>(&txn, tables::JOIN_OFFERS)?;
+            let mut offers =
+                crate::capture::write::<CompactError, _, _>(&txn, tables::JOIN_OFFERS)?;
             let mut doomed = Vec::new();
             for row in offers.iter().at::<CompactError>(names::JOIN_OFFERS)? {
                 let (k, v) = row.at::<CompactError>(names::JOIN_OFFERS)?;
@@ -153,11 +154,12 @@ impl Store {
             }
 
             // Firings that are no longer pending, oldest first per subscription.
-            let mut firings = tables::write::<CompactError, _, _>(&txn, tables::FIRINGS)?;
+            let mut firings = crate::capture::write::<CompactError, _, _>(&txn, tables::FIRINGS)?;
             let mut by_sub =
-                tables::write::<CompactError, _, _>(&txn, tables::SUBSCRIPTION_FIRINGS)?;
-            let outbox = tables::write::<CompactError, _, _>(&txn, tables::OUTBOX)?;
-            let mut delivered = tables::write::<CompactError, _, _>(&txn, tables::DELIVERED)?;
+                crate::capture::write::<CompactError, _, _>(&txn, tables::SUBSCRIPTION_FIRINGS)?;
+            let outbox = crate::capture::write::<CompactError, _, _>(&txn, tables::OUTBOX)?;
+            let mut delivered =
+                crate::capture::write::<CompactError, _, _>(&txn, tables::DELIVERED)?;
             let mut old: Vec<(String, u64, String)> = Vec::new();
             let mut current: Option<String> = None;
             let mut stop_sub = false;
@@ -215,7 +217,7 @@ impl Store {
             }
 
             // Answered waits registered before the floor.
-            let mut waits = tables::write::<CompactError, _, _>(&txn, tables::WAITS)?;
+            let mut waits = crate::capture::write::<CompactError, _, _>(&txn, tables::WAITS)?;
             let mut gone = Vec::new();
             for row in waits.iter().at::<CompactError>(names::WAITS)? {
                 let (k, v) = row.at::<CompactError>(names::WAITS)?;

@@ -121,21 +121,21 @@ impl Store {
         let txn = self.begin_write::<IngestError>()?;
         let outcomes = {
             let mut t = IngestTables {
-                meta: tables::write::<IngestError, _, _>(&txn, tables::META)?,
-                signal_seq: tables::write::<IngestError, _, _>(&txn, tables::SIGNAL_SEQ)?,
-                signals: tables::write::<IngestError, _, _>(&txn, tables::SIGNALS)?,
-                signal_ids: tables::write::<IngestError, _, _>(&txn, tables::SIGNAL_IDS)?,
+                meta: crate::capture::write::<IngestError, _, _>(&txn, tables::META)?,
+                signal_seq: crate::capture::write::<IngestError, _, _>(&txn, tables::SIGNAL_SEQ)?,
+                signals: crate::capture::write::<IngestError, _, _>(&txn, tables::SIGNALS)?,
+                signal_ids: crate::capture::write::<IngestError, _, _>(&txn, tables::SIGNAL_IDS)?,
                 fire: FiringTables::open::<IngestError>(&txn)?,
-                waits: tables::write::<IngestError, _, _>(&txn, tables::WAITS)?,
-                signal_waits: tables::write_multimap::<IngestError, _, _>(
+                waits: crate::capture::write::<IngestError, _, _>(&txn, tables::WAITS)?,
+                signal_waits: crate::capture::write_multimap::<IngestError, _, _>(
                     &txn,
                     tables::SIGNAL_WAITS,
                 )?,
-                signal_matches: tables::write_multimap::<IngestError, _, _>(
+                signal_matches: crate::capture::write_multimap::<IngestError, _, _>(
                     &txn,
                     tables::SIGNAL_MATCHES,
                 )?,
-                join_offers: tables::write::<IngestError, _, _>(&txn, tables::JOIN_OFFERS)?,
+                join_offers: crate::capture::write::<IngestError, _, _>(&txn, tables::JOIN_OFFERS)?,
                 last_seqs: HashMap::new(),
             };
             let first_seq = t
@@ -352,18 +352,18 @@ impl Store {
     ) -> Result<Vec<Firing>, IngestError> {
         let txn = self.begin_write::<IngestError>()?;
         let written = {
-            let mut meta = tables::write::<IngestError, _, _>(&txn, tables::META)?;
+            let mut meta = crate::capture::write::<IngestError, _, _>(&txn, tables::META)?;
             if let Some(input_seq) = input_seq {
                 meta.insert(tables::META_INPUT_SEQ, input_seq)
                     .at::<IngestError>(names::META)?;
             }
-            let signals = tables::write::<IngestError, _, _>(&txn, tables::SIGNALS)?;
-            let mut offers = tables::write::<IngestError, _, _>(&txn, tables::JOIN_OFFERS)?;
-            let mut waits = tables::write::<IngestError, _, _>(&txn, tables::WAITS)?;
+            let signals = crate::capture::write::<IngestError, _, _>(&txn, tables::SIGNALS)?;
+            let mut offers = crate::capture::write::<IngestError, _, _>(&txn, tables::JOIN_OFFERS)?;
+            let mut waits = crate::capture::write::<IngestError, _, _>(&txn, tables::WAITS)?;
             let mut signal_waits =
-                tables::write_multimap::<IngestError, _, _>(&txn, tables::SIGNAL_WAITS)?;
+                crate::capture::write_multimap::<IngestError, _, _>(&txn, tables::SIGNAL_WAITS)?;
             let mut signal_matches =
-                tables::write_multimap::<IngestError, _, _>(&txn, tables::SIGNAL_MATCHES)?;
+                crate::capture::write_multimap::<IngestError, _, _>(&txn, tables::SIGNAL_MATCHES)?;
             let mut ctx = PlanContext {
                 offers: &mut offers,
                 signals: &signals,

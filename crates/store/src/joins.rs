@@ -375,7 +375,7 @@ pub(crate) fn drop_offers<E: TableFailure>(
     subscription: &str,
     keep: Option<u64>,
 ) -> Result<Vec<DroppedOffer>, E> {
-    let mut offers = tables::write::<E, _, _>(txn, tables::JOIN_OFFERS)?;
+    let mut offers = crate::capture::write::<E, _, _>(txn, tables::JOIN_OFFERS)?;
     let doomed: Vec<DroppedOffer> = offers
         .range(
             (subscription, 0, "", "", 0)

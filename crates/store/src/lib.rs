@@ -30,6 +30,7 @@ mod outbox;
 mod plugins;
 mod replay;
 mod signals;
+mod sink;
 mod snapshot;
 mod store;
 mod subscriptions;
@@ -40,7 +41,6 @@ mod waits;
 mod wire;
 
 pub use change_set::{Change, ChangeOp, ChangeSet};
-pub use changelog::ChangeSink;
 pub use error::{
     ApplyError, ChangelogDecodeError, ChangelogError, CompactError, Corrupt, IngestError,
     OpenError, OutboxError, PluginStoreError, ReadError, SnapshotError, SubscriptionError,
@@ -51,6 +51,7 @@ pub use ingest::{Incoming, IngestOutcome};
 pub use joins::{DroppedOffer, JoinOffer, PendingOffer, PlanContext};
 pub use outbox::{FiringRecord, FiringState};
 pub use plugins::{DeployOutcome, PluginRecord, PluginVersion};
+pub use sink::ChangeSink;
 pub use store::{CommitDurability, Store, StoreOptions, StoreStats};
 pub use subscriptions::PutOutcome;
 pub use tables::SCHEMA_VERSION;

@@ -158,9 +158,10 @@ impl Store {
         }
         let txn = self.begin_write_lazy::<OutboxError>()?;
         {
-            let firings = tables::write::<OutboxError, _, _>(&txn, tables::FIRINGS)?;
-            let mut outbox = tables::write::<OutboxError, _, _>(&txn, tables::OUTBOX)?;
-            let mut delivered = tables::write::<OutboxError, _, _>(&txn, tables::DELIVERED)?;
+            let firings = crate::capture::write::<OutboxError, _, _>(&txn, tables::FIRINGS)?;
+            let mut outbox = crate::capture::write::<OutboxError, _, _>(&txn, tables::OUTBOX)?;
+            let mut delivered =
+                crate::capture::write::<OutboxError, _, _>(&txn, tables::DELIVERED)?;
             for fid in firing_ids {
                 let record = read_record::<OutboxError, RecordHead>(&*firings, fid)?
                     .ok_or_else(|| OutboxError::UnknownFiring(fid.clone()))?;
@@ -186,8 +187,9 @@ impl Store {
         }
         let txn = self.begin_write_lazy::<OutboxError>()?;
         {
-            let mut outbox = tables::write::<OutboxError, _, _>(&txn, tables::OUTBOX)?;
-            let mut delivered = tables::write::<OutboxError, _, _>(&txn, tables::DELIVERED)?;
+            let mut outbox = crate::capture::write::<OutboxError, _, _>(&txn, tables::OUTBOX)?;
+            let mut delivered =
+                crate::capture::write::<OutboxError, _, _>(&txn, tables::DELIVERED)?;
             for (seq, fid) in firings {
                 deliver(&mut outbox, &mut delivered, *seq, fid, at_ms)?;
             }
@@ -255,9 +257,9 @@ impl Store {
             Commit::Durable => self.begin_write::<OutboxError>()?,
         };
         {
-            let mut firings = tables::write::<OutboxError, _, _>(&txn, tables::FIRINGS)?;
-            let mut outbox = tables::write::<OutboxError, _, _>(&txn, tables::OUTBOX)?;
-            let delivered = tables::write::<OutboxError, _, _>(&txn, tables::DELIVERED)?;
+            let mut firings = crate::capture::write::<OutboxError, _, _>(&txn, tables::FIRINGS)?;
+            let mut outbox = crate::capture::write::<OutboxError, _, _>(&txn, tables::OUTBOX)?;
+            let delivered = crate::capture::write::<OutboxError, _, _>(&txn, tables::DELIVERED)?;
             for fid in firing_ids {
                 let mut record = read_record::<OutboxError, RecordHead>(&*firings, fid)?
                     .ok_or_else(|| OutboxError::UnknownFiring(fid.clone()))?;

@@ -90,8 +90,10 @@ impl Store {
     ) -> Result<DeployOutcome, PluginStoreError> {
         let txn = self.begin_write::<PluginStoreError>()?;
         let outcome = {
-            let mut records = tables::write::<PluginStoreError, _, _>(&txn, tables::PLUGINS)?;
-            let mut blobs = tables::write::<PluginStoreError, _, _>(&txn, tables::PLUGIN_BLOBS)?;
+            let mut records =
+                crate::capture::write::<PluginStoreError, _, _>(&txn, tables::PLUGINS)?;
+            let mut blobs =
+                crate::capture::write::<PluginStoreError, _, _>(&txn, tables::PLUGIN_BLOBS)?;
             let existing: Option<PluginRecord> =
                 match records.get(name).at::<PluginStoreError>(names::PLUGINS)? {
                     Some(g) => Some(codec::decode(names::PLUGINS, g.value(), || {
@@ -146,7 +148,8 @@ impl Store {
     pub fn rollback_plugin(&self, name: &str) -> Result<PluginRecord, PluginStoreError> {
         let txn = self.begin_write::<PluginStoreError>()?;
         let record = {
-            let mut records = tables::write::<PluginStoreError, _, _>(&txn, tables::PLUGINS)?;
+            let mut records =
+                crate::capture::write::<PluginStoreError, _, _>(&txn, tables::PLUGINS)?;
             let mut record: PluginRecord =
                 match records.get(name).at::<PluginStoreError>(names::PLUGINS)? {
                     Some(g) => codec::decode(names::PLUGINS, g.value(), || name.to_string())?,
@@ -177,8 +180,10 @@ impl Store {
     pub fn remove_plugin(&self, name: &str) -> Result<PluginRecord, PluginStoreError> {
         let txn = self.begin_write::<PluginStoreError>()?;
         let record = {
-            let mut records = tables::write::<PluginStoreError, _, _>(&txn, tables::PLUGINS)?;
-            let mut blobs = tables::write::<PluginStoreError, _, _>(&txn, tables::PLUGIN_BLOBS)?;
+            let mut records =
+                crate::capture::write::<PluginStoreError, _, _>(&txn, tables::PLUGINS)?;
+            let mut blobs =
+                crate::capture::write::<PluginStoreError, _, _>(&txn, tables::PLUGIN_BLOBS)?;
             let record: PluginRecord = match records
                 .remove(name)
                 .at::<PluginStoreError>(names::PLUGINS)?

@@ -15,7 +15,10 @@
 //!   whole entry, naming the position, the change and the table;
 //! - changes to one table are applied in their recorded order. Changes to
 //!   different tables commute, so the entry is applied table by table (each
-//!   table opened once), which gives the same state as the recorded order.
+//!   table opened once), which gives the same state as the recorded order;
+//! - entries written by schema-2 stores stay replayable: their changes to the
+//!   retired multimap `signal_firings` (id 7) are applied to the table that
+//!   replaced it, `signal_firing_links`, pair by pair ([`apply_legacy_links`]).
 
 use redb::{Key, ReadableTable, WriteTransaction};
 
@@ -47,7 +50,9 @@ impl Store {
             }
             let mut present: u32 = 0;
             for (index, change) in changes.iter().enumerate() {
-                if tables::name_of(change.table).is_none() {
+                if tables::name_of(change.table).is_none()
+                    && change.table != tables::ids::LEGACY_SIGNAL_FIRINGS
+                {
                     return Err(ApplyError::UnknownTable {
                         position,
                         index,
@@ -68,6 +73,9 @@ impl Store {
                         unreachable_table(id, position)
                     )?;
                 }
+            }
+            if present & (1 << tables::ids::LEGACY_SIGNAL_FIRINGS) != 0 {
+                apply_legacy_links(&txn, changes, position)?;
             }
             let mut meta = txn
                 .open_table(tables::META.def)
@@ -179,6 +187,71 @@ fn apply_multimap<K: Key + Wire + 'static, V: Key + Wire + 'static>(
             }
             _ => {
                 table.remove_all(key).at::<ApplyError>(def.name)?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Applies the changes of a schema-2 entry to the retired multimap
+/// `signal_firings` (`(name, seq) ->> firing_id`) to `signal_firing_links`
+/// (`(name, seq, firing_id) -> ()`): an inserted or removed pair is that
+/// row; removing a key's whole set removes every row under `(name, seq)`.
+fn apply_legacy_links(
+    txn: &WriteTransaction,
+    changes: &ChangeSet,
+    position: u64,
+) -> Result<(), ApplyError> {
+    let def = tables::SIGNAL_FIRINGS;
+    let mut table = txn
+        .open_table(def.def)
+        .map_err(|e| ApplyError::table(def.name, e))?;
+    for (index, change) in changes.iter().enumerate() {
+        if change.table != tables::ids::LEGACY_SIGNAL_FIRINGS {
+            continue;
+        }
+        let bad = |reason: String| ApplyError::BadChange {
+            position,
+            index,
+            table: tables::names::LEGACY_SIGNAL_FIRINGS,
+            reason,
+        };
+        <(&str, u64)>::check(change.key).map_err(|r| bad(format!("key: {r}")))?;
+        let (name, seq) = <(&str, u64) as redb::Value>::from_bytes(change.key);
+        let fid = match change.value {
+            Some(value) => {
+                <&str>::check(value).map_err(|r| bad(format!("value: {r}")))?;
+                Some(<&str as redb::Value>::from_bytes(value))
+            }
+            None => None,
+        };
+        match (change.op, fid) {
+            (ChangeOp::Insert, Some(fid)) => {
+                table
+                    .insert((name, seq, fid), ())
+                    .at::<ApplyError>(def.name)?;
+            }
+            (ChangeOp::RemoveValue, Some(fid)) => {
+                table.remove((name, seq, fid)).at::<ApplyError>(def.name)?;
+            }
+            (ChangeOp::RemoveAll, None) => {
+                let mut fids = Vec::new();
+                for row in table.range((name, seq, "")..).at::<ApplyError>(def.name)? {
+                    let (k, _) = row.at::<ApplyError>(def.name)?;
+                    let (n, s, fid) = k.value();
+                    if (n, s) != (name, seq) {
+                        break;
+                    }
+                    fids.push(fid.to_string());
+                }
+                for fid in fids {
+                    table
+                        .remove((name, seq, fid.as_str()))
+                        .at::<ApplyError>(def.name)?;
+                }
+            }
+            (op, _) => {
+                return Err(bad(format!("{op:?} does not apply to a multimap table")));
             }
         }
     }

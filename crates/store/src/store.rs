@@ -33,9 +33,9 @@ use redb::{
 };
 
 use crate::capture::WriteTxn;
-use crate::changelog::ChangeSink;
 use crate::error::{AtTable, MigrateFailure, OpenError, ReadError, TableFailure, WriteFailure};
 use crate::migrate;
+use crate::sink::{ChangeSink, Unapplied};
 use crate::tables::{self, names};
 
 /// How commits reach the disk.
@@ -122,7 +122,7 @@ pub struct Store {
     pub(crate) changelog: RwLock<Option<Arc<dyn ChangeSink>>>,
     /// A position the log accepted and the local commit then failed
     /// (`capture`): writes are refused until it is applied.
-    pub(crate) unapplied: Mutex<Option<u64>>,
+    pub(crate) unapplied: Unapplied,
 }
 
 /// A lazy commit is allowed while the last durable one is younger than this.
@@ -157,7 +157,7 @@ impl Store {
             last_durable: Mutex::new(Instant::now()),
             lazy_pending: AtomicBool::new(false),
             changelog: RwLock::new(None),
-            unapplied: Mutex::new(None),
+            unapplied: Unapplied::default(),
         };
         store.setup()?;
         tracing::debug!(path = %store.path.display(), "store opened");
@@ -298,7 +298,7 @@ impl Store {
         let mut txn = self.db.begin_write().map_err(E::transaction)?;
         txn.set_durability(self.configured_durability())
             .map_err(E::durability)?;
-        Ok(WriteTxn::new(self, txn, self.current_sink()))
+        Ok(WriteTxn::new(&self.unapplied, txn, self.current_sink()))
     }
 
     /// The durability of a write transaction that begins now, with the lazy
@@ -336,7 +336,7 @@ impl Store {
         txn.set_durability(Durability::None)
             .map_err(E::durability)?;
         self.lazy_pending.store(true, Ordering::Release);
-        Ok(WriteTxn::new(self, txn, self.current_sink()))
+        Ok(WriteTxn::new(&self.unapplied, txn, self.current_sink()))
     }
 
     /// Makes lazy commits durable if any is pending and the last durable

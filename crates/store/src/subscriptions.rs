@@ -49,9 +49,11 @@ impl Store {
         let txn = self.begin_write::<SubscriptionError>()?;
         let outcome = {
             let mut current =
-                tables::write::<SubscriptionError, _, _>(&txn, tables::SUBSCRIPTIONS)?;
-            let mut versions =
-                tables::write::<SubscriptionError, _, _>(&txn, tables::SUBSCRIPTION_VERSIONS)?;
+                crate::capture::write::<SubscriptionError, _, _>(&txn, tables::SUBSCRIPTIONS)?;
+            let mut versions = crate::capture::write::<SubscriptionError, _, _>(
+                &txn,
+                tables::SUBSCRIPTION_VERSIONS,
+            )?;
             let existing: Option<Subscription> = match current
                 .get(sub.id.as_str())
                 .at::<SubscriptionError>(
@@ -102,7 +104,8 @@ impl Store {
                         id: sub.id.clone(),
                         source,
                     })?;
-                let mut drops = tables::write::<SubscriptionError, _, _>(&txn, tables::JOIN_DROPS)?;
+                let mut drops =
+                    crate::capture::write::<SubscriptionError, _, _>(&txn, tables::JOIN_DROPS)?;
                 drops
                     .insert((sub.id.as_str(), v), bytes.as_slice())
                     .at::<SubscriptionError>(names::JOIN_DROPS)?;
@@ -214,7 +217,7 @@ impl Store {
         let txn = self.begin_write::<SubscriptionError>()?;
         let existed = {
             let mut current =
-                tables::write::<SubscriptionError, _, _>(&txn, tables::SUBSCRIPTIONS)?;
+                crate::capture::write::<SubscriptionError, _, _>(&txn, tables::SUBSCRIPTIONS)?;
             current
                 .remove(id)
                 .at::<SubscriptionError>(names::SUBSCRIPTIONS)?

@@ -32,15 +32,14 @@
 //! the life of the format, that names the table in a changelog entry
 //! (`change_set`). An id is never reused, not even for a dropped table; the
 //! list is in `docs/STORAGE.md` ("Changelog"). Writes go through
-//! [`write`] / [`write_multimap`], whose handles record each change
-//! (`capture`); no module gets at a raw redb write table any other way.
+//! `capture::write` / `capture::write_multimap`, whose handles record each
+//! change; no module gets at a raw redb write table any other way.
 
 use redb::{
     Key, MultimapTableDefinition, ReadOnlyMultimapTable, ReadOnlyTable, ReadTransaction,
     TableDefinition, Value,
 };
 
-use crate::capture::{WriteMultimap, WriteTable, WriteTxn};
 use crate::error::{ReadError, TableFailure};
 
 /// The schema version this build reads and writes (`meta["schema_version"]`).
@@ -76,6 +75,9 @@ pub(crate) mod names {
     pub(crate) const PLUGINS: &str = "plugins";
     pub(crate) const PLUGIN_BLOBS: &str = "plugin_blobs";
     pub(crate) const DELIVERED: &str = "delivered";
+    /// The multimap of schema 2 that `signal_firing_links` replaced (its
+    /// changelog entries are still replayed: `replay`).
+    pub(crate) const LEGACY_SIGNAL_FIRINGS: &str = "signal_firings";
 }
 
 /// Table ids of the changelog: stable, never reused (0 is never an id).
@@ -86,7 +88,10 @@ pub(crate) mod ids {
     pub(crate) const SIGNAL_IDS: u8 = 4;
     pub(crate) const FIRINGS: u8 = 5;
     pub(crate) const OUTBOX: u8 = 6;
-    /// 7 was `signal_firings`, a multimap until schema 2 (retired).
+    /// `signal_firings`, a multimap until schema 2: retired, never reused;
+    /// replay still applies old entries' changes to it as changes to
+    /// `signal_firing_links`.
+    pub(crate) const LEGACY_SIGNAL_FIRINGS: u8 = 7;
     pub(crate) const SIGNAL_FIRINGS: u8 = 19;
     pub(crate) const SUBSCRIPTION_FIRINGS: u8 = 8;
     pub(crate) const SUBSCRIPTIONS: u8 = 9;
@@ -285,24 +290,6 @@ macro_rules! with_table {
     }};
 }
 pub(crate) use with_table;
-
-/// Opens `def` for writing in `txn`, mapping the error to the family `E`; the
-/// handle records every write it makes (`capture`).
-pub(crate) fn write<'t, E: TableFailure, K: Key + 'static, V: Value + 'static>(
-    txn: &'t WriteTxn,
-    def: Def<K, V>,
-) -> Result<WriteTable<'t, K, V>, E> {
-    txn.table(def)
-}
-
-/// Opens the multimap `def` for writing in `txn`, mapping the error to the
-/// family `E`; the handle records every write it makes (`capture`).
-pub(crate) fn write_multimap<'t, E: TableFailure, K: Key + 'static, V: Key + 'static>(
-    txn: &'t WriteTxn,
-    def: MultiDef<K, V>,
-) -> Result<WriteMultimap<'t, K, V>, E> {
-    txn.multimap(def)
-}
 
 /// Opens `def` for reading.
 pub(crate) fn read<K: Key + 'static, V: Value + 'static>(

@@ -30,7 +30,7 @@ impl Store {
     pub fn register_wait(&self, record: WaitRecord) -> Result<Registered, WaitError> {
         let txn = self.begin_write::<WaitError>()?;
         let registered = {
-            let mut waits = tables::write::<WaitError, _, _>(&txn, tables::WAITS)?;
+            let mut waits = crate::capture::write::<WaitError, _, _>(&txn, tables::WAITS)?;
             let id = record.wait.id.clone();
             let existing = waits.get(id.as_str()).at::<WaitError>(names::WAITS)?;
             match existing {
@@ -141,11 +141,12 @@ impl Store {
     ) -> Result<Option<WaitRecord>, WaitError> {
         let txn = self.begin_write::<WaitError>()?;
         let settled = {
-            let mut waits = tables::write::<WaitError, _, _>(&txn, tables::WAITS)?;
-            let mut links = tables::write_multimap::<WaitError, _, _>(&txn, tables::SIGNAL_WAITS)?;
+            let mut waits = crate::capture::write::<WaitError, _, _>(&txn, tables::WAITS)?;
+            let mut links =
+                crate::capture::write_multimap::<WaitError, _, _>(&txn, tables::SIGNAL_WAITS)?;
             let settled = settle_in::<WaitError>(&mut waits, &mut links, id, state)?;
             if let Some(record) = &settled {
-                let mut meta = tables::write::<WaitError, _, _>(&txn, tables::META)?;
+                let mut meta = crate::capture::write::<WaitError, _, _>(&txn, tables::META)?;
                 let first_seq = meta
                     .get(tables::META_FIRING_SEQ)
                     .at::<WaitError>(names::META)?

@@ -18,10 +18,10 @@ use signalbox_model::{
 };
 
 use crate::change_set::{ChangeOp, ChangeSet};
-use crate::changelog::ChangeSink;
 use crate::error::{ApplyError, ChangelogError, IngestError};
 use crate::joins::JoinOffer;
 use crate::plugins::PluginVersion;
+use crate::sink::ChangeSink;
 use crate::store::{CommitDurability, Store, StoreOptions};
 use crate::tables;
 use crate::test_rng::Rng;
@@ -478,7 +478,8 @@ fn a_removed_multimap_pair_is_recorded_and_replayed() {
     assert!(txn.records());
     {
         let mut links =
-            tables::write_multimap::<IngestError, _, _>(&txn, tables::SIGNAL_MATCHES).unwrap();
+            crate::capture::write_multimap::<IngestError, _, _>(&txn, tables::SIGNAL_MATCHES)
+                .unwrap();
         links.insert(("x", 1), "f1").unwrap();
         links.insert(("x", 1), "f2").unwrap();
         // Already there: changes nothing, records nothing.
@@ -488,7 +489,8 @@ fn a_removed_multimap_pair_is_recorded_and_replayed() {
     let txn = a.begin_write::<IngestError>().unwrap();
     {
         let mut links =
-            tables::write_multimap::<IngestError, _, _>(&txn, tables::SIGNAL_MATCHES).unwrap();
+            crate::capture::write_multimap::<IngestError, _, _>(&txn, tables::SIGNAL_MATCHES)
+                .unwrap();
         assert!(links.remove(("x", 1), "f1").unwrap());
         // Gone already: changes nothing, records nothing.
         assert!(!links.remove(("x", 1), "f1").unwrap());
@@ -641,4 +643,42 @@ fn a_store_behind_its_own_log_refuses_to_write_until_it_applied_it() {
     a.ingest(vec![incoming("a", "3", T0)], &mut |_, _| Vec::new())
         .unwrap();
     assert_eq!(a.signal_names().unwrap(), vec![("a".to_string(), 3)]);
+}
+
+#[test]
+fn a_schema_2_entry_for_the_retired_signal_firings_multimap_replays_into_the_links() {
+    let dir = tempfile::tempdir().unwrap();
+    let b = open(&dir.path().join("b.redb"));
+    let key = |name: &str, seq: u64| <(&str, u64) as redb::Value>::as_bytes(&(name, seq));
+    let legacy = tables::ids::LEGACY_SIGNAL_FIRINGS;
+    let mut set = ChangeSet::new();
+    set.push(legacy, ChangeOp::Insert, &key("a", 1), Some(b"f1"));
+    set.push(legacy, ChangeOp::Insert, &key("a", 1), Some(b"f2"));
+    set.push(legacy, ChangeOp::Insert, &key("a", 2), Some(b"f3"));
+    set.push(legacy, ChangeOp::Insert, &key("b", 1), Some(b"f4"));
+    b.apply(&set, 1).unwrap();
+    let mut set = ChangeSet::new();
+    set.push(legacy, ChangeOp::RemoveValue, &key("a", 1), Some(b"f1"));
+    set.push(legacy, ChangeOp::RemoveAll, &key("a", 2), None);
+    b.apply(&set, 2).unwrap();
+    let links: Vec<(u8, Vec<u8>)> = b
+        .dump()
+        .into_keys()
+        .filter(|(id, _)| *id == tables::ids::SIGNAL_FIRINGS)
+        .collect();
+    let row = |name: &str, seq: u64, fid: &str| {
+        (
+            tables::ids::SIGNAL_FIRINGS,
+            <(&str, u64, &str) as redb::Value>::as_bytes(&(name, seq, fid)),
+        )
+    };
+    assert_eq!(links, vec![row("a", 1, "f2"), row("b", 1, "f4")]);
+    // A change that no multimap takes is refused, naming the old table.
+    let mut set = ChangeSet::new();
+    set.push(legacy, ChangeOp::Remove, &key("a", 1), None);
+    let err = b.apply(&set, 3).unwrap_err();
+    assert!(
+        matches!(&err, ApplyError::BadChange { table: "signal_firings", reason, .. } if reason.contains("does not apply")),
+        "{err:?}"
+    );
 }
