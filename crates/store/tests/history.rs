@@ -59,3 +59,30 @@ fn history_past_retention_is_removed_and_pending_work_is_kept() {
     let again = store.compact_history(T0 + DAY_MS, 3_600_000).unwrap();
     assert_eq!(again.signals + again.firings, 0);
 }
+
+#[test]
+fn a_firing_deleted_before_its_signal_leaves_the_signals_match_list_readable() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open_with_retention(&db_path(&dir), std::time::Duration::from_secs(3600));
+    // The firing's creation time is older than its signal's receive time (in a
+    // group they come from different clocks), so retention reaches it first.
+    let fired = fired(
+        store
+            .ingest(
+                vec![incoming("a", "1", T0 + DAY_MS - 1_000)],
+                &mut |inst, ctx| {
+                    ctx.record_match(inst, "s");
+                    ctx.record_match(inst, "quiet");
+                    let mut f = firing("s", inst);
+                    f.created_at_ms = T0;
+                    vec![f]
+                },
+            )
+            .unwrap(),
+    );
+    store.mark_delivered_seqs(&fired, T0 + 1).unwrap();
+    assert_eq!(store.matches_of_signal("a", 1).unwrap(), vec!["quiet", "s"]);
+    let removed = store.compact_history(T0 + DAY_MS, 3_600_000).unwrap();
+    assert_eq!((removed.signals, removed.firings), (0, 1), "{removed:?}");
+    assert_eq!(store.matches_of_signal("a", 1).unwrap(), vec!["quiet"]);
+}
