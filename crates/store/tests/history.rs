@@ -85,4 +85,5 @@ fn a_firing_deleted_before_its_signal_leaves_the_signals_match_list_readable() {
     let removed = store.compact_history(T0 + DAY_MS, 3_600_000).unwrap();
     assert_eq!((removed.signals, removed.firings), (0, 1), "{removed:?}");
     assert_eq!(store.matches_of_signal("a", 1).unwrap(), vec!["quiet"]);
+    assert!(store.firings_of_signal("a", 1).unwrap().is_empty());
 }
