@@ -94,18 +94,11 @@ impl Store {
                         ids.remove((name.as_str(), id.as_str()))
                             .at::<CompactError>(names::SIGNAL_IDS)?;
                     }
-                    let mut links = Vec::new();
-                    for row in signal_firings
-                        .range((name.as_str(), seq, "")..)
-                        .at::<CompactError>(names::SIGNAL_FIRINGS)?
-                    {
-                        let (k, _) = row.at::<CompactError>(names::SIGNAL_FIRINGS)?;
-                        let (n, s, fid) = k.value();
-                        if (n, s) != (name.as_str(), seq) {
-                            break;
-                        }
-                        links.push(fid.to_string());
-                    }
+                    let links = tables::linked_firings::<CompactError>(
+                        &*signal_firings,
+                        name.as_str(),
+                        seq,
+                    )?;
                     for fid in links {
                         signal_firings
                             .remove((name.as_str(), seq, fid.as_str()))

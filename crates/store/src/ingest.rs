@@ -315,12 +315,11 @@ impl IngestTables<'_> {
             }
         }
         if !matched.is_empty() {
-            let fired: Vec<&Firing> = written.iter().map(|(_, f)| f).collect();
             write_matches(
                 &mut self.signal_matches,
                 matched,
                 Some((&name, seq)),
-                &fired,
+                written.iter().map(|(_, f)| f),
             )?;
         }
         Ok(IngestOutcome::Stored {
@@ -395,8 +394,7 @@ impl Store {
                     written.push(firing);
                 }
             }
-            let fired: Vec<&Firing> = written.iter().collect();
-            write_matches(&mut signal_matches, matched, None, &fired)?;
+            write_matches(&mut signal_matches, matched, None, written.iter())?;
             if firing_seq != first_seq {
                 meta.insert(tables::META_FIRING_SEQ, firing_seq)
                     .at::<IngestError>(names::META)?;

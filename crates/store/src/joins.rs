@@ -97,14 +97,14 @@ pub(crate) struct Matched {
 /// ([`Store::matches_of_signal`]), so the match is listed either way; the
 /// common case, a subscription that fires on the signal, then costs one
 /// lineage row instead of two.
-pub(crate) fn write_matches(
+pub(crate) fn write_matches<'f>(
     signal_matches: &mut WriteMultimap<'_, (&'static str, u64), &'static str>,
     matched: Vec<Matched>,
     trigger: Option<(&str, u64)>,
-    written: &[&signalbox_model::Firing],
+    written: impl Iterator<Item = &'f signalbox_model::Firing> + Clone,
 ) -> Result<(), IngestError> {
     for m in matched {
-        let recorded = written.iter().any(|f| {
+        let recorded = written.clone().any(|f| {
             f.subscription == m.subscription
                 && (trigger == Some((m.name.as_str(), m.seq))
                     || f.signals.iter().any(|i| i.name == m.name && i.seq == m.seq))

@@ -329,21 +329,13 @@ pub(crate) fn firings_of_signal_in(
     name: &str,
     seq: u64,
 ) -> Result<Vec<FiringRecord>, ReadError> {
-    let links = tables::read(txn, tables::SIGNAL_FIRINGS)?;
     let records = Records::open(txn)?;
     let mut out = Vec::new();
-    for row in links
-        .range((name, seq, "")..)
-        .at::<ReadError>(names::SIGNAL_FIRINGS)?
-    {
-        let (k, _) = row.at::<ReadError>(names::SIGNAL_FIRINGS)?;
-        let (n, s, fid) = k.value();
-        if (n, s) != (name, seq) {
-            break;
-        }
+    let links = tables::read(txn, tables::SIGNAL_FIRINGS)?;
+    for fid in tables::linked_firings::<ReadError>(&links, name, seq)? {
         // A firing history retention deleted before its signal (by its own
         // creation time) leaves its link until the signal goes: skipped.
-        if let Some(record) = records.get(fid)? {
+        if let Some(record) = records.get(&fid)? {
             out.push(record);
         }
     }

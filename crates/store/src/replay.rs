@@ -235,15 +235,7 @@ fn apply_legacy_links(
                 table.remove((name, seq, fid)).at::<ApplyError>(def.name)?;
             }
             (ChangeOp::RemoveAll, None) => {
-                let mut fids = Vec::new();
-                for row in table.range((name, seq, "")..).at::<ApplyError>(def.name)? {
-                    let (k, _) = row.at::<ApplyError>(def.name)?;
-                    let (n, s, fid) = k.value();
-                    if (n, s) != (name, seq) {
-                        break;
-                    }
-                    fids.push(fid.to_string());
-                }
+                let fids = tables::linked_firings::<ApplyError>(&table, name, seq)?;
                 for fid in fids {
                     table
                         .remove((name, seq, fid.as_str()))

@@ -37,10 +37,10 @@
 
 use redb::{
     Key, MultimapTableDefinition, ReadOnlyMultimapTable, ReadOnlyTable, ReadTransaction,
-    TableDefinition, Value,
+    ReadableTable, TableDefinition, Value,
 };
 
-use crate::error::{ReadError, TableFailure};
+use crate::error::{AtTable, ReadError, TableFailure};
 
 /// The schema version this build reads and writes (`meta["schema_version"]`).
 pub const SCHEMA_VERSION: u64 = 3;
@@ -307,6 +307,29 @@ pub(crate) fn read_multimap<K: Key + 'static, V: Key + 'static>(
 ) -> Result<ReadOnlyMultimapTable<K, V>, ReadError> {
     txn.open_multimap_table(def.def)
         .map_err(|e| ReadError::table(def.name, e))
+}
+
+/// The firing ids that `signal_firing_links` holds for instance `(name,
+/// seq)`, in key order: the rows `(name, seq, *)`, which start at `(name,
+/// seq, "")` (tuples compare element by element).
+pub(crate) fn linked_firings<E: TableFailure>(
+    links: &impl ReadableTable<(&'static str, u64, &'static str), ()>,
+    name: &str,
+    seq: u64,
+) -> Result<Vec<String>, E> {
+    let mut out = Vec::new();
+    for row in links
+        .range((name, seq, "")..)
+        .at::<E>(names::SIGNAL_FIRINGS)?
+    {
+        let (k, _) = row.at::<E>(names::SIGNAL_FIRINGS)?;
+        let (n, s, fid) = k.value();
+        if (n, s) != (name, seq) {
+            break;
+        }
+        out.push(fid.to_string());
+    }
+    Ok(out)
 }
 
 #[cfg(test)]

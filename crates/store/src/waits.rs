@@ -128,20 +128,12 @@ impl Store {
         // is what is left of it.
         let firings = tables::read(&txn, tables::FIRINGS)?;
         let links = tables::read(&txn, tables::SIGNAL_FIRINGS)?;
-        for row in links
-            .range((name, seq, "")..)
-            .at::<ReadError>(names::SIGNAL_FIRINGS)?
-        {
-            let (k, _) = row.at::<ReadError>(names::SIGNAL_FIRINGS)?;
-            let (n, s, fid) = k.value();
-            if (n, s) != (name, seq) {
-                break;
-            }
-            let Some(g) = firings.get(fid).at::<ReadError>(names::FIRINGS)? else {
+        for fid in tables::linked_firings::<ReadError>(&links, name, seq)? {
+            let Some(g) = firings.get(fid.as_str()).at::<ReadError>(names::FIRINGS)? else {
                 continue;
             };
             let head: SubscriptionOf =
-                crate::codec::decode(names::FIRINGS, g.value(), || fid.to_string())?;
+                crate::codec::decode(names::FIRINGS, g.value(), || fid.clone())?;
             if !head.firing.subscription.starts_with('@') {
                 out.insert(head.firing.subscription);
             }
