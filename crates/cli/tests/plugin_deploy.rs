@@ -36,12 +36,14 @@ fn stdout_json(out: &Output) -> Result<Value> {
 async fn a_python_operator_is_deployed_in_pieces_and_used() -> Result<()> {
     init_logs();
     let nats = TestNats::start()?;
-    // The case is about deploying and using the operator, not its deadline:
+    // The case is about deploying and using the operator, not its deadlines:
     // the first calls of a freshly deployed Python component can overrun the
-    // default 5 ms on a loaded machine (seen in a full local run), and a
-    // timed-out call is a non-match, so give it a deadline it cannot miss.
+    // defaults on a loaded machine (seen in full local runs: a call past 5 ms
+    // is a non-match, a `prepare` past 50 ms fails the deploy), so give it
+    // deadlines it cannot miss.
     let router = TestRouter::start_configured(&nats, |c| {
         c.plugins.operator_deadline = std::time::Duration::from_secs(5);
+        c.plugins.prepare_deadline = std::time::Duration::from_secs(5);
     })
     .await?;
     let url = nats.url();
