@@ -66,6 +66,17 @@ impl KafkaRecord {
     }
 }
 
+/// How long an independent consumer took to read a topic
+/// ([`TestKafka::consume_timing`]).
+#[derive(Debug, Clone, Copy)]
+pub struct ConsumeTiming {
+    /// Seconds from the assign to the last record: includes the first fetch,
+    /// about a quarter of a second on loopback whatever the record count.
+    pub from_assign: f64,
+    /// Seconds from the first record to the last: the steady-state read.
+    pub from_first_record: f64,
+}
+
 /// How [`TestKafka::start_with`] sets the broker up.
 #[derive(Default)]
 struct Setup {
@@ -477,9 +488,9 @@ impl TestKafka {
     }
 
     /// Reads `count` records of `topic` from offset 0 (partitions assigned, no
-    /// group join) and returns the seconds from the assign to the last record:
-    /// the broker's consume rate as an independent client sees it.
-    pub async fn consume_seconds(&self, topic: &str, count: usize) -> Result<f64> {
+    /// group join) and returns how long that took: the broker's consume rate
+    /// as an independent client sees it.
+    pub async fn consume_timing(&self, topic: &str, count: usize) -> Result<ConsumeTiming> {
         let out = self
             .client(
                 &["consume", &self.bootstrap(), topic, &count.to_string()],
@@ -488,9 +499,15 @@ impl TestKafka {
             .await?;
         let v: serde_json::Value =
             serde_json::from_str(&out).with_context(|| format!("consume output {out:?}"))?;
-        v["seconds"]
-            .as_f64()
-            .with_context(|| format!("consume output {out:?}"))
+        let field = |name: &str| {
+            v[name]
+                .as_f64()
+                .with_context(|| format!("consume output {out:?}: no number {name:?}"))
+        };
+        Ok(ConsumeTiming {
+            from_assign: field("seconds")?,
+            from_first_record: field("from_first")?,
+        })
     }
 
     /// The offsets `group` committed on `topic` (partition → offset; absent

@@ -53,7 +53,7 @@ pub use components::{js_plugin_component, plugin_component, python_plugin_compon
 pub use firing_stream::FiringStream;
 pub use group::{GroupCase, GroupRouter};
 pub use http::http_request;
-pub use kafka::{KafkaRecord, TestKafka};
+pub use kafka::{ConsumeTiming, KafkaRecord, TestKafka};
 pub use kafka_case::{
     KafkaCase, KafkaWatch, firing_order, next_offsets, order, orders_fired, orders_fired_set,
 };
