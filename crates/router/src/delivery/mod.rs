@@ -2,4 +2,5 @@
 //! with `Nats-Msg-Id: <firing id>` and marks them delivered after the ack
 //! (JetStream) or flush (core NATS); exactly once at a JetStream target.
 
+mod acks;
 pub(crate) mod outbox;

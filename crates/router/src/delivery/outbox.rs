@@ -17,7 +17,9 @@
 //! [`crate::handoff`] when they are all there, from the store otherwise; a settling
 //! task awaits each pass's acks in order and marks the delivered firings of
 //! every pass queued meanwhile in one store transaction, awaiting their acks
-//! together. At most `2 × PASSES_IN_FLIGHT + 1` passes are in flight.
+//! together. JetStream publishes carry a reply subject of the drainer's own
+//! ack inbox, which the settling task reads ([`super::acks`]). At most
+//! `2 × PASSES_IN_FLIGHT + 1` passes are in flight.
 //!
 //! Invariants: a firing is marked delivered only after its publish was
 //! acknowledged (JetStream) or flushed (core NATS); after any failure the
@@ -35,6 +37,7 @@ use async_nats::jetstream::context::GetStreamByNameErrorKind;
 use signalbox_model::{ActionKind, Firing};
 use tracing::Instrument;
 
+use super::acks;
 use crate::nats::MSG_ID_HEADER;
 use crate::pipeline::partition::Partition;
 use crate::shared::Shared;
@@ -58,8 +61,8 @@ impl std::ops::Deref for Ctx {
 const DRAIN_BATCH: usize = 256;
 /// How many passes may queue for the settling task while it settles the
 /// ones it took: with those (at most as many) and the pass being published,
-/// at most 17 × 256 firings are in flight, under the 5 000 unacknowledged
-/// publishes async-nats allows by default.
+/// at most 17 × 256 firings are in flight, so as many acks are awaited at
+/// once at most.
 const PASSES_IN_FLIGHT: usize = 8;
 /// How long the answer to "does a JetStream stream capture this subject?" is kept.
 const ROUTE_TTL: Duration = Duration::from_secs(30);
@@ -72,7 +75,10 @@ pub(crate) async fn run(
 ) {
     let shared = Arc::new(Ctx { shared, part });
     let failed = Arc::new(AtomicBool::new(false));
-    let (passes, settler) = spawn_settler(&shared, &failed);
+    let Some((passes, settler, inbox)) = spawn_settler(&shared, &failed, &mut shutdown).await
+    else {
+        return;
+    };
     let mut drainer = Drainer {
         js: async_nats::jetstream::new(shared.client.clone()),
         shared,
@@ -80,6 +86,7 @@ pub(crate) async fn run(
         cursor: None,
         passes,
         settler,
+        inbox,
         failed,
     };
     let mut backoff = Duration::from_millis(100);
@@ -91,7 +98,9 @@ pub(crate) async fn run(
             // start again: what failed is still there. Subjects are looked up
             // again too, in case a stream went away.
             drainer.settle_all().await;
-            drainer.respawn_settler_if_dead();
+            if !drainer.respawn_settler_if_dead(&mut shutdown).await {
+                break;
+            }
             drainer.failed.store(false, Ordering::Release);
             drainer.cursor = None;
             drainer.routes.clear();
@@ -159,14 +168,36 @@ impl Drop for Settler {
     }
 }
 
-/// Starts a settling task and returns the queue that feeds it.
-fn spawn_settler(
+/// Starts a settling task on a new ack inbox and returns the queue that
+/// feeds it and the inbox to publish with; `None` when shutdown came first
+/// (subscribing fails only while the client is closing: retried with backoff).
+async fn spawn_settler(
     shared: &Arc<Ctx>,
     failed: &Arc<AtomicBool>,
-) -> (tokio::sync::mpsc::Sender<Settle>, Settler) {
+    shutdown: &mut tokio::sync::watch::Receiver<bool>,
+) -> Option<(tokio::sync::mpsc::Sender<Settle>, Settler, acks::AckInbox)> {
+    let mut backoff = Duration::from_millis(100);
+    let (inbox, replies) = loop {
+        match acks::open(&shared.client).await {
+            Ok(opened) => break opened,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot subscribe to the outbox's ack inbox; retrying");
+                tokio::select! {
+                    _ = tokio::time::sleep(backoff) => {}
+                    _ = shutdown.changed() => return None,
+                }
+                backoff = (backoff * 2).min(Duration::from_secs(10));
+            }
+        }
+    };
     let (passes, to_settle) = tokio::sync::mpsc::channel(PASSES_IN_FLIGHT);
-    let task = tokio::spawn(settle_passes(shared.clone(), to_settle, failed.clone()));
-    (passes, Settler(task))
+    let task = tokio::spawn(settle_passes(
+        shared.clone(),
+        to_settle,
+        replies,
+        failed.clone(),
+    ));
+    Some((passes, Settler(task), inbox))
 }
 
 /// Makes the store's lazy delivery marks durable (see the store's docs).
@@ -208,6 +239,8 @@ struct Drainer {
     cursor: Option<u64>,
     passes: tokio::sync::mpsc::Sender<Settle>,
     settler: Settler,
+    /// The reply subjects of JetStream publishes, read by the settling task.
+    inbox: acks::AckInbox,
     failed: Arc<AtomicBool>,
 }
 
@@ -265,6 +298,7 @@ impl Drainer {
                 &self.shared,
                 &self.js,
                 &mut self.routes,
+                &mut self.inbox,
                 &firing,
                 traceparent.as_deref(),
             )
@@ -300,11 +334,22 @@ impl Drainer {
 
     /// Starts a new settling task if the last one ended (it can only panic):
     /// the passes it held were dropped unsettled, so their firings are still
-    /// in the outbox and go out again from its start.
-    fn respawn_settler_if_dead(&mut self) {
-        if self.settler.0.is_finished() {
-            tracing::error!("the outbox settling task ended; starting a new one");
-            (self.passes, self.settler) = spawn_settler(&self.shared, &self.failed);
+    /// in the outbox and go out again from its start. False when shutdown
+    /// came first.
+    async fn respawn_settler_if_dead(
+        &mut self,
+        shutdown: &mut tokio::sync::watch::Receiver<bool>,
+    ) -> bool {
+        if !self.settler.0.is_finished() {
+            return true;
+        }
+        tracing::error!("the outbox settling task ended; starting a new one");
+        match spawn_settler(&self.shared, &self.failed, shutdown).await {
+            Some((passes, settler, inbox)) => {
+                (self.passes, self.settler, self.inbox) = (passes, settler, inbox);
+                true
+            }
+            None => false,
         }
     }
 
@@ -322,13 +367,8 @@ impl Drainer {
 #[derive(Default)]
 struct Pass {
     /// JetStream publishes whose acks are still to come, each with its
-    /// `firing_seq`.
-    jetstream: Vec<(
-        u64,
-        Firing,
-        async_nats::jetstream::context::PublishAckFuture,
-        tracing::Span,
-    )>,
+    /// `firing_seq` and the number of its reply subject (ascending).
+    jetstream: Vec<(u64, Firing, u64, tracing::Span)>,
     /// Core NATS publishes that a flush completes, each with its `firing_seq`.
     core: Vec<(u64, Firing, tracing::Span)>,
 }
@@ -347,6 +387,7 @@ enum Settle {
 async fn settle_passes(
     shared: Arc<Ctx>,
     mut queue: tokio::sync::mpsc::Receiver<Settle>,
+    mut replies: acks::AckReplies,
     failed: Arc<AtomicBool>,
 ) {
     while let Some(first) = queue.recv().await {
@@ -358,15 +399,24 @@ async fn settle_passes(
         let mut barriers = Vec::new();
         for item in queued {
             match item {
-                Settle::Pass(pass) => passes.push(settle_pass(&shared, pass)),
+                Settle::Pass(pass) => passes.push(pass),
                 Settle::Barrier(done) => barriers.push(done),
             }
         }
-        // All queued passes at once: an ack's timeout starts when it is
-        // awaited, so after a NATS restart that lost every ack in flight this
-        // costs one timeout, not one per pass.
+        // The acks of all queued passes at once, with one deadline: after a
+        // NATS restart that lost every ack in flight this costs one timeout,
+        // not one per pass.
+        let wanted: Vec<u64> = passes
+            .iter()
+            .flat_map(|p| p.jetstream.iter().map(|(_, _, n, _)| *n))
+            .collect();
+        let mut answers = replies
+            .collect(&wanted, ack_timeout(&shared))
+            .await
+            .into_iter();
         let mut delivered = Vec::new();
-        for (ids, ok) in futures::future::join_all(passes).await {
+        for pass in passes {
+            let (ids, ok) = settle_pass(&shared, pass, &mut answers).await;
             delivered.extend(ids);
             if !ok {
                 failed.store(true, Ordering::Release);
@@ -381,37 +431,46 @@ async fn settle_passes(
     }
 }
 
-/// Awaits one pass's acks (and flushes its core publishes); returns the
-/// `(firing_seq, id)` of the firings that made it, and false if any failed.
-async fn settle_pass(shared: &Arc<Ctx>, pass: Pass) -> (Vec<(u64, String)>, bool) {
+/// How long a round of the settling task waits for its acks: the client's
+/// request timeout, as async-nats's JetStream publish waits.
+fn ack_timeout(shared: &Ctx) -> Duration {
+    shared.client.timeout().unwrap_or(Duration::from_secs(10))
+}
+
+/// Settles one pass with its acks (`answers` yields them in the pass's
+/// order) and flushes its core publishes; returns the `(firing_seq, id)` of
+/// the firings that made it, and false if any failed.
+async fn settle_pass(
+    shared: &Arc<Ctx>,
+    pass: Pass,
+    answers: &mut impl Iterator<Item = Result<(), String>>,
+) -> (Vec<(u64, String)>, bool) {
     let mut ok = true;
-    let mut delivered = Vec::new();
-    // Await the acks together: a PublishAckFuture's timeout starts when it is
-    // awaited, so awaiting them one by one would cost one full timeout per
-    // lost ack (after a NATS restart a whole batch of acks is lost at once).
-    let acked = futures::future::join_all(
-        pass.jetstream
-            .into_iter()
-            .map(|(seq, firing, ack, span)| async move { (seq, firing, ack.await, span) }),
-    )
-    .await;
+    let mut delivered = Vec::with_capacity(pass.jetstream.len() + pass.core.len());
     let acked_at = crate::clock::now_ms();
-    for (seq, firing, ack, span) in acked {
-        match ack {
-            Ok(_) => {
-                shared.metrics.published("jetstream", 1);
+    let mut acked = 0;
+    for (seq, firing, _, span) in pass.jetstream {
+        let answer = answers
+            .next()
+            .unwrap_or_else(|| Err("no answer was collected for it".to_string()));
+        match answer {
+            Ok(()) => {
+                acked += 1;
                 shared
                     .metrics
                     .observe_firing((acked_at - firing.created_at_ms) as f64 / 1000.0);
                 delivered.push((seq, firing.firing_id));
             }
             Err(e) => {
-                let e = PublishFailure::JetStream(e.to_string());
+                let e = PublishFailure::JetStream(e);
                 crate::telemetry::record_error(&span, &e);
                 publish_failed(shared, &firing, &e).instrument(span).await;
                 ok = false;
             }
         }
+    }
+    if acked > 0 {
+        shared.metrics.published("jetstream", acked);
     }
     if pass.core.is_empty() {
         return (delivered, ok);
@@ -484,10 +543,11 @@ enum PublishFailure {
     Core(String),
 }
 
-/// A firing handed to NATS: a JetStream publish whose ack is still to come, or a
-/// core publish that the next flush completes.
+/// A firing handed to NATS: a JetStream publish whose ack is still to come
+/// (to the reply subject of this number of the drainer's inbox), or a core
+/// publish that the next flush completes.
 enum Sent {
-    JetStream(async_nats::jetstream::context::PublishAckFuture),
+    JetStream(u64),
     Core,
 }
 
@@ -495,17 +555,22 @@ async fn send(
     shared: &Ctx,
     js: &async_nats::jetstream::Context,
     routes: &mut HashMap<String, (Route, Instant)>,
+    inbox: &mut acks::AckInbox,
     firing: &Firing,
     traceparent: Option<&str>,
 ) -> Result<Sent, PublishFailure> {
     let headers = firing_headers(firing, traceparent.or(firing.traceparent.as_deref()));
     let body = bytes::Bytes::from(firing.message_bytes());
     match resolve_route(js, routes, &firing.subject).await {
-        Route::JetStream => js
-            .publish_with_headers(firing.subject.clone(), headers, body)
-            .await
-            .map(Sent::JetStream)
-            .map_err(|e| PublishFailure::JetStream(e.to_string())),
+        Route::JetStream => {
+            let (n, reply) = inbox.next_reply();
+            shared
+                .client
+                .publish_with_reply_and_headers(firing.subject.clone(), reply, headers, body)
+                .await
+                .map_err(|e| PublishFailure::JetStream(e.to_string()))?;
+            Ok(Sent::JetStream(n))
+        }
         Route::Core => {
             shared
                 .client
