@@ -17,6 +17,10 @@ fn run(args: &[&str], url: &str) -> Result<Output> {
         .current_dir(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../.."))
         .env_remove("RUST_LOG")
         .env("SIGNALBOX_NATS_URL", url)
+        // The deploy compiles an 18 MB component in the test's debug build of
+        // the router: under a loaded full run it has taken longer than the
+        // CLI's default 120 s for a deploy (the request timed out).
+        .env("SIGNALBOX_REQUEST_TIMEOUT", "600s")
         .args(args)
         .output()
         .context("running signalbox")
@@ -39,11 +43,13 @@ async fn a_python_operator_is_deployed_in_pieces_and_used() -> Result<()> {
     // The case is about deploying and using the operator, not its deadlines:
     // the first calls of a freshly deployed Python component can overrun the
     // defaults on a loaded machine (seen in full local runs: a call past 5 ms
-    // is a non-match, a `prepare` past 50 ms fails the deploy), so give it
-    // deadlines it cannot miss.
+    // is a non-match, a `prepare` past 100 ms or an instance creation or
+    // `describe` past 50 ms fails the deploy), so give it deadlines it cannot
+    // miss.
     let router = TestRouter::start_configured(&nats, |c| {
         c.plugins.operator_deadline = std::time::Duration::from_secs(5);
         c.plugins.prepare_deadline = std::time::Duration::from_secs(5);
+        c.plugins.adapter_deadline = std::time::Duration::from_secs(5);
     })
     .await?;
     let url = nats.url();
