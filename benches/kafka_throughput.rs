@@ -23,6 +23,11 @@
 //!   reads the next batch only once the last is stored), each with a group
 //!   of its own and followed by another baseline.
 //!
+//! - relay: the peer that does the same Kafka and NATS work and nothing else
+//!   (an rdkafka group consumer of the topic in this process, offsets
+//!   committed every second, one core NATS publish per record), timed like
+//!   the router; after the routers, with a group of its own.
+//!
 //! Besides the rates, the CPU time per record over the timed window is read
 //! from `/proc` for this process (the router and the counting subscriber),
 //! the Kafka worker process, tansu and nats-server: unlike a rate, it does not
@@ -98,14 +103,21 @@ struct Row {
     /// Baseline timings: before the first router, then after each.
     consume: Vec<ConsumeTiming>,
     routers: Vec<RouterRun>,
+    /// The relay peer's run, after the routers'.
+    relay: Timed,
+}
+
+/// A run timed at a NATS subscriber: records/s from the first message to
+/// the last, and CPU µs per record over that window by process name.
+struct Timed {
+    rate: f64,
+    cpu_us: BTreeMap<String, f64>,
 }
 
 /// One router's run over the topic.
 struct RouterRun {
     in_flight: usize,
-    rate: f64,
-    /// CPU µs per record over the timed window, per process name.
-    cpu_us: BTreeMap<String, f64>,
+    timed: Timed,
 }
 
 async fn run(n: usize, partition_counts: &[i32], in_flight: &[usize]) -> Result<()> {
@@ -151,18 +163,34 @@ async fn run(n: usize, partition_counts: &[i32], in_flight: &[usize]) -> Result<
             println!(
                 "    signalbox, batches_in_flight = {}:              {:>9.0} records/s (first firing to last), {:.3}x the consume rate around it from the assign, {:.3}x from the first record, {:.3}x the produce rate",
                 run.in_flight,
-                run.rate,
-                run.rate / assign,
-                run.rate / first,
-                run.rate / r.produce
+                run.timed.rate,
+                run.timed.rate / assign,
+                run.timed.rate / first,
+                run.timed.rate / r.produce
+            );
+            println!(
+                "      {:.3}x the relay's rate",
+                run.timed.rate / r.relay.rate
             );
             let cpu: Vec<String> = run
+                .timed
                 .cpu_us
                 .iter()
                 .map(|(name, us)| format!("{name} {us:.1}"))
                 .collect();
             println!("      CPU µs per record while timed: {}", cpu.join(", "));
         }
+        println!(
+            "    relay (rdkafka group consumer -> core NATS publish, offsets committed every second): {:>9.0} records/s (first message to last)",
+            r.relay.rate
+        );
+        let cpu: Vec<String> = r
+            .relay
+            .cpu_us
+            .iter()
+            .map(|(name, us)| format!("{name} {us:.1}"))
+            .collect();
+        println!("      CPU µs per record while timed: {}", cpu.join(", "));
     }
     Ok(())
 }
@@ -197,7 +225,9 @@ async fn row(
         routers.push(router_run(nats, kafka, n, &topic, partitions, w).await?);
         consume.push(kafka.consume_timing(&topic, n).await?);
     }
+    let relay = relay_run(nats, kafka, n, &topic, partitions).await?;
     Ok(Row {
+        relay,
         partitions,
         records: n,
         produce: n as f64 / produce_secs,
@@ -238,15 +268,23 @@ async fn router_run(
     })
     .await?;
     router.add_subscription(&client, ALL).await?;
+    let timed = time_messages(&mut runs, n).await?;
+    router.shutdown().await;
+    drop(runs);
+    Ok(RouterRun { in_flight, timed })
+}
+
+/// Waits for `n` messages on `messages` and times them from the first to
+/// the last, with the CPU each process used over that window.
+async fn time_messages(messages: &mut async_nats::Subscriber, n: usize) -> Result<Timed> {
     let mut first = None;
     let mut cpu_before = HashMap::new();
     let mut seen = 0;
     while seen < n {
-        let msg = tokio::time::timeout(Duration::from_secs(120), runs.next())
+        tokio::time::timeout(Duration::from_secs(120), messages.next())
             .await
-            .context("firings stopped arriving")?
+            .context("messages stopped arriving")?
             .context("subscription closed")?;
-        let _ = msg;
         if first.is_none() {
             cpu_before = cpu_by_name();
             first = Some(Instant::now());
@@ -256,8 +294,6 @@ async fn router_run(
     let secs = first.map_or(0.0, |f| f.elapsed().as_secs_f64());
     let cpu_after = cpu_by_name();
     ensure!(secs > 0.0, "no time measured");
-    router.shutdown().await;
-    drop(runs);
     let cpu_us = cpu_after
         .iter()
         .map(|(name, after)| {
@@ -266,11 +302,56 @@ async fn router_run(
             (name.clone(), used.as_secs_f64() * 1e6 / n as f64)
         })
         .collect();
-    Ok(RouterRun {
-        in_flight,
+    Ok(Timed {
         rate: n as f64 / secs,
         cpu_us,
     })
+}
+
+/// The peer: the same Kafka work as the router's Kafka worker (a group
+/// consumer of the topic, offsets committed every second) and the same NATS
+/// work as its firings (one core publish per record), with no adapter, no
+/// store and no matching. It runs in this process, as the router does.
+async fn relay_run(
+    nats: &TestNats,
+    kafka: &TestKafka,
+    n: usize,
+    topic: &str,
+    partitions: i32,
+) -> Result<Timed> {
+    use rdkafka::Message as _;
+    use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
+    let consumer: StreamConsumer = rdkafka::ClientConfig::new()
+        .set("bootstrap.servers", kafka.bootstrap())
+        .set("group.id", format!("bench-relay-{partitions}"))
+        .set("enable.auto.commit", "false")
+        .set("auto.offset.reset", "earliest")
+        .create()
+        .context("relay consumer")?;
+    consumer.subscribe(&[topic]).context("relay subscribe")?;
+    let client = nats.client().await?;
+    let mut relayed = client.subscribe("relay.orders").await?;
+    client.flush().await?;
+    let publisher = nats.client().await?;
+    let relay = tokio::spawn(async move {
+        let mut last_commit = Instant::now();
+        for _ in 0..n {
+            let record = consumer.recv().await.context("relay consume")?;
+            let value = bytes::Bytes::copy_from_slice(record.payload().unwrap_or_default());
+            drop(record);
+            publisher.publish("relay.orders", value).await?;
+            if last_commit.elapsed() >= Duration::from_secs(1) {
+                consumer.commit_consumer_state(CommitMode::Async)?;
+                last_commit = Instant::now();
+            }
+        }
+        publisher.flush().await?;
+        consumer.commit_consumer_state(CommitMode::Sync)?;
+        anyhow::Ok(())
+    });
+    let timed = time_messages(&mut relayed, n).await;
+    relay.await.context("relay task")??;
+    timed
 }
 
 /// Ticks per second of the `utime` and `stime` fields of `/proc/<pid>/stat`:
