@@ -130,16 +130,14 @@ async fn run(n: usize, partition_counts: &[i32], in_flight: &[usize]) -> Result<
     println!("kafka_throughput: {n} records per row");
     for r in &rows {
         let rate = |secs: f64| r.records as f64 / secs;
-        let from_assign: Vec<String> = r
-            .consume
-            .iter()
-            .map(|c| format!("{:.0}", rate(c.from_assign)))
-            .collect();
-        let from_first: Vec<String> = r
-            .consume
-            .iter()
-            .map(|c| format!("{:.0}", rate(c.from_first_record)))
-            .collect();
+        let rates = |secs: fn(&ConsumeTiming) -> f64| {
+            let all: Vec<String> = r
+                .consume
+                .iter()
+                .map(|c| format!("{:.0}", rate(secs(c))))
+                .collect();
+            all.join(", ")
+        };
         println!("  {} partition(s):", r.partitions);
         println!(
             "    produce (confluent-kafka, incl. process start): {:>9.0} records/s",
@@ -147,11 +145,11 @@ async fn run(n: usize, partition_counts: &[i32], in_flight: &[usize]) -> Result<
         );
         println!(
             "    consume (confluent-kafka, baseline), in order, from the assign:  {} records/s",
-            from_assign.join(", ")
+            rates(|c| c.from_assign)
         );
         println!(
             "    the same reads from their first record to the last:               {} records/s",
-            from_first.join(", ")
+            rates(|c| c.from_first_record)
         );
         for (i, run) in r.routers.iter().enumerate() {
             // The baselines just before and just after this router's run.
@@ -172,27 +170,25 @@ async fn run(n: usize, partition_counts: &[i32], in_flight: &[usize]) -> Result<
                 "      {:.3}x the relay's rate",
                 run.timed.rate / r.relay.rate
             );
-            let cpu: Vec<String> = run
-                .timed
-                .cpu_us
-                .iter()
-                .map(|(name, us)| format!("{name} {us:.1}"))
-                .collect();
-            println!("      CPU µs per record while timed: {}", cpu.join(", "));
+            println!("      {}", cpu_line(&run.timed));
         }
         println!(
             "    relay (rdkafka group consumer -> core NATS publish, offsets committed every second): {:>9.0} records/s (first message to last)",
             r.relay.rate
         );
-        let cpu: Vec<String> = r
-            .relay
-            .cpu_us
-            .iter()
-            .map(|(name, us)| format!("{name} {us:.1}"))
-            .collect();
-        println!("      CPU µs per record while timed: {}", cpu.join(", "));
+        println!("      {}", cpu_line(&r.relay));
     }
     Ok(())
+}
+
+/// "CPU µs per record while timed: <process> <µs>, …" of one timed run.
+fn cpu_line(timed: &Timed) -> String {
+    let cpu: Vec<String> = timed
+        .cpu_us
+        .iter()
+        .map(|(name, us)| format!("{name} {us:.1}"))
+        .collect();
+    format!("CPU µs per record while timed: {}", cpu.join(", "))
 }
 
 async fn row(

@@ -77,9 +77,15 @@ impl AckReplies {
         timeout: Duration,
     ) -> Vec<Result<(), String>> {
         let mut answers = Answers::new(wanted, &mut self.early);
-        let deadline = tokio::time::Instant::now() + timeout;
+        // One timer for the round, not one per reply.
+        let deadline = tokio::time::sleep(timeout);
+        tokio::pin!(deadline);
         while answers.missing > 0 {
-            match tokio::time::timeout_at(deadline, self.sub.next()).await {
+            let next = tokio::select! {
+                next = self.sub.next() => Ok(next),
+                () = &mut deadline => Err(()),
+            };
+            match next {
                 Ok(Some(msg)) => {
                     let Some(n) = msg
                         .subject
@@ -94,7 +100,8 @@ impl AckReplies {
                 // The subscription ended (the client is closing): what is
                 // missing fails below.
                 Ok(None) => break,
-                Err(_elapsed) => break,
+                // The deadline passed.
+                Err(()) => break,
             }
         }
         answers.finish(timeout)
