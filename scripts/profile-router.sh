@@ -25,11 +25,16 @@
 #   CALL_GRAPH             perf --call-graph argument (dwarf,16384); "fp" needs frame pointers
 #   PERF=0                 no perf: only the router's CPU per signal from /proc
 #   OUT                    working directory (default a new /tmp/profile-router.XXXX)
+#   ROUTER_WRAP            a command the router runs under, e.g. "valgrind --tool=callgrind
+#                          --callgrind-out-file=/tmp/cg.%p" for instruction counts, which
+#                          unlike CPU time repeat from run to run (use with PERF=0)
 # Needs: perf, python3 with nats-py (pip install nats-py).
 #
 # Outputs, under OUT/<mode>/: perf.data, perf.txt (`perf script`), stages.txt
 # (the table, also printed), top.txt (top symbols per stage), router.log,
-# run.json (signals, seconds, router and nats-server CPU). The data directory
+# run.json (signals, seconds, router and nats-server CPU, bytes and calls the
+# router wrote, sockets included, its minor page faults, its resident memory at the end, and signals per
+# ingest transaction from its /metrics). The data directory
 # is on disk (default durability: an fsync per commit), batch_size 256.
 #
 # Stages are given by the innermost frame of a sample's call stack that one of
@@ -296,6 +301,7 @@ SIGNALS=${SIGNALS:-60000}
 PERF_FREQ=${PERF_FREQ:-999}
 CALL_GRAPH=${CALL_GRAPH:-dwarf,16384}
 PERF=${PERF:-1}
+ROUTER_WRAP=${ROUTER_WRAP:-}
 OUT=${OUT:-$(mktemp -d /tmp/profile-router.XXXX)}
 [[ -x "$BIN" ]] || { echo "no router binary at $BIN (cargo build --profile profiling -p signalbox-cli)" >&2; exit 1; }
 [[ -x "$NATS_SERVER" ]] || { echo "no nats-server (set SIGNALBOX_NATS_SERVER)" >&2; exit 1; }
@@ -305,6 +311,12 @@ TICK=$(getconf CLK_TCK)
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 # CPU time (user + system, all threads, living and gone) of a process, in µs.
 cpu_us() { awk -v t="$TICK" '{ sub(/^.*\) /, ""); print ($12 + $13) * 1000000 / t }' "/proc/$1/stat"; }
+# Bytes a process handed to write-like syscalls (/proc/<pid>/io `wchar`) and
+# its write syscalls (`syscw`), as "wchar syscw".
+io_counts() { awk '/^wchar:/ { w = $2 } /^syscw:/ { c = $2 } END { print w, c }' "/proc/$1/io"; }
+# Minor page faults of a process (/proc/<pid>/stat field 10): each is a page
+# of memory touched for the first time since it was mapped or purged.
+min_faults() { awk '{ sub(/^.*\) /, ""); print $8 }' "/proc/$1/stat"; }
 
 echo "binary $BIN; nats-server $NATS_SERVER; $SIGNALS signals per mode; output in $OUT"
 echo "load average: $(cut -d' ' -f1-3 /proc/loadavg); $(nproc) cores"
@@ -336,7 +348,8 @@ urls = ["$URL"]
 [http]
 listen = "127.0.0.1:$HTTP"
 EOF
-    RUST_LOG=warn "$BIN" serve --config "$DIR/signalbox.toml" >"$DIR/router.log" 2>&1 &
+    # shellcheck disable=SC2086 # ROUTER_WRAP is a command line, split on purpose
+    RUST_LOG=warn $ROUTER_WRAP "$BIN" serve --config "$DIR/signalbox.toml" >"$DIR/router.log" 2>&1 &
     ROUTER_PID=$!; STARTED+=("$ROUTER_PID")
     python3 "$HELPER" ready "$URL" "$MODE"
 
@@ -351,7 +364,7 @@ EOF
         PERF_PID=$!; STARTED+=("$PERF_PID")
         sleep 1
     fi
-    R0=$(cpu_us "$ROUTER_PID"); N0=$(cpu_us "$NATS_PID")
+    R0=$(cpu_us "$ROUTER_PID"); N0=$(cpu_us "$NATS_PID"); read -r W0 C0 < <(io_counts "$ROUTER_PID"); F0=$(min_faults "$ROUTER_PID")
     if [[ $MODE == jetstream ]]; then
         kill -CONT "$ROUTER_PID"
         RESULT=$(python3 "$HELPER" drain "$URL" "$SIGNALS")
@@ -359,18 +372,30 @@ EOF
         RESULT=$(python3 "$HELPER" load "$URL" "$SIGNALS")
     fi
     sleep 0.5 # the last firings' acks and "marked delivered"
-    R1=$(cpu_us "$ROUTER_PID"); N1=$(cpu_us "$NATS_PID")
+    R1=$(cpu_us "$ROUTER_PID"); N1=$(cpu_us "$NATS_PID"); read -r W1 C1 < <(io_counts "$ROUTER_PID"); F1=$(min_faults "$ROUTER_PID")
+    RSS=$(awk '/^VmRSS:/ { print int($2 / 1024) }' "/proc/$ROUTER_PID/status")
     if [[ $PERF == 1 ]]; then kill -INT "$PERF_PID"; wait "$PERF_PID" || true; fi
+    # Ingest transactions so far (startup's empty ones are few), from /metrics.
+    COMMITS=$(python3 -c 'import sys, urllib.request
+text = urllib.request.urlopen(sys.argv[1], timeout=30).read().decode()
+print(sum(int(float(l.split()[-1])) for l in text.splitlines() if l.startswith("signalbox_commit_seconds_count")))' \
+        "http://127.0.0.1:$HTTP/metrics" || echo 0)
     kill -TERM "$ROUTER_PID"; wait "$ROUTER_PID" || true
     kill -TERM "$NATS_PID"; wait "$NATS_PID" || true
 
     US=$(python3 -c "print(round(($R1 - $R0) / $SIGNALS, 2))")
     NUS=$(python3 -c "print(round(($N1 - $N0) / $SIGNALS, 2))")
-    python3 - "$RESULT" "$US" "$NUS" >"$DIR/run.json" <<'PY'
+    python3 - "$RESULT" "$US" "$NUS" "$((W1 - W0))" "$((C1 - C0))" "$((F1 - F0))" "$RSS" "$COMMITS" >"$DIR/run.json" <<'PY'
 import json, sys
 r = json.loads(sys.argv[1])
 r["router_cpu_us_per_signal"] = float(sys.argv[2])
 r["nats_server_cpu_us_per_signal"] = float(sys.argv[3])
+# Socket writes count too (NATS publishes and acks), not only the store file.
+r["router_bytes_written_per_signal"] = round(int(sys.argv[4]) / r["signals"])
+r["router_write_calls_per_signal"] = round(int(sys.argv[5]) / r["signals"], 2)
+r["router_page_faults_per_signal"] = round(int(sys.argv[6]) / r["signals"], 3)
+r["router_rss_mib_at_end"] = int(sys.argv[7])
+r["signals_per_ingest_transaction"] = round(r["signals"] / max(int(sys.argv[8]), 1), 1)
 r["signals_per_second"] = round(r["signals"] / r["seconds"])
 print(json.dumps(r))
 PY
