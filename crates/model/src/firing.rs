@@ -101,8 +101,9 @@ impl Firing {
     pub const TRACEPARENT: &'static str = "traceparent";
 
     /// The message body published for this firing (JSON).
+    /// Written by [`crate::json_write`]: the bytes serde_json would write.
     pub fn message_bytes(&self) -> Vec<u8> {
-        serde_json::to_vec(self).unwrap_or_default()
+        crate::json_write::to_vec(self, 512)
     }
 }
 

@@ -8,6 +8,7 @@
 pub mod ack;
 pub mod error;
 pub mod firing;
+pub mod json_write;
 pub mod limits;
 pub mod signal;
 pub mod subscription;

@@ -7,6 +7,8 @@
 //! evolved type) gets a new byte and a decoder arm here, and old rows stay
 //! readable until they are rewritten. Within format 1, types evolve the serde way:
 //! new fields carry `#[serde(default)]`, so rows written before them still decode.
+//! [`encode_with`] is the same format, its JSON written directly instead of
+//! through serde (the rows written once per signal).
 //! Keys are never encoded here: they are redb's own typed keys (see `tables`).
 
 use serde::Serialize;
@@ -23,6 +25,16 @@ pub(crate) fn encode<T: Serialize>(value: &T) -> Result<Vec<u8>, serde_json::Err
     out.push(FORMAT_JSON_V1);
     serde_json::to_writer(&mut out, value)?;
     Ok(out)
+}
+
+/// Encodes like [`encode`], the JSON appended by `write` (a writer of
+/// `signalbox_model::json_write`, which writes the bytes serde_json would):
+/// for the rows written once per signal. Writing into memory cannot fail.
+pub(crate) fn encode_with(capacity: usize, write: impl FnOnce(&mut Vec<u8>)) -> Vec<u8> {
+    let mut out = Vec::with_capacity(capacity);
+    out.push(FORMAT_JSON_V1);
+    write(&mut out);
+    out
 }
 
 /// Decodes a value written by [`encode`]; `key` renders the key for the error.

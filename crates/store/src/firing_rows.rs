@@ -46,7 +46,6 @@ impl<'t> FiringTables<'t> {
         firing: &Firing,
         trigger: Option<(&str, u64)>,
         firing_seq: &mut u64,
-        encode_err: impl FnOnce(serde_json::Error) -> E,
     ) -> Result<bool, E> {
         let fid = firing.firing_id.as_str();
         let seq = firing_seq.saturating_add(1);
@@ -56,7 +55,7 @@ impl<'t> FiringTables<'t> {
             attempts: 0,
             firing_seq: seq,
         };
-        let bytes = codec::encode(&record).map_err(encode_err)?;
+        let bytes = codec::encode_with(640, |out| record.write_json(out));
         // Insert first and look at what it replaced: one tree walk instead of
         // a lookup and an insert. A firing id that exists is rare (a dedup
         // template, a redelivered offer): its row stays as it was.

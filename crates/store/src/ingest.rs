@@ -32,6 +32,7 @@
 use std::collections::HashMap;
 
 use redb::ReadableTable;
+use signalbox_model::json_write::WriteJson;
 use signalbox_model::{Firing, Origin, Signal, SignalInstance};
 
 use crate::capture::{WriteMultimap, WriteTable};
@@ -264,10 +265,7 @@ impl IngestTables<'_> {
             signal,
             origin,
         };
-        let bytes = codec::encode(&instance).map_err(|source| IngestError::Encode {
-            what: "signal instance",
-            source,
-        })?;
+        let bytes = codec::encode_with(256, |out| instance.write_json(out));
         match self.last_seqs.get_mut(name.as_str()) {
             Some(last) => *last = seq,
             None => {
@@ -304,12 +302,7 @@ impl IngestTables<'_> {
             }
             if self
                 .fire
-                .write(&firing, Some((&name, seq)), firing_seq, |source| {
-                    IngestError::Encode {
-                        what: "firing record",
-                        source,
-                    }
-                })?
+                .write::<IngestError>(&firing, Some((&name, seq)), firing_seq)?
             {
                 written.push((*firing_seq, firing));
             }
@@ -385,12 +378,7 @@ impl Store {
             let mut fire = FiringTables::open::<IngestError>(&txn)?;
             let mut written = Vec::new();
             for firing in planned {
-                if fire.write(&firing, None, &mut firing_seq, |source| {
-                    IngestError::Encode {
-                        what: "firing record",
-                        source,
-                    }
-                })? {
+                if fire.write::<IngestError>(&firing, None, &mut firing_seq)? {
                     written.push(firing);
                 }
             }

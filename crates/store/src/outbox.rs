@@ -22,6 +22,7 @@
 use redb::ReadableTable;
 use serde::{Deserialize, Serialize};
 use signalbox_model::Firing;
+use signalbox_model::json_write::{WriteJson, write_i64, write_u64};
 
 use crate::capture::WriteTable;
 use crate::codec;
@@ -92,6 +93,40 @@ pub(crate) struct NewRecord<'a> {
     pub(crate) state: FiringState,
     pub(crate) attempts: u32,
     pub(crate) firing_seq: u64,
+}
+
+impl NewRecord<'_> {
+    /// Appends the record's JSON, byte for byte what serde_json writes for
+    /// it (and so for the equal [`FiringRecord`]), the firing written by
+    /// `signalbox_model::json_write`.
+    pub(crate) fn write_json(&self, out: &mut Vec<u8>) {
+        out.extend_from_slice(b"{\"firing\":");
+        self.firing.write_json(out);
+        out.extend_from_slice(b",\"state\":{\"state\":");
+        let at = match self.state {
+            FiringState::Pending => {
+                out.extend_from_slice(b"\"pending\"");
+                None
+            }
+            FiringState::Delivered { at_ms } => {
+                out.extend_from_slice(b"\"delivered\"");
+                Some(at_ms)
+            }
+            FiringState::DeadLettered { at_ms } => {
+                out.extend_from_slice(b"\"dead_lettered\"");
+                Some(at_ms)
+            }
+        };
+        if let Some(at_ms) = at {
+            out.extend_from_slice(b",\"at_ms\":");
+            write_i64(out, at_ms);
+        }
+        out.extend_from_slice(b"},\"attempts\":");
+        write_u64(out, u64::from(self.attempts));
+        out.extend_from_slice(b",\"firing_seq\":");
+        write_u64(out, self.firing_seq);
+        out.push(b'}');
+    }
 }
 
 impl Store {
@@ -538,6 +573,28 @@ mod tests {
             codec::encode(&new).expect("encode"),
             codec::encode(&full).expect("encode")
         );
+    }
+
+    #[test]
+    fn a_new_record_written_directly_is_what_serde_writes() {
+        let full = record();
+        for state in [
+            FiringState::Pending,
+            FiringState::Delivered { at_ms: 5 },
+            FiringState::DeadLettered { at_ms: -7 },
+        ] {
+            let new = NewRecord {
+                firing: &full.firing,
+                state,
+                attempts: 4_000_000_000,
+                firing_seq: u64::MAX,
+            };
+            let direct = codec::encode_with(0, |out| new.write_json(out));
+            assert_eq!(
+                String::from_utf8_lossy(&direct),
+                String::from_utf8_lossy(&codec::encode(&new).expect("encode"))
+            );
+        }
     }
 
     #[test]

@@ -164,12 +164,7 @@ impl Store {
                     .map_or(0, |g| g.value());
                 let mut firing_seq = first_seq;
                 let mut fire = FiringTables::open::<WaitError>(&txn)?;
-                fire.write(&answer(record), None, &mut firing_seq, |source| {
-                    WaitError::Encode {
-                        id: id.to_string(),
-                        source,
-                    }
-                })?;
+                fire.write::<WaitError>(&answer(record), None, &mut firing_seq)?;
                 if firing_seq != first_seq {
                     meta.insert(tables::META_FIRING_SEQ, firing_seq)
                         .at::<WaitError>(names::META)?;
