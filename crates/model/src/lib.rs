@@ -11,6 +11,7 @@ pub mod firing;
 pub mod json_write;
 pub mod limits;
 pub mod signal;
+mod signal_decode;
 pub mod subscription;
 pub mod template;
 pub mod value;

@@ -422,35 +422,12 @@ fn parse_with_subject_name(
     subject_name: &str,
     shared: &Shared,
 ) -> Result<Signal, FieldError> {
-    let limits = &shared.config.limits;
-    if payload.len() > limits.max_message_bytes {
-        return Signal::parse(payload, limits);
-    }
-    let mut json: serde_json::Value = serde_json::from_slice(payload)
-        .map_err(|e| FieldError::new("", format!("not valid JSON: {e}")))?;
-    if let serde_json::Value::Object(obj) = &mut json {
-        match obj.get("name") {
-            None if !subject_name.is_empty() => {
-                obj.insert(
-                    "name".into(),
-                    serde_json::Value::String(subject_name.into()),
-                );
-            }
-            Some(serde_json::Value::String(n)) if !subject_name.is_empty() && n != subject_name => {
-                signalbox_model::signal::validate_name(n)
-                    .map_err(|rule| FieldError::new("name", rule))?;
-                return Err(FieldError::new(
-                    "name",
-                    format!(
-                        "{n:?} does not match the subject's signal name {subject_name:?} (publish to {}.{n})",
-                        shared.config.subject_prefix
-                    ),
-                ));
-            }
-            _ => {}
-        }
-    }
-    Signal::from_json(json, limits)
+    Signal::parse_for_subject(
+        payload,
+        &shared.config.limits,
+        subject_name,
+        &shared.config.subject_prefix,
+    )
 }
 
 /// Logs a bad message and records it on the rejected subject.
