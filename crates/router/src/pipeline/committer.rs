@@ -20,7 +20,6 @@
 //!   thread lives on. Dropping the [`Committer`] ends the thread after the work
 //!   already queued, and waits for it, so the store is closed when it returns.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::mpsc;
 
@@ -30,13 +29,14 @@ use crate::pipeline::catalog::Catalog;
 use crate::pipeline::handoff::Handoff;
 
 /// The answer for one submitted batch: its outcomes (one per signal, in
-/// order), per stored `(name, id)` the subscriptions it matched, and per
-/// outcome how many firings it created. The firings themselves were moved to
+/// order), per outcome the subscriptions it matched, and per outcome how
+/// many firings it created. The firings themselves were moved to
 /// the [`Handoff`]: each `Stored` outcome's `firings` is empty.
 pub(crate) type CommitAnswer = Result<(Vec<IngestOutcome>, Matched, Vec<usize>), String>;
 
-/// Subscriptions matched, per stored instance `(name, id)`.
-pub(crate) type Matched = HashMap<(String, String), Vec<String>>;
+/// Subscriptions matched, per outcome of a batch in the same order (none for
+/// a duplicate).
+pub(crate) type Matched = Vec<Vec<String>>;
 
 /// One submitted batch.
 struct Job {
@@ -200,7 +200,7 @@ fn commit_jobs(store: &Store, catalog: &Catalog, handoff: &Handoff, jobs: Vec<Jo
         }))
     };
     match outcome {
-        Ok(Ok((mut outcomes, mut matched))) => {
+        Ok(Ok((mut outcomes, matched))) => {
             // The firings move to the drainer (no copy on this thread, which
             // bounds the router's rate); the batches get their counts.
             let mut created = Vec::with_capacity(outcomes.len());
@@ -217,18 +217,11 @@ fn commit_jobs(store: &Store, catalog: &Catalog, handoff: &Handoff, jobs: Vec<Jo
             handoff.push(firings);
             let mut outcomes = outcomes.into_iter();
             let mut created = created.into_iter();
+            let mut matched = matched.into_iter();
             for (len, reply) in lens.into_iter().zip(replies) {
                 let mine: Vec<IngestOutcome> = outcomes.by_ref().take(len).collect();
                 let my_created: Vec<usize> = created.by_ref().take(len).collect();
-                let mut my_matched = Matched::new();
-                for o in &mine {
-                    if let IngestOutcome::Stored { instance, .. } = o {
-                        let key = (instance.signal.name.clone(), instance.id.clone());
-                        if let Some(subs) = matched.remove(&key) {
-                            my_matched.insert(key, subs);
-                        }
-                    }
-                }
+                let my_matched: Matched = matched.by_ref().take(len).collect();
                 let _ = reply.send(Ok((mine, my_matched, my_created)));
             }
         }
@@ -270,7 +263,9 @@ fn transaction(
     } else {
         Vec::new()
     };
-    let mut matched = Matched::new();
+    // Each stored instance's matches, in the order `plan` was called: batch
+    // order, duplicates skipped (`Store::ingest`).
+    let mut planned: Vec<Vec<String>> = Vec::with_capacity(batch.len());
     let mut settled_waits: Vec<String> = Vec::new();
     let mut cursor = 0usize;
     let outcomes = store.ingest_at(batch, input_seq, &mut |instance, joins| {
@@ -313,16 +308,21 @@ fn transaction(
             }
         }
         settled_waits.extend(plan.settled_waits);
-        matched.insert(
-            (instance.signal.name.clone(), instance.id.clone()),
-            plan.matched,
-        );
+        planned.push(plan.matched);
         plan.firings
     })?;
     for id in &settled_waits {
         tracing::info!(wait = %id, "wait satisfied");
         catalog.remove_wait(id);
     }
+    let mut planned = planned.into_iter();
+    let matched = outcomes
+        .iter()
+        .map(|o| match o {
+            IngestOutcome::Stored { .. } => planned.next().unwrap_or_default(),
+            IngestOutcome::Duplicate { .. } => Vec::new(),
+        })
+        .collect();
     Ok((outcomes, matched))
 }
 
@@ -422,6 +422,41 @@ mod tests {
         assert_eq!(ids, [(1, "1"), (2, "2"), (3, "3")]);
         // Exactly what the outbox holds.
         assert_eq!(store.pending_after(None, 10).expect("outbox"), taken);
+    }
+
+    #[test]
+    fn each_outcome_gets_its_own_matches_and_a_duplicate_none() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = store(&dir);
+        let catalog = Catalog::new(signalbox_matcher::OperatorRegistry::new(), "waits");
+        for (id, pattern) in [("all", "{}"), ("only-2", "{n: [2]}")] {
+            let sub = signalbox_model::Subscription::from_yaml(&format!(
+                "id: {id}\nsignal: s\nwhere: {pattern}\naction: {{publish: {{subject: out}}}}\n"
+            ))
+            .expect("subscription");
+            catalog.insert(catalog.compile(&sub).expect("compiles"));
+        }
+        let with_n = |id: &str, n: i64| {
+            let mut i = incoming("s", Some(id));
+            i.signal
+                .params
+                .insert("n".into(), signalbox_model::Value::Int(n));
+            i
+        };
+        // "1" comes again in the second batch: a duplicate matches nothing,
+        // and the outcomes after it keep their own matches.
+        let (a, answer_a) = job(vec![with_n("1", 1), with_n("2", 2)]);
+        let (b, answer_b) = job(vec![with_n("1", 2), with_n("3", 2), with_n("4", 4)]);
+        commit_jobs(&store, &catalog, &Handoff::default(), vec![a, b]);
+        let matched = |mut answer: tokio::sync::oneshot::Receiver<CommitAnswer>| {
+            let (outcomes, matched, _) = answer.try_recv().expect("answered").expect("stored");
+            assert_eq!(outcomes.len(), matched.len());
+            matched
+        };
+        let all = || vec!["all".to_string()];
+        let both = || vec!["all".to_string(), "only-2".to_string()];
+        assert_eq!(matched(answer_a), [all(), both()]);
+        assert_eq!(matched(answer_b), [Vec::new(), both(), all()]);
     }
 
     #[tokio::test]

@@ -141,7 +141,8 @@ impl PendingCommit {
                 IngestOutcome::Stored { instance, .. } => {
                     stored += 1;
                     let matched = matched
-                        .remove(&(instance.signal.name.clone(), instance.id.clone()))
+                        .get_mut(index)
+                        .map(std::mem::take)
                         .unwrap_or_default();
                     m.add(&m.stored, 1);
                     m.add(&m.matches, matched.len() as u64);
