@@ -214,6 +214,117 @@ impl<K: Key + 'static, V: Value + 'static> WriteTable<'_, K, V> {
         Ok(false)
     }
 
+    /// Inserts `rows`, given in ascending key order, as many `insert`s would
+    /// (each recorded), but through a mutable cursor: rows that fall into
+    /// one gap of the table (say, new seqs after its last key) are written
+    /// together instead of one tree walk each. A row that does not fit the
+    /// cursor's gap moves the cursor to its own gap; a row whose key exists
+    /// is inserted on its own (replacing, as `insert` does).
+    pub(crate) fn insert_ascending<'k, 'v, KB, VB>(
+        &mut self,
+        rows: impl IntoIterator<Item = (KB, VB)>,
+    ) -> Result<(), redb::StorageError>
+    where
+        KB: std::borrow::Borrow<K::SelfType<'k>>,
+        VB: std::borrow::Borrow<V::SelfType<'v>>,
+    {
+        let mut rows = rows.into_iter();
+        let mut next = rows.next();
+        while let Some((first, first_value)) = next.take() {
+            let mut cursor = self
+                .table
+                .lower_bound_mut(std::ops::Bound::Included(first.borrow()))?;
+            // At its own gap, the first row is refused only if its key exists.
+            let exists = match cursor.insert_before(first.borrow(), first_value.borrow()) {
+                Ok(()) => {
+                    record_insert::<K, V>(self.log, self.id, first.borrow(), first_value.borrow());
+                    false
+                }
+                Err(redb::CursorError::Storage(e)) => return Err(e),
+                Err(_) => true,
+            };
+            if !exists {
+                for (key, value) in rows.by_ref() {
+                    match cursor.insert_before(key.borrow(), value.borrow()) {
+                        Ok(()) => {
+                            record_insert::<K, V>(self.log, self.id, key.borrow(), value.borrow());
+                        }
+                        Err(redb::CursorError::Storage(e)) => return Err(e),
+                        // Not in this gap (or existing): the next round
+                        // seeks its own gap.
+                        Err(_) => {
+                            next = Some((key, value));
+                            break;
+                        }
+                    }
+                }
+            }
+            cursor.close()?;
+            if exists {
+                self.insert(first.borrow(), first_value.borrow())?;
+                next = rows.next();
+            }
+        }
+        Ok(())
+    }
+
+    /// Removes the rows with these keys, given in ascending key order, as
+    /// many `remove`s would (each removal recorded), in one pass of redb's
+    /// `retain_in` over the keys' range, which removes a leaf's rows together
+    /// instead of walking the tree once per row. Absent keys are skipped;
+    /// rows in the range whose keys are not given stay. `check` sees each
+    /// row to be removed (its index in `keys` and its value); a row it
+    /// refuses stays, nothing after it is removed, and its index is returned
+    /// (the caller fails its transaction).
+    pub(crate) fn remove_ascending<'k, KB>(
+        &mut self,
+        keys: &'k [KB],
+        mut check: impl FnMut(usize, V::SelfType<'_>) -> bool,
+    ) -> Result<Option<usize>, redb::StorageError>
+    where
+        KB: std::borrow::Borrow<K::SelfType<'k>>,
+    {
+        let (Some(first), Some(last)) = (keys.first(), keys.last()) else {
+            return Ok(None);
+        };
+        let wanted: Vec<_> = keys.iter().map(|k| K::as_bytes(k.borrow())).collect();
+        let mut next = 0; // the first key of `wanted` not passed yet
+        let mut refused = None;
+        let log = self.log;
+        let id = self.id;
+        self.table.retain_in::<&K::SelfType<'k>, _>(
+            first.borrow()..=last.borrow(),
+            |key, value| {
+                if refused.is_some() {
+                    return true;
+                }
+                let bytes = K::as_bytes(&key);
+                while next < wanted.len()
+                    && K::compare(wanted[next].as_ref(), bytes.as_ref()).is_lt()
+                {
+                    next += 1;
+                }
+                let Some(w) = wanted.get(next) else {
+                    return true;
+                };
+                if K::compare(w.as_ref(), bytes.as_ref()).is_ne() {
+                    return true;
+                }
+                if !check(next, value) {
+                    refused = Some(next);
+                    return true;
+                }
+                if let Some(log) = log {
+                    log.borrow_mut()
+                        .push(id, ChangeOp::Remove, bytes.as_ref(), None);
+                }
+                next += 1;
+                false
+            },
+        )?;
+        Ok(refused)
+    }
+
     /// redb's `Table::remove`, recorded when a row was removed.
     pub(crate) fn remove<'k>(
         &mut self,
@@ -343,4 +454,132 @@ pub(crate) fn write_multimap<'t, E: TableFailure, K: Key + 'static, V: Key + 'st
     def: MultiDef<K, V>,
 ) -> Result<WriteMultimap<'t, K, V>, E> {
     txn.multimap(def)
+}
+
+#[cfg(test)]
+mod tests {
+    //! The cursor writes against one-row-at-a-time writes on two real redb
+    //! files: same rows after, same changes recorded.
+
+    use super::*;
+    use crate::error::IngestError;
+    use redb::ReadableTable;
+
+    struct Counting;
+
+    impl ChangeSink for Counting {
+        fn commit(&self, _: &ChangeSet) -> Result<u64, ChangelogError> {
+            Ok(1)
+        }
+    }
+
+    fn db(dir: &tempfile::TempDir, name: &str) -> redb::Database {
+        redb::Database::create(dir.path().join(name)).expect("db")
+    }
+
+    /// Runs `write` on the outbox table of a fresh file holding keys 10, 20,
+    /// …, 100; returns the table's rows and the changes recorded.
+    fn outbox_after(
+        dir: &tempfile::TempDir,
+        name: &str,
+        write: impl FnOnce(&mut WriteTable<'_, u64, &'static str>),
+    ) -> (Vec<(u64, String)>, Vec<u8>) {
+        let db = db(dir, name);
+        let unapplied = Unapplied::default();
+        let txn = WriteTxn::new(
+            &unapplied,
+            db.begin_write().expect("txn"),
+            Some(Arc::new(Counting)),
+        );
+        let changes = {
+            let mut table = txn
+                .table::<IngestError, _, _>(tables::OUTBOX)
+                .expect("table");
+            for k in (10..=100).step_by(10) {
+                table.table.insert(k, "old").expect("seed");
+            }
+            write(&mut table);
+            let changes = txn.log().expect("records").borrow().encoded().to_vec();
+            let rows = table
+                .iter()
+                .expect("iter")
+                .map(|r| {
+                    let (k, v) = r.expect("row");
+                    (k.value(), v.value().to_string())
+                })
+                .collect();
+            (rows, changes)
+        };
+        txn.commit::<IngestError>().expect("commit");
+        changes
+    }
+
+    #[test]
+    fn rows_in_key_order_land_as_one_insert_each_would() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        // After the end, into a gap, onto an existing key, then out of order.
+        let rows: Vec<(u64, &str)> = vec![
+            (15, "a"),
+            (16, "b"),
+            (20, "c"),
+            (25, "d"),
+            (101, "e"),
+            (102, "f"),
+            (5, "g"),
+            (103, "h"),
+        ];
+        let by_cursor = outbox_after(&dir, "a.redb", |t| {
+            t.insert_ascending(rows.iter().copied()).expect("cursor");
+        });
+        let one_by_one = outbox_after(&dir, "b.redb", |t| {
+            for (k, v) in &rows {
+                t.insert(*k, *v).expect("insert");
+            }
+        });
+        assert_eq!(by_cursor, one_by_one);
+        assert!(by_cursor.0.contains(&(20, "c".to_string())), "replaced");
+    }
+
+    #[test]
+    fn removals_in_key_order_are_one_remove_each_would() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let keys = [5u64, 10, 30, 35, 40, 100, 200];
+        let mut seen = Vec::new();
+        let by_cursor = outbox_after(&dir, "a.redb", |t| {
+            let stopped = t
+                .remove_ascending(&keys, |i, v| {
+                    seen.push((keys[i], v.to_string()));
+                    true
+                })
+                .expect("cursor");
+            assert_eq!(stopped, None);
+        });
+        let one_by_one = outbox_after(&dir, "b.redb", |t| {
+            for k in keys {
+                t.remove(k).expect("remove");
+            }
+        });
+        assert_eq!(by_cursor, one_by_one);
+        let removed: Vec<u64> = seen.iter().map(|(k, _)| *k).collect();
+        assert_eq!(removed, [10, 30, 40, 100], "absent keys are skipped");
+    }
+
+    #[test]
+    fn a_refused_row_stops_the_removals_there() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (rows, changes) = outbox_after(&dir, "a.redb", |t| {
+            let stopped = t
+                .remove_ascending(&[10u64, 20, 30], |i, _| i != 1)
+                .expect("cursor");
+            assert_eq!(stopped, Some(1));
+        });
+        let keys: Vec<u64> = rows.iter().map(|(k, _)| *k).collect();
+        // 10 went (and was recorded); 20, refused, and 30 after it stay (the
+        // caller fails the transaction, which is then never committed).
+        assert!(
+            !keys.contains(&10) && keys.contains(&20) && keys.contains(&30),
+            "{keys:?}"
+        );
+        assert_eq!(ChangeSet::decode(&changes).expect("decode").len(), 1);
+    }
 }

@@ -7,7 +7,18 @@
 //! (firing dedup; nothing is recorded for the changelog either). The
 //! caller owns the firing-seq counter (`meta["firing_seq"]`) and stores it back
 //! in the same transaction.
+//!
+//! Nothing reads the rows of a new firing while its transaction is open
+//! except the next firing's dedup, which looks at the firings kept so far
+//! and then at the table. So every row is kept until
+//! [`FiringTables::finish`] writes them, each table's rows in key order
+//! through one cursor: a batch's rows mostly land after the last key of
+//! their range (firing ids start with their time, seqs grow), and redb then
+//! writes them together instead of walking the tree once per row
+//! (docs/BENCHMARKS-LOG.md, "Rows written in key order"). Every caller
+//! calls `finish` before it commits.
 
+use redb::ReadableTable;
 use signalbox_model::Firing;
 
 use crate::capture::{WriteTable, WriteTxn};
@@ -22,6 +33,23 @@ pub(crate) struct FiringTables<'t> {
     pub(crate) outbox: WriteTable<'t, u64, &'static str>,
     pub(crate) signal_firings: WriteTable<'t, (&'static str, u64, &'static str), ()>,
     pub(crate) subscription_firings: WriteTable<'t, (&'static str, u64), &'static str>,
+    /// The rows of the firings written so far, for [`FiringTables::finish`].
+    pending: IndexRows,
+}
+
+/// The rows kept until [`FiringTables::finish`].
+#[derive(Default)]
+struct IndexRows {
+    /// `firings`: firing id → encoded record.
+    firings: Vec<(String, Vec<u8>)>,
+    /// The ids in `firings`, for the dedup of the next ones.
+    ids: std::collections::HashSet<String>,
+    /// `outbox`: firing seq → firing id (seqs ascend as they are given).
+    outbox: Vec<(u64, String)>,
+    /// `subscription_firings`: (subscription, firing seq) → firing id.
+    subscriptions: Vec<((String, u64), String)>,
+    /// `signal_firing_links`: (signal name, signal seq, firing id).
+    links: Vec<(String, u64, String)>,
 }
 
 impl<'t> FiringTables<'t> {
@@ -35,7 +63,49 @@ impl<'t> FiringTables<'t> {
                 txn,
                 tables::SUBSCRIPTION_FIRINGS,
             )?,
+            pending: IndexRows::default(),
         })
+    }
+
+    /// Writes the rows of every firing written since `open`, each table's in
+    /// key order. Must run before the transaction commits.
+    pub(crate) fn finish<E: TableFailure>(&mut self) -> Result<(), E> {
+        let IndexRows {
+            mut firings,
+            ids: _,
+            outbox,
+            mut subscriptions,
+            mut links,
+        } = std::mem::take(&mut self.pending);
+        firings.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        self.firings
+            .insert_ascending(
+                firings
+                    .iter()
+                    .map(|(fid, bytes)| (fid.as_str(), bytes.as_slice())),
+            )
+            .at::<E>(names::FIRINGS)?;
+        self.outbox
+            .insert_ascending(outbox.iter().map(|(seq, fid)| (*seq, fid.as_str())))
+            .at::<E>(names::OUTBOX)?;
+        subscriptions.sort_unstable();
+        self.subscription_firings
+            .insert_ascending(
+                subscriptions
+                    .iter()
+                    .map(|((sub, seq), fid)| ((sub.as_str(), *seq), fid.as_str())),
+            )
+            .at::<E>(names::SUBSCRIPTION_FIRINGS)?;
+        links.sort_unstable();
+        links.dedup();
+        self.signal_firings
+            .insert_ascending(
+                links
+                    .iter()
+                    .map(|(name, seq, fid)| ((name.as_str(), *seq, fid.as_str()), ())),
+            )
+            .at::<E>(names::SIGNAL_FIRINGS)?;
+        Ok(())
     }
 
     /// Writes `firing` unless its id exists; returns whether it was written.
@@ -56,38 +126,35 @@ impl<'t> FiringTables<'t> {
             firing_seq: seq,
         };
         let bytes = codec::encode_with(640, |out| record.write_json(out));
-        // Insert first and look at what it replaced: one tree walk instead of
-        // a lookup and an insert. A firing id that exists is rare (a dedup
-        // template, a redelivered offer): its row stays as it was.
-        if self
-            .firings
-            .insert_unless(fid, bytes.as_slice(), |_| true)
-            .at::<E>(names::FIRINGS)?
+        // A firing id that exists is rare (a dedup template, a redelivered
+        // offer): its row stays as it was.
+        if self.pending.ids.contains(fid)
+            || self.firings.get(fid).at::<E>(names::FIRINGS)?.is_some()
         {
             tracing::debug!(firing_id = fid, "firing exists; skipped");
             return Ok(false);
         }
         *firing_seq = seq;
-        self.outbox.insert(seq, fid).at::<E>(names::OUTBOX)?;
-        self.subscription_firings
-            .insert((firing.subscription.as_str(), seq), fid)
-            .at::<E>(names::SUBSCRIPTION_FIRINGS)?;
+        let rows = &mut self.pending;
+        rows.ids.insert(fid.to_string());
+        rows.firings.push((fid.to_string(), bytes));
+        rows.outbox.push((seq, fid.to_string()));
+        rows.subscriptions
+            .push(((firing.subscription.clone(), seq), fid.to_string()));
         // The trigger is usually one of the inputs (always for a single-signal
-        // firing): its row is then written by the loop below.
+        // firing): its row is then written for the input.
         if let Some(trigger) = trigger
             && !firing
                 .signals
                 .iter()
                 .any(|i| i.name == trigger.0 && i.seq == trigger.1)
         {
-            self.signal_firings
-                .insert((trigger.0, trigger.1, fid), ())
-                .at::<E>(names::SIGNAL_FIRINGS)?;
+            rows.links
+                .push((trigger.0.to_string(), trigger.1, fid.to_string()));
         }
         for input in &firing.signals {
-            self.signal_firings
-                .insert((input.name.as_str(), input.seq, fid), ())
-                .at::<E>(names::SIGNAL_FIRINGS)?;
+            rows.links
+                .push((input.name.clone(), input.seq, fid.to_string()));
         }
         Ok(true)
     }

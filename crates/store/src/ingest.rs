@@ -40,6 +40,7 @@ use crate::codec;
 use crate::error::{AtTable, IngestError};
 use crate::firing_rows::FiringTables;
 use crate::joins::{PlanContext, write_matches};
+use crate::signal_rows::SignalRows;
 use crate::store::Store;
 use crate::tables::{self, names};
 
@@ -124,7 +125,7 @@ impl Store {
             let mut t = IngestTables {
                 meta: crate::capture::write::<IngestError, _, _>(&txn, tables::META)?,
                 signal_seq: crate::capture::write::<IngestError, _, _>(&txn, tables::SIGNAL_SEQ)?,
-                signals: crate::capture::write::<IngestError, _, _>(&txn, tables::SIGNALS)?,
+                signals: SignalRows::open::<IngestError>(&txn)?,
                 signal_ids: crate::capture::write::<IngestError, _, _>(&txn, tables::SIGNAL_IDS)?,
                 fire: FiringTables::open::<IngestError>(&txn)?,
                 waits: crate::capture::write::<IngestError, _, _>(&txn, tables::WAITS)?,
@@ -149,6 +150,8 @@ impl Store {
             for incoming in batch {
                 outcomes.push(t.one(incoming, retention_ms, &mut firing_seq, plan)?);
             }
+            t.fire.finish::<IngestError>()?;
+            t.signals.flush::<IngestError>()?;
             for (name, seq) in &t.last_seqs {
                 t.signal_seq
                     .insert(name.as_str(), *seq)
@@ -176,7 +179,7 @@ impl Store {
 struct IngestTables<'t> {
     meta: WriteTable<'t, &'static str, u64>,
     signal_seq: WriteTable<'t, &'static str, u64>,
-    signals: WriteTable<'t, (&'static str, u64), &'static [u8]>,
+    signals: SignalRows<'t>,
     signal_ids: WriteTable<'t, (&'static str, &'static str), (u64, i64)>,
     fire: FiringTables<'t>,
     waits: WriteTable<'t, &'static str, &'static [u8]>,
@@ -272,14 +275,12 @@ impl IngestTables<'_> {
                 self.last_seqs.insert(name.clone(), seq);
             }
         }
-        self.signals
-            .insert((name.as_str(), seq), bytes.as_slice())
-            .at::<IngestError>(names::SIGNALS)?;
+        self.signals.insert(&name, seq, bytes);
 
         // 3. Plan, 4./5. write the new firings.
         let mut ctx = PlanContext {
             offers: &mut self.join_offers,
-            signals: &self.signals,
+            signals: &mut self.signals,
             waits: &mut self.waits,
             signal_waits: &mut self.signal_waits,
             signal_matches: &mut self.signal_matches,
@@ -349,7 +350,7 @@ impl Store {
                 meta.insert(tables::META_INPUT_SEQ, input_seq)
                     .at::<IngestError>(names::META)?;
             }
-            let signals = crate::capture::write::<IngestError, _, _>(&txn, tables::SIGNALS)?;
+            let mut signals = SignalRows::open::<IngestError>(&txn)?;
             let mut offers = crate::capture::write::<IngestError, _, _>(&txn, tables::JOIN_OFFERS)?;
             let mut waits = crate::capture::write::<IngestError, _, _>(&txn, tables::WAITS)?;
             let mut signal_waits =
@@ -358,7 +359,7 @@ impl Store {
                 crate::capture::write_multimap::<IngestError, _, _>(&txn, tables::SIGNAL_MATCHES)?;
             let mut ctx = PlanContext {
                 offers: &mut offers,
-                signals: &signals,
+                signals: &mut signals,
                 waits: &mut waits,
                 signal_waits: &mut signal_waits,
                 signal_matches: &mut signal_matches,
@@ -382,6 +383,7 @@ impl Store {
                     written.push(firing);
                 }
             }
+            fire.finish::<IngestError>()?;
             write_matches(&mut signal_matches, matched, None, written.iter())?;
             if firing_seq != first_seq {
                 meta.insert(tables::META_FIRING_SEQ, firing_seq)

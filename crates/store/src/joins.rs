@@ -21,6 +21,7 @@ use signalbox_model::{SignalInstance, SignalRef, WaitState};
 use crate::capture::{WriteMultimap, WriteTable, WriteTxn};
 use crate::codec;
 use crate::error::{AtTable, IngestError, ReadError, TableFailure};
+use crate::signal_rows::SignalRows;
 use crate::store::Store;
 use crate::tables::{self, names};
 
@@ -73,7 +74,7 @@ pub struct PendingOffer {
 pub struct PlanContext<'a, 't> {
     pub(crate) offers:
         &'a mut WriteTable<'t, (&'static str, u64, &'static str, &'static str, u64), &'static [u8]>,
-    pub(crate) signals: &'a redb::Table<'t, (&'static str, u64), &'static [u8]>,
+    pub(crate) signals: &'a mut SignalRows<'t>,
     pub(crate) waits: &'a mut WriteTable<'t, &'static str, &'static [u8]>,
     pub(crate) signal_waits: &'a mut WriteMultimap<'t, (&'static str, u64), &'static str>,
     pub(crate) signal_matches: &'a mut WriteMultimap<'t, (&'static str, u64), &'static str>,
@@ -285,7 +286,7 @@ impl PlanContext<'_, '_> {
     }
 
     fn try_stored(
-        &self,
+        &mut self,
         name: &str,
         after_seq: u64,
         limit: usize,
@@ -294,6 +295,7 @@ impl PlanContext<'_, '_> {
         let start = after_seq.saturating_add(1);
         for row in self
             .signals
+            .read::<IngestError>()?
             .range((name, start)..=(name, u64::MAX))
             .at::<IngestError>(names::SIGNALS)?
             .take(limit)
@@ -352,9 +354,10 @@ impl PlanContext<'_, '_> {
         Ok(found)
     }
 
-    fn load(&self, name: &str, seq: u64) -> Result<SignalInstance, IngestError> {
+    fn load(&mut self, name: &str, seq: u64) -> Result<SignalInstance, IngestError> {
         let bytes = self
             .signals
+            .read::<IngestError>()?
             .get((name, seq))
             .at::<IngestError>(names::SIGNALS)?
             .ok_or_else(|| crate::error::Corrupt {

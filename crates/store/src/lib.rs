@@ -29,6 +29,7 @@ mod migrate;
 mod outbox;
 mod plugins;
 mod replay;
+mod signal_rows;
 mod signals;
 mod sink;
 mod snapshot;

@@ -225,9 +225,42 @@ impl Store {
             let mut outbox = crate::capture::write::<OutboxError, _, _>(&txn, tables::OUTBOX)?;
             let mut delivered =
                 crate::capture::write::<OutboxError, _, _>(&txn, tables::DELIVERED)?;
-            for (seq, fid) in firings {
-                deliver(&mut outbox, &mut delivered, *seq, fid, at_ms)?;
+            // In seq order, so one cursor walks each table forward (a pass's
+            // firings are usually consecutive seqs at the head of the outbox).
+            let mut order: Vec<&(u64, String)> = firings.iter().collect();
+            order.sort_unstable_by_key(|(seq, _)| *seq);
+            order.dedup_by_key(|(seq, _)| *seq);
+            let seqs: Vec<u64> = order.iter().map(|(seq, _)| *seq).collect();
+            let mut gone = vec![false; seqs.len()];
+            let mut other = String::new();
+            if let Some(index) = outbox
+                .remove_ascending(&seqs, |i, named| {
+                    gone[i] = true;
+                    if named == order[i].1 {
+                        return true;
+                    }
+                    other = named.to_string();
+                    false
+                })
+                .at::<OutboxError>(names::OUTBOX)?
+            {
+                let (seq, fid) = order[index];
+                return Err(Corrupt {
+                    table: names::OUTBOX,
+                    key: seq.to_string(),
+                    reason: format!("names firing {other}, not {fid}"),
+                }
+                .into());
             }
+            // Only firings that were still in the outbox become delivered.
+            delivered
+                .insert_ascending(
+                    seqs.iter()
+                        .zip(&gone)
+                        .filter(|(_, gone)| **gone)
+                        .map(|(seq, _)| (*seq, at_ms)),
+                )
+                .at::<OutboxError>(names::DELIVERED)?;
         }
         txn.commit::<OutboxError>()
     }

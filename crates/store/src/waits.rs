@@ -165,6 +165,7 @@ impl Store {
                 let mut firing_seq = first_seq;
                 let mut fire = FiringTables::open::<WaitError>(&txn)?;
                 fire.write::<WaitError>(&answer(record), None, &mut firing_seq)?;
+                fire.finish::<WaitError>()?;
                 if firing_seq != first_seq {
                     meta.insert(tables::META_FIRING_SEQ, firing_seq)
                         .at::<WaitError>(names::META)?;

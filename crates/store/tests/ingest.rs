@@ -357,3 +357,42 @@ fn lineage_lists_every_matched_subscription_fired_skipped_or_quiet() {
     assert_eq!(fed(1), vec!["@w", "dup", "fires"]);
     assert_eq!(fed(2), vec!["@w", "fires"]);
 }
+
+#[test]
+fn a_join_completed_in_the_batch_that_stored_its_first_side_loads_it() {
+    // The first side's offer does not carry its instance, so completing the
+    // join reads it back from `signals`, which it was stored to earlier in
+    // the same transaction.
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&db_path(&dir));
+    let aliases = vec!["a".to_string(), "b".to_string()];
+    let mut completed = Vec::new();
+    store
+        .ingest(
+            vec![incoming("a", "1", T0), incoming("b", "1", T0)],
+            &mut |inst, ctx| {
+                let offer = signalbox_store::JoinOffer {
+                    subscription: "j",
+                    version: 1,
+                    key: "k",
+                    alias: &inst.signal.name,
+                    aliases: &aliases,
+                    within_ms: None,
+                };
+                if let Some(done) = ctx.offer(offer, inst) {
+                    completed = done;
+                }
+                Vec::new()
+            },
+        )
+        .unwrap();
+    let got: Vec<(String, String, u64)> = completed
+        .iter()
+        .map(|(alias, i)| (alias.clone(), i.signal.name.clone(), i.seq))
+        .collect();
+    assert_eq!(
+        got,
+        vec![("a".into(), "a".into(), 1), ("b".into(), "b".into(), 1)]
+    );
+    assert_eq!(completed[0].1, store.signal("a", 1).unwrap().unwrap());
+}
