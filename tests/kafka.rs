@@ -300,15 +300,16 @@ async fn two_routers_joining_at_once_read_each_record_once() -> Result<()> {
     case.kafka.set_client_property("batch.num.messages", "1"); // see TestKafka::set_client_property
     case.kafka.create_topic("split", 2).await?;
     let case = &case;
-    // Each router its own admin prefix: admin requests on a shared prefix
-    // go to one of them only.
-    let start = |admin| async move {
+    // Each router its own admin prefix (admin requests on a shared prefix
+    // go to one of them only) and its own signal subjects: two routers alone
+    // on one prefix refuse each other, whichever announces itself first.
+    let start = |own| async move {
         let adapter = KafkaCase::orders_adapter()?;
-        case.router_at(Some(admin), adapter, "split", "g-split", "")
+        case.router_at(Some(own), adapter, "split", "g-split", "")
             .await
     };
     let mut runs = case.client.subscribe("runs.big").await?;
-    let (a, b) = tokio::join!(start("signalbox.admin.a"), start("signalbox.admin.b"));
+    let (a, b) = tokio::join!(start("a"), start("b"));
     let (a, b) = (a?, b?);
     a.add_subscription(&case.client, BIG_ORDERS).await?;
     b.add_subscription(&case.client, BIG_ORDERS).await?;

@@ -90,11 +90,14 @@ impl KafkaCase {
         self.router_at(None, adapter, topic, group, extra).await
     }
 
-    /// [`KafkaCase::router`] answering admin requests on its own prefix
-    /// (two routers on one prefix would each get only some requests).
+    /// [`KafkaCase::router`] as one of several routers alone on one NATS,
+    /// each reading the topic through the Kafka group: `own` names its admin
+    /// prefix (`signalbox.admin.<own>`; routers on one prefix would each get
+    /// only some requests) and its signal subjects (`signals-<own>`; a router
+    /// alone refuses to start beside another on its subjects).
     pub async fn router_at(
         &self,
-        admin_prefix: Option<&str>,
+        own: Option<&str>,
         adapter: PluginEntry,
         topic: &str,
         group: &str,
@@ -108,8 +111,9 @@ impl KafkaCase {
         ))
         .context("the test's Kafka source")?;
         TestRouter::start_configured(&self.nats, |c| {
-            if let Some(prefix) = admin_prefix {
-                c.admin_prefix = prefix.into();
+            if let Some(own) = own {
+                c.admin_prefix = format!("signalbox.admin.{own}");
+                c.subject_prefix = format!("signals-{own}");
             }
             c.plugins.adapters.push(adapter);
             c.sources.kafka.push(source);
