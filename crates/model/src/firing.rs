@@ -145,7 +145,10 @@ pub fn firing_id(
         pair[0] = HEX_DIGITS[usize::from(byte >> 4)];
         pair[1] = HEX_DIGITS[usize::from(byte & 0xf)];
     }
-    id.iter().map(|&d| char::from(d)).collect()
+    // Hex digits only: always UTF-8.
+    std::str::from_utf8(&id)
+        .map(str::to_owned)
+        .unwrap_or_default()
 }
 
 /// Lower-case hex digits by value.

@@ -15,8 +15,8 @@
 //! through one cursor: a batch's rows mostly land after the last key of
 //! their range (firing ids start with their time, seqs grow), and redb then
 //! writes them together instead of walking the tree once per row
-//! (docs/BENCHMARKS-LOG.md, "Rows written in key order"). Every caller
-//! calls `finish` before it commits.
+//! (docs/DECISIONS.md, "Store rows are written in key order, at the end of
+//! the transaction"). Every caller calls `finish` before it commits.
 
 use redb::ReadableTable;
 use signalbox_model::Firing;

@@ -245,12 +245,7 @@ impl Store {
                 .at::<OutboxError>(names::OUTBOX)?
             {
                 let (seq, fid) = order[index];
-                return Err(Corrupt {
-                    table: names::OUTBOX,
-                    key: seq.to_string(),
-                    reason: format!("names firing {other}, not {fid}"),
-                }
-                .into());
+                return Err(names_another(*seq, &other, fid));
             }
             // Only firings that were still in the outbox become delivered.
             delivered
@@ -445,17 +440,23 @@ fn deliver(
         return Ok(());
     };
     if named != fid {
-        return Err(Corrupt {
-            table: names::OUTBOX,
-            key: seq.to_string(),
-            reason: format!("names firing {named}, not {fid}"),
-        }
-        .into());
+        return Err(names_another(seq, &named, fid));
     }
     delivered
         .insert(seq, at_ms)
         .at::<OutboxError>(names::DELIVERED)?;
     Ok(())
+}
+
+/// The error for outbox row `seq` naming firing `named` where `fid` was
+/// expected.
+fn names_another(seq: u64, named: &str, fid: &str) -> OutboxError {
+    Corrupt {
+        table: names::OUTBOX,
+        key: seq.to_string(),
+        reason: format!("names firing {named}, not {fid}"),
+    }
+    .into()
 }
 
 /// The tables a firing's record and state are read from, in one read

@@ -5,7 +5,8 @@
 //! seqs growing per name, so the rows land after the last key of each
 //! name's range. [`SignalRows`] keeps them and writes them through one cursor
 //! per run of keys ([`WriteTable::insert_ascending`]) instead of one tree
-//! walk per row (docs/BENCHMARKS-LOG.md, "Rows written in key order").
+//! walk per row (docs/DECISIONS.md, "Store rows are written in key order, at
+//! the end of the transaction").
 //!
 //! Invariant: every read of the table inside the transaction goes through
 //! [`SignalRows::read`], which writes what is kept first, so a read sees

@@ -12,8 +12,8 @@
 //!
 //! Why: through serde, every field name is a string that serde_json escapes
 //! byte by byte, and so is every value; that was about a tenth of the router's
-//! instructions per signal (docs/BENCHMARKS-LOG.md, "JSON written
-//! directly"). Here field names are literals, and strings are scanned eight
+//! instructions per signal (docs/DECISIONS.md, "The per-signal JSON is written
+//! by hand, byte for byte as serde_json"). Here field names are literals, and strings are scanned eight
 //! bytes at a time for the few bytes JSON must escape. Numbers use `itoa`
 //! (as serde_json does); floats and the rare `payload` (a
 //! `serde_json::Value`) go through serde_json itself.
