@@ -99,12 +99,6 @@ pub struct Firing {
 impl Firing {
     /// The key under which an instance's trace context is kept in its origin details.
     pub const TRACEPARENT: &'static str = "traceparent";
-
-    /// The message body published for this firing (JSON).
-    /// Written by [`crate::json_write`]: the bytes serde_json would write.
-    pub fn message_bytes(&self) -> Vec<u8> {
-        crate::json_write::to_vec(self, 512)
-    }
 }
 
 /// Hex digits of the time prefix of a firing id (milliseconds; enough until

@@ -32,6 +32,14 @@ pub trait WriteJson {
     fn write_json(&self, out: &mut Vec<u8>);
 }
 
+impl Firing {
+    /// The message body published for this firing: its JSON, the bytes
+    /// serde_json would write.
+    pub fn message_bytes(&self) -> Vec<u8> {
+        to_vec(self, 512)
+    }
+}
+
 /// The JSON of `value` in a new buffer of at least `capacity` bytes.
 pub fn to_vec<T: WriteJson + ?Sized>(value: &T, capacity: usize) -> Vec<u8> {
     let mut out = Vec::with_capacity(capacity);

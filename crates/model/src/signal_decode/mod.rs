@@ -1,6 +1,7 @@
-//! The common case of [`Signal::parse`]: a valid signal decoded straight from
-//! its bytes, without building a `serde_json::Value` of the whole message
-//! first and converting its `params` after.
+//! Where a signal message is parsed: [`Signal::parse`] and
+//! [`Signal::parse_for_subject`]. Their common case, a valid signal, is
+//! decoded straight from its bytes, without building a `serde_json::Value`
+//! of the whole message first and converting its `params` after.
 //!
 //! Invariant: [`decode`] returns `Some(signal)` only when the checked path
 //! (`Signal::from_json` on the parsed message) would return `Ok` of an equal
@@ -19,9 +20,63 @@ use std::fmt;
 
 use serde::de::{self, Deserializer, MapAccess, Visitor};
 
+use crate::error::FieldError;
 use crate::limits::Limits;
 use crate::signal::{Signal, parse_producer, parse_rfc3339, validate_id, validate_name};
 use crate::value::{Map, Value};
+
+impl Signal {
+    /// Parses and validates a signal message.
+    pub fn parse(bytes: &[u8], limits: &Limits) -> Result<Signal, FieldError> {
+        if let Some(signal) = decode(bytes, limits, "") {
+            return Ok(signal);
+        }
+        Signal::parse_checked(bytes, limits)
+    }
+
+    /// Parses a message that arrived on a subject naming the signal
+    /// `subject_name` (`""` for none): a body without `name` takes it from the
+    /// subject, and a body whose `name` differs from the subject's is refused
+    /// (the error names `<subject_prefix>.<name>` as where to publish it).
+    pub fn parse_for_subject(
+        bytes: &[u8],
+        limits: &Limits,
+        subject_name: &str,
+        subject_prefix: &str,
+    ) -> Result<Signal, FieldError> {
+        if let Some(signal) = decode(bytes, limits, subject_name) {
+            return Ok(signal);
+        }
+        if bytes.len() > limits.max_message_bytes {
+            return Signal::parse_checked(bytes, limits);
+        }
+        let mut json: serde_json::Value = serde_json::from_slice(bytes)
+            .map_err(|e| FieldError::new("", format!("not valid JSON: {e}")))?;
+        if let serde_json::Value::Object(obj) = &mut json {
+            match obj.get("name") {
+                None if !subject_name.is_empty() => {
+                    obj.insert(
+                        "name".into(),
+                        serde_json::Value::String(subject_name.into()),
+                    );
+                }
+                Some(serde_json::Value::String(n))
+                    if !subject_name.is_empty() && n != subject_name =>
+                {
+                    validate_name(n).map_err(|rule| FieldError::new("name", rule))?;
+                    return Err(FieldError::new(
+                        "name",
+                        format!(
+                            "{n:?} does not match the subject's signal name {subject_name:?} (publish to {subject_prefix}.{n})"
+                        ),
+                    ));
+                }
+                _ => {}
+            }
+        }
+        Signal::from_json(json, limits)
+    }
+}
 
 /// The signal in `bytes` if it is valid and ordinary (see the module docs).
 /// `default_name` is the name a message without `name` takes (the one its
