@@ -33,23 +33,28 @@ pub(crate) struct FiringTables<'t> {
     pub(crate) outbox: WriteTable<'t, u64, &'static str>,
     pub(crate) signal_firings: WriteTable<'t, (&'static str, u64, &'static str), ()>,
     pub(crate) subscription_firings: WriteTable<'t, (&'static str, u64), &'static str>,
-    /// The rows of the firings written so far, for [`FiringTables::finish`].
-    pending: IndexRows,
+    /// The firings written so far, for [`FiringTables::finish`].
+    pending: Pending,
 }
 
-/// The rows kept until [`FiringTables::finish`].
+/// The firings kept until [`FiringTables::finish`].
 #[derive(Default)]
-struct IndexRows {
-    /// `firings`: firing id → encoded record.
-    firings: Vec<(String, Vec<u8>)>,
-    /// The ids in `firings`, for the dedup of the next ones.
+struct Pending {
+    /// In the order written: their seqs ascend.
+    firings: Vec<Kept>,
+    /// Their ids, for the dedup of the next ones.
     ids: std::collections::HashSet<String>,
-    /// `outbox`: firing seq → firing id (seqs ascend as they are given).
-    outbox: Vec<(u64, String)>,
-    /// `subscription_firings`: (subscription, firing seq) → firing id.
-    subscriptions: Vec<((String, u64), String)>,
-    /// `signal_firing_links`: (signal name, signal seq, firing id).
-    links: Vec<(String, u64, String)>,
+    /// `signal_firing_links`: (signal name, signal seq, index in `firings`).
+    links: Vec<(String, u64, usize)>,
+}
+
+/// One firing kept until [`FiringTables::finish`].
+struct Kept {
+    id: String,
+    seq: u64,
+    subscription: String,
+    /// The encoded `firings` row.
+    record: Vec<u8>,
 }
 
 impl<'t> FiringTables<'t> {
@@ -63,47 +68,42 @@ impl<'t> FiringTables<'t> {
                 txn,
                 tables::SUBSCRIPTION_FIRINGS,
             )?,
-            pending: IndexRows::default(),
+            pending: Pending::default(),
         })
     }
 
     /// Writes the rows of every firing written since `open`, each table's in
     /// key order. Must run before the transaction commits.
     pub(crate) fn finish<E: TableFailure>(&mut self) -> Result<(), E> {
-        let IndexRows {
-            mut firings,
-            ids: _,
-            outbox,
-            mut subscriptions,
-            mut links,
-        } = std::mem::take(&mut self.pending);
-        firings.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        let Pending { firings, links, .. } = std::mem::take(&mut self.pending);
+        let mut by_id: Vec<&Kept> = firings.iter().collect();
+        by_id.sort_unstable_by(|a, b| a.id.cmp(&b.id));
         self.firings
-            .insert_ascending(
-                firings
-                    .iter()
-                    .map(|(fid, bytes)| (fid.as_str(), bytes.as_slice())),
-            )
+            .insert_ascending(by_id.iter().map(|k| (k.id.as_str(), k.record.as_slice())))
             .at::<E>(names::FIRINGS)?;
         self.outbox
-            .insert_ascending(outbox.iter().map(|(seq, fid)| (*seq, fid.as_str())))
+            .insert_ascending(firings.iter().map(|k| (k.seq, k.id.as_str())))
             .at::<E>(names::OUTBOX)?;
+        let mut subscriptions: Vec<(&str, u64, &str)> = firings
+            .iter()
+            .map(|k| (k.subscription.as_str(), k.seq, k.id.as_str()))
+            .collect();
         subscriptions.sort_unstable();
         self.subscription_firings
             .insert_ascending(
                 subscriptions
                     .iter()
-                    .map(|((sub, seq), fid)| ((sub.as_str(), *seq), fid.as_str())),
+                    .map(|&(sub, seq, fid)| ((sub, seq), fid)),
             )
             .at::<E>(names::SUBSCRIPTION_FIRINGS)?;
+        let mut links: Vec<(&str, u64, &str)> = links
+            .iter()
+            .filter_map(|(name, seq, i)| Some((name.as_str(), *seq, firings.get(*i)?.id.as_str())))
+            .collect();
         links.sort_unstable();
         links.dedup();
         self.signal_firings
-            .insert_ascending(
-                links
-                    .iter()
-                    .map(|(name, seq, fid)| ((name.as_str(), *seq, fid.as_str()), ())),
-            )
+            .insert_ascending(links.iter().map(|&link| (link, ())))
             .at::<E>(names::SIGNAL_FIRINGS)?;
         Ok(())
     }
@@ -118,14 +118,6 @@ impl<'t> FiringTables<'t> {
         firing_seq: &mut u64,
     ) -> Result<bool, E> {
         let fid = firing.firing_id.as_str();
-        let seq = firing_seq.saturating_add(1);
-        let record = NewRecord {
-            firing,
-            state: FiringState::Pending,
-            attempts: 0,
-            firing_seq: seq,
-        };
-        let bytes = codec::encode_with(640, |out| record.write_json(out));
         // A firing id that exists is rare (a dedup template, a redelivered
         // offer): its row stays as it was.
         if self.pending.ids.contains(fid)
@@ -134,13 +126,23 @@ impl<'t> FiringTables<'t> {
             tracing::debug!(firing_id = fid, "firing exists; skipped");
             return Ok(false);
         }
+        let seq = firing_seq.saturating_add(1);
         *firing_seq = seq;
-        let rows = &mut self.pending;
-        rows.ids.insert(fid.to_string());
-        rows.firings.push((fid.to_string(), bytes));
-        rows.outbox.push((seq, fid.to_string()));
-        rows.subscriptions
-            .push(((firing.subscription.clone(), seq), fid.to_string()));
+        let record = NewRecord {
+            firing,
+            state: FiringState::Pending,
+            attempts: 0,
+            firing_seq: seq,
+        };
+        let pending = &mut self.pending;
+        let index = pending.firings.len();
+        pending.ids.insert(fid.to_string());
+        pending.firings.push(Kept {
+            id: fid.to_string(),
+            seq,
+            subscription: firing.subscription.clone(),
+            record: codec::encode_with(640, |out| record.write_json(out)),
+        });
         // The trigger is usually one of the inputs (always for a single-signal
         // firing): its row is then written for the input.
         if let Some(trigger) = trigger
@@ -149,12 +151,12 @@ impl<'t> FiringTables<'t> {
                 .iter()
                 .any(|i| i.name == trigger.0 && i.seq == trigger.1)
         {
-            rows.links
-                .push((trigger.0.to_string(), trigger.1, fid.to_string()));
+            pending
+                .links
+                .push((trigger.0.to_string(), trigger.1, index));
         }
         for input in &firing.signals {
-            rows.links
-                .push((input.name.clone(), input.seq, fid.to_string()));
+            pending.links.push((input.name.clone(), input.seq, index));
         }
         Ok(true)
     }

@@ -225,8 +225,9 @@ impl Store {
             let mut outbox = crate::capture::write::<OutboxError, _, _>(&txn, tables::OUTBOX)?;
             let mut delivered =
                 crate::capture::write::<OutboxError, _, _>(&txn, tables::DELIVERED)?;
-            // In seq order, so one cursor walks each table forward (a pass's
-            // firings are usually consecutive seqs at the head of the outbox).
+            // In seq order: one `retain_in` pass over the outbox rows, then
+            // the `delivered` rows through one cursor (a pass's firings are
+            // usually consecutive seqs at the head of the outbox).
             let mut order: Vec<&(u64, String)> = firings.iter().collect();
             order.sort_unstable_by_key(|(seq, _)| *seq);
             order.dedup_by_key(|(seq, _)| *seq);

@@ -196,21 +196,34 @@ impl WriteJson for Map {
     }
 }
 
-/// A `BTreeMap<String, String>` as a JSON object (origin details).
-fn write_string_map(out: &mut Vec<u8>, map: &BTreeMap<String, String>) {
-    out.push(b'{');
-    let mut first = true;
-    for (k, v) in map {
-        key(out, &mut first, k);
-        write_str(out, v);
+/// The `payload`: any JSON, written by serde_json.
+impl WriteJson for serde_json::Value {
+    fn write_json(&self, out: &mut Vec<u8>) {
+        if serde_json::to_writer(&mut *out, self).is_err() {
+            out.extend_from_slice(b"null");
+        }
     }
-    out.push(b'}');
 }
 
-/// The `payload`: any JSON, written by serde_json.
-fn write_payload(out: &mut Vec<u8>, payload: &serde_json::Value) {
-    if serde_json::to_writer(&mut *out, payload).is_err() {
-        out.extend_from_slice(b"null");
+/// Origin details: an object of strings.
+impl WriteJson for BTreeMap<String, String> {
+    fn write_json(&self, out: &mut Vec<u8>) {
+        out.push(b'{');
+        let mut first = true;
+        for (k, v) in self {
+            key(out, &mut first, k);
+            write_str(out, v);
+        }
+        out.push(b'}');
+    }
+}
+
+/// Writes `member` (`,"name":`) and the value when there is one: an
+/// optional field that serde leaves out when it is `None`.
+fn optional<T: WriteJson + ?Sized>(out: &mut Vec<u8>, member: &[u8], value: Option<&T>) {
+    if let Some(v) = value {
+        out.extend_from_slice(member);
+        v.write_json(out);
     }
 }
 
@@ -224,14 +237,8 @@ impl WriteJson for SignalRef {
         write_str(out, &self.id);
         out.extend_from_slice(b",\"seq\":");
         write_u64(out, self.seq);
-        if let Some(params) = &self.params {
-            out.extend_from_slice(b",\"params\":");
-            params.write_json(out);
-        }
-        if let Some(payload) = &self.payload {
-            out.extend_from_slice(b",\"payload\":");
-            write_payload(out, payload);
-        }
+        optional(out, b",\"params\":", self.params.as_ref());
+        optional(out, b",\"payload\":", self.payload.as_ref());
         out.push(b'}');
     }
 }
@@ -261,10 +268,7 @@ impl WriteJson for Firing {
         }
         out.extend_from_slice(b"],\"created_at_ms\":");
         write_i64(out, self.created_at_ms);
-        if let Some(tp) = &self.traceparent {
-            out.extend_from_slice(b",\"traceparent\":");
-            write_str(out, tp);
-        }
+        optional(out, b",\"traceparent\":", self.traceparent.as_deref());
         out.push(b'}');
     }
 }
@@ -296,28 +300,13 @@ impl WriteJson for Signal {
     fn write_json(&self, out: &mut Vec<u8>) {
         out.extend_from_slice(b"{\"name\":");
         write_str(out, &self.name);
-        if let Some(id) = &self.id {
-            out.extend_from_slice(b",\"id\":");
-            write_str(out, id);
-        }
+        optional(out, b",\"id\":", self.id.as_deref());
         out.extend_from_slice(b",\"params\":");
         self.params.write_json(out);
-        if let Some(payload) = &self.payload {
-            out.extend_from_slice(b",\"payload\":");
-            write_payload(out, payload);
-        }
-        if let Some(source) = &self.source {
-            out.extend_from_slice(b",\"source\":");
-            write_str(out, source);
-        }
-        if let Some(producer) = &self.producer {
-            out.extend_from_slice(b",\"producer\":");
-            producer.write_json(out);
-        }
-        if let Some(at) = &self.occurred_at {
-            out.extend_from_slice(b",\"occurred_at\":");
-            write_str(out, at);
-        }
+        optional(out, b",\"payload\":", self.payload.as_ref());
+        optional(out, b",\"source\":", self.source.as_deref());
+        optional(out, b",\"producer\":", self.producer.as_ref());
+        optional(out, b",\"occurred_at\":", self.occurred_at.as_deref());
         out.push(b'}');
     }
 }
@@ -326,18 +315,13 @@ impl WriteJson for Origin {
     fn write_json(&self, out: &mut Vec<u8>) {
         out.extend_from_slice(b"{\"transport\":");
         write_str(out, &self.transport);
-        if let Some(address) = &self.address {
-            out.extend_from_slice(b",\"address\":");
-            write_str(out, address);
-        }
-        if let Some(adapter) = &self.adapter {
-            out.extend_from_slice(b",\"adapter\":");
-            write_str(out, adapter);
-        }
-        if !self.details.is_empty() {
-            out.extend_from_slice(b",\"details\":");
-            write_string_map(out, &self.details);
-        }
+        optional(out, b",\"address\":", self.address.as_deref());
+        optional(out, b",\"adapter\":", self.adapter.as_deref());
+        optional(
+            out,
+            b",\"details\":",
+            Some(&self.details).filter(|d| !d.is_empty()),
+        );
         out.push(b'}');
     }
 }

@@ -88,8 +88,8 @@ pub(crate) fn decode(bytes: &[u8], limits: &Limits, default_name: &str) -> Optio
     }
     let fields: Fields = serde_json::from_slice(bytes).ok()?;
     let name = match fields.name {
-        Present::Absent if !default_name.is_empty() => default_name.to_string(),
-        Present::Value(name) if default_name.is_empty() || name == default_name => name,
+        None if !default_name.is_empty() => default_name.to_string(),
+        Some(name) if default_name.is_empty() || name == default_name => name,
         _ => return None,
     };
     validate_name(&name).ok()?;
@@ -146,20 +146,11 @@ fn value_within(v: &Value, depth: usize, limits: &Limits, count: &mut usize) -> 
     }
 }
 
-/// `name` as the message has it (`null` or not a string fails the decode).
-#[derive(Default)]
-enum Present {
-    /// No `name` field.
-    #[default]
-    Absent,
-    /// A string.
-    Value(String),
-}
-
 /// The top-level fields, each at most once.
 #[derive(Default)]
 struct Fields {
-    name: Present,
+    /// `None`: no `name` field (`null` or not a string fails the decode).
+    name: Option<String>,
     id: Option<String>,
     params: Option<Map>,
     payload: Option<serde_json::Value>,
@@ -201,7 +192,7 @@ impl<'de> Visitor<'de> for FieldsVisitor {
                     let Some(name) = access.next_value::<Option<String>>()? else {
                         return Err(de::Error::custom("name is null"));
                     };
-                    fields.name = Present::Value(name);
+                    fields.name = Some(name);
                 }
                 KeyName::Id => fields.id = access.next_value()?,
                 KeyName::Params => fields.params = access.next_value()?,
