@@ -32,8 +32,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use async_nats::HeaderMap;
 use async_nats::jetstream::context::GetStreamByNameErrorKind;
+use async_nats::{HeaderMap, HeaderName};
 use signalbox_model::{ActionKind, Firing};
 use tracing::Instrument;
 
@@ -286,6 +286,9 @@ impl Drainer {
     /// hands the pass to the settling task; `full`: more may be there at once.
     async fn publish(&mut self, pending: Vec<(u64, Firing)>, full: bool) -> Read {
         let mut pass = Pass::default();
+        // Most targets are streams: room for all, so the pass is not moved
+        // as it fills.
+        pass.jetstream.reserve(pending.len());
         let mut failed = false;
         for (seq, firing) in pending {
             self.cursor = Some(seq);
@@ -682,17 +685,24 @@ async fn give_up_if_exhausted(shared: &Arc<Ctx>, firing: &Firing, error: &str) {
     }
 }
 
+/// Header names of a firing message, built once: a name given as `&str`
+/// is checked and copied on every insert.
+const MSG_ID: HeaderName = HeaderName::from_static(MSG_ID_HEADER);
+const SUBSCRIPTION: HeaderName = HeaderName::from_static("Signalbox-Subscription");
+const TRACEPARENT: HeaderName = HeaderName::from_static(Firing::TRACEPARENT);
+const ACTION: HeaderName = HeaderName::from_static("Signalbox-Action");
+
 /// Headers of a firing message; `traceparent` is the trace context it carries
 /// (the firing's own, or its publish span's when spans are exported).
 fn firing_headers(firing: &Firing, traceparent: Option<&str>) -> HeaderMap {
     let mut headers = HeaderMap::new();
-    headers.insert(MSG_ID_HEADER, firing.firing_id.as_str());
-    headers.insert("Signalbox-Subscription", firing.subscription.as_str());
+    headers.insert(MSG_ID, firing.firing_id.as_str());
+    headers.insert(SUBSCRIPTION, firing.subscription.as_str());
     if let Some(tp) = traceparent {
-        headers.insert(Firing::TRACEPARENT, tp);
+        headers.insert(TRACEPARENT, tp);
     }
     headers.insert(
-        "Signalbox-Action",
+        ACTION,
         match firing.action {
             ActionKind::Publish => "publish",
             ActionKind::Trigger => "trigger",

@@ -25,6 +25,7 @@ use tokio::io::AsyncReadExt;
 
 use crate::group::Group;
 use crate::group::lease::EXPECTED_LAST_SUBJECT_SEQ;
+use crate::nats::stream_position::stream_position;
 
 /// A partition store's options: no fsync (the changelog is the durable copy)
 /// and a small cache (a router holds many of them).
@@ -197,7 +198,11 @@ pub(crate) async fn catch_up(group: &Group, store: &Arc<Store>, p: u32) -> Resul
                 ));
             }
         };
-        let seq = msg.info().map(|i| i.stream_sequence).unwrap_or(0);
+        let seq = msg
+            .reply
+            .as_deref()
+            .and_then(stream_position)
+            .map_or(0, |at| at.seq);
         if seq <= at {
             continue;
         }

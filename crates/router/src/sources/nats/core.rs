@@ -11,7 +11,7 @@ use std::sync::Arc;
 use futures::{FutureExt, StreamExt};
 use tokio::sync::watch;
 
-use super::message::{InFlight, Inbound, process_batch, submit_batch};
+use super::message::{InFlight, Inbound, new_batch, process_batch, submit_batch};
 use crate::shared::Shared;
 
 /// Takes batches from `sub` until shutdown, then finishes what was buffered.
@@ -30,7 +30,7 @@ pub(crate) async fn run(
         let Some(first) = first else {
             break;
         };
-        let mut batch = vec![Inbound::Core(first)];
+        let mut batch = new_batch(Inbound::Core(first), batch_size);
         while batch.len() < batch_size {
             match sub.next().now_or_never() {
                 Some(Some(m)) => batch.push(Inbound::Core(m)),

@@ -19,7 +19,7 @@ use async_nats::jetstream::{self, consumer, stream};
 use futures::StreamExt;
 use tokio::sync::watch;
 
-use super::message::{InFlight, Inbound, submit_batch};
+use super::message::{InFlight, Inbound, new_batch, submit_batch};
 use crate::shared::Shared;
 
 /// Why JetStream ingest could not be set up.
@@ -195,7 +195,7 @@ pub(crate) async fn run(
                 }
                 None => continue 'outer,
             };
-            let mut batch = vec![Inbound::JetStream(first)];
+            let mut batch = new_batch(Inbound::JetStream(first), batch_size);
             // A timeout polls its future before looking at the clock, so with
             // the default zero wait this takes exactly what is buffered.
             let deadline = tokio::time::Instant::now() + max_wait;

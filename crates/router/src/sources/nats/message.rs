@@ -19,6 +19,7 @@ use tracing::Instrument;
 
 use crate::nats::MSG_ID_HEADER;
 use crate::nats::reply::respond;
+use crate::nats::stream_position::{StreamPosition, stream_position};
 use crate::pipeline::ingest::{PendingCommit, enqueue};
 use crate::shared::Shared;
 
@@ -42,6 +43,14 @@ impl Inbound {
         }
     }
 
+    /// A JetStream message's place in its stream.
+    fn stream_position(&self) -> Option<StreamPosition<'_>> {
+        match self {
+            Inbound::Core(_) => None,
+            Inbound::JetStream(m) => stream_position(m.reply.as_deref()?),
+        }
+    }
+
     /// The id a signal gets when it names none: the `Nats-Msg-Id` header, else
     /// (JetStream) the stream position, which a redelivery keeps, else a fresh id.
     fn default_id(&self) -> String {
@@ -55,10 +64,8 @@ impl Inbound {
         if let Some(id) = header_id {
             return id;
         }
-        if let Inbound::JetStream(m) = self
-            && let Ok(info) = m.info()
-        {
-            return format!("jetstream/{}/{}", info.stream, info.stream_sequence);
+        if let Some(at) = self.stream_position() {
+            return format!("jetstream/{}/{}", at.stream, at.seq);
         }
         uuid::Uuid::now_v7().to_string()
     }
@@ -86,10 +93,10 @@ impl Inbound {
         }
         let transport = match self {
             Inbound::Core(_) => "nats",
-            Inbound::JetStream(m) => {
-                if let Ok(info) = m.info() {
-                    details.insert("stream".into(), info.stream.to_string());
-                    details.insert("stream_seq".into(), info.stream_sequence.to_string());
+            Inbound::JetStream(_) => {
+                if let Some(at) = self.stream_position() {
+                    details.insert("stream".into(), at.stream.to_string());
+                    details.insert("stream_seq".into(), at.seq.to_string());
                 }
                 "jetstream"
             }
@@ -393,6 +400,15 @@ pub(crate) async fn reject_copy(shared: &Shared, subject: &str, msg: &Message, e
     {
         tracing::warn!(error = %e, "could not publish the rejected message copy");
     }
+}
+
+/// A batch that starts with `first` and has room for `batch_size` messages
+/// (up to a bound, whatever the configuration says), so that filling it
+/// does not move the messages it holds again and again.
+pub(crate) fn new_batch(first: Inbound, batch_size: usize) -> Vec<Inbound> {
+    let mut batch = Vec::with_capacity(batch_size.clamp(1, 4096));
+    batch.push(first);
+    batch
 }
 
 /// Turns one message into a validated signal with its id resolved.
