@@ -10,7 +10,10 @@
 //!
 //! Nothing reads the rows of a new firing while its transaction is open
 //! except the next firing's dedup, which looks at the firings kept so far
-//! and then at the table. So every row is kept until
+//! and then at the table. The table is read only for an id at or before its
+//! last key, read once per transaction: firing ids start with their time, so
+//! a new firing's id nearly always sorts after every stored one, and an id
+//! after the last key is in no row. So every row is kept until
 //! [`FiringTables::finish`] writes them, each table's rows in key order
 //! through one cursor: a batch's rows mostly land after the last key of
 //! their range (firing ids start with their time, seqs grow), and redb then
@@ -43,7 +46,10 @@ struct Pending {
     /// In the order written: their seqs ascend.
     firings: Vec<Kept>,
     /// Their ids, for the dedup of the next ones.
-    ids: std::collections::HashSet<String>,
+    ids: std::collections::HashSet<String, foldhash::fast::RandomState>,
+    /// The `firings` table's last key when the first firing was written
+    /// (`Some(None)`: the table was empty); `None` until then.
+    table_last: Option<Option<String>>,
     /// `signal_firing_links`: (signal name, signal seq, index in `firings`).
     links: Vec<(String, u64, usize)>,
 }
@@ -75,6 +81,7 @@ impl<'t> FiringTables<'t> {
     /// Writes the rows of every firing written since `open`, each table's in
     /// key order. Must run before the transaction commits.
     pub(crate) fn finish<E: TableFailure>(&mut self) -> Result<(), E> {
+        // The table's last key changes here: a later write reads it again.
         let Pending { firings, links, .. } = std::mem::take(&mut self.pending);
         let mut by_id: Vec<&Kept> = firings.iter().collect();
         by_id.sort_unstable_by(|a, b| a.id.cmp(&b.id));
@@ -108,6 +115,27 @@ impl<'t> FiringTables<'t> {
         Ok(())
     }
 
+    /// Whether the `firings` table has a row for `fid` (the rows kept for
+    /// `finish` aside): looked up only when `fid` is not after the table's
+    /// last key.
+    fn in_table<E: TableFailure>(&mut self, fid: &str) -> Result<bool, E> {
+        let last = match &self.pending.table_last {
+            Some(last) => last,
+            None => {
+                let last = self
+                    .firings
+                    .last()
+                    .at::<E>(names::FIRINGS)?
+                    .map(|(key, _)| key.value().to_string());
+                self.pending.table_last.insert(last)
+            }
+        };
+        if last.as_deref().is_none_or(|last| fid > last) {
+            return Ok(false);
+        }
+        Ok(self.firings.get(fid).at::<E>(names::FIRINGS)?.is_some())
+    }
+
     /// Writes `firing` unless its id exists; returns whether it was written.
     /// `trigger` is the instance whose arrival created it, if any; every input
     /// in `firing.signals` gets a lineage row too.
@@ -120,9 +148,7 @@ impl<'t> FiringTables<'t> {
         let fid = firing.firing_id.as_str();
         // A firing id that exists is rare (a dedup template, a redelivered
         // offer): its row stays as it was.
-        if self.pending.ids.contains(fid)
-            || self.firings.get(fid).at::<E>(names::FIRINGS)?.is_some()
-        {
+        if self.pending.ids.contains(fid) || self.in_table::<E>(fid)? {
             tracing::debug!(firing_id = fid, "firing exists; skipped");
             return Ok(false);
         }

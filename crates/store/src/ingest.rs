@@ -138,7 +138,7 @@ impl Store {
                     tables::SIGNAL_MATCHES,
                 )?,
                 join_offers: crate::capture::write::<IngestError, _, _>(&txn, tables::JOIN_OFFERS)?,
-                last_seqs: HashMap::new(),
+                last_seqs: HashMap::default(),
             };
             let first_seq = t
                 .meta
@@ -189,7 +189,7 @@ struct IngestTables<'t> {
         WriteTable<'t, (&'static str, u64, &'static str, &'static str, u64), &'static [u8]>,
     /// The last seq given per name in this transaction: `signal_seq` is read
     /// once per name and written once per name, at the end of the batch.
-    last_seqs: HashMap<String, u64>,
+    last_seqs: HashMap<String, u64, foldhash::fast::RandomState>,
 }
 
 impl IngestTables<'_> {

@@ -162,6 +162,63 @@ fn plan_returning_nothing_stores_the_signal_only() {
 }
 
 #[test]
+fn firing_dedup_reads_the_table_for_ids_not_after_its_last_key() {
+    // The table is read only for an id at or before its last key: an
+    // existing id before the last one is still found, and new ids on
+    // either side of it are written.
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&db_path(&dir));
+    let mut plan = |inst: &SignalInstance, _: &mut PlanContext<'_, '_>| {
+        let mut f = firing("s", inst);
+        f.firing_id = format!("f-{}", inst.id);
+        vec![f]
+    };
+    let written = |out: Vec<IngestOutcome>| -> Vec<String> {
+        out.into_iter()
+            .flat_map(|o| match o {
+                IngestOutcome::Stored { firings, .. } => firings,
+                IngestOutcome::Duplicate { .. } => Vec::new(),
+            })
+            .map(|(_, f)| f.firing_id)
+            .collect()
+    };
+    let out = store
+        .ingest(vec![incoming("t", "b", T0), incoming("t", "d", T0)], &mut plan)
+        .unwrap();
+    assert_eq!(written(out), vec!["f-b", "f-d"]);
+    // Signal ids differ, firing ids repeat: "a" and "e" are new, "b" exists
+    // (before the last key "f-d"), and "d" is the last key itself.
+    let mut again = |inst: &SignalInstance, ctx: &mut PlanContext<'_, '_>| {
+        let mut fs = plan(inst, ctx);
+        for f in &mut fs {
+            f.firing_id = f.firing_id.trim_end_matches('2').to_string();
+        }
+        fs
+    };
+    let out = store
+        .ingest(
+            vec![
+                incoming("t", "a", T0),
+                incoming("t", "b2", T0),
+                incoming("t", "e", T0),
+                incoming("t", "d2", T0),
+            ],
+            &mut again,
+        )
+        .unwrap();
+    assert_eq!(written(out), vec!["f-a", "f-e"]);
+    let stats = store.stats().unwrap();
+    assert_eq!((stats.signals, stats.firings, stats.pending), (6, 4, 4));
+    let ids: Vec<String> = store
+        .pending(10)
+        .unwrap()
+        .into_iter()
+        .map(|f| f.firing_id)
+        .collect();
+    assert_eq!(ids, vec!["f-b", "f-d", "f-a", "f-e"]);
+}
+
+#[test]
 fn firing_dedup_by_id() {
     let dir = tempfile::tempdir().unwrap();
     let store = open(&db_path(&dir));
