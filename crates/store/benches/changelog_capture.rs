@@ -111,7 +111,7 @@ fn run(store: &Store, signals: usize, mark: bool) -> f64 {
                     IngestOutcome::Stored { firings, .. } => firings,
                     IngestOutcome::Duplicate { .. } => Vec::new(),
                 })
-                .map(|(seq, f)| (seq, f.firing_id))
+                .map(|f| (f.seq, f.firing.firing_id))
                 .collect();
             store.mark_delivered_seqs(&ids, 1_800_000_000_000).unwrap();
         }

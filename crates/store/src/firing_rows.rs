@@ -136,21 +136,23 @@ impl<'t> FiringTables<'t> {
         Ok(self.firings.get(fid).at::<E>(names::FIRINGS)?.is_some())
     }
 
-    /// Writes `firing` unless its id exists; returns whether it was written.
-    /// `trigger` is the instance whose arrival created it, if any; every input
-    /// in `firing.signals` gets a lineage row too.
+    /// Writes `firing` unless its id exists; returns its message (its JSON,
+    /// [`Firing::message_bytes`], taken from its row) if it was written, and
+    /// `None` if the id existed. `trigger` is the instance whose arrival
+    /// created it, if any; every input in `firing.signals` gets a lineage row
+    /// too.
     pub(crate) fn write<E: TableFailure>(
         &mut self,
         firing: &Firing,
         trigger: Option<(&str, u64)>,
         firing_seq: &mut u64,
-    ) -> Result<bool, E> {
+    ) -> Result<Option<Vec<u8>>, E> {
         let fid = firing.firing_id.as_str();
         // A firing id that exists is rare (a dedup template, a redelivered
         // offer): its row stays as it was.
         if self.pending.ids.contains(fid) || self.in_table::<E>(fid)? {
             tracing::debug!(firing_id = fid, "firing exists; skipped");
-            return Ok(false);
+            return Ok(None);
         }
         let seq = firing_seq.saturating_add(1);
         *firing_seq = seq;
@@ -160,6 +162,13 @@ impl<'t> FiringTables<'t> {
             attempts: 0,
             firing_seq: seq,
         };
+        let mut at = 0..0;
+        let row = codec::encode_with(640, |out| at = record.write_json(out));
+        // The message is the firing's JSON inside the row (`at` always lies in
+        // it; encoding again is the fallback that cannot be wrong).
+        let message = row
+            .get(at)
+            .map_or_else(|| firing.message_bytes(), <[u8]>::to_vec);
         let pending = &mut self.pending;
         let index = pending.firings.len();
         pending.ids.insert(fid.to_string());
@@ -167,7 +176,7 @@ impl<'t> FiringTables<'t> {
             id: fid.to_string(),
             seq,
             subscription: firing.subscription.clone(),
-            record: codec::encode_with(640, |out| record.write_json(out)),
+            record: row,
         });
         // The trigger is usually one of the inputs (always for a single-signal
         // firing): its row is then written for the input.
@@ -184,6 +193,6 @@ impl<'t> FiringTables<'t> {
         for input in &firing.signals {
             pending.links.push((input.name.clone(), input.seq, index));
         }
-        Ok(true)
+        Ok(Some(message))
     }
 }

@@ -66,9 +66,9 @@ pub enum IngestOutcome {
     Stored {
         /// The stored instance.
         instance: SignalInstance,
-        /// The firings newly written for it, each with its `firing_seq` (its
-        /// outbox key); firings whose id already existed are left out.
-        firings: Vec<(u64, Firing)>,
+        /// The firings newly written for it; firings whose id already existed
+        /// are left out.
+        firings: Vec<NewFiring>,
     },
     /// `(name, id)` was seen within the retention; nothing was written.
     Duplicate {
@@ -79,6 +79,19 @@ pub enum IngestOutcome {
         /// The seq of the instance stored the first time.
         seq: u64,
     },
+}
+
+/// A firing an ingest transaction wrote.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewFiring {
+    /// Its `firing_seq` (its outbox key).
+    pub seq: u64,
+    /// The firing.
+    pub firing: Firing,
+    /// Its message body, [`Firing::message_bytes`]: the same bytes as in its
+    /// stored record, taken from there, so that the drainer publishes them
+    /// without writing them again.
+    pub message: Vec<u8>,
 }
 
 impl Store {
@@ -301,11 +314,15 @@ impl IngestTables<'_> {
                     subscription: firing.subscription,
                 });
             }
-            if self
-                .fire
-                .write::<IngestError>(&firing, Some((&name, seq)), firing_seq)?
+            if let Some(message) =
+                self.fire
+                    .write::<IngestError>(&firing, Some((&name, seq)), firing_seq)?
             {
-                written.push((*firing_seq, firing));
+                written.push(NewFiring {
+                    seq: *firing_seq,
+                    firing,
+                    message,
+                });
             }
         }
         if !matched.is_empty() {
@@ -313,7 +330,7 @@ impl IngestTables<'_> {
                 &mut self.signal_matches,
                 matched,
                 Some((&name, seq)),
-                written.iter().map(|(_, f)| f),
+                written.iter().map(|f| &f.firing),
             )?;
         }
         Ok(IngestOutcome::Stored {
@@ -379,7 +396,10 @@ impl Store {
             let mut fire = FiringTables::open::<IngestError>(&txn)?;
             let mut written = Vec::new();
             for firing in planned {
-                if fire.write::<IngestError>(&firing, None, &mut firing_seq)? {
+                if fire
+                    .write::<IngestError>(&firing, None, &mut firing_seq)?
+                    .is_some()
+                {
                     written.push(firing);
                 }
             }

@@ -48,7 +48,7 @@ pub use error::{
     WaitError,
 };
 pub use history::HistoryCompaction;
-pub use ingest::{Incoming, IngestOutcome};
+pub use ingest::{Incoming, IngestOutcome, NewFiring};
 pub use joins::{DroppedOffer, JoinOffer, PendingOffer, PlanContext};
 pub use outbox::{FiringRecord, FiringState};
 pub use plugins::{DeployOutcome, PluginRecord, PluginVersion};

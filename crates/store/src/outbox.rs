@@ -98,10 +98,13 @@ pub(crate) struct NewRecord<'a> {
 impl NewRecord<'_> {
     /// Appends the record's JSON, byte for byte what serde_json writes for
     /// it (and so for the equal [`FiringRecord`]), the firing written by
-    /// `signalbox_model::json_write`.
-    pub(crate) fn write_json(&self, out: &mut Vec<u8>) {
+    /// `signalbox_model::json_write`. Returns where in `out` the firing's
+    /// JSON is: the bytes [`Firing::message_bytes`] returns.
+    pub(crate) fn write_json(&self, out: &mut Vec<u8>) -> std::ops::Range<usize> {
         out.extend_from_slice(b"{\"firing\":");
+        let start = out.len();
         self.firing.write_json(out);
+        let firing = start..out.len();
         out.extend_from_slice(b",\"state\":{\"state\":");
         let at = match self.state {
             FiringState::Pending => {
@@ -126,6 +129,7 @@ impl NewRecord<'_> {
         out.extend_from_slice(b",\"firing_seq\":");
         write_u64(out, self.firing_seq);
         out.push(b'}');
+        firing
     }
 }
 
@@ -624,7 +628,12 @@ mod tests {
                 attempts: 4_000_000_000,
                 firing_seq: u64::MAX,
             };
-            let direct = codec::encode_with(0, |out| new.write_json(out));
+            let mut firing = 0..0;
+            let direct = codec::encode_with(0, |out| firing = new.write_json(out));
+            assert_eq!(
+                direct.get(firing),
+                Some(full.firing.message_bytes().as_slice())
+            );
             assert_eq!(
                 String::from_utf8_lossy(&direct),
                 String::from_utf8_lossy(&codec::encode(&new).expect("encode"))

@@ -162,6 +162,36 @@ fn plan_returning_nothing_stores_the_signal_only() {
 }
 
 #[test]
+fn a_new_firing_carries_the_message_its_record_holds() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&db_path(&dir));
+    let mut plan = |inst: &SignalInstance, _: &mut PlanContext<'_, '_>| {
+        let mut f = firing("s\"1", inst);
+        f.params
+            .insert("note".into(), "quote \" slash \\ tab \t é 🚀".into());
+        f.params.insert("n".into(), (-1.5e-7).into());
+        f.traceparent = Some("00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01".into());
+        vec![f]
+    };
+    let out = store
+        .ingest(vec![incoming("t", "1", T0)], &mut plan)
+        .unwrap();
+    let [IngestOutcome::Stored { firings, .. }] = out.as_slice() else {
+        panic!("unexpected {out:?}");
+    };
+    let [new] = firings.as_slice() else {
+        panic!("one firing expected, got {firings:?}");
+    };
+    assert_eq!(new.message, new.firing.message_bytes());
+    let stored = store.firing(&new.firing.firing_id).unwrap().unwrap();
+    assert_eq!(new.message, stored.firing.message_bytes());
+    assert_eq!(
+        serde_json::from_slice::<serde_json::Value>(&new.message).unwrap()["params"]["note"],
+        "quote \" slash \\ tab \t é 🚀"
+    );
+}
+
+#[test]
 fn firing_dedup_reads_the_table_for_ids_not_after_its_last_key() {
     // The table is read only for an id at or before its last key: an
     // existing id before the last one is still found, and new ids on
@@ -179,11 +209,14 @@ fn firing_dedup_reads_the_table_for_ids_not_after_its_last_key() {
                 IngestOutcome::Stored { firings, .. } => firings,
                 IngestOutcome::Duplicate { .. } => Vec::new(),
             })
-            .map(|(_, f)| f.firing_id)
+            .map(|f| f.firing.firing_id)
             .collect()
     };
     let out = store
-        .ingest(vec![incoming("t", "b", T0), incoming("t", "d", T0)], &mut plan)
+        .ingest(
+            vec![incoming("t", "b", T0), incoming("t", "d", T0)],
+            &mut plan,
+        )
         .unwrap();
     assert_eq!(written(out), vec!["f-b", "f-d"]);
     // Signal ids differ, firing ids repeat: "a" and "e" are new, "b" exists

@@ -35,6 +35,7 @@ use std::time::{Duration, Instant};
 use async_nats::jetstream::context::GetStreamByNameErrorKind;
 use async_nats::{HeaderMap, HeaderName};
 use signalbox_model::{ActionKind, Firing};
+use signalbox_store::NewFiring;
 use tracing::Instrument;
 
 use super::acks;
@@ -263,7 +264,15 @@ impl Drainer {
         let read =
             tokio::task::spawn_blocking(move || store.pending_after(after, DRAIN_BATCH)).await;
         let pending = match read {
-            Ok(Ok(p)) => p,
+            // Read back from the store, a firing's message is written again.
+            Ok(Ok(p)) => p
+                .into_iter()
+                .map(|(seq, firing)| NewFiring {
+                    seq,
+                    message: firing.message_bytes(),
+                    firing,
+                })
+                .collect::<Vec<_>>(),
             Ok(Err(e)) => {
                 tracing::error!(error = %e, "cannot read the outbox");
                 self.failed.store(true, Ordering::Release);
@@ -284,13 +293,18 @@ impl Drainer {
 
     /// Publishes `pending` (in `firing_seq` order, right after the cursor) and
     /// hands the pass to the settling task; `full`: more may be there at once.
-    async fn publish(&mut self, pending: Vec<(u64, Firing)>, full: bool) -> Read {
+    async fn publish(&mut self, pending: Vec<NewFiring>, full: bool) -> Read {
         let mut pass = Pass::default();
         // Most targets are streams: room for all, so the pass is not moved
         // as it fills.
         pass.jetstream.reserve(pending.len());
         let mut failed = false;
-        for (seq, firing) in pending {
+        for NewFiring {
+            seq,
+            firing,
+            message,
+        } in pending
+        {
             self.cursor = Some(seq);
             // Each firing's `publish` span lasts until its ack (JetStream) or
             // the flush (core). When spans are exported the consumer's parent
@@ -303,6 +317,7 @@ impl Drainer {
                 &mut self.routes,
                 &mut self.inbox,
                 &firing,
+                message,
                 traceparent.as_deref(),
             )
             .instrument(span.clone())
@@ -554,16 +569,19 @@ enum Sent {
     Core,
 }
 
+/// Publishes `firing` with `message` (its JSON) as the body, to a stream
+/// with a reply subject of the drainer's ack inbox, or as a core publish.
 async fn send(
     shared: &Ctx,
     js: &async_nats::jetstream::Context,
     routes: &mut HashMap<String, (Route, Instant)>,
     inbox: &mut acks::AckInbox,
     firing: &Firing,
+    message: Vec<u8>,
     traceparent: Option<&str>,
 ) -> Result<Sent, PublishFailure> {
     let headers = firing_headers(firing, traceparent.or(firing.traceparent.as_deref()));
-    let body = bytes::Bytes::from(firing.message_bytes());
+    let body = bytes::Bytes::from(message);
     match resolve_route(js, routes, &firing.subject).await {
         Route::JetStream => {
             let (n, reply) = inbox.next_reply();

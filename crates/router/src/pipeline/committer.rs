@@ -417,11 +417,16 @@ mod tests {
         let taken = handoff.take_after(0, 10);
         let ids: Vec<(u64, &str)> = taken
             .iter()
-            .map(|(seq, f)| (*seq, f.signals[0].id.as_str()))
+            .map(|f| (f.seq, f.firing.signals[0].id.as_str()))
             .collect();
         assert_eq!(ids, [(1, "1"), (2, "2"), (3, "3")]);
-        // Exactly what the outbox holds.
-        assert_eq!(store.pending_after(None, 10).expect("outbox"), taken);
+        // Exactly what the outbox holds, each with its message.
+        let stored: Vec<(u64, signalbox_model::Firing)> =
+            taken.iter().map(|f| (f.seq, f.firing.clone())).collect();
+        assert_eq!(store.pending_after(None, 10).expect("outbox"), stored);
+        for f in &taken {
+            assert_eq!(f.message, f.firing.message_bytes());
+        }
     }
 
     #[test]

@@ -21,7 +21,7 @@
 use std::collections::VecDeque;
 use std::sync::Mutex;
 
-use signalbox_model::Firing;
+use signalbox_store::NewFiring;
 
 /// How many firings may wait here. Past that, new ones are dropped (the
 /// store has them): a drainer that fell that far behind reads the store.
@@ -30,16 +30,16 @@ pub(crate) const CAPACITY: usize = 16 * 1024;
 /// The queue. See the module docs.
 #[derive(Default)]
 pub(crate) struct Handoff {
-    queue: Mutex<VecDeque<(u64, Firing)>>,
+    queue: Mutex<VecDeque<NewFiring>>,
     /// Notified after a push of any firings.
     wake: tokio::sync::Notify,
 }
 
 impl Handoff {
-    /// Queues committed firings, each with its `firing_seq`, and wakes the
-    /// drainer if there were any; what does not fit under [`CAPACITY`] is
-    /// dropped.
-    pub(crate) fn push(&self, firings: impl IntoIterator<Item = (u64, Firing)>) {
+    /// Queues committed firings (each with its `firing_seq` and message) and
+    /// wakes the drainer if there were any; what does not fit under
+    /// [`CAPACITY`] is dropped.
+    pub(crate) fn push(&self, firings: impl IntoIterator<Item = NewFiring>) {
         let mut any = false;
         {
             let mut queue = self.queue.lock().unwrap_or_else(|e| e.into_inner());
@@ -64,16 +64,16 @@ impl Handoff {
     /// Drops every queued firing at or before `cursor` and returns up to
     /// `limit` firings whose seqs run `cursor + 1, cursor + 2, …` without a
     /// gap; nothing when the next queued seq is not `cursor + 1`.
-    pub(crate) fn take_after(&self, cursor: u64, limit: usize) -> Vec<(u64, Firing)> {
+    pub(crate) fn take_after(&self, cursor: u64, limit: usize) -> Vec<NewFiring> {
         let mut queue = self.queue.lock().unwrap_or_else(|e| e.into_inner());
-        while queue.front().is_some_and(|(seq, _)| *seq <= cursor) {
+        while queue.front().is_some_and(|f| f.seq <= cursor) {
             queue.pop_front();
         }
         let mut taken = Vec::new();
         let mut next = cursor.checked_add(1);
         while taken.len() < limit
             && let Some(expected) = next
-            && queue.front().is_some_and(|(seq, _)| *seq == expected)
+            && queue.front().is_some_and(|f| f.seq == expected)
         {
             taken.extend(queue.pop_front());
             next = expected.checked_add(1);
@@ -100,10 +100,10 @@ impl Handoff {
 mod tests {
     use super::*;
 
-    fn firing(seq: u64) -> (u64, Firing) {
-        (
+    fn firing(seq: u64) -> NewFiring {
+        NewFiring {
             seq,
-            Firing {
+            firing: signalbox_model::Firing {
                 firing_id: format!("f{seq}"),
                 subscription: "s".into(),
                 version: 1,
@@ -114,11 +114,12 @@ mod tests {
                 created_at_ms: 0,
                 traceparent: None,
             },
-        )
+            message: Vec::new(),
+        }
     }
 
-    fn seqs(taken: &[(u64, Firing)]) -> Vec<u64> {
-        taken.iter().map(|(s, _)| *s).collect()
+    fn seqs(taken: &[NewFiring]) -> Vec<u64> {
+        taken.iter().map(|f| f.seq).collect()
     }
 
     #[test]

@@ -116,6 +116,6 @@ pub fn fired(outcomes: Vec<IngestOutcome>) -> Vec<(u64, String)> {
             IngestOutcome::Stored { firings, .. } => firings,
             IngestOutcome::Duplicate { .. } => Vec::new(),
         })
-        .map(|(seq, f)| (seq, f.firing_id))
+        .map(|f| (f.seq, f.firing.firing_id))
         .collect()
 }
