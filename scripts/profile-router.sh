@@ -21,6 +21,8 @@
 #   SIGNALBOX_NATS_SERVER  nats-server binary; default .tools/bin/nats-server, then PATH
 #   MODES                  "jetstream core" (default), or one of them
 #   SIGNALS                signals per mode (60000)
+#   RATE                   core mode: signals per second, a steady pace (default 0: as
+#                          fast as the load process publishes)
 #   PERF_FREQ              samples per second of CPU time (999)
 #   CALL_GRAPH             perf --call-graph argument (dwarf,16384); "fp" needs frame pointers
 #   PERF=0                 no perf: only the router's CPU per signal from /proc
@@ -120,10 +122,11 @@ async def drain(url, n):
     await nc.close()
     print(json.dumps({"signals": n, "seconds": round(secs, 3)}))
 
-async def load(url, n):
+async def load(url, n, rate=0.0):
     """Core: publishes n signals as fast as the client goes (plain publishes;
-    the router's subscription buffers what it has not taken yet) and waits
-    for n firings on fired.load. Prints JSON: signals, seconds."""
+    the router's subscription buffers what it has not taken yet), or at a
+    steady `rate` per second when it is not 0, and waits for n firings on
+    fired.load. Prints JSON: signals, seconds."""
     import nats
     nc = await nats.connect(url, pending_size=64 * 1024 * 1024)
     got = 0
@@ -137,6 +140,11 @@ async def load(url, n):
     await nc.flush()
     t0 = time.monotonic()
     for i in range(n):
+        if rate:
+            ahead = t0 + i / rate - time.monotonic()
+            if ahead > 0:
+                await nc.flush()
+                await asyncio.sleep(ahead)
         await nc.publish(SUBJECT, b'{"id":"load-%d","params":{"n":%d}}' % (i, i))
         if i % 1000 == 999:
             await nc.flush()
@@ -277,7 +285,7 @@ if __name__ == "__main__":
     elif cmd == "drain":
         asyncio.run(drain(sys.argv[2], int(sys.argv[3])))
     elif cmd == "load":
-        asyncio.run(load(sys.argv[2], int(sys.argv[3])))
+        asyncio.run(load(sys.argv[2], int(sys.argv[3]), float(sys.argv[4])))
     elif cmd == "classify":
         us = float(sys.argv[3]) if len(sys.argv) > 3 and sys.argv[3] else None
         top = sys.argv[4] if len(sys.argv) > 4 else None
@@ -298,6 +306,7 @@ if [[ -z "$NATS_SERVER" ]]; then
 fi
 MODES=${MODES:-"jetstream core"}
 SIGNALS=${SIGNALS:-60000}
+RATE=${RATE:-0}
 PERF_FREQ=${PERF_FREQ:-999}
 CALL_GRAPH=${CALL_GRAPH:-dwarf,16384}
 PERF=${PERF:-1}
@@ -369,7 +378,7 @@ EOF
         kill -CONT "$ROUTER_PID"
         RESULT=$(python3 "$HELPER" drain "$URL" "$SIGNALS")
     else
-        RESULT=$(python3 "$HELPER" load "$URL" "$SIGNALS")
+        RESULT=$(python3 "$HELPER" load "$URL" "$SIGNALS" "$RATE")
     fi
     sleep 0.5 # the last firings' acks and "marked delivered"
     R1=$(cpu_us "$ROUTER_PID"); N1=$(cpu_us "$NATS_PID"); read -r W1 C1 < <(io_counts "$ROUTER_PID"); F1=$(min_faults "$ROUTER_PID")

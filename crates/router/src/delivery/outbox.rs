@@ -25,7 +25,10 @@
 //! acknowledged (JetStream) or flushed (core NATS); after any failure the
 //! drainer lets the passes in flight settle and reads the outbox from its
 //! start again, so a firing that failed is published again and none is
-//! published twice while its first publish is in flight.
+//! published twice while its first publish is in flight. The cursor stays
+//! when the drainer catches up (every firing up to it is settled, and firing
+//! seqs only grow), so firings committed next come from the handoff; after
+//! a whole wait without new firings it reads the outbox from its start too.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -118,7 +121,8 @@ pub(crate) async fn run(
                         None
                     } else {
                         backoff = Duration::from_millis(100);
-                        drainer.cursor = None;
+                        // Everything up to the cursor is settled: firings
+                        // committed next come after it, from the handoff.
                         // Idle: make lazy delivery marks durable once they are
                         // a second old (under load, the next ingest commit does it).
                         sync_lazy(&drainer.shared, Duration::from_secs(1)).await;
@@ -136,7 +140,11 @@ pub(crate) async fn run(
         tokio::select! {
             _ = drainer.shared.part.outbox_wake.notified(), if wake_early => {}
             _ = drainer.shared.part.handoff.pushed(), if wake_early => {}
-            _ = tokio::time::sleep(wait) => {}
+            _ = tokio::time::sleep(wait) => {
+                // A whole wait without new firings: the next pass reads the
+                // outbox from its start, as after a failure.
+                drainer.cursor = None;
+            }
             _ = shutdown.changed() => break,
         }
     }
