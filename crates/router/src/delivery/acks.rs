@@ -37,7 +37,13 @@ impl AckInbox {
     pub(super) fn next_reply(&mut self) -> (u64, String) {
         let n = self.next;
         self.next += 1;
-        (n, format!("{}.{n}", self.prefix))
+        let mut digits = itoa::Buffer::new();
+        let digits = digits.format(n);
+        let mut reply = String::with_capacity(self.prefix.len() + 1 + digits.len());
+        reply.push_str(&self.prefix);
+        reply.push('.');
+        reply.push_str(digits);
+        (n, reply)
     }
 }
 
@@ -188,7 +194,17 @@ fn reply_result(msg: &async_nats::Message) -> Result<(), String> {
     if msg.status == Some(async_nats::StatusCode::NO_RESPONDERS) {
         return Err("no stream found for given subject (no responders)".to_string());
     }
-    match serde_json::from_slice::<Reply>(&msg.payload) {
+    // nats-server writes an ack as `{"stream":…,"seq":…}` (an error's
+    // `"error"` member comes first): such a reply with no `"error"` in it
+    // is an ack, without parsing it.
+    let payload = msg.payload.as_ref();
+    if payload.starts_with(br#"{"stream":""#)
+        && payload.ends_with(b"}")
+        && !payload.windows(7).any(|w| w == br#""error""#)
+    {
+        return Ok(());
+    }
+    match serde_json::from_slice::<Reply>(payload) {
         Ok(Reply {
             error: Some(error), ..
         }) => Err(format!("publish failed: {error}")),
@@ -244,6 +260,25 @@ mod tests {
         assert!(err.contains("no stream"), "{err}");
         assert!(reply_result(&reply("{}", None)).is_err());
         assert!(reply_result(&reply("not json", None)).is_err());
+        // Not taken for an ack without parsing: an error after the stream,
+        // a reply cut short.
+        let err = reply_result(&reply(
+            r#"{"stream":"RUNS","error":{"code":500,"description":"boom"}}"#,
+            None,
+        ))
+        .expect_err("an error after the stream");
+        assert!(err.contains("boom"), "{err}");
+        assert!(reply_result(&reply(r#"{"stream":"RUNS","seq":7"#, None)).is_err());
+    }
+
+    #[test]
+    fn reply_subjects_are_the_prefix_and_a_growing_number() {
+        let mut inbox = AckInbox {
+            prefix: "_INBOX.abc.acks".into(),
+            next: 9,
+        };
+        assert_eq!(inbox.next_reply(), (9, "_INBOX.abc.acks.9".to_string()));
+        assert_eq!(inbox.next_reply(), (10, "_INBOX.abc.acks.10".to_string()));
     }
 
     #[test]
