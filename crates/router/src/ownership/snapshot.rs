@@ -5,14 +5,20 @@
 //! a consistent copy of the store file (`Store::snapshot_to`, which reports
 //! the changelog position it holds) is put in the object store as `p<p>` with
 //! that position in its metadata; then the changelog is trimmed below the
-//! position (its last message stays: it carries the subject's sequence that
+//! position of the snapshot stored before it (one snapshot behind; the
+//! log's last message always stays: it carries the subject's sequence that
 //! the next write expects), and the input below the store's input position.
 //! Order matters: the snapshot is stored before anything it covers is
 //! trimmed, so at every moment snapshot + remaining log = the state. A
 //! snapshot is stored only while the partition's lease is known held
 //! (`Partition::answers_now`) and only over an older one, so a router resumed
-//! after a pause past its lease cannot put back a snapshot older than what the
-//! new owner trimmed the log to (restore also refuses such a gap).
+//! after a pause past its lease does not put back a snapshot older than what
+//! the new owner trimmed the log to (restore also refuses such a gap). Those
+//! checks come before the upload, though: a router paused (or slow) between
+//! them and its put can still land an older snapshot over a newer one. The
+//! trim one snapshot behind keeps the log from the position that was stored
+//! when such a writer checked, so its snapshot still meets the log, unless
+//! two more snapshots were stored while it was stalled.
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -76,7 +82,8 @@ pub(crate) async fn take(
             "partition {p}: the lease is not known held; snapshot not stored"
         ));
     }
-    if let Some(stored) = super::restore::snapshot_position(group, p).await?
+    let stored = super::restore::snapshot_position(group, p).await?;
+    if let Some(stored) = stored
         && stored >= at
     {
         let _ = tokio::fs::remove_file(&tmp).await;
@@ -101,14 +108,17 @@ pub(crate) async fn take(
         .await
         .map_err(|e| format!("upload: {e}"))?;
     let _ = tokio::fs::remove_file(&tmp).await;
-    // Trim what the snapshot covers (keep the log's last message).
-    if let Err(e) = group
-        .joined
-        .log
-        .purge()
-        .filter(group.names.log_subject(p))
-        .sequence(at)
-        .await
+    // Trim what the snapshot stored before this one covers (module docs:
+    // one snapshot behind, so that a late put of an older snapshot still
+    // meets the log).
+    if let Some(behind) = stored
+        && let Err(e) = group
+            .joined
+            .log
+            .purge()
+            .filter(group.names.log_subject(p))
+            .sequence(behind)
+            .await
     {
         tracing::debug!(partition = p, error = %e, "changelog not trimmed");
     }
