@@ -52,6 +52,15 @@ pub(crate) fn stream_position(reply: &str) -> Option<StreamPosition<'_>> {
     })
 }
 
+/// The stream sequence of a message read from a consumer, or 0 when its
+/// reply subject is not an ack subject.
+pub(crate) fn stream_seq(msg: &async_nats::Message) -> u64 {
+    msg.reply
+        .as_deref()
+        .and_then(stream_position)
+        .map_or(0, |at| at.seq)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

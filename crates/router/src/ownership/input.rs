@@ -27,7 +27,7 @@ use crate::group::front::REPLY_HEADER;
 use crate::group::names::{
     KIND_OFFER, KIND_SIGNAL, KIND_UNWATCH, KIND_WAIT, KIND_WAIT_OFFER, KIND_WATCH, parse_in_subject,
 };
-use crate::nats::stream_position::stream_position;
+use crate::nats::stream_position::stream_seq;
 use crate::pipeline::catalog::remote::{RemoteOffer, read_offer, read_unwatch, read_watch};
 use crate::pipeline::partition::Partition;
 use crate::shared::Shared;
@@ -158,11 +158,7 @@ pub(crate) async fn run(
             // message, in input order.
             let mut runs: Vec<(u8, Vec<Taken>, u64)> = Vec::new();
             for msg in batch {
-                let seq = msg
-                    .reply
-                    .as_deref()
-                    .and_then(stream_position)
-                    .map_or(0, |at| at.seq);
+                let seq = stream_seq(&msg);
                 if seq <= position {
                     continue;
                 }

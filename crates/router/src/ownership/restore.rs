@@ -25,7 +25,7 @@ use tokio::io::AsyncReadExt;
 
 use crate::group::Group;
 use crate::group::lease::EXPECTED_LAST_SUBJECT_SEQ;
-use crate::nats::stream_position::stream_position;
+use crate::nats::stream_position::stream_seq;
 
 /// A partition store's options: no fsync (the changelog is the durable copy)
 /// and a small cache (a router holds many of them).
@@ -198,11 +198,7 @@ pub(crate) async fn catch_up(group: &Group, store: &Arc<Store>, p: u32) -> Resul
                 ));
             }
         };
-        let seq = msg
-            .reply
-            .as_deref()
-            .and_then(stream_position)
-            .map_or(0, |at| at.seq);
+        let seq = stream_seq(&msg);
         if seq <= at {
             continue;
         }
