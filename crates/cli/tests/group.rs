@@ -4,8 +4,9 @@
 //! the group serves signals, joins and waits from any router; a router paused
 //! past its lease is fenced; routers killed, paused, added and stopped and a
 //! NATS node killed, at random, under load — every firing exactly once, seqs
-//! without gap or repeat, every wait answered once; and settings that would
-//! split the truth are refused.
+//! without gap or repeat, every wait answered once; a late put of an older
+//! snapshot does not hide a newer one; and settings that would split the
+//! truth are refused.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
@@ -564,6 +565,170 @@ async fn a_router_paused_past_its_lease_is_fenced_when_it_resumes() -> Result<()
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
     check_exactly_once(&case, &out, &waits, n, &BTreeSet::new()).await
+}
+
+/// The snapshot objects of partition `p` in `bucket`: (object, changelog
+/// position), oldest first.
+async fn snapshots_of(
+    bucket: &jetstream::object_store::ObjectStore,
+    p: u32,
+) -> Result<Vec<(jetstream::object_store::ObjectInfo, u64)>> {
+    let mut list = bucket.list().await?;
+    let mut out = Vec::new();
+    while let Some(info) = list.next().await {
+        let info = info?;
+        if info.name == format!("p{p}") || info.name.starts_with(&format!("p{p}.")) {
+            let at = info
+                .metadata
+                .get("changelog_seq")
+                .and_then(|v| v.parse().ok())
+                .with_context(|| format!("snapshot {} without changelog_seq", info.name))?;
+            out.push((info, at));
+        }
+    }
+    out.sort_by_key(|(_, at)| *at);
+    Ok(out)
+}
+
+/// A router stalled between its snapshot checks and its upload puts an older
+/// snapshot after newer ones were stored and the changelog was trimmed past
+/// it. The case makes that late put itself: it keeps the first snapshot of
+/// the orders partition it sees (name, metadata and bytes), waits for two
+/// newer ones and a changelog trimmed past the kept one, puts the kept one
+/// back as it was, and kills the partition's owner. The router that takes
+/// the partition over restores from the newest snapshot and goes on; every
+/// firing arrives exactly once, and deleted snapshots leave no markers.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_late_put_of_an_older_snapshot_does_not_hide_a_newer_one() -> Result<()> {
+    init_logs();
+    let mut case = GroupCase::start(
+        std::path::Path::new(BIN),
+        2,
+        "g5",
+        16,
+        &[("all.yaml", ALL_ORDERS), ("pair.yaml", PAIR)],
+        "",
+    )
+    .await?;
+    let (client, out, waits) = targets(&case).await?;
+    let js = jetstream::new(client.clone());
+    let bucket = js.get_object_store("SBX_G5_SNAP").await?;
+    let log = js.get_stream("SBX_G5_LOG").await?;
+    let p = signalbox_router::group::hash::signal_partition("signals", "orders", 16);
+    let status = case.settle().await?;
+    let owner = status["partitions"][p as usize]["owner"]
+        .as_str()
+        .context("owner")?
+        .to_string();
+    let i = case
+        .routers
+        .iter()
+        .position(|r| r.member == owner)
+        .context("owner router")?;
+    // Paced, and on until the snapshots are there: the owner stores one
+    // every 5 s while its store moves.
+    let enough = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let producer = {
+        let (c, enough) = (client.clone(), enough.clone());
+        tokio::spawn(async move {
+            let mut k = 0u64;
+            while !enough.load(std::sync::atomic::Ordering::Relaxed) && k < 5000 {
+                publish(&c, "orders", &order(k)).await?;
+                publish(&c, "payments", &payment(k)).await?;
+                k += 1;
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            anyhow::Ok(k)
+        })
+    };
+    let mut kept: Option<(jetstream::object_store::ObjectInfo, u64, Vec<u8>)> = None;
+    let mut newer = BTreeSet::new();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(120);
+    while newer.len() < 2 {
+        ensure!(
+            tokio::time::Instant::now() < deadline,
+            "two snapshots of partition {p} after the first were not stored within 120 s (kept: {:?}, newer: {newer:?})\n{}",
+            kept.as_ref().map(|k| k.1),
+            case.logs()
+        );
+        for (info, at) in snapshots_of(&bucket, p).await? {
+            match &kept {
+                None => {
+                    let mut bytes = Vec::new();
+                    // Deleted between the list and the read: take the next.
+                    let Ok(mut object) = bucket.get(&info.name).await else {
+                        continue;
+                    };
+                    if tokio::io::AsyncReadExt::read_to_end(&mut object, &mut bytes)
+                        .await
+                        .is_ok()
+                    {
+                        kept = Some((info, at, bytes));
+                    }
+                }
+                Some((_, first, _)) if at > *first => {
+                    newer.insert(at);
+                }
+                Some(_) => {}
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    enough.store(true, std::sync::atomic::Ordering::Relaxed);
+    let before_kill = producer.await??;
+    let n = before_kill + 100;
+    let (info, at, bytes) = kept.context("kept snapshot")?;
+    // The changelog no longer holds the entry after the kept snapshot: that
+    // snapshot alone cannot bring a store up to the log.
+    let first = log
+        .get_first_raw_message_by_subject(format!("sbx.g5.log.{p}"), 1)
+        .await?
+        .sequence;
+    ensure!(
+        first > at + 1,
+        "the changelog of partition {p} starts at {first}, not past the kept snapshot at {at}"
+    );
+    // The late put: the kept snapshot again, as its writer stored it.
+    let meta = jetstream::object_store::ObjectMetadata {
+        name: info.name.clone(),
+        description: info.description.clone(),
+        metadata: info.metadata.clone(),
+        ..Default::default()
+    };
+    bucket.put(meta, &mut bytes.as_slice()).await?;
+    case.kill(i)?;
+    let other = 1 - i;
+    for k in before_kill..n {
+        publish(&client, "orders", &order(k)).await?;
+        publish(&client, "payments", &payment(k)).await?;
+    }
+    check_exactly_once(&case, &out, &waits, n, &BTreeSet::new()).await?;
+    let log_text = case.routers[other].log();
+    ensure!(
+        !log_text.contains("has a gap"),
+        "router {other} found a gap in a changelog:\n{}",
+        case.routers[other].log_tail()
+    );
+    // Deleted snapshots leave no markers: every object subject of the
+    // bucket is a live object.
+    let mut live = 0;
+    let mut list = bucket.list().await?;
+    while let Some(o) = list.next().await {
+        o?;
+        live += 1;
+    }
+    let mut subjects = 0;
+    let snap_stream = js.get_stream("OBJ_SBX_G5_SNAP").await?;
+    let mut meta = snap_stream.info_with_subjects("$O.SBX_G5_SNAP.M.>").await?;
+    while let Some(s) = meta.next().await {
+        s?;
+        subjects += 1;
+    }
+    ensure!(
+        subjects == live,
+        "{subjects} object subjects in the snapshot store but {live} live snapshots"
+    );
+    Ok(())
 }
 
 /// One disruption of the chaos case.

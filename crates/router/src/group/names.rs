@@ -10,7 +10,7 @@
 //! | members (a key per live router, expiring) | KV `SBX_<GROUP>_MEMBERS` |
 //! | the group's record (partition count, prefix, ingest) | KV `SBX_<GROUP>_CONFIG`, key `group` |
 //! | subscriptions | KV `SBX_<GROUP>_SUBS` |
-//! | snapshots of partition stores | object store `SBX_<GROUP>_SNAP`, object `p<p>` |
+//! | snapshots of partition stores | object store `SBX_<GROUP>_SNAP` (stream `OBJ_SBX_<GROUP>_SNAP`), object `p<p>.<changelog position>` |
 //! | plugins (the active version of each) | KV `SBX_<GROUP>_PLUGINS`; components in object store `SBX_<GROUP>_BLOBS` by hash |
 //! | queries to every router / to a partition's owner | `sbx.<group>.q.<verb>` / `sbx.<group>.qp.<p>.<verb>` |
 //!
@@ -156,10 +156,34 @@ impl GroupNames {
         format!("sbx.{}.qp.{p}.{verb}", self.group)
     }
 
-    /// The snapshot object of partition `p`.
-    pub fn snapshot_object(&self, p: u32) -> String {
-        format!("p{p}")
+    /// The stream under the snapshot object store (NATS names an object
+    /// store's stream `OBJ_<bucket>`).
+    pub fn snapshot_stream(&self) -> String {
+        format!("OBJ_{}", self.snapshot_bucket())
     }
+
+    /// The snapshot object of partition `p` at changelog position `at`: one
+    /// object per position, so that a late put of an older snapshot adds an
+    /// object beside the newer one instead of replacing it.
+    pub fn snapshot_object(&self, p: u32, at: u64) -> String {
+        format!("p{p}.{at}")
+    }
+}
+
+/// The partition a snapshot object belongs to: `p12.858` → 12; also the
+/// single object `p12` of versions that kept one per partition (its position
+/// is in its metadata, as for every snapshot).
+pub fn snapshot_partition(object: &str) -> Option<u32> {
+    let rest = object.strip_prefix('p')?;
+    let p = match rest.split_once('.') {
+        Some((p, at)) if !at.is_empty() && at.bytes().all(|b| b.is_ascii_digit()) => p,
+        Some(_) => return None,
+        None => rest,
+    };
+    if p.is_empty() || !p.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    p.parse().ok()
 }
 
 /// The partition number and kind of an input subject, given the group's
@@ -200,5 +224,20 @@ mod tests {
             parse_in_subject(&n.in_prefix(), "sbx.prod-eu.in.x._sig"),
             None
         );
+    }
+
+    #[test]
+    fn snapshot_objects_name_their_partition() {
+        let n = GroupNames::new("prod-eu");
+        assert_eq!(n.snapshot_stream(), "OBJ_SBX_PROD_EU_SNAP");
+        assert_eq!(n.snapshot_object(12, 858), "p12.858");
+        assert_eq!(snapshot_partition(&n.snapshot_object(12, 858)), Some(12));
+        assert_eq!(snapshot_partition("p1.858"), Some(1));
+        assert_eq!(snapshot_partition("p12"), Some(12));
+        for other in [
+            "p", "p.5", "p12.", "p12.x", "px.5", "q12.5", "p12.5.6", "p-1",
+        ] {
+            assert_eq!(snapshot_partition(other), None, "{other}");
+        }
     }
 }

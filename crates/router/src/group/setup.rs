@@ -165,6 +165,9 @@ pub struct Joined {
     pub subs: kv::Store,
     /// The snapshot store.
     pub snapshots: object_store::ObjectStore,
+    /// The stream under the snapshot store (to purge the markers of deleted
+    /// snapshots, which the object store API keeps).
+    pub snapshot_stream: stream::Stream,
     /// The group's plugins: the active version of each (KV).
     pub plugins: kv::Store,
     /// Plugin components by content hash.
@@ -361,6 +364,10 @@ async fn join_once(
         })
         .await
         .map_err(|e| nats_err(format!("object store {}", names.snapshot_bucket()))(&e))?;
+    let snapshot_stream = js
+        .get_stream(names.snapshot_stream())
+        .await
+        .map_err(|e| nats_err(format!("stream {}", names.snapshot_stream()))(&e))?;
     let plugins = js
         .create_key_value(kv::Config {
             bucket: names.plugins_bucket(),
@@ -383,6 +390,7 @@ async fn join_once(
         members,
         subs,
         snapshots,
+        snapshot_stream,
         plugins,
         plugin_blobs,
         input,

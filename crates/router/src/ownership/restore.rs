@@ -2,10 +2,12 @@
 //! the state follows ownership with no shared disk.
 //!
 //! The store file is `<data_dir>/partitions/<p>.redb` and says how far it
-//! got (`changelog_seq`). The partition's snapshot (object `p<p>`, written by
-//! its owners) says up to which position the changelog may have been trimmed.
-//! A local store at or past the snapshot only replays the entries after its
-//! position; an older one (or none) is replaced by the snapshot first. Then
+//! got (`changelog_seq`). The partition's snapshots (objects `p<p>.<at>`,
+//! one per changelog position `at`, written by its owners) say up to which
+//! position the changelog may have been trimmed; the newest one counts, so a
+//! late put of an older snapshot cannot hide a newer one. A local store at or
+//! past the newest snapshot only replays the entries after its position; an
+//! older one (or none) is replaced by that snapshot first. Then
 //! every entry up to the subject's current last sequence is applied, in
 //! order: a single message, or the chunks of an atomic batch put together.
 //! Replay is idempotent, so a crash midway only means more replay next time.
@@ -25,6 +27,7 @@ use tokio::io::AsyncReadExt;
 
 use crate::group::Group;
 use crate::group::lease::EXPECTED_LAST_SUBJECT_SEQ;
+use crate::group::names::snapshot_partition;
 use crate::nats::stream_position::stream_seq;
 
 /// A partition store's options: no fsync (the changelog is the durable copy)
@@ -42,37 +45,72 @@ pub(crate) fn store_path(data_dir: &Path, p: u32) -> PathBuf {
     data_dir.join("partitions").join(format!("{p}.redb"))
 }
 
-/// The snapshot's position and its object, if there is one.
-pub(super) async fn snapshot_position(group: &Group, p: u32) -> Result<Option<u64>, String> {
-    match group
-        .joined
-        .snapshots
-        .info(group.names.snapshot_object(p))
-        .await
-    {
-        Ok(info) if !info.deleted => Ok(info
-            .metadata
-            .get("changelog_seq")
-            .and_then(|v| v.parse().ok())),
-        Ok(_) => Ok(None),
-        Err(e) if e.to_string().contains("not found") => Ok(None),
-        Err(e) => Err(format!("snapshot info of partition {p}: {e}")),
-    }
+/// A stored snapshot of a partition: its object and the changelog position
+/// it holds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) struct StoredSnapshot {
+    /// The object's name (`p<p>.<at>`, or `p<p>` from earlier versions).
+    pub name: String,
+    /// The changelog position the snapshot holds (its `changelog_seq`).
+    pub at: u64,
 }
 
-/// Replaces the file at `path` with the partition's snapshot.
-async fn download_snapshot(group: &Group, p: u32, path: &Path) -> Result<(), String> {
+/// How long listing the snapshot store may take.
+const LIST_FOR: Duration = Duration::from_secs(10);
+
+/// Every stored snapshot of partition `p`, oldest first. An object without a
+/// readable position is left out (it cannot be placed against the log).
+pub(super) async fn stored_snapshots(group: &Group, p: u32) -> Result<Vec<StoredSnapshot>, String> {
+    let list = async {
+        let mut list = group
+            .joined
+            .snapshots
+            .list()
+            .await
+            .map_err(|e| format!("listing the snapshots of partition {p}: {e}"))?;
+        let mut out = Vec::new();
+        while let Some(info) = list.next().await {
+            let info = info.map_err(|e| format!("listing the snapshots of partition {p}: {e}"))?;
+            if snapshot_partition(&info.name) != Some(p) {
+                continue;
+            }
+            match info
+                .metadata
+                .get("changelog_seq")
+                .and_then(|v| v.parse().ok())
+            {
+                Some(at) => out.push(StoredSnapshot {
+                    name: info.name,
+                    at,
+                }),
+                None => tracing::warn!(
+                    partition = p,
+                    object = %info.name,
+                    "snapshot object without a changelog position; left out"
+                ),
+            }
+        }
+        out.sort_by_key(|s| s.at);
+        Ok(out)
+    };
+    tokio::time::timeout(LIST_FOR, list).await.map_err(|_| {
+        format!("listing the snapshots of partition {p}: no answer within {LIST_FOR:?}")
+    })?
+}
+
+/// Replaces the file at `path` with snapshot object `name`.
+async fn download_snapshot(group: &Group, name: &str, path: &Path) -> Result<(), String> {
     let mut object = group
         .joined
         .snapshots
-        .get(group.names.snapshot_object(p))
+        .get(name)
         .await
-        .map_err(|e| format!("snapshot of partition {p}: {e}"))?;
+        .map_err(|e| format!("snapshot {name}: {e}"))?;
     let mut bytes = Vec::new();
     object
         .read_to_end(&mut bytes)
         .await
-        .map_err(|e| format!("reading the snapshot of partition {p}: {e}"))?;
+        .map_err(|e| format!("reading snapshot {name}: {e}"))?;
     let tmp = path.with_extension("restore");
     tokio::fs::write(&tmp, &bytes)
         .await
@@ -83,8 +121,10 @@ async fn download_snapshot(group: &Group, p: u32, path: &Path) -> Result<(), Str
     Ok(())
 }
 
-/// Opens partition `p`'s store, restored from the snapshot when the local one
-/// is older than it (or missing).
+/// Opens partition `p`'s store, restored from the newest snapshot when the
+/// local one is older than it (or missing). A snapshot that cannot be read
+/// gives way to the one before it (the log is kept from there: module docs
+/// of `snapshot`); the gap check of [`catch_up`] refuses one too old.
 pub(crate) async fn open(
     group: &Group,
     data_dir: &Path,
@@ -97,7 +137,7 @@ pub(crate) async fn open(
             .await
             .map_err(|e| format!("{}: {e}", dir.display()))?;
     }
-    let snapshot = snapshot_position(group, p).await?;
+    let snapshots = stored_snapshots(group, p).await?;
     let options = store_options(dedup_retention);
     let open = |path: PathBuf, options: StoreOptions| async move {
         tokio::task::spawn_blocking(move || Store::open(&path, options))
@@ -112,21 +152,35 @@ pub(crate) async fn open(
     } else {
         None
     };
-    match (local, snapshot) {
-        (Some((store, at)), Some(snap)) if at >= snap => Ok(Arc::new(store)),
-        (Some((store, _)), None) => Ok(Arc::new(store)),
-        (local, Some(snap)) => {
-            drop(local);
-            download_snapshot(group, p, &path).await?;
-            tracing::info!(
-                partition = p,
-                changelog_seq = snap,
-                "partition store restored from its snapshot"
-            );
-            Ok(Arc::new(open(path, options).await?))
-        }
-        (None, None) => Ok(Arc::new(open(path, options).await?)),
+    let newest = snapshots.last().map(|s| s.at);
+    match (local, newest) {
+        (Some((store, at)), Some(snap)) if at >= snap => return Ok(Arc::new(store)),
+        (Some((store, _)), None) => return Ok(Arc::new(store)),
+        (None, None) => return Ok(Arc::new(open(path, options).await?)),
+        (local, Some(_)) => drop(local),
     }
+    let mut failed = Vec::new();
+    for snapshot in snapshots.iter().rev() {
+        match download_snapshot(group, &snapshot.name, &path).await {
+            Ok(()) => {
+                tracing::info!(
+                    partition = p,
+                    object = %snapshot.name,
+                    changelog_seq = snapshot.at,
+                    "partition store restored from its snapshot"
+                );
+                return Ok(Arc::new(open(path, options).await?));
+            }
+            Err(e) => {
+                tracing::warn!(partition = p, error = %e, "snapshot not restored; trying the one before it");
+                failed.push(e);
+            }
+        }
+    }
+    Err(format!(
+        "partition {p}: no snapshot could be restored: {}",
+        failed.join("; ")
+    ))
 }
 
 /// The partition changelog's last sequence now (0 when empty).

@@ -3,28 +3,32 @@
 //!
 //! Every `cluster.snapshot_every`, when the store moved since the last one:
 //! a consistent copy of the store file (`Store::snapshot_to`, which reports
-//! the changelog position it holds) is put in the object store as `p<p>` with
-//! that position in its metadata; then the changelog is trimmed below the
-//! position of the snapshot stored before it (one snapshot behind; the
-//! log's last message always stays: it carries the subject's sequence that
-//! the next write expects), and the input below the store's input position.
-//! Order matters: the snapshot is stored before anything it covers is
-//! trimmed, so at every moment snapshot + remaining log = the state. A
-//! snapshot is stored only while the partition's lease is known held
-//! (`Partition::answers_now`) and only over an older one, so a router resumed
-//! after a pause past its lease does not put back a snapshot older than what
-//! the new owner trimmed the log to (restore also refuses such a gap). Those
-//! checks come before the upload, though: a router paused (or slow) between
-//! them and its put can still land an older snapshot over a newer one. The
-//! trim one snapshot behind keeps the log from the position that was stored
-//! when such a writer checked, so its snapshot still meets the log, unless
-//! two more snapshots were stored while it was stalled.
+//! the changelog position it holds) is put in the object store as object
+//! `p<p>.<at>`, one per position `at`, with that position in its metadata;
+//! then the changelog is trimmed below the position of the newest snapshot
+//! stored before it (one snapshot behind; the log's last message always
+//! stays: it carries the subject's sequence that the next write expects),
+//! the snapshots older than that one are deleted (their markers purged), and
+//! the input is trimmed below the store's input position. Order matters: the
+//! snapshot is stored before anything it covers is trimmed, so at every
+//! moment the newest snapshot + remaining log = the state, and so does the
+//! one before it (restore falls back to it when the newest cannot be read).
+//!
+//! A snapshot is stored only while the partition's lease is known held
+//! (`Partition::answers_now`) and only when newer than every stored one.
+//! Those checks come before the upload, so a router paused (or slow) between
+//! them and its put can still land an older snapshot after a newer one. It
+//! lands beside it, under its own name: restore takes the newest, and the
+//! stalled writer's trims and deletes reach only below what it saw, which
+//! is at or below everything the current owner keeps.
 
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 
 use async_nats::jetstream::object_store::ObjectMetadata;
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE;
 use tokio::sync::watch;
 
 use crate::group::Group;
@@ -72,19 +76,19 @@ pub(crate) async fn take(
         .map_err(|e| e.to_string())?
         .map_err(|e| format!("copy: {e}"))?;
     let input_seq = partition.store.input_seq().ok().flatten().unwrap_or(0);
-    // Only an owner that knows its lease held stores a snapshot, and never
-    // one older than the stored one: a router resumed after a pause past its
-    // lease would otherwise put back an old snapshot below what the new
-    // owner trimmed the log to.
+    // Only an owner that knows its lease held stores a snapshot, and only one
+    // newer than every stored one (a put that is late past these checks
+    // lands beside the newer ones under its own name: module docs).
     if !partition.answers_now() {
         let _ = tokio::fs::remove_file(&tmp).await;
         return Err(format!(
             "partition {p}: the lease is not known held; snapshot not stored"
         ));
     }
-    let stored = super::restore::snapshot_position(group, p).await?;
-    if let Some(stored) = stored
-        && stored >= at
+    let stored = super::restore::stored_snapshots(group, p).await?;
+    let newest = stored.last().map(|s| s.at);
+    if let Some(newest) = newest
+        && newest >= at
     {
         let _ = tokio::fs::remove_file(&tmp).await;
         return Ok(at);
@@ -93,7 +97,7 @@ pub(crate) async fn take(
         .await
         .map_err(|e| format!("{}: {e}", tmp.display()))?;
     let meta = ObjectMetadata {
-        name: group.names.snapshot_object(p),
+        name: group.names.snapshot_object(p, at),
         description: Some(format!("partition {p} at changelog {at}")),
         metadata: HashMap::from([
             ("changelog_seq".to_string(), at.to_string()),
@@ -109,18 +113,23 @@ pub(crate) async fn take(
         .map_err(|e| format!("upload: {e}"))?;
     let _ = tokio::fs::remove_file(&tmp).await;
     // Trim what the snapshot stored before this one covers (module docs:
-    // one snapshot behind, so that a late put of an older snapshot still
-    // meets the log).
-    if let Some(behind) = stored
-        && let Err(e) = group
+    // one snapshot behind), and drop the snapshots older than that one.
+    if let Some(behind) = newest {
+        if let Err(e) = group
             .joined
             .log
             .purge()
             .filter(group.names.log_subject(p))
             .sequence(behind)
             .await
-    {
-        tracing::debug!(partition = p, error = %e, "changelog not trimmed");
+        {
+            tracing::debug!(partition = p, error = %e, "changelog not trimmed");
+        }
+        for old in stored.iter().filter(|s| s.at < behind) {
+            if let Err(e) = drop_snapshot(group, &old.name).await {
+                tracing::debug!(partition = p, object = %old.name, error = %e, "old snapshot not dropped");
+            }
+        }
     }
     if input_seq > 0
         && let Err(e) = group
@@ -140,4 +149,29 @@ pub(crate) async fn take(
         "partition snapshot stored"
     );
     Ok(at)
+}
+
+/// Deletes snapshot object `name` and then the marker the object store
+/// leaves for a deleted object, so that the bucket does not grow by one
+/// marker per snapshot taken.
+async fn drop_snapshot(group: &Group, name: &str) -> Result<(), String> {
+    group
+        .joined
+        .snapshots
+        .delete(name)
+        .await
+        .map_err(|e| format!("delete: {e}"))?;
+    let meta_subject = format!(
+        "$O.{}.M.{}",
+        group.names.snapshot_bucket(),
+        URL_SAFE.encode(name)
+    );
+    group
+        .joined
+        .snapshot_stream
+        .purge()
+        .filter(meta_subject)
+        .await
+        .map_err(|e| format!("purging its marker: {e}"))?;
+    Ok(())
 }
