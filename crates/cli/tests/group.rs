@@ -342,6 +342,30 @@ async fn whole(case: &GroupCase, i: usize, verb: &str, body: &str) -> Result<Val
     }
 }
 
+/// A group of `n` routers of group `group` (16 partitions) with the two
+/// subscriptions every case but the refusals uses.
+async fn start_group(n: usize, group: &str) -> Result<GroupCase> {
+    GroupCase::start(
+        std::path::Path::new(BIN),
+        n,
+        group,
+        16,
+        &[("all.yaml", ALL_ORDERS), ("pair.yaml", PAIR)],
+        "",
+    )
+    .await
+}
+
+/// The router that owns partition `p`, once every partition is owned.
+async fn owner_of(case: &GroupCase, p: usize) -> Result<usize> {
+    let status = case.settle().await?;
+    let owner = status["partitions"][p]["owner"].as_str().context("owner")?;
+    case.routers
+        .iter()
+        .position(|r| r.member == owner)
+        .context("owner router")
+}
+
 /// The streams of a case and the subscriptions' partitions checked apart.
 async fn targets(case: &GroupCase) -> Result<(async_nats::Client, stream::Stream, stream::Stream)> {
     let client = case.cluster.client().await?;
@@ -361,15 +385,7 @@ async fn targets(case: &GroupCase) -> Result<(async_nats::Client, stream::Stream
 #[tokio::test(flavor = "multi_thread")]
 async fn a_group_serves_signals_joins_and_waits_from_any_router() -> Result<()> {
     init_logs();
-    let case = GroupCase::start(
-        std::path::Path::new(BIN),
-        3,
-        "g1",
-        16,
-        &[("all.yaml", ALL_ORDERS), ("pair.yaml", PAIR)],
-        "",
-    )
-    .await?;
+    let case = start_group(3, "g1").await?;
     let (_client, out, waits) = targets(&case).await?;
     let n = 300u64;
     let mut wait_ids = BTreeSet::new();
@@ -477,27 +493,10 @@ fn span_wait(id: &str, i: u64) -> Value {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_router_paused_past_its_lease_is_fenced_when_it_resumes() -> Result<()> {
     init_logs();
-    let case = GroupCase::start(
-        std::path::Path::new(BIN),
-        2,
-        "g2",
-        16,
-        &[("all.yaml", ALL_ORDERS), ("pair.yaml", PAIR)],
-        "",
-    )
-    .await?;
+    let case = start_group(2, "g2").await?;
     let (client, out, waits) = targets(&case).await?;
     let p = signalbox_router::group::hash::signal_partition("signals", "orders", 16) as usize;
-    let status = case.settle().await?;
-    let owner = status["partitions"][p]["owner"]
-        .as_str()
-        .context("owner")?
-        .to_string();
-    let i = case
-        .routers
-        .iter()
-        .position(|r| r.member == owner)
-        .context("owner router")?;
+    let i = owner_of(&case, p).await?;
     let n = 400u64;
     let producer = {
         let c = client.clone();
@@ -569,14 +568,24 @@ async fn a_router_paused_past_its_lease_is_fenced_when_it_resumes() -> Result<()
 
 /// The snapshot objects of partition `p` in `bucket`: (object, changelog
 /// position), oldest first.
+/// The object store's `list` can wait for good when an object is deleted
+/// while it runs: each attempt has 10 s, and a case asks again.
 async fn snapshots_of(
     bucket: &jetstream::object_store::ObjectStore,
     p: u32,
 ) -> Result<Vec<(jetstream::object_store::ObjectInfo, u64)>> {
-    let mut list = bucket.list().await?;
+    let objects = tokio::time::timeout(Duration::from_secs(10), async {
+        let mut list = bucket.list().await?;
+        let mut objects = Vec::new();
+        while let Some(info) = list.next().await {
+            objects.push(info?);
+        }
+        anyhow::Ok(objects)
+    })
+    .await
+    .context("listing the snapshot store took over 10 s")??;
     let mut out = Vec::new();
-    while let Some(info) = list.next().await {
-        let info = info?;
+    for info in objects {
         if info.name == format!("p{p}") || info.name.starts_with(&format!("p{p}.")) {
             let at = info
                 .metadata
@@ -601,30 +610,13 @@ async fn snapshots_of(
 #[tokio::test(flavor = "multi_thread")]
 async fn a_late_put_of_an_older_snapshot_does_not_hide_a_newer_one() -> Result<()> {
     init_logs();
-    let mut case = GroupCase::start(
-        std::path::Path::new(BIN),
-        2,
-        "g5",
-        16,
-        &[("all.yaml", ALL_ORDERS), ("pair.yaml", PAIR)],
-        "",
-    )
-    .await?;
+    let mut case = start_group(2, "g5").await?;
     let (client, out, waits) = targets(&case).await?;
     let js = jetstream::new(client.clone());
     let bucket = js.get_object_store("SBX_G5_SNAP").await?;
     let log = js.get_stream("SBX_G5_LOG").await?;
     let p = signalbox_router::group::hash::signal_partition("signals", "orders", 16);
-    let status = case.settle().await?;
-    let owner = status["partitions"][p as usize]["owner"]
-        .as_str()
-        .context("owner")?
-        .to_string();
-    let i = case
-        .routers
-        .iter()
-        .position(|r| r.member == owner)
-        .context("owner router")?;
+    let i = owner_of(&case, p as usize).await?;
     // Paced, and on until the snapshots are there: the owner stores one
     // every 5 s while its store moves.
     let enough = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
@@ -651,7 +643,10 @@ async fn a_late_put_of_an_older_snapshot_does_not_hide_a_newer_one() -> Result<(
             kept.as_ref().map(|k| k.1),
             case.logs()
         );
-        for (info, at) in snapshots_of(&bucket, p).await? {
+        let Ok(snapshots) = snapshots_of(&bucket, p).await else {
+            continue;
+        };
+        for (info, at) in snapshots {
             match &kept {
                 None => {
                     let mut bytes = Vec::new();
@@ -678,16 +673,29 @@ async fn a_late_put_of_an_older_snapshot_does_not_hide_a_newer_one() -> Result<(
     let before_kill = producer.await??;
     let n = before_kill + 100;
     let (info, at, bytes) = kept.context("kept snapshot")?;
-    // The changelog no longer holds the entry after the kept snapshot: that
-    // snapshot alone cannot bring a store up to the log.
-    let first = log
-        .get_first_raw_message_by_subject(format!("sbx.g5.log.{p}"), 1)
-        .await?
-        .sequence;
-    ensure!(
-        first > at + 1,
-        "the changelog of partition {p} starts at {first}, not past the kept snapshot at {at}"
-    );
+    // The changelog no longer holds the entry after the kept snapshot (the
+    // owner trims after its put, so wait for it): the first entry left
+    // follows another one, and that snapshot alone cannot bring a store up
+    // to the log.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let first = log
+            .get_first_raw_message_by_subject(format!("sbx.g5.log.{p}"), 1)
+            .await?;
+        let follows = first
+            .headers
+            .get("Nats-Expected-Last-Subject-Sequence")
+            .and_then(|v| v.as_str().parse::<u64>().ok());
+        if first.sequence > at && follows.is_some_and(|f| f != at) {
+            break;
+        }
+        ensure!(
+            tokio::time::Instant::now() < deadline,
+            "the changelog of partition {p} still meets the kept snapshot at {at}: its first entry is {} after {follows:?}",
+            first.sequence
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
     // The late put: the kept snapshot again, as its writer stored it.
     let meta = jetstream::object_store::ObjectMetadata {
         name: info.name.clone(),
@@ -697,6 +705,14 @@ async fn a_late_put_of_an_older_snapshot_does_not_hide_a_newer_one() -> Result<(
     };
     bucket.put(meta, &mut bytes.as_slice()).await?;
     case.kill(i)?;
+    // The late snapshot is there when its partition moves (an owner that
+    // snapshotted again in between would have deleted it).
+    let late = bucket.info(&info.name).await?;
+    ensure!(
+        !late.deleted,
+        "the late snapshot {} was deleted before the owner died",
+        info.name
+    );
     let other = 1 - i;
     for k in before_kill..n {
         publish(&client, "orders", &order(k)).await?;
@@ -710,24 +726,38 @@ async fn a_late_put_of_an_older_snapshot_does_not_hide_a_newer_one() -> Result<(
         case.routers[other].log_tail()
     );
     // Deleted snapshots leave no markers: every object subject of the
-    // bucket is a live object.
-    let mut live = 0;
-    let mut list = bucket.list().await?;
-    while let Some(o) = list.next().await {
-        o?;
-        live += 1;
-    }
-    let mut subjects = 0;
+    // bucket is a live object (asked again while the survivor is between a
+    // delete and its purge).
     let snap_stream = js.get_stream("OBJ_SBX_G5_SNAP").await?;
-    let mut meta = snap_stream.info_with_subjects("$O.SBX_G5_SNAP.M.>").await?;
-    while let Some(s) = meta.next().await {
-        s?;
-        subjects += 1;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let live = tokio::time::timeout(Duration::from_secs(10), async {
+            let mut list = bucket.list().await?;
+            let mut live = 0;
+            while let Some(o) = list.next().await {
+                o?;
+                live += 1;
+            }
+            anyhow::Ok(live)
+        })
+        .await;
+        let mut subjects = 0;
+        let mut meta = snap_stream.info_with_subjects("$O.SBX_G5_SNAP.M.>").await?;
+        while let Some(s) = meta.next().await {
+            s?;
+            subjects += 1;
+        }
+        if let Ok(Ok(live)) = live
+            && live == subjects
+        {
+            break;
+        }
+        ensure!(
+            tokio::time::Instant::now() < deadline,
+            "{subjects} object subjects in the snapshot store but {live:?} live snapshots"
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
     }
-    ensure!(
-        subjects == live,
-        "{subjects} object subjects in the snapshot store but {live} live snapshots"
-    );
     Ok(())
 }
 
@@ -763,15 +793,7 @@ async fn routers_killed_paused_added_and_stopped_and_a_node_killed_under_load() 
         .ok()
         .and_then(|s| s.parse().ok())
         .unwrap_or_else(|| u64::from(std::process::id()) | 1);
-    let mut case = GroupCase::start(
-        std::path::Path::new(BIN),
-        3,
-        "g3",
-        16,
-        &[("all.yaml", ALL_ORDERS), ("pair.yaml", PAIR)],
-        "",
-    )
-    .await?;
+    let mut case = start_group(3, "g3").await?;
     let (client, out, waits) = targets(&case).await?;
     // 10 000 orders and 10 000 payments: 20 000 signals; four producers on
     // the three nodes, each also re-sending a tenth of another's ids.

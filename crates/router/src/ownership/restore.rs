@@ -20,7 +20,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_nats::jetstream::consumer::{self, DeliverPolicy};
+use async_nats::jetstream::object_store::ObjectInfo;
 use async_nats::jetstream::stream::LastRawMessageErrorKind;
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE;
 use futures::StreamExt;
 use signalbox_store::{ChangeSet, CommitDurability, Store, StoreOptions};
 use tokio::io::AsyncReadExt;
@@ -58,20 +61,49 @@ pub(super) struct StoredSnapshot {
 /// How long listing the snapshot store may take.
 const LIST_FOR: Duration = Duration::from_secs(10);
 
+/// How long downloading one snapshot may take.
+const DOWNLOAD_FOR: Duration = Duration::from_secs(300);
+
 /// Every stored snapshot of partition `p`, oldest first. An object without a
 /// readable position is left out (it cannot be placed against the log).
+///
+/// Read from the stream under the object store, not with the object store's
+/// `list`: the stream's subject list names every object (as the base64 of
+/// its name), and only this partition's metadata messages are then read,
+/// each by a direct request. (`list` reads every object's metadata through
+/// a consumer and ends only on a message that says none is pending, which
+/// an object deleted meanwhile may never send.)
 pub(super) async fn stored_snapshots(group: &Group, p: u32) -> Result<Vec<StoredSnapshot>, String> {
+    let failed = |e: &dyn std::fmt::Display| format!("listing the snapshots of partition {p}: {e}");
+    let stream = &group.joined.snapshot_stream;
+    let prefix = format!("$O.{}.M.", group.names.snapshot_bucket());
     let list = async {
-        let mut list = group
-            .joined
-            .snapshots
-            .list()
+        let mut subjects = stream
+            .info_with_subjects(format!("{prefix}>"))
             .await
-            .map_err(|e| format!("listing the snapshots of partition {p}: {e}"))?;
+            .map_err(|e| failed(&e))?;
+        let mut mine = Vec::new();
+        while let Some(subject) = subjects.next().await {
+            let (subject, _) = subject.map_err(|e| failed(&e))?;
+            let name = subject
+                .strip_prefix(&prefix)
+                .and_then(|encoded| URL_SAFE.decode(encoded).ok())
+                .and_then(|name| String::from_utf8(name).ok());
+            if name.as_deref().and_then(snapshot_partition) == Some(p) {
+                mine.push(subject);
+            }
+        }
         let mut out = Vec::new();
-        while let Some(info) = list.next().await {
-            let info = info.map_err(|e| format!("listing the snapshots of partition {p}: {e}"))?;
-            if snapshot_partition(&info.name) != Some(p) {
+        for subject in mine {
+            let message = match stream.get_last_raw_message_by_subject(&subject).await {
+                Ok(m) => m,
+                // Deleted and purged since the subject list.
+                Err(e) if e.kind() == LastRawMessageErrorKind::NoMessageFound => continue,
+                Err(e) => return Err(failed(&e)),
+            };
+            let info: ObjectInfo =
+                serde_json::from_slice(&message.payload).map_err(|e| failed(&e))?;
+            if info.deleted {
                 continue;
             }
             match info
@@ -93,9 +125,9 @@ pub(super) async fn stored_snapshots(group: &Group, p: u32) -> Result<Vec<Stored
         out.sort_by_key(|s| s.at);
         Ok(out)
     };
-    tokio::time::timeout(LIST_FOR, list).await.map_err(|_| {
-        format!("listing the snapshots of partition {p}: no answer within {LIST_FOR:?}")
-    })?
+    tokio::time::timeout(LIST_FOR, list)
+        .await
+        .map_err(|_| failed(&format!("no answer within {LIST_FOR:?}")))?
 }
 
 /// Replaces the file at `path` with snapshot object `name`.
@@ -122,9 +154,10 @@ async fn download_snapshot(group: &Group, name: &str, path: &Path) -> Result<(),
 }
 
 /// Opens partition `p`'s store, restored from the newest snapshot when the
-/// local one is older than it (or missing). A snapshot that cannot be read
-/// gives way to the one before it (the log is kept from there: module docs
-/// of `snapshot`); the gap check of [`catch_up`] refuses one too old.
+/// local one is older than it (or missing). A snapshot that cannot
+/// be read or opened gives way to the older ones in turn (the log is kept
+/// from the one before the newest: module docs of `snapshot`); the gap
+/// check of [`catch_up`] refuses one too old.
 pub(crate) async fn open(
     group: &Group,
     data_dir: &Path,
@@ -161,18 +194,32 @@ pub(crate) async fn open(
     }
     let mut failed = Vec::new();
     for snapshot in snapshots.iter().rev() {
-        match download_snapshot(group, &snapshot.name, &path).await {
-            Ok(()) => {
+        let restored = async {
+            tokio::time::timeout(
+                DOWNLOAD_FOR,
+                download_snapshot(group, &snapshot.name, &path),
+            )
+            .await
+            .map_err(|_| {
+                format!(
+                    "snapshot {}: not read within {DOWNLOAD_FOR:?}",
+                    snapshot.name
+                )
+            })??;
+            open(path.clone(), options.clone()).await
+        };
+        match restored.await {
+            Ok(store) => {
                 tracing::info!(
                     partition = p,
                     object = %snapshot.name,
                     changelog_seq = snapshot.at,
                     "partition store restored from its snapshot"
                 );
-                return Ok(Arc::new(open(path, options).await?));
+                return Ok(Arc::new(store));
             }
             Err(e) => {
-                tracing::warn!(partition = p, error = %e, "snapshot not restored; trying the one before it");
+                tracing::warn!(partition = p, error = %e, "snapshot not restored; trying an older one");
                 failed.push(e);
             }
         }

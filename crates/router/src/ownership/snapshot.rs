@@ -12,7 +12,8 @@
 //! the input is trimmed below the store's input position. Order matters: the
 //! snapshot is stored before anything it covers is trimmed, so at every
 //! moment the newest snapshot + remaining log = the state, and so does the
-//! one before it (restore falls back to it when the newest cannot be read).
+//! one before it (restore falls back to it when the newest cannot be read
+//! or opened).
 //!
 //! A snapshot is stored only while the partition's lease is known held
 //! (`Partition::answers_now`) and only when newer than every stored one.
@@ -78,13 +79,8 @@ pub(crate) async fn take(
     let input_seq = partition.store.input_seq().ok().flatten().unwrap_or(0);
     // Only an owner that knows its lease held stores a snapshot, and only one
     // newer than every stored one (a put that is late past these checks
-    // lands beside the newer ones under its own name: module docs).
-    if !partition.answers_now() {
-        let _ = tokio::fs::remove_file(&tmp).await;
-        return Err(format!(
-            "partition {p}: the lease is not known held; snapshot not stored"
-        ));
-    }
+    // lands beside the newer ones under its own name: module docs). The
+    // lease is checked last, right before the upload.
     let stored = super::restore::stored_snapshots(group, p).await?;
     let newest = stored.last().map(|s| s.at);
     if let Some(newest) = newest
@@ -92,6 +88,12 @@ pub(crate) async fn take(
     {
         let _ = tokio::fs::remove_file(&tmp).await;
         return Ok(at);
+    }
+    if !partition.answers_now() {
+        let _ = tokio::fs::remove_file(&tmp).await;
+        return Err(format!(
+            "partition {p}: the lease is not known held; snapshot not stored"
+        ));
     }
     let mut file = tokio::fs::File::open(&tmp)
         .await
