@@ -5,8 +5,8 @@
 //! past its lease is fenced; routers killed, paused, added and stopped and a
 //! NATS node killed, at random, under load — every firing exactly once, seqs
 //! without gap or repeat, every wait answered once; a late put of an older
-//! snapshot does not hide a newer one; and settings that would split the
-//! truth are refused.
+//! snapshot does not hide a newer one; a damaged partition file is rebuilt
+//! from the group; and settings that would split the truth are refused.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
@@ -758,6 +758,77 @@ async fn a_late_put_of_an_older_snapshot_does_not_hide_a_newer_one() -> Result<(
         );
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
+    Ok(())
+}
+
+/// A router's local file for a partition is damaged while it is down (a
+/// bad disk, a bad restore of a backup). When it owns the partition again it
+/// sets the file aside and rebuilds the store from the group (newest
+/// snapshot and changelog); every firing arrives exactly once.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_damaged_partition_file_is_set_aside_and_rebuilt_from_the_group() -> Result<()> {
+    init_logs();
+    let mut case = start_group(2, "g6").await?;
+    let (client, out, waits) = targets(&case).await?;
+    let p = signalbox_router::group::hash::signal_partition("signals", "orders", 16) as usize;
+    let i = owner_of(&case, p).await?;
+    let (before, n) = (100u64, 200u64);
+    for k in 0..before {
+        publish(&client, "orders", &order(k)).await?;
+        publish(&client, "payments", &payment(k)).await?;
+    }
+    ensure!(
+        reaches(&out, 2 * before, Duration::from_secs(120)).await? >= 2 * before,
+        "the first firings did not arrive\n{}",
+        case.logs()
+    );
+    case.kill(i)?;
+    let file = case.routers[i]
+        .config
+        .with_file_name("data")
+        .join("partitions")
+        .join(format!("{p}.redb"));
+    ensure!(file.exists(), "no partition file at {}", file.display());
+    std::fs::write(&file, vec![0x5a; 64 * 1024])?;
+    case.restart(i)?;
+    // Back with both routers, the partition goes home to router i.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(90);
+    loop {
+        if let Ok(s) = case.status(1 - i).await
+            && s["partitions"][p]["owner"].as_str() == Some(case.routers[i].member.as_str())
+        {
+            break;
+        }
+        ensure!(
+            tokio::time::Instant::now() < deadline,
+            "partition {p} did not go back to router {i}\n{}",
+            case.routers[i].log_tail()
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    for k in before..n {
+        publish(&client, "orders", &order(k)).await?;
+        publish(&client, "payments", &payment(k)).await?;
+    }
+    check_exactly_once(&case, &out, &waits, n, &BTreeSet::new()).await?;
+    let log = case.routers[i].log();
+    ensure!(
+        log.contains("local partition store unreadable"),
+        "router {i} did not say it set its file aside:\n{}",
+        case.routers[i].log_tail()
+    );
+    let aside = std::fs::read_dir(file.parent().context("partitions dir")?)?
+        .filter_map(|e| e.ok())
+        .filter(|e| {
+            e.file_name()
+                .to_string_lossy()
+                .starts_with(&format!("{p}.unreadable-"))
+        })
+        .count();
+    ensure!(
+        aside == 1,
+        "{aside} set-aside files of partition {p}, want 1"
+    );
     Ok(())
 }
 

@@ -154,7 +154,8 @@ async fn download_snapshot(group: &Group, name: &str, path: &Path) -> Result<(),
 }
 
 /// Opens partition `p`'s store, restored from the newest snapshot when the
-/// local one is older than it (or missing). A snapshot that cannot
+/// local one is older than it, missing or unreadable (an unreadable file is
+/// renamed `<p>.unreadable-<unix seconds>`, kept for a look, never read). A snapshot that cannot
 /// be read or opened gives way to the older ones in turn (the log is kept
 /// from the one before the newest: module docs of `snapshot`); the gap
 /// check of [`catch_up`] refuses one too old.
@@ -179,9 +180,35 @@ pub(crate) async fn open(
             .map_err(|e| e.to_string())
     };
     let local = if path.exists() {
-        let store = open(path.clone(), options.clone()).await?;
-        let at = store.changelog_seq().map_err(|e| e.to_string())?;
-        Some((store, at))
+        match open(path.clone(), options.clone()).await {
+            Ok(store) => {
+                let at = store.changelog_seq().map_err(|e| e.to_string())?;
+                Some((store, at))
+            }
+            // The changelog is the truth: a local file that cannot be opened
+            // is set aside and rebuilt from the newest snapshot and the log
+            // (or the whole log when no snapshot was ever stored, as then
+            // nothing was trimmed; the gap check refuses anything else).
+            Err(e) => {
+                let aside = path.with_extension(format!(
+                    "unreadable-{}",
+                    std::time::SystemTime::now()
+                        .duration_since(std::time::UNIX_EPOCH)
+                        .map(|d| d.as_secs())
+                        .unwrap_or(0)
+                ));
+                tokio::fs::rename(&path, &aside)
+                    .await
+                    .map_err(|r| format!("{e}; setting it aside as {}: {r}", aside.display()))?;
+                tracing::error!(
+                    partition = p,
+                    error = %e,
+                    set_aside = %aside.display(),
+                    "local partition store unreadable; set aside and rebuilt from the group"
+                );
+                None
+            }
+        }
     } else {
         None
     };
