@@ -106,6 +106,13 @@ async fn wait_survives_a_router_sigkill_and_exits_by_its_answer() -> Result<()> 
     }
     router.kill()?;
     router.wait()?;
+    // Down for longer than the waiter's 5 s poll: it asks while no router
+    // answers, and must go on waiting.
+    tokio::time::sleep(Duration::from_secs(6)).await;
+    ensure!(
+        waiter.try_wait()?.is_none(),
+        "the waiter gave up while the router was down"
+    );
     let mut router = serve(&config)?;
     router_ready(&client).await?;
     ensure!(

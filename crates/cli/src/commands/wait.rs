@@ -1,6 +1,8 @@
 //! `wait`: register a wait and block until it is answered. The answer's state is
 //! the exit code (0 satisfied, 3 timed out, 4 cancelled), so any workflow
 //! engine's shell step can use it. Re-running with the same id re-attaches.
+//! Once registered, the wait outlives router restarts: a status request that
+//! finds no router is reported on stderr and asked again at the next poll.
 
 use std::process::ExitCode;
 use std::time::Duration;
@@ -53,13 +55,22 @@ pub async fn run(args: WaitArgs) -> Result<ExitCode> {
             _ = poll.tick() => {}
         }
         // Whatever woke us, read the stored record: it is the truth.
-        let shown = request(
+        let shown = match request(
             &client,
             format!("{}.wait.show", args.client.admin_prefix),
             id.clone().into_bytes(),
             args.client.request_timeout,
         )
-        .await?;
+        .await
+        {
+            Ok(shown) => shown,
+            // The router may be restarting: the wait is stored and the
+            // answer subscription stays, so say so and ask again later.
+            Err(e) => {
+                eprintln!("{e:#}; still waiting for {id}");
+                continue;
+            }
+        };
         let shown: Value = serde_json::from_slice(&shown)?;
         if let Some(w) = shown.get("wait") {
             record = w.clone();
