@@ -366,6 +366,29 @@ async fn owner_of(case: &GroupCase, p: usize) -> Result<usize> {
         .context("owner router")
 }
 
+/// Waits until router `asked` says router `owner` owns partition `p`.
+async fn owned_by(
+    case: &GroupCase,
+    asked: usize,
+    p: usize,
+    owner: usize,
+    within: Duration,
+) -> Result<()> {
+    let deadline = tokio::time::Instant::now() + within;
+    loop {
+        let s = case.status(asked).await?;
+        if s["partitions"][p]["owner"].as_str() == Some(case.routers[owner].member.as_str()) {
+            return Ok(());
+        }
+        ensure!(
+            tokio::time::Instant::now() < deadline,
+            "partition {p} did not move to router {owner}: {s}\n{}",
+            case.routers[owner].log_tail()
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
 /// The streams of a case and the subscriptions' partitions checked apart.
 async fn targets(case: &GroupCase) -> Result<(async_nats::Client, stream::Stream, stream::Stream)> {
     let client = case.cluster.client().await?;
@@ -512,18 +535,7 @@ async fn a_router_paused_past_its_lease_is_fenced_when_it_resumes() -> Result<()
     case.pause(i)?;
     // Past its lease (3 s) the other router owns the partition.
     let other = 1 - i;
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-    loop {
-        let s = case.status(other).await?;
-        if s["partitions"][p]["owner"].as_str() == Some(case.routers[other].member.as_str()) {
-            break;
-        }
-        ensure!(
-            tokio::time::Instant::now() < deadline,
-            "partition {p} did not move: {s}"
-        );
-        tokio::time::sleep(Duration::from_millis(250)).await;
-    }
+    owned_by(&case, other, p, other, Duration::from_secs(30)).await?;
     tokio::time::sleep(Duration::from_secs(3)).await;
     case.resume(i)?;
     // Reads stay monotonic through the resume: the resumed router does not
@@ -792,20 +804,7 @@ async fn a_damaged_partition_file_is_set_aside_and_rebuilt_from_the_group() -> R
     std::fs::write(&file, vec![0x5a; 64 * 1024])?;
     case.restart(i)?;
     // Back with both routers, the partition goes home to router i.
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(90);
-    loop {
-        if let Ok(s) = case.status(1 - i).await
-            && s["partitions"][p]["owner"].as_str() == Some(case.routers[i].member.as_str())
-        {
-            break;
-        }
-        ensure!(
-            tokio::time::Instant::now() < deadline,
-            "partition {p} did not go back to router {i}\n{}",
-            case.routers[i].log_tail()
-        );
-        tokio::time::sleep(Duration::from_millis(250)).await;
-    }
+    owned_by(&case, 1 - i, p, i, Duration::from_secs(90)).await?;
     for k in before..n {
         publish(&client, "orders", &order(k)).await?;
         publish(&client, "payments", &payment(k)).await?;

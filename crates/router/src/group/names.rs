@@ -20,6 +20,9 @@
 //! ingest, `<subject_prefix>.<name>` as producers published it (the stream
 //! maps `<prefix>.>` onto its partition with the server's `partition()`).
 
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE;
+
 /// Kind of an input message: a signal a router took in.
 pub const KIND_SIGNAL: &str = "_sig";
 /// Kind of an input message: a join side for this (the join) partition.
@@ -162,6 +165,24 @@ impl GroupNames {
         format!("OBJ_{}", self.snapshot_bucket())
     }
 
+    /// The prefix of the snapshot store's metadata subjects; the rest of
+    /// each is the object's name in URL-safe base64 (the object store's own
+    /// layout, `$O.<bucket>.M.<name>`).
+    pub fn snapshot_meta_prefix(&self) -> String {
+        format!("$O.{}.M.", self.snapshot_bucket())
+    }
+
+    /// The metadata subject of snapshot object `object`.
+    pub fn snapshot_meta_subject(&self, object: &str) -> String {
+        format!("{}{}", self.snapshot_meta_prefix(), URL_SAFE.encode(object))
+    }
+
+    /// The snapshot object a metadata subject names, if it is one.
+    pub fn snapshot_meta_object(&self, subject: &str) -> Option<String> {
+        let encoded = subject.strip_prefix(&self.snapshot_meta_prefix())?;
+        String::from_utf8(URL_SAFE.decode(encoded).ok()?).ok()
+    }
+
     /// The snapshot object of partition `p` at changelog position `at`: one
     /// object per position, so that a late put of an older snapshot adds an
     /// object beside the newer one instead of replacing it.
@@ -232,6 +253,10 @@ mod tests {
         assert_eq!(n.snapshot_stream(), "OBJ_SBX_PROD_EU_SNAP");
         assert_eq!(n.snapshot_object(12, 858), "p12.858");
         assert_eq!(snapshot_partition(&n.snapshot_object(12, 858)), Some(12));
+        let subject = n.snapshot_meta_subject("p12.858");
+        assert_eq!(subject, "$O.SBX_PROD_EU_SNAP.M.cDEyLjg1OA==");
+        assert_eq!(n.snapshot_meta_object(&subject).as_deref(), Some("p12.858"));
+        assert_eq!(n.snapshot_meta_object("$O.SBX_PROD_EU_SNAP.C.abc"), None);
         assert_eq!(snapshot_partition("p1.858"), Some(1));
         assert_eq!(snapshot_partition("p12"), Some(12));
         for other in [

@@ -22,8 +22,6 @@ use std::time::Duration;
 use async_nats::jetstream::consumer::{self, DeliverPolicy};
 use async_nats::jetstream::object_store::ObjectInfo;
 use async_nats::jetstream::stream::LastRawMessageErrorKind;
-use base64::Engine;
-use base64::engine::general_purpose::URL_SAFE;
 use futures::StreamExt;
 use signalbox_store::{ChangeSet, CommitDurability, Store, StoreOptions};
 use tokio::io::AsyncReadExt;
@@ -76,19 +74,15 @@ const DOWNLOAD_FOR: Duration = Duration::from_secs(300);
 pub(super) async fn stored_snapshots(group: &Group, p: u32) -> Result<Vec<StoredSnapshot>, String> {
     let failed = |e: &dyn std::fmt::Display| format!("listing the snapshots of partition {p}: {e}");
     let stream = &group.joined.snapshot_stream;
-    let prefix = format!("$O.{}.M.", group.names.snapshot_bucket());
     let list = async {
         let mut subjects = stream
-            .info_with_subjects(format!("{prefix}>"))
+            .info_with_subjects(format!("{}>", group.names.snapshot_meta_prefix()))
             .await
             .map_err(|e| failed(&e))?;
         let mut mine = Vec::new();
         while let Some(subject) = subjects.next().await {
             let (subject, _) = subject.map_err(|e| failed(&e))?;
-            let name = subject
-                .strip_prefix(&prefix)
-                .and_then(|encoded| URL_SAFE.decode(encoded).ok())
-                .and_then(|name| String::from_utf8(name).ok());
+            let name = group.names.snapshot_meta_object(&subject);
             if name.as_deref().and_then(snapshot_partition) == Some(p) {
                 mine.push(subject);
             }

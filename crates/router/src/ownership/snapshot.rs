@@ -28,8 +28,6 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use async_nats::jetstream::object_store::ObjectMetadata;
-use base64::Engine;
-use base64::engine::general_purpose::URL_SAFE;
 use tokio::sync::watch;
 
 use crate::group::Group;
@@ -163,11 +161,7 @@ async fn drop_snapshot(group: &Group, name: &str) -> Result<(), String> {
         .delete(name)
         .await
         .map_err(|e| format!("delete: {e}"))?;
-    let meta_subject = format!(
-        "$O.{}.M.{}",
-        group.names.snapshot_bucket(),
-        URL_SAFE.encode(name)
-    );
+    let meta_subject = group.names.snapshot_meta_subject(name);
     group
         .joined
         .snapshot_stream
