@@ -240,8 +240,13 @@ pub(crate) async fn open(
                 return Ok(Arc::new(store));
             }
             Err(e) => {
-                tracing::warn!(partition = p, error = %e, "snapshot not restored; trying an older one");
-                failed.push(e);
+                tracing::warn!(
+                    partition = p,
+                    object = %snapshot.name,
+                    error = %e,
+                    "snapshot not restored; trying an older one"
+                );
+                failed.push(format!("{}: {e}", snapshot.name));
             }
         }
     }
