@@ -7,7 +7,8 @@
 //! without gap or repeat, every wait answered once; a late put of an older
 //! snapshot does not hide a newer one; a damaged partition file is rebuilt
 //! from the group; a snapshot that cannot be opened gives way to the one
-//! before it; and settings that would split the truth are refused.
+//! before it; the chunks of an unfinished snapshot upload are deleted; and
+//! settings that would split the truth are refused.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
@@ -931,6 +932,118 @@ async fn a_snapshot_that_cannot_be_opened_gives_way_to_the_one_before() -> Resul
         before.name,
         case.routers[0].log_tail()
     );
+    Ok(())
+}
+
+/// A router that dies in the middle of a snapshot upload leaves chunks that
+/// no snapshot names. The owner of partition 0 deletes them once they are
+/// older than `cluster.snapshot_orphan_age`; every stored snapshot keeps its
+/// chunks and still reads back whole.
+#[tokio::test(flavor = "multi_thread")]
+async fn chunks_of_an_unfinished_snapshot_upload_are_deleted() -> Result<()> {
+    init_logs();
+    let case = GroupCase::start_tuned(
+        std::path::Path::new(BIN),
+        2,
+        "g8",
+        16,
+        &[("all.yaml", ALL_ORDERS), ("pair.yaml", PAIR)],
+        "",
+        "snapshot_orphan_age = \"2s\"",
+    )
+    .await?;
+    let (client, out, waits) = targets(&case).await?;
+    let js = jetstream::new(client.clone());
+    let bucket = js.get_object_store("SBX_G8_SNAP").await?;
+    let snap_stream = js.get_stream("OBJ_SBX_G8_SNAP").await?;
+    let n = 50u64;
+    for k in 0..n {
+        publish(&client, "orders", &order(k)).await?;
+        publish(&client, "payments", &payment(k)).await?;
+    }
+    // What a router that died mid-upload leaves: chunks, no metadata.
+    let orphan = "$O.SBX_G8_SNAP.C.UNFINISHEDUPLOAD0001";
+    for _ in 0..3 {
+        js.publish(orphan, vec![0x5au8; 128 * 1024].into())
+            .await?
+            .await?;
+    }
+    let chunk_subjects = || async {
+        let mut found = BTreeSet::new();
+        let mut subjects = snap_stream.info_with_subjects("$O.SBX_G8_SNAP.C.>").await?;
+        while let Some(s) = subjects.next().await {
+            found.insert(s?.0);
+        }
+        anyhow::Ok(found)
+    };
+    ensure!(
+        chunk_subjects().await?.contains(orphan),
+        "the orphan chunks were not stored"
+    );
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    while chunk_subjects().await?.contains(orphan) {
+        ensure!(
+            tokio::time::Instant::now() < deadline,
+            "the chunks of the unfinished upload were still there after 60 s\n{}",
+            case.logs()
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    ensure!(
+        case.routers.iter().any(|r| r
+            .log()
+            .contains("chunks of an unfinished snapshot upload deleted")
+            && r.log().contains("UNFINISHEDUPLOAD0001")),
+        "no router said it deleted the unfinished upload\n{}",
+        case.logs()
+    );
+    check_exactly_once(&case, &out, &waits, n, &BTreeSet::new()).await?;
+    // Once no partition moves any more, no snapshot is added or dropped:
+    // then every stored one reads back whole.
+    let objects = || async {
+        tokio::time::timeout(Duration::from_secs(10), async {
+            let mut list = bucket.list().await?;
+            let mut objects = BTreeMap::new();
+            while let Some(info) = list.next().await {
+                let info = info?;
+                objects.insert(info.name.clone(), info.size);
+            }
+            anyhow::Ok(objects)
+        })
+        .await
+        .context("listing the snapshot store took over 10 s")?
+    };
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(90);
+    let mut last = objects().await?;
+    loop {
+        tokio::time::sleep(Duration::from_secs(6)).await;
+        let now = objects().await?;
+        if now == last && !now.is_empty() {
+            break;
+        }
+        ensure!(
+            tokio::time::Instant::now() < deadline,
+            "the snapshot store did not settle within 90 s: {now:?}"
+        );
+        last = now;
+    }
+    // (A read whose chunks are gone waits for them: 30 s each.)
+    for (name, size) in &last {
+        let mut bytes = Vec::new();
+        let mut object = bucket.get(name).await?;
+        tokio::time::timeout(
+            Duration::from_secs(30),
+            tokio::io::AsyncReadExt::read_to_end(&mut object, &mut bytes),
+        )
+        .await
+        .with_context(|| format!("snapshot {name} did not read back within 30 s"))?
+        .with_context(|| format!("reading snapshot {name}"))?;
+        ensure!(
+            bytes.len() == *size,
+            "snapshot {name} read back {} of {size} bytes",
+            bytes.len()
+        );
+    }
     Ok(())
 }
 

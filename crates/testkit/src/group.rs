@@ -58,6 +58,7 @@ pub struct GroupCase {
     group: String,
     partitions: u32,
     extra: String,
+    cluster_extra: String,
     subscriptions: PathBuf,
     dir: tempfile::TempDir,
 }
@@ -75,6 +76,20 @@ impl GroupCase {
         subscriptions: &[(&str, &str)],
         extra: &str,
     ) -> Result<GroupCase> {
+        Self::start_tuned(bin, n, group, partitions, subscriptions, extra, "").await
+    }
+
+    /// [`GroupCase::start`] with `cluster_extra`, more keys of every
+    /// router's `[cluster]` table (e.g. `snapshot_orphan_age = "2s"`).
+    pub async fn start_tuned(
+        bin: &Path,
+        n: usize,
+        group: &str,
+        partitions: u32,
+        subscriptions: &[(&str, &str)],
+        extra: &str,
+        cluster_extra: &str,
+    ) -> Result<GroupCase> {
         let cluster = NatsCluster::start().await?;
         let dir = tempfile::tempdir().context("temp dir for the group")?;
         let subs = dir.path().join("subscriptions");
@@ -89,6 +104,7 @@ impl GroupCase {
             group: group.to_string(),
             partitions,
             extra: extra.to_string(),
+            cluster_extra: cluster_extra.to_string(),
             subscriptions: subs,
             dir,
         };
@@ -102,7 +118,7 @@ impl GroupCase {
     /// The config text of router `member` with HTTP on `http`.
     fn config_text(&self, member: &str, http: u16, partitions: u32, group: &str) -> String {
         format!(
-            "data_dir = {data:?}\nsubscriptions = [{subs:?}]\n{extra}\n[nats]\nurls = {urls:?}\n\n[http]\nlisten = \"127.0.0.1:{http}\"\n\n[cluster]\ngroup = {group:?}\npartitions = {partitions}\nreplicas = 3\nmember = {member:?}\nlease_ttl = \"3s\"\nsnapshot_every = \"5s\"\n",
+            "data_dir = {data:?}\nsubscriptions = [{subs:?}]\n{extra}\n[nats]\nurls = {urls:?}\n\n[http]\nlisten = \"127.0.0.1:{http}\"\n\n[cluster]\ngroup = {group:?}\npartitions = {partitions}\nreplicas = 3\nmember = {member:?}\nlease_ttl = \"3s\"\nsnapshot_every = \"5s\"\n{cluster_extra}\n",
             data = self
                 .dir
                 .path()
@@ -112,6 +128,7 @@ impl GroupCase {
                 .to_string(),
             subs = self.subscriptions.display().to_string(),
             extra = self.extra,
+            cluster_extra = self.cluster_extra,
             urls = self.cluster.urls(),
         )
     }

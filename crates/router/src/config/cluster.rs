@@ -41,6 +41,14 @@ pub struct ClusterConfig {
     /// trims the changelog before it), e.g. `1m`.
     #[serde(default = "default_snapshot_every", with = "super::duration::text")]
     pub snapshot_every: Duration,
+    /// How old the chunks of a snapshot upload that never finished (its
+    /// router died mid-upload) must be before they are deleted; keep it well
+    /// above the longest upload, whose chunks would otherwise be taken.
+    #[serde(
+        default = "default_snapshot_orphan_age",
+        with = "super::duration::text"
+    )]
+    pub snapshot_orphan_age: Duration,
 }
 
 fn default_partitions() -> u32 {
@@ -59,6 +67,10 @@ fn default_snapshot_every() -> Duration {
     Duration::from_secs(60)
 }
 
+fn default_snapshot_orphan_age() -> Duration {
+    Duration::from_secs(3600)
+}
+
 impl ClusterConfig {
     /// A group with the defaults.
     pub fn new(group: &str) -> ClusterConfig {
@@ -69,6 +81,7 @@ impl ClusterConfig {
             member: None,
             lease_ttl: default_lease_ttl(),
             snapshot_every: default_snapshot_every(),
+            snapshot_orphan_age: default_snapshot_orphan_age(),
         }
     }
 
@@ -114,6 +127,9 @@ impl ClusterConfig {
         if self.snapshot_every < Duration::from_secs(1) {
             return Err(invalid("snapshot_every", "must be at least 1s"));
         }
+        if self.snapshot_orphan_age < Duration::from_secs(1) {
+            return Err(invalid("snapshot_orphan_age", "must be at least 1s"));
+        }
         Ok(())
     }
 }
@@ -136,6 +152,7 @@ mod tests {
         assert_eq!(c.partitions, 64);
         assert_eq!(c.replicas, 3);
         assert_eq!(c.lease_ttl, Duration::from_secs(3));
+        assert_eq!(c.snapshot_orphan_age, Duration::from_secs(3600));
         assert_eq!(c, ClusterConfig::new("prod"));
     }
 
@@ -149,6 +166,10 @@ mod tests {
             ("group = \"g\"\nreplicas = 7", "cluster.replicas"),
             ("group = \"g\"\nmember = \"a b\"", "cluster.member"),
             ("group = \"g\"\nlease_ttl = \"10ms\"", "cluster.lease_ttl"),
+            (
+                "group = \"g\"\nsnapshot_orphan_age = \"500ms\"",
+                "cluster.snapshot_orphan_age",
+            ),
         ] {
             let err = parse(text).expect_err(text);
             assert!(err.contains(key), "{text}: {err}");

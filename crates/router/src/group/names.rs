@@ -10,7 +10,7 @@
 //! | members (a key per live router, expiring) | KV `SBX_<GROUP>_MEMBERS` |
 //! | the group's record (partition count, prefix, ingest) | KV `SBX_<GROUP>_CONFIG`, key `group` |
 //! | subscriptions | KV `SBX_<GROUP>_SUBS` |
-//! | snapshots of partition stores | object store `SBX_<GROUP>_SNAP` (stream `OBJ_SBX_<GROUP>_SNAP`), object `p<p>.<changelog position>` |
+//! | snapshots of partition stores | object store `SBX_<GROUP>_SNAP` (stream `OBJ_SBX_<GROUP>_SNAP`), object `p<p>.<changelog position>`; an upload's chunks on `$O.SBX_<GROUP>_SNAP.C.<nuid>` |
 //! | plugins (the active version of each) | KV `SBX_<GROUP>_PLUGINS`; components in object store `SBX_<GROUP>_BLOBS` by hash |
 //! | queries to every router / to a partition's owner | `sbx.<group>.q.<verb>` / `sbx.<group>.qp.<p>.<verb>` |
 //!
@@ -183,6 +183,13 @@ impl GroupNames {
         String::from_utf8(URL_SAFE.decode(encoded).ok()?).ok()
     }
 
+    /// The prefix of the snapshot store's chunk subjects; the rest of each
+    /// is the id (`nuid`) of the upload the chunks belong to (the object
+    /// store's own layout, `$O.<bucket>.C.<nuid>`).
+    pub fn snapshot_chunk_prefix(&self) -> String {
+        format!("$O.{}.C.", self.snapshot_bucket())
+    }
+
     /// The snapshot object of partition `p` at changelog position `at`: one
     /// object per position, so that a late put of an older snapshot adds an
     /// object beside the newer one instead of replacing it.
@@ -257,6 +264,7 @@ mod tests {
         assert_eq!(subject, "$O.SBX_PROD_EU_SNAP.M.cDEyLjg1OA==");
         assert_eq!(n.snapshot_meta_object(&subject).as_deref(), Some("p12.858"));
         assert_eq!(n.snapshot_meta_object("$O.SBX_PROD_EU_SNAP.C.abc"), None);
+        assert_eq!(n.snapshot_chunk_prefix(), "$O.SBX_PROD_EU_SNAP.C.");
         assert_eq!(snapshot_partition("p1.858"), Some(1));
         assert_eq!(snapshot_partition("p12"), Some(12));
         for other in [

@@ -17,6 +17,7 @@ mod input;
 mod partition;
 mod restore;
 pub(crate) mod snapshot;
+mod sweep;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;

@@ -22,6 +22,9 @@
 //! lands beside it, under its own name: restore takes the newest, and the
 //! stalled writer's trims and deletes reach only below what it saw, which
 //! is at or below everything the current owner keeps.
+//!
+//! The owner of partition 0 also deletes what unfinished uploads left in the
+//! store (`sweep`).
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -42,10 +45,20 @@ pub(crate) async fn run(
 ) {
     let every = group.config.snapshot_every;
     let mut last_taken = partition.store.changelog_seq().unwrap_or(0);
+    // The owner of partition 0 also sweeps the chunks of unfinished uploads
+    // (`sweep`), every quarter of their age.
+    let orphan_age = group.config.snapshot_orphan_age;
+    let mut last_sweep: Option<std::time::Instant> = None;
     loop {
         tokio::select! {
             _ = tokio::time::sleep(every) => {}
             _ = stop.changed() => return,
+        }
+        if partition.id == 0 && last_sweep.is_none_or(|t| t.elapsed() >= orphan_age / 4) {
+            last_sweep = Some(std::time::Instant::now());
+            if let Err(e) = super::sweep::sweep(&group, orphan_age).await {
+                tracing::warn!(error = %e, "snapshot store not swept; trying again later");
+            }
         }
         let now = partition.store.changelog_seq().unwrap_or(0);
         if now <= last_taken {
