@@ -34,7 +34,7 @@
 #
 # Outputs, under OUT/<mode>/: perf.data, perf.txt (`perf script`), stages.txt
 # (the table, also printed), top.txt (top symbols per stage), router.log,
-# run.json (signals, seconds, router and nats-server CPU, bytes and calls the
+# run.json (signals, seconds, router and nats-server CPU, the router's system (kernel) share of it, bytes and calls the
 # router wrote, sockets included, its minor page faults, its resident memory at the end, and signals per
 # ingest transaction from its /metrics). The data directory
 # is on disk (default durability: an fsync per commit), batch_size 256.
@@ -320,6 +320,17 @@ TICK=$(getconf CLK_TCK)
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 # CPU time (user + system, all threads, living and gone) of a process, in µs.
 cpu_us() { awk -v t="$TICK" '{ sub(/^.*\) /, ""); print ($12 + $13) * 1000000 / t }' "/proc/$1/stat"; }
+# Its system (kernel) CPU time alone, in µs: perf here samples user code only
+# (perf_event_paranoid 2) and callgrind counts user instructions only.
+sys_us() { awk -v t="$TICK" '{ sub(/^.*\) /, ""); print $13 * 1000000 / t }' "/proc/$1/stat"; }
+# Per thread of a process: "tid name user_ticks system_ticks minor_faults",
+# one line each (threads that ended in between are not in it).
+thread_ticks() {
+    for t in /proc/"$1"/task/*; do
+        awk -v tid="${t##*/}" '{ n = $0; sub(/^[^(]*\(/, "", n); sub(/\) .*$/, "", n); gsub(/ /, "_", n)
+            sub(/^.*\) /, ""); print tid, n, $12, $13, $8 }' "$t/stat" 2>/dev/null || true
+    done
+}
 # Bytes a process handed to write-like syscalls (/proc/<pid>/io `wchar`) and
 # its write syscalls (`syscw`), as "wchar syscw".
 io_counts() { awk '/^wchar:/ { w = $2 } /^syscw:/ { c = $2 } END { print w, c }' "/proc/$1/io"; }
@@ -373,7 +384,7 @@ EOF
         PERF_PID=$!; STARTED+=("$PERF_PID")
         sleep 1
     fi
-    R0=$(cpu_us "$ROUTER_PID"); N0=$(cpu_us "$NATS_PID"); read -r W0 C0 < <(io_counts "$ROUTER_PID"); F0=$(min_faults "$ROUTER_PID")
+    R0=$(cpu_us "$ROUTER_PID"); S0=$(sys_us "$ROUTER_PID"); N0=$(cpu_us "$NATS_PID"); read -r W0 C0 < <(io_counts "$ROUTER_PID"); F0=$(min_faults "$ROUTER_PID"); thread_ticks "$ROUTER_PID" >"$DIR/threads0.txt"
     if [[ $MODE == jetstream ]]; then
         kill -CONT "$ROUTER_PID"
         RESULT=$(python3 "$HELPER" drain "$URL" "$SIGNALS")
@@ -381,7 +392,7 @@ EOF
         RESULT=$(python3 "$HELPER" load "$URL" "$SIGNALS" "$RATE")
     fi
     sleep 0.5 # the last firings' acks and "marked delivered"
-    R1=$(cpu_us "$ROUTER_PID"); N1=$(cpu_us "$NATS_PID"); read -r W1 C1 < <(io_counts "$ROUTER_PID"); F1=$(min_faults "$ROUTER_PID")
+    R1=$(cpu_us "$ROUTER_PID"); S1=$(sys_us "$ROUTER_PID"); N1=$(cpu_us "$NATS_PID"); read -r W1 C1 < <(io_counts "$ROUTER_PID"); F1=$(min_faults "$ROUTER_PID"); thread_ticks "$ROUTER_PID" >"$DIR/threads1.txt"
     RSS=$(awk '/^VmRSS:/ { print int($2 / 1024) }' "/proc/$ROUTER_PID/status")
     if [[ $PERF == 1 ]]; then kill -INT "$PERF_PID"; wait "$PERF_PID" || true; fi
     # Ingest transactions so far (startup's empty ones are few), from /metrics.
@@ -394,10 +405,12 @@ print(sum(int(float(l.split()[-1])) for l in text.splitlines() if l.startswith("
 
     US=$(python3 -c "print(round(($R1 - $R0) / $SIGNALS, 2))")
     NUS=$(python3 -c "print(round(($N1 - $N0) / $SIGNALS, 2))")
-    python3 - "$RESULT" "$US" "$NUS" "$((W1 - W0))" "$((C1 - C0))" "$((F1 - F0))" "$RSS" "$COMMITS" >"$DIR/run.json" <<'PY'
+    SUS=$(python3 -c "print(round(($S1 - $S0) / $SIGNALS, 2))")
+    python3 - "$RESULT" "$US" "$NUS" "$((W1 - W0))" "$((C1 - C0))" "$((F1 - F0))" "$RSS" "$COMMITS" "$SUS" >"$DIR/run.json" <<'PY'
 import json, sys
 r = json.loads(sys.argv[1])
 r["router_cpu_us_per_signal"] = float(sys.argv[2])
+r["router_system_cpu_us_per_signal"] = float(sys.argv[9])
 r["nats_server_cpu_us_per_signal"] = float(sys.argv[3])
 # Socket writes count too (NATS publishes and acks), not only the store file.
 r["router_bytes_written_per_signal"] = round(int(sys.argv[4]) / r["signals"])
@@ -410,6 +423,22 @@ print(json.dumps(r))
 PY
     echo
     echo "== $MODE: $(cat "$DIR/run.json")"
+    # CPU per signal by thread name (user / system), threads alive at the end.
+    python3 - "$DIR/threads0.txt" "$DIR/threads1.txt" "$TICK" "$SIGNALS" <<'PY' | tee "$DIR/threads.txt"
+import collections, sys
+def load(path):
+    return {t: (n, int(u), int(s), int(f)) for t, n, u, s, f in (l.split() for l in open(path) if l.strip())}
+before, after, tick, signals = load(sys.argv[1]), load(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
+by = collections.defaultdict(lambda: [0, 0, 0, 0])
+for tid, (name, u, s, f) in after.items():
+    _, u0, s0, f0 = before.get(tid, (name, 0, 0, 0))
+    row = by[name]
+    row[0] += 1; row[1] += u - u0; row[2] += s - s0; row[3] += f - f0
+print("thread (count): user / system µs per signal, minor page faults per signal")
+for name, (count, u, s, f) in sorted(by.items(), key=lambda kv: -(kv[1][1] + kv[1][2])):
+    if u + s:
+        print(f"  {name} ({count}): {u * 1e6 / tick / signals:.2f} / {s * 1e6 / tick / signals:.2f}, {f / signals:.3f}")
+PY
     if [[ $PERF == 1 ]]; then
         perf script -i "$DIR/perf.data" -F comm,tid,period,ip,sym,dso --no-inline >"$DIR/perf.txt" 2>"$DIR/perf-script.log"
         python3 "$HELPER" classify "$DIR/perf.txt" "$US" "$DIR/top.txt" | tee "$DIR/stages.txt"
