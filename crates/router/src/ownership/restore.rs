@@ -89,17 +89,10 @@ pub(super) async fn stored_snapshots(group: &Group, p: u32) -> Result<Vec<Stored
         }
         let mut out = Vec::new();
         for subject in mine {
-            let message = match stream.get_last_raw_message_by_subject(&subject).await {
-                Ok(m) => m,
-                // Deleted and purged since the subject list.
-                Err(e) if e.kind() == LastRawMessageErrorKind::NoMessageFound => continue,
-                Err(e) => return Err(failed(&e)),
-            };
-            let info: ObjectInfo =
-                serde_json::from_slice(&message.payload).map_err(|e| failed(&e))?;
-            if info.deleted {
+            // Deleted (and purged) since the subject list: left out.
+            let Some(info) = live_object(group, &subject).await.map_err(|e| failed(&e))? else {
                 continue;
-            }
+            };
             match info
                 .metadata
                 .get("changelog_seq")
@@ -122,6 +115,27 @@ pub(super) async fn stored_snapshots(group: &Group, p: u32) -> Result<Vec<Stored
     tokio::time::timeout(LIST_FOR, list)
         .await
         .map_err(|_| failed(&format!("no answer within {LIST_FOR:?}")))?
+}
+
+/// The metadata of the snapshot object on metadata subject `subject`, read
+/// by a direct get; `None` when it was deleted (or purged) since the
+/// subject was listed.
+pub(super) async fn live_object(
+    group: &Group,
+    subject: &str,
+) -> Result<Option<ObjectInfo>, String> {
+    let message = match group
+        .joined
+        .snapshot_stream
+        .get_last_raw_message_by_subject(subject)
+        .await
+    {
+        Ok(m) => m,
+        Err(e) if e.kind() == LastRawMessageErrorKind::NoMessageFound => return Ok(None),
+        Err(e) => return Err(e.to_string()),
+    };
+    let info: ObjectInfo = serde_json::from_slice(&message.payload).map_err(|e| e.to_string())?;
+    Ok((!info.deleted).then_some(info))
 }
 
 /// Replaces the file at `path` with snapshot object `name`.

@@ -21,10 +21,10 @@
 use std::collections::HashSet;
 use std::time::Duration;
 
-use async_nats::jetstream::object_store::ObjectInfo;
 use async_nats::jetstream::stream::LastRawMessageErrorKind;
 use futures::StreamExt;
 
+use super::restore::live_object;
 use crate::group::Group;
 
 /// How long one sweep may take before it gives up (it runs again later).
@@ -47,14 +47,7 @@ pub(crate) async fn sweep(group: &Group, older_than: Duration) -> Result<usize, 
             metas.push(subject.map_err(|e| failed(&e))?.0);
         }
         for subject in metas {
-            let message = match stream.get_last_raw_message_by_subject(&subject).await {
-                Ok(m) => m,
-                Err(e) if e.kind() == LastRawMessageErrorKind::NoMessageFound => continue,
-                Err(e) => return Err(failed(&e)),
-            };
-            let info: ObjectInfo =
-                serde_json::from_slice(&message.payload).map_err(|e| failed(&e))?;
-            if !info.deleted {
+            if let Some(info) = live_object(group, &subject).await.map_err(|e| failed(&e))? {
                 live.insert(info.nuid);
             }
         }
