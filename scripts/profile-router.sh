@@ -323,12 +323,14 @@ cpu_us() { awk -v t="$TICK" '{ sub(/^.*\) /, ""); print ($12 + $13) * 1000000 / 
 # Its system (kernel) CPU time alone, in µs: perf here samples user code only
 # (perf_event_paranoid 2) and callgrind counts user instructions only.
 sys_us() { awk -v t="$TICK" '{ sub(/^.*\) /, ""); print $13 * 1000000 / t }' "/proc/$1/stat"; }
-# Per thread of a process: "tid name user_ticks system_ticks minor_faults",
-# one line each (threads that ended in between are not in it).
+# Per thread of a process: "tid name user_ticks system_ticks minor_faults
+# wchar syscw", one line each (threads that ended in between are not in it).
 thread_ticks() {
     for t in /proc/"$1"/task/*; do
-        awk -v tid="${t##*/}" '{ n = $0; sub(/^[^(]*\(/, "", n); sub(/\) .*$/, "", n); gsub(/ /, "_", n)
-            sub(/^.*\) /, ""); print tid, n, $12, $13, $8 }' "$t/stat" 2>/dev/null || true
+        stat=$(awk -v tid="${t##*/}" '{ n = $0; sub(/^[^(]*\(/, "", n); sub(/\) .*$/, "", n); gsub(/ /, "_", n)
+            sub(/^.*\) /, ""); print tid, n, $12, $13, $8 }' "$t/stat" 2>/dev/null) || continue
+        io=$(awk '/^wchar:/ { w = $2 } /^syscw:/ { c = $2 } END { print w + 0, c + 0 }' "$t/io" 2>/dev/null) || io="0 0"
+        [[ -n $stat ]] && echo "$stat $io"
     done
 }
 # Bytes a process handed to write-like syscalls (/proc/<pid>/io `wchar`) and
@@ -427,17 +429,21 @@ PY
     python3 - "$DIR/threads0.txt" "$DIR/threads1.txt" "$TICK" "$SIGNALS" <<'PY' | tee "$DIR/threads.txt"
 import collections, sys
 def load(path):
-    return {t: (n, int(u), int(s), int(f)) for t, n, u, s, f in (l.split() for l in open(path) if l.strip())}
+    rows = (l.split() for l in open(path) if l.strip())
+    return {r[0]: (r[1], *map(int, r[2:7])) for r in rows}
 before, after, tick, signals = load(sys.argv[1]), load(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
-by = collections.defaultdict(lambda: [0, 0, 0, 0])
-for tid, (name, u, s, f) in after.items():
-    _, u0, s0, f0 = before.get(tid, (name, 0, 0, 0))
+by = collections.defaultdict(lambda: [0, 0, 0, 0, 0, 0])
+for tid, (name, *now) in after.items():
+    _, *then = before.get(tid, (name, 0, 0, 0, 0, 0))
     row = by[name]
-    row[0] += 1; row[1] += u - u0; row[2] += s - s0; row[3] += f - f0
-print("thread (count): user / system µs per signal, minor page faults per signal")
-for name, (count, u, s, f) in sorted(by.items(), key=lambda kv: -(kv[1][1] + kv[1][2])):
+    row[0] += 1
+    for i, (a, b) in enumerate(zip(now, then)):
+        row[i + 1] += a - b
+print("thread (count): user / system µs, minor page faults, bytes written, write calls; per signal")
+for name, (count, u, s, f, w, c) in sorted(by.items(), key=lambda kv: -(kv[1][1] + kv[1][2])):
     if u + s:
-        print(f"  {name} ({count}): {u * 1e6 / tick / signals:.2f} / {s * 1e6 / tick / signals:.2f}, {f / signals:.3f}")
+        print(f"  {name} ({count}): {u * 1e6 / tick / signals:.2f} / {s * 1e6 / tick / signals:.2f}, "
+              f"{f / signals:.3f}, {w / signals:.0f}, {c / signals:.3f}")
 PY
     if [[ $PERF == 1 ]]; then
         perf script -i "$DIR/perf.data" -F comm,tid,period,ip,sym,dso --no-inline >"$DIR/perf.txt" 2>"$DIR/perf-script.log"
