@@ -73,20 +73,15 @@ const DOWNLOAD_FOR: Duration = Duration::from_secs(300);
 /// an object deleted meanwhile may never send.)
 pub(super) async fn stored_snapshots(group: &Group, p: u32) -> Result<Vec<StoredSnapshot>, String> {
     let failed = |e: &dyn std::fmt::Display| format!("listing the snapshots of partition {p}: {e}");
-    let stream = &group.joined.snapshot_stream;
     let list = async {
-        let mut subjects = stream
-            .info_with_subjects(format!("{}>", group.names.snapshot_meta_prefix()))
+        let mine = snapshot_subjects(group, &group.names.snapshot_meta_prefix())
             .await
-            .map_err(|e| failed(&e))?;
-        let mut mine = Vec::new();
-        while let Some(subject) = subjects.next().await {
-            let (subject, _) = subject.map_err(|e| failed(&e))?;
-            let name = group.names.snapshot_meta_object(&subject);
-            if name.as_deref().and_then(snapshot_partition) == Some(p) {
-                mine.push(subject);
-            }
-        }
+            .map_err(|e| failed(&e))?
+            .into_iter()
+            .filter(|subject| {
+                let name = group.names.snapshot_meta_object(subject);
+                name.as_deref().and_then(snapshot_partition) == Some(p)
+            });
         let mut out = Vec::new();
         for subject in mine {
             // Deleted (and purged) since the subject list: left out.
@@ -115,6 +110,22 @@ pub(super) async fn stored_snapshots(group: &Group, p: u32) -> Result<Vec<Stored
     tokio::time::timeout(LIST_FOR, list)
         .await
         .map_err(|_| failed(&format!("no answer within {LIST_FOR:?}")))?
+}
+
+/// Every subject of the snapshot store's stream that starts with `prefix`
+/// and holds a message (the stream's subject list).
+pub(super) async fn snapshot_subjects(group: &Group, prefix: &str) -> Result<Vec<String>, String> {
+    let mut subjects = group
+        .joined
+        .snapshot_stream
+        .info_with_subjects(format!("{prefix}>"))
+        .await
+        .map_err(|e| e.to_string())?;
+    let mut out = Vec::new();
+    while let Some(subject) = subjects.next().await {
+        out.push(subject.map_err(|e| e.to_string())?.0);
+    }
+    Ok(out)
 }
 
 /// The metadata of the snapshot object on metadata subject `subject`, read
@@ -241,7 +252,9 @@ pub(crate) async fn open(
                     snapshot.name
                 )
             })??;
-            open(path.clone(), options.clone()).await
+            open(path.clone(), options.clone())
+                .await
+                .map_err(|e| format!("snapshot {}: {e}", snapshot.name))
         };
         match restored.await {
             Ok(store) => {
@@ -260,7 +273,7 @@ pub(crate) async fn open(
                     error = %e,
                     "snapshot not restored; trying an older one"
                 );
-                failed.push(format!("{}: {e}", snapshot.name));
+                failed.push(e);
             }
         }
     }

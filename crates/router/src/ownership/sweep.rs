@@ -22,9 +22,8 @@ use std::collections::HashSet;
 use std::time::Duration;
 
 use async_nats::jetstream::stream::LastRawMessageErrorKind;
-use futures::StreamExt;
 
-use super::restore::live_object;
+use super::restore::{live_object, snapshot_subjects};
 use crate::group::Group;
 
 /// How long one sweep may take before it gives up (it runs again later).
@@ -38,14 +37,9 @@ pub(crate) async fn sweep(group: &Group, older_than: Duration) -> Result<usize, 
     let work = async {
         // Every upload a live object names (metadata first: module docs).
         let mut live = HashSet::new();
-        let mut metas = Vec::new();
-        let mut subjects = stream
-            .info_with_subjects(format!("{}>", group.names.snapshot_meta_prefix()))
+        let metas = snapshot_subjects(group, &group.names.snapshot_meta_prefix())
             .await
             .map_err(|e| failed(&e))?;
-        while let Some(subject) = subjects.next().await {
-            metas.push(subject.map_err(|e| failed(&e))?.0);
-        }
         for subject in metas {
             if let Some(info) = live_object(group, &subject).await.map_err(|e| failed(&e))? {
                 live.insert(info.nuid);
@@ -53,14 +47,9 @@ pub(crate) async fn sweep(group: &Group, older_than: Duration) -> Result<usize, 
         }
         // Every upload with chunks, and when its last chunk was written.
         let prefix = group.names.snapshot_chunk_prefix();
-        let mut chunks = Vec::new();
-        let mut subjects = stream
-            .info_with_subjects(format!("{prefix}>"))
+        let chunks = snapshot_subjects(group, &prefix)
             .await
             .map_err(|e| failed(&e))?;
-        while let Some(subject) = subjects.next().await {
-            chunks.push(subject.map_err(|e| failed(&e))?.0);
-        }
         let mut uploads = Vec::new();
         for subject in chunks {
             let Some(nuid) = subject.strip_prefix(&prefix) else {
