@@ -23,6 +23,7 @@
 #   SIGNALS                signals per mode (60000)
 #   RATE                   core mode: signals per second, a steady pace (default 0: as
 #                          fast as the load process publishes)
+#   BATCH_SIZE             the router's batch_size (256)
 #   PERF_FREQ              samples per second of CPU time (999)
 #   CALL_GRAPH             perf --call-graph argument (dwarf,16384); "fp" needs frame pointers
 #   PERF=0                 no perf: only the router's CPU per signal from /proc
@@ -30,6 +31,12 @@
 #   ROUTER_WRAP            a command the router runs under, e.g. "valgrind --tool=callgrind
 #                          --callgrind-out-file=/tmp/cg.%p" for instruction counts, which
 #                          unlike CPU time repeat from run to run (use with PERF=0)
+#   PEER=relay             meter the relay peer of benches/e2e_load (`--relay-child`: the
+#                          same NATS work, no store, no matching) instead of the router,
+#                          with the same load, /proc figures and ROUTER_WRAP; its binary is
+#                          RELAY_BIN, default the newest target/release/deps/e2e_load-*
+#                          (build: cargo bench --bench e2e_load --no-run). The figures
+#                          named router_* are then the relay's.
 # Needs: perf, python3 with nats-py (pip install nats-py).
 #
 # Outputs, under OUT/<mode>/: perf.data, perf.txt (`perf script`), stages.txt
@@ -37,7 +44,7 @@
 # run.json (signals, seconds, router and nats-server CPU, the router's system (kernel) share of it, bytes and calls the
 # router wrote, sockets included, its minor page faults, its resident memory at the end, and signals per
 # ingest transaction from its /metrics). The data directory
-# is on disk (default durability: an fsync per commit), batch_size 256.
+# is on disk (default durability: an fsync per commit), batch_size 256 unless BATCH_SIZE.
 #
 # Stages are given by the innermost frame of a sample's call stack that one of
 # the RULES below names (with its context, when a rule has one); a sample no
@@ -312,7 +319,16 @@ CALL_GRAPH=${CALL_GRAPH:-dwarf,16384}
 PERF=${PERF:-1}
 ROUTER_WRAP=${ROUTER_WRAP:-}
 OUT=${OUT:-$(mktemp -d /tmp/profile-router.XXXX)}
-[[ -x "$BIN" ]] || { echo "no router binary at $BIN (cargo build --profile profiling -p signalbox-cli)" >&2; exit 1; }
+PEER=${PEER:-router}
+case $PEER in
+    router) [[ -x "$BIN" ]] || { echo "no router binary at $BIN (cargo build --profile profiling -p signalbox-cli)" >&2; exit 1; } ;;
+    relay)
+        # shellcheck disable=SC2012 # the newest build of the bench binary
+        RELAY_BIN=${RELAY_BIN:-$(ls -t "${CARGO_TARGET_DIR:-$ROOT/target}"/release/deps/e2e_load-* 2>/dev/null | grep -v '\.d$' | head -1)}
+        [[ -n "$RELAY_BIN" && -x "$RELAY_BIN" ]] || { echo "no relay binary (cargo bench --bench e2e_load --no-run, or set RELAY_BIN)" >&2; exit 1; }
+        BIN=$RELAY_BIN ;;
+    *) echo "PEER is router or relay, not $PEER" >&2; exit 1 ;;
+esac
 [[ -x "$NATS_SERVER" ]] || { echo "no nats-server (set SIGNALBOX_NATS_SERVER)" >&2; exit 1; }
 python3 -c 'import nats' || { echo "python3 needs nats-py" >&2; exit 1; }
 TICK=$(getconf CLK_TCK)
@@ -340,7 +356,7 @@ io_counts() { awk '/^wchar:/ { w = $2 } /^syscw:/ { c = $2 } END { print w, c }'
 # of memory touched for the first time since it was mapped or purged.
 min_faults() { awk '{ sub(/^.*\) /, ""); print $8 }' "/proc/$1/stat"; }
 
-echo "binary $BIN; nats-server $NATS_SERVER; $SIGNALS signals per mode; output in $OUT"
+echo "$PEER: binary $BIN; nats-server $NATS_SERVER; $SIGNALS signals per mode; output in $OUT"
 echo "load average: $(cut -d' ' -f1-3 /proc/loadavg); $(nproc) cores"
 
 for MODE in $MODES; do
@@ -364,16 +380,27 @@ EOF
 data_dir = "$DIR/data"
 subscriptions = ["$DIR/subs"]
 ingest = "$MODE"
-batch_size = 256
+batch_size = ${BATCH_SIZE:-256}
 [nats]
 urls = ["$URL"]
 [http]
 listen = "127.0.0.1:$HTTP"
 EOF
-    # shellcheck disable=SC2086 # ROUTER_WRAP is a command line, split on purpose
-    RUST_LOG=warn $ROUTER_WRAP "$BIN" serve --config "$DIR/signalbox.toml" >"$DIR/router.log" 2>&1 &
-    ROUTER_PID=$!; STARTED+=("$ROUTER_PID")
-    python3 "$HELPER" ready "$URL" "$MODE"
+    if [[ $PEER == router ]]; then
+        # shellcheck disable=SC2086 # ROUTER_WRAP is a command line, split on purpose
+        RUST_LOG=warn $ROUTER_WRAP "$BIN" serve --config "$DIR/signalbox.toml" >"$DIR/router.log" 2>&1 &
+        ROUTER_PID=$!; STARTED+=("$ROUTER_PID")
+        python3 "$HELPER" ready "$URL" "$MODE"
+    else
+        # The relay stops when its stdin closes: a FIFO this script holds
+        # open (fd 7) until the mode ends, or until it exits.
+        mkfifo "$DIR/relay.stdin"; exec 7<>"$DIR/relay.stdin"
+        # shellcheck disable=SC2086 # ROUTER_WRAP is a command line, split on purpose
+        $ROUTER_WRAP "$BIN" --relay-child "$MODE" "$URL" >"$DIR/router.log" 2>&1 <"$DIR/relay.stdin" &
+        ROUTER_PID=$!; STARTED+=("$ROUTER_PID")
+        for _ in $(seq 600); do grep -q '^ready' "$DIR/router.log" && break; sleep 0.1; done
+        grep -q '^ready' "$DIR/router.log" || { echo "the relay did not say ready within 60 s" >&2; exit 1; }
+    fi
 
     if [[ $MODE == jetstream ]]; then
         # The backlog goes in while the router is stopped; it drains it after.
@@ -398,17 +425,18 @@ EOF
     RSS=$(awk '/^VmRSS:/ { print int($2 / 1024) }' "/proc/$ROUTER_PID/status")
     if [[ $PERF == 1 ]]; then kill -INT "$PERF_PID"; wait "$PERF_PID" || true; fi
     # Ingest transactions so far (startup's empty ones are few), from /metrics.
-    COMMITS=$(python3 -c 'import sys, urllib.request
+    [[ $PEER == relay ]] || COMMITS=$(python3 -c 'import sys, urllib.request
 text = urllib.request.urlopen(sys.argv[1], timeout=30).read().decode()
 print(sum(int(float(l.split()[-1])) for l in text.splitlines() if l.startswith("signalbox_commit_seconds_count")))' \
         "http://127.0.0.1:$HTTP/metrics" || echo 0)
     kill -TERM "$ROUTER_PID"; wait "$ROUTER_PID" || true
+    if [[ $PEER == relay ]]; then exec 7>&-; fi
     kill -TERM "$NATS_PID"; wait "$NATS_PID" || true
 
     US=$(python3 -c "print(round(($R1 - $R0) / $SIGNALS, 2))")
     NUS=$(python3 -c "print(round(($N1 - $N0) / $SIGNALS, 2))")
     SUS=$(python3 -c "print(round(($S1 - $S0) / $SIGNALS, 2))")
-    python3 - "$RESULT" "$US" "$NUS" "$((W1 - W0))" "$((C1 - C0))" "$((F1 - F0))" "$RSS" "$COMMITS" "$SUS" >"$DIR/run.json" <<'PY'
+    python3 - "$RESULT" "$US" "$NUS" "$((W1 - W0))" "$((C1 - C0))" "$((F1 - F0))" "$RSS" "${COMMITS:-0}" "$SUS" >"$DIR/run.json" <<'PY'
 import json, sys
 r = json.loads(sys.argv[1])
 r["router_cpu_us_per_signal"] = float(sys.argv[2])
@@ -419,7 +447,9 @@ r["router_bytes_written_per_signal"] = round(int(sys.argv[4]) / r["signals"])
 r["router_write_calls_per_signal"] = round(int(sys.argv[5]) / r["signals"], 2)
 r["router_page_faults_per_signal"] = round(int(sys.argv[6]) / r["signals"], 3)
 r["router_rss_mib_at_end"] = int(sys.argv[7])
-r["signals_per_ingest_transaction"] = round(r["signals"] / max(int(sys.argv[8]), 1), 1)
+# None when there is no count (the relay has no store; /metrics did not answer).
+commits = int(sys.argv[8])
+r["signals_per_ingest_transaction"] = round(r["signals"] / commits, 1) if commits > 0 else None
 r["signals_per_second"] = round(r["signals"] / r["seconds"])
 print(json.dumps(r))
 PY
