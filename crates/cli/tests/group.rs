@@ -19,7 +19,7 @@ use futures::StreamExt;
 use serde_json::{Value, json};
 use signalbox_testkit::{GroupCase, init_logs};
 
-const BIN: &str = env!("CARGO_BIN_EXE_signalbox");
+pub(crate) const BIN: &str = env!("CARGO_BIN_EXE_signalbox");
 
 /// Every `orders` signal fires.
 const ALL_ORDERS: &str = "id: all-orders\nsignal: orders\naction: {publish: {subject: out.all}}\n";
@@ -30,7 +30,7 @@ const PAIR: &str = "id: pair\nsignals:\n  - {name: orders, as: o}\n  - {name: pa
 
 /// An R3 stream over `subjects`, deduplicating by `Nats-Msg-Id` over ten
 /// minutes, as a JetStream target of signalbox does.
-async fn target(
+pub(crate) async fn target(
     client: &async_nats::Client,
     name: &str,
     subjects: &[&str],
@@ -48,7 +48,10 @@ async fn target(
 }
 
 /// Every message of `stream`: (subject, Nats-Msg-Id, body).
-async fn read_all(stream: &stream::Stream, max: usize) -> Result<Vec<(String, String, Value)>> {
+pub(crate) async fn read_all(
+    stream: &stream::Stream,
+    max: usize,
+) -> Result<Vec<(String, String, Value)>> {
     let consumer = stream
         .create_consumer(jetstream::consumer::pull::Config {
             ack_policy: jetstream::consumer::AckPolicy::None,
@@ -84,7 +87,7 @@ async fn count(stream: &stream::Stream) -> Result<u64> {
 }
 
 /// Polls until `stream` holds `want` messages, or `within` passed.
-async fn reaches(stream: &stream::Stream, want: u64, within: Duration) -> Result<u64> {
+pub(crate) async fn reaches(stream: &stream::Stream, want: u64, within: Duration) -> Result<u64> {
     let deadline = tokio::time::Instant::now() + within;
     loop {
         let n = count(stream).await.unwrap_or(0);
@@ -97,7 +100,11 @@ async fn reaches(stream: &stream::Stream, want: u64, within: Duration) -> Result
 
 /// Publishes a signal as a request until a router acknowledges it (a
 /// takeover or a node failure makes some attempts time out).
-async fn publish(client: &async_nats::Client, name: &str, body: &Value) -> Result<Value> {
+pub(crate) async fn publish(
+    client: &async_nats::Client,
+    name: &str,
+    body: &Value,
+) -> Result<Value> {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(120);
     loop {
         let sent = tokio::time::timeout(
@@ -935,6 +942,56 @@ async fn a_snapshot_that_cannot_be_opened_gives_way_to_the_one_before() -> Resul
     Ok(())
 }
 
+/// Publishes chunks of a made-up upload `nuid` to object store `bucket`
+/// (what a router that died mid-upload leaves: chunks, no metadata), then
+/// waits until a sweep purged them and a router said so (`what`: the store's
+/// word in that log line, `snapshot` or `component`).
+pub(crate) async fn unfinished_upload_is_swept(
+    case: &GroupCase,
+    js: &jetstream::Context,
+    bucket: &str,
+    nuid: &str,
+    what: &str,
+) -> Result<()> {
+    let stream = js.get_stream(format!("OBJ_{bucket}")).await?;
+    let orphan = format!("$O.{bucket}.C.{nuid}");
+    for _ in 0..3 {
+        js.publish(orphan.clone(), vec![0x5au8; 128 * 1024].into())
+            .await?
+            .await?;
+    }
+    let stored = || async {
+        let mut subjects = stream
+            .info_with_subjects(format!("$O.{bucket}.C.>"))
+            .await?;
+        while let Some(s) = subjects.next().await {
+            if s?.0 == orphan {
+                return anyhow::Ok(true);
+            }
+        }
+        anyhow::Ok(false)
+    };
+    ensure!(stored().await?, "the orphan chunks were not stored");
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    while stored().await? {
+        ensure!(
+            tokio::time::Instant::now() < deadline,
+            "the chunks of the unfinished {what} upload were still there after 60 s\n{}",
+            case.logs()
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    let said = format!("chunks of an unfinished {what} upload deleted");
+    ensure!(
+        case.routers
+            .iter()
+            .any(|r| r.log().contains(&said) && r.log().contains(nuid)),
+        "no router said it deleted the unfinished upload\n{}",
+        case.logs()
+    );
+    Ok(())
+}
+
 /// A router that dies in the middle of a snapshot upload leaves chunks that
 /// no snapshot names. The owner of partition 0 deletes them once they are
 /// older than `cluster.snapshot_orphan_age`; every stored snapshot keeps its
@@ -955,48 +1012,19 @@ async fn chunks_of_an_unfinished_snapshot_upload_are_deleted() -> Result<()> {
     let (client, out, waits) = targets(&case).await?;
     let js = jetstream::new(client.clone());
     let bucket = js.get_object_store("SBX_G8_SNAP").await?;
-    let snap_stream = js.get_stream("OBJ_SBX_G8_SNAP").await?;
     let n = 50u64;
     for k in 0..n {
         publish(&client, "orders", &order(k)).await?;
         publish(&client, "payments", &payment(k)).await?;
     }
-    // What a router that died mid-upload leaves: chunks, no metadata.
-    let orphan = "$O.SBX_G8_SNAP.C.UNFINISHEDUPLOAD0001";
-    for _ in 0..3 {
-        js.publish(orphan, vec![0x5au8; 128 * 1024].into())
-            .await?
-            .await?;
-    }
-    let chunk_subjects = || async {
-        let mut found = BTreeSet::new();
-        let mut subjects = snap_stream.info_with_subjects("$O.SBX_G8_SNAP.C.>").await?;
-        while let Some(s) = subjects.next().await {
-            found.insert(s?.0);
-        }
-        anyhow::Ok(found)
-    };
-    ensure!(
-        chunk_subjects().await?.contains(orphan),
-        "the orphan chunks were not stored"
-    );
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
-    while chunk_subjects().await?.contains(orphan) {
-        ensure!(
-            tokio::time::Instant::now() < deadline,
-            "the chunks of the unfinished upload were still there after 60 s\n{}",
-            case.logs()
-        );
-        tokio::time::sleep(Duration::from_millis(500)).await;
-    }
-    ensure!(
-        case.routers.iter().any(|r| r
-            .log()
-            .contains("chunks of an unfinished snapshot upload deleted")
-            && r.log().contains("UNFINISHEDUPLOAD0001")),
-        "no router said it deleted the unfinished upload\n{}",
-        case.logs()
-    );
+    unfinished_upload_is_swept(
+        &case,
+        &js,
+        "SBX_G8_SNAP",
+        "UNFINISHEDUPLOAD0001",
+        "snapshot",
+    )
+    .await?;
     check_exactly_once(&case, &out, &waits, n, &BTreeSet::new()).await?;
     // Once no partition moves any more, no snapshot is added or dropped:
     // then every stored one reads back whole.

@@ -5,6 +5,7 @@
 //! e.g. `kill::`.
 mod cli;
 mod group;
+mod group_plugins;
 mod kafka_kill;
 mod kill;
 mod plugin_deploy;

@@ -41,9 +41,10 @@ pub struct ClusterConfig {
     /// trims the changelog before it), e.g. `1m`.
     #[serde(default = "default_snapshot_every", with = "super::duration::text")]
     pub snapshot_every: Duration,
-    /// How old the chunks of a snapshot upload that never finished (its
-    /// router died mid-upload) must be before they are deleted; keep it well
-    /// above the longest upload, whose chunks would otherwise be taken.
+    /// How old the chunks of an upload that never finished (its router died
+    /// mid-upload), to the snapshot store or the plugin components' store,
+    /// must be before they are deleted; keep it well above the longest
+    /// upload, whose chunks would otherwise be taken.
     #[serde(
         default = "default_snapshot_orphan_age",
         with = "super::duration::text"

@@ -11,7 +11,7 @@
 //! | the group's record (partition count, prefix, ingest) | KV `SBX_<GROUP>_CONFIG`, key `group` |
 //! | subscriptions | KV `SBX_<GROUP>_SUBS` |
 //! | snapshots of partition stores | object store `SBX_<GROUP>_SNAP` (stream `OBJ_SBX_<GROUP>_SNAP`), object `p<p>.<changelog position>`; an upload's chunks on `$O.SBX_<GROUP>_SNAP.C.<nuid>` |
-//! | plugins (the active version of each) | KV `SBX_<GROUP>_PLUGINS`; components in object store `SBX_<GROUP>_BLOBS` by hash |
+//! | plugins (the active version of each) | KV `SBX_<GROUP>_PLUGINS`; components in object store `SBX_<GROUP>_BLOBS` (stream `OBJ_SBX_<GROUP>_BLOBS`) by hash; an upload's chunks on `$O.SBX_<GROUP>_BLOBS.C.<nuid>` |
 //! | queries to every router / to a partition's owner | `sbx.<group>.q.<verb>` / `sbx.<group>.qp.<p>.<verb>` |
 //!
 //! Input subjects by kind (the token after the partition): `_sig` (a signal a
@@ -190,6 +190,23 @@ impl GroupNames {
         format!("$O.{}.C.", self.snapshot_bucket())
     }
 
+    /// The stream under the plugin components' object store.
+    pub fn plugin_blobs_stream(&self) -> String {
+        format!("OBJ_{}", self.plugin_blobs_bucket())
+    }
+
+    /// The prefix of the plugin components' metadata subjects
+    /// (`$O.<bucket>.M.<name>`, as for snapshots).
+    pub fn plugin_blobs_meta_prefix(&self) -> String {
+        format!("$O.{}.M.", self.plugin_blobs_bucket())
+    }
+
+    /// The prefix of the plugin components' chunk subjects
+    /// (`$O.<bucket>.C.<nuid>`, as for snapshots).
+    pub fn plugin_blobs_chunk_prefix(&self) -> String {
+        format!("$O.{}.C.", self.plugin_blobs_bucket())
+    }
+
     /// The snapshot object of partition `p` at changelog position `at`: one
     /// object per position, so that a late put of an older snapshot adds an
     /// object beside the newer one instead of replacing it.
@@ -258,6 +275,10 @@ mod tests {
     fn snapshot_objects_name_their_partition() {
         let n = GroupNames::new("prod-eu");
         assert_eq!(n.snapshot_stream(), "OBJ_SBX_PROD_EU_SNAP");
+        assert_eq!(n.snapshot_chunk_prefix(), "$O.SBX_PROD_EU_SNAP.C.");
+        assert_eq!(n.plugin_blobs_stream(), "OBJ_SBX_PROD_EU_BLOBS");
+        assert_eq!(n.plugin_blobs_meta_prefix(), "$O.SBX_PROD_EU_BLOBS.M.");
+        assert_eq!(n.plugin_blobs_chunk_prefix(), "$O.SBX_PROD_EU_BLOBS.C.");
         assert_eq!(n.snapshot_object(12, 858), "p12.858");
         assert_eq!(snapshot_partition(&n.snapshot_object(12, 858)), Some(12));
         let subject = n.snapshot_meta_subject("p12.858");

@@ -172,6 +172,9 @@ pub struct Joined {
     pub plugins: kv::Store,
     /// Plugin components by content hash.
     pub plugin_blobs: object_store::ObjectStore,
+    /// The stream under the components' object store (for the sweep of
+    /// unfinished uploads).
+    pub plugin_blobs_stream: stream::Stream,
     /// The input stream.
     pub input: stream::Stream,
     /// The changelog stream.
@@ -385,6 +388,10 @@ async fn join_once(
         })
         .await
         .map_err(|e| nats_err(format!("object store {}", names.plugin_blobs_bucket()))(&e))?;
+    let plugin_blobs_stream = js
+        .get_stream(names.plugin_blobs_stream())
+        .await
+        .map_err(|e| nats_err(format!("stream {}", names.plugin_blobs_stream()))(&e))?;
     Ok(Joined {
         record,
         members,
@@ -393,6 +400,7 @@ async fn join_once(
         snapshot_stream,
         plugins,
         plugin_blobs,
+        plugin_blobs_stream,
         input,
         log,
         leases,

@@ -21,7 +21,7 @@ use std::time::Duration;
 
 use async_nats::jetstream::consumer::{self, DeliverPolicy};
 use async_nats::jetstream::object_store::ObjectInfo;
-use async_nats::jetstream::stream::LastRawMessageErrorKind;
+use async_nats::jetstream::stream::{self, LastRawMessageErrorKind};
 use futures::StreamExt;
 use signalbox_store::{ChangeSet, CommitDurability, Store, StoreOptions};
 use tokio::io::AsyncReadExt;
@@ -74,7 +74,8 @@ const DOWNLOAD_FOR: Duration = Duration::from_secs(300);
 pub(super) async fn stored_snapshots(group: &Group, p: u32) -> Result<Vec<StoredSnapshot>, String> {
     let failed = |e: &dyn std::fmt::Display| format!("listing the snapshots of partition {p}: {e}");
     let list = async {
-        let mine = snapshot_subjects(group, &group.names.snapshot_meta_prefix())
+        let stream = &group.joined.snapshot_stream;
+        let mine = store_subjects(stream, &group.names.snapshot_meta_prefix())
             .await
             .map_err(|e| failed(&e))?
             .into_iter()
@@ -85,7 +86,10 @@ pub(super) async fn stored_snapshots(group: &Group, p: u32) -> Result<Vec<Stored
         let mut out = Vec::new();
         for subject in mine {
             // Deleted (and purged) since the subject list: left out.
-            let Some(info) = live_object(group, &subject).await.map_err(|e| failed(&e))? else {
+            let Some(info) = live_object(stream, &subject)
+                .await
+                .map_err(|e| failed(&e))?
+            else {
                 continue;
             };
             match info
@@ -112,12 +116,14 @@ pub(super) async fn stored_snapshots(group: &Group, p: u32) -> Result<Vec<Stored
         .map_err(|_| failed(&format!("no answer within {LIST_FOR:?}")))?
 }
 
-/// Every subject of the snapshot store's stream that starts with `prefix`
-/// and holds a message (the stream's subject list).
-pub(super) async fn snapshot_subjects(group: &Group, prefix: &str) -> Result<Vec<String>, String> {
-    let mut subjects = group
-        .joined
-        .snapshot_stream
+/// Every subject of an object store's stream (the snapshot store's, the
+/// plugin components') that starts with `prefix` and holds a message (the
+/// stream's subject list).
+pub(super) async fn store_subjects(
+    stream: &stream::Stream,
+    prefix: &str,
+) -> Result<Vec<String>, String> {
+    let mut subjects = stream
         .info_with_subjects(format!("{prefix}>"))
         .await
         .map_err(|e| e.to_string())?;
@@ -128,19 +134,14 @@ pub(super) async fn snapshot_subjects(group: &Group, prefix: &str) -> Result<Vec
     Ok(out)
 }
 
-/// The metadata of the snapshot object on metadata subject `subject`, read
-/// by a direct get; `None` when it was deleted (or purged) since the
-/// subject was listed.
+/// The metadata of the object on metadata subject `subject` of an object
+/// store's stream, read by a direct get; `None` when it was deleted (or
+/// purged) since the subject was listed.
 pub(super) async fn live_object(
-    group: &Group,
+    stream: &stream::Stream,
     subject: &str,
 ) -> Result<Option<ObjectInfo>, String> {
-    let message = match group
-        .joined
-        .snapshot_stream
-        .get_last_raw_message_by_subject(subject)
-        .await
-    {
+    let message = match stream.get_last_raw_message_by_subject(subject).await {
         Ok(m) => m,
         Err(e) if e.kind() == LastRawMessageErrorKind::NoMessageFound => return Ok(None),
         Err(e) => return Err(e.to_string()),

@@ -24,7 +24,7 @@
 //! is at or below everything the current owner keeps.
 //!
 //! The owner of partition 0 also deletes what unfinished uploads left in the
-//! store (`sweep`).
+//! snapshot store and in the plugin components' store (`sweep`).
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -57,7 +57,7 @@ pub(crate) async fn run(
         if partition.id == 0 && last_sweep.is_none_or(|t| t.elapsed() >= orphan_age / 4) {
             last_sweep = Some(std::time::Instant::now());
             if let Err(e) = super::sweep::sweep(&group, orphan_age).await {
-                tracing::warn!(error = %e, "snapshot store not swept; trying again later");
+                tracing::warn!(error = %e, "unfinished uploads not swept; trying again later");
             }
         }
         let now = partition.store.changelog_seq().unwrap_or(0);

@@ -1,58 +1,109 @@
-//! Deleting the chunks that snapshot uploads which never finished left in
-//! the snapshot store.
+//! Deleting the chunks that uploads which never finished left in the
+//! group's object stores: the snapshot store and the plugin components'.
 //!
 //! The object store writes an upload's chunks on `$O.<bucket>.C.<nuid>` and
 //! its metadata (naming that `nuid`) last; a router that dies mid-upload
 //! leaves chunks no metadata names, and so does one that dies between
 //! replacing an object and purging the chunks it replaced. Nothing reads
 //! them, but they hold storage on every replica for good. The owner of
-//! partition 0 sweeps them (`snapshot::run`): chunk subjects that no live
-//! object names and whose last chunk is older than
+//! partition 0 sweeps both stores (`snapshot::run`): chunk subjects that no
+//! live object names and whose last chunk is older than
 //! `cluster.snapshot_orphan_age` are purged.
 //!
 //! Invariants: the chunks of a live object are never purged (its metadata
 //! names them); an upload in progress keeps writing chunks, so its last one
 //! is younger than the age and it is left alone. An upload stalled longer
 //! than the age loses its chunks; if it then writes its metadata, that
-//! snapshot cannot be read and restore falls back to the one before it.
-//! The metadata is listed before the chunks, so an upload that finishes in
-//! between has a young last chunk and is left alone too.
+//! object cannot be read (a snapshot: restore falls back to the one before
+//! it; a component: the routers that fetch it report it unavailable until
+//! it is deployed again). The metadata is listed before the chunks, so an
+//! upload that finishes in between has a young last chunk and is left
+//! alone too.
 
 use std::collections::HashSet;
 use std::time::Duration;
 
-use async_nats::jetstream::stream::LastRawMessageErrorKind;
+use async_nats::jetstream::stream::{self, LastRawMessageErrorKind};
 
-use super::restore::{live_object, snapshot_subjects};
+use super::restore::{live_object, store_subjects};
 use crate::group::Group;
 
-/// How long one sweep may take before it gives up (it runs again later).
+/// How long one store's sweep may take before it gives up (it runs again
+/// later).
 const SWEEP_FOR: Duration = Duration::from_secs(60);
 
-/// Purges the orphan chunks of the snapshot store older than `older_than`;
-/// returns how many uploads' chunks were purged.
+/// One object store of the group, as the sweep sees it.
+struct ObjectStore<'a> {
+    /// What it holds, for logs and errors: `snapshot` or `component`.
+    what: &'static str,
+    /// The stream under it.
+    stream: &'a stream::Stream,
+    /// `$O.<bucket>.M.`
+    meta_prefix: String,
+    /// `$O.<bucket>.C.`
+    chunk_prefix: String,
+}
+
+/// Purges the orphan chunks older than `older_than` of the snapshot store,
+/// then of the plugin components' store; returns how many uploads' chunks
+/// were purged. A store that fails is reported and the other still swept.
 pub(crate) async fn sweep(group: &Group, older_than: Duration) -> Result<usize, String> {
-    let failed = |e: &dyn std::fmt::Display| format!("sweeping the snapshot store: {e}");
-    let stream = &group.joined.snapshot_stream;
+    let stores = [
+        ObjectStore {
+            what: "snapshot",
+            stream: &group.joined.snapshot_stream,
+            meta_prefix: group.names.snapshot_meta_prefix(),
+            chunk_prefix: group.names.snapshot_chunk_prefix(),
+        },
+        ObjectStore {
+            what: "component",
+            stream: &group.joined.plugin_blobs_stream,
+            meta_prefix: group.names.plugin_blobs_meta_prefix(),
+            chunk_prefix: group.names.plugin_blobs_chunk_prefix(),
+        },
+    ];
+    let mut purged = 0;
+    let mut errors = Vec::new();
+    for store in &stores {
+        match sweep_store(store, older_than).await {
+            Ok(n) => purged += n,
+            Err(e) => errors.push(e),
+        }
+    }
+    if errors.is_empty() {
+        Ok(purged)
+    } else {
+        Err(errors.join("; "))
+    }
+}
+
+/// Purges the orphan chunks of one store older than `older_than`.
+async fn sweep_store(store: &ObjectStore<'_>, older_than: Duration) -> Result<usize, String> {
+    let what = store.what;
+    let failed = |e: &dyn std::fmt::Display| format!("sweeping the {what} store: {e}");
+    let stream = store.stream;
     let work = async {
         // Every upload a live object names (metadata first: module docs).
         let mut live = HashSet::new();
-        let metas = snapshot_subjects(group, &group.names.snapshot_meta_prefix())
+        let metas = store_subjects(stream, &store.meta_prefix)
             .await
             .map_err(|e| failed(&e))?;
         for subject in metas {
-            if let Some(info) = live_object(group, &subject).await.map_err(|e| failed(&e))? {
+            if let Some(info) = live_object(stream, &subject)
+                .await
+                .map_err(|e| failed(&e))?
+            {
                 live.insert(info.nuid);
             }
         }
         // Every upload with chunks, and when its last chunk was written.
-        let prefix = group.names.snapshot_chunk_prefix();
-        let chunks = snapshot_subjects(group, &prefix)
+        let prefix = &store.chunk_prefix;
+        let chunks = store_subjects(stream, prefix)
             .await
             .map_err(|e| failed(&e))?;
         let mut uploads = Vec::new();
         for subject in chunks {
-            let Some(nuid) = subject.strip_prefix(&prefix) else {
+            let Some(nuid) = subject.strip_prefix(prefix.as_str()) else {
                 continue;
             };
             if live.contains(nuid) {
@@ -75,7 +126,7 @@ pub(crate) async fn sweep(group: &Group, older_than: Duration) -> Result<usize, 
                 .filter(format!("{prefix}{nuid}"))
                 .await
                 .map_err(|e| failed(&e))?;
-            tracing::info!(upload = %nuid, "chunks of an unfinished snapshot upload deleted");
+            tracing::info!(upload = %nuid, "chunks of an unfinished {what} upload deleted");
             purged += 1;
         }
         Ok(purged)
