@@ -3,8 +3,9 @@
 //! through one router's admin API reaches every router of the group — the
 //! ones running and one started later — through the group's KV bucket and
 //! object store; subscriptions that use it fire on whichever router owns
-//! their signals' partition; and its removal through another router reaches
-//! every router too (docs/SCALING.md, "Plugins"). The chunks an unfinished
+//! their signals' partition; a second component under the same name and a
+//! rollback through another router reach every router, and so does the
+//! removal (docs/SCALING.md, "Plugins"). The chunks an unfinished
 //! component upload left in that object store are deleted, and the live
 //! component stays whole.
 
@@ -178,6 +179,21 @@ async fn a_plugin_deployed_through_one_router_reaches_every_router() -> Result<(
     // A router started later brings its plugin in line as well.
     let late = case.add_router()?;
     converges(&case, late, "ver", Some(&hash)).await?;
+
+    // A second component under the name, deployed through router 0, then
+    // rolled back through router 1: every router follows both.
+    let regex = plugin_component("operator_regex")?;
+    let second = deploy(&case, 0, "ver", &regex).await?;
+    ensure!(second["outcome"] == "deployed", "{second}");
+    let second_hash = signalbox_plugin::content_hash(&std::fs::read(&regex)?);
+    for i in 0..case.routers.len() {
+        converges(&case, i, "ver", Some(&second_hash)).await?;
+    }
+    let rolled = case.admin(1, "plugin.rollback", "ver").await?;
+    ensure!(rolled["outcome"] == "rolled_back", "{rolled}");
+    for i in 0..case.routers.len() {
+        converges(&case, i, "ver", Some(&hash)).await?;
+    }
 
     // Removed through the late router (its subscriptions first): gone on
     // every router.
