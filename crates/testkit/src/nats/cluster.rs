@@ -137,6 +137,18 @@ impl NatsCluster {
         self.settle().await.map(|_| ())
     }
 
+    /// Starts node `i` again on its ports and store without waiting for the
+    /// cluster (a node alone has no quorum: start them all, then
+    /// [`meta_leader`]).
+    ///
+    /// [`meta_leader`]: NatsCluster::meta_leader
+    pub fn start_node(&mut self, i: usize) -> Result<()> {
+        let node = &mut self.nodes[i];
+        node.server
+            .start()
+            .with_context(|| format!("starting node {}", node.name))
+    }
+
     /// The name of the JetStream meta leader, as the running nodes agree on
     /// it, waiting (bounded) until there is one.
     pub async fn meta_leader(&self) -> Result<String> {
