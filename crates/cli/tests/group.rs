@@ -18,7 +18,7 @@ use anyhow::{Context, Result, bail, ensure};
 use async_nats::jetstream::{self, stream};
 use futures::StreamExt;
 use serde_json::{Value, json};
-use signalbox_testkit::{GroupCase, init_logs};
+use signalbox_testkit::{GroupCase, init_logs, plugin_component};
 
 pub(crate) const BIN: &str = env!("CARGO_BIN_EXE_signalbox");
 
@@ -1107,24 +1107,46 @@ impl Rng {
 
 /// The whole NATS cluster goes away (every node SIGKILLed) and comes back
 /// on its stores: the routers keep reconnecting, and once it is back they
-/// take their partitions again; nothing acknowledged before the outage is
-/// lost and every firing, before and after, arrives exactly once.
+/// take their partitions again; a webhook sent meanwhile is held and
+/// answered once its signal reached the group; nothing acknowledged before
+/// the outage is lost and every firing, before and after, arrives exactly
+/// once.
 #[tokio::test(flavor = "multi_thread")]
 async fn the_whole_nats_cluster_goes_away_and_comes_back() -> Result<()> {
     init_logs();
-    let mut case = start_group(2, "g11").await?;
+    // A webhook route too: what it answers while NATS is gone.
+    let adapter = format!(
+        "[[plugins.adapters]]\nname = \"hook\"\nfile = {:?}\nsettings = {{ name = \"hooked\", \"id-pointer\" = \"/delivery\" }}\n",
+        plugin_component("adapter_webhook_json")?
+            .display()
+            .to_string()
+    );
+    let mut case = GroupCase::start(
+        std::path::Path::new(BIN),
+        2,
+        "g11",
+        16,
+        &[("all.yaml", ALL_ORDERS), ("pair.yaml", PAIR)],
+        &adapter,
+    )
+    .await?;
     let (client, out, waits) = targets(&case).await?;
     let (before, n) = (20u64, 40u64);
     for k in 0..before {
         publish(&client, "orders", &order(k)).await?;
         publish(&client, "payments", &payment(k)).await?;
     }
-    let fired = reaches(&out, 2 * before, Duration::from_secs(120)).await?;
-    ensure!(
-        fired == 2 * before,
-        "{fired} firings before the outage\n{}",
-        case.logs()
-    );
+    let http: Vec<_> = case.routers.iter().map(|r| r.http).collect();
+    let hook = |i: usize, delivery: &str, within: Duration| {
+        let body = json!({"delivery": delivery}).to_string();
+        let addr = http[i];
+        async move {
+            signalbox_testkit::http_request_within(addr, "POST", "/ingest/hook", &[], &body, within)
+                .await
+        }
+    };
+    let (status, reply) = hook(0, "h-1", Duration::from_secs(10)).await?;
+    ensure!(status == 200, "webhook before the outage: {status} {reply}");
     for node in 0..3 {
         case.cluster.kill(node);
     }
@@ -1136,16 +1158,36 @@ async fn the_whole_nats_cluster_goes_away_and_comes_back() -> Result<()> {
             case.logs()
         );
     }
+    // A webhook while NATS is gone is held, not refused: it is answered
+    // once the signal reached the group.
+    let held = tokio::spawn(hook(1, "h-2", Duration::from_secs(120)));
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    ensure!(
+        !held.is_finished(),
+        "the webhook was answered while NATS was gone: {:?}",
+        held.await
+    );
     for node in 0..3 {
         case.cluster.start_node(node)?;
     }
+    let (status, reply) = held.await??;
+    ensure!(
+        status == 200 && reply.contains("\"h-2\"") && reply.contains("\"duplicate\":false"),
+        "the held webhook: {status} {reply}"
+    );
     case.cluster.meta_leader().await?;
     let client = case.cluster.client().await?;
     for k in before..n {
         publish(&client, "orders", &order(k)).await?;
         publish(&client, "payments", &payment(k)).await?;
     }
-    check_exactly_once(&case, &out, &waits, n, &BTreeSet::new()).await
+    check_exactly_once(&case, &out, &waits, n, &BTreeSet::new()).await?;
+    let hooked = stored(&case, 0, "hooked", 2).await?;
+    ensure!(
+        hooked == BTreeMap::from([(1, "h-1".to_string()), (2, "h-2".to_string())]),
+        "the webhook signals stored: {hooked:?}"
+    );
+    Ok(())
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -21,10 +21,23 @@ pub async fn http_request(
     headers: &[(&str, &str)],
     body: &str,
 ) -> Result<(u16, String)> {
+    http_request_within(addr, method, path, headers, body, WAIT).await
+}
+
+/// [`http_request`] that waits up to `within` for the answer (a request the
+/// server holds, e.g. while NATS is away).
+pub async fn http_request_within(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &str,
+    within: std::time::Duration,
+) -> Result<(u16, String)> {
     let method = reqwest::Method::from_bytes(method.as_bytes())
         .with_context(|| format!("HTTP method {method:?}"))?;
     let client = reqwest::Client::builder()
-        .timeout(WAIT)
+        .timeout(within)
         .no_proxy()
         .build()
         .context("building the HTTP client")?;

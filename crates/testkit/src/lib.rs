@@ -10,7 +10,7 @@
 //!   [`RouterCase`], a server, a router with HTTP on and a client in one call.
 //! - `requests`: admin requests, plugin deploys, signals published as
 //!   requests, and bounded waits for firings or silence.
-//! - `http`: [`http_request`], one request with a real HTTP client.
+//! - `http`: [`http_request`] (and [`http_request_within`]), one request with a real HTTP client.
 //! - `binary` and `process`: the `signalbox` binary of this build, `signalbox
 //!   serve` as a child process, and signals sent to processes.
 //! - `components`: the Wasm components of `plugins/` (Rust, Python,
@@ -52,7 +52,7 @@ pub use binary::signalbox_binary;
 pub use components::{js_plugin_component, plugin_component, python_plugin_component};
 pub use firing_stream::FiringStream;
 pub use group::{GroupCase, GroupRouter};
-pub use http::http_request;
+pub use http::{http_request, http_request_within};
 pub use kafka::{ConsumeTiming, KafkaRecord, TestKafka};
 pub use kafka_case::{
     KafkaCase, KafkaWatch, firing_order, next_offsets, order, orders_fired, orders_fired_set,
