@@ -390,7 +390,19 @@ async fn owned_by(
 ) -> Result<()> {
     let deadline = tokio::time::Instant::now() + within;
     loop {
-        let s = case.status(asked).await?;
+        // A router just (re)started may not listen yet.
+        let s = match case.status(asked).await {
+            Ok(s) => s,
+            Err(e) => {
+                ensure!(
+                    tokio::time::Instant::now() < deadline,
+                    "router {asked} did not answer cluster.status within {within:?}: {e:#}\n{}",
+                    case.routers[asked].log_tail()
+                );
+                tokio::time::sleep(Duration::from_millis(250)).await;
+                continue;
+            }
+        };
         if s["partitions"][p]["owner"].as_str() == Some(case.routers[owner].member.as_str()) {
             return Ok(());
         }
