@@ -14,31 +14,21 @@ use std::path::Path;
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail, ensure};
-use base64::Engine as _;
 use serde_json::{Value, json};
-use signalbox_testkit::{GroupCase, init_logs, plugin_component};
+use signalbox_testkit::{GroupCase, deploy_requests, init_logs, plugin_component};
 use tokio::io::AsyncReadExt;
 
 use crate::group::{BIN, publish, reaches, read_all, target, unfinished_upload_is_swept};
 
-/// Deploys `file` as plugin `name` through router `i`'s admin API, in
-/// upload pieces as `signalbox plugin deploy` sends them.
+/// Deploys `file` as plugin `name` through router `i`'s admin API over
+/// HTTP, in upload pieces as `signalbox plugin deploy` sends them.
 async fn deploy(case: &GroupCase, i: usize, name: &str, file: &Path) -> Result<Value> {
-    let bytes = std::fs::read(file).with_context(|| format!("reading {}", file.display()))?;
-    let b64 = base64::engine::general_purpose::STANDARD;
-    let piece = 256 * 1024;
-    let upload = format!("group-{name}");
-    for (k, chunk) in bytes.chunks(piece).enumerate() {
-        let body = json!({"upload": upload, "offset": k * piece, "data": b64.encode(chunk)});
-        let reply = case.admin(i, "plugin.upload", &body.to_string()).await?;
+    let (pieces, deploy) = deploy_requests(name, file, None)?;
+    for piece in pieces {
+        let reply = case.admin(i, "plugin.upload", &piece).await?;
         ensure!(reply.get("error").is_none(), "plugin.upload: {reply}");
     }
-    let body = json!({
-        "name": name,
-        "upload": upload,
-        "sha256": signalbox_plugin::content_hash(&bytes),
-    });
-    case.admin(i, "plugin.deploy", &body.to_string()).await
+    case.admin(i, "plugin.deploy", &deploy).await
 }
 
 /// The hash of plugin `name`'s active component on router `i`, `None` when

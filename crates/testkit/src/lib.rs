@@ -62,8 +62,8 @@ pub use nats::{NatsCluster, TestNats, free_port, nats_server_binary};
 pub use pki::TestPki;
 pub use process::{KillOnDrop, child_pids, router_log_tail, send_signal, start_serve};
 pub use requests::{
-    admin, admin_slow, deploy_plugin, expect_silence, first_input_ids, next_message, publish_raw,
-    publish_signal,
+    admin, admin_slow, deploy_plugin, deploy_requests, expect_silence, first_input_ids,
+    next_message, publish_raw, publish_signal,
 };
 pub use router::TestRouter;
 pub use router_case::RouterCase;

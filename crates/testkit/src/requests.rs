@@ -27,31 +27,28 @@ pub async fn admin(
     serde_json::from_slice(&msg.payload).with_context(|| format!("admin {verb}: reply is not JSON"))
 }
 
-/// Deploys the component `file` under `name` into the router answering on
-/// admin prefix `prefix`, as `signalbox plugin deploy` does: the bytes in
-/// 256 KiB `plugin.upload` pieces, then `plugin.deploy` with their SHA-256 and
-/// `settings` (none: the router's default). Returns the deploy reply, errors
-/// included; allows two minutes for a cold compile.
-pub async fn deploy_plugin(
-    client: &async_nats::Client,
-    prefix: &str,
+/// The admin requests that deploy the component `file` under `name`, as
+/// `signalbox plugin deploy` sends them: the bodies of its 256 KiB
+/// `plugin.upload` pieces, then the `plugin.deploy` body with their SHA-256
+/// and `settings` (none: the router's default). Any transport sends them.
+pub fn deploy_requests(
     name: &str,
     file: &Path,
     settings: Option<&[(&str, &str)]>,
-) -> Result<serde_json::Value> {
+) -> Result<(Vec<String>, String)> {
     use base64::Engine as _;
     let bytes = std::fs::read(file).with_context(|| format!("reading {}", file.display()))?;
     let b64 = base64::engine::general_purpose::STANDARD;
     let piece = 256 * 1024;
     let upload = format!("test-{}", name.replace('.', "_"));
-    for (i, chunk) in bytes.chunks(piece).enumerate() {
-        let body =
-            serde_json::json!({"upload": upload, "offset": i * piece, "data": b64.encode(chunk)});
-        let reply = admin(client, prefix, "plugin.upload", &body.to_string()).await?;
-        if reply.get("error").is_some() {
-            bail!("plugin.upload: {reply}");
-        }
-    }
+    let pieces = bytes
+        .chunks(piece)
+        .enumerate()
+        .map(|(i, chunk)| {
+            serde_json::json!({"upload": upload, "offset": i * piece, "data": b64.encode(chunk)})
+                .to_string()
+        })
+        .collect();
     let mut body = serde_json::json!({
         "name": name,
         "upload": upload,
@@ -64,7 +61,27 @@ pub async fn deploy_plugin(
             .collect();
         body["settings"] = serde_json::Value::Object(map);
     }
-    admin_slow(client, prefix, "plugin.deploy", &body.to_string()).await
+    Ok((pieces, body.to_string()))
+}
+
+/// Deploys the component `file` under `name` into the router answering on
+/// admin prefix `prefix` over NATS ([`deploy_requests`]). Returns the deploy
+/// reply, errors included; allows two minutes for a cold compile.
+pub async fn deploy_plugin(
+    client: &async_nats::Client,
+    prefix: &str,
+    name: &str,
+    file: &Path,
+    settings: Option<&[(&str, &str)]>,
+) -> Result<serde_json::Value> {
+    let (pieces, deploy) = deploy_requests(name, file, settings)?;
+    for piece in pieces {
+        let reply = admin(client, prefix, "plugin.upload", &piece).await?;
+        if reply.get("error").is_some() {
+            bail!("plugin.upload: {reply}");
+        }
+    }
+    admin_slow(client, prefix, "plugin.deploy", &deploy).await
 }
 
 /// [`admin`] with a two-minute timeout, for verbs that may compile a component.

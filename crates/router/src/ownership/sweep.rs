@@ -33,7 +33,7 @@ use crate::group::Group;
 const SWEEP_FOR: Duration = Duration::from_secs(60);
 
 /// One object store of the group, as the sweep sees it.
-struct ObjectStore<'a> {
+struct SweptStore<'a> {
     /// What it holds, for logs and errors: `snapshot` or `component`.
     what: &'static str,
     /// The stream under it.
@@ -49,13 +49,13 @@ struct ObjectStore<'a> {
 /// were purged. A store that fails is reported and the other still swept.
 pub(crate) async fn sweep(group: &Group, older_than: Duration) -> Result<usize, String> {
     let stores = [
-        ObjectStore {
+        SweptStore {
             what: "snapshot",
             stream: &group.joined.snapshot_stream,
             meta_prefix: group.names.snapshot_meta_prefix(),
             chunk_prefix: group.names.snapshot_chunk_prefix(),
         },
-        ObjectStore {
+        SweptStore {
             what: "component",
             stream: &group.joined.plugin_blobs_stream,
             meta_prefix: group.names.plugin_blobs_meta_prefix(),
@@ -78,7 +78,7 @@ pub(crate) async fn sweep(group: &Group, older_than: Duration) -> Result<usize, 
 }
 
 /// Purges the orphan chunks of one store older than `older_than`.
-async fn sweep_store(store: &ObjectStore<'_>, older_than: Duration) -> Result<usize, String> {
+async fn sweep_store(store: &SweptStore<'_>, older_than: Duration) -> Result<usize, String> {
     let what = store.what;
     let failed = |e: &dyn std::fmt::Display| format!("sweeping the {what} store: {e}");
     let stream = store.stream;
